@@ -18,7 +18,7 @@ export default tseslint.config(
       'no-restricted-imports': ['error', {
         patterns: [
           { group: ['node:*', 'fs', 'path', 'http', 'net', 'child_process', 'better-sqlite3', '@eventstore/*', 'pino'], message: 'projections/ are pure folds: no I/O imports.' },
-          { group: ['**/src/eventstore/**', '**/src/chain/**', '**/src/broker/**', '**/src/services/**', '**/src/cli/**', '**/src/http/**'], message: 'projections/ depend only on the domain.' },
+          { group: ['**/src/eventstore/sqlite*', '**/src/eventstore/esdb*', '**/src/chain/**', '**/src/broker/**', '**/src/services/**', '**/src/cli/**', '**/src/http/**'], message: 'projections/ depend only on the domain.' },
         ],
       }],
       'no-restricted-globals': ['error', { name: 'Date', message: 'folds have no clock' }, { name: 'setTimeout', message: 'folds have no timers' }],

@@ -1,0 +1,76 @@
+/** io-ts codecs for the primitives that cross our boundaries as strings. */
+import * as t from 'io-ts';
+import { pipe } from 'fp-ts/lib/function.js';
+import * as E from 'fp-ts/lib/Either.js';
+import * as D from './decimal.ts';
+
+/** A canonical decimal string ("0", "-0.2", "1.5") <-> Decimal. */
+export const DecimalString = new t.Type<D.Decimal, string, unknown>(
+  'DecimalString',
+  (u): u is D.Decimal => typeof u === 'object' && u !== null && typeof (u as { units?: unknown }).units === 'bigint',
+  (u, c) => (typeof u === 'string' && D.isCanonical(u) ? t.success(D.parse(u)) : t.failure(u, c, 'expected a canonical decimal string')),
+  D.format,
+);
+
+/** A decimal string of a non-negative whole number of shares. */
+export const WholeShares = new t.Type<D.Decimal, string, unknown>(
+  'WholeShares',
+  DecimalString.is,
+  (u, c) =>
+    pipe(
+      DecimalString.validate(u, c),
+      E.chain((d) => (D.eq(D.floor(d), d) && D.sign(d) >= 0 ? t.success(d) : t.failure(u, c, 'expected a whole, non-negative number of shares'))),
+    ),
+  D.format,
+);
+
+/** A base-10 integer string <-> bigint (revisions, block numbers, token amounts). */
+export const BigIntString = new t.Type<bigint, string, unknown>(
+  'BigIntString',
+  (u): u is bigint => typeof u === 'bigint',
+  (u, c) => (typeof u === 'string' && /^-?(0|[1-9][0-9]*)$/.test(u) ? t.success(BigInt(u)) : t.failure(u, c, 'expected an integer string')),
+  (b) => b.toString(),
+);
+
+/** A 0x-prefixed hex quantity as JSON-RPC writes it ("0x1a") <-> bigint. */
+export const HexQuantity = new t.Type<bigint, string, unknown>(
+  'HexQuantity',
+  (u): u is bigint => typeof u === 'bigint',
+  (u, c) => (typeof u === 'string' && /^0x(0|[1-9a-fA-F][0-9a-fA-F]*)$/.test(u) ? t.success(BigInt(u)) : t.failure(u, c, 'expected a hex quantity like 0x1a')),
+  (b) => `0x${b.toString(16)}`,
+);
+
+const hexOfLength = (name: string, bytes: number | undefined) =>
+  new t.Type<`0x${string}`, string, unknown>(
+    name,
+    (u): u is `0x${string}` => typeof u === 'string' && u.startsWith('0x'),
+    (u, c) => {
+      if (typeof u !== 'string' || !/^0x[0-9a-fA-F]*$/.test(u)) return t.failure(u, c, 'expected 0x-prefixed hex');
+      const len = (u.length - 2) / 2;
+      if (!Number.isInteger(len) || (bytes !== undefined && len !== bytes)) return t.failure(u, c, `expected ${bytes ?? 'whole'} bytes of hex`);
+      return t.success(u.toLowerCase() as `0x${string}`);
+    },
+    (s) => s,
+  );
+
+/** Lowercased on decode so equality is plain string equality. */
+export const Address = hexOfLength('Address', 20);
+export const Hash32 = hexOfLength('Hash32', 32);
+export const HexData = hexOfLength('HexData', undefined);
+
+export const Uuid = t.refinement(t.string, (s) => /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(s), 'Uuid');
+
+/** An ISO-8601 UTC timestamp string, kept as text (events record time; folds never read a clock). */
+export const IsoTime = t.refinement(t.string, (s) => /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/.test(s), 'IsoTime');
+
+export const Side = t.keyof({ BUY: null, SELL: null });
+export type Side = t.TypeOf<typeof Side>;
+
+/** "at $.data.quantity: expected a canonical decimal string" from io-ts errors. */
+export function describeErrors(errors: t.Errors): { path: string; reason: string } {
+  const first = errors[0];
+  if (!first) return { path: '', reason: 'invalid' };
+  const path = first.context.map((c) => c.key).filter((k) => k !== '').join('.');
+  const reason = first.message ?? `expected ${first.context[first.context.length - 1]?.type.name ?? 'a valid value'}, got ${JSON.stringify(first.value)}`;
+  return { path, reason };
+}

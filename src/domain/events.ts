@@ -1,0 +1,181 @@
+/**
+ * The ledger's events: names, streams and io-ts codecs. Decimals and bigints travel as
+ * strings; raw logs keep the hex form `eth_getLogs` returned.
+ */
+import * as t from 'io-ts';
+import * as E from 'fp-ts/lib/Either.js';
+import { pipe } from 'fp-ts/lib/function.js';
+import { Address, BigIntString, DecimalString, Hash32, HexData, HexQuantity, IsoTime, Side, Uuid, WholeShares, describeErrors } from './codecs.ts';
+import { CorruptEvent } from '../eventstore/errors.ts';
+import type { Json, NewEvent, Position, RecordedEvent } from '../eventstore/port.ts';
+
+// ---- streams (categories contain no '-'; EventStoreDB takes the text before the first '-') ----
+
+export const streams = {
+  orderbook: (chainId: number, orderbook: string) => `orderbook-${chainId}_${orderbook.toLowerCase()}`,
+  tokens: (chainId: number) => `token-${chainId}`,
+  hedgeCommands: (symbol: string) => `hedgecmd-${symbol}`,
+  hedgeOrder: (commandId: string) => `hedgeorder-${commandId}`,
+  hedgeControl: (symbol: string) => `hedgectl-${symbol}`,
+} as const;
+
+/** Every stream prefix the ledger's folds read, in $all order. */
+export const LEDGER_PREFIXES = ['orderbook-', 'token-', 'hedgecmd-', 'hedgeorder-', 'hedgectl-'] as const;
+
+// ---- chain facts ----
+
+/** One log exactly as `eth_getLogs` returned it, plus the chain it came from. */
+export const OrderbookLogRecorded = t.type({
+  chainId: t.number,
+  address: Address,
+  blockNumber: HexQuantity,
+  blockHash: Hash32,
+  transactionHash: Hash32,
+  transactionIndex: HexQuantity,
+  logIndex: HexQuantity,
+  topics: t.array(Hash32),
+  data: HexData,
+});
+
+/** Compensation for a log the chain no longer contains (a reorg): folds treat it as never having happened. */
+export const OrderbookLogRemoved = t.type({
+  chainId: t.number,
+  logId: Uuid,
+  blockNumber: HexQuantity,
+  blockHash: Hash32,
+  transactionHash: Hash32,
+  logIndex: HexQuantity,
+  reason: t.string,
+});
+
+/** ERC20 metadata, read once from the chain; `symbol` null with a reason when unreadable. */
+export const TokenMetadataRecorded = t.type({
+  chainId: t.number,
+  address: Address,
+  symbol: t.union([t.string, t.null]),
+  reason: t.union([t.string, t.null]),
+});
+
+// ---- the accumulator's decisions (hedgecmd-<SYMBOL>, one writer) ----
+
+export const HedgeRequested = t.type({
+  commandId: Uuid,
+  /** 1-based decision number within the symbol's stream. */
+  sequence: t.number,
+  symbol: t.string,
+  brokerSymbol: t.string,
+  side: Side,
+  quantity: WholeShares,
+  /** Id of the event whose folding produced this decision. */
+  causationId: Uuid,
+});
+
+export const HedgingHalted = t.type({
+  sequence: t.number,
+  symbol: t.string,
+  reason: t.string,
+  consecutiveFailures: t.number,
+  causationId: Uuid,
+});
+
+// ---- operator (hedgectl-<SYMBOL>) ----
+
+export const HedgingResumed = t.type({
+  symbol: t.string,
+  reason: t.string,
+  at: IsoTime,
+});
+
+// ---- executor outcomes (hedgeorder-<commandId>, one writer) ----
+
+export const HedgeOrderSubmitting = t.type({
+  commandId: Uuid,
+  broker: t.string,
+  symbol: t.string,
+  side: Side,
+  quantity: WholeShares,
+  /** When the intent was recorded; reconciliation looks for broker orders entered after it (minus skew). */
+  at: IsoTime,
+});
+
+export const HedgeOrderPlaced = t.type({
+  commandId: Uuid,
+  brokerOrderId: t.string,
+  at: IsoTime,
+});
+
+export const HedgeOrderFilled = t.type({
+  commandId: Uuid,
+  filledQuantity: WholeShares,
+  averagePrice: DecimalString,
+  at: IsoTime,
+});
+
+/** Terminal failure (rejected, cancelled, expired…), keeping any partial fill. */
+export const HedgeOrderFailed = t.type({
+  commandId: Uuid,
+  reason: t.string,
+  filledQuantity: WholeShares,
+  averagePrice: t.union([DecimalString, t.null]),
+  at: IsoTime,
+});
+
+export const eventCodecs = {
+  OrderbookLogRecorded,
+  OrderbookLogRemoved,
+  TokenMetadataRecorded,
+  HedgeRequested,
+  HedgingHalted,
+  HedgingResumed,
+  HedgeOrderSubmitting,
+  HedgeOrderPlaced,
+  HedgeOrderFilled,
+  HedgeOrderFailed,
+} as const;
+
+type Codecs = typeof eventCodecs;
+export type EventType = keyof Codecs;
+
+/** The decoded payload of each event type. */
+export type EventData<K extends EventType> = t.TypeOf<Codecs[K]>;
+
+/** A decoded domain event: `{ type, data }` discriminated by type. */
+export type LedgerEvent = { [K in EventType]: { readonly type: K; readonly data: EventData<K> } }[EventType];
+export type LedgerEventOf<K extends EventType> = Extract<LedgerEvent, { type: K }>;
+
+/** A decoded event with where it sits in the store. */
+export type Envelope<Ev extends LedgerEvent = LedgerEvent> = Ev & {
+  readonly stream: string;
+  readonly id: string;
+  readonly revision: bigint;
+  readonly position: Position;
+  readonly metadata: Json;
+};
+
+const isEventType = (type: string): type is EventType => Object.hasOwn(eventCodecs, type);
+
+/** Decodes a stored event, or a CorruptEvent naming stream, revision and the failing path. */
+export function decodeEvent(recorded: RecordedEvent): E.Either<CorruptEvent, Envelope> {
+  const { stream, revision, type } = recorded;
+  if (!isEventType(type)) return E.left(new CorruptEvent(stream, revision, 'type', `unknown event type ${JSON.stringify(type)}`));
+  const codec = eventCodecs[type] as t.Type<unknown, unknown, unknown>;
+  return pipe(
+    codec.decode(recorded.data),
+    E.bimap(
+      (errors) => {
+        const { path, reason } = describeErrors(errors);
+        return new CorruptEvent(stream, revision, path ? `data.${path}` : 'data', reason);
+      },
+      (data) =>
+        ({ type, data, stream, id: recorded.id, revision, position: recorded.position, metadata: recorded.metadata }) as Envelope,
+    ),
+  );
+}
+
+/** Encodes a domain event for appending under the given id. */
+export function encodeEvent(id: string, event: LedgerEvent, metadata?: Json): NewEvent {
+  const codec = eventCodecs[event.type] as t.Type<unknown, Json, unknown>;
+  const data = codec.encode(event.data);
+  return metadata === undefined ? { id, type: event.type, data } : { id, type: event.type, data, metadata };
+}
+

@@ -1,0 +1,36 @@
+/**
+ * Deterministic event ids (RFC 9562 UUIDv5). The same log or decision always maps to the
+ * same id, whichever path delivered it, so the store dedupes it.
+ */
+import { sha1 } from '@noble/hashes/legacy.js';
+
+/** Our namespace: UUIDv5 of "hedge-ledger" in the URL namespace, fixed forever. */
+export const LEDGER_NAMESPACE = '0cba3e59-f5c6-5808-b4bb-4f52173ab998';
+
+const hex = (bytes: Uint8Array): string => Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+
+function parseUuid(uuid: string): Uint8Array {
+  const clean = uuid.replace(/-/g, '');
+  if (!/^[0-9a-f]{32}$/i.test(clean)) throw new TypeError(`not a UUID: ${uuid}`);
+  return Uint8Array.from({ length: 16 }, (_, i) => parseInt(clean.slice(2 * i, 2 * i + 2), 16));
+}
+
+export function uuidV5(name: string, namespace: string = LEDGER_NAMESPACE): string {
+  const input = new Uint8Array([...parseUuid(namespace), ...new TextEncoder().encode(name)]);
+  const bytes = sha1(input).slice(0, 16);
+  bytes[6] = (bytes[6]! & 0x0f) | 0x50;
+  bytes[8] = (bytes[8]! & 0x3f) | 0x80;
+  const h = hex(bytes);
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
+/** Id of an onchain log: `chainId:txHash:logIndex` (tx hash lowercase, log index decimal). */
+export const logEventId = (chainId: number, txHash: string, logIndex: number): string =>
+  uuidV5(`${chainId}:${txHash.toLowerCase()}:${logIndex}`);
+
+/** Id of the accumulator's n-th decision (1-based) for a symbol. */
+export const hedgeDecisionId = (symbol: string, n: number): string => uuidV5(`hedgecmd:${symbol}:${n}`);
+
+/** Id of a compensating event for a log orphaned by a reorg. */
+export const logRemovedEventId = (chainId: number, txHash: string, logIndex: number, blockHash: string): string =>
+  uuidV5(`removed:${chainId}:${txHash.toLowerCase()}:${logIndex}:${blockHash.toLowerCase()}`);

@@ -5,7 +5,7 @@
 import * as t from 'io-ts';
 import * as E from 'fp-ts/lib/Either.js';
 import { pipe } from 'fp-ts/lib/function.js';
-import { Address, BigIntString, DecimalString, Hash32, HexData, HexQuantity, IsoTime, Side, Uuid, WholeShares, describeErrors } from './codecs.ts';
+import { Address, DecimalString, Hash32, HexData, HexQuantity, IsoTime, Side, Uuid, WholeShares, describeErrors } from './codecs.ts';
 import { CorruptEvent } from '../eventstore/errors.ts';
 import type { Json, NewEvent, Position, RecordedEvent } from '../eventstore/port.ts';
 

@@ -66,6 +66,8 @@ export const HedgeRequested = t.type({
   brokerSymbol: t.string,
   side: Side,
   quantity: WholeShares,
+  /** The symbol's last onchain price when the decision was made (the paper broker fills at it). */
+  referencePrice: t.union([DecimalString, t.null]),
   /** Id of the event whose folding produced this decision. */
   causationId: Uuid,
 });

@@ -1,0 +1,209 @@
+/**
+ * The accumulator: a decider folded over the ledger's events in global order.
+ *
+ *   net = Σ onchain BUY − Σ onchain SELL − Σ broker SELL filled + Σ broker BUY filled   (per base ticker)
+ *
+ * `react` folds one stored event and returns the decisions it implies (HedgeRequested or
+ * HedgingHalted), already applied to the returned state. Decisions are a pure function of
+ * the events before them, so a replay reproduces every one of them, numbered the same way.
+ * No I/O, no clock, no randomness; the state is O(symbols).
+ */
+import * as D from '../src/domain/decimal.ts';
+import type { Side } from '../src/domain/codecs.ts';
+import type { Envelope, EventData, LedgerEventOf } from '../src/domain/events.ts';
+import { hedgeDecisionId } from '../src/domain/ids.ts';
+import { isAfter, type LogMark } from '../src/domain/log-order.ts';
+import type { Fill, Rejection } from './fill.ts';
+import { extract, initialExtractorState, type ExtractorState, type FillConfig } from './fills.ts';
+
+export interface AccumulatorConfig {
+  readonly fills: FillConfig;
+  /** Consecutive broker failures of a symbol before hedging halts (rule 5). */
+  readonly maxConsecutiveFailures: number;
+  /** Base ticker → broker symbol (e.g. SPLG → SPYM); unmapped tickers trade as themselves. */
+  readonly brokerSymbols: Readonly<Record<string, string>>;
+}
+
+export interface PendingHedge {
+  readonly commandId: string;
+  readonly side: Side;
+  readonly quantity: D.Decimal;
+}
+
+export interface SymbolState {
+  readonly net: D.Decimal;
+  /** Price of the last onchain fill, recorded on commands as their reference price. */
+  readonly lastPrice: D.Decimal | null;
+  readonly pending: PendingHedge | null;
+  readonly halted: boolean;
+  readonly consecutiveFailures: number;
+  /** Decisions (commands and halts) emitted so far; the next one is numbered decisions + 1. */
+  readonly decisions: number;
+}
+
+export interface AccumulatorState {
+  readonly extractor: ExtractorState;
+  readonly symbols: Readonly<Record<string, SymbolState>>;
+  /** The symbol each open command belongs to, so broker outcomes find their position. */
+  readonly openCommands: Readonly<Record<string, string>>;
+  /** Per orderbook stream, the last applied log. */
+  readonly logMarks: Readonly<Record<string, LogMark>>;
+}
+
+export type Decision = LedgerEventOf<'HedgeRequested'> | LedgerEventOf<'HedgingHalted'>;
+
+export interface Reaction {
+  readonly state: AccumulatorState;
+  readonly decisions: readonly Decision[];
+  readonly fills: readonly Fill[];
+  readonly rejections: readonly Rejection[];
+}
+
+export const initialState: AccumulatorState = { extractor: initialExtractorState, symbols: {}, openCommands: {}, logMarks: {} };
+
+export const emptySymbol: SymbolState = { net: D.ZERO, lastPrice: null, pending: null, halted: false, consecutiveFailures: 0, decisions: 0 };
+
+export const symbolState = (state: AccumulatorState, symbol: string): SymbolState => state.symbols[symbol] ?? emptySymbol;
+
+const withSymbol = (state: AccumulatorState, symbol: string, next: SymbolState): AccumulatorState => ({
+  ...state,
+  symbols: { ...state.symbols, [symbol]: next },
+});
+
+// ---- evolve: facts change the state ----
+
+/** Exposure changes only on fills: onchain BUY adds equity, SELL removes it. */
+function applyFill(state: AccumulatorState, fill: Fill): AccumulatorState {
+  const s = symbolState(state, fill.symbol);
+  const net = fill.side === 'BUY' ? D.add(s.net, fill.shares) : D.sub(s.net, fill.shares);
+  return withSymbol(state, fill.symbol, { ...s, net, lastPrice: fill.price });
+}
+
+/** A broker fill of q shares moves net by q toward zero: a SELL hedge removes unhedged equity. */
+const brokerFillEffect = (side: Side, quantity: D.Decimal): D.Decimal => (side === 'SELL' ? D.neg(quantity) : quantity);
+
+function closeCommand(state: AccumulatorState, commandId: string, filled: D.Decimal, failed: boolean): AccumulatorState {
+  const symbol = state.openCommands[commandId];
+  if (symbol === undefined) return state; // not open: a repeated or foreign outcome changes nothing
+  const s = symbolState(state, symbol);
+  if (s.pending?.commandId !== commandId) return state;
+  const { [commandId]: _closed, ...openCommands } = state.openCommands;
+  const next: SymbolState = {
+    ...s,
+    net: D.add(s.net, brokerFillEffect(s.pending.side, filled)),
+    pending: null,
+    consecutiveFailures: failed ? s.consecutiveFailures + 1 : 0,
+  };
+  return { ...withSymbol(state, symbol, next), openCommands };
+}
+
+/** Applies a decision to the state; idempotent, so reading our own decision back is a no-op. */
+function applyDecision(state: AccumulatorState, decision: Decision): AccumulatorState {
+  const { symbol, sequence } = decision.data;
+  const s = symbolState(state, symbol);
+  if (sequence <= s.decisions) return state;
+  if (decision.type === 'HedgingHalted') return withSymbol(state, symbol, { ...s, halted: true, decisions: sequence });
+  const { commandId, side, quantity } = decision.data;
+  return {
+    ...withSymbol(state, symbol, { ...s, pending: { commandId, side, quantity }, decisions: sequence }),
+    openCommands: { ...state.openCommands, [commandId]: symbol },
+  };
+}
+
+function resume(state: AccumulatorState, data: EventData<'HedgingResumed'>): AccumulatorState {
+  const s = symbolState(state, data.symbol);
+  return withSymbol(state, data.symbol, { ...s, halted: false, consecutiveFailures: 0 });
+}
+
+// ---- decide: what the state asks for now ----
+
+/** Rule 2 and rule 5: a whole share of exposure and nothing pending → hedge, or halt after K failures. */
+export function decide(config: AccumulatorConfig, state: AccumulatorState, symbol: string, causationId: string): Decision | null {
+  const s = symbolState(state, symbol);
+  if (s.pending !== null || s.halted || D.lt(D.abs(s.net), D.ONE)) return null;
+  const sequence = s.decisions + 1;
+  if (s.consecutiveFailures >= config.maxConsecutiveFailures) {
+    const reason = `${s.consecutiveFailures} consecutive broker failures; resume with HedgingResumed`;
+    return { type: 'HedgingHalted', data: { sequence, symbol, reason, consecutiveFailures: s.consecutiveFailures, causationId } };
+  }
+  return {
+    type: 'HedgeRequested',
+    data: {
+      commandId: hedgeDecisionId(symbol, sequence),
+      sequence,
+      symbol,
+      brokerSymbol: config.brokerSymbols[symbol] ?? symbol,
+      side: D.sign(s.net) > 0 ? 'SELL' : 'BUY',
+      quantity: D.floor(D.abs(s.net)),
+      referencePrice: s.lastPrice,
+      causationId,
+    },
+  };
+}
+
+// ---- react: evolve with one stored event, then decide for the symbols it touched ----
+
+/** Rule 1: a log at or before the stream's last applied log is a repeat (or out of chain order) and applies nothing. */
+function checkChainOrder(state: AccumulatorState, event: Envelope): Rejection | null {
+  if (event.type !== 'OrderbookLogRecorded') return null;
+  const mark = state.logMarks[event.stream];
+  const here = { blockNumber: event.data.blockNumber, logIndex: event.data.logIndex };
+  if (mark === undefined || isAfter(here, mark)) return null;
+  return {
+    eventId: event.id,
+    transactionHash: event.data.transactionHash,
+    blockNumber: event.data.blockNumber,
+    logIndex: Number(event.data.logIndex),
+    reason: 'duplicate_log',
+    detail: `log (${here.blockNumber}, ${here.logIndex}) is not after the last applied log (${mark.blockNumber}, ${mark.logIndex})`,
+  };
+}
+
+function markLog(state: AccumulatorState, event: Envelope): AccumulatorState {
+  if (event.type !== 'OrderbookLogRecorded') return state;
+  const mark = { blockNumber: event.data.blockNumber, logIndex: event.data.logIndex };
+  return { ...state, logMarks: { ...state.logMarks, [event.stream]: mark } };
+}
+
+/** Folds facts of one event; returns the symbols whose answer may have changed. */
+function evolve(config: AccumulatorConfig, state: AccumulatorState, event: Envelope): Omit<Reaction, 'decisions'> & { touched: string[] } {
+  switch (event.type) {
+    case 'OrderbookLogRecorded':
+    case 'OrderbookLogRemoved':
+    case 'TokenMetadataRecorded': {
+      const duplicate = checkChainOrder(state, event);
+      if (duplicate) return { state, fills: [], rejections: [duplicate], touched: [] };
+      const out = extract(config.fills, state.extractor, event);
+      const folded = out.fills.reduce(applyFill, markLog({ ...state, extractor: out.state }, event));
+      return { state: folded, fills: out.fills, rejections: out.rejections, touched: out.fills.map((f) => f.symbol) };
+    }
+    case 'HedgeRequested':
+    case 'HedgingHalted':
+      return { state: applyDecision(state, event), fills: [], rejections: [], touched: [] };
+    case 'HedgeOrderFilled':
+    case 'HedgeOrderFailed': {
+      const symbol = state.openCommands[event.data.commandId];
+      const next = closeCommand(state, event.data.commandId, event.data.filledQuantity, event.type === 'HedgeOrderFailed');
+      return { state: next, fills: [], rejections: [], touched: symbol === undefined ? [] : [symbol] };
+    }
+    case 'HedgingResumed':
+      return { state: resume(state, event.data), fills: [], rejections: [], touched: [event.data.symbol] };
+    case 'HedgeOrderSubmitting':
+    case 'HedgeOrderPlaced':
+      return { state, fills: [], rejections: [], touched: [] }; // rule 3: placing moves nothing
+  }
+}
+
+export function react(config: AccumulatorConfig, state: AccumulatorState, event: Envelope): Reaction {
+  const evolved = evolve(config, state, event);
+  let next = evolved.state;
+  const decisions: Decision[] = [];
+  for (const symbol of new Set(evolved.touched)) {
+    const decision = decide(config, next, symbol, event.id);
+    if (decision) {
+      decisions.push(decision);
+      next = applyDecision(next, decision);
+    }
+  }
+  return { state: next, decisions, fills: evolved.fills, rejections: evolved.rejections };
+}

@@ -1,0 +1,139 @@
+/**
+ * Read models folded alongside the accumulator: positions, hedges, and tallies of trades and
+ * rejected logs. Deterministic and I/O-free; state is O(symbols + commands), never O(events):
+ * individual trades and rejections are streamed to whoever asks (see `onFill`/`onRejection`).
+ */
+import * as D from '../src/domain/decimal.ts';
+import type { Side } from '../src/domain/codecs.ts';
+import type { Envelope } from '../src/domain/events.ts';
+import { initialState, react, symbolState, type AccumulatorConfig, type AccumulatorState, type Decision } from './accumulator.ts';
+import type { Fill, Rejection, RejectionReason } from './fill.ts';
+
+export type HedgeStatus = 'requested' | 'submitting' | 'placed' | 'filled' | 'failed';
+
+export interface HedgeView {
+  readonly commandId: string;
+  readonly sequence: number;
+  readonly symbol: string;
+  readonly brokerSymbol: string;
+  readonly side: Side;
+  readonly quantity: D.Decimal;
+  status: HedgeStatus;
+  filledQuantity: D.Decimal;
+  averagePrice: D.Decimal | null;
+  brokerOrderId: string | null;
+  reason: string | null;
+}
+
+export interface PositionTotals {
+  onchainBought: D.Decimal;
+  onchainSold: D.Decimal;
+  brokerBought: D.Decimal;
+  brokerSold: D.Decimal;
+  trades: number;
+  haltReason: string | null;
+}
+
+export interface LedgerViewListener {
+  onFill?(fill: Fill): void;
+  onRejection?(rejection: Rejection): void;
+}
+
+export class LedgerView {
+  accumulator: AccumulatorState = initialState;
+  readonly totals = new Map<string, PositionTotals>();
+  /** In emission order. */
+  readonly hedges = new Map<string, HedgeView>();
+  readonly rejectedByReason = new Map<RejectionReason, number>();
+  events = 0;
+
+  constructor(
+    private readonly config: AccumulatorConfig,
+    private readonly listener: LedgerViewListener = {},
+  ) {}
+
+  apply(event: Envelope): void {
+    const reaction = react(this.config, this.accumulator, event);
+    this.accumulator = reaction.state;
+    this.events++;
+    reaction.fills.forEach((f) => this.addFill(f));
+    reaction.rejections.forEach((r) => this.addRejection(r));
+    reaction.decisions.forEach((d) => this.addDecision(d));
+    this.applyOutcome(event);
+  }
+
+  /** A stored event that failed its codec: counted and reported, never blocking the fold. */
+  applyCorrupt(eventId: string, detail: string): void {
+    this.events++;
+    this.addRejection({ eventId, transactionHash: null, blockNumber: null, logIndex: null, reason: 'corrupt_event', detail });
+  }
+
+  symbols(): string[] {
+    return [...new Set([...Object.keys(this.accumulator.symbols), ...this.totals.keys()])].sort();
+  }
+
+  position(symbol: string): { symbol: string; state: ReturnType<typeof symbolState>; totals: PositionTotals } {
+    return { symbol, state: symbolState(this.accumulator, symbol), totals: this.totalsOf(symbol) };
+  }
+
+  private totalsOf(symbol: string): PositionTotals {
+    let t = this.totals.get(symbol);
+    if (!t) {
+      t = { onchainBought: D.ZERO, onchainSold: D.ZERO, brokerBought: D.ZERO, brokerSold: D.ZERO, trades: 0, haltReason: null };
+      this.totals.set(symbol, t);
+    }
+    return t;
+  }
+
+  private addFill(fill: Fill): void {
+    const t = this.totalsOf(fill.symbol);
+    if (fill.side === 'BUY') t.onchainBought = D.add(t.onchainBought, fill.shares);
+    else t.onchainSold = D.add(t.onchainSold, fill.shares);
+    t.trades++;
+    this.listener.onFill?.(fill);
+  }
+
+  private addRejection(rejection: Rejection): void {
+    this.rejectedByReason.set(rejection.reason, (this.rejectedByReason.get(rejection.reason) ?? 0) + 1);
+    this.listener.onRejection?.(rejection);
+  }
+
+  private addDecision(decision: Decision): void {
+    if (decision.type === 'HedgingHalted') {
+      this.totalsOf(decision.data.symbol).haltReason = decision.data.reason;
+      return;
+    }
+    const { commandId, sequence, symbol, brokerSymbol, side, quantity } = decision.data;
+    this.hedges.set(commandId, { commandId, sequence, symbol, brokerSymbol, side, quantity, status: 'requested', filledQuantity: D.ZERO, averagePrice: null, brokerOrderId: null, reason: null });
+  }
+
+  private applyOutcome(event: Envelope): void {
+    if (event.type === 'HedgingResumed') this.totalsOf(event.data.symbol).haltReason = null;
+    if (!event.type.startsWith('HedgeOrder')) return;
+    const hedge = this.hedges.get((event.data as { commandId: string }).commandId);
+    if (!hedge || hedge.status === 'filled' || hedge.status === 'failed') return;
+    switch (event.type) {
+      case 'HedgeOrderSubmitting':
+        hedge.status = 'submitting';
+        break;
+      case 'HedgeOrderPlaced':
+        hedge.status = 'placed';
+        hedge.brokerOrderId = event.data.brokerOrderId;
+        break;
+      case 'HedgeOrderFilled':
+      case 'HedgeOrderFailed':
+        hedge.status = event.type === 'HedgeOrderFilled' ? 'filled' : 'failed';
+        hedge.filledQuantity = event.data.filledQuantity;
+        hedge.averagePrice = event.data.averagePrice;
+        hedge.reason = event.type === 'HedgeOrderFailed' ? event.data.reason : null;
+        this.addBrokerFill(hedge);
+        break;
+    }
+  }
+
+  private addBrokerFill(hedge: HedgeView): void {
+    const t = this.totalsOf(hedge.symbol);
+    if (hedge.side === 'BUY') t.brokerBought = D.add(t.brokerBought, hedge.filledQuantity);
+    else t.brokerSold = D.add(t.brokerSold, hedge.filledQuantity);
+  }
+}

@@ -1,0 +1,42 @@
+/** The broker port: what the executor needs from Schwab, the paper broker, or anything else. */
+import type { Decimal } from '../domain/decimal.ts';
+import type { Side } from '../domain/codecs.ts';
+
+export interface HedgeOrderIntent {
+  readonly commandId: string;
+  /** The symbol at the broker (after the symbol map). */
+  readonly symbol: string;
+  readonly side: Side;
+  /** Whole shares. */
+  readonly quantity: bigint;
+  /** Last onchain price when the command was decided; the paper broker fills at it. */
+  readonly referencePrice: Decimal | null;
+  /** When `Submitting` was recorded; reconciliation looks for orders entered after it, minus a skew. */
+  readonly intentAt: Date;
+}
+
+export type BrokerOrderState =
+  | { readonly status: 'open'; readonly brokerStatus: string; readonly filledQuantity: Decimal }
+  | { readonly status: 'filled'; readonly filledQuantity: Decimal; readonly averagePrice: Decimal }
+  | { readonly status: 'failed'; readonly reason: string; readonly filledQuantity: Decimal; readonly averagePrice: Decimal | null };
+
+/** The order may or may not exist at the broker (timeout, reset, 5xx, 201 without Location): reconcile before placing again. */
+export class AmbiguousPlacement extends Error {
+  override readonly name = 'AmbiguousPlacement';
+}
+
+export interface Broker {
+  readonly name: string;
+  /** Places one market order for the intent. Throws AmbiguousPlacement when the outcome is unknown. */
+  place(intent: HedgeOrderIntent): Promise<{ readonly brokerOrderId: string }>;
+  /** The intent travels along so stateless brokers (paper) can answer after a restart. */
+  status(brokerOrderId: string, intent: HedgeOrderIntent): Promise<BrokerOrderState>;
+  /** An order placed for this intent (same symbol, side, quantity, market, entered after the intent minus skew), not one of `linked`. */
+  findPlaced(intent: HedgeOrderIntent, linked: ReadonlySet<string>): Promise<string | undefined>;
+  cancel(brokerOrderId: string): Promise<void>;
+}
+
+/** The broker definitely refused the order (bad symbol, fractional quantity, account restrictions): no order exists. */
+export class OrderRejected extends Error {
+  override readonly name = 'OrderRejected';
+}

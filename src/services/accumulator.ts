@@ -1,0 +1,131 @@
+/**
+ * The accumulator service: folds the ledger's streams in global order, one event at a time,
+ * and appends each decision to `hedgecmd-<SYMBOL>` at its exact revision with its
+ * deterministic id, then checkpoints. A crash between the append and the checkpoint
+ * re-derives the same decision on restart, and its append writes nothing.
+ */
+import type { EventStore, From, Position, RecordedEvent } from '../eventstore/port.ts';
+import { NO_STREAM } from '../eventstore/port.ts';
+import { WrongExpectedVersion } from '../eventstore/errors.ts';
+import { LEDGER_PREFIXES, decodeEvent, encodeEvent, streams } from '../domain/events.ts';
+import { hedgeDecisionId } from '../domain/ids.ts';
+import { format } from '../domain/decimal.ts';
+import { initialState, react, type AccumulatorConfig, type AccumulatorState, type Decision } from '../../projections/accumulator.ts';
+import { deserializeState, serializeState } from '../../projections/accumulator-snapshot.ts';
+import type { Logger } from '../log.ts';
+
+export const ACCUMULATOR_CHECKPOINT = 'accumulator';
+
+export interface AccumulatorServiceOptions {
+  readonly store: EventStore;
+  readonly config: AccumulatorConfig;
+  readonly log: Logger;
+  /** Checkpoint at least this often (events) even when nothing was decided. */
+  readonly checkpointEvery?: number;
+  /** Test hook: called after a decision is appended and before the checkpoint is saved. */
+  readonly afterAppend?: (decision: Decision) => Promise<void> | void;
+}
+
+/** Thrown when a recorded decision differs from what the fold decides now: history and config disagree. */
+export class DecisionDiverged extends Error {
+  override readonly name = 'DecisionDiverged';
+}
+
+export class AccumulatorService {
+  private state: AccumulatorState = initialState;
+  private position: From = 'start';
+  private sinceCheckpoint = 0;
+  processed = 0;
+
+  constructor(private readonly options: AccumulatorServiceOptions) {}
+
+  get current(): { state: AccumulatorState; position: From } {
+    return { state: this.state, position: this.position };
+  }
+
+  /** Restores the last checkpoint (position and fold snapshot), or starts from scratch. */
+  async restore(): Promise<void> {
+    const checkpoint = await this.options.store.readCheckpoint(ACCUMULATOR_CHECKPOINT);
+    if (checkpoint?.snapshot === undefined) return;
+    this.state = deserializeState(checkpoint.snapshot);
+    this.position = checkpoint.position;
+    this.options.log.info({ position: checkpoint.position }, 'accumulator resumed from checkpoint');
+  }
+
+  /** Folds everything stored after the current position, then checkpoints; returns the number of events. */
+  async catchUp(): Promise<number> {
+    let n = 0;
+    for await (const event of this.options.store.readAll({ from: this.position, prefixes: LEDGER_PREFIXES })) {
+      await this.handle(event);
+      n++;
+    }
+    await this.checkpoint();
+    return n;
+  }
+
+  /** Follows the store live until the signal aborts. */
+  async follow(signal: AbortSignal): Promise<void> {
+    const subscription = this.options.store.subscribe({ from: this.position, prefixes: LEDGER_PREFIXES });
+    const stop = () => void subscription.close();
+    signal.addEventListener('abort', stop, { once: true });
+    try {
+      for await (const event of subscription) {
+        await this.handle(event);
+        if (signal.aborted) break;
+      }
+    } finally {
+      signal.removeEventListener('abort', stop);
+      await subscription.close();
+      await this.checkpoint();
+    }
+  }
+
+  private async handle(recorded: RecordedEvent): Promise<void> {
+    const decoded = decodeEvent(recorded);
+    if (decoded._tag === 'Left') {
+      // A corrupt event is recorded in the log and skipped; it never stops the fold.
+      this.options.log.error({ err: decoded.left, stream: recorded.stream, revision: recorded.revision.toString() }, 'skipping corrupt event');
+    } else {
+      const reaction = react(this.options.config, this.state, decoded.right);
+      this.state = reaction.state;
+      for (const decision of reaction.decisions) await this.appendDecision(decision);
+      if (reaction.decisions.length > 0) {
+        this.position = recorded.position;
+        await this.checkpoint();
+        this.processed++;
+        return;
+      }
+    }
+    this.position = recorded.position;
+    this.processed++;
+    if (++this.sinceCheckpoint >= (this.options.checkpointEvery ?? 1000)) await this.checkpoint();
+  }
+
+  private async appendDecision(decision: Decision): Promise<void> {
+    const { symbol, sequence } = decision.data;
+    const expected = sequence === 1 ? NO_STREAM : BigInt(sequence - 2);
+    try {
+      const result = await this.options.store.append(streams.hedgeCommands(symbol), [encodeEvent(hedgeDecisionId(symbol, sequence), decision)], expected);
+      this.options.log.info({ symbol, sequence, decision: decision.type, written: result.written, ...describe(decision) }, 'decision appended');
+    } catch (e) {
+      if (e instanceof WrongExpectedVersion) {
+        throw new DecisionDiverged(
+          `decision ${sequence} for ${symbol} differs from the one recorded in ${e.stream} (actual revision ${e.actual}); ` +
+            'the configuration (owners, orderbook, symbol map, failure limit) must match the one that wrote this ledger',
+          { cause: e },
+        );
+      }
+      throw e;
+    }
+    await this.options.afterAppend?.(decision);
+  }
+
+  async checkpoint(): Promise<void> {
+    this.sinceCheckpoint = 0;
+    if (this.position === 'start') return;
+    await this.options.store.saveCheckpoint(ACCUMULATOR_CHECKPOINT, { position: this.position as Position, snapshot: serializeState(this.state) });
+  }
+}
+
+const describe = (d: Decision) =>
+  d.type === 'HedgeRequested' ? { commandId: d.data.commandId, side: d.data.side, quantity: format(d.data.quantity) } : { reason: d.data.reason };

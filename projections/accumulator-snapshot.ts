@@ -47,6 +47,6 @@ export function deserializeState(text: string): AccumulatorState {
     const { path, reason } = describeErrors(decoded.left);
     throw new SnapshotError(`accumulator snapshot invalid at ${path || '<root>'}: ${reason}; delete the checkpoint to rebuild from the log`);
   }
-  const { version: _version, extractor, ...rest } = decoded.right;
-  return { ...rest, extractor: deserializeExtractorState(extractor) };
+  const { extractor, symbols, openCommands, logMarks } = decoded.right;
+  return { extractor: deserializeExtractorState(extractor), symbols, openCommands, logMarks };
 }

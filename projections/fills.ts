@@ -1,0 +1,321 @@
+/**
+ * Fill extraction: a pure state machine folded over the stored events in global order.
+ * Orderbook logs become fills of our orders (spec/orderbook-v4.md) or rejections with a
+ * reason; token metadata events feed the symbol lookup; every other event passes through.
+ *
+ * A ClearV2 carries no amounts: it waits in the state until the AfterClear of the same
+ * transaction pairs with it, and its fills (or rejections) are emitted then, under the
+ * ClearV2's id. The paired AfterClear itself yields nothing.
+ */
+import * as t from 'io-ts';
+import * as E from 'fp-ts/lib/Either.js';
+import * as D from '../src/domain/decimal.ts';
+import { BigIntString, describeErrors } from '../src/domain/codecs.ts';
+import type { Envelope, EventData, LedgerEventOf } from '../src/domain/events.ts';
+import { decodeOrderbookLog, type ClearV2Args, type ClearStateChange, type IO, type OrderV3, type TakeOrderV2Args } from '../src/domain/orderbook-abi.ts';
+import { baseTicker, isUsdc } from '../src/domain/symbols.ts';
+import type { Fill, Rejection, RejectionReason } from './fill.ts';
+
+export interface FillConfig {
+  readonly chainId: number;
+  /** Lowercase. */
+  readonly orderbook: string;
+  /** Our order owners, lowercase. */
+  readonly owners: ReadonlySet<string>;
+}
+
+// ---- state ----
+
+const TokenSymbol = t.type({ symbol: t.union([t.string, t.null]), reason: t.union([t.string, t.null]) });
+/** A token's recorded ERC20 symbol, or null with the reason it could not be read. */
+export type TokenSymbol = t.TypeOf<typeof TokenSymbol>;
+
+const LogRef = t.type({ logId: t.string, chainId: t.number, transactionHash: t.string, blockNumber: BigIntString, logIndex: t.number });
+/** Where a log sits on chain: what its fills and rejections cite. */
+type LogRef = t.TypeOf<typeof LogRef>;
+
+const Leg = t.type({ token: t.string, decimals: t.number });
+/** One side of an order's trade: the token (lowercase) and the decimals the order's IO states. */
+type Leg = t.TypeOf<typeof Leg>;
+
+const OrderLegs = t.type({ owner: t.string, received: Leg, given: Leg });
+/** What one of our orders trades in a log, before the amounts are known. */
+type OrderLegs = t.TypeOf<typeof OrderLegs>;
+
+const PartyRefusal = t.type({ reason: t.keyof({ not_ours: null, bad_io_index: null }), detail: t.string });
+/** Why a clear's party yields no fill, known from the ClearV2 alone. */
+type PartyRefusal = t.TypeOf<typeof PartyRefusal>;
+
+const OpenClear = t.type({ log: LogRef, alice: t.union([OrderLegs, PartyRefusal]), bob: t.union([OrderLegs, PartyRefusal]) });
+/** A ClearV2 awaiting its AfterClear, reduced to what settling it needs (no re-decoding). */
+type OpenClear = t.TypeOf<typeof OpenClear>;
+
+export interface ExtractorState {
+  /** Token address (lowercase) → recorded symbol. Copied only when a token event changes it. */
+  readonly tokens: ReadonlyMap<string, TokenSymbol>;
+  /** The current transaction's ClearV2s in log order, awaiting their AfterClear. */
+  readonly openClears: readonly OpenClear[];
+}
+
+export const initialExtractorState: ExtractorState = { tokens: new Map(), openClears: [] };
+
+/** JSON form of the state for snapshots: tokens as an object in insertion order, bigints as strings. */
+const ExtractorStateJson = t.type({
+  tokens: new t.Type<ReadonlyMap<string, TokenSymbol>, Record<string, t.OutputOf<typeof TokenSymbol>>, unknown>(
+    'TokenMap',
+    (u): u is ReadonlyMap<string, TokenSymbol> => u instanceof Map,
+    (u, c) => {
+      const record = t.record(t.string, TokenSymbol).validate(u, c);
+      return E.isLeft(record) ? record : t.success(new Map(Object.entries(record.right)));
+    },
+    (tokens) => Object.fromEntries(tokens),
+  ),
+  openClears: t.array(OpenClear),
+});
+export type SerializedExtractorState = t.OutputOf<typeof ExtractorStateJson>;
+
+export const serializeExtractorState = (state: ExtractorState): SerializedExtractorState =>
+  ExtractorStateJson.encode({ tokens: state.tokens, openClears: [...state.openClears] });
+
+export class CorruptExtractorState extends Error {
+  override readonly name = 'CorruptExtractorState';
+}
+
+/** Decodes a snapshot's extractor state; throws CorruptExtractorState naming the failing path. */
+export function deserializeExtractorState(json: unknown): ExtractorState {
+  const decoded = ExtractorStateJson.decode(json);
+  if (E.isRight(decoded)) return decoded.right;
+  const { path, reason } = describeErrors(decoded.left);
+  throw new CorruptExtractorState(`extractor state invalid at ${path || '<root>'}: ${reason}`);
+}
+
+// ---- the fold ----
+
+export interface Extracted {
+  readonly state: ExtractorState;
+  readonly fills: readonly Fill[];
+  readonly rejections: readonly Rejection[];
+}
+
+const NO_FILLS: readonly Fill[] = [];
+const NO_REJECTIONS: readonly Rejection[] = [];
+
+const unchanged = (state: ExtractorState): Extracted => ({ state, fills: NO_FILLS, rejections: NO_REJECTIONS });
+
+/**
+ * Folds one stored event. OrderbookLogRemoved passes through: reorgs are undone by a
+ * later stage.
+ */
+export function extract(config: FillConfig, state: ExtractorState, event: Envelope): Extracted {
+  switch (event.type) {
+    case 'TokenMetadataRecorded':
+      return unchanged(recordToken(config, state, event.data));
+    case 'OrderbookLogRecorded':
+      return extractLog(config, state, event);
+    default:
+      return unchanged(state);
+  }
+}
+
+function recordToken(config: FillConfig, state: ExtractorState, token: EventData<'TokenMetadataRecorded'>): ExtractorState {
+  if (token.chainId !== config.chainId) return state;
+  const known = state.tokens.get(token.address);
+  if (known?.symbol === token.symbol && known.reason === token.reason) return state;
+  return { ...state, tokens: new Map(state.tokens).set(token.address, { symbol: token.symbol, reason: token.reason }) };
+}
+
+function extractLog(config: FillConfig, state: ExtractorState, event: Envelope<LedgerEventOf<'OrderbookLogRecorded'>>): Extracted {
+  const log = event.data;
+  const ref: LogRef = { logId: event.id, chainId: log.chainId, transactionHash: log.transactionHash, blockNumber: log.blockNumber, logIndex: Number(log.logIndex) };
+  // Another contract's or chain's logs are not part of our orderbook's transaction sequence.
+  if (log.chainId !== config.chainId || log.address !== config.orderbook) {
+    return { state, fills: NO_FILLS, rejections: [rejection(ref, 'not_ours', `log of ${log.address} on chain ${log.chainId}, not of orderbook ${config.orderbook} on chain ${config.chainId}`)] };
+  }
+  const closed = closeTransaction(state, ref.transactionHash);
+  const outcome = extractDecoded(config, closed.state, ref, log);
+  if (closed.rejections.length === 0) return outcome;
+  return { ...outcome, rejections: [...closed.rejections, ...outcome.rejections] };
+}
+
+/** A new transaction leaves the previous one's open ClearV2s without their AfterClear for good. */
+function closeTransaction(state: ExtractorState, transactionHash: string): { state: ExtractorState; rejections: readonly Rejection[] } {
+  const first = state.openClears[0];
+  if (first === undefined || first.log.transactionHash === transactionHash) return { state, rejections: NO_REJECTIONS };
+  return {
+    state: { ...state, openClears: [] },
+    rejections: state.openClears.map((clear) => rejection(clear.log, 'unpaired_clear', `no AfterClear followed it in transaction ${clear.log.transactionHash}`)),
+  };
+}
+
+function extractDecoded(config: FillConfig, state: ExtractorState, ref: LogRef, log: EventData<'OrderbookLogRecorded'>): Extracted {
+  const decoded = decodeOrderbookLog(log.topics, log.data);
+  switch (decoded.event) {
+    case null:
+      return { state, fills: NO_FILLS, rejections: [rejection(ref, decoded.reason, decoded.detail)] };
+    case 'ClearV2':
+      return unchanged({ ...state, openClears: [...state.openClears, openClear(config, ref, decoded.args)] });
+    case 'AfterClear':
+      return afterClear(state, ref, decoded.args.clearStateChange);
+    case 'TakeOrderV2':
+      return { state, ...takeOutcome(config, state.tokens, ref, decoded.args) };
+  }
+}
+
+// ---- clears ----
+
+function openClear(config: FillConfig, ref: LogRef, { alice, bob, clearConfig: c }: ClearV2Args): OpenClear {
+  return {
+    log: ref,
+    alice: orderLegs(config, alice, c.aliceInputIOIndex, c.aliceOutputIOIndex),
+    bob: orderLegs(config, bob, c.bobInputIOIndex, c.bobOutputIOIndex),
+  };
+}
+
+/** Pairs the AfterClear with the earliest open ClearV2 of its transaction and settles that clear. */
+function afterClear(state: ExtractorState, ref: LogRef, change: ClearStateChange): Extracted {
+  const [clear, ...stillOpen] = state.openClears;
+  if (clear === undefined) {
+    return { state, fills: NO_FILLS, rejections: [rejection(ref, 'unpaired_after_clear', `no open ClearV2 before it in transaction ${ref.transactionHash}`)] };
+  }
+  const next = { ...state, openClears: stillOpen };
+  if (isForeign(clear.alice) && isForeign(clear.bob)) {
+    return { state: next, fills: NO_FILLS, rejections: [rejection(clear.log, 'not_ours', `alice: ${clear.alice.detail}; bob: ${clear.bob.detail}`)] };
+  }
+  // Both parties count when both are ours: their fills cancel for one symbol, never pick one.
+  const outcomes = [
+    partyOutcome(state.tokens, clear.log, 'alice', clear.alice, change.aliceInput, change.aliceOutput),
+    partyOutcome(state.tokens, clear.log, 'bob', clear.bob, change.bobInput, change.bobOutput),
+  ];
+  return {
+    state: next,
+    fills: outcomes.filter((o): o is Fill => o !== null && !('reason' in o)),
+    rejections: outcomes.filter((o): o is Rejection => o !== null && 'reason' in o),
+  };
+}
+
+/** One party's fill or rejection; null for a party that is not ours beside one that is. */
+function partyOutcome(tokens: ExtractorState['tokens'], log: LogRef, party: 'alice' | 'bob', legs: OrderLegs | PartyRefusal, received: bigint, given: bigint): Fill | Rejection | null {
+  if (isForeign(legs)) return null;
+  if (isRefusal(legs)) return rejection(log, legs.reason, `${party}: ${legs.detail}`);
+  const fill = priceFill(tokens, legs, received, given);
+  return isRefusal(fill) ? rejection(log, fill.reason, `${party}: ${fill.detail}`) : toFill(log, party, legs.owner, fill);
+}
+
+// ---- takes ----
+
+/** The taker's input is what our order gave, the taker's output what it received. */
+function takeOutcome(config: FillConfig, tokens: ExtractorState['tokens'], ref: LogRef, take: TakeOrderV2Args): Pick<Extracted, 'fills' | 'rejections'> {
+  const legs = orderLegs(config, take.config.order, take.config.inputIOIndex, take.config.outputIOIndex);
+  if (isRefusal(legs)) return { fills: NO_FILLS, rejections: [rejection(ref, legs.reason, legs.detail)] };
+  const fill = priceFill(tokens, legs, take.output, take.input);
+  if (isRefusal(fill)) return { fills: NO_FILLS, rejections: [rejection(ref, fill.reason, fill.detail)] };
+  return { fills: [toFill(ref, 'take', legs.owner, fill)], rejections: NO_REJECTIONS };
+}
+
+// ---- from an order's legs and amounts to a priced fill ----
+
+interface Refusal {
+  readonly reason: RejectionReason;
+  readonly detail: string;
+}
+
+const isRefusal = (x: object | string): x is Refusal => typeof x === 'object' && 'reason' in x;
+
+const isForeign = (party: OrderLegs | PartyRefusal): party is PartyRefusal => isRefusal(party) && party.reason === 'not_ours';
+
+/** Our order's received and given tokens, or why it has none (not ours, IO index out of range). */
+function orderLegs(config: FillConfig, order: OrderV3, inputIOIndex: bigint, outputIOIndex: bigint): OrderLegs | PartyRefusal {
+  const owner = order.owner.toLowerCase();
+  if (!config.owners.has(owner)) return { reason: 'not_ours', detail: `owner ${owner} is not ours` };
+  const received = ioAt(order.validInputs, inputIOIndex);
+  const given = ioAt(order.validOutputs, outputIOIndex);
+  if (received === undefined || given === undefined) {
+    return {
+      reason: 'bad_io_index',
+      detail: `input IO index ${inputIOIndex} of ${order.validInputs.length} validInputs, output IO index ${outputIOIndex} of ${order.validOutputs.length} validOutputs`,
+    };
+  }
+  return { owner, received, given };
+}
+
+const ioAt = (ios: readonly IO[], index: bigint): Leg | undefined => {
+  const io = index < BigInt(ios.length) ? ios[Number(index)] : undefined;
+  return io && { token: io.token.toLowerCase(), decimals: io.decimals };
+};
+
+interface PricedFill {
+  readonly symbol: string;
+  readonly tokenSymbol: string;
+  readonly side: Fill['side'];
+  readonly shares: D.Decimal;
+  readonly usdc: D.Decimal;
+  readonly price: D.Decimal;
+}
+
+/** Applies the spec's checks in order: zero amount, unknown token, hedgeable pair, exact amounts and price. */
+function priceFill(tokens: ExtractorState['tokens'], legs: OrderLegs, received: bigint, given: bigint): PricedFill | Refusal {
+  if (received === 0n || given === 0n) return { reason: 'zero_amount', detail: `received ${received} of ${legs.received.token}, gave ${given} of ${legs.given.token}` };
+  const receivedSymbol = symbolOf(tokens, legs.received.token);
+  if (isRefusal(receivedSymbol)) return receivedSymbol;
+  const givenSymbol = symbolOf(tokens, legs.given.token);
+  if (isRefusal(givenSymbol)) return givenSymbol;
+  const trade = tradeOf(receivedSymbol, givenSymbol);
+  if (trade === null) return { reason: 'not_hedgeable', detail: `received ${receivedSymbol}, gave ${givenSymbol}: not USDC against a tokenized equity` };
+  const selling = trade.side === 'SELL';
+  const shares = scaled(selling ? given : received, selling ? legs.given : legs.received);
+  if (isRefusal(shares)) return shares;
+  const usdc = scaled(selling ? received : given, selling ? legs.received : legs.given);
+  if (isRefusal(usdc)) return usdc;
+  const price = D.div(usdc, shares);
+  if (D.isZero(price)) return { reason: 'nonsensical_price', detail: `${D.format(usdc)} USDC for ${D.format(shares)} ${trade.tokenSymbol} rounds to a price of 0` };
+  return { ...trade, shares, usdc, price };
+}
+
+/** Our order gave equity for USDC: onchain SELL; it received equity for USDC: onchain BUY. Null: not hedgeable. */
+function tradeOf(receivedSymbol: string, givenSymbol: string): Trade | null {
+  if (isUsdc(receivedSymbol)) return equityTrade('SELL', givenSymbol);
+  if (isUsdc(givenSymbol)) return equityTrade('BUY', receivedSymbol);
+  return null;
+}
+
+type Trade = Pick<PricedFill, 'side' | 'symbol' | 'tokenSymbol'>;
+
+const equityTrade = (side: Fill['side'], tokenSymbol: string): Trade | null => {
+  const symbol = baseTicker(tokenSymbol);
+  return symbol === null ? null : { side, symbol, tokenSymbol };
+};
+
+function symbolOf(tokens: ExtractorState['tokens'], token: string): string | Refusal {
+  const known = tokens.get(token);
+  if (known === undefined) return { reason: 'unknown_token', detail: `no symbol recorded for token ${token} before this log` };
+  return known.symbol ?? { reason: 'unknown_token', detail: `symbol of token ${token} unreadable: ${known.reason ?? 'no reason recorded'}` };
+}
+
+/** The amount in whole tokens; an IO claiming more than 18 decimals may not fit our exact scale. */
+function scaled(amount: bigint, leg: Leg): D.Decimal | Refusal {
+  try {
+    return D.fromUnits(amount, leg.decimals);
+  } catch (error) {
+    return { reason: 'nonsensical_price', detail: `amount of ${leg.token} not exact at 18 decimals: ${(error as Error).message}` };
+  }
+}
+
+const toFill = (log: LogRef, party: Fill['party'], owner: string, fill: PricedFill): Fill => ({
+  logId: log.logId,
+  party,
+  chainId: log.chainId,
+  transactionHash: log.transactionHash,
+  blockNumber: log.blockNumber,
+  logIndex: log.logIndex,
+  owner,
+  ...fill,
+});
+
+const rejection = (log: LogRef, reason: RejectionReason, detail: string): Rejection => ({
+  eventId: log.logId,
+  transactionHash: log.transactionHash,
+  blockNumber: log.blockNumber,
+  logIndex: log.logIndex,
+  reason,
+  detail,
+});

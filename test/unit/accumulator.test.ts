@@ -1,0 +1,295 @@
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import * as D from '../../src/domain/decimal.ts';
+import { symbolState, type AccumulatorConfig } from '../../projections/accumulator.ts';
+import { deserializeState, serializeState } from '../../projections/accumulator-snapshot.ts';
+import { react } from '../../projections/accumulator.ts';
+import { Scenario, config, replay, show } from '../support/scenario.ts';
+import { OUR_OWNER, io, takeOrderV2Log } from '../support/orderbook-logs.ts';
+
+describe('accumulator: the acceptance scenarios of spec/accumulator.md', () => {
+  it('1: oS 0.3, 0.5, 0.4 → BUY 1 after the third; net −0.2 after the fill', () => {
+    const s = new Scenario();
+    expect([s.oS('0.3'), s.oS('0.5'), s.oS('0.4')]).toEqual([[], [], ['BUY 1 GME']]);
+    expect(s.net()).toBe('-1.2');
+    s.brokerFills();
+    expect(s.net()).toBe('-0.2');
+  });
+
+  it('2: oS 0.5 → no command; net −0.5', () => {
+    const s = new Scenario();
+    expect(s.oS('0.5')).toEqual([]);
+    expect(s.net()).toBe('-0.5');
+  });
+
+  it('3: oB 1.5 → SELL 1; net 0.5 after the fill', () => {
+    const s = new Scenario();
+    expect(s.oB('1.5')).toEqual(['SELL 1 GME']);
+    s.brokerFills();
+    expect(s.net()).toBe('0.5');
+  });
+
+  it('4: oB 2.7 → SELL 2; net 0.7 after the fill', () => {
+    const s = new Scenario();
+    expect(s.oB('2.7')).toEqual(['SELL 2 GME']);
+    s.brokerFills();
+    expect(s.net()).toBe('0.7');
+  });
+
+  it('5: oS 0.25, oS 0.75 → BUY 1 (the threshold is >=); net 0 after the fill', () => {
+    const s = new Scenario();
+    expect([s.oS('0.25'), s.oS('0.75')]).toEqual([[], ['BUY 1 GME']]);
+    s.brokerFills();
+    expect(s.net()).toBe('0');
+  });
+
+  it('6: oS 0.7, 0.2, 0.1 → BUY 1; ten times oS 0.1 → BUY 1 on the tenth', () => {
+    const a = new Scenario();
+    expect([a.oS('0.7'), a.oS('0.2'), a.oS('0.1')]).toEqual([[], [], ['BUY 1 GME']]);
+    const b = new Scenario();
+    const steps = Array.from({ length: 10 }, () => b.oS('0.1'));
+    expect(steps.slice(0, 9).flat()).toEqual([]);
+    expect(steps[9]).toEqual(['BUY 1 GME']);
+  });
+
+  it('7: oS 0.8 then oB 1.5 → net +0.7, no command (netting, not two buckets)', () => {
+    const s = new Scenario();
+    expect([s.oS('0.8'), s.oB('1.5')]).toEqual([[], []]);
+    expect(s.net()).toBe('0.7');
+  });
+
+  it('8: oB 0.3 then oS 1.5 → net −1.2 → BUY 1; −0.2 after the fill', () => {
+    const s = new Scenario();
+    expect([s.oB('0.3'), s.oS('1.5')]).toEqual([[], ['BUY 1 GME']]);
+    expect(s.net()).toBe('-1.2');
+    s.brokerFills();
+    expect(s.net()).toBe('-0.2');
+  });
+
+  it('9: a pending command blocks the next; the fill re-arms it', () => {
+    const s = new Scenario();
+    expect(s.oS('1.2')).toEqual(['BUY 1 GME']);
+    expect(s.oS('0.9')).toEqual([]);
+    expect(s.brokerFills()).toEqual(['BUY 1 GME']);
+    expect(s.net()).toBe('-1.1');
+    s.brokerFills();
+    expect(s.net()).toBe('-0.1');
+  });
+
+  it('10: a rejection clears pending and re-arms at once; net untouched', () => {
+    const s = new Scenario();
+    expect(s.oS('1.3')).toEqual(['BUY 1 GME']);
+    expect(s.brokerFails()).toEqual(['BUY 1 GME']);
+    expect(s.net()).toBe('-1.3');
+    s.brokerFills();
+    expect(s.net()).toBe('-0.3');
+  });
+
+  it('11: three rejections in a row → HedgingHalted; nothing more until resumed', () => {
+    const s = new Scenario();
+    expect(s.oS('1.3')).toEqual(['BUY 1 GME']);
+    expect(s.brokerFails()).toEqual(['BUY 1 GME']);
+    expect(s.brokerFails()).toEqual(['BUY 1 GME']);
+    expect(s.brokerFails()).toEqual(['HALT GME']);
+    expect(s.oS('2')).toEqual([]);
+    expect(symbolState(s.state, 'GME').halted).toBe(true);
+    expect(s.resume()).toEqual(['BUY 3 GME']);
+    s.brokerFills();
+    expect(s.net()).toBe('-0.3');
+  });
+
+  it('11b: a success resets the failure count', () => {
+    const s = new Scenario();
+    s.oS('5');
+    s.brokerFails();
+    s.brokerFails();
+    s.brokerFills('GME', '1'); // a fill ends the streak even when partial
+    expect(symbolState(s.state, 'GME').consecutiveFailures).toBe(0);
+  });
+
+  it('12: the same log delivered twice applies once', () => {
+    const s = new Scenario();
+    s.oS('0.6');
+    const again = s.fold(s.events[s.events.length - 1]!);
+    expect(again).toEqual([]);
+    expect(s.net()).toBe('-0.6');
+  });
+
+  it('13: replaying from scratch reproduces the state and every decision, with the same ids', () => {
+    const s = new Scenario();
+    s.oS('1.2'); s.oS('0.9'); s.brokerFills(); s.oB('3.5'); s.brokerFails(); s.brokerFills();
+    const live = s.events.filter((e) => e.type === 'HedgeRequested').map((e) => e.id);
+    const again = replay(s.events);
+    expect(serializeState(again.state)).toBe(serializeState(s.state));
+    // The replay decides exactly the recorded commands, under the same ids: appending them again writes nothing.
+    expect(again.decisions.map((d) => (d.type === 'HedgeRequested' ? d.data.commandId : ''))).toEqual(live);
+    const fromLogsOnly = replay(s.events.filter((e) => e.type !== 'HedgeRequested' && e.type !== 'HedgingHalted'));
+    expect(fromLogsOnly.decisions).toEqual(again.decisions);
+  });
+
+  it('14: logs are folded in chain order; a log behind the last applied one applies nothing', () => {
+    const s = new Scenario();
+    s.oB('0.6'); // block 100
+    s.oS('0.6'); // block 101
+    const late = s.events[s.events.length - 2]!; // the block 100 log again, after 101
+    const r = react(config, s.state, late);
+    expect(r.rejections.map((x) => x.reason)).toEqual(['duplicate_log']);
+    expect(s.net()).toBe('0');
+  });
+
+  it('15: two oS 0.8 folded back to back → exactly one BUY 1; net −0.6 after it', () => {
+    const s = new Scenario();
+    expect([s.oS('0.8'), s.oS('0.8')]).toEqual([[], ['BUY 1 GME']]);
+    s.brokerFills();
+    expect(s.net()).toBe('-0.6');
+  });
+
+  it('16: BUY 3 fills 2 then expires → net moves by 2; the rest re-arms', () => {
+    const s = new Scenario();
+    expect(s.oS('3.4')).toEqual(['BUY 3 GME']);
+    expect(s.brokerFails('GME', 'EXPIRED', '2')).toEqual(['BUY 1 GME']);
+    expect(s.net()).toBe('-1.4');
+  });
+
+  it('17: GME0x, GMEs1 and tGME aggregate under GME', () => {
+    const s = new Scenario();
+    expect([s.oS('0.6', 'GME0x'), s.oS('0.3', 'GMEs1'), s.oS('0.2', 'tGME')]).toEqual([[], [], ['BUY 1 GME']]);
+    expect(s.net()).toBe('-1.1');
+  });
+
+  it('18: WETH/tAAPL changes nothing and does not block later logs', () => {
+    const s = new Scenario();
+    const weth = s.fold(s.history.log(takeOrderV2Log({ owner: OUR_OWNER, validInputs: [io('WETH')], validOutputs: [io('tAAPL')] }, { input: 10n ** 18n, output: 10n ** 18n }), { tx: 'weth', logIndex: 0, block: 99n }));
+    expect(weth).toEqual([]);
+    expect(s.oS('1.5', 'tAAPL')).toEqual(['BUY 1 AAPL']);
+    expect(s.net('AAPL')).toBe('-1.5');
+  });
+
+  it('maps base tickers to broker symbols on the command', () => {
+    const s = new Scenario({ ...config, brokerSymbols: { SPLG: 'SPYM' } });
+    s.oS('2', 'tSPLG');
+    const command = s.events.find((e) => e.type === 'HedgeRequested');
+    expect(command?.type === 'HedgeRequested' && [command.data.symbol, command.data.brokerSymbol]).toEqual(['SPLG', 'SPYM']);
+  });
+});
+
+// ---- properties over random histories ----
+
+type Op = { kind: 'oS' | 'oB'; shares: string; token: 'tGME' | 'GME0x' | 'tAAPL' } | { kind: 'fill' | 'fail' | 'partial' | 'resume'; symbol: 'GME' | 'AAPL' };
+
+const amount = fc.integer({ min: 1, max: 400 }).map((cents) => D.format(D.div(D.fromBigInt(BigInt(cents)), D.fromBigInt(100n))));
+const op: fc.Arbitrary<Op> = fc.oneof(
+  { weight: 3, arbitrary: fc.record({ kind: fc.constantFrom('oS' as const, 'oB' as const), shares: amount, token: fc.constantFrom('tGME' as const, 'GME0x' as const, 'tAAPL' as const) }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constantFrom('fill' as const, 'fail' as const, 'partial' as const, 'resume' as const), symbol: fc.constantFrom('GME' as const, 'AAPL' as const) }) },
+);
+
+const symbolOf = (token: string) => (token === 'tAAPL' ? 'AAPL' : 'GME');
+
+/**
+ * Runs ops; broker ops apply only where a command is pending (resume only where halted).
+ * `quietWhilePending` drops onchain fills of a symbol while its command is in flight.
+ */
+function run(ops: readonly Op[], check: (s: Scenario, op: Op, before: D.Decimal) => void = () => {}, quietWhilePending = false): Scenario {
+  const s = new Scenario();
+  for (const o of ops) {
+    if ('token' in o) {
+      if (quietWhilePending && symbolState(s.state, symbolOf(o.token)).pending) continue;
+      s[o.kind](o.shares, o.token);
+      continue;
+    }
+    const st = symbolState(s.state, o.symbol);
+    const before = st.net;
+    if (o.kind === 'resume' && st.halted) s.resume(o.symbol);
+    if (st.pending === null) continue;
+    if (o.kind === 'fill') s.brokerFills(o.symbol);
+    if (o.kind === 'fail') s.brokerFails(o.symbol);
+    if (o.kind === 'partial' && D.gte(st.pending.quantity, D.fromBigInt(2n))) s.brokerFails(o.symbol, 'EXPIRED', '1');
+    check(s, o, before);
+  }
+  return s;
+}
+
+const cfg: AccumulatorConfig = config;
+
+describe('accumulator: properties', () => {
+  it('folding the same events twice gives the same state and the same commands', () => {
+    fc.assert(fc.property(fc.array(op, { maxLength: 60 }), (ops) => {
+      const s = run(ops);
+      const a = replay(s.events, cfg);
+      const b = replay(s.events, cfg);
+      expect(serializeState(a.state)).toBe(serializeState(b.state));
+      expect(a.decisions.map(show)).toEqual(b.decisions.map(show));
+      expect(serializeState(a.state)).toBe(serializeState(s.state));
+    }), { numRuns: 60 });
+  });
+
+  it('splitting the log anywhere and resuming from a checkpointed snapshot gives the same result', () => {
+    fc.assert(fc.property(fc.array(op, { maxLength: 60 }), fc.nat(), (ops, cut) => {
+      const events = run(ops).events.filter((e) => e.type !== 'HedgeRequested' && e.type !== 'HedgingHalted');
+      const at = events.length === 0 ? 0 : cut % (events.length + 1);
+      const whole = replay(events, cfg);
+      const head = replay(events.slice(0, at), cfg);
+      let state = deserializeState(serializeState(head.state));
+      const tail = [];
+      for (const e of events.slice(at)) {
+        const r = react(cfg, state, e);
+        state = r.state;
+        tail.push(...r.decisions);
+      }
+      expect(serializeState(state)).toBe(serializeState(whole.state));
+      expect([...head.decisions, ...tail]).toEqual(whole.decisions);
+    }), { numRuns: 60 });
+  });
+
+  it('never emits a command while one is pending for that symbol', () => {
+    fc.assert(fc.property(fc.array(op, { maxLength: 80 }), (ops) => {
+      const s = run(ops);
+      const open = new Set<string>();
+      for (const e of s.events) {
+        if (e.type === 'HedgeRequested') {
+          expect(open.has(e.data.symbol)).toBe(false);
+          open.add(e.data.symbol);
+        }
+        if (e.type === 'HedgeOrderFilled' || e.type === 'HedgeOrderFailed') {
+          const command = s.events.find((c) => c.type === 'HedgeRequested' && c.data.commandId === e.data.commandId);
+          if (command?.type === 'HedgeRequested') open.delete(command.data.symbol);
+        }
+      }
+    }), { numRuns: 80 });
+  });
+
+  it('every broker fill shrinks |net| (exposure unchanged onchain while the order is in flight)', () => {
+    fc.assert(fc.property(fc.array(op, { maxLength: 80 }), (ops) => {
+      run(ops, (s, o, before) => {
+        if ((o.kind !== 'fill' && o.kind !== 'partial') || !('symbol' in o)) return;
+        const after = symbolState(s.state, o.symbol).net;
+        if (D.eq(after, before)) return; // a partial with nothing filled
+        expect(D.lt(D.abs(after), D.abs(before))).toBe(true);
+      }, true);
+    }), { numRuns: 80 });
+  });
+
+  it('a broker fill moves net by exactly the filled quantity, in the direction of the command', () => {
+    fc.assert(fc.property(fc.array(op, { maxLength: 80 }), (ops) => {
+      run(ops, (s, o, before) => {
+        if (o.kind !== 'fill' || !('symbol' in o)) return;
+        const command = [...s.events].reverse().find((e) => e.type === 'HedgeOrderFilled');
+        const requested = s.events.find((e) => e.type === 'HedgeRequested' && command?.type === 'HedgeOrderFilled' && e.data.commandId === command.data.commandId);
+        if (requested?.type !== 'HedgeRequested' || command?.type !== 'HedgeOrderFilled') throw new Error('fill without its command');
+        const moved = D.sub(symbolState(s.state, o.symbol).net, before);
+        expect(D.format(moved)).toBe(D.format(requested.data.side === 'BUY' ? command.data.filledQuantity : D.neg(command.data.filledQuantity)));
+      });
+    }), { numRuns: 60 });
+  });
+
+  it('commands always ask for floor(|net|) whole shares on the side that reduces |net|', () => {
+    fc.assert(fc.property(fc.array(op, { maxLength: 60 }), (ops) => {
+      const s = run(ops);
+      for (const e of s.events) {
+        if (e.type !== 'HedgeRequested') continue;
+        expect(D.gte(e.data.quantity, D.ONE)).toBe(true);
+        expect(D.eq(D.floor(e.data.quantity), e.data.quantity)).toBe(true);
+      }
+    }), { numRuns: 40 });
+  });
+});

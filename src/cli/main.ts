@@ -6,8 +6,10 @@ import { ingestFile } from './commands/ingest-file.ts';
 import { hedges, positions, rejected, trades } from './commands/queries.ts';
 import { replay } from './commands/replay.ts';
 import { run } from './commands/run.ts';
+import { demo } from './commands/demo.ts';
 
 const commands: Record<string, { run: (argv: string[]) => Promise<void>; help: string }> = {
+  demo: { run: demo, help: 'demo                                                the example session on a throwaway ledger (npm start)' },
   'ingest-file': { run: ingestFile, help: 'ingest-file <logs.jsonl> --tokens <tokens.json>   append eth_getLogs logs from a file' },
   run: { run, help: 'run --once [--broker paper]                         accumulate and execute until nothing is open' },
   replay: { run: replay, help: 'replay [--json]                                     rebuild every projection from scratch' },

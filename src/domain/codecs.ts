@@ -70,7 +70,9 @@ export type Side = t.TypeOf<typeof Side>;
 export function describeErrors(errors: t.Errors): { path: string; reason: string } {
   const first = errors[0];
   if (!first) return { path: '', reason: 'invalid' };
-  const path = first.context.map((c) => c.key).filter((k) => k !== '').join('.');
+  // Intersections and unions add their member index to the context; it is not part of the data's path.
+  const combinator = (i: number) => ['IntersectionType', 'UnionType'].includes((first.context[i - 1]?.type as { _tag?: string } | undefined)?._tag ?? '');
+  const path = first.context.filter((c, i) => c.key !== '' && !combinator(i)).map((c) => c.key).join('.');
   const reason = first.message ?? `expected ${first.context[first.context.length - 1]?.type.name ?? 'a valid value'}, got ${JSON.stringify(first.value)}`;
   return { path, reason };
 }

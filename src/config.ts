@@ -63,7 +63,7 @@ function decodeSetting(key: keyof Settings, raw: unknown, source: string): E.Eit
   const result = (settings[key].codec as t.Type<unknown, unknown, unknown>).decode(raw);
   if (E.isRight(result)) return result;
   const { path, reason } = describeErrors(result.left);
-  return E.left(`${source} ${key}${path ? `.${path}` : ''}: ${reason} (got ${JSON.stringify(raw)}; ${settings[key].describe})`);
+  return E.left(`${source} ${key}${path ? `.${path}` : ''}: ${reason} (${settings[key].describe})`);
 }
 
 function readFile(path: string): { values: Record<string, unknown>; problems: string[] } {

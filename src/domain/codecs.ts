@@ -73,6 +73,12 @@ export function describeErrors(errors: t.Errors): { path: string; reason: string
   // Intersections and unions add their member index to the context; it is not part of the data's path.
   const combinator = (i: number) => ['IntersectionType', 'UnionType'].includes((first.context[i - 1]?.type as { _tag?: string } | undefined)?._tag ?? '');
   const path = first.context.filter((c, i) => c.key !== '' && !combinator(i)).map((c) => c.key).join('.');
-  const reason = first.message ?? `expected ${first.context[first.context.length - 1]?.type.name ?? 'a valid value'}, got ${JSON.stringify(first.value)}`;
-  return { path, reason };
+  const expected = first.message ?? `expected ${first.context[first.context.length - 1]?.type.name ?? 'a valid value'}`;
+  return { path, reason: `${expected}, got ${preview(first.value)}` };
+}
+
+/** A short rendering of an offending value: errors must stay one readable line. */
+function preview(value: unknown): string {
+  const text = value === undefined ? 'nothing' : JSON.stringify(value) ?? String(value);
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
 }

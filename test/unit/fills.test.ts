@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { bytesToHex, encodeEventTopics, toEventSelector, type Hex } from 'viem';
@@ -81,6 +82,11 @@ describe('orderbook ABI', () => {
     expect(encodeEventTopics({ abi: orderbookAbi, eventName: 'ClearV2' })).toEqual([CLEAR_V2_TOPIC]);
     expect(encodeEventTopics({ abi: orderbookAbi, eventName: 'AfterClear' })).toEqual([AFTER_CLEAR_TOPIC]);
     expect(encodeEventTopics({ abi: orderbookAbi, eventName: 'TakeOrderV2' })).toEqual([TAKE_ORDER_V2_TOPIC]);
+  });
+
+  it('is exactly the IOrderBookV4 event ABI of the spec', () => {
+    const spec: unknown = JSON.parse(readFileSync(new URL('../fixtures/IOrderBookV4.events.json', import.meta.url), 'utf8'));
+    expect(JSON.parse(JSON.stringify(orderbookAbi))).toEqual(spec);
   });
 });
 

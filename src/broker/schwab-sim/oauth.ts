@@ -66,6 +66,7 @@ export class OAuthServer {
             ? 'response_type must be code'
             : undefined;
     if (problem !== undefined) return oauthError(400, 'invalid_request', problem);
+    for (const [stale, expiresAt] of this.codes) if (expiresAt <= now) this.codes.delete(stale);
     const code = opaque('C0.', 24);
     this.codes.set(code, now + CODE_TTL_MS);
     const separator = this.config.callbackUrl.includes('?') ? '&' : '?';

@@ -6,7 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { createServer, type AddressInfo } from 'node:net';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { dirname, join } from 'node:path';
 import type { Hex, RpcTransactionRequest } from 'viem';
 
@@ -103,17 +103,20 @@ async function launch(port: number, chainId: number, blockTime: number | undefin
   const { command, args } = anvilCommand();
   const flags = ['--host', HOST, '--port', String(port), '--chain-id', String(chainId)];
   if (blockTime !== undefined) flags.push('--block-time', String(blockTime));
-  // stdout is a per-transaction chatter nobody reads; stderr explains failures.
-  const child = spawn(command, [...args, ...flags], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(command, [...args, ...flags], { stdio: ['ignore', 'pipe', 'pipe'] });
   track(child);
-  const failure = watch(child);
   try {
-    await waitUntilReady(`http://${HOST}:${port}`, chainId, failure);
-    return child;
+    await within(listening(child), READY_TIMEOUT_MS, `anvil did not start listening on port ${port}`);
+    const answered = Number(await rpc<Hex>(`http://${HOST}:${port}`, 'eth_chainId', []));
+    if (answered !== chainId) throw new Error(`anvil on port ${port} has chain id ${answered}, not ${chainId}`);
   } catch (error) {
     await stopChild(child);
     throw error;
   }
+  // The node lives as long as this process wants it, but does not keep it alive.
+  child.unref();
+  for (const stream of [child.stdout, child.stderr]) (stream as Socket | null)?.unref();
+  return child;
 }
 
 /**
@@ -134,42 +137,41 @@ export function anvilCommand(): { command: string; args: string[] } {
   return { command: process.execPath, args: [join(dirname(wrapperJson), 'bin.mjs')] };
 }
 
-async function waitUntilReady(url: string, chainId: number, failure: () => string | undefined): Promise<void> {
-  const deadline = Date.now() + READY_TIMEOUT_MS;
-  while (Date.now() < deadline) {
-    const failed = failure();
-    if (failed !== undefined) throw new Error(failed);
-    const answered = await rpc<Hex>(url, 'eth_chainId', []).catch(() => undefined);
-    if (answered !== undefined) {
-      if (Number(answered) !== chainId) throw new Error(`anvil at ${url} has chain id ${Number(answered)}, not ${chainId}`);
-      return;
-    }
-    await new Promise((r) => setTimeout(r, 25));
+/**
+ * Resolves when anvil's stdout says it listens: proof that our child bound the port,
+ * which an RPC probe is not (another node may hold it). Rejects if it dies first.
+ * The listeners stay, draining both pipes so a chatty node never blocks on them.
+ */
+function listening(child: ChildProcess): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let stdout = '';
+    let stderr = '';
+    child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
+      stdout = (stdout + chunk).slice(-1024);
+      if (stdout.includes('Listening on ')) resolve();
+    });
+    child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
+      stderr = (stderr + chunk).slice(-4096);
+    });
+    child.once('error', (error) => reject(new Error(`anvil failed to start: ${error.message}`)));
+    // 'close' rather than 'exit': stderr has been read to the end by then.
+    child.once('close', (code, signal) => reject(new Error(`anvil exited (${code ?? signal}): ${stderr.trim()}`)));
+  });
+}
+
+async function within<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${message} within ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
   }
-  throw new Error(`anvil did not answer on ${url} within ${READY_TIMEOUT_MS} ms`);
 }
 
 const isAddressInUse = (error: unknown): boolean => error instanceof Error && /address already in use/i.test(error.message);
-
-/**
- * Why the child is gone (failed to spawn, or exited with the tail of its stderr), or
- * undefined while it runs. Draining stderr also keeps a chatty anvil from blocking.
- */
-function watch(child: ChildProcess): () => string | undefined {
-  let stderr = '';
-  let failure: string | undefined;
-  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
-    stderr = (stderr + chunk).slice(-4096);
-  });
-  child.once('error', (error) => {
-    failure = `anvil failed to start: ${error.message}`;
-  });
-  // 'close' rather than 'exit': stderr has been read to the end by then.
-  child.once('close', (code, signal) => {
-    failure ??= `anvil exited (${code ?? signal}): ${stderr.trim()}`;
-  });
-  return () => failure;
-}
 
 let nextId = 1;
 

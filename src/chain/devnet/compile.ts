@@ -1,7 +1,7 @@
 /**
  * Compiles the devnet contracts with solc-js, caching abi + bytecode on disk keyed by
  * a hash of everything that affects the output, so test runs only pay for solc
- * (seconds to load soljson) when a contract changes.
+ * (about a second, mostly loading soljson) when a contract changes.
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';

@@ -1,0 +1,70 @@
+import { describe, expect, it } from 'vitest';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConfigError, loadConfig, requireSettings } from '../../src/config.ts';
+
+const OWNER = '0x1111111111111111111111111111111111111111';
+const BOOK = '0xd2938e7c9fe3597f78832ce780feb61945c377d7';
+
+function file(content: unknown): string {
+  const path = join(mkdtempSync(join(tmpdir(), 'ledger-config-')), 'ledger.json');
+  writeFileSync(path, typeof content === 'string' ? content : JSON.stringify(content));
+  return path;
+}
+
+const problems = (f: () => unknown): string[] => {
+  try {
+    f();
+  } catch (e) {
+    if (e instanceof ConfigError) return [...e.problems];
+    throw e;
+  }
+  throw new Error('expected a ConfigError');
+};
+
+describe('configuration', () => {
+  it('has defaults for everything optional', () => {
+    const c = loadConfig({ env: {} });
+    expect(c).toMatchObject({ store: 'sqlite:./data/ledger.db', chainId: 8453, deploymentBlock: 0, maxConsecutiveFailures: 3, broker: 'paper' });
+  });
+
+  it('reads the file and lets the environment win; flags win over both', () => {
+    const path = file({ chainId: 10, owners: [OWNER.toUpperCase().replace('0X', '0x')], orderbook: BOOK, store: 'sqlite:a.db' });
+    const c = loadConfig({ file: path, env: { LEDGER_CHAIN_ID: '8453', LEDGER_BROKER_SYMBOLS: 'SPLG=SPYM, BRK.B=BRKB' }, overrides: { store: 'sqlite:b.db' } });
+    expect(c.chainId).toBe(8453);
+    expect(c.owners).toEqual([OWNER]); // addresses are lowercased
+    expect(c.brokerSymbols).toEqual({ SPLG: 'SPYM', 'BRK.B': 'BRKB' });
+    expect(c.store).toBe('sqlite:b.db');
+  });
+
+  it('takes owners comma-separated from the environment', () => {
+    const other = '0x2222222222222222222222222222222222222222';
+    expect(loadConfig({ env: { LEDGER_OWNERS: `${OWNER}, ${other}` } }).owners).toEqual([OWNER, other]);
+  });
+
+  it('names the key and the reason for every bad value at once', () => {
+    const path = file({ chainId: -1, ownrs: [] });
+    const found = problems(() => loadConfig({ file: path, env: { LEDGER_OWNERS: 'alice', LEDGER_DEPLOYMENT_BLOCK: 'soon', LEDGER_BROKER: 'ibkr' } }));
+    expect(found).toHaveLength(5);
+    expect(found.join('\n')).toMatch(/unknown key "ownrs"/);
+    expect(found.join('\n')).toMatch(/config file key chainId: .*positive integer/);
+    expect(found.join('\n')).toMatch(/env LEDGER_OWNERS → owners\.0: expected 0x-prefixed hex, got "alice"/);
+    expect(found.join('\n')).toMatch(/env LEDGER_DEPLOYMENT_BLOCK → deploymentBlock: .*non-negative integer, got "soon"/);
+    expect(found.join('\n')).toMatch(/env LEDGER_BROKER → broker: .*"ibkr"/);
+  });
+
+  it('reports a file that is not JSON or not an object', () => {
+    expect(problems(() => loadConfig({ file: file('{nope'), env: {} }))[0]).toMatch(/config file .*ledger\.json: .*JSON/);
+    expect(problems(() => loadConfig({ file: file([1, 2]), env: {} }))[0]).toMatch(/expected a JSON object/);
+    expect(problems(() => loadConfig({ file: '/nonexistent/ledger.json', env: {} }))[0]).toMatch(/ENOENT/);
+  });
+
+  it('says which command needs a missing setting and how to give it', () => {
+    const c = loadConfig({ env: {} });
+    expect(problems(() => requireSettings(c, ['orderbook', 'owners'], 'positions'))).toEqual([
+      expect.stringMatching(/^positions needs orderbook \(env LEDGER_ORDERBOOK or config file key "orderbook"\)/),
+      expect.stringMatching(/^positions needs owners \(env LEDGER_OWNERS/),
+    ]);
+  });
+});

@@ -4,11 +4,12 @@
  */
 import * as t from 'io-ts';
 import * as E from 'fp-ts/lib/Either.js';
-import { BigIntString, DecimalString, Side, describeErrors } from '../src/domain/codecs.ts';
+import { DecimalString, Side, describeErrors } from '../src/domain/codecs.ts';
+import { asPosition } from '../src/eventstore/port.ts';
 import type { AccumulatorState } from './accumulator.ts';
 import { deserializeExtractorState, serializeExtractorState } from './fills.ts';
 
-const SNAPSHOT_VERSION = 2;
+const SNAPSHOT_VERSION = 3;
 
 const Snapshot = t.type({
   version: t.literal(SNAPSHOT_VERSION),
@@ -25,7 +26,7 @@ const Snapshot = t.type({
     }),
   ),
   openCommands: t.record(t.string, t.string),
-  logMarks: t.record(t.string, t.type({ blockNumber: BigIntString, logIndex: BigIntString })),
+  position: t.union([t.string, t.null]),
 });
 
 export class SnapshotError extends Error {
@@ -47,6 +48,6 @@ export function deserializeState(text: string): AccumulatorState {
     const { path, reason } = describeErrors(decoded.left);
     throw new SnapshotError(`accumulator snapshot invalid at ${path || '<root>'}: ${reason}; delete the checkpoint to rebuild from the log`);
   }
-  const { extractor, symbols, openCommands, logMarks } = decoded.right;
-  return { extractor: deserializeExtractorState(extractor), symbols, openCommands, logMarks };
+  const { extractor, symbols, openCommands, position } = decoded.right;
+  return { extractor: deserializeExtractorState(extractor), symbols, openCommands, position: position === null ? null : asPosition(position) };
 }

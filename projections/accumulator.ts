@@ -12,7 +12,7 @@ import * as D from '../src/domain/decimal.ts';
 import type { Side } from '../src/domain/codecs.ts';
 import type { Envelope, EventData, LedgerEventOf } from '../src/domain/events.ts';
 import { hedgeDecisionId } from '../src/domain/ids.ts';
-import { isAfter, type LogMark } from '../src/domain/log-order.ts';
+import type { Position } from '../src/eventstore/port.ts';
 import type { Fill, Rejection } from './fill.ts';
 import { extract, initialExtractorState, type ExtractorState, type FillConfig } from './fills.ts';
 
@@ -46,8 +46,8 @@ export interface AccumulatorState {
   readonly symbols: Readonly<Record<string, SymbolState>>;
   /** The symbol each open command belongs to, so broker outcomes find their position. */
   readonly openCommands: Readonly<Record<string, string>>;
-  /** Per orderbook stream, the last applied log. */
-  readonly logMarks: Readonly<Record<string, LogMark>>;
+  /** Global position of the last folded event: a redelivered event (at or before it) is a no-op. */
+  readonly position: Position | null;
 }
 
 export type Decision = LedgerEventOf<'HedgeRequested'> | LedgerEventOf<'HedgingHalted'>;
@@ -56,10 +56,12 @@ export interface Reaction {
   readonly state: AccumulatorState;
   readonly decisions: readonly Decision[];
   readonly fills: readonly Fill[];
+  /** Fills of logs a reorg removed, undone. */
+  readonly reversals: readonly Fill[];
   readonly rejections: readonly Rejection[];
 }
 
-export const initialState: AccumulatorState = { extractor: initialExtractorState, symbols: {}, openCommands: {}, logMarks: {} };
+export const initialState: AccumulatorState = { extractor: initialExtractorState, symbols: {}, openCommands: {}, position: null };
 
 export const emptySymbol: SymbolState = { net: D.ZERO, lastPrice: null, pending: null, halted: false, consecutiveFailures: 0, decisions: 0 };
 
@@ -77,6 +79,13 @@ function applyFill(state: AccumulatorState, fill: Fill): AccumulatorState {
   const s = symbolState(state, fill.symbol);
   const net = fill.side === 'BUY' ? D.add(s.net, fill.shares) : D.sub(s.net, fill.shares);
   return withSymbol(state, fill.symbol, { ...s, net, lastPrice: fill.price });
+}
+
+/** A reorg removed the log: its fill never happened. */
+function undoFill(state: AccumulatorState, fill: Fill): AccumulatorState {
+  const s = symbolState(state, fill.symbol);
+  const net = fill.side === 'BUY' ? D.sub(s.net, fill.shares) : D.add(s.net, fill.shares);
+  return withSymbol(state, fill.symbol, { ...s, net });
 }
 
 /** A broker fill of q shares moves net by q toward zero: a SELL hedge removes unhedged equity. */
@@ -143,60 +152,46 @@ export function decide(config: AccumulatorConfig, state: AccumulatorState, symbo
 
 // ---- react: evolve with one stored event, then decide for the symbols it touched ----
 
-/** Rule 1: a log at or before the stream's last applied log is a repeat (or out of chain order) and applies nothing. */
-function checkChainOrder(state: AccumulatorState, event: Envelope): Rejection | null {
-  if (event.type !== 'OrderbookLogRecorded') return null;
-  const mark = state.logMarks[event.stream];
-  const here = { blockNumber: event.data.blockNumber, logIndex: event.data.logIndex };
-  if (mark === undefined || isAfter(here, mark)) return null;
-  return {
-    eventId: event.id,
-    transactionHash: event.data.transactionHash,
-    blockNumber: event.data.blockNumber,
-    logIndex: Number(event.data.logIndex),
-    reason: 'duplicate_log',
-    detail: `log (${here.blockNumber}, ${here.logIndex}) is not after the last applied log (${mark.blockNumber}, ${mark.logIndex})`,
-  };
-}
-
-function markLog(state: AccumulatorState, event: Envelope): AccumulatorState {
-  if (event.type !== 'OrderbookLogRecorded') return state;
-  const mark = { blockNumber: event.data.blockNumber, logIndex: event.data.logIndex };
-  return { ...state, logMarks: { ...state.logMarks, [event.stream]: mark } };
-}
+const nothing = { fills: [], reversals: [], rejections: [] } as const;
 
 /** Folds facts of one event; returns the symbols whose answer may have changed. */
 function evolve(config: AccumulatorConfig, state: AccumulatorState, event: Envelope): Omit<Reaction, 'decisions'> & { touched: string[] } {
   switch (event.type) {
     case 'OrderbookLogRecorded':
-    case 'OrderbookLogRemoved':
     case 'TokenMetadataRecorded': {
-      const duplicate = checkChainOrder(state, event);
-      if (duplicate) return { state, fills: [], rejections: [duplicate], touched: [] };
       const out = extract(config.fills, state.extractor, event);
-      const folded = out.fills.reduce(applyFill, markLog({ ...state, extractor: out.state }, event));
-      return { state: folded, fills: out.fills, rejections: out.rejections, touched: out.fills.map((f) => f.symbol) };
+      const folded = out.fills.reduce(applyFill, { ...state, extractor: out.state });
+      return { state: folded, fills: out.fills, reversals: [], rejections: out.rejections, touched: out.fills.map((f) => f.symbol) };
+    }
+    case 'OrderbookLogRemoved': {
+      // Replay the removed log through extraction (clears pair with their removed AfterClear), then undo its fills.
+      const { logId, reason: _reason, ...log } = event.data;
+      const out = extract(config.fills, state.extractor, { ...event, id: logId, type: 'OrderbookLogRecorded', data: log });
+      const folded = out.fills.reduce(undoFill, { ...state, extractor: out.state });
+      return { state: folded, fills: [], reversals: out.fills, rejections: [], touched: out.fills.map((f) => f.symbol) };
     }
     case 'HedgeRequested':
     case 'HedgingHalted':
-      return { state: applyDecision(state, event), fills: [], rejections: [], touched: [] };
+      return { state: applyDecision(state, event), ...nothing, touched: [] };
     case 'HedgeOrderFilled':
     case 'HedgeOrderFailed': {
       const symbol = state.openCommands[event.data.commandId];
       const next = closeCommand(state, event.data.commandId, event.data.filledQuantity, event.type === 'HedgeOrderFailed');
-      return { state: next, fills: [], rejections: [], touched: symbol === undefined ? [] : [symbol] };
+      return { state: next, ...nothing, touched: symbol === undefined ? [] : [symbol] };
     }
     case 'HedgingResumed':
-      return { state: resume(state, event.data), fills: [], rejections: [], touched: [event.data.symbol] };
+      return { state: resume(state, event.data), ...nothing, touched: [event.data.symbol] };
     case 'HedgeOrderSubmitting':
     case 'HedgeOrderPlaced':
-      return { state, fills: [], rejections: [], touched: [] }; // rule 3: placing moves nothing
+      return { state, ...nothing, touched: [] }; // rule 3: placing moves nothing
   }
 }
 
+/** Rule 1 and 6: folds one stored event (once), then decides for every symbol it touched. */
 export function react(config: AccumulatorConfig, state: AccumulatorState, event: Envelope): Reaction {
+  if (state.position !== null && event.position <= state.position) return { state, decisions: [], ...nothing };
   const evolved = evolve(config, state, event);
-  let next = evolved.state;
+  let next: AccumulatorState = { ...evolved.state, position: event.position };
   const decisions: Decision[] = [];
   for (const symbol of new Set(evolved.touched)) {
     const decision = decide(config, next, symbol, event.id);
@@ -205,5 +200,5 @@ export function react(config: AccumulatorConfig, state: AccumulatorState, event:
       next = applyDecision(next, decision);
     }
   }
-  return { state: next, decisions, fills: evolved.fills, rejections: evolved.rejections };
+  return { state: next, decisions, fills: evolved.fills, reversals: evolved.reversals, rejections: evolved.rejections };
 }

@@ -36,8 +36,7 @@ export type RejectionReason =
   | 'malformed_log'
   | 'unknown_event'
   | 'nonsensical_price'
-  | 'corrupt_event'
-  | 'duplicate_log';
+  | 'corrupt_event';
 
 /** A log (or stored event) that yields no fill, and why. Recorded, never blocking. */
 export interface Rejection {

@@ -36,6 +36,8 @@ export interface PositionTotals {
 
 export interface LedgerViewListener {
   onFill?(fill: Fill): void;
+  /** A fill undone because a reorg removed its log. */
+  onReversal?(fill: Fill): void;
   onRejection?(rejection: Rejection): void;
 }
 
@@ -57,6 +59,7 @@ export class LedgerView {
     this.accumulator = reaction.state;
     this.events++;
     reaction.fills.forEach((f) => this.addFill(f));
+    reaction.reversals.forEach((f) => this.undoFill(f));
     reaction.rejections.forEach((r) => this.addRejection(r));
     reaction.decisions.forEach((d) => this.addDecision(d));
     this.applyOutcome(event);
@@ -91,6 +94,14 @@ export class LedgerView {
     else t.onchainSold = D.add(t.onchainSold, fill.shares);
     t.trades++;
     this.listener.onFill?.(fill);
+  }
+
+  private undoFill(fill: Fill): void {
+    const t = this.totalsOf(fill.symbol);
+    if (fill.side === 'BUY') t.onchainBought = D.sub(t.onchainBought, fill.shares);
+    else t.onchainSold = D.sub(t.onchainSold, fill.shares);
+    t.trades--;
+    this.listener.onReversal?.(fill);
   }
 
   private addRejection(rejection: Rejection): void {

@@ -37,16 +37,19 @@ export const OrderbookLogRecorded = t.type({
   data: HexData,
 });
 
-/** Compensation for a log the chain no longer contains (a reorg): folds treat it as never having happened. */
-export const OrderbookLogRemoved = t.type({
-  chainId: t.number,
-  logId: Uuid,
-  blockNumber: HexQuantity,
-  blockHash: Hash32,
-  transactionHash: Hash32,
-  logIndex: HexQuantity,
-  reason: t.string,
-});
+/**
+ * Compensation for a log the chain no longer contains (a reorg): folds treat the log as never
+ * having happened. It carries the whole original log, so a fold can undo its effect without
+ * remembering every log it has seen.
+ */
+export const OrderbookLogRemoved = t.intersection([
+  OrderbookLogRecorded,
+  t.type({
+    /** Id of the OrderbookLogRecorded event it compensates. */
+    logId: Uuid,
+    reason: t.string,
+  }),
+]);
 
 /** ERC20 metadata, read once from the chain; `symbol` null with a reason when unreadable. */
 export const TokenMetadataRecorded = t.type({

@@ -4,7 +4,7 @@
  */
 import * as E from 'fp-ts/lib/Either.js';
 import { encodeAbiParameters, encodeEventTopics, keccak256, stringToHex, type Hex } from 'viem';
-import { decodeEvent, streams, type Envelope, type LedgerEventOf } from '../../src/domain/events.ts';
+import { decodeEvent, encodeEvent, streams, type Envelope, type LedgerEventOf } from '../../src/domain/events.ts';
 import { logEventId, logRemovedEventId, uuidV5 } from '../../src/domain/ids.ts';
 import { afterClearEvent, clearV2Event, orderbookAbi, takeOrderV2Event, type ClearConfig, type ClearStateChange, type OrderV3 } from '../../src/domain/orderbook-abi.ts';
 import { asPosition, type Json } from '../../src/eventstore/port.ts';
@@ -151,18 +151,14 @@ export class History {
     return this.event(streams.hedgeControl(symbol), 'HedgingResumed', uuidV5(`resume:${symbol}:${this.position}`), { symbol, reason: 'test', at: '2025-01-01T00:00:00Z' });
   }
 
-  /** The reorg compensation for a recorded log. */
+  /** The reorg compensation for a recorded log: the original log, its id and a reason. */
   logRemoved(log: Envelope<LedgerEventOf<'OrderbookLogRecorded'>>): Envelope {
-    const { chainId, transactionHash, logIndex, blockNumber, blockHash } = log.data;
-    return this.event(streams.orderbook(chainId, log.data.address), 'OrderbookLogRemoved', logRemovedEventId(chainId, transactionHash, Number(logIndex), blockHash), {
-      chainId,
-      logId: log.id,
-      blockNumber: hexQuantity(blockNumber),
-      blockHash,
-      transactionHash,
-      logIndex: hexQuantity(logIndex),
-      reason: 'reorg',
+    const { chainId, transactionHash, logIndex, blockHash } = log.data;
+    const stored = encodeEvent(logRemovedEventId(chainId, transactionHash, Number(logIndex), blockHash), {
+      type: 'OrderbookLogRemoved',
+      data: { ...log.data, logId: log.id, reason: 'reorg' },
     });
+    return this.event(streams.orderbook(chainId, log.data.address), stored.type, stored.id, stored.data);
   }
 
   /** Any event, stored and decoded like the others (its data as the store's JSON). */

@@ -5,10 +5,10 @@
  * would append them, so the history can be replayed from scratch.
  */
 import * as D from '../../src/domain/decimal.ts';
-import { encodeEvent, streams, type Envelope } from '../../src/domain/events.ts';
+import { encodeEvent, streams, type Envelope, type LedgerEventOf } from '../../src/domain/events.ts';
 import { hedgeDecisionId, uuidV5 } from '../../src/domain/ids.ts';
 import { initialState, react, symbolState, type AccumulatorConfig, type AccumulatorState, type Decision } from '../../projections/accumulator.ts';
-import { History, OUR_OWNER, ORDERBOOK, CHAIN_ID, io, takeOrderV2Log, type TokenName } from './orderbook-logs.ts';
+import { History, OTHER_OWNER, OUR_OWNER, ORDERBOOK, CHAIN_ID, afterClearLog, clearV2Log, io, takeOrderV2Log, type OrderSpec, type TokenName } from './orderbook-logs.ts';
 
 export const config: AccumulatorConfig = {
   fills: { chainId: CHAIN_ID, orderbook: ORDERBOOK, owners: new Set([OUR_OWNER]) },
@@ -39,8 +39,11 @@ export class Scenario {
     const reaction = react(this.cfg, this.state, event);
     this.state = reaction.state;
     for (const d of reaction.decisions) {
+      // As the service does: append the decision, then fold it when the store delivers it back.
       const stored = encodeEvent(hedgeDecisionId(d.data.symbol, d.data.sequence), d);
-      this.events.push(this.history.event(streams.hedgeCommands(d.data.symbol), stored.type, stored.id, stored.data));
+      const readBack = this.history.event(streams.hedgeCommands(d.data.symbol), stored.type, stored.id, stored.data);
+      this.events.push(readBack);
+      this.state = react(this.cfg, this.state, readBack).state;
     }
     return reaction.decisions.map(show);
   }
@@ -57,6 +60,21 @@ export class Scenario {
     const usdc = D.format(D.mul(D.parse(shares), D.parse(price)));
     const log = takeOrderV2Log({ owner: OUR_OWNER, validInputs: [io(token)], validOutputs: [io('USDC')] }, { input: usdcUnits(usdc), output: shareUnits(shares) });
     return this.fold(this.history.log(log, { tx: `tx ${this.block}`, logIndex: 0, block: this.block++ }));
+  }
+
+  /** A clear in one transaction where bob is ours and receives `shares` of `token` for USDC; returns its two logs. */
+  clearBuy(shares: string, token: TokenName = 'tGME', price = '20'): Envelope<LedgerEventOf<'OrderbookLogRecorded'>>[] {
+    const usdc = usdcUnits(D.format(D.mul(D.parse(shares), D.parse(price))));
+    const alice: OrderSpec = { owner: OTHER_OWNER, validInputs: [io('USDC')], validOutputs: [io(token)] };
+    const bob: OrderSpec = { owner: OUR_OWNER, validInputs: [io(token)], validOutputs: [io('USDC')] };
+    const place = (logIndex: number) => ({ tx: `clear ${this.block}`, logIndex, block: this.block });
+    const logs = [
+      this.history.log(clearV2Log(alice, bob), place(0)),
+      this.history.log(afterClearLog({ aliceOutput: shareUnits(shares), bobOutput: usdc, aliceInput: usdc, bobInput: shareUnits(shares) }), place(1)),
+    ];
+    this.block++;
+    logs.forEach((l) => this.fold(l));
+    return logs;
   }
 
   pending(symbol = 'GME') {

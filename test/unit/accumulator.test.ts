@@ -107,7 +107,7 @@ describe('accumulator: the acceptance scenarios of spec/accumulator.md', () => {
     expect(symbolState(s.state, 'GME').consecutiveFailures).toBe(0);
   });
 
-  it('12: the same log delivered twice applies once', () => {
+  it('12: the same stored event delivered twice applies once', () => {
     const s = new Scenario();
     s.oS('0.6');
     const again = s.fold(s.events[s.events.length - 1]!);
@@ -127,14 +127,31 @@ describe('accumulator: the acceptance scenarios of spec/accumulator.md', () => {
     expect(fromLogsOnly.decisions).toEqual(again.decisions);
   });
 
-  it('14: logs are folded in chain order; a log behind the last applied one applies nothing', () => {
+  it('14: the fold applies logs in the order the store holds them (the ingester sorts; see test/integration/ingest.test.ts)', () => {
     const s = new Scenario();
-    s.oB('0.6'); // block 100
-    s.oS('0.6'); // block 101
-    const late = s.events[s.events.length - 2]!; // the block 100 log again, after 101
-    const r = react(config, s.state, late);
-    expect(r.rejections.map((x) => x.reason)).toEqual(['duplicate_log']);
-    expect(s.net()).toBe('0');
+    expect([s.oS('0.6'), s.oB('0.6'), s.oB('0.6')]).toEqual([[], [], []]);
+    expect(s.net()).toBe('0.6');
+  });
+
+  it('a log removed by a reorg is undone: net, and the next decision, as if it never happened', () => {
+    const s = new Scenario();
+    s.oS('0.7');
+    const orphan = s.events[s.events.length - 1]!;
+    expect(s.oS('0.2')).toEqual([]);
+    expect(s.fold(s.history.logRemoved(orphan as Parameters<typeof s.history.logRemoved>[0]))).toEqual([]);
+    expect(s.net()).toBe('-0.2');
+    expect(s.oS('0.9')).toEqual(['BUY 1 GME']);
+  });
+
+  it('a removed clear is undone once its removed AfterClear pairs with it', () => {
+    const s = new Scenario();
+    const clear = s.clearBuy('2.5', 'tAAPL');
+    expect(s.net('AAPL')).toBe('2.5');
+    s.brokerFills('AAPL');
+    expect(s.net('AAPL')).toBe('0.5');
+    clear.forEach((log) => s.fold(s.history.logRemoved(log)));
+    expect(s.net('AAPL')).toBe('-2');
+    expect(s.events.filter((e) => e.type === 'HedgeRequested').map((e) => e.type === 'HedgeRequested' && `${e.data.side} ${D.format(e.data.quantity)}`)).toEqual(['SELL 2', 'BUY 2']);
   });
 
   it('15: two oS 0.8 folded back to back → exactly one BUY 1; net −0.6 after it', () => {

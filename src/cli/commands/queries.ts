@@ -3,6 +3,7 @@ import { accumulatorConfig, configFrom, parse, withStore } from '../context.ts';
 import { foldLedger } from '../../services/ledger-query.ts';
 import { hedgesJson, positionsJson, rejectionJson, tradeJson } from '../../../projections/queries.ts';
 import { table } from '../table.ts';
+import type { Fill } from '../../../projections/fill.ts';
 
 const out = (text: string): void => void process.stdout.write(`${text}\n`);
 
@@ -30,34 +31,36 @@ export async function hedges(argv: string[]): Promise<void> {
   ));
 }
 
-/** Streams rows as the fold produces them: memory stays flat however many there are. */
-async function streamRows<T>(argv: string[], command: string, pick: (emit: (row: T) => void) => Parameters<typeof foldLedger>[2], headers: string[], cells: (row: T) => (string | number | null)[]): Promise<void> {
+export async function trades(argv: string[]): Promise<void> {
+  const { values } = parse(argv, {});
+  const config = configFrom(values);
+  // Keyed so that a fill undone by a reorg leaves the list again.
+  const fills = new Map<string, ReturnType<typeof tradeJson>>();
+  const key = (f: Fill) => `${f.logId}:${f.party}`;
+  await withStore(config, (store) =>
+    foldLedger(store, accumulatorConfig(config, 'trades'), { onFill: (f) => fills.set(key(f), tradeJson(f)), onReversal: (f) => fills.delete(key(f)) }),
+  );
+  const rows = [...fills.values()];
+  if (values.json) return out(JSON.stringify(rows));
+  out(table(
+    ['block', 'log', 'tx', 'symbol', 'side', 'shares', 'price', 'usdc', 'token'],
+    rows.map((t) => [t.blockNumber, t.logIndex, t.transactionHash, t.symbol, t.side, t.shares, t.price, t.usdc, t.tokenSymbol]),
+  ));
+}
+
+/** Streams rejections as the fold finds them: memory stays flat however many there are. */
+export async function rejected(argv: string[]): Promise<void> {
   const { values } = parse(argv, {});
   const config = configFrom(values);
   const rows: (string | number | null)[][] = [];
   let first = true;
   if (values.json) process.stdout.write('[');
-  const emit = (row: T) => {
-    if (values.json) {
-      process.stdout.write(`${first ? '' : ','}${JSON.stringify(row)}`);
-      first = false;
-    } else rows.push(cells(row));
+  const emit = (r: ReturnType<typeof rejectionJson>) => {
+    if (!values.json) return void rows.push([r.blockNumber, r.logIndex, r.transactionHash, r.reason, r.detail]);
+    process.stdout.write(`${first ? '' : ','}${JSON.stringify(r)}`);
+    first = false;
   };
-  await withStore(config, (store) => foldLedger(store, accumulatorConfig(config, command), pick(emit)));
+  await withStore(config, (store) => foldLedger(store, accumulatorConfig(config, 'rejected'), { onRejection: (r) => emit(rejectionJson(r)) }));
   if (values.json) out(']');
-  else out(table(headers, rows));
+  else out(table(['block', 'log', 'tx', 'reason', 'detail'], rows));
 }
-
-export const trades = (argv: string[]) =>
-  streamRows<ReturnType<typeof tradeJson>>(
-    argv, 'trades', (emit) => ({ onFill: (f) => emit(tradeJson(f)) }),
-    ['block', 'log', 'tx', 'symbol', 'side', 'shares', 'price', 'usdc', 'token'],
-    (t) => [t.blockNumber, t.logIndex, t.transactionHash, t.symbol, t.side, t.shares, t.price, t.usdc, t.tokenSymbol],
-  );
-
-export const rejected = (argv: string[]) =>
-  streamRows<ReturnType<typeof rejectionJson>>(
-    argv, 'rejected', (emit) => ({ onRejection: (r) => emit(rejectionJson(r)) }),
-    ['block', 'log', 'tx', 'reason', 'detail'],
-    (r) => [r.blockNumber, r.logIndex, r.transactionHash, r.reason, r.detail],
-  );

@@ -2,21 +2,18 @@
 import { ConfigError } from '../config.ts';
 import { isStoreError } from '../eventstore/errors.ts';
 import { UsageError } from './context.ts';
-import { ingestFile } from './commands/ingest-file.ts';
-import { hedges, positions, rejected, trades } from './commands/queries.ts';
-import { replay } from './commands/replay.ts';
-import { run } from './commands/run.ts';
-import { demo } from './commands/demo.ts';
+type Command = (argv: string[]) => Promise<void>;
 
-const commands: Record<string, { run: (argv: string[]) => Promise<void>; help: string }> = {
-  demo: { run: demo, help: 'demo                                                the example session on a throwaway ledger (npm start)' },
-  'ingest-file': { run: ingestFile, help: 'ingest-file <logs.jsonl> --tokens <tokens.json>   append eth_getLogs logs from a file' },
-  run: { run, help: 'run --once [--broker paper]                         accumulate and execute until nothing is open' },
-  replay: { run: replay, help: 'replay [--json]                                     rebuild every projection from scratch' },
-  positions: { run: positions, help: 'positions [--json]                                  net exposure per symbol' },
-  hedges: { run: hedges, help: 'hedges [--json]                                     hedge commands and their outcomes' },
-  trades: { run: trades, help: 'trades [--json]                                     onchain fills of our orders' },
-  rejected: { run: rejected, help: 'rejected [--json]                                   logs that yielded no fill, with the reason' },
+/** Each command's module loads only when that command runs: `positions` never pulls in viem or the broker. */
+const commands: Record<string, { load: () => Promise<Command>; help: string }> = {
+  demo: { load: async () => (await import('./commands/demo.ts')).demo, help: 'demo                                                the example session on a throwaway ledger (npm start)' },
+  'ingest-file': { load: async () => (await import('./commands/ingest-file.ts')).ingestFile, help: 'ingest-file <logs.jsonl> --tokens <tokens.json>   append eth_getLogs logs from a file' },
+  run: { load: async () => (await import('./commands/run.ts')).run, help: 'run --once [--broker paper]                         accumulate and execute until nothing is open' },
+  replay: { load: async () => (await import('./commands/replay.ts')).replay, help: 'replay [--json]                                     rebuild every projection from scratch' },
+  positions: { load: async () => (await import('./commands/queries.ts')).positions, help: 'positions [--json]                                  net exposure per symbol' },
+  hedges: { load: async () => (await import('./commands/queries.ts')).hedges, help: 'hedges [--json]                                     hedge commands and their outcomes' },
+  trades: { load: async () => (await import('./commands/queries.ts')).trades, help: 'trades [--json]                                     onchain fills of our orders' },
+  rejected: { load: async () => (await import('./commands/queries.ts')).rejected, help: 'rejected [--json]                                   logs that yielded no fill, with the reason' },
 };
 
 const usage = () =>
@@ -44,7 +41,7 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   try {
-    await command.run(rest);
+    await (await command.load())(rest);
     return 0;
   } catch (e) {
     if (e instanceof UsageError || e instanceof ConfigError) {

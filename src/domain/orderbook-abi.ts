@@ -2,8 +2,13 @@
  * The three Raindex IOrderBookV4 events the ledger reads (spec/IOrderBookV4.events.json),
  * as `as const` ABI so viem infers the decoded argument types, and their pure decoder.
  * No parameter is indexed: topic0 is the only topic, every field is in `data`.
+ *
+ * The decoder is written by hand for these three fixed layouts: viem's generic one is ten
+ * times too slow for replay. It fails where viem fails (see abi-decoder.ts, which also lists
+ * the two corners where it is stricter); addresses come out lowercase, not checksummed.
  */
-import { BaseError, decodeEventLog, type AbiParameterToPrimitiveType, type Hex } from 'viem';
+import type { AbiParameterToPrimitiveType, Hex } from 'viem';
+import { decodeAbi, type AbiWords } from './abi-decoder.ts';
 
 const IO_COMPONENTS = [
   { type: 'address', name: 'token' },
@@ -128,12 +133,7 @@ export interface UndecodableLog {
   readonly detail: string;
 }
 
-// Single-event ABIs: we dispatch on topic0 ourselves, so viem matches one selector per log.
-const clearV2Abi = [clearV2Event] as const;
-const afterClearAbi = [afterClearEvent] as const;
-const takeOrderV2Abi = [takeOrderV2Event] as const;
-
-/** Decodes a raw log with viem; never throws (a decoder error becomes `malformed_log`). */
+/** Decodes a raw log; never throws (data that does not decode becomes `malformed_log`). */
 export function decodeOrderbookLog(topics: readonly Hex[], data: Hex): OrderbookLog | UndecodableLog {
   const [topic0] = topics;
   if (topic0 !== CLEAR_V2_TOPIC && topic0 !== AFTER_CLEAR_TOPIC && topic0 !== TAKE_ORDER_V2_TOPIC) {
@@ -144,7 +144,7 @@ export function decodeOrderbookLog(topics: readonly Hex[], data: Hex): Orderbook
   try {
     return decodeKnown(topic0, data);
   } catch (error) {
-    return { event: null, reason: 'malformed_log', detail: decoderMessage(error) };
+    return { event: null, reason: 'malformed_log', detail: error instanceof Error ? error.message : String(error) };
   }
 }
 
@@ -153,20 +153,90 @@ type KnownTopic = typeof CLEAR_V2_TOPIC | typeof AFTER_CLEAR_TOPIC | typeof TAKE
 function decodeKnown(topic0: KnownTopic, data: Hex): OrderbookLog {
   switch (topic0) {
     case CLEAR_V2_TOPIC:
-      return { event: 'ClearV2', args: present(decodeEventLog({ abi: clearV2Abi, topics: [topic0], data }).args) };
+      return { event: 'ClearV2', args: decodeAbi(data, clearV2Args) };
     case AFTER_CLEAR_TOPIC:
-      return { event: 'AfterClear', args: present(decodeEventLog({ abi: afterClearAbi, topics: [topic0], data }).args) };
+      return { event: 'AfterClear', args: decodeAbi(data, afterClearArgs) };
     case TAKE_ORDER_V2_TOPIC:
-      return { event: 'TakeOrderV2', args: present(decodeEventLog({ abi: takeOrderV2Abi, topics: [topic0], data }).args) };
+      return { event: 'TakeOrderV2', args: decodeAbi(data, takeOrderV2Args) };
   }
 }
 
-/** viem types `args` as optional for a log without indexed topics; in strict mode it is always there. */
-function present<A>(args: A | undefined): A {
-  if (args === undefined) throw new Error('log decoded to no arguments');
-  return args;
+// ---- layouts: each field read at its byte position, in the ABI's order (offsets before tails) ----
+
+const clearV2Args = (w: AbiWords): ClearV2Args => ({
+  sender: w.address(0),
+  alice: order(w, w.tail(32, 0)),
+  bob: order(w, w.tail(64, 0)),
+  clearConfig: {
+    aliceInputIOIndex: w.uint256(96),
+    aliceOutputIOIndex: w.uint256(128),
+    bobInputIOIndex: w.uint256(160),
+    bobOutputIOIndex: w.uint256(192),
+    aliceBountyVaultId: w.uint256(224),
+    bobBountyVaultId: w.uint256(256),
+  },
+});
+
+const afterClearArgs = (w: AbiWords): AfterClearArgs => ({
+  sender: w.address(0),
+  clearStateChange: { aliceOutput: w.uint256(32), bobOutput: w.uint256(64), aliceInput: w.uint256(96), bobInput: w.uint256(128) },
+});
+
+const takeOrderV2Args = (w: AbiWords): TakeOrderV2Args => ({
+  sender: w.address(0),
+  config: takeOrderConfig(w, w.tail(32, 0)),
+  input: w.uint256(64),
+  output: w.uint256(96),
+});
+
+/** TakeOrderConfigV3 at byte `c`. */
+const takeOrderConfig = (w: AbiWords, c: number): TakeOrderConfigV3 => ({
+  order: order(w, w.tail(c, c)),
+  inputIOIndex: w.uint256(c + 32),
+  outputIOIndex: w.uint256(c + 64),
+  signedContext: signedContexts(w, w.tail(c + 96, c)),
+});
+
+/** OrderV3 at byte `o`. */
+const order = (w: AbiWords, o: number): OrderV3 => ({
+  owner: w.address(o),
+  evaluable: evaluable(w, w.tail(o + 32, o)),
+  validInputs: ios(w, w.tail(o + 64, o)),
+  validOutputs: ios(w, w.tail(o + 96, o)),
+  nonce: w.bytes32(o + 128),
+});
+
+/** EvaluableV3 at byte `e`. */
+const evaluable = (w: AbiWords, e: number): OrderV3['evaluable'] => ({
+  interpreter: w.address(e),
+  store: w.address(e + 32),
+  bytecode: w.bytes(e + 64, e),
+});
+
+/** IO[] whose length is at byte `a`: static 3-word tuples, inline. */
+function ios(w: AbiWords, a: number): IO[] {
+  const out: IO[] = [];
+  for (let i = 0, n = w.length(a, 96), p = a + 32; i < n; i++, p += 96) {
+    out.push({ token: w.address(p), decimals: w.uint8(p + 32), vaultId: w.uint256(p + 64) });
+  }
+  return out;
 }
 
-/** viem's one-line message, without its docs link and version footer. */
-const decoderMessage = (error: unknown): string =>
-  error instanceof BaseError ? error.shortMessage : error instanceof Error ? error.message : String(error);
+type SignedContextV1 = TakeOrderConfigV3['signedContext'][number];
+
+/** SignedContextV1[] whose length is at byte `a`: dynamic tuples, so one offset slot each, counting from the first slot. */
+function signedContexts(w: AbiWords, a: number): SignedContextV1[] {
+  const out: SignedContextV1[] = [];
+  for (let i = 0, n = w.length(a, 32), slots = a + 32; i < n; i++) {
+    const t = w.tail(slots + 32 * i, slots);
+    out.push({ signer: w.address(t), context: words(w, w.tail(t + 32, t)), signature: w.bytes(t + 64, t) });
+  }
+  return out;
+}
+
+/** bytes32[] whose length is at byte `a`. */
+function words(w: AbiWords, a: number): Hex[] {
+  const out: Hex[] = [];
+  for (let i = 0, n = w.length(a, 32); i < n; i++) out.push(w.bytes32(a + 32 + 32 * i));
+  return out;
+}

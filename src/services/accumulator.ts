@@ -22,8 +22,8 @@ export interface AccumulatorServiceOptions {
   readonly log: Logger;
   /** Checkpoint at least this often (events) even when nothing was decided. */
   readonly checkpointEvery?: number;
-  /** Test hook: called after a decision is appended and before the checkpoint is saved. */
-  readonly afterAppend?: (decision: Decision) => Promise<void> | void;
+  /** Called after each decision's append (written: false when it was already recorded), before the checkpoint. */
+  readonly onAppended?: (decision: Decision, written: boolean) => Promise<void> | void;
 }
 
 /** Thrown when a recorded decision differs from what the fold decides now: history and config disagree. */
@@ -107,6 +107,7 @@ export class AccumulatorService {
     try {
       const result = await this.options.store.append(streams.hedgeCommands(symbol), [encodeEvent(hedgeDecisionId(symbol, sequence), decision)], expected);
       this.options.log.info({ symbol, sequence, decision: decision.type, written: result.written, ...describe(decision) }, 'decision appended');
+      await this.options.onAppended?.(decision, result.written);
     } catch (e) {
       if (e instanceof WrongExpectedVersion) {
         throw new DecisionDiverged(
@@ -117,7 +118,6 @@ export class AccumulatorService {
       }
       throw e;
     }
-    await this.options.afterAppend?.(decision);
   }
 
   async checkpoint(): Promise<void> {

@@ -1,0 +1,129 @@
+import { describe, expect, it } from 'vitest';
+import { spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { openStore } from '../../src/eventstore/url.ts';
+import type { EventStore, RecordedEvent } from '../../src/eventstore/port.ts';
+import { Ingester } from '../../src/services/ingester.ts';
+import { tokensOfLog } from '../../src/chain/log-tokens.ts';
+import { foldLedger } from '../../src/services/ledger-query.ts';
+import { ACCUMULATOR_CHECKPOINT, AccumulatorService } from '../../src/services/accumulator.ts';
+import { positionsJson } from '../../projections/queries.ts';
+import { logger } from '../../src/log.ts';
+import { History, CHAIN_ID, ORDERBOOK, OUR_OWNER, TOKEN, io, takeOrderV2Log, type TokenName } from '../support/orderbook-logs.ts';
+import { config } from '../support/scenario.ts';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const CHILD = fileURLToPath(new URL('../support/accumulator-child.ts', import.meta.url));
+const E18 = 10n ** 18n;
+
+/** Our order gave (SELL) or received (BUY) `tenths`/10 shares of `token` for 20 USDC each. */
+function take(history: History, side: 'SELL' | 'BUY', tenths: bigint, token: TokenName, block: bigint) {
+  const shares = (tenths * E18) / 10n;
+  const usdc = tenths * 2_000_000n;
+  const order = side === 'SELL'
+    ? { owner: OUR_OWNER, validInputs: [io('USDC')], validOutputs: [io(token)] }
+    : { owner: OUR_OWNER, validInputs: [io(token)], validOutputs: [io('USDC')] };
+  const amounts = side === 'SELL' ? { input: shares, output: usdc } : { input: usdc, output: shares };
+  return history.log(takeOrderV2Log(order, amounts), { tx: `tx ${block}`, logIndex: 0, block }).data;
+}
+
+async function seed(store: EventStore): Promise<void> {
+  const history = new History();
+  const symbols = new Map(Object.entries(TOKEN).map(([name, address]) => [address, name]));
+  const ingester = new Ingester({
+    store, chainId: CHAIN_ID, orderbook: ORDERBOOK, tokensOf: tokensOfLog,
+    tokens: { resolve: async (addresses) => new Map(addresses.map((a) => [a, { symbol: symbols.get(a) ?? null, reason: null }])) },
+  });
+  await ingester.ingest([take(history, 'SELL', 12n, 'tGME', 100n), take(history, 'BUY', 25n, 'tAAPL', 101n)]);
+}
+
+function runChild(url: string, mode?: string): Promise<{ code: number | null; signal: NodeJS.Signals | null; appended: { symbol: string; written: boolean }[] }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', CHILD, url, ...(mode ? [mode] : [])], { cwd: ROOT, env: { ...process.env, LEDGER_LOG_LEVEL: 'silent' } });
+    let out = '';
+    child.stdout.setEncoding('utf8').on('data', (c: string) => (out += c));
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve({ code, signal, appended: out.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l)) }));
+  });
+}
+
+const readAll = async (store: EventStore, prefix: string): Promise<RecordedEvent[]> => {
+  const events: RecordedEvent[] = [];
+  for await (const e of store.readAll({ prefixes: [prefix] })) events.push(e);
+  return events;
+};
+
+describe('accumulator service', () => {
+  it('re-emits the same decision after a crash between append and checkpoint, writing nothing new', async () => {
+    const url = `sqlite:${join(mkdtempSync(join(tmpdir(), 'acc-crash-')), 'ledger.db')}`;
+    const store = await openStore(url);
+    await seed(store);
+
+    const crashed = await runChild(url, 'crash-after-append');
+    expect(crashed.signal).toBe('SIGKILL');
+    expect(crashed.appended).toEqual([{ symbol: 'GME', sequence: 1, written: true }]);
+    expect(await store.readCheckpoint(ACCUMULATOR_CHECKPOINT)).toBeUndefined();
+
+    const restarted = await runChild(url);
+    expect(restarted.code).toBe(0);
+    expect(restarted.appended).toEqual([
+      { symbol: 'GME', sequence: 1, written: false },
+      { symbol: 'AAPL', sequence: 1, written: true },
+    ]);
+    expect((await readAll(store, 'hedgecmd-')).map((e) => `${e.stream}@${e.revision}`)).toEqual(['hedgecmd-GME@0', 'hedgecmd-AAPL@0']);
+
+    const again = await runChild(url);
+    expect(again).toMatchObject({ code: 0, appended: [] });
+
+    const view = await foldLedger(store, config);
+    expect(positionsJson(view).map((p) => [p.symbol, p.net, p.pending?.side, p.pending?.quantity])).toEqual([
+      ['AAPL', '2.5', 'SELL', '2'],
+      ['GME', '-1.2', 'BUY', '1'],
+    ]);
+    await store.close();
+  });
+
+  it('resumes from its checkpointed snapshot to the same state as a fold from scratch', async () => {
+    const store = await openStore('sqlite::memory:');
+    await seed(store);
+    const first = new AccumulatorService({ store, config, log: logger('accumulator') });
+    await first.catchUp();
+    const history = new History();
+    const ingester = new Ingester({ store, chainId: CHAIN_ID, orderbook: ORDERBOOK, tokensOf: tokensOfLog, tokens: { resolve: async () => new Map() } });
+    await ingester.ingest([take(history, 'SELL', 9n, 'tGME', 102n)]);
+    const resumed = new AccumulatorService({ store, config, log: logger('accumulator') });
+    await resumed.restore();
+    await resumed.catchUp();
+    const scratch = new AccumulatorService({ store, config, log: logger('accumulator') });
+    await scratch.catchUp();
+    expect(resumed.current.state).toEqual(scratch.current.state);
+    expect(resumed.current.state.symbols['GME']?.pending?.quantity).toEqual(scratch.current.state.symbols['GME']?.pending?.quantity);
+    await store.close();
+  });
+
+  it('records a corrupt event and folds the events after it', async () => {
+    const store = await openStore('sqlite::memory:');
+    await store.append('hedgectl-GME', [{ id: '6f1c9a56-0d1e-5c3b-9a55-6a4f1e9e0001', type: 'HedgingResumed', data: { symbol: 42 } }], 'no_stream');
+    await seed(store);
+    const service = new AccumulatorService({ store, config, log: logger('accumulator') });
+    await service.catchUp();
+    expect(service.current.state.symbols['AAPL']?.pending?.side).toBe('SELL');
+    const view = await foldLedger(store, config);
+    expect(view.rejectedByReason.get('corrupt_event')).toBe(1);
+    await store.close();
+  });
+});
+
+describe('accumulator service: divergence', () => {
+  it('stops with DecisionDiverged when the recorded decision differs from the fold', async () => {
+    const store = await openStore('sqlite::memory:');
+    await seed(store);
+    await store.append('hedgecmd-GME', [{ id: '6f1c9a56-0d1e-5c3b-9a55-6a4f1e9e0002', type: 'HedgingHalted', data: { sequence: 1, symbol: 'GME', reason: 'x', consecutiveFailures: 3, causationId: '6f1c9a56-0d1e-5c3b-9a55-6a4f1e9e0003' } }], 'no_stream');
+    const service = new AccumulatorService({ store, config, log: logger('accumulator') });
+    await expect(service.catchUp()).rejects.toThrow(/decision 1 for GME differs from the one recorded in hedgecmd-GME/);
+    await store.close();
+  });
+});

@@ -12,7 +12,7 @@ import { foldLedger } from '../../src/services/ledger-query.ts';
 import { ACCUMULATOR_CHECKPOINT, AccumulatorService } from '../../src/services/accumulator.ts';
 import { positionsJson } from '../../projections/queries.ts';
 import { logger } from '../../src/log.ts';
-import { History, CHAIN_ID, ORDERBOOK, OUR_OWNER, TOKEN, io, takeOrderV2Log, type TokenName } from '../support/orderbook-logs.ts';
+import { History, CHAIN_ID, ORDERBOOK, OUR_OWNER, TOKEN, io, takeOrderV2Log, type OrderSpec, type TokenName } from '../support/orderbook-logs.ts';
 import { config } from '../support/scenario.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -23,7 +23,7 @@ const E18 = 10n ** 18n;
 function take(history: History, side: 'SELL' | 'BUY', tenths: bigint, token: TokenName, block: bigint) {
   const shares = (tenths * E18) / 10n;
   const usdc = tenths * 2_000_000n;
-  const order = side === 'SELL'
+  const order: OrderSpec = side === 'SELL'
     ? { owner: OUR_OWNER, validInputs: [io('USDC')], validOutputs: [io(token)] }
     : { owner: OUR_OWNER, validInputs: [io(token)], validOutputs: [io('USDC')] };
   const amounts = side === 'SELL' ? { input: shares, output: usdc } : { input: usdc, output: shares };
@@ -32,7 +32,7 @@ function take(history: History, side: 'SELL' | 'BUY', tenths: bigint, token: Tok
 
 async function seed(store: EventStore): Promise<void> {
   const history = new History();
-  const symbols = new Map(Object.entries(TOKEN).map(([name, address]) => [address, name]));
+  const symbols = new Map<string, string>(Object.entries(TOKEN).map(([name, address]) => [address, name]));
   const ingester = new Ingester({
     store, chainId: CHAIN_ID, orderbook: ORDERBOOK, tokensOf: tokensOfLog,
     tokens: { resolve: async (addresses) => new Map(addresses.map((a) => [a, { symbol: symbols.get(a) ?? null, reason: null }])) },

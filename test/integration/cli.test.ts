@@ -1,0 +1,89 @@
+/** The CLI contract, through the real binary: the example session of docs/cli.md. */
+import { describe, expect, it, beforeAll } from 'vitest';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const BIN = join(ROOT, 'bin', 'hedge-ledger.js');
+const EXAMPLE = join(ROOT, 'docs', 'example');
+
+interface Result { code: number; stdout: string; stderr: string }
+
+function cli(args: string[], env: Record<string, string> = {}): Promise<Result> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [BIN, ...args], { cwd: ROOT, env: { ...process.env, LEDGER_LOG_LEVEL: 'warn', ...env } }, (error, stdout, stderr) =>
+      resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
+    );
+  });
+}
+
+describe('hedge-ledger CLI on the example ledger', () => {
+  const store = `sqlite:${join(mkdtempSync(join(tmpdir(), 'ledger-cli-')), 'ledger.db')}`;
+  const common = ['--config', join(EXAMPLE, 'ledger.json'), '--store', store];
+  let ingest: Result;
+
+  beforeAll(async () => {
+    ingest = await cli(['ingest-file', join(EXAMPLE, 'logs.jsonl'), '--tokens', join(EXAMPLE, 'tokens.json'), '--json', ...common]);
+  });
+
+  it('ingest-file appends the logs, reports the malformed line by number, and dedupes the repeat', async () => {
+    expect(ingest.code).toBe(0);
+    expect(JSON.parse(ingest.stdout)).toMatchObject({ lines: 10, appended: 8, alreadyIngested: 0, tokensRecorded: 5, malformed: 1 });
+    expect(ingest.stderr).toMatch(/"line":9,"problem":"address: expected 0x-prefixed hex, got nothing"/);
+    const again = await cli(['ingest-file', join(EXAMPLE, 'logs.jsonl'), '--tokens', join(EXAMPLE, 'tokens.json'), '--json', ...common]);
+    expect(JSON.parse(again.stdout)).toMatchObject({ appended: 0, alreadyIngested: 8, tokensRecorded: 0 });
+  });
+
+  it('positions, run --once, hedges and trades follow the JSON contract', async () => {
+    const before = JSON.parse((await cli(['positions', '--json', ...common])).stdout);
+    expect(before.map((p: Record<string, unknown>) => ({ symbol: p['symbol'], net: p['net'], pending: p['pending'], halted: p['halted'] }))).toEqual([
+      { symbol: 'AAPL', net: '2.5', pending: { commandId: expect.any(String), side: 'SELL', quantity: '2' }, halted: false },
+      { symbol: 'GME', net: '-1.2', pending: { commandId: expect.any(String), side: 'BUY', quantity: '1' }, halted: false },
+    ]);
+
+    expect((await cli(['run', '--once', '--broker', 'paper', ...common])).code).toBe(0);
+
+    const after = JSON.parse((await cli(['positions', '--json', ...common])).stdout);
+    expect(after.map((p: Record<string, unknown>) => [p['symbol'], p['net'], p['pending']])).toEqual([['AAPL', '0.5', null], ['GME', '-0.2', null]]);
+
+    const hedges = JSON.parse((await cli(['hedges', '--json', ...common])).stdout);
+    expect(hedges).toEqual([
+      expect.objectContaining({ commandId: before[1].pending.commandId, symbol: 'GME', side: 'BUY', quantity: '1', status: 'filled', filledQuantity: '1', averagePrice: '22.7' }),
+      expect.objectContaining({ commandId: before[0].pending.commandId, symbol: 'AAPL', side: 'SELL', quantity: '2', status: 'filled', filledQuantity: '2', averagePrice: '200.1' }),
+    ]);
+
+    const trades = JSON.parse((await cli(['trades', '--json', ...common])).stdout);
+    expect(trades.map((t: Record<string, unknown>) => [t['symbol'], t['side'], t['shares'], t['price']])).toEqual([
+      ['GME', 'SELL', '0.3', '22.5'], ['GME', 'SELL', '0.5', '22.6'], ['GME', 'SELL', '0.4', '22.7'], ['AAPL', 'BUY', '2.5', '200.1'],
+    ]);
+  });
+
+  it('replay prints the same state hash every time', async () => {
+    const a = JSON.parse((await cli(['replay', '--json', ...common])).stdout);
+    const b = JSON.parse((await cli(['replay', '--json', ...common])).stdout);
+    expect(a.events).toBeGreaterThan(8);
+    expect(a.stateHash).toMatch(/^[0-9a-f]{64}$/);
+    expect(b.stateHash).toBe(a.stateHash);
+  });
+
+  it('names the key and reason of bad configuration, and exits 2', async () => {
+    const bad = join(mkdtempSync(join(tmpdir(), 'ledger-cli-')), 'bad.json');
+    writeFileSync(bad, JSON.stringify({ chainId: 'base', owners: ['bob'] }));
+    const r = await cli(['positions', '--config', bad, '--store', store]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/config file key chainId: expected a positive integer, got "base"/);
+    expect(r.stderr).toMatch(/config file key owners\.0: expected 0x-prefixed hex, got "bob"/);
+  });
+
+  it('rejects a bad store URL and an unknown command clearly', async () => {
+    const r = await cli(['positions', ...common.slice(0, 2), '--store', 'postgres://nope']);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/postgres:\/\/nope/);
+    const u = await cli(['frobnicate']);
+    expect(u.code).toBe(2);
+    expect(u.stderr).toMatch(/unknown command "frobnicate"/);
+  });
+});

@@ -1,0 +1,65 @@
+/**
+ * Opening the SQLite file behind the event store, and translating SQLite's errors into the
+ * port's typed errors so no raw SqliteError reaches a caller.
+ */
+import Database from 'better-sqlite3';
+import { StoreConfigError, StoreUnavailable } from './errors.ts';
+import { migrate } from './sqlite-schema.ts';
+
+/** What an error message names, and how long a locked file was waited for. */
+export interface Where {
+  readonly label: string;
+  readonly busyTimeoutMs: number;
+}
+
+/** StoreUnavailable for what a retry may fix (locks, I/O), StoreConfigError for the rest; non-SQLite errors pass through. */
+export function translateSqliteError(error: unknown, { label, busyTimeoutMs }: Where): unknown {
+  if (!(error instanceof Database.SqliteError)) return error;
+  const options = { cause: error };
+  // Extended codes (SQLITE_IOERR_WRITE, SQLITE_BUSY_SNAPSHOT…) share their primary code's meaning.
+  switch (error.code.split('_', 2).join('_')) {
+    case 'SQLITE_BUSY':
+    case 'SQLITE_LOCKED':
+      return new StoreUnavailable(`${label} is locked by another connection or process (still busy after ${busyTimeoutMs} ms); retry later`, options);
+    case 'SQLITE_IOERR':
+    case 'SQLITE_FULL':
+    case 'SQLITE_NOMEM':
+    case 'SQLITE_PROTOCOL':
+      return new StoreUnavailable(`${label}: ${error.message} (${error.code})`, options);
+    case 'SQLITE_NOTADB':
+      return new StoreConfigError(`${label} is not a SQLite database`, options);
+    case 'SQLITE_CANTOPEN':
+      return new StoreConfigError(`cannot open ${label}: does its directory exist, and may this user write there?`, options);
+    default:
+      return new StoreConfigError(`${label}: ${error.message} (${error.code})`, options);
+  }
+}
+
+function configure(db: Database.Database, label: string): void {
+  // WAL: readers and the single writer never block each other, and commits append to one file.
+  const mode = db.pragma('journal_mode = WAL', { simple: true });
+  if (!db.memory && mode !== 'wal') throw new StoreConfigError(`${label}: the file system refused WAL mode (got ${String(mode)})`);
+  // FULL fsyncs the WAL at every commit. NORMAL survives a process crash but a power loss may drop
+  // the last commits, and callers act on an acknowledged append or checkpoint at once (an executor's
+  // Submitting precedes a broker order). Measured on the bench machine: ~7k vs ~70k single-row
+  // commits/s; batched appends amortize the fsync.
+  db.pragma('synchronous = FULL');
+  // Checkpoint every ~40 MiB of WAL instead of ~4 MiB: random event-id index pages rewritten by
+  // successive commits are copied to the database once, not once per small checkpoint. Measured
+  // ~25% less CPU on batched appends.
+  db.pragma('wal_autocheckpoint = 10000');
+}
+
+/** Opens (creating if missing) and migrates the store's database; `:memory:` for a private in-memory one. */
+export function openDatabase(file: string, where: Where): Database.Database {
+  let db: Database.Database | undefined;
+  try {
+    db = new Database(file, { timeout: where.busyTimeoutMs });
+    configure(db, where.label);
+    migrate(db, where.label);
+    return db;
+  } catch (error) {
+    db?.close();
+    throw translateSqliteError(error, where);
+  }
+}

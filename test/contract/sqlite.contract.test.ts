@@ -1,0 +1,175 @@
+/** The store contract on the embedded SQLite store, then what only SQLite promises (files, locks, schema). */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import * as E from 'fp-ts/lib/Either.js';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { decodeEvent } from '../../src/domain/events.ts';
+import { ANY, NO_STREAM, type EventStore } from '../../src/eventstore/port.ts';
+import { MEMORY, SqliteEventStore, type SqliteStoreOptions } from '../../src/eventstore/sqlite.ts';
+import { openStore } from '../../src/eventstore/url.ts';
+import { collect, event, hedgeRequested, waitingForLive } from '../support/store-fixtures.ts';
+import { describeStoreContract } from './suite.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'hedge-ledger-store-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+let files = 0;
+const newFile = (): string => join(dir, `store-${++files}.db`);
+const urls = new WeakMap<EventStore, string>();
+let lastUrl: string | undefined;
+
+describeStoreContract('SQLite file', {
+  async open() {
+    const url = `sqlite:${newFile()}`;
+    const store = await openStore(url);
+    urls.set(store, url);
+    lastUrl = url;
+    return store;
+  },
+  openSecondWriter: (first) => openStore(urls.get(first)!),
+  childProcessUrl: () => lastUrl,
+});
+
+// Two-row pages push every read and subscription across page boundaries.
+describeStoreContract('SQLite in memory, 2-row pages', { open: async () => new SqliteEventStore(MEMORY, { pageSize: 2 }) });
+
+describe('SQLite store specifics', () => {
+  const opened: { close(): unknown }[] = [];
+  const track = <T extends { close(): unknown }>(closable: T): T => (opened.push(closable), closable);
+  const open = (file = newFile(), options?: SqliteStoreOptions) => track(new SqliteEventStore(file, options));
+  const raw = (file: string) => track(new Database(file));
+  afterEach(async () => {
+    for (const c of opened.splice(0).reverse()) await c.close();
+  });
+
+  it('creates a WAL-mode file at the current schema version; a fresh store has no head', async () => {
+    const file = newFile();
+    const store = open(file);
+    expect(await store.headPosition()).toBeUndefined();
+    await store.append('s-1', [event()], NO_STREAM);
+    expect(await store.headPosition()).toBe('00000000000000000001');
+    const db = raw(file);
+    expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
+    expect(db.pragma('user_version', { simple: true })).toBe(1);
+  });
+
+  it('delivers a row whose data is not JSON as a string (a CorruptEvent once decoded) and moves on', async () => {
+    const file = newFile();
+    const store = open(file);
+    await store.append('hedgecmd-tGME', [hedgeRequested(), hedgeRequested(), hedgeRequested()], NO_STREAM);
+    raw(file).prepare("UPDATE events SET data = 'not json {' WHERE revision = 1").run();
+
+    const delivered = [];
+    for await (const e of store.subscribe({ from: 'start' })) if (delivered.push(e) === 3) break;
+    expect(delivered.map((e) => e.data)[1]).toBe('not json {');
+    const decoded = delivered.map(decodeEvent);
+    expect(decoded.map(E.isRight)).toEqual([true, false, true]);
+    expect(decoded[1]).toEqual(E.left(expect.objectContaining({ kind: 'CorruptEvent', stream: 'hedgecmd-tGME', revision: 1n, path: 'data' })));
+  });
+
+  it('refuses an event id already stored in another stream, naming it, and writes nothing', async () => {
+    const store = open();
+    const e = event();
+    await store.append('first-1', [e], NO_STREAM);
+    const failure = store.append('second-1', [event(), e], NO_STREAM);
+    await expect(failure).rejects.toMatchObject({ kind: 'WrongExpectedVersion', stream: 'second-1', expected: NO_STREAM, actual: NO_STREAM });
+    await expect(failure).rejects.toThrow(`event id ${e.id} is already stored in first-1@0`);
+    expect(await store.readLastEvent('second-1')).toBeUndefined();
+  });
+
+  it('refuses the same id twice in one append', async () => {
+    const store = open();
+    const e = event();
+    await expect(store.append('twice-1', [e, e], NO_STREAM)).rejects.toMatchObject({ kind: 'WrongExpectedVersion' });
+    expect(await store.headPosition()).toBeUndefined();
+  });
+
+  it('ANY with ids already in the stream writes nothing; a partial overlap is a conflict', async () => {
+    const store = open();
+    const [a, b, c] = [event(), event(), event()];
+    await store.append('any-1', [a, b], NO_STREAM);
+    await store.append('any-1', [c], ANY);
+    expect(await store.append('any-1', [a, b], ANY)).toEqual({ nextRevision: 1n, written: false });
+    expect(await store.append('any-1', [c], ANY)).toEqual({ nextRevision: 2n, written: false });
+    await expect(store.append('any-1', [b, event()], ANY)).rejects.toMatchObject({ kind: 'WrongExpectedVersion', expected: ANY, actual: 2n });
+    await expect(store.append('any-1', [event(), a], ANY)).rejects.toMatchObject({ kind: 'WrongExpectedVersion', expected: ANY });
+    expect(await collect(store.readStream('any-1'))).toHaveLength(3);
+  });
+
+  describe('without polling (other-process poll interval: an hour)', () => {
+    const never = { pollMs: { min: 3_600_000, max: 3_600_000 } };
+    const orFail = <T>(promise: Promise<T>, what: string): Promise<T> =>
+      Promise.race([promise, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(what)), 5_000).unref())]);
+
+    it('an append through another instance in this process wakes a waiting subscription', async () => {
+      const file = newFile();
+      const reader = open(file, never);
+      const writer = open(file, never);
+      const live = reader.subscribe({ from: 'start' })[Symbol.asyncIterator]().next();
+      await waitingForLive();
+      const e = event();
+      await writer.append('wake-1', [e], NO_STREAM);
+      expect(await orFail(live, 'not woken by the append')).toMatchObject({ value: { id: e.id } });
+    });
+
+    it('close() ends every pending next() at once, overlapping ones included', async () => {
+      const subscription = open(newFile(), never).subscribe({ from: 'start' });
+      const it = subscription[Symbol.asyncIterator]();
+      const pending = [it.next(), it.next()];
+      await waitingForLive();
+      await subscription.close();
+      expect(await orFail(Promise.all(pending), 'a pending next() outlived close()')).toEqual([
+        { done: true, value: undefined },
+        { done: true, value: undefined },
+      ]);
+    });
+  });
+
+  it('refuses a file from a newer schema version', () => {
+    const file = newFile();
+    raw(file).pragma('user_version = 99');
+    expect(() => open(file)).toThrow(
+      expect.objectContaining({ kind: 'StoreConfigError', message: expect.stringContaining('created by a newer hedge-ledger (schema v99, this build knows v1)') }),
+    );
+  });
+
+  it('refuses a file that is not a SQLite database, and a SQLite database that is not a store', () => {
+    const text = newFile();
+    writeFileSync(text, 'hello, this is not a database at all, but it is long enough to have a header of sorts\n'.repeat(20));
+    expect(() => open(text)).toThrow(expect.objectContaining({ kind: 'StoreConfigError', message: expect.stringContaining('not a SQLite database') }));
+    const foreign = newFile();
+    raw(foreign).exec('CREATE TABLE accounts (id INTEGER PRIMARY KEY)');
+    expect(() => open(foreign)).toThrow(expect.objectContaining({ kind: 'StoreConfigError', message: expect.stringContaining('not a hedge-ledger event store') }));
+  });
+
+  it('reports a write-locked file as StoreUnavailable after the busy timeout; reads still work', async () => {
+    const file = newFile();
+    const store = open(file, { busyTimeoutMs: 50 });
+    await store.append('lock-1', [event()], NO_STREAM);
+    const other = raw(file);
+    other.exec('BEGIN IMMEDIATE');
+    await expect(store.append('lock-1', [event()], 0n)).rejects.toMatchObject({ kind: 'StoreUnavailable', message: expect.stringContaining('locked') });
+    expect(await store.readLastEvent('lock-1')).toMatchObject({ revision: 0n });
+    other.exec('ROLLBACK');
+    expect(await store.append('lock-1', [event()], 0n)).toEqual({ nextRevision: 1n, written: true });
+  });
+
+  it('reports an exclusively locked file as StoreUnavailable when opening', async () => {
+    const file = newFile();
+    await open(file).close();
+    const other = raw(file);
+    other.pragma('locking_mode = EXCLUSIVE');
+    other.exec('BEGIN EXCLUSIVE; COMMIT');
+    expect(() => open(file, { busyTimeoutMs: 50 })).toThrow(expect.objectContaining({ kind: 'StoreUnavailable' }));
+  });
+
+  it('rejects positions that are not its own, and use after close', async () => {
+    const store = open();
+    await expect(collect(store.readAll({ from: '00000000000000000001/00000000000000000001' as never }))).rejects.toMatchObject({ kind: 'StoreConfigError' });
+    await store.close();
+    await expect(store.append('closed-1', [event()], NO_STREAM)).rejects.toMatchObject({ kind: 'StoreUnavailable' });
+    await expect(collect(store.readAll())).rejects.toMatchObject({ kind: 'StoreUnavailable' });
+  });
+});

@@ -1,0 +1,437 @@
+/**
+ * The EventStore contract: every adapter runs this one suite (see *.contract.test.ts). Semantics
+ * are EventStoreDB's (shared spec eventstore.md). Every test uses fresh random stream names and
+ * reads only its own prefixes or positions, so the suite also runs against a shared server.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import * as E from 'fp-ts/lib/Either.js';
+import { afterEach, describe, expect, it } from 'vitest';
+import { decodeEvent } from '../../src/domain/events.ts';
+import { ANY, comparePositions, NO_STREAM, type EventStore, type From, type NewEvent, type RecordedEvent } from '../../src/eventstore/port.ts';
+import type { ConsumeResult, RaceRound } from '../support/store-child.ts';
+import { collect, event, events, hedgeRequested, idsOf, waitingForLive } from '../support/store-fixtures.ts';
+import { runChild, StoreChild } from '../support/store-process.ts';
+
+export interface StoreHarness {
+  /** A fresh store: empty, unless it is a shared server. */
+  open(): Promise<EventStore>;
+  /** Another connection to the same store as `first`, for concurrency tests. */
+  openSecondWriter?(first: EventStore): Promise<EventStore>;
+  /** A URL another process can open, naming the store open() returned last; for restart tests. */
+  childProcessUrl?(): string | undefined;
+}
+
+// ---- helpers ----
+
+/** Random names for one test: `stream('abc', 1)` is `abc<tag>-1`, all under `prefix('abc')`. */
+function names() {
+  const tag = randomBytes(4).toString('hex');
+  return { stream: (category: string, n = 0) => `${category}${tag}-${n}`, prefix: (category: string) => `${category}${tag}-` };
+}
+
+/** Where this test's reads of the global order start: the head before it wrote anything. */
+const startOf = async (store: EventStore): Promise<From> => (await store.headPosition()) ?? 'start';
+
+function expectIncreasing(recorded: readonly RecordedEvent[]): void {
+  recorded.slice(1).forEach((e, i) => expect(comparePositions(recorded[i]!.position, e.position)).toBe(-1));
+}
+
+const wrongVersion = (stream: string, expected: bigint | 'no_stream' | 'any', actual: bigint | 'no_stream') =>
+  expect.objectContaining({ kind: 'WrongExpectedVersion', stream, expected, actual });
+
+// ---- the suite ----
+
+export function describeStoreContract(name: string, harness: StoreHarness): void {
+  describe(`EventStore contract: ${name}`, () => {
+    const opened: EventStore[] = [];
+    const open = async (): Promise<EventStore> => {
+      const store = await harness.open();
+      opened.push(store);
+      return store;
+    };
+    const openSecond = async (first: EventStore): Promise<EventStore> => {
+      const store = await harness.openSecondWriter!(first);
+      opened.push(store);
+      return store;
+    };
+    afterEach(async () => {
+      await Promise.all(opened.splice(0).map((store) => store.close()));
+    });
+    const withSecondWriter = it.skipIf(!harness.openSecondWriter);
+    const withChildProcess = it.skipIf(!harness.childProcessUrl);
+
+    describe('appending and reading', () => {
+      it('round-trips data, metadata, types and ids with consecutive revisions and increasing positions', async () => {
+        const store = await open();
+        const s = names().stream('roundtrip');
+        const first = [
+          event('Opened', { n: 1, big: '123456789012345678901234567890', nested: { list: [1, 'two', null, true, 0.5] } }, { causationId: 'c1' }),
+          event('Noted', [1, { a: [] }]),
+        ];
+        const second = [event('Closed', { text: 'ünïcödé €' }, { n: 0 }), event('Closed', {}, false)];
+        expect(await store.append(s, first, NO_STREAM)).toEqual({ nextRevision: 1n, written: true });
+        expect(await store.append(s, second, 1n)).toEqual({ nextRevision: 3n, written: true });
+
+        const read = await collect(store.readStream(s));
+        expect(read.map(({ stream, id, type, revision, data, metadata }) => ({ stream, id, type, revision, data, metadata }))).toEqual(
+          [...first, ...second].map((e, i) => ({ stream: s, id: e.id, type: e.type, revision: BigInt(i), data: e.data, metadata: e.metadata ?? null })),
+        );
+        expectIncreasing(read);
+      });
+
+      it('readStream honours fromRevision and maxCount; past the end is empty, not an error', async () => {
+        const store = await open();
+        const s = names().stream('window');
+        const written = events(6);
+        await store.append(s, written, NO_STREAM);
+        expect(idsOf(await collect(store.readStream(s, { fromRevision: 2n, maxCount: 3 })))).toEqual(idsOf(written.slice(2, 5)));
+        expect(idsOf(await collect(store.readStream(s, { fromRevision: 4n })))).toEqual(idsOf(written.slice(4)));
+        expect(await collect(store.readStream(s, { fromRevision: 6n }))).toEqual([]);
+      });
+
+      it('readLastEvent returns the last event, or undefined for a missing stream', async () => {
+        const store = await open();
+        const { stream } = names();
+        const written = events(3);
+        await store.append(stream('last'), written, NO_STREAM);
+        expect(await store.readLastEvent(stream('last'))).toMatchObject({ id: written[2]!.id, revision: 2n });
+        expect(await store.readLastEvent(stream('missing'))).toBeUndefined();
+      });
+
+      it('reading a missing stream throws StreamNotFound while iterating', async () => {
+        const store = await open();
+        const missing = names().stream('missing');
+        const iterable = store.readStream(missing);
+        await expect(collect(iterable)).rejects.toMatchObject({ kind: 'StreamNotFound', stream: missing });
+      });
+
+      it('readAll keeps one global order across streams and filters by stream prefixes', async () => {
+        const store = await open();
+        const { stream, prefix } = names();
+        const from = await startOf(store);
+        const plan = [stream('alpha', 1), stream('beta', 1), stream('alpha', 2), stream('gamma', 1), stream('alpha', 1), stream('beta', 1)];
+        const appended: { stream: string; id: string }[] = [];
+        for (const s of plan) {
+          const e = event();
+          await store.append(s, [e], ANY);
+          appended.push({ stream: s, id: e.id });
+        }
+        const matching = (...categories: string[]) =>
+          idsOf(appended.filter((a) => categories.some((c) => a.stream.startsWith(prefix(c)))));
+
+        const alphaBeta = await collect(store.readAll({ from, prefixes: [prefix('alpha'), prefix('beta')] }));
+        expect(idsOf(alphaBeta)).toEqual(matching('alpha', 'beta'));
+        expectIncreasing(alphaBeta);
+        expect(idsOf(await collect(store.readAll({ from, prefixes: [prefix('gamma')] })))).toEqual(matching('gamma'));
+        expect(idsOf(await collect(store.readAll({ from, prefixes: [prefix('alpha')], maxCount: 2 })))).toEqual(matching('alpha').slice(0, 2));
+
+        const ours = new Set(idsOf(appended));
+        const everything = await collect(store.readAll({ from }));
+        expect(idsOf(everything).filter((id) => ours.has(id))).toEqual(idsOf(appended));
+      });
+
+      it('readAll from a position starts after it', async () => {
+        const store = await open();
+        const { stream, prefix } = names();
+        const from = await startOf(store);
+        await store.append(stream('excl'), events(4), NO_STREAM);
+        const all = await collect(store.readAll({ from, prefixes: [prefix('excl')] }));
+        const after = await collect(store.readAll({ from: all[1]!.position, prefixes: [prefix('excl')] }));
+        expect(idsOf(after)).toEqual(idsOf(all.slice(2)));
+      });
+
+      it('headPosition is at or after the last appended event', async () => {
+        const store = await open();
+        const s = names().stream('head');
+        await store.append(s, events(2), NO_STREAM);
+        const last = await store.readLastEvent(s);
+        const head = await store.headPosition();
+        expect(head).toBeDefined();
+        expect(comparePositions(head!, last!.position)).toBeGreaterThanOrEqual(0);
+      });
+    });
+
+    describe('expected revisions', () => {
+      it('NO_STREAM on an existing stream is a WrongExpectedVersion naming expected and actual', async () => {
+        const store = await open();
+        const s = names().stream('nostream');
+        const written = events(2);
+        await store.append(s, written, NO_STREAM);
+        await expect(store.append(s, events(1), NO_STREAM)).rejects.toEqual(wrongVersion(s, NO_STREAM, 1n));
+        expect(idsOf(await collect(store.readStream(s)))).toEqual(idsOf(written));
+      });
+
+      it('a wrong exact revision is a WrongExpectedVersion, on existing and missing streams', async () => {
+        const store = await open();
+        const { stream } = names();
+        const written = events(2);
+        await store.append(stream('exact'), written, NO_STREAM);
+        await expect(store.append(stream('exact'), events(1), 5n)).rejects.toEqual(wrongVersion(stream('exact'), 5n, 1n));
+        await expect(store.append(stream('exact'), events(1), 0n)).rejects.toEqual(wrongVersion(stream('exact'), 0n, 1n));
+        await expect(store.append(stream('none'), events(1), 0n)).rejects.toEqual(wrongVersion(stream('none'), 0n, NO_STREAM));
+        expect(idsOf(await collect(store.readStream(stream('exact'))))).toEqual(idsOf(written));
+        await expect(collect(store.readStream(stream('none')))).rejects.toMatchObject({ kind: 'StreamNotFound' });
+      });
+
+      it('ANY appends to missing and existing streams', async () => {
+        const store = await open();
+        const s = names().stream('any');
+        expect(await store.append(s, events(2), ANY)).toEqual({ nextRevision: 1n, written: true });
+        expect(await store.append(s, events(1), ANY)).toEqual({ nextRevision: 2n, written: true });
+        expect(await collect(store.readStream(s))).toHaveLength(3);
+      });
+
+      it('an empty append only checks the expected revision and writes nothing', async () => {
+        const store = await open();
+        const { stream } = names();
+        expect(await store.append(stream('empty'), [], NO_STREAM)).toEqual({ nextRevision: -1n, written: false });
+        expect(await store.readLastEvent(stream('empty'))).toBeUndefined();
+        await store.append(stream('empty'), events(2), NO_STREAM);
+        expect(await store.append(stream('empty'), [], 1n)).toEqual({ nextRevision: 1n, written: false });
+        expect(await store.append(stream('empty'), [], ANY)).toEqual({ nextRevision: 1n, written: false });
+        await expect(store.append(stream('empty'), [], 0n)).rejects.toEqual(wrongVersion(stream('empty'), 0n, 1n));
+        await expect(store.append(stream('empty'), [], NO_STREAM)).rejects.toEqual(wrongVersion(stream('empty'), NO_STREAM, 1n));
+        expect(await collect(store.readStream(stream('empty')))).toHaveLength(2);
+      });
+    });
+
+    describe('idempotency (same ids at the same expected revision)', () => {
+      it('a retry after a lost acknowledgement succeeds and writes nothing, even after the stream moved on', async () => {
+        const store = await open();
+        const s = names().stream('retry');
+        const batch = events(2);
+        const next = events(1);
+        const later = events(1);
+        await store.append(s, batch, NO_STREAM); // succeeded, but the client never heard back
+        expect(await store.append(s, batch, NO_STREAM)).toEqual({ nextRevision: 1n, written: false });
+        await store.append(s, next, 1n);
+        expect(await store.append(s, next, 1n)).toEqual({ nextRevision: 2n, written: false });
+        await store.append(s, later, 2n);
+        expect(await store.append(s, batch, NO_STREAM)).toEqual({ nextRevision: 1n, written: false });
+        expect(await store.append(s, next, 1n)).toEqual({ nextRevision: 2n, written: false });
+        expect(idsOf(await collect(store.readStream(s)))).toEqual(idsOf([...batch, ...next, ...later]));
+      });
+
+      it('different ids at an already used expected revision are a WrongExpectedVersion with expected and actual', async () => {
+        const store = await open();
+        const s = names().stream('differ');
+        const written = events(3);
+        await store.append(s, written, NO_STREAM);
+        await expect(store.append(s, events(1), 0n)).rejects.toEqual(wrongVersion(s, 0n, 2n));
+        await expect(store.append(s, events(2), NO_STREAM)).rejects.toEqual(wrongVersion(s, NO_STREAM, 2n));
+        expect(idsOf(await collect(store.readStream(s)))).toEqual(idsOf(written));
+      });
+
+      it('a partial match is a conflict, never a partial write; a prefix of the stored batch is a repeat', async () => {
+        const store = await open();
+        const s = names().stream('partial');
+        const [a, b] = events(2) as [NewEvent, NewEvent];
+        await store.append(s, [a, b], NO_STREAM);
+        await expect(store.append(s, [a, event()], NO_STREAM)).rejects.toEqual(wrongVersion(s, NO_STREAM, 1n));
+        await expect(store.append(s, [b, event()], 0n)).rejects.toEqual(wrongVersion(s, 0n, 1n)); // runs past the end
+        expect(await store.append(s, [a], NO_STREAM)).toEqual({ nextRevision: 0n, written: false });
+        expect(idsOf(await collect(store.readStream(s)))).toEqual([a.id, b.id]);
+      });
+    });
+
+    describe('concurrent writers', () => {
+      withSecondWriter('two connections racing at one expected revision: one wins, the other gets WrongExpectedVersion', async () => {
+        const first = await open();
+        const second = await openSecond(first);
+        const s = names().stream('race');
+        const winners: string[] = [];
+        for (let r = 0; r < 20; r++) {
+          const [x, y] = [event('Raced'), event('Raced')];
+          const expected = r === 0 ? NO_STREAM : BigInt(r - 1);
+          const [one, two] = r % 2 === 0 ? [first, second] : [second, first];
+          const settled = await Promise.allSettled([one.append(s, [x], expected), two.append(s, [y], expected)]);
+          const won = settled.filter((o) => o.status === 'fulfilled');
+          const lost = settled.filter((o) => o.status === 'rejected');
+          expect(won).toHaveLength(1);
+          expect(lost[0]?.reason).toEqual(wrongVersion(s, expected, BigInt(r)));
+          winners.push(settled[0].status === 'fulfilled' ? x.id : y.id);
+        }
+        const stored = await collect(first.readStream(s));
+        expect(idsOf(stored)).toEqual(winners);
+        expect(stored.map((e) => e.revision)).toEqual(winners.map((_, i) => BigInt(i)));
+      });
+
+      withChildProcess('two processes racing appends to one stream: one winner per revision, no duplicates, no gaps', async () => {
+        const store = await open();
+        const url = harness.childProcessUrl!()!;
+        const s = names().stream('procrace');
+        const rounds = 40;
+        const children = [new StoreChild(['race', url, s, String(rounds)]), new StoreChild(['race', url, s, String(rounds)])];
+        await Promise.all(children.map((c) => c.ready()));
+        children.forEach((c) => c.send('go'));
+        const [p, q] = await Promise.all(children.map((c) => c.result<RaceRound[]>()));
+
+        const stored = await collect(store.readStream(s));
+        expect(stored.map((e) => e.revision)).toEqual(Array.from({ length: rounds }, (_, r) => BigInt(r)));
+        stored.forEach((e, r) => {
+          const outcomes = [p![r]!, q![r]!];
+          expect(outcomes.map((o) => o.outcome).sort()).toEqual(['WrongExpectedVersion', 'won']);
+          expect(e.id).toBe(outcomes.find((o) => o.outcome === 'won')!.id);
+        });
+      });
+    });
+
+    describe('subscriptions', () => {
+      it('catch up on history, then deliver live appends, skipping other prefixes', async () => {
+        const store = await open();
+        const { stream, prefix } = names();
+        const from = await startOf(store);
+        const [e1, e2, e3] = events(3) as [NewEvent, NewEvent, NewEvent];
+        await store.append(stream('sub'), [e1], NO_STREAM);
+        await store.append(stream('other'), events(1), NO_STREAM);
+        await store.append(stream('sub', 2), [e2], NO_STREAM);
+        const subscription = store.subscribe({ from, prefixes: [prefix('sub')] });
+        const it = subscription[Symbol.asyncIterator]();
+        expect((await it.next()).value).toMatchObject({ id: e1.id, stream: stream('sub'), revision: 0n });
+        expect((await it.next()).value).toMatchObject({ id: e2.id, stream: stream('sub', 2) });
+
+        const live = it.next();
+        await waitingForLive();
+        await store.append(stream('other'), events(1), 0n);
+        await store.append(stream('sub'), [e3], 0n);
+        expect((await live).value).toMatchObject({ id: e3.id, revision: 1n });
+        await subscription.close();
+      });
+
+      withSecondWriter('live appends through another connection reach the subscription', async () => {
+        const store = await open();
+        const other = await openSecond(store);
+        const { stream, prefix } = names();
+        const subscription = store.subscribe({ from: await startOf(store), prefixes: [prefix('conn')] });
+        const live = subscription[Symbol.asyncIterator]().next();
+        await waitingForLive();
+        const e = event();
+        await other.append(stream('conn'), [e], NO_STREAM);
+        expect((await live).value).toMatchObject({ id: e.id });
+        await subscription.close();
+      });
+
+      withChildProcess('live appends by another process reach the subscription', async () => {
+        const store = await open();
+        const { stream, prefix } = names();
+        const subscription = store.subscribe({ from: await startOf(store), prefixes: [prefix('proc')] });
+        const live = subscription[Symbol.asyncIterator]().next();
+        await waitingForLive();
+        const id = randomUUID();
+        await runChild(['append', harness.childProcessUrl!()!, stream('proc'), id]);
+        expect((await live).value).toMatchObject({ id, stream: stream('proc') });
+        await subscription.close();
+      });
+
+      it('delivers one event per next(), in order, even when next() calls overlap', async () => {
+        const store = await open();
+        const { stream, prefix } = names();
+        const from = await startOf(store);
+        const written = events(5);
+        await store.append(stream('overlap'), written, NO_STREAM);
+        const subscription = store.subscribe({ from, prefixes: [prefix('overlap')] });
+        const it = subscription[Symbol.asyncIterator]();
+        const firstThree = await Promise.all([it.next(), it.next(), it.next()]);
+        expect(firstThree.map((r) => r.value?.id)).toEqual(idsOf(written.slice(0, 3)));
+        expect((await it.next()).value?.id).toBe(written[3]!.id);
+        await subscription.close();
+      });
+
+      it('a consumer that appends while handling each event sees every event once, in order', async () => {
+        const store = await open();
+        const { stream, prefix } = names();
+        const s = stream('loop');
+        const from = await startOf(store);
+        await store.append(s, [event('Step', { n: 0 })], NO_STREAM);
+        const seen: bigint[] = [];
+        for await (const e of store.subscribe({ from, prefixes: [prefix('loop')] })) {
+          seen.push(e.revision);
+          await new Promise((resolve) => setTimeout(resolve, 1)); // slow, async handling
+          if (e.revision === 9n) break;
+          await store.append(s, [event('Step', { n: Number(e.revision) + 1 })], e.revision);
+        }
+        expect(seen).toEqual(Array.from({ length: 10 }, (_, i) => BigInt(i)));
+      });
+
+      it('close() ends a pending next() with done', async () => {
+        const store = await open();
+        const subscription = store.subscribe({ from: await startOf(store), prefixes: [names().prefix('closing')] });
+        const pending = subscription[Symbol.asyncIterator]().next();
+        await subscription.close();
+        expect(await pending).toMatchObject({ done: true });
+      });
+
+      it('closing the store ends its subscriptions', async () => {
+        const store = await harness.open();
+        const subscription = store.subscribe({ from: await startOf(store), prefixes: [names().prefix('closing')] });
+        const pending = subscription[Symbol.asyncIterator]().next();
+        await store.close();
+        expect(await pending).toMatchObject({ done: true });
+      });
+
+      it('break out of for-await releases the subscription', async () => {
+        const store = await open();
+        const { stream, prefix } = names();
+        const from = await startOf(store);
+        await store.append(stream('brk'), events(3), NO_STREAM);
+        const subscription = store.subscribe({ from, prefixes: [prefix('brk')] });
+        for await (const e of subscription) if (e.revision === 0n) break;
+        expect(await subscription[Symbol.asyncIterator]().next()).toMatchObject({ done: true });
+      });
+    });
+
+    describe('checkpoints', () => {
+      it('are undefined until saved, then read back as saved, the latest winning', async () => {
+        const store = await open();
+        const { stream } = names();
+        const name = names().prefix('checkpoint');
+        expect(await store.readCheckpoint(name)).toBeUndefined();
+        await store.append(stream('cp'), events(2), NO_STREAM);
+        const [p0, p1] = (await collect(store.readStream(stream('cp')))).map((e) => e.position);
+        await store.saveCheckpoint(name, { position: p0!, snapshot: '{"n":1}' });
+        expect(await store.readCheckpoint(name)).toEqual({ position: p0, snapshot: '{"n":1}' });
+        await store.saveCheckpoint(name, { position: p1! });
+        expect(await store.readCheckpoint(name)).toEqual({ position: p1 });
+      });
+
+      withChildProcess('a new process resumes from its checkpoint after a restart: no loss, no repeat', async () => {
+        const store = await open();
+        const url = harness.childProcessUrl!()!;
+        const { stream, prefix } = names();
+        const from = await startOf(store);
+        const name = names().prefix('resume');
+        const before = events(3);
+        await store.append(stream('res', 1), before.slice(0, 2), NO_STREAM);
+        await store.append(stream('unrelated'), events(1), NO_STREAM);
+        await store.append(stream('res', 2), before.slice(2), NO_STREAM);
+        const consume = (stopId: string) => runChild<ConsumeResult>(['consume', url, name, prefix('res'), from, stopId]);
+
+        expect(await consume(before[2]!.id)).toEqual({ ids: idsOf(before), count: 3 });
+        const after = events(2);
+        await store.append(stream('res', 1), after, 1n);
+        expect(await consume(after[1]!.id)).toEqual({ ids: idsOf(after), count: 5 });
+        const last = await store.readLastEvent(stream('res', 1));
+        expect((await store.readCheckpoint(name))?.position).toBe(last?.position);
+      });
+    });
+
+    describe('corrupt events', () => {
+      it('data failing its codec decodes to a CorruptEvent naming stream, revision and path, and reading goes on', async () => {
+        const store = await open();
+        const { stream, prefix } = names();
+        const s = stream('corrupt');
+        const from = await startOf(store);
+        await store.append(s, [hedgeRequested(), hedgeRequested('1.5'), hedgeRequested()], NO_STREAM);
+
+        const decoded = (await collect(store.readStream(s))).map(decodeEvent);
+        expect(decoded.map(E.isRight)).toEqual([true, false, true]);
+        expect(decoded[1]).toEqual(E.left(expect.objectContaining({ kind: 'CorruptEvent', stream: s, revision: 1n, path: 'data.quantity' })));
+
+        const subscription = store.subscribe({ from, prefixes: [prefix('corrupt')] });
+        const delivered: bigint[] = [];
+        for await (const e of subscription) if (delivered.push(e.revision) === 3) break;
+        expect(delivered).toEqual([0n, 1n, 2n]);
+      });
+    });
+  });
+}

@@ -1,0 +1,39 @@
+/** Small builders shared by the store contract suite and the adapter-specific store tests. */
+import { randomUUID } from 'node:crypto';
+import * as D from '../../src/domain/decimal.ts';
+import { encodeEvent } from '../../src/domain/events.ts';
+import type { Json, NewEvent } from '../../src/eventstore/port.ts';
+
+export const event = (type = 'Tested', data: Json = {}, metadata?: Json): NewEvent =>
+  metadata === undefined ? { id: randomUUID(), type, data } : { id: randomUUID(), type, data, metadata };
+
+export const events = (n: number): NewEvent[] => Array.from({ length: n }, (_, i) => event('Tested', { i }));
+
+export async function collect<T>(iterable: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const item of iterable) out.push(item);
+  return out;
+}
+
+/**
+ * Gives a pending next() time to find nothing more and start waiting, so the append that follows is
+ * delivered live rather than by catch-up. Not a bound on delivery: tests then just await the event.
+ */
+export const waitingForLive = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 50));
+
+export const idsOf = (list: readonly { id: string }[]): string[] => list.map((e) => e.id);
+
+/**
+ * A HedgeRequested the domain codec accepts, or, given a `quantity` text, the same with that
+ * quantity written as is (e.g. '1.5', which is not whole shares, so it fails at data.quantity).
+ */
+export function hedgeRequested(quantity?: string): NewEvent {
+  const valid = encodeEvent(randomUUID(), {
+    type: 'HedgeRequested',
+    data: {
+      commandId: randomUUID(), sequence: 1, symbol: 'tGME', brokerSymbol: 'GME', side: 'SELL',
+      quantity: D.parse('3'), referencePrice: null, causationId: randomUUID(),
+    },
+  });
+  return quantity === undefined ? valid : { ...valid, data: { ...(valid.data as Record<string, Json>), quantity } };
+}

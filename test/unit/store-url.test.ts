@@ -1,0 +1,81 @@
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { NO_STREAM } from '../../src/eventstore/port.ts';
+import { DEFAULT_STORE_URL, openStore, parseStoreUrl } from '../../src/eventstore/url.ts';
+import { collect, event, idsOf } from '../support/store-fixtures.ts';
+
+describe('parseStoreUrl', () => {
+  it.each([
+    ['sqlite:./data/ledger.db', { kind: 'sqlite', path: './data/ledger.db' }],
+    ['sqlite:ledger.db', { kind: 'sqlite', path: 'ledger.db' }],
+    ['sqlite:/var/lib/hedge-ledger/ledger.db', { kind: 'sqlite', path: '/var/lib/hedge-ledger/ledger.db' }],
+    ['sqlite:///var/lib/ledger.db', { kind: 'sqlite', path: '/var/lib/ledger.db' }],
+    ['  sqlite:ledger.db\n', { kind: 'sqlite', path: 'ledger.db' }],
+    ['sqlite::memory:', { kind: 'sqlite-memory' }],
+    ['esdb://localhost:2113?tls=false', { kind: 'esdb', connectionString: 'esdb://localhost:2113?tls=false' }],
+    ['esdb+discover://a:2113,b:2113,c:2113?nodePreference=leader', { kind: 'esdb', connectionString: 'esdb+discover://a:2113,b:2113,c:2113?nodePreference=leader' }],
+  ])('%s', (url, expected) => {
+    expect(parseStoreUrl(url)).toEqual(expected);
+  });
+
+  it('defaults to ./data/ledger.db', () => {
+    expect(parseStoreUrl(DEFAULT_STORE_URL)).toEqual({ kind: 'sqlite', path: './data/ledger.db' });
+  });
+
+  it.each([
+    ['', 'unknown kind of store'],
+    ['ledger.db', 'unknown kind of store'],
+    ['postgres://localhost/ledger', 'unknown kind of store'],
+    ['sqlite:', 'the path is missing'],
+    ['sqlite://host/ledger.db', 'not a host'],
+    ['esdb://', 'the host is missing'],
+    ['esdb+discover://?tls=false', 'the host is missing'],
+  ])('refuses %j with a StoreConfigError naming the URL and the accepted forms', (url, why) => {
+    let error: unknown;
+    try {
+      parseStoreUrl(url);
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toMatchObject({ kind: 'StoreConfigError' });
+    const message = (error as Error).message;
+    expect(message).toContain(JSON.stringify(url));
+    expect(message).toContain(why);
+    for (const form of ['sqlite:<path>', 'sqlite::memory:', 'esdb://', 'esdb+discover://']) expect(message).toContain(form);
+  });
+});
+
+describe('openStore', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'hedge-ledger-url-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('creates a SQLite file and its missing parent directories', async () => {
+    const file = join(dir, 'nested', 'deeper', 'ledger.db');
+    const store = await openStore(`sqlite:${file}`);
+    const e = event();
+    await store.append('s-1', [e], NO_STREAM);
+    await store.close();
+    expect(existsSync(file)).toBe(true);
+    const reopened = await openStore(`sqlite:${file}`);
+    expect(idsOf(await collect(reopened.readStream('s-1')))).toEqual([e.id]);
+    await reopened.close();
+  });
+
+  it('gives each sqlite::memory: store its own database', async () => {
+    const [a, b] = [await openStore('sqlite::memory:'), await openStore('sqlite::memory:')];
+    await a.append('s-1', [event()], NO_STREAM);
+    expect(await b.headPosition()).toBeUndefined();
+    await Promise.all([a.close(), b.close()]);
+  });
+
+  it('reports a directory that cannot be created as a StoreConfigError', async () => {
+    const file = join(dir, 'a-file');
+    writeFileSync(file, '');
+    await expect(openStore(`sqlite:${file}/sub/ledger.db`)).rejects.toMatchObject({
+      kind: 'StoreConfigError',
+      message: expect.stringContaining(`${file}/sub`),
+    });
+  });
+});

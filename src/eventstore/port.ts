@@ -77,6 +77,8 @@ export interface EventStore {
   subscribe(options: { readonly from: From; readonly prefixes?: readonly string[] }): Subscription;
   /** Position of the last event in the global order (any stream of ours), or undefined when empty. */
   headPosition(): Promise<Position | undefined>;
+  /** Roughly how many events the store holds, for progress bars; absent where counting is not cheap. */
+  estimateEventCount?(): Promise<number | undefined>;
   readCheckpoint(name: string): Promise<Checkpoint | undefined>;
   /** Durable once the promise resolves. */
   saveCheckpoint(name: string, checkpoint: Checkpoint): Promise<void>;

@@ -92,6 +92,11 @@ export class SqliteEventStore implements EventStore {
     return subscription;
   }
 
+  /** Positions are dense row ids, so the head is the number of events stored. */
+  estimateEventCount(): Promise<number | undefined> {
+    return this.run(() => this.sql.head.get() ?? 0);
+  }
+
   headPosition(): Promise<Position | undefined> {
     return this.run(() => {
       const head = this.sql.head.get();

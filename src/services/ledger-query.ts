@@ -4,9 +4,8 @@ import { LEDGER_PREFIXES, decodeEvent } from '../domain/events.ts';
 import { LedgerView, type LedgerViewListener } from '../../projections/ledger.ts';
 import type { AccumulatorConfig } from '../../projections/accumulator.ts';
 
-export interface FoldProgress {
-  (events: number): void;
-}
+/** Called every 10,000 events with how many are done and, when the store can tell, roughly how many there are. */
+export type FoldProgress = (events: number, total: number | undefined) => void;
 
 export async function foldLedger(
   store: EventStore,
@@ -15,11 +14,12 @@ export async function foldLedger(
   progress?: FoldProgress,
 ): Promise<LedgerView> {
   const view = new LedgerView(config, listener);
+  const total = progress && (await store.estimateEventCount?.());
   for await (const recorded of store.readAll({ prefixes: LEDGER_PREFIXES })) {
     const decoded = decodeEvent(recorded);
     if (decoded._tag === 'Right') view.apply(decoded.right);
     else view.applyCorrupt(recorded.id, decoded.left.message);
-    if (progress && view.events % 10_000 === 0) progress(view.events);
+    if (progress && view.events % 10_000 === 0) progress(view.events, total);
   }
   return view;
 }

@@ -9,7 +9,7 @@ export async function replay(argv: string[]): Promise<void> {
   const config = configFrom(values);
   const bar = progress('replaying');
   const started = performance.now();
-  const view = await withStore(config, (store) => foldLedger(store, accumulatorConfig(config, 'replay'), {}, (n) => bar.update(n)));
+  const view = await withStore(config, (store) => foldLedger(store, accumulatorConfig(config, 'replay'), {}, (n, total) => bar.update(n, total)));
   bar.finish();
   const seconds = (performance.now() - started) / 1000;
   const report = {

@@ -1,0 +1,96 @@
+/**
+ * Prometheus metrics on a registry of our own (never prom-client's global one). Services
+ * update the typed `Metrics` they are handed; the ledger's gauges are read from the
+ * follower's view at scrape time (`exposeLedger`). Block numbers fit a JS number; no money
+ * goes into metrics.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type GaugeConfiguration } from 'prom-client';
+import type { LedgerFollower } from '../services/ledger-follower.ts';
+import { HedgeStatus } from './query.ts';
+
+const PREFIX = 'hedge_ledger_';
+
+export interface Metrics {
+  readonly registry: Registry;
+  /** Orderbook logs appended by the ingester: `logsIngested.inc(n)`. */
+  readonly logsIngested: Counter;
+  /** The newest block the node reports: `chainHead.set(Number(block))`. */
+  readonly chainHead: Gauge;
+  /** The newest block whose logs are ingested. */
+  readonly ingestedBlock: Gauge;
+  /** Broker request latency: `brokerLatency.observe({ operation: 'place' }, seconds)` or `startTimer({ operation })`. */
+  readonly brokerLatency: Histogram<'operation'>;
+  /** Errors, transient or not: `errors.inc({ component: 'ingester', kind: 'StoreUnavailable' })`. */
+  readonly errors: Counter<'component' | 'kind'>;
+}
+
+export function createMetrics(): Metrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const registers = [registry];
+  return {
+    registry,
+    logsIngested: new Counter({ name: `${PREFIX}logs_ingested_total`, help: 'Orderbook logs appended to the store by the ingester', registers }),
+    chainHead: new Gauge({ name: `${PREFIX}chain_head_block`, help: 'Newest block number the chain node reports', registers }),
+    ingestedBlock: new Gauge({ name: `${PREFIX}ingested_block`, help: 'Newest block number whose logs are ingested', registers }),
+    brokerLatency: new Histogram({
+      name: `${PREFIX}broker_latency_seconds`,
+      help: 'Latency of broker requests by operation',
+      labelNames: ['operation'],
+      buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers,
+    }),
+    errors: new Counter({ name: `${PREFIX}errors_total`, help: 'Errors by component and kind (retried or fatal)', labelNames: ['component', 'kind'], registers }),
+  };
+}
+
+/** What the ledger gauges read from the follower. */
+export type LedgerSource = Pick<LedgerFollower, 'view' | 'status' | 'progress'>;
+
+function hedgeCounts(follower: LedgerSource): Map<string, number> {
+  const counts = new Map(Object.keys(HedgeStatus.keys).map((s) => [s, 0]));
+  for (const hedge of follower.view.hedges.values()) counts.set(hedge.status, (counts.get(hedge.status) ?? 0) + 1);
+  return counts;
+}
+
+const ledgerGauges = (follower: LedgerSource): GaugeConfiguration<string>[] => [
+  {
+    name: `${PREFIX}hedges`,
+    help: 'Hedge commands by status',
+    labelNames: ['status'],
+    collect() {
+      hedgeCounts(follower).forEach((n, status) => this.set({ status }, n));
+    },
+  },
+  {
+    name: `${PREFIX}fold_events`,
+    help: "Events folded by the API's ledger fold: its position, counted in events",
+    collect() {
+      this.set(follower.progress().eventsFolded);
+    },
+  },
+  {
+    name: `${PREFIX}fold_behind_head`,
+    help: "1 while the API's ledger fold has not reached the store's head position, else 0 (absent when the store is unreachable)",
+    async collect() {
+      const status = await follower.status().catch(() => undefined);
+      if (status === undefined) this.reset();
+      else this.set(status.caughtUp ? 0 : 1);
+    },
+  },
+  {
+    name: `${PREFIX}fold_last_event_timestamp_seconds`,
+    help: "When the API's ledger fold last folded an event, in Unix seconds",
+    collect() {
+      const at = follower.progress().lastEventAt;
+      if (at !== null) this.set(Date.parse(at) / 1000);
+    },
+  },
+];
+
+/** Registers the gauges computed from the follower at scrape time; returns what unregisters them. */
+export function exposeLedger(metrics: Metrics, follower: LedgerSource): () => void {
+  const gauges = ledgerGauges(follower);
+  gauges.forEach((config) => new Gauge({ ...config, registers: [metrics.registry] }));
+  return () => gauges.forEach(({ name }) => metrics.registry.removeSingleMetric(name));
+}

@@ -1,0 +1,120 @@
+/**
+ * The read-only HTTP API (node:http): health, Prometheus metrics and the ledger's queries.
+ * Binds 127.0.0.1 unless told otherwise. Every error is JSON `{ error, … }`.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { StoreUnavailable } from '../eventstore/errors.ts';
+import type { Logger } from '../log.ts';
+import { exposeLedger } from './metrics.ts';
+import { BadParameter } from './query.ts';
+import { HttpProblem, problem, type Reply } from './reply.ts';
+import { apiRoutes, type ApiContext, type Route } from './routes.ts';
+
+const DEFAULT_HTTP_HOST = '127.0.0.1';
+/** How long close() lets in-flight requests finish before it drops their connections. */
+const CLOSE_GRACE_MS = 500;
+const COMPONENT = 'http';
+const READ_METHODS = ['GET', 'HEAD'];
+
+export interface HttpApiOptions extends ApiContext {
+  /** Default 127.0.0.1; `0.0.0.0` or `::` exposes the API beyond this host. */
+  readonly host?: string;
+  /** 0 picks a free port (see `HttpApi.port`). */
+  readonly port: number;
+  /** Give it a `component` (e.g. `logger('http')`). */
+  readonly log: Logger;
+}
+
+export interface HttpApi {
+  /** e.g. http://127.0.0.1:8080 */
+  readonly url: string;
+  readonly port: number;
+  /** Stops accepting, ends idle keep-alive connections at once and busy ones after a short grace. */
+  close(): Promise<void>;
+}
+
+function percentDecoded(captures: readonly string[]): string[] {
+  try {
+    return captures.map(decodeURIComponent);
+  } catch {
+    throw new BadParameter('path', 'malformed percent-encoding');
+  }
+}
+
+async function answer(routes: readonly Route[], method: string, target: string): Promise<Reply> {
+  const url = new URL(`http://api${target.startsWith('/') ? target : `/${target}`}`);
+  for (const { pattern, handle } of routes) {
+    const match = pattern.exec(url.pathname);
+    if (match === null) continue;
+    if (!READ_METHODS.includes(method)) return problem(405, 'method not allowed', { method, allowed: READ_METHODS }, { Allow: READ_METHODS.join(', ') });
+    return handle(url.searchParams, percentDecoded(match.slice(1)));
+  }
+  return problem(404, 'not found', { path: url.pathname });
+}
+
+/** Expected failures become their 4xx/503; anything else is logged and answered 500 without details. */
+function failure(error: unknown, options: HttpApiOptions, context: object): Reply {
+  if (error instanceof HttpProblem) return error.reply;
+  if (error instanceof BadParameter) return problem(400, 'bad parameter', { parameter: error.parameter, reason: error.reason });
+  const kind = error instanceof Error ? error.name : 'unknown';
+  options.metrics.errors.inc({ component: COMPONENT, kind });
+  if (error instanceof StoreUnavailable) {
+    options.log.warn({ ...context, err: error }, 'store unavailable');
+    return problem(503, 'store unavailable', { detail: error.message });
+  }
+  options.log.error({ ...context, err: error }, 'request failed');
+  return problem(500, 'internal error');
+}
+
+async function respond(routes: readonly Route[], options: HttpApiOptions, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const started = performance.now();
+  const context = { method: req.method ?? 'GET', target: req.url ?? '/' };
+  const reply = await answer(routes, context.method, context.target).catch((error: unknown) => failure(error, options, context));
+  res.writeHead(reply.status, { ...reply.headers, 'Content-Length': Buffer.byteLength(reply.body) });
+  res.end(reply.body);
+  options.log.debug({ ...context, status: reply.status, ms: Math.round(performance.now() - started) }, 'request');
+}
+
+function listen(server: Server, port: number, host: string): Promise<AddressInfo> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve(server.address() as AddressInfo);
+    });
+  });
+}
+
+function closer(server: Server, unexpose: () => void): () => Promise<void> {
+  let closing: Promise<void> | undefined;
+  return () =>
+    (closing ??= new Promise<void>((resolve) => {
+      unexpose();
+      const force = setTimeout(() => server.closeAllConnections(), CLOSE_GRACE_MS);
+      server.close(() => {
+        clearTimeout(force);
+        resolve();
+      });
+      server.closeIdleConnections();
+    }));
+}
+
+export async function startHttpApi(options: HttpApiOptions): Promise<HttpApi> {
+  const routes = apiRoutes(options);
+  const server = createServer((req, res) => {
+    respond(routes, options, req, res).catch((error: unknown) => {
+      options.log.error({ err: error, target: req.url }, 'response failed');
+      res.destroy();
+    });
+  });
+  const host = options.host ?? DEFAULT_HTTP_HOST;
+  const unexpose = exposeLedger(options.metrics, options.follower);
+  const address = await listen(server, options.port, host).catch((error: unknown) => {
+    unexpose();
+    throw error;
+  });
+  const url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
+  options.log.info({ url }, 'HTTP API listening');
+  return { url, port: address.port, close: closer(server, unexpose) };
+}

@@ -1,0 +1,284 @@
+/** The HTTP API over real HTTP, on the example ledger in a SQLite store, against the CLI's JSON shapes. */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { request } from 'node:http';
+import { fileURLToPath } from 'node:url';
+import { pino } from 'pino';
+import { openStore } from '../../src/eventstore/url.ts';
+import { StoreUnavailable } from '../../src/eventstore/errors.ts';
+import { NO_STREAM, type EventStore } from '../../src/eventstore/port.ts';
+import { uuidV5 } from '../../src/domain/ids.ts';
+import { loadConfig } from '../../src/config.ts';
+import { accumulatorConfig } from '../../src/cli/context.ts';
+import { fileTokenResolver, readLogFile } from '../../src/cli/commands/ingest-file.ts';
+import { tokensOfLog } from '../../src/chain/log-tokens.ts';
+import type { RecordedLog } from '../../src/chain/rpc-log.ts';
+import { compareLogMarks } from '../../src/domain/log-order.ts';
+import { Ingester } from '../../src/services/ingester.ts';
+import { runOnce } from '../../src/services/run-once.ts';
+import { ACCUMULATOR_CHECKPOINT } from '../../src/services/accumulator.ts';
+import { foldLedger } from '../../src/services/ledger-query.ts';
+import { LedgerFollower } from '../../src/services/ledger-follower.ts';
+import { PaperBroker } from '../../src/broker/paper.ts';
+import { hedgesJson, positionsJson, rejectionJson, tradeJson } from '../../projections/queries.ts';
+import type { Fill } from '../../projections/fill.ts';
+import { createMetrics } from '../../src/http/metrics.ts';
+import { Roles, lagWithin, type RoleHealth } from '../../src/http/health.ts';
+import { startHttpApi, type HttpApi } from '../../src/http/server.ts';
+
+const example = (file: string): string => fileURLToPath(new URL(`../../docs/example/${file}`, import.meta.url));
+const settings = loadConfig({ file: example('ledger.json'), env: {} });
+const config = accumulatorConfig(settings, 'http-api test');
+const silent = pino({ level: 'silent' });
+
+async function exampleLogs(): Promise<RecordedLog[]> {
+  const { logs } = await readLogFile(example('logs.jsonl'), settings.chainId, settings.orderbook!, () => undefined);
+  return logs.sort(compareLogMarks);
+}
+
+const ingest = (store: EventStore, logs: readonly RecordedLog[]) =>
+  new Ingester({ store, chainId: settings.chainId, orderbook: settings.orderbook!, tokens: fileTokenResolver(example('tokens.json')), tokensOf: tokensOfLog }).ingest(logs);
+
+/** What the CLI's `--json` queries print for the same store. */
+async function cliJson(store: EventStore) {
+  const trades = new Map<string, ReturnType<typeof tradeJson>>();
+  const rejected: ReturnType<typeof rejectionJson>[] = [];
+  const key = (f: Fill) => `${f.logId}:${f.party}`;
+  const view = await foldLedger(store, config, {
+    onFill: (f) => trades.set(key(f), tradeJson(f)),
+    onReversal: (f) => trades.delete(key(f)),
+    onRejection: (r) => rejected.push(rejectionJson(r)),
+  });
+  return { positions: positionsJson(view), hedges: hedgesJson(view), trades: [...trades.values()], rejected };
+}
+
+async function get(api: HttpApi, path: string, init: RequestInit = {}): Promise<{ status: number; headers: Headers; body: unknown }> {
+  const response = await fetch(`${api.url}${path}`, init);
+  const text = await response.text();
+  const json = response.headers.get('content-type')?.startsWith('application/json') && text !== '';
+  return { status: response.status, headers: response.headers, body: json ? JSON.parse(text) : text };
+}
+
+const body = async (api: HttpApi, path: string): Promise<unknown> => (await get(api, path)).body;
+
+async function caughtUp(follower: LedgerFollower): Promise<void> {
+  await expect.poll(async () => (await follower.status()).caughtUp, { timeout: 5000, interval: 10 }).toBe(true);
+}
+
+describe('HTTP API on the example ledger', () => {
+  const stop = new AbortController();
+  const lines: Record<string, unknown>[] = [];
+  const log = pino({ level: 'debug' }, { write: (line: string) => void lines.push(JSON.parse(line)) }).child({ component: 'http' });
+  const metrics = createMetrics();
+  let store: EventStore;
+  let follower: LedgerFollower;
+  let api: HttpApi;
+  let logs: RecordedLog[];
+
+  beforeAll(async () => {
+    store = await openStore('sqlite::memory:');
+    logs = await exampleLogs();
+    await ingest(store, logs.filter((l) => l.blockNumber <= 30_000_001n)); // the first two GME takes; the rest arrive while the API runs
+    follower = new LedgerFollower({ store, config, log: silent });
+    follower.start(stop.signal);
+    api = await startHttpApi({ port: 0, follower, store, metrics, roles: new Roles(), checkpoints: [ACCUMULATOR_CHECKPOINT], log });
+  });
+
+  afterAll(async () => {
+    await api.close();
+    stop.abort();
+    await follower.stopped;
+    await store.close();
+  });
+
+  it('binds 127.0.0.1 on a free port by default', () => {
+    expect(new URL(api.url).hostname).toBe('127.0.0.1');
+    expect(api.port).toBeGreaterThan(0);
+  });
+
+  it('follows the store live: new logs and hedge outcomes show without a restart', async () => {
+    await caughtUp(follower);
+    const before = await body(api, '/positions');
+    expect(before).toEqual((await cliJson(store)).positions);
+    expect(before).toMatchObject([{ symbol: 'GME', net: '-0.8', trades: 2 }]);
+
+    await ingest(store, logs);
+    await runOnce(store, config, new PaperBroker());
+    const cli = await cliJson(store);
+    await expect.poll(() => body(api, '/positions'), { timeout: 5000, interval: 10 }).toEqual(cli.positions);
+    expect(cli.positions).toMatchObject([{ symbol: 'AAPL', net: '0.5' }, { symbol: 'GME', net: '-0.2' }]);
+    await expect.poll(() => body(api, '/hedges'), { timeout: 5000, interval: 10 }).toEqual(cli.hedges);
+  });
+
+  it('answers every query with the JSON the CLI prints', async () => {
+    await caughtUp(follower);
+    const cli = await cliJson(store);
+    expect(cli.hedges.map((h) => h.status)).toEqual(['filled', 'filled']);
+    expect(await body(api, '/positions/GME')).toEqual(cli.positions.find((p) => p.symbol === 'GME'));
+    expect(await body(api, '/hedges?status=filled')).toEqual(cli.hedges);
+    expect(await body(api, '/hedges?status=placed')).toEqual([]);
+    expect(await body(api, '/trades')).toEqual(cli.trades);
+    expect(cli.trades).toHaveLength(4);
+    expect(await body(api, '/trades?limit=2')).toEqual(cli.trades.slice(-2));
+    expect(await body(api, '/trades?symbol=AAPL')).toEqual(cli.trades.filter((t) => t.symbol === 'AAPL'));
+    expect(await body(api, '/rejected')).toEqual(cli.rejected);
+    expect(await body(api, '/rejected?reason=not_ours&limit=10')).toEqual(cli.rejected.filter((r) => r.reason === 'not_ours'));
+  });
+
+  it('reports checkpoints, the fold and role health in /status', async () => {
+    await caughtUp(follower);
+    const head = await store.headPosition();
+    expect(await body(api, '/status')).toEqual({
+      head,
+      follower: { state: 'following', position: head, eventsFolded: follower.view.events, lastEventAt: expect.any(String), caughtUp: true },
+      checkpoints: { [ACCUMULATOR_CHECKPOINT]: { position: (await store.readCheckpoint(ACCUMULATOR_CHECKPOINT))?.position ?? null, caughtUp: expect.any(Boolean) } },
+      roles: {},
+    });
+  });
+
+  it('serves the named metrics in Prometheus text', async () => {
+    metrics.logsIngested.inc(8);
+    metrics.chainHead.set(30_000_010);
+    metrics.ingestedBlock.set(30_000_000);
+    metrics.brokerLatency.observe({ operation: 'place' }, 0.12);
+    metrics.errors.inc({ component: 'executor', kind: 'BrokerTimeout' });
+    const { status, headers, body: text } = await get(api, '/metrics');
+    expect(status).toBe(200);
+    expect(headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
+    for (const line of [
+      'hedge_ledger_logs_ingested_total 8',
+      'hedge_ledger_chain_head_block 30000010',
+      'hedge_ledger_ingested_block 30000000',
+      'hedge_ledger_broker_latency_seconds_count{operation="place"} 1',
+      'hedge_ledger_errors_total{component="executor",kind="BrokerTimeout"} 1',
+      'hedge_ledger_hedges{status="filled"} 2',
+      'hedge_ledger_hedges{status="requested"} 0',
+      `hedge_ledger_fold_events ${follower.view.events}`,
+      'hedge_ledger_fold_behind_head 0',
+      'hedge_ledger_fold_last_event_timestamp_seconds ',
+      'process_cpu_seconds_total ',
+    ]) expect(text).toContain(line);
+  });
+
+  it('answers bad paths, methods and parameters with JSON errors', async () => {
+    expect(await get(api, '/nope')).toMatchObject({ status: 404, body: { error: 'not found', path: '/nope' } });
+    expect(await get(api, '/positions/TSLA')).toMatchObject({ status: 404, body: { error: 'unknown symbol', symbol: 'TSLA' } });
+    const post = await get(api, '/positions', { method: 'POST' });
+    expect(post).toMatchObject({ status: 405, body: { error: 'method not allowed', method: 'POST', allowed: ['GET', 'HEAD'] } });
+    expect(post.headers.get('allow')).toBe('GET, HEAD');
+    const bad = async (path: string) => ((await get(api, path)) as { status: number; body: { parameter: string; reason: string } });
+    expect(await bad('/hedges?status=done')).toMatchObject({ status: 400, body: { error: 'bad parameter', parameter: 'status', reason: expect.stringMatching(/one of requested, submitting, placed, filled, failed, got "done"/) } });
+    expect(await bad('/trades?limit=0')).toMatchObject({ status: 400, body: { parameter: 'limit', reason: 'expected an integer from 1 to 10000, got "0"' } });
+    expect(await bad('/trades?limit=10001')).toMatchObject({ status: 400, body: { parameter: 'limit' } });
+    expect(await bad('/rejected?limit=ten')).toMatchObject({ status: 400, body: { parameter: 'limit' } });
+    expect(await bad('/rejected?reason=late')).toMatchObject({ status: 400, body: { parameter: 'reason' } });
+    expect(await bad('/trades?symbol=gme')).toMatchObject({ status: 400, body: { parameter: 'symbol' } });
+    expect(await bad('/positions/gme')).toMatchObject({ status: 400, body: { parameter: 'symbol' } });
+    expect(await bad('/positions/%E0%A4%A')).toMatchObject({ status: 400, body: { parameter: 'path' } });
+    expect(await bad('/trades?limit=1&limit=2')).toMatchObject({ status: 400, body: { parameter: 'limit', reason: 'given more than once' } });
+    expect(await bad('/positions?sort=net')).toMatchObject({ status: 400, body: { parameter: 'sort', reason: expect.stringMatching(/unknown parameter/) } });
+  });
+
+  it('answers HEAD with the headers of GET and no body', async () => {
+    const head = await get(api, '/positions', { method: 'HEAD' });
+    expect(head.status).toBe(200);
+    expect(Number(head.headers.get('content-length'))).toBeGreaterThan(2);
+    expect(head.body).toBe('');
+  });
+
+  it('is live and logs one debug line per request, with its component', async () => {
+    expect(await get(api, '/health/live')).toMatchObject({ status: 200, body: { status: 'ok' } });
+    expect(lines.at(-1)).toMatchObject({ level: 20, component: 'http', msg: 'request', method: 'GET', target: '/health/live', status: 200 });
+  });
+});
+
+describe('HTTP API readiness, responsiveness and shutdown', () => {
+  const metrics = createMetrics();
+
+  it('is not ready until the store answers, the fold has caught up and every role is alive', async () => {
+    const store = await openStore('sqlite::memory:');
+    await ingest(store, await exampleLogs());
+    const follower = new LedgerFollower({ store, config, log: silent });
+    const roles = new Roles();
+    let executor: RoleHealth = { alive: false, detail: 'broker login expired' };
+    let lag: number | undefined;
+    roles.register('execute', () => executor);
+    roles.register('ingest-lag', lagWithin(20, () => lag));
+    const api = await startHttpApi({ port: 0, follower, store, metrics, roles, checkpoints: [], log: silent });
+    const stop = new AbortController();
+    try {
+      const notReady = await get(api, '/health/ready');
+      expect(notReady).toMatchObject({ status: 503, body: { status: 'not_ready' } });
+      expect((notReady.body as { reasons: string[] }).reasons).toEqual([
+        `ledger follower at the start, behind the store's head ${await store.headPosition()}`,
+        'execute not alive: broker login expired',
+        'ingest-lag not alive: lag not measured yet',
+      ]);
+
+      follower.start(stop.signal);
+      executor = { alive: true };
+      lag = 3;
+      await expect.poll(async () => (await get(api, '/health/ready')).status, { timeout: 5000, interval: 10 }).toBe(200);
+      expect(await body(api, '/health/ready')).toEqual({ status: 'ready', reasons: [] });
+      expect(await body(api, '/status')).toMatchObject({ roles: { execute: { alive: true, detail: null }, 'ingest-lag': { alive: true, detail: '3 blocks behind (bound 20)' } } });
+    } finally {
+      await api.close();
+      stop.abort();
+      await follower.stopped;
+      await store.close();
+    }
+  });
+
+  it('answers 503 when the store is unreachable', async () => {
+    const store = await openStore('sqlite::memory:');
+    const down = (): Promise<never> => Promise.reject(new StoreUnavailable('connection refused'));
+    const unreachable: EventStore = Object.assign(Object.create(store) as EventStore, { headPosition: down, readCheckpoint: down });
+    const follower = new LedgerFollower({ store: unreachable, config, log: silent });
+    const api = await startHttpApi({ port: 0, follower, store: unreachable, metrics, roles: new Roles(), checkpoints: ['accumulator'], log: silent });
+    try {
+      expect(await get(api, '/health/ready')).toMatchObject({ status: 503, body: { reasons: ['store unreachable: connection refused'] } });
+      expect(await get(api, '/status')).toMatchObject({ status: 503, body: { error: 'store unavailable', detail: 'connection refused' } });
+      expect(await body(api, '/metrics')).toContain('hedge_ledger_errors_total{component="http",kind="StoreUnavailable"} 1');
+    } finally {
+      await api.close();
+      await store.close();
+    }
+  });
+
+  it('keeps answering while the follower catches up on a long history', async () => {
+    const store = await openStore('sqlite::memory:');
+    const batches = 50;
+    for (let b = 0; b < batches; b++) {
+      const resumes = Array.from({ length: 1000 }, (_, i) => ({ id: uuidV5(`resume ${b}:${i}`), type: 'HedgingResumed', data: { symbol: 'GME', reason: 'test', at: '2025-01-01T00:00:00Z' } }));
+      await store.append('hedgectl-GME', resumes, b === 0 ? NO_STREAM : BigInt(b * 1000 - 1));
+    }
+    const follower = new LedgerFollower({ store, config, log: silent });
+    const api = await startHttpApi({ port: 0, follower, store, metrics, roles: new Roles(), checkpoints: [], log: silent });
+    const stop = new AbortController();
+    follower.start(stop.signal);
+    expect((await get(api, '/health/live')).status).toBe(200);
+    expect(follower.progress().eventsFolded).toBeLessThan(batches * 1000);
+    await caughtUp(follower);
+    stop.abort();
+    await follower.stopped;
+    await api.close();
+    await store.close();
+  });
+
+  it('closes promptly, with a keep-alive connection open and a request still in flight', async () => {
+    const store = await openStore('sqlite::memory:');
+    const hanging: EventStore = Object.assign(Object.create(store) as EventStore, { readCheckpoint: () => new Promise<never>(() => undefined) });
+    const follower = new LedgerFollower({ store: hanging, config, log: silent });
+    const api = await startHttpApi({ port: 0, follower, store: hanging, metrics, roles: new Roles(), checkpoints: ['accumulator'], log: silent });
+    expect((await get(api, '/health/live')).status).toBe(200); // leaves an idle keep-alive connection in fetch's pool
+    const inFlight = new Promise<string>((resolve) => {
+      request(`${api.url}/status`, (res) => resolve(`status ${res.statusCode}`)).on('error', (e) => resolve(e.message)).end();
+    });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const started = performance.now();
+    await api.close();
+    expect(performance.now() - started).toBeLessThan(1500);
+    expect(await inFlight).toMatch(/socket hang up|ECONNRESET/);
+    await expect(fetch(`${api.url}/health/live`)).rejects.toThrow();
+    await store.close();
+  });
+});

@@ -1,0 +1,120 @@
+import { describe, expect, it } from 'vitest';
+import { pino } from 'pino';
+import { encodeEvent, type Envelope } from '../../src/domain/events.ts';
+import { StoreUnavailable } from '../../src/eventstore/errors.ts';
+import type { EventStore, From, RecordedEvent, Subscription } from '../../src/eventstore/port.ts';
+import { FollowerFailed, LedgerFollower } from '../../src/services/ledger-follower.ts';
+import { History, OTHER_OWNER, OUR_OWNER, io, takeOrderV2Log } from '../support/orderbook-logs.ts';
+import { config } from '../support/scenario.ts';
+
+const E18 = 10n ** 18n;
+const log = pino({ level: 'silent' });
+
+const recorded = (e: Envelope): RecordedEvent => {
+  const { id, type, data } = encodeEvent(e.id, e);
+  return { stream: e.stream, type, id, revision: e.revision, position: e.position, data, metadata: {} };
+};
+
+/** What one subscription does after delivering `after` events: throw, or end by itself. */
+type Fault = { readonly after: number; readonly then: Error | 'end' };
+
+/** A store whose subscriptions replay `events` (after `from`), then follow the scripted faults, then wait until closed. */
+function scriptedStore(events: readonly RecordedEvent[], faults: Fault[] = []): Pick<EventStore, 'subscribe' | 'headPosition'> & { subscribedFrom: From[] } {
+  const subscribedFrom: From[] = [];
+  return {
+    subscribedFrom,
+    headPosition: async () => events.at(-1)?.position,
+    subscribe({ from }): Subscription {
+      subscribedFrom.push(from);
+      const fault = faults.shift();
+      let wake = (): void => undefined;
+      let closed = false;
+      async function* replay(): AsyncGenerator<RecordedEvent> {
+        const fresh = events.filter((e) => from === 'start' || e.position > from);
+        for (const [i, event] of fresh.entries()) {
+          if (fault && i === fault.after) break;
+          yield event;
+        }
+        if (fault?.then === 'end') return;
+        if (fault) throw fault.then;
+        await new Promise<void>((resolve) => (closed ? resolve() : (wake = resolve)));
+      }
+      return { [Symbol.asyncIterator]: replay, close: async () => void ((closed = true), wake()) };
+    },
+  };
+}
+
+/** A take on our GME order (SELL `tenths`/10 shares), or on someone else's order. */
+function take(history: History, block: bigint, owner: `0x${string}` = OUR_OWNER) {
+  const order = { owner, validInputs: [io('USDC')], validOutputs: [io('tGME')] };
+  return history.log(takeOrderV2Log(order, { input: E18, output: 20_000_000n }), { tx: `tx ${block}`, logIndex: 0, block });
+}
+
+async function followUntilCaughtUp(follower: LedgerFollower, signal: AbortSignal): Promise<void> {
+  follower.start(signal);
+  await expect.poll(async () => (await follower.status()).caughtUp, { timeout: 2000, interval: 5 }).toBe(true);
+}
+
+describe('LedgerFollower', () => {
+  it('keeps the newest trades and rejections within its retention, and a reorg takes a trade back out', async () => {
+    const history = new History();
+    const tokens = history.allTokens();
+    const takes = [1n, 2n, 3n, 4n, 5n].map((b) => take(history, b));
+    const foreign = [6n, 7n, 8n, 9n].map((b) => take(history, b, OTHER_OWNER));
+    // The reorg removes one trade still in the buffer and one already dropped from it.
+    const events = [...tokens, ...takes, ...foreign, history.logRemoved(takes[3]!), history.logRemoved(takes[0]!)];
+    const follower = new LedgerFollower({ store: scriptedStore(events.map(recorded)), config, log, retention: 3 });
+    const stop = new AbortController();
+    await followUntilCaughtUp(follower, stop.signal);
+
+    expect(follower.trades().map((f) => f.blockNumber)).toEqual([3n, 5n]);
+    expect(follower.trades(1).map((f) => f.blockNumber)).toEqual([5n]);
+    expect(follower.trades(3, 'AAPL')).toEqual([]);
+    expect(follower.rejections().map((r) => r.blockNumber)).toEqual([7n, 8n, 9n]);
+    expect(follower.rejections(3, 'not_hedgeable')).toEqual([]);
+    expect(follower.view.position('GME').totals.trades).toBe(3);
+    expect(follower.progress()).toMatchObject({ state: 'following', eventsFolded: events.length, position: events.at(-1)!.position });
+    stop.abort();
+    await follower.stopped;
+    expect(follower.progress().state).toBe('stopped');
+  });
+
+  it('counts a corrupt event as a rejection and keeps folding', async () => {
+    const history = new History();
+    const good = [...history.allTokens(), take(history, 1n)].map(recorded);
+    const corrupt = { ...recorded(take(history, 2n)), data: { chainId: 'base' } };
+    const follower = new LedgerFollower({ store: scriptedStore([...good, corrupt]), config, log });
+    const stop = new AbortController();
+    await followUntilCaughtUp(follower, stop.signal);
+    expect(follower.rejections()).toMatchObject([{ reason: 'corrupt_event', eventId: corrupt.id }]);
+    expect(follower.trades()).toHaveLength(1);
+    stop.abort();
+    await follower.stopped;
+  });
+
+  it('resubscribes after its position when the store is briefly unavailable', async () => {
+    const history = new History();
+    const events = [...history.allTokens(), take(history, 1n), take(history, 2n)].map(recorded);
+    const store = scriptedStore(events, [{ after: 3, then: new StoreUnavailable('database is locked') }, { after: 0, then: new StoreUnavailable('still locked') }]);
+    const retries: string[] = [];
+    const follower = new LedgerFollower({ store, config, log, backoffMs: { min: 1, max: 2 }, onRetry: (e) => retries.push(e.message) });
+    const stop = new AbortController();
+    await followUntilCaughtUp(follower, stop.signal);
+    expect(retries).toEqual(['database is locked', 'still locked']);
+    expect(store.subscribedFrom).toEqual(['start', events[2]!.position, events[2]!.position]);
+    expect(follower.progress().eventsFolded).toBe(events.length);
+    stop.abort();
+    await follower.stopped;
+  });
+
+  it.each([
+    ['an unexpected error', new Error('disk I/O error'), /ledger-follower stopped: disk I\/O error/],
+    ['a subscription that ends by itself', 'end' as const, /subscription ended by itself/],
+  ])('stops with a clear error on %s', async (_, then, message) => {
+    const follower = new LedgerFollower({ store: scriptedStore([], [{ after: 0, then }]), config, log });
+    follower.start(new AbortController().signal);
+    await expect(follower.stopped).rejects.toThrow(FollowerFailed);
+    await expect(follower.stopped).rejects.toThrow(message);
+    expect(follower.progress().state).toBe('failed');
+  });
+});

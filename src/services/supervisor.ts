@@ -1,0 +1,103 @@
+/**
+ * Runs one long-lived role: transient failures (the store or a node briefly unreachable)
+ * restart it with exponential backoff and jitter, counted in metrics and logged; anything
+ * else stops it for good, so the process fails loudly instead of keeping a stuck worker.
+ * A watchdog restarts a role whose progress stalls while there is work ahead of it.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { StoreUnavailable } from '../eventstore/errors.ts';
+import type { Logger } from '../log.ts';
+import type { Metrics } from '../http/metrics.ts';
+import type { RoleHealth } from '../http/health.ts';
+
+export interface RoleProgress {
+  /** Something that changes whenever the role does work (a position, a count). */
+  readonly marker: string;
+  /** True when there is work the role has not done yet (its input is ahead of it). */
+  readonly behind: boolean;
+}
+
+export interface SuperviseOptions {
+  readonly name: string;
+  readonly log: Logger;
+  readonly metrics: Metrics;
+  /** Runs the role until the signal aborts; rejects on failure. */
+  readonly run: (signal: AbortSignal) => Promise<void>;
+  readonly isTransient?: (error: unknown) => boolean;
+  readonly backoffMs?: { readonly min: number; readonly max: number };
+  /** Progress probe for the watchdog; omit to run without one. */
+  readonly progress?: () => Promise<RoleProgress>;
+  /** How long a role may stay behind without progress before it is restarted. */
+  readonly stallMs?: number;
+}
+
+export class RoleFailed extends Error {
+  override readonly name = 'RoleFailed';
+}
+
+export const isStoreTransient = (error: unknown): boolean => error instanceof StoreUnavailable;
+
+/** A supervised role: its health for /health/ready, and a promise that settles when it stops. */
+export interface Supervised {
+  readonly health: () => RoleHealth;
+  readonly done: Promise<void>;
+}
+
+export function supervise(options: SuperviseOptions, signal: AbortSignal): Supervised {
+  let health: RoleHealth = { alive: true, detail: 'starting' };
+  const done = (async () => {
+    const { min, max } = options.backoffMs ?? { min: 250, max: 15_000 };
+    let delay = min;
+    while (!signal.aborted) {
+      const attempt = new AbortController();
+      const stop = () => attempt.abort();
+      signal.addEventListener('abort', stop, { once: true });
+      const watchdog = options.progress ? watch(options, attempt, (h) => (health = h)) : undefined;
+      health = { alive: true, detail: 'running' };
+      try {
+        await options.run(attempt.signal);
+        if (signal.aborted) return;
+        if (!attempt.signal.aborted) throw new RoleFailed(`${options.name} stopped on its own`);
+        options.log.warn({ role: options.name }, 'restarting a stalled role');
+        delay = min;
+      } catch (error) {
+        if (signal.aborted) return;
+        if (!(options.isTransient ?? isStoreTransient)(error)) {
+          health = { alive: false, detail: (error as Error).message };
+          throw error instanceof RoleFailed ? error : new RoleFailed(`${options.name} failed: ${(error as Error).message}`, { cause: error });
+        }
+        options.metrics.errors.inc({ component: options.name, kind: (error as Error).name ?? 'Error' });
+        health = { alive: false, detail: `retrying after: ${(error as Error).message}` };
+        options.log.warn({ role: options.name, err: error, retryInMs: Math.round(delay) }, 'transient failure; retrying');
+        await sleep(delay * (0.5 + Math.random()), undefined, { signal }).catch(() => {});
+        delay = Math.min(max, delay * 2);
+      } finally {
+        signal.removeEventListener('abort', stop);
+        watchdog?.stop();
+      }
+    }
+  })();
+  return { health: () => health, done };
+}
+
+/** Aborts the attempt when the role stays behind with an unchanged marker for `stallMs`. */
+function watch(options: SuperviseOptions, attempt: AbortController, report: (h: RoleHealth) => void): { stop(): void } {
+  const stallMs = options.stallMs ?? 60_000;
+  let last: { marker: string; since: number } | undefined;
+  const timer = setInterval(() => {
+    void options.progress!().then(
+      ({ marker, behind }) => {
+        const now = Date.now();
+        if (!behind || last?.marker !== marker) return void (last = { marker, since: now });
+        if (now - last.since < stallMs) return;
+        options.metrics.errors.inc({ component: options.name, kind: 'Stalled' });
+        report({ alive: false, detail: `no progress for ${Math.round((now - last.since) / 1000)}s while behind` });
+        options.log.error({ role: options.name, marker }, 'watchdog: role stopped making progress; restarting it');
+        attempt.abort();
+      },
+      () => {}, // a failing probe is the store's problem; the role's own errors surface through run()
+    );
+  }, Math.min(5_000, Math.max(100, stallMs / 4)));
+  timer.unref();
+  return { stop: () => clearInterval(timer) };
+}

@@ -1,0 +1,39 @@
+/**
+ * The long-running `run`: starts the roles, stops them gracefully on SIGINT/SIGTERM within the
+ * configured bound, and exits non-zero with the reason when a role fails for good.
+ */
+import type { ResolvedConfig } from '../../config.ts';
+import type { Broker } from '../../broker/port.ts';
+import { accumulatorConfig, UsageError, withStore } from '../context.ts';
+import { parseRoles, runService, type Role } from '../../services/service.ts';
+import { logger } from '../../log.ts';
+
+export async function serve(config: ResolvedConfig, broker: Broker, rolesFlag: string | undefined): Promise<void> {
+  let roles: Set<Role>;
+  try {
+    roles = parseRoles(rolesFlag);
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  const fold = accumulatorConfig(config, 'run');
+  const log = logger('service');
+  const stop = new AbortController();
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stop.signal.aborted) return;
+    log.info({ signal, timeoutMs: config.shutdownTimeoutMs }, 'shutting down');
+    stop.abort();
+    // Bounded: a role that does not stop in time must not keep the process alive.
+    setTimeout(() => {
+      log.error({ timeoutMs: config.shutdownTimeoutMs }, 'roles did not stop in time; exiting');
+      process.exit(1);
+    }, config.shutdownTimeoutMs).unref();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    await withStore(config, (store) => runService({ store, config, fold, broker, roles, signal: stop.signal }));
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}

@@ -1,0 +1,112 @@
+/**
+ * `hedge-ledger run`: the roles of one process — ingest (chain → orderbook stream), accumulate
+ * (fold → hedge commands), execute (commands → broker orders) and api (read-only HTTP) — each
+ * supervised: transient errors retry with backoff, anything else stops the whole process with
+ * a clear error. Several processes can share one EventStoreDB, one writer per role.
+ */
+import type { EventStore } from '../eventstore/port.ts';
+import type { ResolvedConfig } from '../config.ts';
+import type { Broker } from '../broker/port.ts';
+import type { AccumulatorConfig } from '../../projections/accumulator.ts';
+import { logger } from '../log.ts';
+import { createMetrics, type Metrics } from '../http/metrics.ts';
+import { Roles } from '../http/health.ts';
+import { startHttpApi } from '../http/server.ts';
+import { LedgerFollower } from './ledger-follower.ts';
+import { ACCUMULATOR_CHECKPOINT, AccumulatorService } from './accumulator.ts';
+import { ExecutorService } from './executor.ts';
+import { IngesterService, ingesterSettings } from '../chain/ingester-service.ts';
+import { supervise, type Supervised } from './supervisor.ts';
+
+export const ROLES = ['ingest', 'accumulate', 'execute', 'api'] as const;
+export type Role = (typeof ROLES)[number];
+
+export interface ServiceOptions {
+  readonly store: EventStore;
+  readonly config: ResolvedConfig;
+  readonly fold: AccumulatorConfig;
+  readonly broker: Broker;
+  readonly roles: ReadonlySet<Role>;
+  readonly signal: AbortSignal;
+  /** Called once the HTTP API listens (tests and the demo read the port from it). */
+  readonly onListening?: (url: string) => void;
+  readonly metrics?: Metrics;
+}
+
+/** Runs until the signal aborts (resolves) or a role fails for good (rejects, after stopping the others). */
+export async function runService(options: ServiceOptions): Promise<void> {
+  const { store, config, roles, signal } = options;
+  const log = logger('service');
+  const metrics = options.metrics ?? createMetrics();
+  const health = new Roles();
+  const stopAll = new AbortController();
+  signal.addEventListener('abort', () => stopAll.abort(), { once: true });
+  const running: Supervised[] = [];
+  const start = (name: Role, run: (s: AbortSignal) => Promise<void>, extra: Partial<Parameters<typeof supervise>[0]> = {}) => {
+    const role = supervise({ name, log: logger(name), metrics, run, ...extra }, stopAll.signal);
+    health.register(name, role.health);
+    running.push(role);
+  };
+
+  if (roles.has('ingest')) {
+    let service: IngesterService | undefined;
+    start('ingest', async (s) => {
+      service ??= await IngesterService.start(store, ingesterSettings(config, 'run'), logger('ingester'), s);
+      await service.run(s);
+    }, { isTransient: () => false });
+  }
+  if (roles.has('accumulate')) {
+    start('accumulate', async (s) => {
+      const accumulator = new AccumulatorService({ store, config: options.fold, log: logger('accumulator') });
+      await accumulator.restore();
+      await accumulator.follow(s);
+    });
+  }
+  if (roles.has('execute')) {
+    start('execute', (s) =>
+      new ExecutorService({ store, broker: options.broker, log: logger('executor'), pollIntervalMs: config.pollIntervalMs, openOrderDeadlineMs: config.openOrderDeadlineMs }).follow(s),
+    );
+  }
+  let closeApi: (() => Promise<void>) | undefined;
+  if (roles.has('api')) {
+    const follower = new LedgerFollower({ store, config: options.fold, log: logger('api'), retention: config.httpRetention, onRetry: (e) => metrics.errors.inc({ component: 'api', kind: e.name }) });
+    follower.start(stopAll.signal);
+    running.push({ health: () => ({ alive: true }), done: follower.stopped });
+    if (roles.has('ingest')) health.register('ingest-lag', ingestLagWithin(config.maxIngestLagBlocks, metrics));
+    const api = await startHttpApi({ host: config.httpHost, port: config.httpPort, follower, store, metrics, roles: health, checkpoints: [ACCUMULATOR_CHECKPOINT], log: logger('http') });
+    closeApi = api.close;
+    log.info({ url: api.url, roles: [...roles] }, 'service running');
+    options.onListening?.(api.url);
+  } else log.info({ roles: [...roles] }, 'service running');
+
+  try {
+    // Roles end only when stopped (the signal) or when one fails for good, which stops the rest.
+    await Promise.race(running.map((r) => r.done));
+  } catch (error) {
+    log.fatal({ err: error }, 'a role failed; stopping the service');
+    throw error;
+  } finally {
+    stopAll.abort();
+    await Promise.allSettled(running.map((r) => r.done));
+    await closeApi?.();
+    log.info('service stopped');
+  }
+}
+
+/** Ready while the ingested block is within `bound` blocks of the chain head the ingester last saw. */
+const ingestLagWithin = (bound: number, metrics: Metrics) => async () => {
+  const [head, ingested] = await Promise.all([metrics.chainHead.get(), metrics.ingestedBlock.get()]);
+  const h = head.values[0]?.value;
+  const i = ingested.values[0]?.value;
+  if (h === undefined || i === undefined) return { alive: false, detail: 'chain head not seen yet' };
+  const lag = Math.max(0, h - i);
+  return { alive: lag <= bound, detail: `${lag} blocks behind the chain head (bound ${bound})` };
+};
+
+export function parseRoles(text: string | undefined): Set<Role> {
+  if (text === undefined) return new Set(ROLES);
+  const names = text.split(',').map((r) => r.trim()).filter(Boolean);
+  const unknown = names.filter((n) => !(ROLES as readonly string[]).includes(n));
+  if (unknown.length > 0 || names.length === 0) throw new RangeError(`--roles takes a comma-separated subset of ${ROLES.join(',')} (got ${JSON.stringify(text)})`);
+  return new Set(names as Role[]);
+}

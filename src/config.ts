@@ -13,6 +13,11 @@ const PositiveInt = t.refinement(t.number, (n) => Number.isSafeInteger(n) && n >
 const NonNegativeInt = t.refinement(t.number, (n) => Number.isSafeInteger(n) && n >= 0, 'a non-negative integer');
 const Ticker = t.refinement(t.string, (s) => /^[A-Z][A-Z0-9.]*$/.test(s), 'an uppercase ticker');
 const BrokerKind = t.keyof({ paper: null, schwab: null });
+const RpcUrl = t.refinement(t.string, (s) => /^(https?|wss?):\/\/[^\s/?#]+/.test(s), 'an http(s) or ws(s) URL');
+/** A block count behind the latest block, or a head tag the node maintains. */
+const Confirmations = t.union([NonNegativeInt, t.keyof({ safe: null, finalized: null })], 'a block count, "safe" or "finalized"');
+const HttpUrl = t.refinement(t.string, (s) => /^https?:\/\/[^\s/]+(\/\S*)?$/.test(s), 'an http(s) URL');
+const Port = t.refinement(t.number, (n) => Number.isSafeInteger(n) && n >= 0 && n <= 65535, 'a port from 0 to 65535');
 
 /** One setting: its file key, env name, codec for the decoded value, and how env text becomes JSON. */
 interface Setting<A> {
@@ -36,19 +41,63 @@ export const settings = {
   chainId: setting('LEDGER_CHAIN_ID', PositiveInt, integer, 'EVM chain id; default 8453 (Base)'),
   orderbook: setting('LEDGER_ORDERBOOK', Address, text, 'orderbook contract address'),
   owners: setting('LEDGER_OWNERS', t.array(Address), list, 'our order owners (comma-separated in env)'),
-  rpcUrl: setting('LEDGER_RPC_URL', t.string, text, 'JSON-RPC endpoint, http(s) or ws(s)'),
+  rpcUrl: setting('LEDGER_RPC_URL', RpcUrl, text, 'JSON-RPC endpoint, http(s) or ws(s)'),
+  rpcUrls: setting('LEDGER_RPC_URLS', t.array(RpcUrl), list, 'fallback JSON-RPC endpoints after rpcUrl, in order (comma-separated in env)'),
   deploymentBlock: setting('LEDGER_DEPLOYMENT_BLOCK', NonNegativeInt, integer, 'first block to ingest; default 0'),
+  confirmations: setting('LEDGER_CONFIRMATIONS', Confirmations, integer, 'blocks behind the latest before a log is ingested, or "safe"/"finalized"; default 10 (20 s on Base)'),
+  chainPollIntervalMs: setting('LEDGER_CHAIN_POLL_INTERVAL_MS', PositiveInt, integer, 'how often the ingester asks the node for a new head; default 1000'),
+  rpcConcurrency: setting('LEDGER_RPC_CONCURRENCY', PositiveInt, integer, 'eth_getLogs calls in flight during a backfill; default 4'),
+  maxBlockRange: setting('LEDGER_MAX_BLOCK_RANGE', PositiveInt, integer, 'most blocks per eth_getLogs call (the range adapts below it); default 10000'),
+  rpcDeadlineMs: setting('LEDGER_RPC_DEADLINE_MS', PositiveInt, integer, 'how long one RPC call may keep failing, retried with backoff, before ingestion stops; default 120000'),
   maxConsecutiveFailures: setting('LEDGER_MAX_CONSECUTIVE_FAILURES', PositiveInt, integer, 'broker failures in a row before a symbol halts; default 3'),
   brokerSymbols: setting('LEDGER_BROKER_SYMBOLS', t.record(Ticker, Ticker), pairs, 'base ticker → broker symbol (env: SPLG=SPYM,…)'),
   broker: setting('LEDGER_BROKER', BrokerKind, text, 'paper or schwab; default paper'),
   logLevel: setting('LEDGER_LOG_LEVEL', t.keyof({ trace: null, debug: null, info: null, warn: null, error: null, fatal: null, silent: null }), text, 'pino log level; default info'),
+  // ---- execution (executor, paper broker, Schwab) ----
+  pollIntervalMs: setting('LEDGER_POLL_INTERVAL_MS', PositiveInt, integer, 'how often the executor asks the broker about each open order (±20% jitter); default 2000'),
+  openOrderDeadlineMs: setting('LEDGER_OPEN_ORDER_DEADLINE_MS', PositiveInt, integer, 'an order still open after this much regular-hours time is cancelled and reported; default 900000 (15 min)'),
+  reconcileSkewMs: setting('LEDGER_RECONCILE_SKEW_MS', NonNegativeInt, integer, 'reconciliation adopts broker orders entered up to this long before the intent was recorded; default 60000'),
+  paperFillDelayMs: setting('LEDGER_PAPER_FILL_DELAY_MS', NonNegativeInt, integer, 'the paper broker fills this long after the intent; default 0'),
+  schwabBaseUrl: setting('SCHWAB_BASE_URL', HttpUrl, text, 'Schwab API base URL; default https://api.schwabapi.com (the simulator: http://127.0.0.1:<port>)'),
+  schwabAppKey: setting('SCHWAB_APP_KEY', t.string, text, 'app key (client id) of your Schwab developer app'),
+  schwabCallbackUrl: setting('SCHWAB_CALLBACK_URL', HttpUrl, text, "your app's registered callback URL, exactly; default https://127.0.0.1"),
+  schwabTokenFile: setting('SCHWAB_TOKEN_FILE', t.string, text, 'the encrypted Schwab token file (key in env TOKEN_ENCRYPTION_KEY); default ./data/schwab-tokens.json'),
+  schwabAccountNumber: setting('SCHWAB_ACCOUNT_NUMBER', t.string, text, 'Schwab account to hedge in; needed only when the login sees several'),
+  schwabRequestTimeoutMs: setting('SCHWAB_REQUEST_TIMEOUT_MS', PositiveInt, integer, 'timeout of one Schwab request; default 10000'),
+  // ---- HTTP API ----
+  httpHost: setting('LEDGER_HTTP_HOST', t.string, text, 'address the read-only HTTP API binds; default 127.0.0.1 (0.0.0.0 exposes it)'),
+  httpPort: setting('LEDGER_HTTP_PORT', Port, integer, 'HTTP API port; default 8080, 0 picks a free one'),
+  maxIngestLagBlocks: setting('LEDGER_MAX_INGEST_LAG_BLOCKS', PositiveInt, integer, 'the service is not ready while ingestion is further than this behind the confirmed chain head; default 50'),
+  shutdownTimeoutMs: setting('LEDGER_SHUTDOWN_TIMEOUT_MS', PositiveInt, integer, 'how long a SIGINT/SIGTERM waits for the roles to stop before exiting anyway; default 15000'),
+  httpRetention: setting('LEDGER_HTTP_RETENTION', PositiveInt, integer, 'most recent trades and rejections (each) the HTTP API keeps in memory; default 10000 (the CLI lists them all)'),
 } as const;
 
 type Settings = typeof settings;
 export type Config = { readonly [K in keyof Settings]?: t.TypeOf<Settings[K]['codec']> };
 
-const DEFAULTS = { store: DEFAULT_STORE, chainId: 8453, deploymentBlock: 0, maxConsecutiveFailures: 3, brokerSymbols: {}, broker: 'paper', logLevel: 'info' } as const;
-export type ResolvedConfig = Config & typeof DEFAULTS extends infer R ? { readonly [K in keyof R]: R[K] } : never;
+const EXECUTION_DEFAULTS = {
+  pollIntervalMs: 2000,
+  openOrderDeadlineMs: 900_000,
+  reconcileSkewMs: 60_000,
+  paperFillDelayMs: 0,
+  schwabBaseUrl: 'https://api.schwabapi.com',
+  schwabCallbackUrl: 'https://127.0.0.1',
+  schwabTokenFile: './data/schwab-tokens.json',
+  schwabRequestTimeoutMs: 10_000,
+} as const;
+const CHAIN_DEFAULTS = {
+  confirmations: 10 as t.TypeOf<typeof Confirmations>,
+  chainPollIntervalMs: 1000,
+  rpcConcurrency: 4,
+  maxBlockRange: 10_000,
+  rpcDeadlineMs: 120_000,
+} as const;
+const HTTP_DEFAULTS = { httpHost: '127.0.0.1', httpPort: 8080, httpRetention: 10_000 } as const;
+const SERVICE_DEFAULTS = { maxIngestLagBlocks: 50, shutdownTimeoutMs: 15_000 } as const;
+const DEFAULTS = { store: DEFAULT_STORE, chainId: 8453, deploymentBlock: 0, maxConsecutiveFailures: 3, brokerSymbols: {}, broker: 'paper', logLevel: 'info', ...CHAIN_DEFAULTS, ...EXECUTION_DEFAULTS, ...HTTP_DEFAULTS, ...SERVICE_DEFAULTS } as const;
+type Defaulted = keyof typeof DEFAULTS;
+/** Settings with a default are always present, with their codec's type (not the default's literal). */
+export type ResolvedConfig = Omit<Config, Defaulted> & { readonly [K in Defaulted]-?: NonNullable<Config[K]> };
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
@@ -111,4 +160,17 @@ export function requireSettings<K extends keyof Settings>(config: ResolvedConfig
   if (missing.length > 0) {
     throw new ConfigError(missing.map((k) => `${command} needs ${k} (env ${settings[k].env} or config file key "${k}"): ${settings[k].describe}`));
   }
+}
+
+/** Secrets come from the environment only: never from a config file, never into a log line. */
+export const secrets = {
+  schwabAppSecret: { env: 'SCHWAB_APP_SECRET', describe: 'app secret of your Schwab developer app' },
+  tokenEncryptionKey: { env: 'TOKEN_ENCRYPTION_KEY', describe: '32 random bytes, base64 or hex, that encrypt the Schwab tokens at rest (generate one: openssl rand -base64 32)' },
+} as const;
+
+export function readSecret(name: keyof typeof secrets, command: string, env: NodeJS.ProcessEnv = process.env): string {
+  const { env: variable, describe } = secrets[name];
+  const value = env[variable]?.trim();
+  if (value === undefined || value === '') throw new ConfigError([`${command} needs env ${variable}: ${describe}`]);
+  return value;
 }

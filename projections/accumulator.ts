@@ -183,7 +183,8 @@ function evolve(config: AccumulatorConfig, state: AccumulatorState, event: Envel
       return { state: resume(state, event.data), ...nothing, touched: [event.data.symbol] };
     case 'HedgeOrderSubmitting':
     case 'HedgeOrderPlaced':
-      return { state, ...nothing, touched: [] }; // rule 3: placing moves nothing
+    case 'HedgeOrderCancelRequested':
+      return { state, ...nothing, touched: [] }; // rule 3: placing (or asking to cancel) moves nothing
   }
 }
 

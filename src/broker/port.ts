@@ -20,9 +20,27 @@ export type BrokerOrderState =
   | { readonly status: 'filled'; readonly filledQuantity: Decimal; readonly averagePrice: Decimal }
   | { readonly status: 'failed'; readonly reason: string; readonly filledQuantity: Decimal; readonly averagePrice: Decimal | null };
 
-/** The order may or may not exist at the broker (timeout, reset, 5xx, 201 without Location): reconcile before placing again. */
-export class AmbiguousPlacement extends Error {
+/** Transient trouble (timeout, reset, 5xx, 429, an unreadable answer): try again later, no sooner than `retryAfterMs`. */
+export class BrokerUnavailable extends Error {
+  override readonly name: string = 'BrokerUnavailable';
+  constructor(message: string, readonly retryAfterMs?: number, options?: ErrorOptions) {
+    super(message, options);
+  }
+}
+
+/** The order may or may not exist at the broker (timeout, reset, 5xx, 429, 201 without Location): reconcile before placing again. */
+export class AmbiguousPlacement extends BrokerUnavailable {
   override readonly name = 'AmbiguousPlacement';
+}
+
+/** Nothing more can happen at the broker until a human acts (the message says what to do): stop placing, keep running. */
+export class BrokerNeedsOperator extends Error {
+  override readonly name: string = 'BrokerNeedsOperator';
+}
+
+/** The login is over (refresh token expired or revoked, or no login yet): a human must log in again. */
+export class ReauthRequired extends BrokerNeedsOperator {
+  override readonly name = 'ReauthRequired';
 }
 
 export interface Broker {
@@ -33,6 +51,7 @@ export interface Broker {
   status(brokerOrderId: string, intent: HedgeOrderIntent): Promise<BrokerOrderState>;
   /** An order placed for this intent (same symbol, side, quantity, market, entered after the intent minus skew), not one of `linked`. */
   findPlaced(intent: HedgeOrderIntent, linked: ReadonlySet<string>): Promise<string | undefined>;
+  /** Asks the broker to cancel; an order already terminal or being cancelled is not an error. */
   cancel(brokerOrderId: string): Promise<void>;
 }
 

@@ -116,6 +116,14 @@ export const HedgeOrderFilled = t.type({
   at: IsoTime,
 });
 
+/** The executor asks the broker to cancel an order open past its deadline (recorded before the request). */
+export const HedgeOrderCancelRequested = t.type({
+  commandId: Uuid,
+  brokerOrderId: t.string,
+  reason: t.string,
+  at: IsoTime,
+});
+
 /** Terminal failure (rejected, cancelled, expired…), keeping any partial fill. */
 export const HedgeOrderFailed = t.type({
   commandId: Uuid,
@@ -134,6 +142,7 @@ export const eventCodecs = {
   HedgingResumed,
   HedgeOrderSubmitting,
   HedgeOrderPlaced,
+  HedgeOrderCancelRequested,
   HedgeOrderFilled,
   HedgeOrderFailed,
 } as const;

@@ -1,17 +1,23 @@
 /**
- * The executor: the only writer of `hedgeorder-<commandId>`. For each command without a
- * terminal outcome it records `Submitting` before any broker call that could place an order,
- * places, records `Placed`, polls to a terminal state and records `Filled` or `Failed`.
- * A `Submitting` with no order id (a crash, an ambiguous answer) is reconciled against the
- * broker's orders before anything is placed again: one command, at most one order.
+ * The executor: the only writer of `hedgeorder-<commandId>`. It folds `hedgecmd-*` and
+ * `hedgeorder-*` and runs one worker per command without a terminal outcome (see
+ * executor-worker.ts): Submitting before any broker call that could place an order, then
+ * Placed, polling, Filled or Failed. A `Submitting` with no order id (a crash, an ambiguous
+ * answer) is reconciled against the broker's orders before anything is placed again: one
+ * command, at most one order. Every append is at the exact expected revision with the
+ * deterministic id `orderEventId(commandId, revision)`.
+ *
+ * Two ways to run: `drainOpen` (for `run --once`: finish what is open, then return) and
+ * `follow` (the service: catch up, then work on each command as it is appended).
  */
-import { setTimeout as sleep } from 'node:timers/promises';
-import { NO_STREAM, type EventStore, type ExpectedRevision, type From } from '../eventstore/port.ts';
-import { decodeEvent, encodeEvent, streams, type LedgerEvent } from '../domain/events.ts';
+import { setMaxListeners } from 'node:events';
+import { NO_STREAM, type EventStore, type From, type RecordedEvent } from '../eventstore/port.ts';
+import { StreamNotFound, WrongExpectedVersion } from '../eventstore/errors.ts';
+import { decodeEvent, encodeEvent, streams } from '../domain/events.ts';
 import { uuidV5 } from '../domain/ids.ts';
-import { ZERO, format, toBigInt } from '../domain/decimal.ts';
-import { HedgeOrderBook, type OrderTrack } from '../../projections/hedge-orders.ts';
-import { AmbiguousPlacement, OrderRejected, type Broker, type BrokerOrderState, type HedgeOrderIntent } from '../broker/port.ts';
+import { HedgeOrderBook, isOrderEvent, type OrderEvent, type OrderTrack } from '../../projections/hedge-orders.ts';
+import type { Broker, BrokerNeedsOperator } from '../broker/port.ts';
+import { OrderWorker, TrackMoved, type WorkerContext, type WorkerSettings } from './executor-worker.ts';
 import type { Logger } from '../log.ts';
 
 const ORDER_PREFIXES = ['hedgecmd-', 'hedgeorder-'] as const;
@@ -21,165 +27,192 @@ export interface ExecutorOptions {
   readonly broker: Broker;
   readonly log: Logger;
   readonly now?: () => Date;
+  /** How often each open order is polled (±20% jitter); default 2000. */
   readonly pollIntervalMs?: number;
-  /** Retry delay bounds for transient broker and store errors. */
+  /** Backoff bounds for transient broker and store errors; default 250 ms to 30 s. */
   readonly backoffMs?: { readonly min: number; readonly max: number };
-  /** Open orders older than this are cancelled and reported. */
+  /** Trading-hours time an order may stay open before it is cancelled and reported; default 15 min. */
   readonly openOrderDeadlineMs?: number;
+  /** How often to try again while the broker needs an operator (re-auth); default 30 s. */
+  readonly operatorRetryMs?: number;
 }
 
 /** Id of the n-th event (0-based revision) of a command's order stream. */
 export const orderEventId = (commandId: string, revision: bigint): string => uuidV5(`hedgeorder:${commandId}:${revision}`);
 
+/** What to do when the broker needs a human: the service waits (and keeps saying so), `run --once` stops. */
+export type OperatorPolicy = 'wait' | 'fail';
+
 export class ExecutorService {
   private readonly book = new HedgeOrderBook();
   private position: From = 'start';
-  private readonly working = new Map<string, Promise<void>>();
+  private readonly workers = new Map<string, Promise<void>>();
+  private readonly settings: WorkerSettings;
+  /** The problem being reported while the broker needs an operator. */
+  private operatorProblem: string | undefined;
+  /** The tail of each symbol's queue of placement steps. */
+  private readonly placing = new Map<string, Promise<unknown>>();
 
-  constructor(private readonly options: ExecutorOptions) {}
-
-  private now(): Date {
-    return this.options.now?.() ?? new Date();
+  constructor(private readonly options: ExecutorOptions) {
+    this.settings = {
+      now: options.now ?? (() => new Date()),
+      pollIntervalMs: options.pollIntervalMs ?? 2000,
+      backoffMs: options.backoffMs ?? { min: 250, max: 30_000 },
+      openOrderDeadlineMs: options.openOrderDeadlineMs ?? 15 * 60_000,
+    };
   }
 
   /** Folds the command and order streams stored since the last sync. */
   async sync(): Promise<void> {
-    for await (const recorded of this.options.store.readAll({ from: this.position, prefixes: ORDER_PREFIXES })) {
-      const decoded = decodeEvent(recorded);
-      if (decoded._tag === 'Right') this.book.apply(decoded.right);
-      else this.options.log.error({ err: decoded.left }, 'skipping corrupt order event');
-      this.position = recorded.position;
-    }
+    for await (const recorded of this.options.store.readAll({ from: this.position, prefixes: ORDER_PREFIXES })) this.fold(recorded);
   }
 
   openCommands(): number {
     return this.book.open().length;
   }
 
-  /** Drives every open command to a terminal outcome; returns how many it finished. */
-  async drainOpen(signal?: AbortSignal): Promise<number> {
+  /**
+   * Drives every open command to a terminal outcome (unless `signal` aborts first); returns how
+   * many were open. With the 'fail' policy, a broker that needs an operator stops every worker
+   * and the call rejects with that problem.
+   */
+  async drainOpen(signal?: AbortSignal, policy: OperatorPolicy = 'fail'): Promise<number> {
     await this.sync();
     const open = this.book.open();
-    await Promise.all(open.map((track) => this.ensureWorker(track, signal)));
+    await this.supervise(signal, (inner) => Promise.all(open.map((track) => this.start(track, inner, policy))));
     return open.length;
   }
 
-  private ensureWorker(track: OrderTrack, signal?: AbortSignal): Promise<void> {
+  /** The service: works on every open command, then on each new one as it is appended, until `signal` aborts. */
+  async follow(signal: AbortSignal): Promise<void> {
+    await this.sync(); // the whole history first: no worker may start before its order stream is folded
+    await this.supervise(signal, async (inner) => {
+      const launch = (track: OrderTrack) => void this.start(track, inner, 'wait').catch((err: unknown) => this.options.log.error({ err }, 'order worker stopped'));
+      this.book.open().forEach(launch);
+      const subscription = this.options.store.subscribe({ from: this.position, prefixes: ORDER_PREFIXES });
+      const stop = () => void subscription.close();
+      inner.addEventListener('abort', stop, { once: true });
+      try {
+        for await (const recorded of subscription) {
+          const appeared = this.fold(recorded);
+          if (appeared !== undefined) launch(appeared);
+        }
+      } finally {
+        inner.removeEventListener('abort', stop);
+        await subscription.close();
+      }
+    });
+  }
+
+  /** Runs `body` with a signal that also aborts when it ends, then waits for every worker to stop. */
+  private async supervise(signal: AbortSignal | undefined, body: (inner: AbortSignal) => Promise<unknown>): Promise<void> {
+    const inner = new AbortController();
+    setMaxListeners(0, inner.signal); // every waiting worker listens to it
+    const abort = () => inner.abort();
+    signal?.addEventListener('abort', abort, { once: true });
+    if (signal?.aborted) abort();
+    try {
+      await body(inner.signal);
+    } finally {
+      abort();
+      signal?.removeEventListener('abort', abort);
+      await Promise.allSettled(this.workers.values());
+    }
+  }
+
+  /** Folds one stored event; returns the track of a command that just appeared. */
+  private fold(recorded: RecordedEvent): OrderTrack | undefined {
+    this.position = recorded.position;
+    const decoded = decodeEvent(recorded);
+    if (decoded._tag === 'Left') {
+      this.options.log.error({ err: decoded.left }, 'skipping corrupt order event');
+      return undefined;
+    }
+    const event = decoded.right;
+    if (event.type !== 'HedgeRequested') {
+      this.book.apply(event);
+      return undefined;
+    }
+    const isNew = this.book.track(event.data.commandId) === undefined;
+    this.book.apply(event);
+    return isNew ? this.book.track(event.data.commandId) : undefined;
+  }
+
+  /** One worker per command: a second call joins the running one. */
+  private start(track: OrderTrack, signal: AbortSignal, policy: OperatorPolicy): Promise<void> {
     const id = track.command.commandId;
-    let worker = this.working.get(id);
-    if (!worker) {
-      worker = this.drive(track, signal).finally(() => this.working.delete(id));
-      this.working.set(id, worker);
+    let worker = this.workers.get(id);
+    if (worker === undefined) {
+      worker = new OrderWorker(this.context(policy), track, signal).run().finally(() => this.workers.delete(id));
+      this.workers.set(id, worker);
     }
     return worker;
   }
 
-  private intent(track: OrderTrack): HedgeOrderIntent {
-    const { commandId, brokerSymbol, side, quantity, referencePrice } = track.command;
-    return { commandId, symbol: brokerSymbol, side, quantity: toBigInt(quantity), referencePrice, intentAt: new Date(track.submittingAt ?? this.now().toISOString()) };
+  private context(policy: OperatorPolicy): WorkerContext {
+    return {
+      broker: this.options.broker,
+      book: this.book,
+      log: this.options.log,
+      settings: this.settings,
+      record: (commandId, event) => this.record(commandId, event),
+      reload: (commandId) => this.reload(commandId),
+      oneAtATime: (symbol, step) => this.oneAtATime(symbol, step),
+      operatorNeeded: (problem) => this.operatorNeeded(problem, policy),
+      brokerAnswered: () => this.brokerAnswered(),
+    };
   }
 
-  /** One command's state machine, resumable from whatever stage was recorded. */
-  private async drive(track: OrderTrack, signal?: AbortSignal): Promise<void> {
-    const log = this.options.log.child({ commandId: track.command.commandId, symbol: track.command.brokerSymbol });
-    let resumed = track.stage !== 'new';
-    while (track.stage !== 'done' && !signal?.aborted) {
-      try {
-        if (track.stage === 'new') await this.recordSubmitting(track);
-        else if (track.stage === 'submitting') await this.placeOnce(track, resumed, log);
-        else await this.awaitOutcome(track, log, signal);
-      } catch (e) {
-        if (e instanceof AmbiguousPlacement) {
-          log.warn({ err: e }, 'placement outcome unknown; reconciling with the broker before any new placement');
-          resumed = true;
-        } else {
-          log.warn({ err: e }, 'executor step failed; retrying');
-        }
-        await this.backoff(signal);
-      }
-    }
-  }
-
-  private async recordSubmitting(track: OrderTrack): Promise<void> {
-    const { commandId, brokerSymbol, side, quantity } = track.command;
-    const at = this.now().toISOString();
-    await this.record(track, { type: 'HedgeOrderSubmitting', data: { commandId, broker: this.options.broker.name, symbol: brokerSymbol, side, quantity, at } });
-    track.stage = 'submitting';
-    track.submittingAt = at;
-  }
-
-  /** Places the order, unless reconciliation finds one already placed for this intent. */
-  private async placeOnce(track: OrderTrack, reconcile: boolean, log: Logger): Promise<void> {
-    const intent = this.intent(track);
-    let brokerOrderId = reconcile ? await this.options.broker.findPlaced(intent, this.book.linkedOrderIds) : undefined;
-    if (brokerOrderId !== undefined) log.info({ brokerOrderId }, 'reconciled: adopting the order already placed');
-    else {
-      try {
-        brokerOrderId = (await this.options.broker.place(intent)).brokerOrderId;
-      } catch (e) {
-        if (!(e instanceof OrderRejected)) throw e;
-        await this.recordFailed(track, { status: 'failed', reason: `rejected at placement: ${e.message}`, filledQuantity: ZERO, averagePrice: null });
-        return;
-      }
-    }
-    await this.record(track, { type: 'HedgeOrderPlaced', data: { commandId: intent.commandId, brokerOrderId, at: this.now().toISOString() } });
-    track.stage = 'placed';
-    track.brokerOrderId = brokerOrderId;
-    this.book.linkedOrderIds.add(brokerOrderId);
-    log.info({ brokerOrderId, side: intent.side, quantity: intent.quantity.toString() }, 'order placed');
-  }
-
-  private async awaitOutcome(track: OrderTrack, log: Logger, signal?: AbortSignal): Promise<void> {
-    const intent = this.intent(track);
-    const brokerOrderId = track.brokerOrderId!;
-    let cancelled = false;
-    for (;;) {
-      const state = await this.options.broker.status(brokerOrderId, intent);
-      if (state.status === 'filled') {
-        await this.record(track, { type: 'HedgeOrderFilled', data: { commandId: intent.commandId, filledQuantity: state.filledQuantity, averagePrice: state.averagePrice, at: this.now().toISOString() } });
-        track.stage = 'done';
-        log.info({ filledQuantity: format(state.filledQuantity), averagePrice: format(state.averagePrice) }, 'order filled');
-        return;
-      }
-      if (state.status === 'failed') return this.recordFailed(track, state);
-      if (!cancelled && this.pastDeadline(intent)) {
-        log.warn({ brokerOrderId, brokerStatus: state.brokerStatus }, 'order open past its deadline; cancelling');
-        await this.options.broker.cancel(brokerOrderId);
-        cancelled = true;
-      }
-      await this.pollDelay(signal);
-      if (signal?.aborted) return;
-    }
-  }
-
-  private async recordFailed(track: OrderTrack, state: Extract<BrokerOrderState, { status: 'failed' }>): Promise<void> {
-    const { commandId } = track.command;
-    await this.record(track, { type: 'HedgeOrderFailed', data: { commandId, reason: state.reason, filledQuantity: state.filledQuantity, averagePrice: state.averagePrice, at: this.now().toISOString() } });
-    track.stage = 'done';
-    this.options.log.warn({ commandId, reason: state.reason, filledQuantity: format(state.filledQuantity) }, 'order failed');
-  }
-
-  /** Appends the next event of the command's order stream at its exact revision. */
-  private async record(track: OrderTrack, event: LedgerEvent): Promise<void> {
-    const expected: ExpectedRevision = track.revision ?? NO_STREAM;
+  private async record(commandId: string, event: OrderEvent): Promise<OrderTrack> {
+    const track = this.book.track(commandId)!;
     const revision = track.revision === null ? 0n : track.revision + 1n;
-    const result = await this.options.store.append(streams.hedgeOrder(track.command.commandId), [encodeEvent(orderEventId(track.command.commandId, revision), event)], expected);
-    track.revision = result.nextRevision;
+    const stream = streams.hedgeOrder(commandId);
+    let written: boolean;
+    try {
+      ({ written } = await this.options.store.append(stream, [encodeEvent(orderEventId(commandId, revision), event)], track.revision ?? NO_STREAM));
+    } catch (e) {
+      if (e instanceof WrongExpectedVersion) throw new TrackMoved(`${stream} is past revision ${track.revision ?? 'none'}`, { cause: e });
+      throw e;
+    }
+    // Written before by someone (a process that died before we read its event): what it wrote is unknown here.
+    if (!written) throw new TrackMoved(`${stream} already holds revision ${revision}`);
+    return this.book.applyOrderEvent(event, revision)!;
   }
 
-  private pastDeadline(intent: HedgeOrderIntent): boolean {
-    const deadline = this.options.openOrderDeadlineMs;
-    return deadline !== undefined && this.now().getTime() - intent.intentAt.getTime() > deadline;
+  private async reload(commandId: string): Promise<OrderTrack> {
+    try {
+      for await (const recorded of this.options.store.readStream(streams.hedgeOrder(commandId))) {
+        const decoded = decodeEvent(recorded);
+        if (decoded._tag === 'Right' && isOrderEvent(decoded.right)) this.book.applyOrderEvent(decoded.right, recorded.revision);
+      }
+    } catch (e) {
+      if (!(e instanceof StreamNotFound)) throw e;
+    }
+    return this.book.track(commandId)!;
   }
 
-  private async pollDelay(signal?: AbortSignal): Promise<void> {
-    const base = this.options.pollIntervalMs ?? 1000;
-    await sleep(base * (0.8 + 0.4 * Math.random()), undefined, signal ? { signal } : {}).catch(() => {});
+  /** Runs `step` after every earlier step queued for `symbol` has settled. */
+  private oneAtATime<T>(symbol: string, step: () => Promise<T>): Promise<T> {
+    const run = (this.placing.get(symbol) ?? Promise.resolve()).then(step);
+    const tail = run.catch(() => undefined);
+    this.placing.set(symbol, tail);
+    void tail.then(() => this.placing.get(symbol) === tail && this.placing.delete(symbol));
+    return run;
   }
 
-  private async backoff(signal?: AbortSignal): Promise<void> {
-    const { min, max } = this.options.backoffMs ?? { min: 200, max: 10_000 };
-    await sleep(min + Math.random() * (max - min), undefined, signal ? { signal } : {}).catch(() => {});
+  private operatorNeeded(problem: BrokerNeedsOperator, policy: OperatorPolicy): number {
+    if (policy === 'fail') throw problem;
+    const retryMs = this.options.operatorRetryMs ?? 30_000;
+    if (this.operatorProblem !== problem.message) {
+      this.operatorProblem = problem.message;
+      this.options.log.error({ problem: problem.message, retryEveryMs: retryMs }, `broker needs an operator: ${problem.message}. Nothing is placed until then; orders already at the broker keep working there`);
+    }
+    return retryMs;
+  }
+
+  private brokerAnswered(): void {
+    if (this.operatorProblem === undefined) return;
+    this.operatorProblem = undefined;
+    this.options.log.info('broker answers again: resuming');
   }
 }
-

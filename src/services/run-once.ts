@@ -1,12 +1,13 @@
 /**
  * `run --once`: fold everything stored, let the executor finish every open command, fold the
- * outcomes back, and repeat until nothing is open.
+ * outcomes back, and repeat until nothing is open. A broker that needs an operator (re-auth)
+ * ends the run with that error: a one-shot run cannot wait for a human.
  */
 import type { EventStore } from '../eventstore/port.ts';
 import type { Broker } from '../broker/port.ts';
 import type { AccumulatorConfig } from '../../projections/accumulator.ts';
 import { AccumulatorService } from './accumulator.ts';
-import { ExecutorService } from './executor.ts';
+import { ExecutorService, type ExecutorOptions } from './executor.ts';
 import { logger } from '../log.ts';
 
 export interface RunOnceReport {
@@ -15,16 +16,19 @@ export interface RunOnceReport {
   readonly ordersCompleted: number;
 }
 
-export async function runOnce(store: EventStore, config: AccumulatorConfig, broker: Broker, options: { pollIntervalMs?: number } = {}): Promise<RunOnceReport> {
+/** Executor settings a caller may tune (poll interval, deadline, clock…). */
+export type ExecutorTuning = Omit<ExecutorOptions, 'store' | 'broker' | 'log'>;
+
+export async function runOnce(store: EventStore, config: AccumulatorConfig, broker: Broker, tuning: ExecutorTuning = {}, signal?: AbortSignal): Promise<RunOnceReport> {
   const accumulator = new AccumulatorService({ store, config, log: logger('accumulator') });
-  const executor = new ExecutorService({ store, broker, log: logger('executor'), pollIntervalMs: options.pollIntervalMs ?? 200 });
+  const executor = new ExecutorService({ store, broker, log: logger('executor'), ...tuning });
   await accumulator.restore();
   let rounds = 0, eventsFolded = 0, ordersCompleted = 0;
   for (;;) {
     rounds++;
     eventsFolded += await accumulator.catchUp();
-    const completed = await executor.drainOpen();
-    if (completed === 0) return { rounds, eventsFolded, ordersCompleted };
+    const completed = await executor.drainOpen(signal, 'fail');
+    if (completed === 0 || signal?.aborted) return { rounds, eventsFolded, ordersCompleted };
     ordersCompleted += completed;
   }
 }

@@ -4,7 +4,7 @@
  * close up to t, in time order. State therefore moves only when the caller's clock moves.
  */
 import * as D from '../../domain/decimal.ts';
-import { isMarketOpen, nextCloseAfter, nextOpenAfter } from './market-hours.ts';
+import { isMarketOpen, nextCloseAfter, nextOpenAfter } from '../market-hours.ts';
 import type { Instruction } from './model.ts';
 import type { Fill } from './positions.ts';
 import { INSTANT_FILL, planOf, type Plan, type Script, type Step } from './scripts.ts';

@@ -1,0 +1,112 @@
+/**
+ * The Schwab adapter of the broker port. Schwab has no client order id, so a placement that
+ * did not clearly succeed or clearly fail is AmbiguousPlacement, and the executor reconciles
+ * through the orders list before placing again. Only a 400 is a definite refusal.
+ */
+import { AmbiguousPlacement, BrokerNeedsOperator, BrokerUnavailable, OrderRejected, type Broker, type BrokerOrderState, type HedgeOrderIntent } from '../port.ts';
+import type * as t from 'io-ts';
+import { Order, Orders, decodeBody } from './codecs.ts';
+import type { HttpAnswer } from './http.ts';
+import { matchesIntent, orderBody, orderState } from './orders.ts';
+import type { TraderApi, TraderRequest } from './trader-api.ts';
+import type { WriteBudget } from './write-budget.ts';
+
+/** The orders list reaches at most 60 days back; stay a minute inside it. */
+const LIST_WINDOW_MS = 60 * 24 * 60 * 60_000 - 60_000;
+
+export interface SchwabBrokerOptions {
+  readonly api: TraderApi;
+  readonly budget: WriteBudget;
+  readonly now: () => Date;
+  /** Reconciliation accepts orders entered this long before the intent was recorded (clock skew). */
+  readonly reconcileSkewMs: number;
+}
+
+const orderIdFromLocation = (location: string | null): string | undefined => /\/orders\/([1-9]\d*)$/.exec(location ?? '')?.[1];
+
+/** Schwab's `{message, errors}` when the body is that, else nothing: bodies are opaque. */
+function refusal(answer: HttpAnswer): string {
+  try {
+    const { message, errors } = JSON.parse(answer.body) as { message?: unknown; errors?: unknown };
+    const details = Array.isArray(errors) ? errors.filter((e) => typeof e === 'string' && e !== message) : [];
+    return [typeof message === 'string' ? message : `HTTP ${answer.status}`, ...details].join('; ');
+  } catch {
+    return `HTTP ${answer.status}`;
+  }
+}
+
+const describe = (what: string, answer: HttpAnswer): string => `${what} answered HTTP ${answer.status} (correlId ${answer.correlId ?? 'none'})`;
+
+/** Operator problems pass through; anything else about a read is worth another try later. */
+function transient(e: unknown, what: string): Error {
+  if (e instanceof BrokerNeedsOperator || e instanceof BrokerUnavailable) return e;
+  return new BrokerUnavailable(`${what}: ${(e as Error).message}`, undefined, { cause: e });
+}
+
+export class SchwabBroker implements Broker {
+  readonly name = 'schwab';
+
+  constructor(private readonly options: SchwabBrokerOptions) {}
+
+  async place(intent: HedgeOrderIntent): Promise<{ brokerOrderId: string }> {
+    await this.options.budget.take();
+    let answer: HttpAnswer;
+    try {
+      answer = await this.options.api.account({ method: 'POST', path: '/orders', body: orderBody(intent) });
+    } catch (e) {
+      throw e instanceof BrokerNeedsOperator ? e : new AmbiguousPlacement(`place: ${(e as Error).message}`, undefined, { cause: e });
+    }
+    this.options.budget.answered(answer.status, answer.retryAfterMs);
+    const brokerOrderId = answer.status === 201 ? orderIdFromLocation(answer.location) : undefined;
+    if (brokerOrderId !== undefined) return { brokerOrderId };
+    if (answer.status === 400) throw new OrderRejected(refusal(answer));
+    const missing = answer.status === 201 ? ' without a usable Location' : '';
+    throw new AmbiguousPlacement(`${describe('place', answer)}${missing}`, answer.retryAfterMs);
+  }
+
+  async status(brokerOrderId: string): Promise<BrokerOrderState> {
+    const what = `order ${brokerOrderId}`;
+    return orderState(await this.read(Order, { method: 'GET', path: `/orders/${brokerOrderId}` }, what));
+  }
+
+  async findPlaced(intent: HedgeOrderIntent, linked: ReadonlySet<string>): Promise<string | undefined> {
+    const now = this.options.now().getTime();
+    const notBefore = new Date(intent.intentAt.getTime() - this.options.reconcileSkewMs);
+    const query = {
+      fromEnteredTime: new Date(Math.max(notBefore.getTime(), now - LIST_WINDOW_MS)).toISOString(),
+      toEnteredTime: new Date(now + this.options.reconcileSkewMs).toISOString(),
+    };
+    const orders = await this.read(Orders, { method: 'GET', path: '/orders', query }, 'orders list');
+    // The earliest candidate: a later identical order is more likely someone else's.
+    const candidates = orders.filter((o) => !linked.has(o.orderId) && matchesIntent(o, intent, notBefore));
+    candidates.sort((a, b) => a.enteredTime.getTime() - b.enteredTime.getTime() || (BigInt(a.orderId) < BigInt(b.orderId) ? -1 : 1));
+    return candidates[0]?.orderId;
+  }
+
+  async cancel(brokerOrderId: string): Promise<void> {
+    await this.options.budget.take();
+    const answer = await this.send({ method: 'DELETE', path: `/orders/${brokerOrderId}` }, `cancel ${brokerOrderId}`);
+    this.options.budget.answered(answer.status, answer.retryAfterMs);
+    if (answer.status === 200 || answer.status === 400) return; // 400: already terminal or being cancelled
+    throw new BrokerUnavailable(describe(`cancel ${brokerOrderId}`, answer), answer.retryAfterMs);
+  }
+
+  /** A GET whose 200 body decodes with `codec`; anything else is worth another try later. */
+  private async read<A>(codec: t.Decoder<unknown, A>, request: TraderRequest, what: string): Promise<A> {
+    const answer = await this.send(request, what);
+    if (answer.status !== 200) throw new BrokerUnavailable(describe(what, answer), answer.retryAfterMs);
+    try {
+      return decodeBody(codec, answer.body, what);
+    } catch (e) {
+      throw transient(e, what);
+    }
+  }
+
+  private async send(request: TraderRequest, what: string): Promise<HttpAnswer> {
+    try {
+      return await this.options.api.account(request);
+    } catch (e) {
+      throw transient(e, what);
+    }
+  }
+}

@@ -1,0 +1,109 @@
+/**
+ * io-ts codecs for Schwab's answers, decoded from number-preserving JSON (json-text.ts).
+ * Tolerant where Schwab may grow (extra fields, status strings we have never seen), strict
+ * on money: quantities and prices must be JSON numbers with an exact decimal value, whole
+ * and non-negative for shares, positive for prices.
+ */
+import * as t from 'io-ts';
+import * as E from 'fp-ts/lib/Either.js';
+import * as D from '../../domain/decimal.ts';
+import { describeErrors } from '../../domain/codecs.ts';
+import { JsonNumber, JsonTextError, decimalOfNumberText, parseJsonText } from './json-text.ts';
+
+const numberDecimal = (name: string, check: (d: D.Decimal) => boolean, expected: string) =>
+  new t.Type<D.Decimal, JsonNumber, unknown>(
+    name,
+    (u): u is D.Decimal => typeof u === 'object' && u !== null && typeof (u as { units?: unknown }).units === 'bigint',
+    (u, c) => {
+      if (!(u instanceof JsonNumber)) return t.failure(u, c, `expected ${expected} as a JSON number`);
+      try {
+        const d = decimalOfNumberText(u.text);
+        return check(d) ? t.success(d) : t.failure(u.text, c, `expected ${expected}`);
+      } catch {
+        return t.failure(u.text, c, `expected ${expected} with at most ${D.SCALE_DIGITS} decimals`);
+      }
+    },
+    (d) => new JsonNumber(D.format(d)),
+  );
+
+/** Whole, non-negative shares (`1.0`): fractional quantities are not supported. */
+const Shares = numberDecimal('Shares', (d) => D.sign(d) >= 0 && D.eq(D.floor(d), d), 'a whole, non-negative number of shares');
+/** A positive execution price. */
+const Price = numberDecimal('Price', (d) => D.sign(d) > 0, 'a positive price');
+
+/** Order ids are int64: kept as the digits Schwab wrote. */
+const OrderId = new t.Type<string, JsonNumber, unknown>(
+  'OrderId',
+  (u): u is string => typeof u === 'string',
+  (u, c) => (u instanceof JsonNumber && /^[1-9]\d*$/.test(u.text) ? t.success(u.text) : t.failure(u, c, 'expected a positive integer order id')),
+  (s) => new JsonNumber(s),
+);
+
+/** `2025-08-29T17:15:17+0000` (Schwab's offset has no colon) → Date. */
+const SchwabTime = new t.Type<Date, string, unknown>(
+  'SchwabTime',
+  (u): u is Date => u instanceof Date,
+  (u, c) => {
+    const ms = typeof u === 'string' ? Date.parse(u.replace(/([+-]\d{2})(\d{2})$/, '$1:$2')) : NaN;
+    return Number.isNaN(ms) ? t.failure(u, c, 'expected a time like 2025-08-29T17:15:17+0000') : t.success(new Date(ms));
+  },
+  (d) => d.toISOString(),
+);
+
+/** A small whole number that is not money (seconds, counts): a JS number is fine. */
+const Seconds = new t.Type<number, JsonNumber, unknown>(
+  'Seconds',
+  (u): u is number => typeof u === 'number',
+  (u, c) => (u instanceof JsonNumber && /^\d{1,9}$/.test(u.text) ? t.success(Number(u.text)) : t.failure(u, c, 'expected whole seconds')),
+  (n) => new JsonNumber(String(n)),
+);
+
+export const TokenResponse = t.type({
+  access_token: t.string,
+  refresh_token: t.string,
+  expires_in: Seconds,
+  token_type: t.string,
+});
+export type TokenResponse = t.TypeOf<typeof TokenResponse>;
+
+export const AccountNumbers = t.array(t.type({ accountNumber: t.string, hashValue: t.string }));
+
+const ExecutionLeg = t.type({ quantity: Shares, price: Price });
+
+const Activity = t.partial({ activityType: t.string, executionLegs: t.array(ExecutionLeg) });
+
+const OrderLeg = t.type({ instruction: t.string, quantity: Shares, instrument: t.type({ symbol: t.string }) });
+
+export const Order = t.intersection([
+  t.type({
+    orderId: OrderId,
+    /** Any string: unknown statuses are open orders, never a decoding failure. */
+    status: t.string,
+    orderType: t.string,
+    enteredTime: SchwabTime,
+    orderLegCollection: t.array(OrderLeg),
+  }),
+  t.partial({ statusDescription: t.string, orderActivityCollection: t.array(Activity) }),
+]);
+export type Order = t.TypeOf<typeof Order>;
+
+export const Orders = t.array(Order);
+
+/** Why a body did not decode: bad JSON or the first failing path; never the body itself (it may hold tokens). */
+export class UnexpectedAnswer extends Error {
+  override readonly name = 'UnexpectedAnswer';
+}
+
+/** Parses a body's JSON text (numbers kept exact) and decodes it, or throws UnexpectedAnswer naming what failed. */
+export function decodeBody<A>(codec: t.Decoder<unknown, A>, body: string, what: string): A {
+  let json: unknown;
+  try {
+    json = parseJsonText(body);
+  } catch (e) {
+    throw new UnexpectedAnswer(`${what}: ${(e as JsonTextError).message}`);
+  }
+  const result = codec.decode(json);
+  if (E.isRight(result)) return result.right;
+  const { path, reason } = describeErrors(result.left);
+  throw new UnexpectedAnswer(`${what}: at ${path || '<root>'}: ${reason}`);
+}

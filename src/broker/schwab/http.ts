@@ -1,0 +1,71 @@
+/**
+ * One HTTP exchange with Schwab over global fetch: a timeout through AbortSignal, the whole
+ * body read as text (fetch undoes gzip; HTML error pages stay text), the correlation id
+ * Schwab puts on every response logged. No retries here: callers decide, because only they
+ * know whether repeating the request could place a second order.
+ */
+import type { Logger } from '../../log.ts';
+
+export interface HttpRequest {
+  readonly method: 'GET' | 'POST' | 'DELETE';
+  readonly url: string;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body?: string;
+}
+
+export interface HttpAnswer {
+  readonly status: number;
+  readonly body: string;
+  readonly location: string | null;
+  readonly retryAfterMs: number | undefined;
+  readonly correlId: string | null;
+}
+
+/** No answer: refused, reset, dropped or timed out. The request may or may not have been acted on. */
+export class TransportError extends Error {
+  override readonly name = 'TransportError';
+  constructor(message: string, readonly timedOut: boolean, options?: ErrorOptions) {
+    super(message, options);
+  }
+}
+
+/** Retry-After in seconds or as an HTTP date; undefined when absent or unreadable. */
+function retryAfterMs(header: string | null, nowMs: number): number | undefined {
+  if (header === null || header.trim() === '') return undefined;
+  if (/^\d+$/.test(header.trim())) return Number(header.trim()) * 1000;
+  const at = Date.parse(header);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - nowMs);
+}
+
+/** The path without the query, and the account hash as `{hash}`: shorter log lines, same meaning. */
+const pathOf = (url: string): string => new URL(url).pathname.replace(/(\/accounts\/)(?!accountNumbers$)[^/]+/, '$1{hash}');
+
+export async function exchange(request: HttpRequest, timeoutMs: number, log: Logger): Promise<HttpAnswer> {
+  const started = performance.now();
+  const init: RequestInit = { method: request.method, headers: request.headers, signal: AbortSignal.timeout(timeoutMs), redirect: 'manual' };
+  if (request.body !== undefined) init.body = request.body;
+  try {
+    const res = await fetch(request.url, init);
+    const body = await res.text();
+    const answer: HttpAnswer = {
+      status: res.status,
+      body,
+      location: res.headers.get('location'),
+      retryAfterMs: retryAfterMs(res.headers.get('retry-after'), Date.now()),
+      correlId: res.headers.get('schwab-client-correlid'),
+    };
+    log.debug({ method: request.method, path: pathOf(request.url), status: res.status, correlId: answer.correlId, ms: Math.round(performance.now() - started) }, 'schwab answered');
+    return answer;
+  } catch (e) {
+    const timedOut = (e as Error).name === 'TimeoutError';
+    const reason = timedOut ? `no answer within ${timeoutMs} ms` : describeFailure(e);
+    throw new TransportError(`${request.method} ${pathOf(request.url)}: ${reason}`, timedOut, { cause: e });
+  }
+}
+
+/** fetch says "fetch failed"; the useful part (ECONNRESET, other side closed) is in the cause. */
+function describeFailure(e: unknown): string {
+  const cause = (e as { cause?: { code?: string; message?: string } }).cause;
+  if (cause?.message === undefined) return (e as Error).message;
+  return cause.code === undefined ? cause.message : `${cause.message} (${cause.code})`;
+}

@@ -1,0 +1,56 @@
+/** Orders in Schwab's JSON and what they mean to the executor: pure functions, exact decimals. */
+import * as D from '../../domain/decimal.ts';
+import type { BrokerOrderState, HedgeOrderIntent } from '../port.ts';
+import type { Order } from './codecs.ts';
+import { JsonNumber, stringifyJson } from './json-text.ts';
+
+/** Terminal without a complete fill; CANCELED and EXPIRED keep whatever filled before. */
+const TERMINAL_FAILURES: ReadonlySet<string> = new Set(['CANCELED', 'REJECTED', 'EXPIRED', 'REPLACED']);
+
+/** A single-leg MARKET/NORMAL/DAY equity order, with the whole-share quantity written exactly. */
+export function orderBody(intent: HedgeOrderIntent): string {
+  return stringifyJson({
+    orderType: 'MARKET',
+    session: 'NORMAL',
+    duration: 'DAY',
+    orderStrategyType: 'SINGLE',
+    orderLegCollection: [{ instruction: intent.side, quantity: new JsonNumber(intent.quantity.toString()), instrument: { symbol: intent.symbol, assetType: 'EQUITY' } }],
+  });
+}
+
+/** Shares filled, and Σ(price×qty)/Σqty over every execution leg of every activity (null before any fill). */
+export function executions(order: Order): { readonly filled: D.Decimal; readonly averagePrice: D.Decimal | null } {
+  const legs = (order.orderActivityCollection ?? []).flatMap((a) => a.executionLegs ?? []);
+  const filled = D.sum(legs.map((l) => l.quantity));
+  if (D.isZero(filled)) return { filled, averagePrice: null };
+  const cost = D.sum(legs.map((l) => D.mul(l.price, l.quantity)));
+  return { filled, averagePrice: D.div(cost, filled) };
+}
+
+const ordered = (order: Order): D.Decimal => D.sum(order.orderLegCollection.map((l) => l.quantity));
+
+function failureReason(order: Order): string {
+  return order.statusDescription === undefined ? order.status : `${order.status}: ${order.statusDescription}`;
+}
+
+/** FILLED once every share has an execution leg; any status we do not know is an open order. */
+export function orderState(order: Order): BrokerOrderState {
+  const { filled, averagePrice } = executions(order);
+  if (order.status === 'FILLED' && averagePrice !== null && D.eq(filled, ordered(order))) return { status: 'filled', filledQuantity: filled, averagePrice };
+  if (TERMINAL_FAILURES.has(order.status)) return { status: 'failed', reason: failureReason(order), filledQuantity: filled, averagePrice };
+  return { status: 'open', brokerStatus: order.status, filledQuantity: filled };
+}
+
+/** Same symbol, side, quantity, a MARKET order, entered no earlier than `notBefore`. */
+export function matchesIntent(order: Order, intent: HedgeOrderIntent, notBefore: Date): boolean {
+  const [leg, ...others] = order.orderLegCollection;
+  return (
+    leg !== undefined &&
+    others.length === 0 &&
+    order.orderType === 'MARKET' &&
+    leg.instrument.symbol === intent.symbol &&
+    leg.instruction === intent.side &&
+    D.eq(leg.quantity, D.fromBigInt(intent.quantity)) &&
+    order.enteredTime.getTime() >= notBefore.getTime()
+  );
+}

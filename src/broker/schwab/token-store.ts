@@ -1,0 +1,101 @@
+/**
+ * Schwab tokens at rest: one file, AES-256-GCM with the key from TOKEN_ENCRYPTION_KEY.
+ * Each save writes a fresh file (new IV) beside the old one and renames it over, so a
+ * crash never leaves a torn file and no earlier token survives anywhere on disk.
+ */
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import * as t from 'io-ts';
+import * as E from 'fp-ts/lib/Either.js';
+import { IsoTime } from '../../domain/codecs.ts';
+
+export const StoredTokens = t.type({
+  accessToken: t.string,
+  accessExpiresAt: IsoTime,
+  refreshToken: t.string,
+  /** Seven days from the login; a refresh does not extend it. */
+  refreshExpiresAt: IsoTime,
+});
+export type StoredTokens = t.TypeOf<typeof StoredTokens>;
+
+const Envelope = t.type({ version: t.literal(1), iv: t.string, tag: t.string, ciphertext: t.string });
+
+/** Binds the ciphertext to its purpose: a file from something else does not decrypt as tokens. */
+const AAD = Buffer.from('hedge-ledger schwab tokens v1');
+
+export class TokenFileError extends Error {
+  override readonly name = 'TokenFileError';
+}
+
+/** 32 bytes as 64 hex digits or base64 (`openssl rand -base64 32`). */
+export function parseEncryptionKey(text: string): Buffer {
+  const trimmed = text.trim();
+  const key = /^[0-9a-fA-F]{64}$/.test(trimmed) ? Buffer.from(trimmed, 'hex') : Buffer.from(trimmed, 'base64');
+  if (key.length !== 32) throw new TokenFileError('TOKEN_ENCRYPTION_KEY must be 32 bytes, as 64 hex digits or base64 (generate one with `openssl rand -base64 32`)');
+  return key;
+}
+
+export class EncryptedTokenFile {
+  constructor(readonly path: string, private readonly key: Buffer) {}
+
+  /** The stored tokens, or undefined when nobody has logged in yet. */
+  async load(): Promise<StoredTokens | undefined> {
+    let text: string;
+    try {
+      text = await readFile(this.path, 'utf8');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw e;
+    }
+    return this.decrypt(text);
+  }
+
+  async save(tokens: StoredTokens): Promise<void> {
+    await mkdir(dirname(this.path), { recursive: true });
+    const temp = `${this.path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+    const file = await open(temp, 'wx', 0o600);
+    try {
+      await file.writeFile(this.encrypt(tokens));
+      await file.sync();
+    } finally {
+      await file.close();
+    }
+    try {
+      await rename(temp, this.path);
+    } catch (e) {
+      await rm(temp, { force: true });
+      throw e;
+    }
+  }
+
+  private encrypt(tokens: StoredTokens): string {
+    const iv = randomBytes(12);
+    const cipher = createCipheriv('aes-256-gcm', this.key, iv).setAAD(AAD);
+    const ciphertext = Buffer.concat([cipher.update(JSON.stringify(StoredTokens.encode(tokens)), 'utf8'), cipher.final()]);
+    return JSON.stringify({ version: 1, iv: iv.toString('base64'), tag: cipher.getAuthTag().toString('base64'), ciphertext: ciphertext.toString('base64') });
+  }
+
+  private decrypt(text: string): StoredTokens {
+    const unreadable = (why: string) => new TokenFileError(`cannot read the token file ${this.path}: ${why}; log in again with \`hedge-ledger auth login\``);
+    let plain: string;
+    try {
+      plain = this.open(text);
+    } catch {
+      throw unreadable('wrong TOKEN_ENCRYPTION_KEY, or not an intact token file');
+    }
+    const tokens = StoredTokens.decode(JSON.parse(plain));
+    if (E.isLeft(tokens)) throw unreadable('unexpected contents');
+    return tokens.right;
+  }
+
+  /** Throws on anything but an intact envelope sealed with our key. */
+  private open(text: string): string {
+    const envelope = Envelope.decode(JSON.parse(text));
+    if (E.isLeft(envelope)) throw new TokenFileError('not a token file');
+    const { iv, tag, ciphertext } = envelope.right;
+    const decipher = createDecipheriv('aes-256-gcm', this.key, Buffer.from(iv, 'base64'), { authTagLength: 16 }).setAAD(AAD);
+    decipher.setAuthTag(Buffer.from(tag, 'base64'));
+    return Buffer.concat([decipher.update(Buffer.from(ciphertext, 'base64')), decipher.final()]).toString('utf8');
+  }
+}

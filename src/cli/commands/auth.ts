@@ -1,0 +1,93 @@
+/**
+ * auth: `auth login` runs Schwab's OAuth login with a human in the loop (open the URL, paste
+ * the address the browser lands on); `auth status` shows how long both tokens last. Neither
+ * the code, the tokens nor the app secret is ever printed or logged.
+ */
+import { createInterface } from 'node:readline';
+import type { Readable, Writable } from 'node:stream';
+import { configFrom, parse, UsageError } from '../context.ts';
+import type { ResolvedConfig } from '../../config.ts';
+import { LoginFailed, codeFromRedirect, oauthClient, schwabSettings, tokenFileOf, type SchwabRuntime, type StoredTokens } from '../../broker/schwab/index.ts';
+
+export interface Terminal {
+  readonly input: Readable;
+  readonly output: Writable;
+}
+
+/** "in 6 d 23 h", "in 29 min", "2 h 5 min ago". */
+export function relative(ms: number): string {
+  const minutes = Math.floor(Math.abs(ms) / 60_000);
+  const [days, hours, mins] = [Math.floor(minutes / 1440), Math.floor(minutes / 60) % 24, minutes % 60];
+  const text = days > 0 ? `${days} d ${hours} h` : hours > 0 ? `${hours} h ${mins} min` : mins > 0 ? `${mins} min` : 'less than a minute';
+  return ms >= 0 ? `in ${text}` : `${text} ago`;
+}
+
+function describeToken(name: string, expiresAt: string, now: Date, whenExpired: string): string {
+  const left = Date.parse(expiresAt) - now.getTime();
+  return left > 0 ? `${name} valid until ${expiresAt} (${relative(left)})` : `${name} expired at ${expiresAt} (${relative(left)}): ${whenExpired}`;
+}
+
+function describeTokens(tokens: StoredTokens, now: Date): string {
+  return [
+    describeToken('access token: ', tokens.accessExpiresAt, now, 'refreshed automatically on the next call'),
+    describeToken('refresh token:', tokens.refreshExpiresAt, now, 'run `hedge-ledger auth login`'),
+  ].join('\n');
+}
+
+async function firstLine(input: Readable): Promise<string> {
+  const lines = createInterface({ input, terminal: false });
+  try {
+    for await (const line of lines) if (line.trim() !== '') return line;
+  } finally {
+    lines.close();
+  }
+  throw new LoginFailed('no URL was pasted');
+}
+
+export async function login(config: ResolvedConfig, terminal: Terminal, runtime: SchwabRuntime = {}): Promise<StoredTokens> {
+  const settings = schwabSettings(config, 'auth login');
+  const oauth = oauthClient(settings, runtime);
+  terminal.output.write(
+    [
+      '1. Open this URL in a browser, log in to Schwab and approve the app for the account(s) to trade:',
+      '',
+      `   ${oauth.authorizeUrl()}`,
+      '',
+      `2. The browser then lands on ${settings.app.callbackUrl}?code=… (the page itself may fail to load; that is fine).`,
+      '   Within 30 seconds, paste that whole address here and press Enter:',
+      '',
+    ].join('\n'),
+  );
+  const tokens = await oauth.login(codeFromRedirect(await firstLine(terminal.input)));
+  await settings.tokens.save(tokens);
+  const now = runtime.now?.() ?? new Date();
+  terminal.output.write(`logged in; tokens saved encrypted to ${settings.tokens.path}\n${describeTokens(tokens, now)}\nThe refresh token cannot be extended: log in again before it expires.\n`);
+  return tokens;
+}
+
+export async function status(config: ResolvedConfig, json: boolean, output: Writable, now = new Date()): Promise<void> {
+  const file = tokenFileOf(config, 'auth status');
+  const tokens = await file.load();
+  if (tokens === undefined) throw new Error(`no Schwab login yet (${file.path} does not exist): run \`hedge-ledger auth login\``);
+  if (!json) {
+    output.write(`${file.path}\n${describeTokens(tokens, now)}\n`);
+    return;
+  }
+  const { accessExpiresAt, refreshExpiresAt } = tokens;
+  const expired = (at: string) => Date.parse(at) <= now.getTime();
+  output.write(`${JSON.stringify({ tokenFile: file.path, accessExpiresAt, accessExpired: expired(accessExpiresAt), refreshExpiresAt, refreshExpired: expired(refreshExpiresAt) })}\n`);
+}
+
+export async function auth(argv: string[]): Promise<void> {
+  const { values, positionals } = parse(argv, {});
+  const config = configFrom(values);
+  switch (positionals[0]) {
+    case 'login':
+      await login(config, { input: process.stdin, output: process.stdout });
+      return;
+    case 'status':
+      return status(config, values.json, process.stdout);
+    default:
+      throw new UsageError('auth login | auth status [--json]');
+  }
+}

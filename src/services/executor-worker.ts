@@ -1,0 +1,215 @@
+/**
+ * One command's order, driven to a terminal outcome: record the intent, place (after
+ * reconciling whenever an earlier attempt may have left an order behind), poll at a
+ * jittered interval, cancel past the deadline, record the outcome. Transient trouble is
+ * retried with exponential backoff and jitter, never sooner than the broker's Retry-After.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import * as D from '../domain/decimal.ts';
+import { AmbiguousPlacement, BrokerNeedsOperator, BrokerUnavailable, OrderRejected, type Broker, type BrokerOrderState, type HedgeOrderIntent } from '../broker/port.ts';
+import { tradingMsBetween } from '../broker/market-hours.ts';
+import type { HedgeOrderBook, OrderEvent, OrderTrack } from '../../projections/hedge-orders.ts';
+import type { Logger } from '../log.ts';
+
+export interface WorkerSettings {
+  readonly now: () => Date;
+  readonly pollIntervalMs: number;
+  readonly backoffMs: { readonly min: number; readonly max: number };
+  /** Trading-hours time an order may stay open before it is cancelled. */
+  readonly openOrderDeadlineMs: number;
+}
+
+/** What a worker shares with the executor: the broker, the fold, the store, the operator gate. */
+export interface WorkerContext {
+  readonly broker: Broker;
+  readonly book: HedgeOrderBook;
+  readonly log: Logger;
+  readonly settings: WorkerSettings;
+  /** Appends the next event of the command's order stream at its exact revision; throws TrackMoved if it was not ours to write. */
+  record(commandId: string, event: OrderEvent): Promise<OrderTrack>;
+  /** Re-folds the command's order stream from the store. */
+  reload(commandId: string): Promise<OrderTrack>;
+  /**
+   * Runs a placement step (reconcile, place, record Placed) with no other step for the same
+   * symbol in between, so reconciliation never mistakes an order another worker has placed
+   * but not yet recorded for its own.
+   */
+  oneAtATime<T>(symbol: string, step: () => Promise<T>): Promise<T>;
+  /** A human must act: returns how long to wait before trying again, or throws to stop. */
+  operatorNeeded(problem: BrokerNeedsOperator): number;
+  /** The broker answered: whatever needed an operator is solved. */
+  brokerAnswered(): void;
+}
+
+/** The order stream holds events this worker did not know about (a restart raced it, or another writer). */
+export class TrackMoved extends Error {
+  override readonly name = 'TrackMoved';
+}
+
+/** Exponential backoff with jitter: between half and all of min·2^attempt, capped; at least `floor`. */
+export function backoffDelay(attempt: number, bounds: { readonly min: number; readonly max: number }, floor = 0): number {
+  const cap = Math.min(bounds.max, bounds.min * 2 ** Math.min(attempt, 30));
+  return Math.max(floor, cap / 2 + (Math.random() * cap) / 2);
+}
+
+/** The poll interval ±20%, so many pollers do not fire in step. */
+export const jittered = (intervalMs: number): number => intervalMs * (0.8 + 0.4 * Math.random());
+
+const minutes = (ms: number): string => `${Math.round(ms / 6_000) / 10} min`;
+
+export class OrderWorker {
+  private track: OrderTrack;
+  /** Once a placement may have happened, every later attempt asks the broker first. */
+  private reconcileFirst: boolean;
+  private cancelSent = false;
+  /** The order stream holds events this worker has not folded: re-read it before anything else. */
+  private stale = false;
+  private failures = 0;
+  private readonly log: Logger;
+
+  constructor(private readonly ctx: WorkerContext, track: OrderTrack, private readonly signal: AbortSignal) {
+    this.track = track;
+    this.reconcileFirst = track.stage !== 'new';
+    this.log = ctx.log.child({ commandId: track.command.commandId, symbol: track.command.brokerSymbol });
+  }
+
+  async run(): Promise<void> {
+    while (this.track.stage !== 'done' && !this.signal.aborted) {
+      let pause: number;
+      try {
+        pause = await this.step();
+        this.failures = 0;
+      } catch (e) {
+        pause = this.recover(e);
+      }
+      await sleep(pause, undefined, { signal: this.signal }).catch(() => {});
+    }
+  }
+
+  /** One stage's work; returns how long to wait before the next. */
+  private step(): Promise<number> {
+    if (this.stale) return this.resync();
+    switch (this.track.stage) {
+      case 'new':
+        return this.recordIntent();
+      case 'submitting':
+        return this.ctx.oneAtATime(this.track.command.brokerSymbol, () => (this.signal.aborted ? Promise.resolve(0) : this.submit()));
+      case 'placed':
+        return this.poll();
+      case 'done':
+        return Promise.resolve(0);
+    }
+  }
+
+  private async resync(): Promise<number> {
+    this.track = await this.ctx.reload(this.commandId);
+    this.stale = false;
+    this.reconcileFirst = true;
+    return 0;
+  }
+
+  private get commandId(): string {
+    return this.track.command.commandId;
+  }
+
+  private now(): string {
+    return this.ctx.settings.now().toISOString();
+  }
+
+  private intent(): HedgeOrderIntent {
+    const { commandId, brokerSymbol, side, quantity, referencePrice } = this.track.command;
+    return { commandId, symbol: brokerSymbol, side, quantity: D.toBigInt(quantity), referencePrice, intentAt: new Date(this.track.submittingAt ?? this.now()) };
+  }
+
+  private async record(event: OrderEvent): Promise<number> {
+    this.track = await this.ctx.record(this.commandId, event);
+    return 0;
+  }
+
+  /** Before any broker call that could place an order, the intent is in the log. */
+  private recordIntent(): Promise<number> {
+    const { commandId, brokerSymbol, side, quantity } = this.track.command;
+    return this.record({ type: 'HedgeOrderSubmitting', data: { commandId, broker: this.ctx.broker.name, symbol: brokerSymbol, side, quantity, at: this.now() } });
+  }
+
+  private async submit(): Promise<number> {
+    const intent = this.intent();
+    if (this.reconcileFirst) {
+      const found = await this.ctx.broker.findPlaced(intent, this.ctx.book.linkedOrderIds);
+      this.ctx.brokerAnswered();
+      if (found !== undefined) {
+        this.log.info({ brokerOrderId: found }, 'reconciled: adopting the order already placed for this command');
+        return this.recordPlaced(found);
+      }
+      this.log.info('reconciled: the broker has no order for this command; placing');
+    }
+    this.reconcileFirst = true;
+    let brokerOrderId: string;
+    try {
+      brokerOrderId = (await this.ctx.broker.place(intent)).brokerOrderId;
+    } catch (e) {
+      if (!(e instanceof OrderRejected)) throw e;
+      this.ctx.brokerAnswered();
+      return this.recordFailed({ status: 'failed', reason: `rejected at placement: ${e.message}`, filledQuantity: D.ZERO, averagePrice: null });
+    }
+    this.ctx.brokerAnswered();
+    this.log.info({ brokerOrderId, side: intent.side, quantity: intent.quantity.toString() }, 'order placed');
+    return this.recordPlaced(brokerOrderId);
+  }
+
+  private recordPlaced(brokerOrderId: string): Promise<number> {
+    return this.record({ type: 'HedgeOrderPlaced', data: { commandId: this.commandId, brokerOrderId, at: this.now() } });
+  }
+
+  private async poll(): Promise<number> {
+    const brokerOrderId = this.track.brokerOrderId!;
+    const state = await this.ctx.broker.status(brokerOrderId, this.intent());
+    this.ctx.brokerAnswered();
+    if (state.status === 'filled') {
+      this.log.info({ brokerOrderId, filledQuantity: D.format(state.filledQuantity), averagePrice: D.format(state.averagePrice) }, 'order filled');
+      const { filledQuantity, averagePrice } = state;
+      return this.record({ type: 'HedgeOrderFilled', data: { commandId: this.commandId, filledQuantity, averagePrice, at: this.now() } });
+    }
+    if (state.status === 'failed') return this.recordFailed(state);
+    await this.enforceDeadline(brokerOrderId, state);
+    return jittered(this.ctx.settings.pollIntervalMs);
+  }
+
+  /** Past the deadline: record the request, then ask the broker (again after a restart: a repeated cancel is harmless). */
+  private async enforceDeadline(brokerOrderId: string, state: Extract<BrokerOrderState, { status: 'open' }>): Promise<void> {
+    if (this.track.cancelRequested === null) {
+      const { openOrderDeadlineMs, now } = this.ctx.settings;
+      const open = tradingMsBetween(Date.parse(this.track.placedAt ?? this.now()), now().getTime());
+      if (open <= openOrderDeadlineMs) return;
+      const reason = `open ${minutes(open)} of trading time, past the ${minutes(openOrderDeadlineMs)} deadline (broker status ${state.brokerStatus}, ${D.format(state.filledQuantity)} filled)`;
+      this.log.warn({ brokerOrderId, brokerStatus: state.brokerStatus, filledQuantity: D.format(state.filledQuantity) }, 'order open past its deadline: cancelling');
+      await this.record({ type: 'HedgeOrderCancelRequested', data: { commandId: this.commandId, brokerOrderId, reason, at: this.now() } });
+    }
+    if (this.cancelSent) return;
+    await this.ctx.broker.cancel(brokerOrderId);
+    this.cancelSent = true;
+  }
+
+  private recordFailed(state: Extract<BrokerOrderState, { status: 'failed' }>): Promise<number> {
+    const cancelled = this.track.cancelRequested;
+    const reason = cancelled === null ? state.reason : `${state.reason} (cancelled by the executor: ${cancelled.reason})`;
+    this.log.warn({ reason, filledQuantity: D.format(state.filledQuantity) }, 'order failed');
+    return this.record({ type: 'HedgeOrderFailed', data: { commandId: this.commandId, reason, filledQuantity: state.filledQuantity, averagePrice: state.averagePrice, at: this.now() } });
+  }
+
+  /** Classifies a failed step; returns how long to wait before the next try. */
+  private recover(e: unknown): number {
+    if (e instanceof BrokerNeedsOperator) return this.ctx.operatorNeeded(e);
+    if (e instanceof TrackMoved) {
+      this.log.warn({ err: e }, 'the order stream moved under this worker: re-reading it, then reconciling');
+      this.stale = true;
+      return 0;
+    }
+    const delay = backoffDelay(this.failures++, this.ctx.settings.backoffMs, e instanceof BrokerUnavailable ? e.retryAfterMs : undefined);
+    const context = { err: e, stage: this.track.stage, retryInMs: Math.round(delay) };
+    if (e instanceof AmbiguousPlacement) this.log.warn(context, 'placement outcome unknown: reconciling with the broker before any new placement');
+    else if (e instanceof BrokerUnavailable) this.log.warn(context, 'broker unavailable: retrying');
+    else this.log.error(context, 'executor step failed: retrying');
+    return delay;
+  }
+}

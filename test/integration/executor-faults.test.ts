@@ -1,0 +1,109 @@
+/**
+ * Exactly one order per command, whatever the simulator throws at the executor: ambiguous
+ * POSTs, timeouts after the commit, 201 without Location, 429 storms, 5xx, HTML and gzip
+ * bodies, on placement, polling and reconciliation.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import * as D from '../../src/domain/decimal.ts';
+import type { Endpoint, Fault, FaultSchedule } from '../../src/broker/schwab-sim/index.ts';
+import { Harness } from '../support/executor-harness.ts';
+
+let harness: Harness;
+afterEach(() => harness.close());
+
+/** One BUY 3 GME through the executor under `faults`; checks it made exactly one order and recorded its exact fill. */
+async function oneCommandUnder(faults: readonly [Endpoint, Fault, FaultSchedule?][]): Promise<void> {
+  harness = await Harness.start();
+  for (const [endpoint, fault, schedule] of faults) harness.sim.control.injectFault(endpoint, fault, schedule);
+  const commandId = await harness.request('GME', 'BUY', 3n);
+  await harness.executor().drainOpen();
+  const [order, ...others] = harness.sim.control.orders();
+  expect(others).toEqual([]);
+  expect(harness.ordersPlaced()).toBe(1);
+  const events = await harness.orderEvents(commandId);
+  expect(events.map((e) => e.type)).toEqual(['HedgeOrderSubmitting', 'HedgeOrderPlaced', 'HedgeOrderFilled']);
+  expect(events[1]?.data).toMatchObject({ brokerOrderId: order?.orderId });
+  const filled = events[2];
+  if (filled?.type !== 'HedgeOrderFilled') throw new Error('expected a fill');
+  expect([D.format(filled.data.filledQuantity), D.format(filled.data.averagePrice)]).toEqual(['3', '22.7299']);
+  expect(order).toMatchObject({ filledQuantity: '3', averagePrice: '22.7299' });
+}
+
+describe('placement faults: one order per command', () => {
+  const cases: [string, [Endpoint, Fault, FaultSchedule?][]][] = [
+    ['the ambiguous POST (order created, connection dropped)', [['place', { kind: 'drop', applied: true }]]],
+    ['a timeout after the commit', [['place', { kind: 'timeout', applied: true }]]],
+    ['a timeout before the commit', [['place', { kind: 'timeout' }]]],
+    ['a dropped connection before the commit', [['place', { kind: 'drop' }]]],
+    ['201 without Location', [['place', { kind: 'noLocation' }]]],
+    ['a 429 storm without Retry-After', [['place', { kind: 'status', status: 429 }, { times: 4 }]]],
+    ['429 with Retry-After', [['place', { kind: 'status', status: 429, retryAfterSeconds: 1 }]]],
+    ['500s', [['place', { kind: 'status', status: 500 }, { times: 3 }]]],
+    ['503 after the commit', [['place', { kind: 'status', status: 503, applied: true }]]],
+    ['a gzip-encoded 500 after the commit', [['place', { kind: 'gzip', applied: true }]]],
+    ["the edge's HTML Access Denied page", [['place', { kind: 'html' }]]],
+    [
+      'an ambiguous POST, then a failing orders list while reconciling',
+      [
+        ['place', { kind: 'drop', applied: true }],
+        ['listOrders', { kind: 'status', status: 500 }, { times: 2 }],
+        ['listOrders', { kind: 'timeout' }],
+        ['listOrders', { kind: 'html', status: 502 }],
+      ],
+    ],
+    ['the account lookup failing first', [['accountNumbers', { kind: 'status', status: 503 }, { times: 2 }]]],
+  ];
+  it.each(cases)('%s', async (_name, faults) => oneCommandUnder(faults));
+});
+
+describe('polling faults: the order is polled to its fill, never placed again', () => {
+  const cases: [string, Fault, FaultSchedule][] = [
+    ['500s', { kind: 'status', status: 500 }, { times: 3 }],
+    ['HTML pages', { kind: 'html', status: 502 }, { times: 2 }],
+    ['gzip bodies', { kind: 'gzip' }, { times: 2 }],
+    ['timeouts', { kind: 'timeout' }, { times: 2 }],
+    ['dropped connections', { kind: 'drop' }, { times: 2 }],
+    ['429s', { kind: 'status', status: 429 }, { times: 3 }],
+    ['404s (an order not visible yet)', { kind: 'status', status: 404 }, { times: 2 }],
+  ];
+  it.each(cases)('%s', async (_name, fault, schedule) => oneCommandUnder([['getOrder', fault, schedule]]));
+});
+
+describe('reconciliation adopts only an order that can be this command’s', () => {
+  /** Two orders at the broker: an earlier one, and the one the command placed itself. */
+  async function expectItsOwnOrder(commandId: string): Promise<void> {
+    const [earlier, placed] = harness.sim.control.orders();
+    expect(harness.ordersPlaced()).toBe(2);
+    expect((await harness.orderEvents(commandId))[1]?.data).toMatchObject({ brokerOrderId: placed?.orderId });
+    expect(placed?.orderId).not.toBe(earlier?.orderId);
+  }
+
+  it('never adopts an order linked to an earlier command', async () => {
+    harness = await Harness.start();
+    const executor = harness.executor();
+    await harness.request('GME', 'BUY', 1n);
+    await executor.drainOpen();
+    harness.sim.control.injectFault('place', { kind: 'drop' }); // not applied: this time no order exists
+    const second = await harness.request('GME', 'BUY', 1n);
+    await executor.drainOpen();
+    await expectItsOwnOrder(second);
+  });
+
+  it('never adopts an identical order entered before the intent (minus the skew)', async () => {
+    harness = await Harness.start();
+    await harness.broker().place({ commandId: 'by hand', symbol: 'GME', side: 'BUY', quantity: 3n, referencePrice: null, intentAt: harness.now() });
+    harness.sim.clock.advance(5 * 60_000);
+    harness.sim.control.injectFault('place', { kind: 'drop' });
+    const commandId = await harness.request('GME', 'BUY', 3n);
+    await harness.executor().drainOpen();
+    await expectItsOwnOrder(commandId);
+  });
+});
+
+it('a symbol the broker refuses (400) fails the command at placement, with the reason', async () => {
+  harness = await Harness.start();
+  const commandId = await harness.request('NOPE', 'SELL', 2n);
+  await harness.executor().drainOpen();
+  expect(harness.ordersPlaced()).toBe(0);
+  expect((await harness.outcome(commandId))?.data).toMatchObject({ reason: expect.stringMatching(/^rejected at placement: Invalid order; Symbol NOPE is not a valid symbol/), filledQuantity: expect.anything() });
+});

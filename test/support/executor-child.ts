@@ -1,0 +1,32 @@
+/**
+ * The executor in its own OS process, for the restart tests:
+ *   node --import tsx test/support/executor-child.ts <store url> <schwab base url> <token file>
+ * env TOKEN_ENCRYPTION_KEY (hex). Drives every open command with the Schwab adapter on the wall
+ * clock until nothing is open, prints one JSON line and exits 0. Tests SIGKILL it midway.
+ */
+import { openStore } from '../../src/eventstore/url.ts';
+import { createSchwabBroker, EncryptedTokenFile } from '../../src/broker/schwab/index.ts';
+import { ExecutorService } from '../../src/services/executor.ts';
+import { APP, testLog } from './executor-harness.ts';
+
+async function main([storeUrl, baseUrl, tokenPath]: string[]): Promise<void> {
+  if (!storeUrl || !baseUrl || !tokenPath) throw new Error('usage: executor-child.ts <store url> <schwab base url> <token file>');
+  const tokens = new EncryptedTokenFile(tokenPath, Buffer.from(process.env['TOKEN_ENCRYPTION_KEY'] ?? '', 'hex'));
+  const broker = createSchwabBroker({ app: { ...APP, baseUrl }, tokens, requestTimeoutMs: 5_000, reconcileSkewMs: 60_000 }, { log: testLog });
+  const store = await openStore(storeUrl);
+  const executor = new ExecutorService({ store, broker, log: testLog, pollIntervalMs: 20, backoffMs: { min: 10, max: 100 } });
+  const finished = await executor.drainOpen();
+  await store.close();
+  console.log(JSON.stringify({ finished, open: executor.openCommands() }));
+}
+
+// A stuck child must not outlive the test that spawned it.
+setTimeout(() => {
+  console.error('executor-child: timed out');
+  process.exit(2);
+}, 30_000).unref();
+
+main(process.argv.slice(2)).catch((error: unknown) => {
+  console.error(error);
+  process.exitCode = 1;
+});

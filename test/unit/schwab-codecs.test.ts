@@ -1,0 +1,113 @@
+/** Schwab's order JSON → what the executor records: tolerant of growth, strict on money, exact. */
+import { describe, expect, it } from 'vitest';
+import * as D from '../../src/domain/decimal.ts';
+import { Order, Orders, TokenResponse, UnexpectedAnswer, decodeBody } from '../../src/broker/schwab/codecs.ts';
+import { executions, matchesIntent, orderBody, orderState } from '../../src/broker/schwab/orders.ts';
+import type { HedgeOrderIntent } from '../../src/broker/port.ts';
+
+/** The spec's real FILLED order, trimmed, as Schwab writes it. */
+const FILLED = `{"session":"NORMAL","duration":"DAY","orderType":"MARKET","quantity":1.0,"filledQuantity":1.0,
+ "remainingQuantity":0.0,"orderStrategyType":"SINGLE","orderId":1004055538153,"status":"FILLED",
+ "enteredTime":"2025-08-29T17:15:17+0000","closeTime":"2025-08-29T17:15:18+0000",
+ "orderLegCollection":[{"orderLegType":"EQUITY","legId":1,"instruction":"BUY","quantity":1.0,
+   "instrument":{"assetType":"EQUITY","symbol":"GME"}}],
+ "orderActivityCollection":[{"activityType":"EXECUTION","executionType":"FILL","quantity":1.0,
+   "orderRemainingQuantity":0.0,"executionLegs":[{"legId":1,"quantity":1.0,"price":22.7299,
+   "time":"2025-08-29T17:15:18+0000"}]}]}`;
+
+interface Leg {
+  quantity: string;
+  price: string;
+}
+
+function order(status: string, quantity: string, legs: Leg[], extra = ''): string {
+  const activities = legs.map((l) => `{"activityType":"EXECUTION","executionLegs":[{"legId":1,"quantity":${l.quantity},"price":${l.price},"time":"2025-09-10T14:00:01+0000"}]}`);
+  return `{"orderId":1004055538154,"status":"${status}","orderType":"MARKET","enteredTime":"2025-09-10T14:00:00+0000",
+    "orderLegCollection":[{"instruction":"SELL","quantity":${quantity},"instrument":{"symbol":"AAPL","assetType":"EQUITY"}}]
+    ${legs.length > 0 ? `,"orderActivityCollection":[${activities.join(',')}]` : ''}${extra}}`;
+}
+
+const decode = (json: string) => decodeBody(Order, json, 'order');
+
+const intent: HedgeOrderIntent = { commandId: 'c', symbol: 'GME', side: 'BUY', quantity: 1n, referencePrice: null, intentAt: new Date('2025-08-29T17:15:00Z') };
+
+describe('order codec', () => {
+  it('decodes the real FILLED order into an exact fill', () => {
+    const decoded = decode(FILLED);
+    expect(decoded).toMatchObject({ orderId: '1004055538153', status: 'FILLED', enteredTime: new Date('2025-08-29T17:15:17Z') });
+    const state = orderState(decoded);
+    expect(state.status).toBe('filled');
+    if (state.status === 'filled') expect([D.format(state.filledQuantity), D.format(state.averagePrice)]).toEqual(['1', '22.7299']);
+  });
+
+  it('averages every execution leg of every activity exactly: Σ(price×qty)/Σqty', () => {
+    const legs = [{ quantity: '3.0', price: '22.7299' }, { quantity: '2.0', price: '22.7301' }, { quantity: '1.0', price: '22.73' }];
+    const { filled, averagePrice } = executions(decode(order('FILLED', '6.0', legs)));
+    expect(D.format(filled)).toBe('6');
+    // (68.1897 + 45.4602 + 22.73) / 6 = 136.3799 / 6 = 22.72998333…
+    expect(D.format(D.round(averagePrice!, 4))).toBe('22.73');
+    expect(D.format(averagePrice!)).toBe('22.729983333333333333');
+  });
+
+  it('keeps partial fills on CANCELED and EXPIRED, and reports none on REJECTED', () => {
+    for (const status of ['CANCELED', 'EXPIRED']) {
+      const state = orderState(decode(order(status, '5.0', [{ quantity: '2.0', price: '230.11' }], ',"statusDescription":"Order expired at the close"')));
+      expect(state).toMatchObject({ status: 'failed', reason: `${status}: Order expired at the close` });
+      if (state.status === 'failed') expect([D.format(state.filledQuantity), state.averagePrice && D.format(state.averagePrice)]).toEqual(['2', '230.11']);
+    }
+    expect(orderState(decode(order('REJECTED', '5.0', [])))).toMatchObject({ status: 'failed', reason: 'REJECTED', averagePrice: null });
+  });
+
+  it('treats unknown statuses, and FILLED without every execution, as open', () => {
+    expect(orderState(decode(order('SOMETHING_NEW', '5.0', [])))).toMatchObject({ status: 'open', brokerStatus: 'SOMETHING_NEW' });
+    expect(orderState(decode(order('PENDING_ACKNOWLEDGEMENT', '5.0', [{ quantity: '1.0', price: '1' }])))).toMatchObject({ status: 'open' });
+    expect(orderState(decode(order('FILLED', '5.0', [{ quantity: '4.0', price: '1' }])))).toMatchObject({ status: 'open', brokerStatus: 'FILLED' });
+  });
+
+  it('ignores fields it does not know, anywhere', () => {
+    const decoded = decode(order('WORKING', '1.0', [], ',"someNewField":{"nested":[1,2,3]},"tag":"API_TOS"'));
+    expect(decoded.status).toBe('WORKING');
+  });
+
+  it('is strict on money: no strings, no fractions of a share, no zero or negative prices', () => {
+    const bad: [string, RegExp][] = [
+      [order('FILLED', '"1"', []), /orderLegCollection\.0\.quantity: expected a whole, non-negative number of shares as a JSON number/],
+      [order('FILLED', '1.5', []), /quantity: expected a whole, non-negative number of shares/],
+      [order('FILLED', '1.0', [{ quantity: '1.0', price: '"22.73"' }]), /price: expected a positive price as a JSON number/],
+      [order('FILLED', '1.0', [{ quantity: '1.0', price: '0.0' }]), /price: expected a positive price/],
+      [order('FILLED', '1.0', [{ quantity: '1.0', price: '1e-30' }]), /at most 18 decimals/],
+      ['<HTML><TITLE>Access Denied</TITLE></HTML>', /order: bad JSON at offset 0/],
+    ];
+    for (const [json, message] of bad) expect(() => decode(json)).toThrow(message);
+    expect(() => decode('{}')).toThrow(UnexpectedAnswer);
+  });
+
+  it('reads lists and token answers', () => {
+    expect(decodeBody(Orders, `[${FILLED},${order('WORKING', '2.0', [])}]`, 'orders')).toHaveLength(2);
+    const tokens = decodeBody(TokenResponse, '{"expires_in":1800,"token_type":"Bearer","scope":"api","refresh_token":"r","access_token":"a","id_token":"i"}', 'token');
+    expect(tokens).toMatchObject({ expires_in: 1800, token_type: 'Bearer', refresh_token: 'r', access_token: 'a' });
+  });
+});
+
+describe('reconciliation match', () => {
+  const filled = decode(FILLED);
+
+  it('matches symbol, side, quantity, MARKET, and entry after the intent minus skew', () => {
+    expect(matchesIntent(filled, intent, new Date('2025-08-29T17:14:00Z'))).toBe(true);
+    expect(matchesIntent(filled, intent, new Date('2025-08-29T17:15:18Z'))).toBe(false);
+    expect(matchesIntent(filled, { ...intent, side: 'SELL' }, new Date(0))).toBe(false);
+    expect(matchesIntent(filled, { ...intent, quantity: 2n }, new Date(0))).toBe(false);
+    expect(matchesIntent(filled, { ...intent, symbol: 'GMEW' }, new Date(0))).toBe(false);
+    expect(matchesIntent({ ...filled, orderType: 'LIMIT' }, intent, new Date(0))).toBe(false);
+  });
+
+  it('places exactly the intent, whole shares written as a JSON integer', () => {
+    expect(JSON.parse(orderBody({ ...intent, quantity: 12n }))).toEqual({
+      orderType: 'MARKET',
+      session: 'NORMAL',
+      duration: 'DAY',
+      orderStrategyType: 'SINGLE',
+      orderLegCollection: [{ instruction: 'BUY', quantity: 12, instrument: { symbol: 'GME', assetType: 'EQUITY' } }],
+    });
+  });
+});

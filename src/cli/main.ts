@@ -9,7 +9,7 @@ const commands: Record<string, { load: () => Promise<Command>; help: string }> =
   demo: { load: async () => (await import('./commands/demo.ts')).demo, help: 'demo                                                the example session on a throwaway ledger (npm start)' },
   'ingest-file': { load: async () => (await import('./commands/ingest-file.ts')).ingestFile, help: 'ingest-file <logs.jsonl> --tokens <tokens.json>   append eth_getLogs logs from a file' },
   ingest: { load: async () => (await import('./commands/ingest.ts')).ingest, help: 'ingest                                              ingest chain logs up to the confirmed head, then exit' },
-  run: { load: async () => (await import('./commands/run.ts')).run, help: 'run --once [--broker paper|schwab]                  accumulate and execute until nothing is open' },
+  run: { load: async () => (await import('./commands/run.ts')).run, help: 'run [--once] [--broker paper|schwab] [--roles …]     the service; --once: accumulate and execute until nothing is open' },
   replay: { load: async () => (await import('./commands/replay.ts')).replay, help: 'replay [--json]                                     rebuild every projection from scratch' },
   positions: { load: async () => (await import('./commands/queries.ts')).positions, help: 'positions [--json]                                  net exposure per symbol' },
   hedges: { load: async () => (await import('./commands/queries.ts')).hedges, help: 'hedges [--json]                                     hedge commands and their outcomes' },

@@ -5,6 +5,7 @@ import { PaperBroker } from '../../broker/paper.ts';
 import type { Broker } from '../../broker/port.ts';
 import { createSchwabBroker, schwabSettings, type SchwabRuntime } from '../../broker/schwab/index.ts';
 import type { ResolvedConfig } from '../../config.ts';
+import { serve } from './serve.ts';
 
 const BROKERS = ['paper', 'schwab'] as const;
 
@@ -28,9 +29,9 @@ function withBrokerFlag(config: ResolvedConfig, flag: string | undefined): Resol
 }
 
 export async function run(argv: string[]): Promise<void> {
-  const { values } = parse(argv, { once: { type: 'boolean', default: false }, broker: { type: 'string' } });
+  const { values } = parse(argv, { once: { type: 'boolean', default: false }, broker: { type: 'string' }, roles: { type: 'string' } });
   const config = withBrokerFlag(configFrom(values), values.broker);
-  if (!values.once) throw new UsageError('only `run --once` is available in this build; the long-running service lands with the chain ingester');
+  if (!values.once) return serve(config, brokerFor(config), values.roles);
   const fold = accumulatorConfig(config, 'run');
   const broker = brokerFor(config);
   const report = await withStore(config, (store) => runOnce(store, fold, broker, executorTuning(config)));

@@ -68,3 +68,14 @@ describe('configuration', () => {
     ]);
   });
 });
+
+describe('docs/configuration.md', () => {
+  it('lists every setting with its env name and file key', async () => {
+    const { readFileSync } = await import('node:fs');
+    const { settings, secrets } = await import('../../src/config.ts');
+    const page = readFileSync(new URL('../../docs/configuration.md', import.meta.url), 'utf8');
+    const missing = Object.entries(settings).filter(([key, s]) => !page.includes(`| \`${s.env}\` | \`${key}\` |`)).map(([key]) => key);
+    expect(missing).toEqual([]);
+    expect(Object.values(secrets).filter((s) => !page.includes(`\`${s.env}\``))).toEqual([]);
+  });
+});

@@ -4,32 +4,29 @@ import { foldLedger } from '../../services/ledger-query.ts';
 import { hedgesJson, positionsJson, rejectionJson, tradeJson } from '../../../projections/queries.ts';
 import { table } from '../table.ts';
 import type { Fill } from '../../../projections/fill.ts';
+import type { LedgerView } from '../../../projections/ledger.ts';
 
 const out = (text: string): void => void process.stdout.write(`${text}\n`);
 
-export async function positions(argv: string[]): Promise<void> {
+type Cell = string | number | boolean | null;
+
+/** Folds the ledger, then prints the view's rows as JSON (`--json`) or as a table. */
+async function printView<R>(argv: string[], command: string, rowsOf: (view: LedgerView) => R[], headers: string[], cells: (row: R) => Cell[]): Promise<void> {
   const { values } = parse(argv, {});
   const config = configFrom(values);
-  const view = await withStore(config, (store) => foldLedger(store, accumulatorConfig(config, 'positions')));
-  const rows = positionsJson(view);
-  if (values.json) return out(JSON.stringify(rows));
-  out(table(
-    ['symbol', 'net', 'pending', 'halted', 'onchain bought', 'onchain sold', 'broker bought', 'broker sold', 'last price'],
-    rows.map((p) => [p.symbol, p.net, p.pending && `${p.pending.side} ${p.pending.quantity}`, p.halted, p.onchainBought, p.onchainSold, p.brokerBought, p.brokerSold, p.lastPrice]),
-  ));
+  const rows = rowsOf(await withStore(config, (store) => foldLedger(store, accumulatorConfig(config, command))));
+  out(values.json ? JSON.stringify(rows) : table(headers, rows.map(cells)));
 }
 
-export async function hedges(argv: string[]): Promise<void> {
-  const { values } = parse(argv, {});
-  const config = configFrom(values);
-  const view = await withStore(config, (store) => foldLedger(store, accumulatorConfig(config, 'hedges')));
-  const rows = hedgesJson(view);
-  if (values.json) return out(JSON.stringify(rows));
-  out(table(
+export const positions = (argv: string[]) =>
+  printView(argv, 'positions', positionsJson,
+    ['symbol', 'net', 'pending', 'halted', 'onchain bought', 'onchain sold', 'broker bought', 'broker sold', 'last price'],
+    (p) => [p.symbol, p.net, p.pending && `${p.pending.side} ${p.pending.quantity}`, p.halted, p.onchainBought, p.onchainSold, p.brokerBought, p.brokerSold, p.lastPrice]);
+
+export const hedges = (argv: string[]) =>
+  printView(argv, 'hedges', hedgesJson,
     ['commandId', 'symbol', 'side', 'quantity', 'status', 'filled', 'avg price', 'broker order'],
-    rows.map((h) => [h.commandId, h.symbol, h.side, h.quantity, h.status, h.filledQuantity, h.averagePrice, h.brokerOrderId]),
-  ));
-}
+    (h) => [h.commandId, h.symbol, h.side, h.quantity, h.status, h.filledQuantity, h.averagePrice, h.brokerOrderId]);
 
 export async function trades(argv: string[]): Promise<void> {
   const { values } = parse(argv, {});

@@ -1,15 +1,23 @@
 /**
- * The one ingestion path. Whatever delivers logs (a file, eth_getLogs backfill, a websocket),
- * they come here: sorted into chain order, token metadata recorded first, then appended
- * after the orderbook stream's last log at its exact revision with deterministic ids.
- * The stream itself is the checkpoint; a repeat or a racing ingester writes nothing twice.
+ * The one ingestion path. Whatever delivers logs (a file, eth_getLogs backfill, a new head),
+ * they come here: sorted into chain order, token metadata recorded first, then appended at the
+ * orderbook stream's exact revision with deterministic ids. The stream itself is the
+ * checkpoint; a repeat or a racing ingester writes nothing twice.
+ *
+ * Three ways in:
+ * - `ingest`: a file's logs, appended after the stream's last log still on chain.
+ * - `appendCanonical`: a chain scan's logs; the ones already stored are skipped by id.
+ * - `reconcile`: a rescan of blocks a reorg changed; stored logs the chain no longer has get
+ *   an `OrderbookLogRemoved` (in chain order, before the canonical logs that follow).
  */
-import { NO_STREAM, type EventStore, type ExpectedRevision } from '../eventstore/port.ts';
+import { NO_STREAM, type EventStore, type ExpectedRevision, type NewEvent } from '../eventstore/port.ts';
 import { WrongExpectedVersion } from '../eventstore/errors.ts';
 import { decodeEvent, encodeEvent, streams, type EventData } from '../domain/events.ts';
-import { uuidV5 } from '../domain/ids.ts';
+import { logRemovedEventId, uuidV5 } from '../domain/ids.ts';
 import { recordedLogId, type RecordedLog } from '../chain/rpc-log.ts';
-import { compareLogMarks, isAfter, type LogMark } from '../domain/log-order.ts';
+import { RecentLogs, type BlockHash, type StoredLog } from '../chain/recent-logs.ts';
+import type { BlockRange } from '../chain/log-scanner.ts';
+import { compareLogMarks, isAfter } from '../domain/log-order.ts';
 
 export type TokenMetadata = Pick<EventData<'TokenMetadataRecorded'>, 'symbol' | 'reason'>;
 
@@ -20,9 +28,14 @@ export interface TokenResolver {
 
 export interface IngestReport {
   readonly appended: number;
-  /** At or before the stream's last log: already ingested (or too late to apply in chain order). */
+  /** Already stored (or, from a file, at or before the stream's last log: too late to apply in chain order). */
   readonly alreadyIngested: number;
   readonly tokensRecorded: number;
+}
+
+export interface ReconcileReport extends IngestReport {
+  /** Stored logs the chain no longer has, compensated with OrderbookLogRemoved. */
+  readonly removed: number;
 }
 
 export interface IngesterOptions {
@@ -32,22 +45,42 @@ export interface IngesterOptions {
   readonly tokens: TokenResolver;
   /** Token addresses a log mentions (from its decoded IO structs); [] for logs that cannot be decoded. */
   readonly tokensOf: (log: RecordedLog) => readonly string[];
-  /** Events per append call; keeps each append well under EventStoreDB's 1 MiB limit. */
+  /** Most events per append call (default 500); appends also stay under ~512 KiB, well within EventStoreDB's 1 MiB limit. */
   readonly batchSize?: number;
+  /** Logs of the stream's tail kept indexed for dedupe and reorgs. */
+  readonly recentLogs?: number;
+}
+
+/** The chain has a log the ledger cannot record: its deterministic id is taken by other content, or by a removed log. */
+export class LogConflict extends Error {
+  override readonly name = 'LogConflict';
+}
+
+/** A rescan reaches below the stream's indexed tail: the ledger cannot tell which stored logs it changed. */
+export class ReorgTooDeep extends Error {
+  override readonly name = 'ReorgTooDeep';
 }
 
 const MAX_RACE_RETRIES = 5;
+const MAX_APPEND_BYTES = 512 * 1024;
+const REORG_REASON = 'reorg: the canonical chain no longer contains this log';
 
 export const tokenEventId = (chainId: number, address: string): string => uuidV5(`token:${chainId}:${address.toLowerCase()}`);
 
-interface StreamTip {
-  readonly expected: ExpectedRevision;
-  readonly mark: LogMark | null;
+/** A delivered log with its event id, computed once. */
+type Delivered = Pick<StoredLog, 'id' | 'log'>;
+
+/** What one delivery appends: compensations first, then new logs, each list in chain order. */
+interface Plan {
+  readonly removals: readonly StoredLog[];
+  readonly fresh: readonly Delivered[];
+  readonly skipped: number;
 }
 
 export class Ingester {
   readonly stream: string;
   private readonly tokenStream: string;
+  private recent: RecentLogs | null = null;
   private knownTokens: Set<string> | null = null;
   private tokenRevision: ExpectedRevision = NO_STREAM;
 
@@ -56,42 +89,95 @@ export class Ingester {
     this.tokenStream = streams.tokens(options.chainId);
   }
 
-  /** Where the stream ends: its revision and the chain position of its last log. */
-  async tip(): Promise<StreamTip> {
-    const last = await this.options.store.readLastEvent(this.stream);
-    if (last === undefined) return { expected: NO_STREAM, mark: null };
-    const decoded = decodeEvent(last);
-    if (decoded._tag === 'Left') throw decoded.left;
-    const data = decoded.right.data as Partial<RecordedLog>;
-    const mark = data.blockNumber !== undefined && data.logIndex !== undefined ? { blockNumber: data.blockNumber, logIndex: data.logIndex } : null;
-    return { expected: last.revision, mark };
+  /** Block hashes of the stream's recent logs, ascending, and the block from which the index is complete. */
+  async recentBlocks(): Promise<{ readonly blocks: BlockHash[]; readonly floor: bigint }> {
+    const recent = await this.loadRecent();
+    return { blocks: recent.blocks(), floor: recent.floor };
   }
 
-  /** Appends the logs that come after the stream's last log, in chain order. */
+  /** A file's logs: appends those after the stream's last log still on chain, in chain order. */
   async ingest(logs: readonly RecordedLog[]): Promise<IngestReport> {
-    const ordered = dedupe([...logs].sort(compareLogMarks));
+    const ordered = inChainOrder(logs);
+    const report = await this.append((recent) => {
+      const last = recent.lastLive();
+      const fresh = ordered.filter(({ id, log }) => recent.get(id) === undefined && (last === null || isAfter(log, last)));
+      return { removals: [], fresh, skipped: ordered.length - fresh.length };
+    });
+    return { appended: report.appended, alreadyIngested: report.alreadyIngested, tokensRecorded: report.tokensRecorded };
+  }
+
+  /** Canonical logs of a chain scan: appends the ones not stored yet; throws LogConflict for an id taken by other content. */
+  appendCanonical(logs: readonly RecordedLog[]): Promise<ReconcileReport> {
+    const ordered = inChainOrder(logs);
+    return this.append((recent) => ({ removals: [], ...this.sortOut(recent, ordered) }));
+  }
+
+  /**
+   * The canonical logs of every block in `range`, after a reorg: stored logs in the range that
+   * the chain no longer has are compensated, then the canonical logs not stored yet appended.
+   */
+  reconcile(range: BlockRange, logs: readonly RecordedLog[]): Promise<ReconcileReport> {
+    const ordered = inChainOrder(logs);
+    return this.append((recent) => {
+      if (range.from < recent.floor) {
+        throw new ReorgTooDeep(`blocks from ${range.from} changed, but the ingester indexes the stream's logs only from block ${recent.floor}`);
+      }
+      const canonical = new Set(ordered.map((d) => d.id));
+      const removals = recent.liveIn(range.from, range.to).filter((stored) => !canonical.has(stored.id));
+      return { removals, ...this.sortOut(recent, ordered) };
+    });
+  }
+
+  /** New logs, and a count of the ones stored already with the same content. */
+  private sortOut(recent: RecentLogs, ordered: readonly Delivered[]): Pick<Plan, 'fresh' | 'skipped'> {
+    const fresh = ordered.filter(({ id, log }) => {
+      const stored = recent.get(id);
+      if (stored !== undefined) assertSameLog(stored, log);
+      return stored === undefined;
+    });
+    return { fresh, skipped: ordered.length - fresh.length };
+  }
+
+  /** Plans against the stream's current tail and appends; another ingester appending first means: refresh, plan again. */
+  private async append(plan: (recent: RecentLogs) => Plan): Promise<ReconcileReport> {
     for (let attempt = 0; ; attempt++) {
+      const recent = await this.loadRecent();
       try {
-        return await this.appendAfterTip(ordered);
+        const planned = plan(recent);
+        const tokensRecorded = await this.recordTokens(planned.fresh.map((d) => d.log));
+        const written = await this.appendEvents(recent, planned);
+        return { ...written, alreadyIngested: planned.skipped + planned.fresh.length - written.appended, tokensRecorded };
       } catch (e) {
-        // Another ingester appended first: re-read the tip and append only what is still new.
         if (!(e instanceof WrongExpectedVersion) || attempt >= MAX_RACE_RETRIES) throw e;
+        await recent.refresh(this.options.store, this.stream);
         this.knownTokens = null;
       }
     }
   }
 
-  private async appendAfterTip(ordered: readonly RecordedLog[]): Promise<IngestReport> {
-    const tip = await this.tip();
-    const fresh = tip.mark === null ? ordered : ordered.filter((l) => isAfter(l, tip.mark!));
-    const tokensRecorded = await this.recordTokens(fresh);
-    const size = this.options.batchSize ?? 500;
-    let expected = tip.expected;
-    for (let i = 0; i < fresh.length; i += size) {
-      const batch = fresh.slice(i, i + size).map((log) => encodeEvent(recordedLogId(log), { type: 'OrderbookLogRecorded', data: log }));
-      expected = (await this.options.store.append(this.stream, batch, expected)).nextRevision;
+  /** Appends in batches at the exact revision; counts what was written (a racer may have written the same batch first). */
+  private async appendEvents(recent: RecentLogs, { removals, fresh }: Plan): Promise<{ appended: number; removed: number }> {
+    const { chainId } = this.options;
+    const events: Outgoing[] = [
+      ...removals.map((stored) => ({ event: removalEvent(chainId, stored), bytes: approxBytes(stored.log), removal: true, index: () => recent.removed(stored) })),
+      ...fresh.map(({ id, log }) => ({ event: encodeEvent(id, { type: 'OrderbookLogRecorded', data: log }), bytes: approxBytes(log), removal: false, index: () => recent.recorded(id, log) })),
+    ];
+    const written = { appended: 0, removed: 0 };
+    for (const batch of batches(events, this.options.batchSize ?? 500)) {
+      const result = await this.options.store.append(this.stream, batch.map((b) => b.event), recent.revision);
+      recent.revision = result.nextRevision;
+      batch.forEach((b) => b.index());
+      if (!result.written) continue;
+      const removed = batch.filter((b) => b.removal).length;
+      written.removed += removed;
+      written.appended += batch.length - removed;
     }
-    return { appended: fresh.length, alreadyIngested: ordered.length - fresh.length, tokensRecorded };
+    return written;
+  }
+
+  private async loadRecent(): Promise<RecentLogs> {
+    this.recent ??= await RecentLogs.load(this.options.store, this.stream, this.options.recentLogs);
+    return this.recent;
   }
 
   /** Records metadata for every token the logs mention that the ledger has not seen, before the logs. */
@@ -107,9 +193,10 @@ export class Ingester {
         data: { chainId: this.options.chainId, address: address as `0x${string}`, symbol: meta.symbol, reason: meta.reason },
       });
     });
-    this.tokenRevision = (await this.options.store.append(this.tokenStream, events, this.tokenRevision)).nextRevision;
+    const result = await this.options.store.append(this.tokenStream, events, this.tokenRevision);
+    this.tokenRevision = result.nextRevision;
     unseen.forEach((a) => known.add(a));
-    return unseen.length;
+    return result.written ? unseen.length : 0;
   }
 
   private async loadKnownTokens(): Promise<Set<string>> {
@@ -130,6 +217,60 @@ export class Ingester {
   }
 }
 
-/** Drops repeats of the same log (same block, same index) within one delivery; input is sorted. */
-const dedupe = (sorted: readonly RecordedLog[]): RecordedLog[] =>
-  sorted.filter((log, i) => i === 0 || compareLogMarks(sorted[i - 1]!, log) !== 0);
+interface Outgoing {
+  readonly event: NewEvent;
+  readonly bytes: number;
+  readonly removal: boolean;
+  /** Records the event in the ingester's index once appended. */
+  readonly index: () => void;
+}
+
+/** A log's JSON size, roughly: its data and topics dominate, the other fields are ~400 bytes. */
+const approxBytes = (log: RecordedLog): number => log.data.length + 70 * log.topics.length + 400;
+
+/** Consecutive batches of at most `maxCount` events and MAX_APPEND_BYTES (a lone bigger event goes alone). */
+function batches(events: readonly Outgoing[], maxCount: number): Outgoing[][] {
+  const out: Outgoing[][] = [];
+  let batch: Outgoing[] = [];
+  let bytes = 0;
+  for (const event of events) {
+    if (batch.length > 0 && (batch.length >= maxCount || bytes + event.bytes > MAX_APPEND_BYTES)) {
+      out.push(batch);
+      batch = [];
+      bytes = 0;
+    }
+    batch.push(event);
+    bytes += event.bytes;
+  }
+  if (batch.length > 0) out.push(batch);
+  return out;
+}
+
+/** Sorted into chain order, repeats of the same log (same block, same index) dropped, each with its id. */
+function inChainOrder(logs: readonly RecordedLog[]): Delivered[] {
+  const sorted = [...logs].sort(compareLogMarks);
+  return sorted.filter((log, i) => i === 0 || compareLogMarks(sorted[i - 1]!, log) !== 0).map((log) => ({ id: recordedLogId(log), log }));
+}
+
+const removalEvent = (chainId: number, { id, log }: StoredLog): NewEvent =>
+  encodeEvent(logRemovedEventId(chainId, log.transactionHash, Number(log.logIndex), log.blockHash), {
+    type: 'OrderbookLogRemoved',
+    data: { ...log, logId: id, reason: REORG_REASON },
+  });
+
+const where = (log: RecordedLog): string => `block ${log.blockNumber} (${log.blockHash}), log index ${log.logIndex}`;
+
+/**
+ * The same id (transaction, log index) must be the same log: what it says, not where it was
+ * mined, since a reorg may re-mine the transaction into another block and the fill is the same.
+ */
+function assertSameLog(stored: StoredLog, log: RecordedLog): void {
+  const id = `log ${stored.id} (transaction ${log.transactionHash}, log index ${log.logIndex})`;
+  if (stored.removed) {
+    throw new LogConflict(`${id} is on chain again at ${where(log)}, but a reorg removed it from the ledger; its deterministic id cannot be recorded twice, so ingestion stops (see docs/chain-ingestion.md)`);
+  }
+  const same = stored.log.address === log.address && stored.log.data === log.data && stored.log.topics.join() === log.topics.join();
+  if (!same) {
+    throw new LogConflict(`${id} is stored from ${where(stored.log)} with other content than the chain now has at ${where(log)}; ingestion stops (see docs/chain-ingestion.md)`);
+  }
+}

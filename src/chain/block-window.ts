@@ -1,0 +1,54 @@
+/**
+ * The hashes of recent blocks the ledger relies on: blocks it holds logs of, and each scan's
+ * confirmed head. A block hash commits to every block below it, so the chain still having the
+ * highest one proves nothing the ledger holds was reorganised; the highest one it still has
+ * is where a reorg's rescan starts.
+ */
+import type { BlockHash } from './recent-logs.ts';
+
+const DEFAULT_WINDOW_BLOCKS = 1_024;
+
+export class BlockWindow {
+  private readonly hashes = new Map<bigint, `0x${string}`>();
+  /** Older blocks were forgotten: a reorg below the oldest remembered one cannot be located. */
+  private pruned: boolean;
+
+  constructor(
+    seed: readonly BlockHash[],
+    /** The seed does not reach the stream's first log. */
+    partial: boolean,
+    private readonly limit = DEFAULT_WINDOW_BLOCKS,
+  ) {
+    this.pruned = partial;
+    seed.forEach((b) => this.remember(b));
+  }
+
+  /** Whether the window reaches back to the stream's first log (so a rescan from the deployment block is safe). */
+  get complete(): boolean {
+    return !this.pruned;
+  }
+
+  remember({ block, hash }: BlockHash): void {
+    this.hashes.delete(block);
+    this.hashes.set(block, hash);
+    if (this.hashes.size <= this.limit) return;
+    // Blocks arrive in ascending order (a reorg forgets the higher ones first): the first is the oldest.
+    this.hashes.delete(this.hashes.keys().next().value!);
+    this.pruned = true;
+  }
+
+  /** Forgets the blocks in (after, through]: a rescan replaced them. */
+  forget(after: bigint, through: bigint): void {
+    for (const b of this.hashes.keys()) if (b > after && b <= through) this.hashes.delete(b);
+  }
+
+  top(): BlockHash | undefined {
+    let top: BlockHash | undefined;
+    for (const [block, hash] of this.hashes) if (top === undefined || block > top.block) top = { block, hash };
+    return top;
+  }
+
+  descending(): BlockHash[] {
+    return [...this.hashes].map(([block, hash]) => ({ block, hash })).sort((a, b) => (a.block > b.block ? -1 : a.block < b.block ? 1 : 0));
+  }
+}

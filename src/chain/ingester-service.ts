@@ -1,0 +1,147 @@
+/**
+ * The chain ingester as a service: RPC (chain id checked), log scanner, token resolver and the
+ * ingestion path, stepped by a ChainFollower. `catchUp` goes to the confirmed head once (the
+ * `ingest` command); `run` keeps following until its signal aborts (the `run` service).
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { requireSettings, type ResolvedConfig } from '../config.ts';
+import type { EventStore } from '../eventstore/port.ts';
+import { logger, type Logger } from '../log.ts';
+import { Ingester, LogConflict } from '../services/ingester.ts';
+import { ChainFollower, type Confirmations, type FollowObserver, type StepProgress, type StepReport } from './follower.ts';
+import { tokensOfLog } from './log-tokens.ts';
+import { LogScanner } from './log-scanner.ts';
+import { NewHeads } from './new-heads.ts';
+import { ChainRpc, isWebSocket } from './rpc.ts';
+import { ChainTokenResolver } from './token-symbols.ts';
+
+export interface IngesterSettings {
+  readonly chainId: number;
+  readonly orderbook: string;
+  /** The first is preferred; the others are fallbacks. */
+  readonly rpcUrls: readonly string[];
+  readonly deploymentBlock: bigint;
+  readonly confirmations: Confirmations;
+  readonly pollIntervalMs: number;
+  readonly concurrency: number;
+  readonly maxBlockRange: number;
+  readonly deadlineMs: number;
+  /** Backoff jitter; seeded in tests. */
+  readonly random?: () => number;
+}
+
+export function ingesterSettings(config: ResolvedConfig, command: string): IngesterSettings {
+  requireSettings(config, ['orderbook', 'rpcUrl'], command);
+  return {
+    chainId: config.chainId,
+    orderbook: config.orderbook!,
+    rpcUrls: [config.rpcUrl!, ...(config.rpcUrls ?? [])],
+    deploymentBlock: BigInt(config.deploymentBlock),
+    confirmations: config.confirmations,
+    pollIntervalMs: config.chainPollIntervalMs,
+    concurrency: config.rpcConcurrency,
+    maxBlockRange: config.maxBlockRange,
+    deadlineMs: config.rpcDeadlineMs,
+  };
+}
+
+/** Where the service reports progress: the `run` service's Prometheus metrics fit. Block numbers fit a JS number. */
+export interface IngestGauges {
+  readonly logsIngested: { inc(value: number): void };
+  readonly chainHead: { set(value: number): void };
+  readonly ingestedBlock: { set(value: number): void };
+}
+
+const observing = (gauges: IngestGauges): FollowObserver => ({
+  head: (block) => gauges.chainHead.set(Number(block)),
+  ingested: (block, appended) => {
+    gauges.ingestedBlock.set(Number(block));
+    if (appended > 0) gauges.logsIngested.inc(appended);
+  },
+});
+
+/** A node lagging behind a reorg another ingester saw can report a log the ledger removed: re-read the chain a few times first. */
+const CONFLICT_RETRIES = 3;
+
+export class IngesterService {
+  private constructor(
+    private readonly settings: IngesterSettings,
+    private readonly rpc: ChainRpc,
+    private readonly follower: ChainFollower,
+    private readonly log: Logger,
+  ) {}
+
+  /** Connects (checking the chain id) and builds the ingester; `gauges` (chainHead is the confirmed head) follow its progress. */
+  static async start(store: EventStore, settings: IngesterSettings, log: Logger = logger('ingester'), signal?: AbortSignal, gauges?: IngestGauges): Promise<IngesterService> {
+    const rpc = await ChainRpc.connect({
+      urls: settings.rpcUrls,
+      chainId: settings.chainId,
+      deadlineMs: settings.deadlineMs,
+      log,
+      ...(settings.random && { random: settings.random }),
+      ...(signal && { signal }),
+    });
+    const { chainId } = settings;
+    const orderbook = settings.orderbook.toLowerCase();
+    const scanner = new LogScanner(rpc, { chainId, orderbook, concurrency: settings.concurrency, maxBlockRange: settings.maxBlockRange, log });
+    const ingester = new Ingester({ store, chainId, orderbook, tokens: new ChainTokenResolver(rpc), tokensOf: tokensOfLog });
+    const follower = new ChainFollower({
+      rpc, scanner, ingester, log,
+      confirmations: settings.confirmations,
+      deploymentBlock: settings.deploymentBlock,
+      ...(gauges && { observer: observing(gauges) }),
+    });
+    log.info({ endpoints: rpc.label, chainId, orderbook, confirmations: settings.confirmations }, 'ingester connected');
+    return new IngesterService(settings, rpc, follower, log);
+  }
+
+  /** Closes the endpoints' websockets, if any (HTTP needs nothing). */
+  close(): void {
+    this.rpc.close();
+  }
+
+  /** Up to the confirmed head as of now; null when the ledger was there already. */
+  catchUp(onProgress?: (progress: StepProgress) => void, signal?: AbortSignal): Promise<StepReport | null> {
+    return this.step(signal, onProgress);
+  }
+
+  /** Follows the chain until `signal` aborts (then resolves); throws, after logging, when ingestion cannot go on. */
+  async run(signal: AbortSignal): Promise<void> {
+    const heads = new NewHeads(this.settings.rpcUrls.find(isWebSocket), this.log);
+    try {
+      while (!signal.aborted) {
+        const report = await this.step(signal);
+        if (report !== null) this.log.info({ ...report }, 'ingested');
+        await heads.next(this.settings.pollIntervalMs, signal);
+      }
+    } catch (error) {
+      if (signal.aborted) return;
+      this.log.error({ error: (error as Error).message }, 'ingestion stopped'); // the message only: a cause may carry the RPC URL
+      throw error;
+    } finally {
+      heads.close();
+    }
+  }
+
+  private async step(signal?: AbortSignal, onProgress?: (progress: StepProgress) => void): Promise<StepReport | null> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.follower.step(onProgress);
+      } catch (error) {
+        if (!(error instanceof LogConflict) || attempt > CONFLICT_RETRIES) throw error;
+        this.log.warn({ attempt, error: error.message }, 'log conflict; reading the chain again');
+        await sleep(this.settings.pollIntervalMs, undefined, { signal });
+      }
+    }
+  }
+}
+
+/** The long-running ingester the `run` service starts: follows the chain into `store` until `signal` aborts. */
+export async function runIngester(store: EventStore, config: ResolvedConfig, signal: AbortSignal): Promise<void> {
+  const service = await IngesterService.start(store, ingesterSettings(config, 'run'), logger('ingester'), signal);
+  try {
+    await service.run(signal);
+  } finally {
+    service.close();
+  }
+}

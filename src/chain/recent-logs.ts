@@ -1,0 +1,121 @@
+/**
+ * The orderbook stream's recent logs, indexed by event id: what the ingester dedupes against
+ * and reconciles a reorg with. Bounded: it holds the stream's last `limit` logs, and `floor`
+ * says from which block on it holds every stored log.
+ */
+import { NO_STREAM, type EventStore, type ExpectedRevision, type RecordedEvent } from '../eventstore/port.ts';
+import { decodeEvent, type Envelope } from '../domain/events.ts';
+import { CorruptEvent } from '../eventstore/errors.ts';
+import { compareLogMarks, type LogMark } from '../domain/log-order.ts';
+import type { RecordedLog } from './rpc-log.ts';
+
+export interface StoredLog {
+  readonly id: string;
+  readonly log: RecordedLog;
+  /** An OrderbookLogRemoved compensates it: its id can never be recorded again. */
+  readonly removed: boolean;
+}
+
+export interface BlockHash {
+  readonly block: bigint;
+  readonly hash: `0x${string}`;
+}
+
+const DEFAULT_RECENT_LOGS = 5_000;
+
+const byMark = (a: StoredLog, b: StoredLog) => compareLogMarks(a.log, b.log);
+
+export class RecentLogs {
+  private readonly logs = new Map<string, StoredLog>();
+  /** Revision of the stream's last event, as the next append expects it. */
+  revision: ExpectedRevision = NO_STREAM;
+  /** Every stored log at or above this block is indexed; 0 while the index holds the whole stream. */
+  floor = 0n;
+
+  private constructor(private readonly limit: number) {}
+
+  /** Indexes the stream's last `limit` events. */
+  static async load(store: EventStore, stream: string, limit = DEFAULT_RECENT_LOGS): Promise<RecentLogs> {
+    const recent = new RecentLogs(limit);
+    const last = await store.readLastEvent(stream);
+    if (last === undefined) return recent;
+    const fromRevision = last.revision - BigInt(limit) + 1n;
+    for await (const event of store.readStream(stream, { fromRevision: fromRevision > 0n ? fromRevision : 0n })) {
+      const stored = recent.apply(event);
+      // The events before the first one read hold logs at or below its block (the stream is in chain order).
+      if (fromRevision > 0n && event.revision === fromRevision) recent.floor = stored.log.blockNumber + 1n;
+    }
+    return recent;
+  }
+
+  /** Folds in events appended by someone else (a racing ingester) since `revision`. */
+  async refresh(store: EventStore, stream: string): Promise<void> {
+    const fromRevision = this.revision === NO_STREAM ? 0n : (this.revision as bigint) + 1n;
+    const last = await store.readLastEvent(stream);
+    if (last === undefined || last.revision < fromRevision) return;
+    for await (const event of store.readStream(stream, { fromRevision })) this.apply(event);
+  }
+
+  get(id: string): StoredLog | undefined {
+    return this.logs.get(id);
+  }
+
+  recorded(id: string, log: RecordedLog): void {
+    this.put({ id, log, removed: false });
+  }
+
+  removed(stored: StoredLog): void {
+    this.put({ ...stored, removed: true });
+  }
+
+  /** The last log still on chain, in chain order: file deliveries append after it. */
+  lastLive(): LogMark | null {
+    let last: RecordedLog | null = null;
+    for (const { log, removed } of this.logs.values()) if (!removed && (last === null || compareLogMarks(log, last) > 0)) last = log;
+    return last;
+  }
+
+  /** Logs still on chain whose block is in [from, to], in chain order. */
+  liveIn(from: bigint, to: bigint): StoredLog[] {
+    return [...this.logs.values()].filter((s) => !s.removed && s.log.blockNumber >= from && s.log.blockNumber <= to).sort(byMark);
+  }
+
+  /** The block hash each live log was recorded with, one per block (the latest recorded), ascending. */
+  blocks(): BlockHash[] {
+    const hashes = new Map<bigint, `0x${string}`>();
+    for (const { log, removed } of this.logs.values()) if (!removed) hashes.set(log.blockNumber, log.blockHash);
+    return [...hashes].map(([block, hash]) => ({ block, hash })).sort((a, b) => (a.block < b.block ? -1 : 1));
+  }
+
+  private apply(event: RecordedEvent): StoredLog {
+    this.revision = event.revision;
+    const decoded = decodeEvent(event);
+    if (decoded._tag === 'Left') throw decoded.left;
+    const stored = toStoredLog(decoded.right);
+    this.put(stored);
+    return stored;
+  }
+
+  private put(stored: StoredLog): void {
+    this.logs.delete(stored.id); // re-inserted last: the map stays in append order
+    this.logs.set(stored.id, stored);
+    for (const [id, oldest] of this.logs) {
+      if (this.logs.size <= this.limit) break;
+      this.logs.delete(id);
+      if (oldest.log.blockNumber >= this.floor) this.floor = oldest.log.blockNumber + 1n;
+    }
+  }
+}
+
+function toStoredLog(event: Envelope): StoredLog {
+  switch (event.type) {
+    case 'OrderbookLogRecorded':
+      return { id: event.id, log: event.data, removed: false };
+    case 'OrderbookLogRemoved': {
+      const { logId, reason: _reason, ...log } = event.data;
+      return { id: logId, log, removed: true };
+    }
+    default:
+      throw new CorruptEvent(event.stream, event.revision, 'type', `${event.type} does not belong in an orderbook stream`);
+  }
+}

@@ -1,0 +1,51 @@
+/** Per-call retry: exponential backoff with full jitter, under an overall deadline that fails loudly. */
+import { setTimeout as sleep } from 'node:timers/promises';
+
+export interface Backoff {
+  /** Give up (DeadlineExceeded) rather than wait past this long since the first attempt. */
+  readonly deadlineMs: number;
+  readonly baseMs: number;
+  readonly maxMs: number;
+  /** In [0, 1); seeded in tests. */
+  readonly random: () => number;
+}
+
+export const backoff = (deadlineMs: number, random: () => number = Math.random): Backoff => ({ deadlineMs, baseMs: 100, maxMs: 5_000, random });
+
+export class DeadlineExceeded extends Error {
+  override readonly name = 'DeadlineExceeded';
+  constructor(what: string, attempts: number, elapsedMs: number, why: string, cause: unknown) {
+    super(`${what}: still failing after ${attempts} attempts in ${(elapsedMs / 1000).toFixed(1)} s (deadline): ${why}`, { cause });
+  }
+}
+
+const firstLine = (e: unknown): string => (e instanceof Error ? e.message.split('\n')[0]! : String(e));
+
+/** Full jitter (AWS): uniform in [0, min(max, base·2^attempt)), so retrying clients spread out. */
+const retryDelay = (b: Backoff, attempt: number): number => b.random() * Math.min(b.maxMs, b.baseMs * 2 ** attempt);
+
+export interface RetryOptions {
+  readonly backoff: Backoff;
+  readonly retryable: (error: unknown) => boolean;
+  readonly onRetry?: (error: unknown, attempt: number, delayMs: number) => void;
+  /** One line on what went wrong, for the deadline error; default the message's first line. */
+  readonly describe?: (error: unknown) => string;
+  readonly signal?: AbortSignal | undefined;
+}
+
+/** Runs `op` until it succeeds, fails with a non-retryable error, or the deadline would pass. */
+export async function retrying<T>(what: string, op: () => Promise<T>, options: RetryOptions): Promise<T> {
+  const started = performance.now();
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await op();
+    } catch (error) {
+      if (!options.retryable(error) || options.signal?.aborted) throw error;
+      const delay = retryDelay(options.backoff, attempt - 1);
+      const elapsed = performance.now() - started;
+      if (elapsed + delay > options.backoff.deadlineMs) throw new DeadlineExceeded(what, attempt, elapsed, (options.describe ?? firstLine)(error), error);
+      options.onRetry?.(error, attempt, delay);
+      await sleep(delay, undefined, { signal: options.signal });
+    }
+  }
+}

@@ -1,0 +1,197 @@
+/**
+ * JSON-RPC through viem transports, answers kept raw (hex, as the node sent them) and decoded
+ * with io-ts at this boundary. Every call is retried with backoff under one deadline; viem's own
+ * retries are off so there is one retry policy. Endpoints are named by origin only in errors and
+ * logs: their paths and queries often hold API keys.
+ */
+import * as t from 'io-ts';
+import * as E from 'fp-ts/lib/Either.js';
+import {
+  BaseError,
+  HttpRequestError,
+  InvalidParamsRpcError,
+  MethodNotFoundRpcError,
+  MethodNotSupportedRpcError,
+  ResponseBodyTooLargeError,
+  createPublicClient,
+  fallback,
+  http,
+  webSocket,
+  type PublicClient,
+  type Transport,
+} from 'viem';
+import { socketClientCache } from 'viem/utils';
+import { Hash32, HexQuantity, describeErrors } from '../domain/codecs.ts';
+import type { Logger } from '../log.ts';
+import { backoff, retrying, type Backoff } from './retry.ts';
+
+export type Decoder<T> = (u: unknown) => E.Either<string, T>;
+
+/** An answer that does not have the shape the JSON-RPC spec gives it: retried (another attempt or endpoint may do better), then fatal. */
+export class MalformedRpcResponse extends Error {
+  override readonly name = 'MalformedRpcResponse';
+}
+
+/** The node serves another chain than the configured one. */
+export class ChainIdMismatch extends Error {
+  override readonly name = 'ChainIdMismatch';
+}
+
+/** A node's refusal no retry fixes (a 404, an unknown method, invalid params, a revert); the node's own error is the cause. */
+export class RpcRefused extends Error {
+  override readonly name = 'RpcRefused';
+}
+
+/** The node's error behind a refusal, for classifying it. */
+export const nodeError = (e: unknown): unknown => (e instanceof RpcRefused ? e.cause : e);
+
+export const endpointLabel = (url: string): string => {
+  try {
+    const { protocol, host } = new URL(url);
+    return `${protocol}//${host}`;
+  } catch {
+    return '<unparsable URL>';
+  }
+};
+
+export const fromCodec =
+  <T>(codec: t.Type<T, unknown, unknown>): Decoder<T> =>
+  (u) =>
+    E.mapLeft((errors: t.Errors) => {
+      const { path, reason } = describeErrors(errors);
+      return `${path ? `at ${path}: ` : ''}${reason}`;
+    })(codec.decode(u));
+
+const BlockRefCodec = t.type({ number: HexQuantity, hash: Hash32 });
+export type BlockRef = t.TypeOf<typeof BlockRefCodec>;
+export type BlockTag = 'latest' | 'safe' | 'finalized';
+
+const RANGE_TOO_LARGE =
+  /too many (results|logs|blocks)|more than \d+ (results|logs)|range (is )?too (large|wide|big)|exceeds? (the )?(max|maximum|limit)|block range|response size|size exceeded|limited to/i;
+
+/** What went wrong, on one line and without the endpoint's URL (viem's full messages carry it, and its API key). */
+const errorText = (e: unknown): string => {
+  if (e instanceof HttpRequestError) return `HTTP ${e.status ?? 'request failed'}: ${e.details}`.slice(0, 300);
+  if (e instanceof BaseError) return `${e.shortMessage} ${e.details}`.slice(0, 300);
+  return e instanceof Error ? e.message.split('\n')[0]! : String(e);
+};
+
+/** The provider refuses the block range or the size of the answer: a smaller range may pass. */
+export const isRangeTooLarge = (error: unknown): boolean => {
+  const e = nodeError(error);
+  return e instanceof ResponseBodyTooLargeError || (e instanceof HttpRequestError && e.status === 413) || (e instanceof BaseError && RANGE_TOO_LARGE.test(errorText(e)));
+};
+
+/** An HTTP 4xx other than a timeout or a rate limit: a wrong URL or a refused key, which no retry fixes. */
+const isClientError = (e: unknown): boolean =>
+  e instanceof HttpRequestError && e.status !== undefined && e.status >= 400 && e.status < 500 && e.status !== 408 && e.status !== 429;
+
+/** Transport failures, timeouts, rate limits, server errors and malformed answers are retried; refusals that will not change are not. */
+export const isRetryable = (e: unknown): boolean =>
+  e instanceof MalformedRpcResponse ||
+  (e instanceof BaseError &&
+    !(e instanceof MethodNotFoundRpcError || e instanceof MethodNotSupportedRpcError || e instanceof InvalidParamsRpcError) &&
+    !isClientError(e) &&
+    !isRangeTooLarge(e));
+
+export const isWebSocket = (url: string): boolean => /^wss?:/.test(url);
+
+const transportOf = (url: string, timeout: number): Transport =>
+  isWebSocket(url) ? webSocket(url, { retryCount: 0, timeout }) : http(url, { retryCount: 0, timeout });
+
+/** HTTP endpoints first (cheaper for large answers), websockets after; viem falls back in that order. */
+function transportFor(urls: readonly string[], timeout: number): Transport {
+  const ordered = [...urls.filter((u) => !isWebSocket(u)), ...urls.filter(isWebSocket)];
+  const transports = ordered.map((u) => transportOf(u, timeout));
+  return transports.length === 1 ? transports[0]! : fallback(transports, { retryCount: 0 });
+}
+
+export interface RpcOptions {
+  readonly urls: readonly string[];
+  readonly chainId: number;
+  readonly deadlineMs: number;
+  readonly log: Logger;
+  /** Per-attempt timeout; default min(30 s, deadline). */
+  readonly timeoutMs?: number;
+  readonly random?: () => number;
+  readonly signal?: AbortSignal;
+}
+
+type RawRequest = (args: { method: string; params: readonly unknown[] }) => Promise<unknown>;
+
+export class ChainRpc {
+  readonly label: string;
+  private readonly backoff: Backoff;
+  private readonly raw: RawRequest;
+
+  private constructor(
+    private readonly options: RpcOptions,
+    client: PublicClient,
+  ) {
+    this.label = options.urls.map(endpointLabel).join(', ');
+    this.backoff = backoff(options.deadlineMs, options.random);
+    this.raw = client.request as unknown as RawRequest;
+  }
+
+  /** Connects and checks every endpoint serves the configured chain. */
+  static async connect(options: RpcOptions): Promise<ChainRpc> {
+    const timeout = options.timeoutMs ?? Math.min(30_000, options.deadlineMs);
+    try {
+      for (const url of options.urls) {
+        const single = new ChainRpc({ ...options, urls: [url] }, createPublicClient({ transport: transportOf(url, timeout) }));
+        const served = await single.request('eth_chainId', [], fromCodec(HexQuantity));
+        if (served !== BigInt(options.chainId)) {
+          throw new ChainIdMismatch(`RPC ${single.label} serves chain ${served}, but the configured chainId is ${options.chainId} (LEDGER_CHAIN_ID)`);
+        }
+      }
+    } catch (error) {
+      closeSockets(options.urls);
+      throw error;
+    }
+    return new ChainRpc(options, createPublicClient({ transport: transportFor(options.urls, timeout) }));
+  }
+
+  /** Closes the websockets of its endpoints (viem keeps them open, reconnecting, for the whole process otherwise). */
+  close(): void {
+    closeSockets(this.options.urls);
+  }
+
+  /** One JSON-RPC call and the decoding of its answer, retried together; a refusal becomes RpcRefused. */
+  async request<T>(method: string, params: readonly unknown[], decode: Decoder<T>, what = method, retryable = isRetryable): Promise<T> {
+    try {
+      return await this.retried(method, params, decode, `${what} from ${this.label}`, retryable);
+    } catch (error) {
+      throw error instanceof BaseError ? new RpcRefused(`${what} from ${this.label}: ${errorText(error)}`, { cause: error }) : error;
+    }
+  }
+
+  private retried<T>(method: string, params: readonly unknown[], decode: Decoder<T>, what: string, retryable: (e: unknown) => boolean): Promise<T> {
+    const call = async () => {
+      const answer = decode(await this.raw({ method, params }));
+      if (E.isLeft(answer)) throw new MalformedRpcResponse(`malformed answer: ${answer.left}`);
+      return answer.right;
+    };
+    return retrying(what, call, {
+      backoff: this.backoff,
+      retryable,
+      signal: this.options.signal,
+      describe: errorText,
+      onRetry: (error, attempt, delayMs) => this.options.log.warn({ method, attempt, delayMs: Math.round(delayMs), error: errorText(error) }, 'RPC call failed; retrying'),
+    });
+  }
+
+  blockNumber(): Promise<bigint> {
+    return this.request('eth_blockNumber', [], fromCodec(HexQuantity));
+  }
+
+  /** The block's number and hash; null when the node has no such block (yet, or any more). */
+  block(at: bigint | BlockTag): Promise<BlockRef | null> {
+    const id = typeof at === 'bigint' ? `0x${at.toString(16)}` : at;
+    return this.request('eth_getBlockByNumber', [id, false], fromCodec(t.union([BlockRefCodec, t.null])), `block ${at}`);
+  }
+}
+
+/** viem shares one socket per websocket URL and options; close every one open to these URLs. */
+export function closeSockets(urls: readonly string[]): void {
+  for (const socket of socketClientCache.values()) if (urls.includes(socket.url)) socket.close();
+}

@@ -1,0 +1,103 @@
+/**
+ * ERC20 `symbol()` read from the chain, for the tokens the ledger has not seen yet: one
+ * multicall3 call where the chain has multicall3 (Base does; anvil does not), one eth_call per
+ * token otherwise. A symbol that cannot be read (a revert, no contract, an answer that is no
+ * string) is recorded as unknown with the reason and blocks nothing; a transport failure says
+ * nothing about the token, so it is retried and, at the deadline, stops ingestion.
+ */
+import * as E from 'fp-ts/lib/Either.js';
+import { BaseError, decodeAbiParameters, decodeErrorResult, decodeFunctionResult, encodeFunctionData, hexToString, parseAbi, size, type Hex } from 'viem';
+import { HexData } from '../domain/codecs.ts';
+import type { TokenMetadata, TokenResolver } from '../services/ingester.ts';
+import { fromCodec, isRetryable, nodeError, type ChainRpc, type Decoder } from './rpc.ts';
+
+/** keccak256("symbol()")[0..4]. */
+const SYMBOL_CALL: Hex = '0x95d89b41';
+/** The same address on every chain that has it (mds1/multicall3). */
+export const MULTICALL3: Hex = '0xca11bde05977b3631167028862be2a173976ca11';
+const multicall3Abi = parseAbi([
+  'struct Call3 { address target; bool allowFailure; bytes callData; }',
+  'struct Result { bool success; bytes returnData; }',
+  'function aggregate3(Call3[] calls) payable returns (Result[] returnData)',
+]);
+
+type Answer = { readonly ok: true; readonly data: Hex } | { readonly ok: false; readonly reason: string };
+
+const hexData = fromCodec(HexData);
+
+/** A node's "execution reverted" (JSON-RPC code 3, or the message): the token answered, with a refusal. */
+const isRevert = (error: unknown): boolean => {
+  const e = nodeError(error);
+  return e instanceof BaseError && (e.walk((c) => (c as { code?: unknown }).code === 3) !== null || /revert/i.test(e.details ?? ''));
+};
+
+/** The revert data a node attaches to its error (JSON-RPC `error.data`), if any. */
+const revertData = (error: unknown): Hex => {
+  const e = nodeError(error);
+  const withData = e instanceof BaseError ? (e.walk((c) => typeof (c as { data?: unknown }).data === 'string') as { data?: Hex } | null) : null;
+  return withData?.data ?? '0x';
+};
+
+const revertReason = (data: Hex): string => {
+  try {
+    const decoded = decodeErrorResult({ abi: [], data });
+    return `: ${decoded.args?.join(', ') ?? decoded.errorName}`;
+  } catch {
+    return data === '0x' ? '' : ` with ${data.slice(0, 74)}`;
+  }
+};
+
+/** A string, or the bytes32 some old tokens (MKR) return. */
+function symbolOf(data: Hex): TokenMetadata {
+  if (data === '0x') return { symbol: null, reason: 'symbol() returned no data: no contract at this address, or no symbol()' };
+  try {
+    const symbol = size(data) === 32 ? hexToString(data, { size: 32 }) : decodeAbiParameters([{ type: 'string' }], data)[0];
+    return symbol === '' ? { symbol: null, reason: 'symbol() returned an empty string' } : { symbol, reason: null };
+  } catch (error) {
+    return { symbol: null, reason: `symbol() answer is not a string: ${(error as Error).message.split('\n')[0]}` };
+  }
+}
+
+const metadataOf = (answer: Answer): TokenMetadata => (answer.ok ? symbolOf(answer.data) : { symbol: null, reason: answer.reason });
+
+const aggregate3Results: Decoder<readonly Answer[]> = (u) =>
+  E.chain((data: Hex) => {
+    try {
+      const results = decodeFunctionResult({ abi: multicall3Abi, functionName: 'aggregate3', data });
+      return E.right(results.map((r): Answer => (r.success ? { ok: true, data: r.returnData } : { ok: false, reason: `symbol() reverted${revertReason(r.returnData)}` })));
+    } catch (error) {
+      return E.left(`aggregate3 answer does not decode: ${(error as Error).message.split('\n')[0]}`);
+    }
+  })(hexData(u));
+
+export class ChainTokenResolver implements TokenResolver {
+  private multicall: Promise<boolean> | null = null;
+
+  constructor(private readonly rpc: ChainRpc) {}
+
+  async resolve(addresses: readonly string[]): Promise<ReadonlyMap<string, TokenMetadata>> {
+    const answers = (await this.hasMulticall()) ? await this.viaMulticall(addresses) : await Promise.all(addresses.map((a) => this.single(a)));
+    return new Map(addresses.map((address, i) => [address, metadataOf(answers[i]!)]));
+  }
+
+  private hasMulticall(): Promise<boolean> {
+    this.multicall ??= this.rpc.request('eth_getCode', [MULTICALL3, 'latest'], hexData, 'multicall3 code').then((code) => code !== '0x');
+    return this.multicall;
+  }
+
+  private viaMulticall(addresses: readonly string[]): Promise<readonly Answer[]> {
+    const calls = addresses.map((target) => ({ target: target as Hex, allowFailure: true, callData: SYMBOL_CALL }));
+    const data = encodeFunctionData({ abi: multicall3Abi, functionName: 'aggregate3', args: [calls] });
+    return this.rpc.request('eth_call', [{ to: MULTICALL3, data }, 'latest'], aggregate3Results, `symbol() of ${addresses.length} tokens via multicall3`);
+  }
+
+  private async single(address: string): Promise<Answer> {
+    try {
+      const retryable = (e: unknown) => !isRevert(e) && isRetryable(e);
+      return { ok: true, data: await this.rpc.request('eth_call', [{ to: address, data: SYMBOL_CALL }, 'latest'], hexData, `symbol() of ${address}`, retryable) };
+    } catch (error) {
+      if (!isRevert(error)) throw error;
+      return { ok: false, reason: `symbol() reverted${revertReason(revertData(error))}` };
+    }
+  }
+}

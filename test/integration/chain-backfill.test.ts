@@ -1,0 +1,186 @@
+/**
+ * Backfill against a real anvil node: a few thousand logs across many blocks, ingested through
+ * an honest RPC, a flaky one, a crash, a restart and a racing second ingester. Every time the
+ * stream must hold each log once, in chain order, and fold to the positions the fills imply.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Fill } from '../../src/chain/devnet/index.ts';
+import { IngesterService, type IngesterSettings } from '../../src/chain/ingester-service.ts';
+import { ChainIdMismatch } from '../../src/chain/rpc.ts';
+import { DeadlineExceeded } from '../../src/chain/retry.ts';
+import { decodeEvent, streams } from '../../src/domain/events.ts';
+import { openStore } from '../../src/eventstore/url.ts';
+import type { EventStore } from '../../src/eventstore/port.ts';
+import { foldLedger } from '../../src/services/ledger-query.ts';
+import {
+  chainLogIds, clearOf, dyingStore, expectedNet, mineEmpty, partiesOf, randomFills, recordedIds, seeded, startDevnet, storedLogs, storedNet, testLog, type Devnet,
+} from '../support/chain-fixture.ts';
+import { startRpcProxy, type RpcProxy } from '../support/chain-proxy.ts';
+
+const E18 = 10n ** 18n;
+
+describe('chain backfill', () => {
+  let devnet: Devnet;
+  let canonical: string[];
+  let expected: Record<string, string>;
+  const proxies: RpcProxy[] = [];
+
+  beforeAll(async () => {
+    devnet = await startDevnet();
+    const random = seeded(42);
+    const fills: Fill[] = [];
+    for (let i = 0; i < 30; i++) {
+      const batch = randomFills(random, 100);
+      await devnet.trader.takeMany(batch);
+      fills.push(...batch);
+      await mineEmpty(devnet, 1 + Math.floor(random() * 15));
+    }
+    const clears = [clearOf('tGME', 2n * E18, 'sell'), clearOf('AAPL0x', E18, 'buy'), clearOf('GMEs1', E18 / 2n, 'sell')];
+    await devnet.trader.clearMany(clears);
+    fills.push(...partiesOf(clears));
+    canonical = await chainLogIds(devnet);
+    expected = expectedNet(fills);
+  }, 120_000);
+
+  afterAll(async () => {
+    await Promise.all(proxies.map((p) => p.close()));
+    await devnet?.stop();
+  });
+
+  const proxy = async (seed: number, faults: RpcProxy['faults']) => {
+    const started = await startRpcProxy(devnet.anvil.rpcUrl, seed, faults);
+    proxies.push(started);
+    return started;
+  };
+
+  /** One `catchUp` on the store at `url` (optionally wrapped), closing it afterwards. */
+  async function backfill(url: string, settings: IngesterSettings = devnet.settings(), wrap: (s: EventStore) => EventStore = (s) => s) {
+    const store = await openStore(url);
+    try {
+      return await (await IngesterService.start(wrap(store), settings, testLog())).catchUp();
+    } finally {
+      await store.close();
+    }
+  }
+
+  async function withStore<T>(url: string, body: (store: EventStore) => Promise<T>): Promise<T> {
+    const store = await openStore(url);
+    try {
+      return await body(store);
+    } finally {
+      await store.close();
+    }
+  }
+
+  /** The stream holds every canonical log once, in chain order, and folds to the fills' positions. */
+  const expectComplete = (url: string) =>
+    withStore(url, async (store) => {
+      expect(recordedIds(await storedLogs(store, devnet.stream))).toEqual(canonical);
+      expect(await storedNet(store, devnet.fold)).toEqual(expected);
+    });
+
+  it('ingests a few thousand logs across many blocks once, in chain order, token metadata first', async () => {
+    expect(canonical.length).toBe(3_006);
+    const url = devnet.storeUrl();
+    const progress: bigint[] = [];
+    const store = await openStore(url);
+    const report = await (await IngesterService.start(store, devnet.settings({ maxBlockRange: 25 }), testLog())).catchUp((p) => progress.push(p.done));
+    expect(report).toMatchObject({ appended: 3_006, removed: 0, reorg: false });
+    expect(progress.length).toBeGreaterThan(5); // many eth_getLogs ranges, reported in order
+    expect([...progress].sort((a, b) => (a < b ? -1 : 1))).toEqual(progress);
+
+    const symbols = new Map<string, { symbol: string | null; reason: string | null }>();
+    for await (const e of store.readStream(streams.tokens(devnet.deployment.chainId))) {
+      const decoded = decodeEvent(e);
+      if (decoded._tag === 'Right' && decoded.right.type === 'TokenMetadataRecorded') symbols.set(decoded.right.data.address, decoded.right.data);
+    }
+    const { tokens } = devnet.deployment;
+    expect(symbols.get(tokens.tGME.address.toLowerCase())).toMatchObject({ symbol: 'tGME', reason: null });
+    expect(symbols.get(tokens.BrokenToken.address.toLowerCase())).toMatchObject({ symbol: null, reason: 'symbol() reverted: BrokenToken: no symbol' });
+    // Every token was recorded before a log needed it: the only unknown token is the one whose symbol() reverts.
+    const unknown = new Set<string>();
+    await foldLedger(store, devnet.fold, { onRejection: (r) => r.reason === 'unknown_token' && unknown.add(r.detail.match(/token (0x[0-9a-f]{40})/)![1]!) });
+    expect([...unknown]).toEqual([tokens.BrokenToken.address.toLowerCase()]);
+    await store.close();
+
+    await expectComplete(url);
+    expect(await backfill(url)).toBeNull(); // up to date: nothing new
+  });
+
+  it('reports the confirmed head, the ingested block and the logs appended to its gauges', async () => {
+    const seen = { logs: 0, head: 0, ingested: [] as number[] };
+    const gauges = {
+      logsIngested: { inc: (n: number) => void (seen.logs += n) },
+      chainHead: { set: (n: number) => void (seen.head = n) },
+      ingestedBlock: { set: (n: number) => void seen.ingested.push(n) },
+    };
+    const store = await openStore('sqlite::memory:');
+    const service = await IngesterService.start(store, devnet.settings(), testLog(), undefined, gauges);
+    const report = await service.catchUp();
+    expect(seen.logs).toBe(canonical.length);
+    expect(seen.head).toBe(Number(report!.to));
+    expect(seen.ingested.at(-1)).toBe(seen.head);
+    expect([...seen.ingested].sort((a, b) => a - b)).toEqual(seen.ingested);
+    expect(await service.catchUp()).toBeNull();
+    expect(seen.ingested.at(-1)).toBe(seen.head);
+    await store.close();
+  });
+
+  it('an RPC that fails, drops, delays and refuses wide ranges (seeded): the same stream', async () => {
+    const flaky = await proxy(3, { error500: 0.15, drop: 0.05, delay: 0.2, delayMs: 30, maxLogRange: 40 });
+    const url = devnet.storeUrl();
+    await backfill(url, devnet.settings({ rpcUrls: [flaky.url], maxBlockRange: 500 }));
+    await expectComplete(url);
+    for (const fault of ['error500', 'drop', 'delay', 'rangeRefused']) expect(flaky.injected.get(fault), fault).toBeGreaterThan(0);
+  });
+
+  it.each([
+    ['stops before', 3, 'before'],
+    ['crashes right after', 1, 'after'],
+    ['crashes right after', 4, 'after'],
+  ] as const)('a restart after the ingester %s append %i: each log exactly once', async (_, n, when) => {
+    const url = devnet.storeUrl();
+    await expect(backfill(url, devnet.settings(), (s) => dyingStore(s, n, when))).rejects.toThrow(/stopped|crashed/);
+    const partial = await withStore(url, (store) => storedLogs(store, devnet.stream));
+    expect(partial.length).toBeLessThan(canonical.length);
+    await backfill(url);
+    await expectComplete(url);
+  });
+
+  it('two ingesters racing on one store: each log exactly once', async () => {
+    const url = devnet.storeUrl();
+    const reports = await Promise.all([backfill(url, devnet.settings({ maxBlockRange: 30 })), backfill(url, devnet.settings({ maxBlockRange: 70, random: seeded(8) }))]);
+    // Both covered the whole range, and between them wrote each log once.
+    expect(reports.map((r) => (r?.appended ?? 0) + (r?.alreadyIngested ?? 0))).toEqual([canonical.length, canonical.length]);
+    expect(reports.reduce((n, r) => n + (r?.appended ?? 0), 0)).toBe(canonical.length);
+    await expectComplete(url);
+  });
+
+  it('fails loudly at the deadline, naming the endpoint but not its key', async () => {
+    const down = await proxy(4, { down: true });
+    const started = performance.now();
+    const failure = IngesterService.start(await openStore('sqlite::memory:'), devnet.settings({ rpcUrls: [down.url], deadlineMs: 700 }), testLog());
+    await expect(failure).rejects.toThrow(DeadlineExceeded);
+    await expect(failure).rejects.toThrow(/^eth_chainId from http:\/\/127\.0\.0\.1:\d+: still failing after \d+ attempts in [\d.]+ s \(deadline\)/);
+    await expect(failure).rejects.not.toThrow(/secret-api-key/);
+    expect(performance.now() - started).toBeLessThan(3_000);
+  });
+
+  it('a malformed log from the RPC stops ingestion with the field at fault; it is never skipped', async () => {
+    const corrupt = (method: string, result: unknown) =>
+      method === 'eth_getLogs' && Array.isArray(result) && result.length > 4 ? result.map((l, i) => (i === 4 ? { ...l, blockHash: '0x1234' } : l)) : result;
+    const bad = await proxy(5, { rewrite: corrupt });
+    const url = devnet.storeUrl();
+    await expect(backfill(url, devnet.settings({ rpcUrls: [bad.url], deadlineMs: 800 }))).rejects.toThrow(/eth_getLogs \d+\.\.\d+ .*still failing .* malformed answer: log 4: blockHash: expected 32 bytes of hex, got "0x1234"/);
+    const stored = await withStore(url, (store) => storedLogs(store, devnet.stream));
+    expect(stored.length).toBeLessThan(canonical.length);
+    expect(recordedIds(stored)).toEqual(canonical.slice(0, stored.length));
+  });
+
+  it('refuses a node that serves another chain', async () => {
+    await expect(IngesterService.start(await openStore('sqlite::memory:'), devnet.settings({ chainId: 8453 }), testLog())).rejects.toThrow(ChainIdMismatch);
+    await expect(IngesterService.start(await openStore('sqlite::memory:'), devnet.settings({ chainId: 8453 }), testLog())).rejects.toThrow(
+      /serves chain 31337, but the configured chainId is 8453/,
+    );
+  });
+});

@@ -1,0 +1,131 @@
+/**
+ * Reorgs on a real anvil node (anvil_reorg, anvil_rollback): orphaned logs get compensating
+ * events in chain order, logs that stay on chain are kept as they are, and the fold's
+ * positions always equal those of the canonical chain ingested from scratch.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { encodeFunctionData, type Hex } from 'viem';
+import { orderbookAbi, takeArgs, type Fill } from '../../src/chain/devnet/index.ts';
+import { IngesterService, type IngesterSettings } from '../../src/chain/ingester-service.ts';
+import { logEventId } from '../../src/domain/ids.ts';
+import { openStore } from '../../src/eventstore/url.ts';
+import type { EventStore } from '../../src/eventstore/port.ts';
+import { OURS, clearOf, expectedNet, mineEmpty, startDevnet, storedLogs, storedNet, testLog, type Devnet, type StoredEntry } from '../support/chain-fixture.ts';
+
+const E17 = 10n ** 17n;
+const fill = (side: 'sell' | 'buy', tenths: bigint, equityToken: Fill['equityToken'] = 'tGME'): Fill => ({ owner: OURS, side, equityToken, shares: tenths * E17, usdc: tenths * 2_000_000n });
+
+describe('chain reorgs', () => {
+  let devnet: Devnet;
+  let otherAccount: Hex;
+  const stores: EventStore[] = [];
+
+  beforeAll(async () => {
+    devnet = await startDevnet();
+    otherAccount = (await devnet.anvil.request<Hex[]>('eth_accounts'))[1]!;
+  });
+  afterEach(async () => {
+    await Promise.all(stores.splice(0).map((s) => s.close()));
+  });
+  afterAll(async () => {
+    await devnet?.stop();
+  });
+
+  const follower = async (overrides: Partial<IngesterSettings> = {}) => {
+    const store = await openStore(devnet.storeUrl());
+    stores.push(store);
+    return { store, service: await IngesterService.start(store, devnet.settings(overrides), testLog()) };
+  };
+
+  /** Positions of the canonical chain: everything the node has now, ingested from scratch. */
+  const canonicalNet = async () => {
+    const { store, service } = await follower();
+    await service.catchUp();
+    return storedNet(store, devnet.fold);
+  };
+
+  const rawTx = (hash: Hex) => devnet.anvil.request<Hex>('eth_getRawTransactionByHash', [hash]);
+  const idOf = (hash: Hex, logIndex: number) => logEventId(devnet.deployment.chainId, hash, logIndex);
+  const show = (e: StoredEntry) => `${e.type === 'OrderbookLogRemoved' ? 'removed' : 'recorded'} ${e.logId}`;
+
+  it('a reorg deeper than the depth: orphans compensated in chain order (ClearV2 first), kept logs untouched, new logs appended', async () => {
+    const { store, service } = await follower();
+    await service.catchUp();
+    const before = await storedLogs(store, devnet.stream);
+    const t1 = await devnet.trader.take(fill('sell', 15n));
+    const t2 = await devnet.trader.clear(clearOf('tAAPL', 20n * E17, 'buy'));
+    const t3 = await devnet.trader.take(fill('buy', 7n, 'GME0x'));
+    expect(await service.catchUp()).toMatchObject({ appended: 4, removed: 0 });
+
+    // Replace the three blocks: t1 re-mined where it was, t2 and t3 gone, t4 (another sender) new.
+    const t4 = fill('sell', 4n, 'GMEs1');
+    const t4Request = { from: otherAccount, to: devnet.deployment.orderbook, data: encodeFunctionData({ abi: orderbookAbi, functionName: 'takeOrder', args: takeArgs(devnet.deployment, t4) }) };
+    await devnet.anvil.reorg(3, [{ tx: await rawTx(t1.transactionHash), blockOffset: 0 }, { tx: t4Request, blockOffset: 1 }]);
+    const t4Log = (await devnet.anvil.request<{ transactionHash: Hex }[]>('eth_getLogs', [{ address: devnet.deployment.orderbook, fromBlock: `0x${(t1.blockNumber + 1n).toString(16)}` }]))[0]!;
+
+    expect(await service.catchUp()).toMatchObject({ reorg: true, removed: 3, appended: 1, alreadyIngested: 1 });
+    const after = (await storedLogs(store, devnet.stream)).slice(before.length);
+    expect(after.map(show)).toEqual([
+      `recorded ${idOf(t1.transactionHash, 0)}`,
+      `recorded ${idOf(t2.transactionHash, 0)}`,
+      `recorded ${idOf(t2.transactionHash, 1)}`,
+      `recorded ${idOf(t3.transactionHash, 0)}`,
+      `removed ${idOf(t2.transactionHash, 0)}`,
+      `removed ${idOf(t2.transactionHash, 1)}`,
+      `removed ${idOf(t3.transactionHash, 0)}`,
+      `recorded ${idOf(t4Log.transactionHash, 0)}`,
+    ]);
+    expect(await storedNet(store, devnet.fold)).toEqual(await canonicalNet());
+    expect(await storedNet(store, devnet.fold)).toEqual(expectedNet([fill('sell', 15n), t4]));
+
+    // A restarted ingester rescans from its last log and finds nothing to do.
+    const restarted = await IngesterService.start(store, devnet.settings(), testLog());
+    expect(await restarted.catchUp()).toMatchObject({ reorg: false, appended: 0, removed: 0 });
+  });
+
+  it('a transaction re-mined into another block keeps its log: nothing removed, nothing appended', async () => {
+    const { store, service } = await follower();
+    const t5 = await devnet.trader.take(fill('sell', 25n));
+    await mineEmpty(devnet, 1);
+    await service.catchUp();
+    const before = await storedLogs(store, devnet.stream);
+
+    await devnet.anvil.reorg(2, [{ tx: await rawTx(t5.transactionHash), blockOffset: 1 }]);
+    const [moved] = await devnet.anvil.request<{ blockNumber: Hex }[]>('eth_getLogs', [{ address: devnet.deployment.orderbook, blockHash: (await devnet.anvil.request<{ hash: Hex }>('eth_getBlockByNumber', [`0x${(t5.blockNumber + 1n).toString(16)}`, false])).hash }]);
+    expect(BigInt(moved!.blockNumber)).toBe(t5.blockNumber + 1n);
+
+    expect(await service.catchUp()).toMatchObject({ reorg: true, removed: 0, appended: 0 });
+    expect(await storedLogs(store, devnet.stream)).toEqual(before);
+    expect(await storedNet(store, devnet.fold)).toEqual(await canonicalNet());
+    expect(await service.catchUp()).toBeNull();
+  });
+
+  it('a reorg within the confirmation depth is invisible: the dropped log is never recorded', async () => {
+    const { store, service } = await follower({ confirmations: 2 });
+    await mineEmpty(devnet, 2);
+    await service.catchUp();
+    const t6 = await devnet.trader.take(fill('buy', 9n));
+    await service.catchUp();
+    await devnet.anvil.reorg(1);
+    await mineEmpty(devnet, 3);
+    const report = await service.catchUp();
+    expect(report).toMatchObject({ reorg: false, removed: 0, appended: 0 });
+    expect((await storedLogs(store, devnet.stream)).map((e) => e.logId)).not.toContain(idOf(t6.transactionHash, 0));
+    expect(await storedNet(store, devnet.fold)).toEqual(await canonicalNet());
+  });
+
+  it('the chain shrinks (rollback): a log above the new head is removed once the regrown chain passes its block without it', async () => {
+    const { store, service } = await follower();
+    await service.catchUp();
+    const t7 = await devnet.trader.take(fill('sell', 3n));
+    expect(await service.catchUp()).toMatchObject({ appended: 1 });
+
+    await devnet.anvil.rollback(1);
+    expect(await service.catchUp()).toMatchObject({ reorg: true, removed: 0 });
+    await mineEmpty(devnet, 2);
+    expect(await service.catchUp()).toMatchObject({ reorg: true, removed: 1 });
+    const entries = await storedLogs(store, devnet.stream);
+    expect(entries.slice(-2).map(show)).toEqual([`recorded ${idOf(t7.transactionHash, 0)}`, `removed ${idOf(t7.transactionHash, 0)}`]);
+    expect(await storedNet(store, devnet.fold)).toEqual(await canonicalNet());
+  });
+});

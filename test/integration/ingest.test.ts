@@ -1,0 +1,219 @@
+/**
+ * The ingestion path on a real (in-memory SQLite) store: chain order whatever the delivery
+ * order, dedupe, reorg compensation, the tip after removals, conflicts, racing ingesters.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { keccak256, stringToHex } from 'viem';
+import * as D from '../../src/domain/decimal.ts';
+import { LEDGER_PREFIXES, decodeEvent } from '../../src/domain/events.ts';
+import { logRemovedEventId } from '../../src/domain/ids.ts';
+import { ingesterSettings } from '../../src/chain/ingester-service.ts';
+import { tokensOfLog } from '../../src/chain/log-tokens.ts';
+import { ConfigError, loadConfig } from '../../src/config.ts';
+import type { RecordedLog } from '../../src/chain/rpc-log.ts';
+import { openStore } from '../../src/eventstore/url.ts';
+import type { EventStore } from '../../src/eventstore/port.ts';
+import { Ingester, LogConflict, ReorgTooDeep, type TokenResolver } from '../../src/services/ingester.ts';
+import { LedgerView } from '../../projections/ledger.ts';
+import { History, OTHER_OWNER, OUR_OWNER, TOKEN, afterClearLog, clearV2Log, io, takeOrderV2Log, type OrderSpec, type TokenName } from '../support/orderbook-logs.ts';
+import { config } from '../support/scenario.ts';
+import { storedLogs, storedNet, type StoredEntry } from '../support/chain-fixture.ts';
+
+const history = new History();
+const units = (x: string, decimals = 18): bigint => D.parse(x).units / 10n ** BigInt(18 - decimals);
+const usdcFor = (shares: string): bigint => units(D.format(D.mul(D.parse(shares), D.parse('20'))), 6);
+const place = (tx: string, block: bigint, logIndex: number) => ({ tx, block, logIndex });
+
+/** Our order received `shares` (onchain BUY), at (block, logIndex) in transaction `tx`. */
+const oB = (shares: string, tx: string, block: bigint, logIndex = 0, token: TokenName = 'tGME'): RecordedLog =>
+  history.log(takeOrderV2Log({ owner: OUR_OWNER, validInputs: [io(token)], validOutputs: [io('USDC')] }, { input: usdcFor(shares), output: units(shares) }), place(tx, block, logIndex)).data;
+
+/** Our order gave `shares` (onchain SELL). */
+const oS = (shares: string, tx: string, block: bigint, logIndex = 0, token: TokenName = 'tGME'): RecordedLog =>
+  history.log(takeOrderV2Log({ owner: OUR_OWNER, validInputs: [io('USDC')], validOutputs: [io(token)] }, { input: units(shares), output: usdcFor(shares) }), place(tx, block, logIndex)).data;
+
+/** A clear in one transaction where bob (ours) buys `shares`: ClearV2 then AfterClear. */
+const clearBuy = (shares: string, tx: string, block: bigint, token: TokenName = 'tAAPL'): RecordedLog[] => {
+  const alice: OrderSpec = { owner: OTHER_OWNER, validInputs: [io('USDC')], validOutputs: [io(token)] };
+  const bob: OrderSpec = { owner: OUR_OWNER, validInputs: [io(token)], validOutputs: [io('USDC')] };
+  const usdc = usdcFor(shares);
+  return [
+    history.log(clearV2Log(alice, bob), place(tx, block, 0)).data,
+    history.log(afterClearLog({ aliceOutput: units(shares), bobOutput: usdc, aliceInput: usdc, bobInput: units(shares) }), place(tx, block, 1)).data,
+  ];
+};
+
+/** The same log, mined into another block (a reorg re-mined its transaction). */
+const remined = (log: RecordedLog, block = log.blockNumber): RecordedLog => ({ ...log, blockNumber: block, blockHash: keccak256(stringToHex(`fork block ${block}`)) });
+
+const symbols = new Map<string, string>(Object.entries(TOKEN).map(([name, address]) => [address, name]));
+const tokens: TokenResolver = {
+  resolve: async (addresses) => new Map(addresses.map((a) => [a, symbols.has(a) ? { symbol: symbols.get(a)!, reason: null } : { symbol: null, reason: 'unknown' }])),
+};
+
+const stores: EventStore[] = [];
+const memoryStore = async () => {
+  const store = await openStore('sqlite::memory:');
+  stores.push(store);
+  return store;
+};
+const ingesterOn = (store: EventStore, extra: { batchSize?: number; recentLogs?: number } = {}) =>
+  new Ingester({ store, chainId: config.fills.chainId, orderbook: config.fills.orderbook, tokens, tokensOf: tokensOfLog, ...extra });
+
+afterEach(async () => {
+  await Promise.all(stores.splice(0).map((s) => s.close()));
+});
+
+const marks = (entries: readonly StoredEntry[]) => entries.map((e) => `${e.type === 'OrderbookLogRemoved' ? 'removed ' : ''}${e.block}:${e.logIndex}`);
+
+/** Folds the store event by event: net of `symbol` after each orderbook event, and the hedge commands decided. */
+async function foldStepByStep(store: EventStore, symbol = 'GME'): Promise<{ nets: string[]; hedges: number }> {
+  const view = new LedgerView(config);
+  const nets: string[] = [];
+  for await (const recorded of store.readAll({ prefixes: LEDGER_PREFIXES })) {
+    const event = decodeEvent(recorded);
+    if (event._tag === 'Left') throw event.left;
+    view.apply(event.right);
+    if (event.right.stream.startsWith('orderbook-')) nets.push(D.format(view.position(symbol).state.net));
+  }
+  return { nets, hedges: view.hedges.size };
+}
+
+describe('the ingestion path', () => {
+  it.each(['ingest', 'appendCanonical'] as const)('spec scenario 14: logs delivered (101,0),(100,5),(100,2) are stored and folded in chain order (%s)', async (method) => {
+    const store = await memoryStore();
+    const ingester = ingesterOn(store);
+    const delivery = [oB('0.6', 'c', 101n, 0), oB('0.6', 'a', 100n, 5), oS('0.6', 'b', 100n, 2)];
+    const report = await ingester[method](delivery);
+    expect(report).toMatchObject({ appended: 3, alreadyIngested: 0, tokensRecorded: 2 });
+    expect(marks(await storedLogs(store, ingester.stream))).toEqual(['100:2', '100:5', '101:0']);
+    expect(await foldStepByStep(store)).toEqual({ nets: ['-0.6', '0', '0.6'], hedges: 0 });
+  });
+
+  it('a duplicate delivery (again, and twice within one delivery) writes nothing new', async () => {
+    const store = await memoryStore();
+    const ingester = ingesterOn(store);
+    const [x, y] = [oS('0.6', 'x', 100n), oS('0.3', 'y', 101n)];
+    await ingester.ingest([x, y]);
+    expect(await ingester.ingest([y, x, y])).toEqual({ appended: 0, alreadyIngested: 2, tokensRecorded: 0 });
+    expect(await ingesterOn(store).appendCanonical([x, y, y])).toMatchObject({ appended: 0, alreadyIngested: 2 });
+    expect(marks(await storedLogs(store, ingester.stream))).toEqual(['100:0', '101:0']);
+    expect(await storedNet(store, config)).toEqual({ GME: '-0.9' });
+  });
+
+  it('a reorg: orphaned logs are compensated in chain order (ClearV2 before its AfterClear), kept logs stay, canonical ones follow', async () => {
+    const store = await memoryStore();
+    const ingester = ingesterOn(store);
+    const [t1, t2] = [oS('0.6', 't1', 100n), oS('0.3', 't2', 102n)];
+    const clear = clearBuy('2.5', 'clear', 101n);
+    await ingester.appendCanonical([t1, ...clear, t2]);
+    expect(await storedNet(store, config)).toEqual({ AAPL: '2.5', GME: '-0.9' });
+
+    // The fork from block 101: the clear is gone, t2 re-mined at the same place in a new block, t3 is new.
+    const t3 = oB('1', 't3', 101n);
+    const canonical = [remined(t2), t3];
+    expect(await ingester.reconcile({ from: 101n, to: 103n }, canonical)).toEqual({ appended: 1, removed: 2, alreadyIngested: 1, tokensRecorded: 0 });
+
+    const entries = await storedLogs(store, ingester.stream);
+    expect(marks(entries)).toEqual(['100:0', '101:0', '101:1', '102:0', 'removed 101:0', 'removed 101:1', '101:0']);
+    const removal = (await store.readStream(ingester.stream, { fromRevision: 4n, maxCount: 1 })[Symbol.asyncIterator]().next()).value;
+    expect(removal.id).toBe(logRemovedEventId(config.fills.chainId, clear[0]!.transactionHash, 0, clear[0]!.blockHash));
+
+    // Positions equal those of the canonical chain ingested from scratch.
+    const fresh = await memoryStore();
+    await ingesterOn(fresh).appendCanonical([t1, ...canonical]);
+    expect(await storedNet(store, config)).toEqual(await storedNet(fresh, config));
+    expect(await storedNet(store, config)).toEqual({ GME: '0.1' });
+    // Reconciling the same answer again is a no-op.
+    expect(await ingesterOn(store).reconcile({ from: 101n, to: 103n }, canonical)).toMatchObject({ appended: 0, removed: 0 });
+  });
+
+  it('the tip after removals lets the logs that follow be appended, though they sit below the old tip', async () => {
+    const store = await memoryStore();
+    const ingester = ingesterOn(store);
+    await ingester.appendCanonical([oS('0.6', 'a', 100n), oS('0.3', 'b', 105n)]);
+    expect(await ingester.reconcile({ from: 101n, to: 110n }, [])).toMatchObject({ removed: 1 });
+    expect(await ingesterOn(store).ingest([oS('0.1', 'c', 103n)])).toMatchObject({ appended: 1, alreadyIngested: 0 });
+    expect(await ingester.appendCanonical([oS('0.2', 'd', 104n)])).toMatchObject({ appended: 1 });
+    expect(marks(await storedLogs(store, ingester.stream))).toEqual(['100:0', '105:0', 'removed 105:0', '103:0', '104:0']);
+    expect(await storedNet(store, config)).toEqual({ GME: '-0.9' });
+  });
+
+  it('a log id that comes back with other content stops ingestion with a clear error', async () => {
+    const store = await memoryStore();
+    const ingester = ingesterOn(store);
+    const t1 = oS('0.6', 't1', 100n);
+    await ingester.appendCanonical([t1]);
+    const changed = { ...remined(t1), data: oS('0.7', 'other', 100n).data };
+    await expect(ingester.appendCanonical([changed])).rejects.toThrow(LogConflict);
+    await expect(ingester.reconcile({ from: 100n, to: 100n }, [changed])).rejects.toThrow(/stored from block 100 .* with other content than the chain now has/);
+    expect(await storedLogs(store, ingester.stream)).toHaveLength(1);
+  });
+
+  it('a log a reorg removed cannot be recorded again under its id: a clear error', async () => {
+    const store = await memoryStore();
+    const ingester = ingesterOn(store);
+    const t1 = oS('0.6', 't1', 100n);
+    await ingester.appendCanonical([t1]);
+    await ingester.reconcile({ from: 100n, to: 100n }, []);
+    await expect(ingesterOn(store).appendCanonical([remined(t1, 101n)])).rejects.toThrow(/is on chain again at block 101 .* but a reorg removed it/);
+  });
+
+  it('two ingesters racing on one store append each log exactly once, in chain order', async () => {
+    const store = await memoryStore();
+    const logs = Array.from({ length: 40 }, (_, i) => oS('0.01', `race ${i}`, 200n + BigInt(Math.floor(i / 3)), i % 3));
+    const [a, b, c] = [ingesterOn(store, { batchSize: 4 }), ingesterOn(store, { batchSize: 3 }), ingesterOn(store)];
+    // Each delivers the chain in order, as a chain scan does, with its own chunking.
+    const inChunks = async (ingester: Ingester, size: number) => {
+      for (let i = 0; i < logs.length; i += size) await ingester.appendCanonical(logs.slice(i, i + size));
+    };
+    await Promise.all([inChunks(a, 13), inChunks(b, 7), c.ingest(logs.slice(0, 20)).then(() => c.ingest(logs))]);
+    const stored = marks(await storedLogs(store, a.stream));
+    expect(stored).toHaveLength(40);
+    expect(stored).toEqual(marks(await storedLogsOf(logs)));
+    expect(await storedNet(store, config)).toEqual({ GME: '-0.4' });
+  });
+
+  it('a rescan below the indexed tail of the stream is refused', async () => {
+    const store = await memoryStore();
+    await ingesterOn(store).appendCanonical(Array.from({ length: 10 }, (_, i) => oS('0.1', `deep ${i}`, 300n + BigInt(i))));
+    const restarted = ingesterOn(store, { recentLogs: 3 });
+    expect((await restarted.recentBlocks()).floor).toBe(308n);
+    await expect(restarted.reconcile({ from: 305n, to: 320n }, [])).rejects.toThrow(ReorgTooDeep);
+    expect(await restarted.reconcile({ from: 309n, to: 320n }, [])).toMatchObject({ removed: 1 });
+  });
+});
+
+/** The logs as one ingester stores them alone: the reference order. */
+async function storedLogsOf(logs: readonly RecordedLog[]): Promise<StoredEntry[]> {
+  const store = await memoryStore();
+  const ingester = ingesterOn(store);
+  await ingester.appendCanonical(logs);
+  return storedLogs(store, ingester.stream);
+}
+
+describe('chain ingestion settings', () => {
+  const env = { LEDGER_ORDERBOOK: config.fills.orderbook, LEDGER_RPC_URL: 'https://base.example/v2/key' };
+
+  it('decodes from the environment with defaults for Base', () => {
+    const settings = ingesterSettings(loadConfig({ env: { ...env, LEDGER_RPC_URLS: 'wss://base.example/ws, http://127.0.0.1:8545', LEDGER_DEPLOYMENT_BLOCK: '27000000' } }), 'ingest');
+    expect(settings).toMatchObject({
+      chainId: 8453,
+      rpcUrls: ['https://base.example/v2/key', 'wss://base.example/ws', 'http://127.0.0.1:8545'],
+      deploymentBlock: 27_000_000n,
+      confirmations: 10,
+      pollIntervalMs: 1_000,
+      concurrency: 4,
+      maxBlockRange: 10_000,
+      deadlineMs: 120_000,
+    });
+    expect(ingesterSettings(loadConfig({ env: { ...env, LEDGER_CONFIRMATIONS: 'finalized' } }), 'ingest').confirmations).toBe('finalized');
+  });
+
+  it('names every bad or missing value', () => {
+    const bad = { LEDGER_RPC_URL: 'localhost:8545', LEDGER_CONFIRMATIONS: 'latest', LEDGER_CHAIN_POLL_INTERVAL_MS: '0' };
+    expect(() => loadConfig({ env: bad })).toThrow(ConfigError);
+    expect(() => loadConfig({ env: bad })).toThrow(/rpcUrl: expected an http\(s\) or ws\(s\) URL, got "localhost:8545"[\s\S]*confirmations: expected a block count, "safe" or "finalized", got "latest"[\s\S]*chainPollIntervalMs: expected a positive integer/);
+    expect(() => ingesterSettings(loadConfig({ env: {} }), 'ingest')).toThrow(/ingest needs orderbook[\s\S]*ingest needs rpcUrl/);
+  });
+});

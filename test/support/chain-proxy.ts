@@ -1,0 +1,99 @@
+/**
+ * A JSON-RPC proxy in front of anvil that misbehaves like a real provider, reproducibly (a
+ * seeded generator decides each call's fate): answers 500, drops connections, delays calls,
+ * refuses wide eth_getLogs ranges, rewrites answers. Faults can be changed while it runs.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { seeded } from './chain-fixture.ts';
+
+export interface ProxyFaults {
+  /** Share of calls answered with HTTP 500. */
+  error500?: number;
+  /** Share of calls whose connection is destroyed without an answer. */
+  drop?: number;
+  /** Share of calls delayed by up to `delayMs`. */
+  delay?: number;
+  delayMs?: number;
+  /** eth_getLogs over more blocks than this is refused the way Infura refuses it. */
+  maxLogRange?: number;
+  /** Every call answers HTTP 503. */
+  down?: boolean;
+  /** Rewrites a successful answer's `result`. */
+  rewrite?: (method: string, result: unknown) => unknown;
+}
+
+export interface RpcProxy {
+  readonly url: string;
+  faults: ProxyFaults;
+  /** Calls seen, by method. */
+  readonly calls: Map<string, number>;
+  /** How many calls each fault hit. */
+  readonly injected: Map<string, number>;
+  close(): Promise<void>;
+}
+
+interface JsonRpcCall {
+  readonly id: unknown;
+  readonly method: string;
+  readonly params?: readonly { fromBlock?: string; toBlock?: string }[];
+}
+
+const body = async (req: IncomingMessage): Promise<string> => {
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+};
+
+const rangeOf = (call: JsonRpcCall): bigint => {
+  const filter = call.params?.[0];
+  return filter?.fromBlock && filter.toBlock ? BigInt(filter.toBlock) - BigInt(filter.fromBlock) + 1n : 0n;
+};
+
+export async function startRpcProxy(target: string, seed: number, faults: ProxyFaults = {}): Promise<RpcProxy> {
+  const random = seeded(seed);
+  const calls = new Map<string, number>();
+  const injected = new Map<string, number>();
+  const count = (map: Map<string, number>, key: string) => map.set(key, (map.get(key) ?? 0) + 1);
+  const hit = (share: number | undefined, fault: string): boolean => {
+    const yes = random() < (share ?? 0);
+    if (yes) count(injected, fault);
+    return yes;
+  };
+
+  const handle = async (req: IncomingMessage, res: ServerResponse) => {
+    const text = await body(req);
+    const call = JSON.parse(text) as JsonRpcCall;
+    count(calls, call.method);
+    const f = proxy.faults;
+    if (f.down || hit(f.error500, 'error500')) return void res.writeHead(f.down ? 503 : 500).end('unavailable');
+    if (hit(f.drop, 'drop')) return void req.socket.destroy();
+    if (hit(f.delay, 'delay')) await new Promise((r) => setTimeout(r, random() * (f.delayMs ?? 50)));
+    if (call.method === 'eth_getLogs' && f.maxLogRange !== undefined && rangeOf(call) > BigInt(f.maxLogRange)) {
+      count(injected, 'rangeRefused');
+      const error = { code: -32005, message: 'query returned more than 10000 results' };
+      return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ jsonrpc: '2.0', id: call.id, error }));
+    }
+    const upstream = (await (await fetch(target, { method: 'POST', headers: { 'content-type': 'application/json' }, body: text })).json()) as { result?: unknown };
+    if (f.rewrite && 'result' in upstream) upstream.result = f.rewrite(call.method, upstream.result);
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(upstream));
+  };
+
+  const server: Server = createServer((req, res) => {
+    handle(req, res).catch((error: Error) => res.writeHead(502).end(error.message));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  const proxy: RpcProxy = {
+    url: `http://127.0.0.1:${port}/v2/secret-api-key`,
+    faults,
+    calls,
+    injected,
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+  return proxy;
+}

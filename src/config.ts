@@ -15,7 +15,8 @@ const Ticker = t.refinement(t.string, (s) => /^[A-Z][A-Z0-9.]*$/.test(s), 'an up
 const BrokerKind = t.keyof({ paper: null, schwab: null });
 const RpcUrl = t.refinement(t.string, (s) => /^(https?|wss?):\/\/[^\s/?#]+/.test(s), 'an http(s) or ws(s) URL');
 /** A block count behind the latest block, or a head tag the node maintains. */
-const Confirmations = t.union([NonNegativeInt, t.keyof({ safe: null, finalized: null })], 'a block count, "safe" or "finalized"');
+const isConfirmations = (u: unknown): u is number | 'safe' | 'finalized' => NonNegativeInt.is(u) || u === 'safe' || u === 'finalized';
+const Confirmations = new t.Type<number | 'safe' | 'finalized', unknown, unknown>('a block count, "safe" or "finalized"', isConfirmations, (u, c) => (isConfirmations(u) ? t.success(u) : t.failure(u, c)), t.identity);
 const HttpUrl = t.refinement(t.string, (s) => /^https?:\/\/[^\s/]+(\/\S*)?$/.test(s), 'an http(s) URL');
 const Port = t.refinement(t.number, (n) => Number.isSafeInteger(n) && n >= 0 && n <= 65535, 'a port from 0 to 65535');
 

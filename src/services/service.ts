@@ -51,9 +51,9 @@ export async function runService(options: ServiceOptions): Promise<void> {
   if (roles.has('ingest')) {
     let service: IngesterService | undefined;
     start('ingest', async (s) => {
-      service ??= await IngesterService.start(store, ingesterSettings(config, 'run'), logger('ingester'), s);
+      service ??= await IngesterService.start(store, ingesterSettings(config, 'run'), logger('ingester'), s, metrics);
       await service.run(s);
-    }, { isTransient: () => false });
+    });
   }
   if (roles.has('accumulate')) {
     start('accumulate', async (s) => {

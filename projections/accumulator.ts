@@ -74,18 +74,30 @@ const withSymbol = (state: AccumulatorState, symbol: string, next: SymbolState):
 
 // ---- evolve: facts change the state ----
 
+type Symbols = AccumulatorState['symbols'];
+
+// Fills fold into the symbols record alone, so a log costs one new state however many fills it has.
+// The hot paths below list an object's fields rather than spread it: measured on replay, V8 (Node 20)
+// copies a spread noticeably slower, and TypeScript still insists on every field of the literal.
+
 /** Exposure changes only on fills: onchain BUY adds equity, SELL removes it. */
-function applyFill(state: AccumulatorState, fill: Fill): AccumulatorState {
-  const s = symbolState(state, fill.symbol);
+function applyFill(symbols: Symbols, fill: Fill): Symbols {
+  const s = symbols[fill.symbol] ?? emptySymbol;
   const net = fill.side === 'BUY' ? D.add(s.net, fill.shares) : D.sub(s.net, fill.shares);
-  return withSymbol(state, fill.symbol, { ...s, net, lastPrice: fill.price });
+  return { ...symbols, [fill.symbol]: { net, lastPrice: fill.price, pending: s.pending, halted: s.halted, consecutiveFailures: s.consecutiveFailures, decisions: s.decisions } };
 }
 
 /** A reorg removed the log: its fill never happened. */
-function undoFill(state: AccumulatorState, fill: Fill): AccumulatorState {
-  const s = symbolState(state, fill.symbol);
+function undoFill(symbols: Symbols, fill: Fill): Symbols {
+  const s = symbols[fill.symbol] ?? emptySymbol;
   const net = fill.side === 'BUY' ? D.sub(s.net, fill.shares) : D.add(s.net, fill.shares);
-  return withSymbol(state, fill.symbol, { ...s, net });
+  return { ...symbols, [fill.symbol]: { ...s, net } };
+}
+
+/** The state after extraction moved the extractor and the fills moved the symbols; the same state when neither did. */
+function withExtracted(state: AccumulatorState, extractor: ExtractorState, fills: readonly Fill[], fold: (symbols: Symbols, fill: Fill) => Symbols): AccumulatorState {
+  if (extractor === state.extractor && fills.length === 0) return state;
+  return { extractor, symbols: fills.reduce(fold, state.symbols), openCommands: state.openCommands, position: state.position };
 }
 
 /** A broker fill of q shares moves net by q toward zero: a SELL hedge removes unhedged equity. */
@@ -152,49 +164,61 @@ export function decide(config: AccumulatorConfig, state: AccumulatorState, symbo
 
 // ---- react: evolve with one stored event, then decide for the symbols it touched ----
 
-const nothing = { fills: [], reversals: [], rejections: [] } as const;
+// Results are written out field by field, never as `{ state, ...nothing, touched }`: Node 20's V8
+// takes a slow path (microseconds) for a spread followed by more fields, once per event here.
+const NO_FILLS: readonly Fill[] = [];
+const NO_REJECTIONS: readonly Rejection[] = [];
+const NO_SYMBOLS: readonly string[] = [];
+
+type Evolved = Omit<Reaction, 'decisions'> & { readonly touched: readonly string[] };
+
+/** Facts that move no fill: the state, and the symbols whose answer may have changed. */
+const moved = (state: AccumulatorState, touched: readonly string[] = NO_SYMBOLS): Evolved => ({ state, fills: NO_FILLS, reversals: NO_FILLS, rejections: NO_REJECTIONS, touched });
 
 /** Folds facts of one event; returns the symbols whose answer may have changed. */
-function evolve(config: AccumulatorConfig, state: AccumulatorState, event: Envelope): Omit<Reaction, 'decisions'> & { touched: string[] } {
+function evolve(config: AccumulatorConfig, state: AccumulatorState, event: Envelope): Evolved {
   switch (event.type) {
     case 'OrderbookLogRecorded':
     case 'TokenMetadataRecorded': {
       const out = extract(config.fills, state.extractor, event);
-      const folded = out.fills.reduce(applyFill, { ...state, extractor: out.state });
-      return { state: folded, fills: out.fills, reversals: [], rejections: out.rejections, touched: out.fills.map((f) => f.symbol) };
+      const folded = withExtracted(state, out.state, out.fills, applyFill);
+      return { state: folded, fills: out.fills, reversals: NO_FILLS, rejections: out.rejections, touched: out.fills.map((f) => f.symbol) };
     }
     case 'OrderbookLogRemoved': {
       // Replay the removed log through extraction (clears pair with their removed AfterClear), then undo its fills.
       const { logId, reason: _reason, ...log } = event.data;
       const out = extract(config.fills, state.extractor, { ...event, id: logId, type: 'OrderbookLogRecorded', data: log });
-      const folded = out.fills.reduce(undoFill, { ...state, extractor: out.state });
-      return { state: folded, fills: [], reversals: out.fills, rejections: [], touched: out.fills.map((f) => f.symbol) };
+      const folded = withExtracted(state, out.state, out.fills, undoFill);
+      return { state: folded, fills: NO_FILLS, reversals: out.fills, rejections: NO_REJECTIONS, touched: out.fills.map((f) => f.symbol) };
     }
     case 'HedgeRequested':
     case 'HedgingHalted':
-      return { state: applyDecision(state, event), ...nothing, touched: [] };
+      return moved(applyDecision(state, event));
     case 'HedgeOrderFilled':
     case 'HedgeOrderFailed': {
       const symbol = state.openCommands[event.data.commandId];
       const next = closeCommand(state, event.data.commandId, event.data.filledQuantity, event.type === 'HedgeOrderFailed');
-      return { state: next, ...nothing, touched: symbol === undefined ? [] : [symbol] };
+      return moved(next, symbol === undefined ? NO_SYMBOLS : [symbol]);
     }
     case 'HedgingResumed':
-      return { state: resume(state, event.data), ...nothing, touched: [event.data.symbol] };
+      return moved(resume(state, event.data), [event.data.symbol]);
     case 'HedgeOrderSubmitting':
     case 'HedgeOrderPlaced':
     case 'HedgeOrderCancelRequested':
-      return { state, ...nothing, touched: [] }; // rule 3: placing (or asking to cancel) moves nothing
+      return moved(state); // rule 3: placing (or asking to cancel) moves nothing
   }
 }
 
 /** Rule 1 and 6: folds one stored event (once), then decides for every symbol it touched. */
 export function react(config: AccumulatorConfig, state: AccumulatorState, event: Envelope): Reaction {
-  if (state.position !== null && event.position <= state.position) return { state, decisions: [], ...nothing };
+  if (state.position !== null && event.position <= state.position) return { state, decisions: [], fills: NO_FILLS, reversals: NO_FILLS, rejections: NO_REJECTIONS };
   const evolved = evolve(config, state, event);
-  let next: AccumulatorState = { ...evolved.state, position: event.position };
+  const { extractor, symbols, openCommands } = evolved.state;
+  let next: AccumulatorState = { extractor, symbols, openCommands, position: event.position };
   const decisions: Decision[] = [];
-  for (const symbol of new Set(evolved.touched)) {
+  // Most events touch no symbol or one: no Set to dedupe them.
+  const touched = evolved.touched.length < 2 ? evolved.touched : new Set(evolved.touched);
+  for (const symbol of touched) {
     const decision = decide(config, next, symbol, event.id);
     if (decision) {
       decisions.push(decision);

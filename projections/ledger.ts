@@ -58,10 +58,11 @@ export class LedgerView {
     const reaction = react(this.config, this.accumulator, event);
     this.accumulator = reaction.state;
     this.events++;
-    reaction.fills.forEach((f) => this.addFill(f));
-    reaction.reversals.forEach((f) => this.undoFill(f));
-    reaction.rejections.forEach((r) => this.addRejection(r));
-    reaction.decisions.forEach((d) => this.addDecision(d));
+    // Loops, not forEach with arrow functions: four closures per event add up over a replay.
+    for (const f of reaction.fills) this.addFill(f);
+    for (const f of reaction.reversals) this.undoFill(f);
+    for (const r of reaction.rejections) this.addRejection(r);
+    for (const d of reaction.decisions) this.addDecision(d);
     this.applyOutcome(event);
   }
 

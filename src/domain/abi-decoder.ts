@@ -55,7 +55,16 @@ const encoder = new TextEncoder();
  * Throws AbiDecodeError.
  */
 export function decodeAbi<T>(data: string, layout: (words: AbiWords) => T): T {
-  const hex = lowercaseHex(data);
+  return decodeLowercaseAbi(lowercaseHex(data), layout);
+}
+
+/**
+ * `decodeAbi` for data already checked to be `0x` then whole bytes of lowercase hex, as the
+ * HexData codec leaves the data of every decoded event: replay would otherwise scan each log's
+ * kilobytes of hex twice (measured ~1.3 µs per log). Anything else decodes to nonsense, so only
+ * codec-checked data may come here.
+ */
+export function decodeLowercaseAbi<T>(hex: string, layout: (words: AbiWords) => T): T {
   const size = (hex.length - 2) / 2;
   if (size < 32) throw tooSmall(size);
   const ascii = hex.length <= SCRATCH.length ? SCRATCH : new Uint8Array(hex.length);

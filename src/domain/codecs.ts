@@ -24,11 +24,15 @@ export const WholeShares = new t.Type<D.Decimal, string, unknown>(
   D.format,
 );
 
+// Patterns are module constants: a regex literal inside the validator is a new RegExp object per call.
+const INTEGER = /^-?(0|[1-9][0-9]*)$/;
+const HEX_QUANTITY = /^0x(0|[1-9a-fA-F][0-9a-fA-F]*)$/;
+
 /** A base-10 integer string <-> bigint (revisions, block numbers, token amounts). */
 export const BigIntString = new t.Type<bigint, string, unknown>(
   'BigIntString',
   (u): u is bigint => typeof u === 'bigint',
-  (u, c) => (typeof u === 'string' && /^-?(0|[1-9][0-9]*)$/.test(u) ? t.success(BigInt(u)) : t.failure(u, c, 'expected an integer string')),
+  (u, c) => (typeof u === 'string' && INTEGER.test(u) ? t.success(BigInt(u)) : t.failure(u, c, 'expected an integer string')),
   (b) => b.toString(),
 );
 
@@ -36,7 +40,7 @@ export const BigIntString = new t.Type<bigint, string, unknown>(
 export const HexQuantity = new t.Type<bigint, string, unknown>(
   'HexQuantity',
   (u): u is bigint => typeof u === 'bigint',
-  (u, c) => (typeof u === 'string' && /^0x(0|[1-9a-fA-F][0-9a-fA-F]*)$/.test(u) ? t.success(BigInt(u)) : t.failure(u, c, 'expected a hex quantity like 0x1a')),
+  (u, c) => (typeof u === 'string' && HEX_QUANTITY.test(u) ? t.success(BigInt(u)) : t.failure(u, c, 'expected a hex quantity like 0x1a')),
   (b) => `0x${b.toString(16)}`,
 );
 

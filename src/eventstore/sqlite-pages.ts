@@ -11,6 +11,9 @@ export type PageSource = (limit: number) => Row[];
 
 export const DONE: IteratorReturnResult<undefined> = { done: true, value: undefined };
 
+/** Stands in for a row already delivered, so the page array keeps its shape (see PageReader.step). */
+const EMPTY_ROW: Row = [0, '', '', 0, '', '', null];
+
 /** A stream's rows by revision; StreamNotFound when the first page is empty and the stream does not exist. */
 export function streamPages(sql: Statements, stream: string, fromRevision: number): PageSource {
   let next = fromRevision;
@@ -81,6 +84,9 @@ export class PageReader implements AsyncIterableIterator<RecordedEvent> {
     }
     const row = this.page[this.index];
     if (row === undefined) return DONE;
+    // Let go of the delivered row (its data is kilobytes of JSON text): otherwise every
+    // young-generation GC during the page copies the rows already read along with the rest.
+    this.page[this.index] = EMPTY_ROW;
     this.index++;
     this.remaining--;
     return { value: toRecorded(row), done: false };

@@ -2,20 +2,16 @@
 
 const TICKER = /^[A-Z][A-Z0-9.]*$/;
 
-/** The three tokenized-equity forms: tGME, GME0x, GMEs1. */
-const EQUITY_FORMS: readonly RegExp[] = [/^t(.+)$/, /^(.+)0x$/, /^(.+)s1$/];
-
 /**
  * The base ticker a tokenized equity aggregates under (tGME, GME0x, GMEs1 → GME), or null
  * when the symbol is none of the forms. The forms add lowercase letters to an uppercase
- * ticker, so at most one of them can match.
+ * ticker, so at most one of them can match. Plain string checks: this runs once per fill.
  */
 export function baseTicker(tokenSymbol: string): string | null {
-  for (const form of EQUITY_FORMS) {
-    const ticker = form.exec(tokenSymbol)?.[1];
-    if (ticker !== undefined && TICKER.test(ticker)) return ticker;
-  }
-  return null;
+  const ticker = tokenSymbol.startsWith('t') ? tokenSymbol.slice(1)
+    : tokenSymbol.endsWith('0x') || tokenSymbol.endsWith('s1') ? tokenSymbol.slice(0, -2)
+    : null;
+  return ticker !== null && TICKER.test(ticker) ? ticker : null;
 }
 
 export const isUsdc = (tokenSymbol: string): boolean => tokenSymbol === 'USDC';

@@ -4,7 +4,7 @@
  * supervised: transient errors retry with backoff, anything else stops the whole process with
  * a clear error. Several processes can share one EventStoreDB, one writer per role.
  */
-import type { EventStore } from '../eventstore/port.ts';
+import { comparePositions, type EventStore, type From } from '../eventstore/port.ts';
 import type { ResolvedConfig } from '../config.ts';
 import type { Broker } from '../broker/port.ts';
 import type { AccumulatorConfig } from '../../projections/accumulator.ts';
@@ -16,7 +16,7 @@ import { LedgerFollower } from './ledger-follower.ts';
 import { ACCUMULATOR_CHECKPOINT, AccumulatorService } from './accumulator.ts';
 import { ExecutorService } from './executor.ts';
 import { IngesterService, ingesterSettings } from '../chain/ingester-service.ts';
-import { supervise, type Supervised } from './supervisor.ts';
+import { supervise, type RoleProgress, type Supervised } from './supervisor.ts';
 
 export const ROLES = ['ingest', 'accumulate', 'execute', 'api'] as const;
 export type Role = (typeof ROLES)[number];
@@ -53,14 +53,15 @@ export async function runService(options: ServiceOptions): Promise<void> {
     start('ingest', async (s) => {
       service ??= await IngesterService.start(store, ingesterSettings(config, 'run'), logger('ingester'), s, metrics);
       await service.run(s);
-    });
+    }, { progress: () => ingestProgress(metrics), stallMs: 5 * 60_000 });
   }
   if (roles.has('accumulate')) {
+    let accumulator: AccumulatorService | undefined;
     start('accumulate', async (s) => {
-      const accumulator = new AccumulatorService({ store, config: options.fold, log: logger('accumulator') });
+      accumulator = new AccumulatorService({ store, config: options.fold, log: logger('accumulator') });
       await accumulator.restore();
       await accumulator.follow(s);
-    });
+    }, { progress: () => foldProgress(store, accumulator?.current.position ?? 'start'), stallMs: 60_000 });
   }
   if (roles.has('execute')) {
     start('execute', (s) =>
@@ -93,13 +94,29 @@ export async function runService(options: ServiceOptions): Promise<void> {
   }
 }
 
+/** The watchdog's view of the accumulator: its position, and whether the store holds events past it. */
+async function foldProgress(store: EventStore, position: From): Promise<RoleProgress> {
+  const head = await store.headPosition();
+  return { marker: position, behind: head !== undefined && (position === 'start' || comparePositions(position, head) < 0) };
+}
+
+/** The watchdog's view of the ingester: the block it reached, and whether the chain head is past it. */
+async function ingestProgress(metrics: Metrics): Promise<RoleProgress> {
+  const { head, ingested } = await ingestBlocks(metrics);
+  return { marker: String(ingested), behind: head !== undefined && ingested !== undefined && head > ingested };
+}
+
+/** The confirmed chain head and the last ingested block, as the ingester last reported them. */
+async function ingestBlocks(metrics: Metrics): Promise<{ head: number | undefined; ingested: number | undefined }> {
+  const [head, ingested] = await Promise.all([metrics.chainHead.get(), metrics.ingestedBlock.get()]);
+  return { head: head.values[0]?.value, ingested: ingested.values[0]?.value };
+}
+
 /** Ready while the ingested block is within `bound` blocks of the chain head the ingester last saw. */
 const ingestLagWithin = (bound: number, metrics: Metrics) => async () => {
-  const [head, ingested] = await Promise.all([metrics.chainHead.get(), metrics.ingestedBlock.get()]);
-  const h = head.values[0]?.value;
-  const i = ingested.values[0]?.value;
-  if (h === undefined || i === undefined) return { alive: false, detail: 'chain head not seen yet' };
-  const lag = Math.max(0, h - i);
+  const { head, ingested } = await ingestBlocks(metrics);
+  if (head === undefined || ingested === undefined) return { alive: false, detail: 'chain head not seen yet' };
+  const lag = Math.max(0, head - ingested);
   return { alive: lag <= bound, detail: `${lag} blocks behind the chain head (bound ${bound})` };
 };
 

@@ -1,0 +1,52 @@
+import { describe, expect, it } from 'vitest';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { StoreUnavailable } from '../../src/eventstore/errors.ts';
+import { createMetrics } from '../../src/http/metrics.ts';
+import { logger } from '../../src/log.ts';
+import { RoleFailed, supervise } from '../../src/services/supervisor.ts';
+
+const base = { log: logger('test'), backoffMs: { min: 5, max: 20 } };
+const aborted = (signal: AbortSignal) => (signal.aborted ? Promise.resolve() : new Promise((resolve) => signal.addEventListener('abort', resolve)));
+
+describe('supervise', () => {
+  it('restarts a role after transient store errors, counting them, until it stops cleanly', async () => {
+    const metrics = createMetrics();
+    const stop = new AbortController();
+    let attempts = 0;
+    const role = supervise({ ...base, name: 'flaky', metrics, run: async (signal) => {
+      if (++attempts < 3) throw new StoreUnavailable('database is locked');
+      stop.abort();
+      await aborted(signal);
+    } }, stop.signal);
+    await role.done;
+    expect(attempts).toBe(3);
+    expect((await metrics.errors.get()).values.find((v) => v.labels['component'] === 'flaky')?.value).toBe(2);
+  });
+
+  it('stops for good on any other error, reporting the role dead with the reason', async () => {
+    const role = supervise({ ...base, name: 'broken', metrics: createMetrics(), run: async () => { throw new Error('decision 3 diverged'); } }, new AbortController().signal);
+    await expect(role.done).rejects.toThrow(RoleFailed);
+    await expect(role.done).rejects.toThrow(/broken failed: decision 3 diverged/);
+    expect(role.health()).toEqual({ alive: false, detail: 'decision 3 diverged' });
+  });
+
+  it('treats a role that returns on its own as failed: a worker must never silently end', async () => {
+    const role = supervise({ ...base, name: 'quitter', metrics: createMetrics(), run: async () => {} }, new AbortController().signal);
+    await expect(role.done).rejects.toThrow(/quitter stopped on its own/);
+  });
+
+  it('restarts a role that stays behind without progress (the watchdog)', async () => {
+    const stop = new AbortController();
+    let starts = 0;
+    const role = supervise({
+      ...base, name: 'stuck', metrics: createMetrics(), stallMs: 200,
+      progress: async () => ({ marker: 'same', behind: true }),
+      run: async (signal) => {
+        if (++starts === 2) stop.abort();
+        await aborted(signal);
+      },
+    }, stop.signal);
+    await Promise.race([role.done, sleep(5_000).then(() => { throw new Error('watchdog never fired'); })]);
+    expect(starts).toBe(2);
+  });
+});

@@ -45,14 +45,17 @@ export class ReauthRequired extends BrokerNeedsOperator {
 
 export interface Broker {
   readonly name: string;
-  /** Places one market order for the intent. Throws AmbiguousPlacement when the outcome is unknown. */
-  place(intent: HedgeOrderIntent): Promise<{ readonly brokerOrderId: string }>;
+  /**
+   * Places one market order for the intent. Throws AmbiguousPlacement when the outcome is unknown.
+   * `signal` ends a wait for the broker's rate limit (a shutdown): the call rejects before any request.
+   */
+  place(intent: HedgeOrderIntent, signal?: AbortSignal): Promise<{ readonly brokerOrderId: string }>;
   /** The intent travels along so stateless brokers (paper) can answer after a restart. */
   status(brokerOrderId: string, intent: HedgeOrderIntent): Promise<BrokerOrderState>;
   /** An order placed for this intent (same symbol, side, quantity, market, entered after the intent minus skew), not one of `linked`. */
   findPlaced(intent: HedgeOrderIntent, linked: ReadonlySet<string>): Promise<string | undefined>;
-  /** Asks the broker to cancel; an order already terminal or being cancelled is not an error. */
-  cancel(brokerOrderId: string): Promise<void>;
+  /** Asks the broker to cancel; an order already terminal or being cancelled is not an error. `signal` as for `place`. */
+  cancel(brokerOrderId: string, signal?: AbortSignal): Promise<void>;
 }
 
 /** The broker definitely refused the order (bad symbol, fractional quantity, account restrictions): no order exists. */

@@ -146,7 +146,7 @@ export class OrderWorker {
     this.reconcileFirst = true;
     let brokerOrderId: string;
     try {
-      brokerOrderId = (await this.ctx.broker.place(intent)).brokerOrderId;
+      brokerOrderId = (await this.ctx.broker.place(intent, this.signal)).brokerOrderId;
     } catch (e) {
       if (!(e instanceof OrderRejected)) throw e;
       this.ctx.brokerAnswered();
@@ -186,7 +186,7 @@ export class OrderWorker {
       await this.record({ type: 'HedgeOrderCancelRequested', data: { commandId: this.commandId, brokerOrderId, reason, at: this.now() } });
     }
     if (this.cancelSent) return;
-    await this.ctx.broker.cancel(brokerOrderId);
+    await this.ctx.broker.cancel(brokerOrderId, this.signal);
     this.cancelSent = true;
   }
 
@@ -199,6 +199,9 @@ export class OrderWorker {
 
   /** Classifies a failed step; returns how long to wait before the next try. */
   private recover(e: unknown): number {
+    // Stopping (the service shuts down): the step was cut short, e.g. waiting for the rate limit;
+    // the stage it left is recorded, so the next process picks it up from there.
+    if (this.signal.aborted) return 0;
     if (e instanceof BrokerNeedsOperator) return this.ctx.operatorNeeded(e);
     if (e instanceof TrackMoved) {
       this.log.warn({ err: e }, 'the order stream moved under this worker: re-reading it, then reconciling');

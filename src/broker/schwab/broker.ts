@@ -48,8 +48,8 @@ export class SchwabBroker implements Broker {
 
   constructor(private readonly options: SchwabBrokerOptions) {}
 
-  async place(intent: HedgeOrderIntent): Promise<{ brokerOrderId: string }> {
-    await this.options.budget.take();
+  async place(intent: HedgeOrderIntent, signal?: AbortSignal): Promise<{ brokerOrderId: string }> {
+    await this.options.budget.take(signal);
     let answer: HttpAnswer;
     try {
       answer = await this.options.api.account({ method: 'POST', path: '/orders', body: orderBody(intent) });
@@ -83,8 +83,8 @@ export class SchwabBroker implements Broker {
     return candidates[0]?.orderId;
   }
 
-  async cancel(brokerOrderId: string): Promise<void> {
-    await this.options.budget.take();
+  async cancel(brokerOrderId: string, signal?: AbortSignal): Promise<void> {
+    await this.options.budget.take(signal);
     const answer = await this.send({ method: 'DELETE', path: `/orders/${brokerOrderId}` }, `cancel ${brokerOrderId}`);
     this.options.budget.answered(answer.status, answer.retryAfterMs);
     if (answer.status === 200 || answer.status === 400) return; // 400: already terminal or being cancelled

@@ -1,11 +1,19 @@
 /**
  * An exclusive lock between processes: a `<path>.lock` file created with O_EXCL, holding the
- * owner's pid. A lock whose owner is gone (killed mid-refresh) is taken over.
+ * owner's pid. A lock whose owner is gone (killed mid-refresh) is taken over, and so is a lock
+ * its owner never finished writing (killed between creating the file and writing its pid) or
+ * one naming this very process that this process does not hold (a previous incarnation with
+ * the same pid: in a container, every start is pid 1).
  */
-import { open, readFile, rm } from 'node:fs/promises';
+import { open, readFile, rm, stat } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 const RETRY_MS = 50;
+/** An owner writes its pid right after creating the file; empty for longer than this, it never will. */
+const UNWRITTEN_GRACE_MS = 2_000;
+
+/** Lock files this process holds right now. */
+const held = new Set<string>();
 
 function isAlive(pid: number): boolean {
   try {
@@ -16,18 +24,41 @@ function isAlive(pid: number): boolean {
   }
 }
 
-async function tryAcquire(lockPath: string): Promise<boolean> {
+/** Whether an existing lock file is left over: its owner is gone, or never wrote its pid. */
+async function isStale(lockPath: string): Promise<boolean> {
+  let text: string;
+  let modified: number;
   try {
-    const handle = await open(lockPath, 'wx', 0o600);
+    [text, modified] = await Promise.all([readFile(lockPath, 'utf8'), stat(lockPath).then((s) => s.mtimeMs)]);
+  } catch {
+    return false; // gone meanwhile: just try again
+  }
+  const owner = Number(text);
+  // An empty file is a lock being written right now, unless it has stayed empty.
+  if (text.trim() === '' || !Number.isSafeInteger(owner) || owner <= 0) return Date.now() - modified > UNWRITTEN_GRACE_MS;
+  if (owner === process.pid) return !held.has(lockPath);
+  return !isAlive(owner);
+}
+
+async function tryAcquire(lockPath: string): Promise<boolean> {
+  let handle;
+  try {
+    handle = await open(lockPath, 'wx', 0o600);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    if (await isStale(lockPath)) await rm(lockPath, { force: true });
+    return false;
+  }
+  held.add(lockPath);
+  try {
     await handle.writeFile(String(process.pid));
     await handle.close();
     return true;
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-    const owner = Number(await readFile(lockPath, 'utf8').catch(() => ''));
-    // An empty file is a lock being written right now; only a dead owner's lock is stale.
-    if (Number.isSafeInteger(owner) && owner > 0 && !isAlive(owner)) await rm(lockPath, { force: true });
-    return false;
+    await handle.close().catch(() => undefined);
+    await rm(lockPath, { force: true });
+    held.delete(lockPath);
+    throw e;
   }
 }
 
@@ -43,5 +74,6 @@ export async function withFileLock<T>(path: string, timeoutMs: number, body: () 
     return await body();
   } finally {
     await rm(lockPath, { force: true });
+    held.delete(lockPath);
   }
 }

@@ -21,13 +21,14 @@ export class WriteBudget {
 
   constructor(private readonly now: () => Date, private readonly limit = ORDER_WRITES_PER_MINUTE) {}
 
-  /** Resolves when one more write fits, and counts it. */
-  async take(): Promise<void> {
+  /** Resolves when one more write fits, and counts it; rejects (AbortError) if `signal` aborts first. */
+  async take(signal?: AbortSignal): Promise<void> {
     for (;;) {
+      signal?.throwIfAborted();
       const paused = this.pausedUntil - Date.now();
       const wait = paused > 0 ? paused : this.reserve(this.now().getTime());
       if (wait <= 0) return;
-      await sleep(Math.min(wait, MAX_NAP_MS));
+      await sleep(Math.min(wait, MAX_NAP_MS), undefined, { signal });
     }
   }
 

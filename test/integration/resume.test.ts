@@ -1,0 +1,115 @@
+/**
+ * `hedge-ledger resume <SYMBOL> --reason …` through the real binary: on the example ledger,
+ * a broker that refuses every order halts both symbols; resuming one appends HedgingResumed to
+ * its control stream at the exact revision, and the next run hedges it while the other stays halted.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadConfig } from '../../src/config.ts';
+import { accumulatorConfig } from '../../src/cli/context.ts';
+import { controlEventId } from '../../src/cli/commands/resume.ts';
+import { fileTokenResolver, readLogFile } from '../../src/cli/commands/ingest-file.ts';
+import { tokensOfLog } from '../../src/chain/log-tokens.ts';
+import { decodeEvent, streams } from '../../src/domain/events.ts';
+import { openStore } from '../../src/eventstore/url.ts';
+import type { EventStore } from '../../src/eventstore/port.ts';
+import { Ingester } from '../../src/services/ingester.ts';
+import { runOnce } from '../../src/services/run-once.ts';
+import { foldLedger } from '../../src/services/ledger-query.ts';
+import { positionsJson, hedgesJson } from '../../projections/queries.ts';
+import { PaperBroker } from '../../src/broker/paper.ts';
+import { OrderRejected, type Broker } from '../../src/broker/port.ts';
+import { rootLogger } from '../../src/log.ts';
+
+rootLogger(process.env['LEDGER_TEST_LOGS'] ?? 'silent'); // the in-process runs log like production; quiet unless asked
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const EXAMPLE = join(ROOT, 'docs', 'example');
+const settings = loadConfig({ file: join(EXAMPLE, 'ledger.json'), env: {} });
+const fold = accumulatorConfig(settings, 'resume test');
+
+/** Refuses every order, as Schwab does for a symbol the account may not trade. */
+const refusing: Broker = {
+  name: 'refusing',
+  place: () => Promise.reject(new OrderRejected('symbol not tradable in this account')),
+  status: () => Promise.reject(new Error('no order was ever placed')),
+  findPlaced: () => Promise.resolve(undefined),
+  cancel: () => Promise.resolve(),
+};
+
+interface Result { code: number; stdout: string; stderr: string }
+
+function cli(args: string[], store: string): Promise<Result> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [join(ROOT, 'bin', 'hedge-ledger.js'), ...args, '--config', join(EXAMPLE, 'ledger.json'), '--store', store], { cwd: ROOT, env: { ...process.env, LEDGER_LOG_LEVEL: 'warn' } }, (error, stdout, stderr) =>
+      resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
+    );
+  });
+}
+
+async function withLedger<T>(url: string, body: (store: EventStore) => Promise<T>): Promise<T> {
+  const store = await openStore(url);
+  try {
+    return await body(store);
+  } finally {
+    await store.close();
+  }
+}
+
+const positions = (store: EventStore) => foldLedger(store, fold).then(positionsJson);
+
+describe('hedge-ledger resume', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ledger-resume-'));
+  const url = `sqlite:${join(dir, 'ledger.db')}`;
+
+  beforeAll(async () => {
+    await withLedger(url, async (store) => {
+      const { logs } = await readLogFile(join(EXAMPLE, 'logs.jsonl'), settings.chainId, settings.orderbook!, () => undefined);
+      await new Ingester({ store, chainId: settings.chainId, orderbook: settings.orderbook!, tokens: fileTokenResolver(join(EXAMPLE, 'tokens.json')), tokensOf: tokensOfLog }).ingest(logs);
+      await runOnce(store, fold, refusing, { pollIntervalMs: 10, backoffMs: { min: 1, max: 10 } });
+      expect((await positions(store)).map((p) => [p.symbol, p.halted, p.consecutiveFailures])).toEqual([['AAPL', true, 3], ['GME', true, 3]]);
+    });
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('appends HedgingResumed at the exact revision, and the next run hedges that symbol only', async () => {
+    const resumed = await cli(['resume', 'GME', '--reason', 'GME is tradable again', '--json'], url);
+    expect(resumed.stderr).toBe('');
+    expect(resumed.code).toBe(0);
+    expect(JSON.parse(resumed.stdout)).toMatchObject({ symbol: 'GME', stream: 'hedgectl-GME', revision: 0, reason: 'GME is tradable again', wasHalted: true, net: '-1.2' });
+
+    await withLedger(url, async (store) => {
+      const events = [];
+      for await (const e of store.readStream(streams.hedgeControl('GME'))) events.push(e);
+      expect(events).toHaveLength(1);
+      expect(events[0]).toMatchObject({ id: controlEventId('GME', 0n), type: 'HedgingResumed', revision: 0n });
+      const decoded = decodeEvent(events[0]!);
+      expect(decoded._tag === 'Right' && decoded.right.data).toMatchObject({ symbol: 'GME', reason: 'GME is tradable again' });
+
+      expect((await positions(store)).map((p) => [p.symbol, p.halted, p.consecutiveFailures])).toEqual([['AAPL', true, 3], ['GME', false, 0]]);
+      await runOnce(store, fold, new PaperBroker(), { pollIntervalMs: 10 });
+      expect((await positions(store)).map((p) => [p.symbol, p.net, p.halted, p.pending])).toEqual([['AAPL', '2.5', true, null], ['GME', '-0.2', false, null]]);
+      const hedges = hedgesJson(await foldLedger(store, fold));
+      expect(hedges.filter((h) => h.status === 'filled').map((h) => `${h.side} ${h.quantity} ${h.symbol}`)).toEqual(['BUY 1 GME']);
+    });
+  });
+
+  it('refuses a symbol that is not halted (unless --force), an unknown one, and a missing reason', async () => {
+    const notHalted = await cli(['resume', 'GME', '--reason', 'again'], url);
+    expect(notHalted.code).toBe(2);
+    expect(notHalted.stderr).toMatch(/GME is not halted/);
+
+    const forced = await cli(['resume', 'GME', '--reason', 'reset the count', '--force', '--json'], url);
+    expect(forced.code).toBe(0);
+    expect(JSON.parse(forced.stdout)).toMatchObject({ revision: 1, wasHalted: false });
+
+    expect(await cli(['resume', 'TSLA', '--reason', 'x'], url)).toMatchObject({ code: 2, stderr: expect.stringMatching(/never seen TSLA/) });
+    expect(await cli(['resume', 'gme', '--reason', 'x'], url)).toMatchObject({ code: 2, stderr: expect.stringMatching(/base ticker/) });
+    expect(await cli(['resume', 'AAPL'], url)).toMatchObject({ code: 2, stderr: expect.stringMatching(/--reason <text> is required/) });
+    await withLedger(url, async (store) => expect((await store.readLastEvent(streams.hedgeControl('AAPL')))).toBeUndefined());
+  });
+});

@@ -171,3 +171,13 @@ export class History {
     return decoded.right;
   }
 }
+
+/** viem checksums decoded addresses; compare them lowercase. */
+export const lowercased = (value: unknown): unknown =>
+  typeof value === 'string' && /^0x[0-9a-fA-F]{40}$/.test(value)
+    ? value.toLowerCase()
+    : Array.isArray(value)
+      ? value.map(lowercased)
+      : typeof value === 'object' && value !== null
+        ? Object.fromEntries(Object.entries(value).map(([k, v]) => [k, lowercased(v)]))
+        : value;

@@ -35,6 +35,7 @@ import {
   afterClearLog,
   clearV2Log,
   io,
+  lowercased,
   orderV3,
   takeOrderV2Log,
   txHash,
@@ -384,16 +385,6 @@ const orderSpec = (owner: fc.Arbitrary<Hex>): fc.Arbitrary<OrderSpec> =>
 
 /** An index into an array of `length`, as the event's uint256. */
 const indexInto = (length: number) => fc.nat({ max: length - 1 }).map(BigInt);
-
-/** viem checksums decoded addresses; compare lowercase. */
-const lowercased = (value: unknown): unknown =>
-  typeof value === 'string' && /^0x[0-9a-fA-F]{40}$/.test(value)
-    ? value.toLowerCase()
-    : Array.isArray(value)
-      ? value.map(lowercased)
-      : typeof value === 'object' && value !== null
-        ? Object.fromEntries(Object.entries(value).map(([k, v]) => [k, lowercased(v)]))
-        : value;
 
 describe('fill extraction: properties', () => {
   it('decodes random well-formed ClearV2, AfterClear and TakeOrderV2 logs back to the encoded fields', () => {

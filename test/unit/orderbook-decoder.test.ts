@@ -22,21 +22,11 @@ import {
   type OrderbookLog,
   type UndecodableLog,
 } from '../../src/domain/orderbook-abi.ts';
-import { OTHER_OWNER, OUR_OWNER, afterClearLog, clearV2Log, io, takeOrderV2Log, type OrderSpec, type RawLog } from '../support/orderbook-logs.ts';
+import { OTHER_OWNER, OUR_OWNER, afterClearLog, clearV2Log, io, lowercased, takeOrderV2Log, type OrderSpec, type RawLog } from '../support/orderbook-logs.ts';
 
 type Topic = typeof CLEAR_V2_TOPIC | typeof AFTER_CLEAR_TOPIC | typeof TAKE_ORDER_V2_TOPIC;
 
 const EVENTS = { [CLEAR_V2_TOPIC]: clearV2Event, [AFTER_CLEAR_TOPIC]: afterClearEvent, [TAKE_ORDER_V2_TOPIC]: takeOrderV2Event } as const;
-
-/** Every string lowercased: viem's only mixed-case strings are its checksummed addresses. */
-const lowercased = (value: unknown): unknown =>
-  typeof value === 'string'
-    ? value.toLowerCase()
-    : Array.isArray(value)
-      ? value.map(lowercased)
-      : typeof value === 'object' && value !== null
-        ? Object.fromEntries(Object.entries(value).map(([k, v]) => [k, lowercased(v)]))
-        : value;
 
 /** viem's decoding of a log of one of the three events (addresses lowercased), or its error. */
 function viem(log: RawLog): { decoded: unknown } | { error: BaseError } {

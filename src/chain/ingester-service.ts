@@ -135,13 +135,3 @@ export class IngesterService {
     }
   }
 }
-
-/** The long-running ingester the `run` service starts: follows the chain into `store` until `signal` aborts. */
-export async function runIngester(store: EventStore, config: ResolvedConfig, signal: AbortSignal): Promise<void> {
-  const service = await IngesterService.start(store, ingesterSettings(config, 'run'), logger('ingester'), signal);
-  try {
-    await service.run(signal);
-  } finally {
-    service.close();
-  }
-}

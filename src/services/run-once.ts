@@ -9,6 +9,7 @@ import type { AccumulatorConfig } from '../../projections/accumulator.ts';
 import { AccumulatorService } from './accumulator.ts';
 import { ExecutorService, type ExecutorOptions } from './executor.ts';
 import { logger } from '../log.ts';
+import type { ResolvedConfig } from '../config.ts';
 
 export interface RunOnceReport {
   readonly rounds: number;
@@ -18,6 +19,12 @@ export interface RunOnceReport {
 
 /** Executor settings a caller may tune (poll interval, deadline, clock…). */
 export type ExecutorTuning = Omit<ExecutorOptions, 'store' | 'broker' | 'log'>;
+
+/** The executor's settings from the configuration (`run --once` and the service alike). */
+export const executorTuning = (config: ResolvedConfig): ExecutorTuning => ({
+  pollIntervalMs: config.pollIntervalMs,
+  openOrderDeadlineMs: config.openOrderDeadlineMs,
+});
 
 export async function runOnce(store: EventStore, config: AccumulatorConfig, broker: Broker, tuning: ExecutorTuning = {}, signal?: AbortSignal): Promise<RunOnceReport> {
   const accumulator = new AccumulatorService({ store, config, log: logger('accumulator') });

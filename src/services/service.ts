@@ -15,6 +15,7 @@ import { startHttpApi } from '../http/server.ts';
 import { LedgerFollower } from './ledger-follower.ts';
 import { ACCUMULATOR_CHECKPOINT, AccumulatorService } from './accumulator.ts';
 import { ExecutorService } from './executor.ts';
+import { executorTuning } from './run-once.ts';
 import { IngesterService, ingesterSettings } from '../chain/ingester-service.ts';
 import { supervise, type RoleProgress, type Supervised } from './supervisor.ts';
 
@@ -65,7 +66,7 @@ export async function runService(options: ServiceOptions): Promise<void> {
   }
   if (roles.has('execute')) {
     start('execute', (s) =>
-      new ExecutorService({ store, broker: options.broker, log: logger('executor'), pollIntervalMs: config.pollIntervalMs, openOrderDeadlineMs: config.openOrderDeadlineMs }).follow(s),
+      new ExecutorService({ store, broker: options.broker, log: logger('executor'), ...executorTuning(config) }).follow(s),
     );
   }
   let closeApi: (() => Promise<void>) | undefined;

@@ -1,6 +1,6 @@
 /** run: the service. `--once` processes everything stored until nothing is open, then exits 0. */
 import { accumulatorConfig, configFrom, parse, UsageError, withStore } from '../context.ts';
-import { runOnce, type ExecutorTuning } from '../../services/run-once.ts';
+import { executorTuning, runOnce } from '../../services/run-once.ts';
 import { PaperBroker } from '../../broker/paper.ts';
 import type { Broker } from '../../broker/port.ts';
 import { createSchwabBroker, schwabSettings, type SchwabRuntime } from '../../broker/schwab/index.ts';
@@ -14,12 +14,6 @@ export function brokerFor(config: ResolvedConfig, runtime: SchwabRuntime = {}): 
   if (config.broker === 'paper') return new PaperBroker({ fillDelayMs: config.paperFillDelayMs });
   return createSchwabBroker(schwabSettings(config, 'run --broker schwab'), runtime);
 }
-
-/** The executor's settings from the configuration. */
-export const executorTuning = (config: ResolvedConfig): ExecutorTuning => ({
-  pollIntervalMs: config.pollIntervalMs,
-  openOrderDeadlineMs: config.openOrderDeadlineMs,
-});
 
 function withBrokerFlag(config: ResolvedConfig, flag: string | undefined): ResolvedConfig {
   if (flag === undefined) return config;

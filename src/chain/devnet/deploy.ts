@@ -97,10 +97,11 @@ export function devnetClients(rpcUrl: string, chainId: number): DevnetClients {
     nativeCurrency: { name: 'Ether', symbol: 'ETH', decimals: 18 },
     rpcUrls: { default: { http: [rpcUrl] } },
   });
-  // Blocks are instant (automine) or seconds apart: poll receipts far faster than viem's 4 s default.
+  // Blocks are instant (automine) or seconds apart: poll receipts far faster than viem's 4 s default,
+  // and never answer from viem's block-number cache — a reorg or a fresh block must be seen at once.
   const transport = http(rpcUrl);
   return {
-    publicClient: createPublicClient({ chain, transport, pollingInterval: 50 }),
+    publicClient: createPublicClient({ chain, transport, pollingInterval: 50, cacheTime: 0 }),
     walletClient: createWalletClient({ chain, transport, account: privateKeyToAccount(DEV_PRIVATE_KEY), pollingInterval: 50 }),
   };
 }

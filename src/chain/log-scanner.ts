@@ -21,6 +21,8 @@ export interface LogChunk extends BlockRange {
   readonly logs: readonly RecordedLog[];
 }
 
+type Answer = LogChunk | { readonly pieces: readonly BlockRange[] };
+
 const TOPICS: readonly string[] = [CLEAR_V2_TOPIC, AFTER_CLEAR_TOPIC, TAKE_ORDER_V2_TOPIC];
 /** Logs per eth_getLogs answer to aim for: a few MB of JSON, well under providers' caps and viem's 10 MiB body limit. */
 const TARGET_LOGS = 2_000n;
@@ -56,6 +58,33 @@ class BlockSpan {
   }
 }
 
+/** Consecutive pieces of at most `blocks` blocks covering `range`. */
+function split(range: BlockRange, blocks: bigint): BlockRange[] {
+  const pieces: BlockRange[] = [];
+  for (let from = range.from; from <= range.to; from += blocks) pieces.push({ from, to: min(range.to, from + blocks - 1n) });
+  return pieces;
+}
+
+/** At most `limit` calls run at once; the others wait their turn, first come first served. */
+class Slots {
+  private running = 0;
+  private readonly waiting: (() => void)[] = [];
+
+  constructor(private readonly limit: number) {}
+
+  async run<T>(call: () => Promise<T>): Promise<T> {
+    if (this.running >= this.limit) await new Promise<void>((turn) => this.waiting.push(turn));
+    else this.running++;
+    try {
+      return await call();
+    } finally {
+      const next = this.waiting.shift();
+      if (next) next(); // the slot passes to the next caller
+      else this.running--;
+    }
+  }
+}
+
 export interface ScannerOptions {
   readonly chainId: number;
   /** Lowercase, as decoded addresses are. */
@@ -68,44 +97,52 @@ export interface ScannerOptions {
 
 export class LogScanner {
   private readonly span: BlockSpan;
+  private readonly calls: Slots;
 
   constructor(
     private readonly rpc: ChainRpc,
     private readonly options: ScannerOptions,
   ) {
     this.span = new BlockSpan(BigInt(options.maxBlockRange));
+    this.calls = new Slots(options.concurrency);
   }
 
-  /** The logs of `range` in consecutive chunks, fetched up to `concurrency` chunks ahead of the consumer. */
+  /**
+   * The logs of `range` in consecutive chunks, fetched up to `concurrency` chunks ahead of the
+   * consumer. A range the provider refuses as too large is replaced, in place, by pieces of the
+   * span the answers so far suggest, so every chunk is yielded as soon as it and those before it are in.
+   */
   async *scan(range: BlockRange): AsyncGenerator<LogChunk> {
-    const ahead: Promise<LogChunk>[] = [];
+    const ahead: Promise<Answer>[] = [];
+    const enqueue = (queue: (answer: Promise<Answer>) => void, piece: BlockRange) => {
+      const answer = this.fetch(piece);
+      answer.catch(() => undefined); // awaited in turn below; a consumer that stops early abandons it
+      queue(answer);
+    };
     let next = range.from;
     while (next <= range.to || ahead.length > 0) {
       while (next <= range.to && ahead.length < this.options.concurrency) {
         const to = min(range.to, next + this.span.blocks - 1n);
-        const chunk = this.fetch({ from: next, to });
-        chunk.catch(() => undefined); // awaited in turn below; a consumer that stops early abandons it
-        ahead.push(chunk);
+        enqueue((a) => ahead.push(a), { from: next, to });
         next = to + 1n;
       }
-      yield await ahead.shift()!;
+      const answer = await ahead.shift()!;
+      if ('logs' in answer) yield answer;
+      else answer.pieces.toReversed().forEach((piece) => enqueue((a) => ahead.unshift(a), piece));
     }
   }
 
-  /** One range, split in halves (recursively) while the provider refuses it as too large. */
-  private async fetch(range: BlockRange): Promise<LogChunk> {
+  /** One range's logs, or the pieces to ask for instead when the provider refuses it as too large. */
+  private async fetch(range: BlockRange): Promise<Answer> {
     try {
-      const logs = await this.getLogs(range);
+      const logs = await this.calls.run(() => this.getLogs(range));
       this.span.answered(range, logs.length);
       return { ...range, logs };
     } catch (error) {
       if (!isRangeTooLarge(error) || range.from === range.to) throw error;
       this.span.refused(range);
       this.options.log.info({ from: range.from, to: range.to, span: this.span.blocks }, 'provider refused the block range; splitting it');
-      const mid = range.from + (range.to - range.from) / 2n;
-      const lower = await this.fetch({ from: range.from, to: mid });
-      const upper = await this.fetch({ from: mid + 1n, to: range.to });
-      return { ...range, logs: [...lower.logs, ...upper.logs] };
+      return { pieces: split(range, this.span.blocks) };
     }
   }
 

@@ -37,6 +37,10 @@ export function translateSqliteError(error: unknown, { label, busyTimeoutMs }: W
 
 function configure(db: Database.Database, label: string): void {
   // WAL: readers and the single writer never block each other, and commits append to one file.
+  // 16 KiB pages (a new file only; an existing one keeps its size): orderbook logs are 2–3.5 KB
+  // of JSON, and at 4 KiB each leaf holds one row, so every insert splits a page. Measured on
+  // 10k 2.5 KB rows: 185 ms at 4 KiB, 75 ms at 16 KiB; single-row commits ~10% slower.
+  db.pragma('page_size = 16384');
   const mode = db.pragma('journal_mode = WAL', { simple: true });
   if (!db.memory && mode !== 'wal') throw new StoreConfigError(`${label}: the file system refused WAL mode (got ${String(mode)})`);
   // FULL fsyncs the WAL at every commit. NORMAL survives a process crash but a power loss may drop

@@ -134,6 +134,15 @@ describe('chain backfill', () => {
     for (const fault of ['error500', 'drop', 'delay', 'rangeRefused']) expect(flaky.injected.get(fault), fault).toBeGreaterThan(0);
   });
 
+  it('a wide range the provider refuses is fetched in pieces, never more than `concurrency` calls at once', async () => {
+    const narrow = await proxy(5, { delay: 1, delayMs: 20, maxLogRange: 25 });
+    const url = devnet.storeUrl();
+    await backfill(url, devnet.settings({ rpcUrls: [narrow.url], maxBlockRange: 400, concurrency: 3 }));
+    await expectComplete(url);
+    expect(narrow.injected.get('rangeRefused')).toBeGreaterThan(0);
+    expect(narrow.peakLogCalls()).toBe(3);
+  });
+
   it.each([
     ['stops before', 3, 'before'],
     ['crashes right after', 1, 'after'],

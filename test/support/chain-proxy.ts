@@ -30,6 +30,8 @@ export interface RpcProxy {
   readonly calls: Map<string, number>;
   /** How many calls each fault hit. */
   readonly injected: Map<string, number>;
+  /** The most eth_getLogs calls the proxy held at once. */
+  readonly peakLogCalls: () => number;
   close(): Promise<void>;
 }
 
@@ -61,10 +63,22 @@ export async function startRpcProxy(target: string, seed: number, faults: ProxyF
     return yes;
   };
 
+  let logCalls = 0;
+  let peakLogCalls = 0;
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     const text = await body(req);
     const call = JSON.parse(text) as JsonRpcCall;
     count(calls, call.method);
+    if (call.method !== 'eth_getLogs') return answer(call, text, req, res);
+    peakLogCalls = Math.max(peakLogCalls, ++logCalls);
+    try {
+      await answer(call, text, req, res);
+    } finally {
+      logCalls--;
+    }
+  };
+
+  const answer = async (call: JsonRpcCall, text: string, req: IncomingMessage, res: ServerResponse) => {
     const f = proxy.faults;
     if (f.down || hit(f.error500, 'error500')) return void res.writeHead(f.down ? 503 : 500).end('unavailable');
     if (hit(f.drop, 'drop')) return void req.socket.destroy();
@@ -89,6 +103,7 @@ export async function startRpcProxy(target: string, seed: number, faults: ProxyF
     faults,
     calls,
     injected,
+    peakLogCalls: () => peakLogCalls,
     close: () =>
       new Promise((resolve) => {
         server.closeAllConnections();

@@ -114,21 +114,21 @@ export class LogScanner {
    */
   async *scan(range: BlockRange): AsyncGenerator<LogChunk> {
     const ahead: Promise<Answer>[] = [];
-    const enqueue = (queue: (answer: Promise<Answer>) => void, piece: BlockRange) => {
+    const fetchAhead = (piece: BlockRange): Promise<Answer> => {
       const answer = this.fetch(piece);
       answer.catch(() => undefined); // awaited in turn below; a consumer that stops early abandons it
-      queue(answer);
+      return answer;
     };
     let next = range.from;
     while (next <= range.to || ahead.length > 0) {
       while (next <= range.to && ahead.length < this.options.concurrency) {
         const to = min(range.to, next + this.span.blocks - 1n);
-        enqueue((a) => ahead.push(a), { from: next, to });
+        ahead.push(fetchAhead({ from: next, to }));
         next = to + 1n;
       }
       const answer = await ahead.shift()!;
       if ('logs' in answer) yield answer;
-      else answer.pieces.toReversed().forEach((piece) => enqueue((a) => ahead.unshift(a), piece));
+      else ahead.unshift(...answer.pieces.map(fetchAhead)); // asked in order, so the first piece gets the first free call
     }
   }
 

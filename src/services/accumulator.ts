@@ -87,8 +87,11 @@ export class AccumulatorService {
       this.options.log.error({ err: decoded.left, stream: recorded.stream, revision: recorded.revision.toString() }, 'skipping corrupt event');
     } else {
       const reaction = react(this.options.config, this.state, decoded.right);
-      this.state = reaction.state;
+      // The state moves on only once its decisions are stored: a checkpoint taken after a failed
+      // append (on shutdown) must not hold a state that has already seen this event, or the
+      // restart would skip it and the decision would never be recorded.
       for (const decision of reaction.decisions) await this.appendDecision(decision);
+      this.state = reaction.state;
       if (reaction.decisions.length > 0) {
         this.position = recorded.position;
         await this.checkpoint();

@@ -11,6 +11,7 @@ import { tokensOfLog } from '../../src/chain/log-tokens.ts';
 import { foldLedger } from '../../src/services/ledger-query.ts';
 import { ACCUMULATOR_CHECKPOINT, AccumulatorService } from '../../src/services/accumulator.ts';
 import { positionsJson } from '../../projections/queries.ts';
+import { StoreUnavailable } from '../../src/eventstore/errors.ts';
 import { logger } from '../../src/log.ts';
 import { History, CHAIN_ID, ORDERBOOK, OUR_OWNER, TOKEN, io, takeOrderV2Log, type OrderSpec, type TokenName } from '../support/orderbook-logs.ts';
 import { config } from '../support/scenario.ts';
@@ -101,6 +102,28 @@ describe('accumulator service', () => {
     await scratch.catchUp();
     expect(resumed.current.state).toEqual(scratch.current.state);
     expect(resumed.current.state.symbols['GME']?.pending?.quantity).toEqual(scratch.current.state.symbols['GME']?.pending?.quantity);
+    await store.close();
+  });
+
+  it('a failed decision append is decided again after a restart, not skipped', async () => {
+    const store = await openStore('sqlite::memory:');
+    await seed(store);
+    let failures = 1;
+    const flaky: EventStore = Object.assign(Object.create(store) as EventStore, {
+      append: (stream: string, events: Parameters<EventStore['append']>[1], expected: Parameters<EventStore['append']>[2]) =>
+        stream.startsWith('hedgecmd-') && failures-- > 0 ? Promise.reject(new StoreUnavailable('disk I/O error')) : store.append(stream, events, expected),
+    });
+    const failing = new AccumulatorService({ store: flaky, config, log: logger('accumulator') });
+    const abort = new AbortController();
+    await expect(failing.follow(abort.signal)).rejects.toThrow('disk I/O error'); // its shutdown checkpoint is still taken
+
+    const restarted = new AccumulatorService({ store, config, log: logger('accumulator') });
+    await restarted.restore();
+    await restarted.catchUp();
+    expect((await readAll(store, 'hedgecmd-')).map((e) => `${e.stream}@${e.revision}`)).toEqual(['hedgecmd-GME@0', 'hedgecmd-AAPL@0']);
+    const scratch = new AccumulatorService({ store, config, log: logger('accumulator') });
+    await scratch.catchUp();
+    expect(restarted.current.state.symbols).toEqual(scratch.current.state.symbols);
     await store.close();
   });
 

@@ -69,6 +69,7 @@ export const settings = {
   httpHost: setting('LEDGER_HTTP_HOST', t.string, text, 'address the read-only HTTP API binds; default 127.0.0.1 (0.0.0.0 exposes it)'),
   httpPort: setting('LEDGER_HTTP_PORT', Port, integer, 'HTTP API port; default 8080, 0 picks a free one'),
   maxIngestLagBlocks: setting('LEDGER_MAX_INGEST_LAG_BLOCKS', PositiveInt, integer, 'the service is not ready while ingestion is further than this behind the confirmed chain head; default 50'),
+  ingestStallMs: setting('LEDGER_INGEST_STALL_MS', PositiveInt, integer, 'the watchdog restarts the ingester after this long without progress while the chain is ahead of it; default 300000 (5 min)'),
   shutdownTimeoutMs: setting('LEDGER_SHUTDOWN_TIMEOUT_MS', PositiveInt, integer, 'how long a SIGINT/SIGTERM waits for the roles to stop before exiting anyway; default 15000'),
   httpRetention: setting('LEDGER_HTTP_RETENTION', PositiveInt, integer, 'most recent trades and rejections (each) the HTTP API keeps in memory; default 10000 (the CLI lists them all)'),
 } as const;
@@ -94,7 +95,7 @@ const CHAIN_DEFAULTS = {
   rpcDeadlineMs: 120_000,
 } as const;
 const HTTP_DEFAULTS = { httpHost: '127.0.0.1', httpPort: 8080, httpRetention: 10_000 } as const;
-const SERVICE_DEFAULTS = { maxIngestLagBlocks: 50, shutdownTimeoutMs: 15_000 } as const;
+const SERVICE_DEFAULTS = { maxIngestLagBlocks: 50, ingestStallMs: 300_000, shutdownTimeoutMs: 15_000 } as const;
 const DEFAULTS = { store: DEFAULT_STORE, chainId: 8453, deploymentBlock: 0, maxConsecutiveFailures: 3, brokerSymbols: {}, broker: 'paper', logLevel: 'info', ...CHAIN_DEFAULTS, ...EXECUTION_DEFAULTS, ...HTTP_DEFAULTS, ...SERVICE_DEFAULTS } as const;
 type Defaulted = keyof typeof DEFAULTS;
 /** Settings with a default are always present, with their codec's type (not the default's literal). */

@@ -12,10 +12,11 @@ export interface Backoff {
 
 export const backoff = (deadlineMs: number, random: () => number = Math.random): Backoff => ({ deadlineMs, baseMs: 100, maxMs: 5_000, random });
 
+/** The last error is described in the message, not attached: a transport's error may carry the endpoint's URL, and its key. */
 export class DeadlineExceeded extends Error {
   override readonly name = 'DeadlineExceeded';
-  constructor(what: string, attempts: number, elapsedMs: number, why: string, cause: unknown) {
-    super(`${what}: still failing after ${attempts} attempts in ${(elapsedMs / 1000).toFixed(1)} s (deadline): ${why}`, { cause });
+  constructor(what: string, attempts: number, elapsedMs: number, why: string) {
+    super(`${what}: still failing after ${attempts} attempts in ${(elapsedMs / 1000).toFixed(1)} s (deadline): ${why}`);
   }
 }
 
@@ -43,7 +44,7 @@ export async function retrying<T>(what: string, op: () => Promise<T>, options: R
       if (!options.retryable(error) || options.signal?.aborted) throw error;
       const delay = retryDelay(options.backoff, attempt - 1);
       const elapsed = performance.now() - started;
-      if (elapsed + delay > options.backoff.deadlineMs) throw new DeadlineExceeded(what, attempt, elapsed, (options.describe ?? firstLine)(error), error);
+      if (elapsed + delay > options.backoff.deadlineMs) throw new DeadlineExceeded(what, attempt, elapsed, (options.describe ?? firstLine)(error));
       options.onRetry?.(error, attempt, delay);
       await sleep(delay, undefined, { signal: options.signal });
     }

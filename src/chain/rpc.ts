@@ -37,13 +37,27 @@ export class ChainIdMismatch extends Error {
   override readonly name = 'ChainIdMismatch';
 }
 
-/** A node's refusal no retry fixes (a 404, an unknown method, invalid params, a revert); the node's own error is the cause. */
+/**
+ * A node's refusal no retry fixes (a 404, an unknown method, invalid params, a revert). The
+ * node's own error is kept for classifying it, but privately, not as the `cause` a log
+ * serializer prints: viem's messages carry the endpoint's URL, and its API key.
+ */
 export class RpcRefused extends Error {
   override readonly name = 'RpcRefused';
+  readonly #node: unknown;
+
+  constructor(message: string, node: unknown) {
+    super(message);
+    this.#node = node;
+  }
+
+  get node(): unknown {
+    return this.#node;
+  }
 }
 
 /** The node's error behind a refusal, for classifying it. */
-export const nodeError = (e: unknown): unknown => (e instanceof RpcRefused ? e.cause : e);
+export const nodeError = (e: unknown): unknown => (e instanceof RpcRefused ? e.node : e);
 
 export const endpointLabel = (url: string): string => {
   try {
@@ -161,7 +175,7 @@ export class ChainRpc {
     try {
       return await this.retried(method, params, decode, `${what} from ${this.label}`, retryable);
     } catch (error) {
-      throw error instanceof BaseError ? new RpcRefused(`${what} from ${this.label}: ${errorText(error)}`, { cause: error }) : error;
+      throw error instanceof BaseError ? new RpcRefused(`${what} from ${this.label}: ${errorText(error)}`, error) : error;
     }
   }
 

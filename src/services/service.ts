@@ -50,11 +50,16 @@ export async function runService(options: ServiceOptions): Promise<void> {
   };
 
   if (roles.has('ingest')) {
-    let service: IngesterService | undefined;
+    // A new ingester per attempt: its RPC retries follow the attempt's signal, which the watchdog
+    // aborts, and its view of the stream's tail is re-read after a store outage.
     start('ingest', async (s) => {
-      service ??= await IngesterService.start(store, ingesterSettings(config, 'run'), logger('ingester'), s, metrics);
-      await service.run(s);
-    }, { progress: () => ingestProgress(metrics), stallMs: 5 * 60_000 });
+      const ingester = await IngesterService.start(store, ingesterSettings(config, 'run'), logger('ingester'), s, metrics);
+      try {
+        await ingester.run(s);
+      } finally {
+        ingester.close();
+      }
+    }, { progress: () => ingestProgress(metrics), stallMs: config.ingestStallMs });
   }
   if (roles.has('accumulate')) {
     let accumulator: AccumulatorService | undefined;

@@ -4,9 +4,12 @@
  * stream must hold each log once, in chain order, and fold to the positions the fills imply.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import * as E from 'fp-ts/lib/Either.js';
+import { pino } from 'pino';
+import { MethodNotFoundRpcError } from 'viem';
 import type { Fill } from '../../src/chain/devnet/index.ts';
 import { IngesterService, type IngesterSettings } from '../../src/chain/ingester-service.ts';
-import { ChainIdMismatch } from '../../src/chain/rpc.ts';
+import { ChainIdMismatch, ChainRpc, RpcRefused, nodeError } from '../../src/chain/rpc.ts';
 import { DeadlineExceeded } from '../../src/chain/retry.ts';
 import { decodeEvent, streams } from '../../src/domain/events.ts';
 import { openStore } from '../../src/eventstore/url.ts';
@@ -173,6 +176,18 @@ describe('chain backfill', () => {
     await expect(failure).rejects.toThrow(/^eth_chainId from http:\/\/127\.0\.0\.1:\d+: still failing after \d+ attempts in [\d.]+ s \(deadline\)/);
     await expect(failure).rejects.not.toThrow(/secret-api-key/);
     expect(performance.now() - started).toBeLessThan(3_000);
+    // Nor does the error as a log line prints it, causes and stacks included (as the service's fatal log does).
+    const error = await failure.then(() => new Error('started'), (e: Error) => e);
+    expect(JSON.stringify(pino.stdSerializers.err(error))).not.toContain('secret-api-key');
+  });
+
+  it('a refusal keeps the node error for classifying it, but its log line never shows the key', async () => {
+    const keyed = await proxy(6, {});
+    const rpc = await ChainRpc.connect({ urls: [keyed.url], chainId: devnet.deployment.chainId, deadlineMs: 1_000, log: testLog() });
+    const refusal = await rpc.request('eth_noSuchMethod', [], () => E.right(null)).catch((e: Error) => e);
+    expect(refusal).toBeInstanceOf(RpcRefused);
+    expect(nodeError(refusal)).toBeInstanceOf(MethodNotFoundRpcError);
+    expect(JSON.stringify(pino.stdSerializers.err(refusal as Error))).not.toContain('secret-api-key');
   });
 
   it('a malformed log from the RPC stops ingestion with the field at fault; it is never skipped', async () => {

@@ -50,6 +50,8 @@ export interface IngestGauges {
   readonly logsIngested: { inc(value: number): void };
   readonly chainHead: { set(value: number): void };
   readonly ingestedBlock: { set(value: number): void };
+  /** RPC attempts that failed and are retried, by the error's name. */
+  readonly errors: { inc(labels: { component: string; kind: string }): void };
 }
 
 const observing = (gauges: IngestGauges): FollowObserver => ({
@@ -80,6 +82,7 @@ export class IngesterService {
       log,
       ...(settings.random && { random: settings.random }),
       ...(signal && { signal }),
+      ...(gauges && { onRetry: (error: unknown) => gauges.errors.inc({ component: 'rpc', kind: error instanceof Error ? error.name : 'Error' }) }),
     });
     const { chainId } = settings;
     const orderbook = settings.orderbook.toLowerCase();

@@ -129,6 +129,8 @@ export interface RpcOptions {
   readonly timeoutMs?: number;
   readonly random?: () => number;
   readonly signal?: AbortSignal;
+  /** Told of every failed attempt that is retried (the service counts them in its metrics). */
+  readonly onRetry?: (error: unknown) => void;
 }
 
 type RawRequest = (args: { method: string; params: readonly unknown[] }) => Promise<unknown>;
@@ -190,7 +192,10 @@ export class ChainRpc {
       retryable,
       signal: this.options.signal,
       describe: errorText,
-      onRetry: (error, attempt, delayMs) => this.options.log.warn({ method, attempt, delayMs: Math.round(delayMs), error: errorText(error) }, 'RPC call failed; retrying'),
+      onRetry: (error, attempt, delayMs) => {
+        this.options.log.warn({ method, attempt, delayMs: Math.round(delayMs), error: errorText(error) }, 'RPC call failed; retrying');
+        this.options.onRetry?.(error);
+      },
     });
   }
 

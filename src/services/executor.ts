@@ -53,6 +53,11 @@ export class ExecutorService {
   /** The tail of each symbol's queue of placement steps. */
   private readonly placing = new Map<string, Promise<unknown>>();
 
+  /** What the broker needs an operator for (e.g. a new login), while it does; the service's readiness reports it. */
+  get needsOperator(): string | undefined {
+    return this.operatorProblem;
+  }
+
   constructor(private readonly options: ExecutorOptions) {
     this.settings = {
       now: options.now ?? (() => new Date()),

@@ -15,6 +15,7 @@ import { startHttpApi } from '../http/server.ts';
 import { LedgerFollower } from './ledger-follower.ts';
 import { ACCUMULATOR_CHECKPOINT, AccumulatorService } from './accumulator.ts';
 import { ExecutorService } from './executor.ts';
+import { instrumented } from '../broker/instrumented.ts';
 import { executorTuning } from './run-once.ts';
 import { IngesterService, ingesterSettings } from '../chain/ingester-service.ts';
 import { supervise, type RoleProgress, type Supervised } from './supervisor.ts';
@@ -70,9 +71,17 @@ export async function runService(options: ServiceOptions): Promise<void> {
     }, { progress: () => foldProgress(store, accumulator?.current.position ?? 'start'), stallMs: 60_000 });
   }
   if (roles.has('execute')) {
-    start('execute', (s) =>
-      new ExecutorService({ store, broker: options.broker, log: logger('executor'), ...executorTuning(config) }).follow(s),
-    );
+    const broker = instrumented(options.broker, metrics);
+    let executor: ExecutorService | undefined;
+    start('execute', (s) => {
+      executor = new ExecutorService({ store, broker, log: logger('executor'), ...executorTuning(config) });
+      return executor.follow(s);
+    });
+    // The executor keeps running while the broker needs a login (orders already placed keep working), but is not ready.
+    health.register('broker', () => {
+      const problem = executor?.needsOperator;
+      return problem === undefined ? { alive: true } : { alive: false, detail: `needs an operator: ${problem}` };
+    });
   }
   let closeApi: (() => Promise<void>) | undefined;
   if (roles.has('api')) {

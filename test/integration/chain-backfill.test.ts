@@ -110,16 +110,21 @@ describe('chain backfill', () => {
     expect(await backfill(url)).toBeNull(); // up to date: nothing new
   });
 
-  it('reports the confirmed head, the ingested block and the logs appended to its gauges', async () => {
-    const seen = { logs: 0, head: 0, ingested: [] as number[] };
+  it('reports the confirmed head, the ingested block, the logs appended and the RPC retries to its gauges', async () => {
+    const seen = { logs: 0, head: 0, ingested: [] as number[], retried: [] as string[] };
     const gauges = {
       logsIngested: { inc: (n: number) => void (seen.logs += n) },
       chainHead: { set: (n: number) => void (seen.head = n) },
       ingestedBlock: { set: (n: number) => void seen.ingested.push(n) },
+      errors: { inc: ({ component, kind }: { component: string; kind: string }) => void seen.retried.push(`${component}:${kind}`) },
     };
+    const flaky = await proxy(9, { error500: 0.2 });
     const store = await openStore('sqlite::memory:');
-    const service = await IngesterService.start(store, devnet.settings(), testLog(), undefined, gauges);
+    const service = await IngesterService.start(store, devnet.settings({ rpcUrls: [flaky.url] }), testLog(), undefined, gauges);
     const report = await service.catchUp();
+    expect(flaky.injected.get('error500')).toBeGreaterThan(0);
+    expect(seen.retried.length).toBe(flaky.injected.get('error500'));
+    expect(new Set(seen.retried)).toEqual(new Set(['rpc:HttpRequestError']));
     expect(seen.logs).toBe(canonical.length);
     expect(seen.head).toBe(Number(report!.to));
     expect(seen.ingested.at(-1)).toBe(seen.head);

@@ -86,4 +86,13 @@ describe('hedge-ledger CLI on the example ledger', () => {
     expect(u.code).toBe(2);
     expect(u.stderr).toMatch(/unknown command "frobnicate"/);
   });
+
+  it('demo keeps its ledger only in an empty store, and takes no configuration', async () => {
+    const kept = await cli(['demo', '--store', store]);
+    expect(kept.code).toBe(2);
+    expect(kept.stderr).toContain(`demo --store needs an empty store, and ${store} already holds events`);
+    const configured = await cli(['demo', '--config', join(EXAMPLE, 'ledger.json')]);
+    expect(configured.code).toBe(2);
+    expect(configured.stderr).toMatch(/demo needs no configuration/);
+  });
 });

@@ -1,8 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { hedgeDecisionId, logEventId, uuidV5 } from '../../src/domain/ids.ts';
+import { LEDGER_NAMESPACE, hedgeDecisionId, logEventId, logRemovedEventId, uuidV5 } from '../../src/domain/ids.ts';
+import { tokenEventId } from '../../src/services/ingester.ts';
 
 const DNS_NAMESPACE = '6ba7b810-9dad-11d1-80b4-00c04fd430c8';
+const URL_NAMESPACE = '6ba7b811-9dad-11d1-80b4-00c04fd430c8';
 
 describe('deterministic ids', () => {
   it('computes RFC 9562 UUIDv5 (the published example)', () => {
@@ -22,5 +24,16 @@ describe('deterministic ids', () => {
   it('numbers the decisions of a symbol', () => {
     expect(hedgeDecisionId('GME', 1)).toBe(uuidV5('hedgecmd:GME:1'));
     expect(hedgeDecisionId('GME', 1)).not.toBe(hedgeDecisionId('GME', 2));
+  });
+
+  // Existing ledgers hold these ids: a change to the namespace or a name format would stop the
+  // store from deduping against them, so the values are pinned, not recomputed.
+  it('keeps the ids stored in existing ledgers, forever', () => {
+    expect(LEDGER_NAMESPACE).toBe(uuidV5('hedge-ledger', URL_NAMESPACE));
+    const tx = `0x${'ab'.repeat(32)}`;
+    expect(logEventId(8453, tx, 7)).toBe('6d9cbea3-1305-556d-8ecf-3f7aa112fb32');
+    expect(hedgeDecisionId('GME', 1)).toBe('26f96fec-13a7-55e9-af47-31b72495db9c');
+    expect(logRemovedEventId(8453, tx, 7, `0x${'cd'.repeat(32)}`)).toBe('5002d8f3-4ee3-507a-8c1c-f4a41cdf92c4');
+    expect(tokenEventId(8453, '0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913')).toBe('a18121a6-0ac9-5b73-aa10-8a812e27ae9a');
   });
 });

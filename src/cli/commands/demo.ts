@@ -14,7 +14,7 @@ import { loadConfig } from '../../config.ts';
 import { openStore } from '../../eventstore/url.ts';
 import { PaperBroker } from '../../broker/paper.ts';
 import { runService } from '../../services/service.ts';
-import { startAnvil, deployDevnet, createTrader, type DevTokenName, type Fill, type Trader } from '../../chain/devnet/index.ts';
+import { startAnvil, deployDevnet, createTrader, type Anvil, type DevTokenName, type Fill, type Trader } from '../../chain/devnet/index.ts';
 import { accumulatorConfig, parse, UsageError } from '../context.ts';
 import { table } from '../table.ts';
 import { rootLogger } from '../../log.ts';
@@ -34,24 +34,30 @@ export async function demo(argv: string[]): Promise<void> {
   const { values } = parse(argv, { duration: { type: 'string', default: '20' }, seed: { type: 'string', default: '1' } });
   const seconds = Number(values.duration);
   if (!Number.isFinite(seconds) || seconds <= 0) throw new UsageError(`--duration takes seconds, e.g. --duration 30 (got ${values.duration})`);
+  if (values.config !== undefined) throw new UsageError('demo needs no configuration: it makes its own chain, orderbook and ledger (drop --config)');
   rootLogger(process.env['LEDGER_LOG_LEVEL'] ?? 'warn');
   const say = (line: string) => process.stdout.write(`${line}\n`);
   const dir = mkdtempSync(join(tmpdir(), 'hedge-ledger-demo-'));
-  const anvil = await startAnvil();
+  // --store keeps the ledger for querying afterwards; it must be empty, as the demo's chain is new every run.
+  const store = await openStore(values.store ?? `sqlite:${join(dir, 'ledger.db')}`);
   const stop = new AbortController();
+  let anvil: Anvil | undefined;
   try {
-    say(`hedge-ledger demo: anvil on ${anvil.rpcUrl}, ledger ${join(dir, 'ledger.db')}, paper broker, ${seconds}s of random trading`);
+    if (values.store !== undefined && (await store.headPosition()) !== undefined) {
+      throw new UsageError(`demo --store needs an empty store, and ${values.store} already holds events (the demo's chain is new every run)`);
+    }
+    anvil = await startAnvil();
+    say(`hedge-ledger demo: anvil on ${anvil.rpcUrl}, ledger ${values.store ?? join(dir, 'ledger.db')}, paper broker, ${seconds}s of random trading`);
     const deployment = await deployDevnet(anvil.rpcUrl);
     say(`deployed the test orderbook ${deployment.orderbook} and ${Object.keys(deployment.tokens).length} tokens; our order owner is ${OUR_OWNER}`);
     const config = loadConfig({
       env: {},
       overrides: {
-        store: `sqlite:${join(dir, 'ledger.db')}`, chainId: deployment.chainId, orderbook: deployment.orderbook.toLowerCase() as Address,
+        chainId: deployment.chainId, orderbook: deployment.orderbook.toLowerCase() as Address,
         owners: [OUR_OWNER], rpcUrl: anvil.rpcUrl, deploymentBlock: Number(deployment.deploymentBlock), confirmations: 0,
         chainPollIntervalMs: 200, pollIntervalMs: 200, httpPort: 0, broker: 'paper',
       },
     });
-    const store = await openStore(config.store);
     let api = '';
     const service = runService({ store, config, fold: accumulatorConfig(config, 'demo'), broker: new PaperBroker(), roles: new Set(['ingest', 'accumulate', 'execute', 'api']), signal: stop.signal, onListening: (url) => (api = url) });
     service.catch(() => stop.abort());
@@ -63,11 +69,14 @@ export async function demo(argv: string[]): Promise<void> {
     const settled = await settle(api, sent.ours, stop.signal);
     stop.abort();
     await service.catch(() => undefined);
-    await store.close();
     report(say, await settled);
+    if (values.store !== undefined) {
+      say(`\nthe ledger stays in ${values.store}; query it with\n  LEDGER_CHAIN_ID=${deployment.chainId} LEDGER_ORDERBOOK=${config.orderbook} LEDGER_OWNERS=${OUR_OWNER} hedge-ledger positions --store ${values.store}`);
+    }
   } finally {
     stop.abort();
-    await anvil.stop();
+    await store.close();
+    await anvil?.stop();
     rmSync(dir, { recursive: true, force: true });
   }
 }

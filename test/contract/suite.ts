@@ -57,8 +57,12 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
     afterEach(async () => {
       await Promise.all(opened.splice(0).map((store) => store.close()));
     });
-    const withSecondWriter = it.skipIf(!harness.openSecondWriter);
-    const withChildProcess = it.skipIf(!harness.childProcessUrl);
+    // A store without a second connection or a file another process can open (in memory) skips
+    // those tests; the reason shows in the test name.
+    const needs = (what: string, has: boolean) => (title: string, body: () => Promise<void>) =>
+      has ? it(title, body) : it.skip(`${title} (skipped: ${name} has no ${what})`, body);
+    const withSecondWriter = needs('second connection', harness.openSecondWriter !== undefined);
+    const withChildProcess = needs('file another process can open', harness.childProcessUrl !== undefined);
 
     describe('appending and reading', () => {
       it('round-trips data, metadata, types and ids with consecutive revisions and increasing positions', async () => {

@@ -28,9 +28,14 @@ export interface TokenResolver {
 
 export interface IngestReport {
   readonly appended: number;
-  /** Already stored (or, from a file, at or before the stream's last log: too late to apply in chain order). */
+  /** Already stored, or delivered twice. */
   readonly alreadyIngested: number;
   readonly tokensRecorded: number;
+}
+
+export interface FileIngestReport extends IngestReport {
+  /** Not stored, but at or before the stream's last log: appending them now would break chain order. */
+  readonly outOfOrder: number;
 }
 
 export interface ReconcileReport extends IngestReport {
@@ -95,21 +100,26 @@ export class Ingester {
     return { blocks: recent.blocks(), floor: recent.floor };
   }
 
-  /** A file's logs: appends those after the stream's last log still on chain, in chain order. */
-  async ingest(logs: readonly RecordedLog[]): Promise<IngestReport> {
-    const ordered = inChainOrder(logs);
-    const report = await this.append((recent) => {
+  /**
+   * A file's logs: appends those after the stream's last log still on chain, in chain order.
+   * Repeats count as already ingested; logs not stored but at or before that last log are
+   * counted as out of order and not appended (the stream cannot take them in chain order).
+   */
+  async ingest(logs: readonly RecordedLog[]): Promise<FileIngestReport> {
+    let outOfOrder = 0;
+    const report = await this.append(logs, (recent, ordered) => {
       const last = recent.lastLive();
-      const fresh = ordered.filter(({ id, log }) => recent.get(id) === undefined && (last === null || isAfter(log, last)));
-      return { removals: [], fresh, skipped: ordered.length - fresh.length };
+      const unseen = ordered.filter(({ id }) => recent.get(id) === undefined);
+      const fresh = unseen.filter(({ log }) => last === null || isAfter(log, last));
+      outOfOrder = unseen.length - fresh.length;
+      return { removals: [], fresh, skipped: ordered.length - unseen.length };
     });
-    return { appended: report.appended, alreadyIngested: report.alreadyIngested, tokensRecorded: report.tokensRecorded };
+    return { appended: report.appended, alreadyIngested: report.alreadyIngested, outOfOrder, tokensRecorded: report.tokensRecorded };
   }
 
   /** Canonical logs of a chain scan: appends the ones not stored yet; throws LogConflict for an id taken by other content. */
   appendCanonical(logs: readonly RecordedLog[]): Promise<ReconcileReport> {
-    const ordered = inChainOrder(logs);
-    return this.append((recent) => ({ removals: [], ...this.sortOut(recent, ordered) }));
+    return this.append(logs, (recent, ordered) => ({ removals: [], ...this.sortOut(recent, ordered) }));
   }
 
   /**
@@ -117,8 +127,7 @@ export class Ingester {
    * the chain no longer has are compensated, then the canonical logs not stored yet appended.
    */
   reconcile(range: BlockRange, logs: readonly RecordedLog[]): Promise<ReconcileReport> {
-    const ordered = inChainOrder(logs);
-    return this.append((recent) => {
+    return this.append(logs, (recent, ordered) => {
       if (range.from < recent.floor) {
         throw new ReorgTooDeep(`blocks from ${range.from} changed, but the ingester indexes the stream's logs only from block ${recent.floor}`);
       }
@@ -138,15 +147,20 @@ export class Ingester {
     return { fresh, skipped: ordered.length - fresh.length };
   }
 
-  /** Plans against the stream's current tail and appends; another ingester appending first means: refresh, plan again. */
-  private async append(plan: (recent: RecentLogs) => Plan): Promise<ReconcileReport> {
+  /**
+   * Plans `logs` (in chain order, repeats counted as already ingested) against the stream's
+   * current tail and appends; another ingester appending first means: refresh, plan again.
+   */
+  private async append(logs: readonly RecordedLog[], plan: (recent: RecentLogs, ordered: readonly Delivered[]) => Plan): Promise<ReconcileReport> {
+    const ordered = inChainOrder(logs);
+    const repeats = logs.length - ordered.length;
     for (let attempt = 0; ; attempt++) {
       const recent = await this.loadRecent();
       try {
-        const planned = plan(recent);
+        const planned = plan(recent, ordered);
         const tokensRecorded = await this.recordTokens(planned.fresh.map((d) => d.log));
         const written = await this.appendEvents(recent, planned);
-        return { ...written, alreadyIngested: planned.skipped + planned.fresh.length - written.appended, tokensRecorded };
+        return { ...written, alreadyIngested: repeats + planned.skipped + planned.fresh.length - written.appended, tokensRecorded };
       } catch (e) {
         if (!(e instanceof WrongExpectedVersion) || attempt >= MAX_RACE_RETRIES) throw e;
         await recent.refresh(this.options.store, this.stream);
@@ -246,11 +260,24 @@ function batches(events: readonly Outgoing[], maxCount: number): Outgoing[][] {
   return out;
 }
 
-/** Sorted into chain order, repeats of the same log (same block, same index) dropped, each with its id. */
+/**
+ * Sorted into chain order, each with its id; repeats of a log dropped. Two different logs at
+ * one place (block, index) are a LogConflict: nothing tells which one the chain has.
+ */
 function inChainOrder(logs: readonly RecordedLog[]): Delivered[] {
-  const sorted = [...logs].sort(compareLogMarks);
-  return sorted.filter((log, i) => i === 0 || compareLogMarks(sorted[i - 1]!, log) !== 0).map((log) => ({ id: recordedLogId(log), log }));
+  const kept: Delivered[] = [];
+  for (const log of [...logs].sort(compareLogMarks)) {
+    const previous = kept[kept.length - 1];
+    const delivered = { id: recordedLogId(log), log };
+    if (previous === undefined || compareLogMarks(previous.log, log) !== 0) kept.push(delivered);
+    else if (previous.id !== delivered.id || previous.log.blockHash !== log.blockHash || !sameContent(previous.log, log)) {
+      throw new LogConflict(`two different logs delivered at ${where(log)}: transactions ${previous.log.transactionHash} and ${log.transactionHash}; nothing was appended`);
+    }
+  }
+  return kept;
 }
+
+const sameContent = (a: RecordedLog, b: RecordedLog): boolean => a.address === b.address && a.data === b.data && a.topics.join() === b.topics.join();
 
 const removalEvent = (chainId: number, { id, log }: StoredLog): NewEvent =>
   encodeEvent(logRemovedEventId(chainId, log.transactionHash, Number(log.logIndex), log.blockHash), {
@@ -269,8 +296,7 @@ function assertSameLog(stored: StoredLog, log: RecordedLog): void {
   if (stored.removed) {
     throw new LogConflict(`${id} is on chain again at ${where(log)}, but a reorg removed it from the ledger; its deterministic id cannot be recorded twice, so ingestion stops (see docs/chain-ingestion.md)`);
   }
-  const same = stored.log.address === log.address && stored.log.data === log.data && stored.log.topics.join() === log.topics.join();
-  if (!same) {
+  if (!sameContent(stored.log, log)) {
     throw new LogConflict(`${id} is stored from ${where(stored.log)} with other content than the chain now has at ${where(log)}; ingestion stops (see docs/chain-ingestion.md)`);
   }
 }

@@ -95,10 +95,20 @@ describe('the ingestion path', () => {
     const ingester = ingesterOn(store);
     const [x, y] = [oS('0.6', 'x', 100n), oS('0.3', 'y', 101n)];
     await ingester.ingest([x, y]);
-    expect(await ingester.ingest([y, x, y])).toEqual({ appended: 0, alreadyIngested: 2, tokensRecorded: 0 });
-    expect(await ingesterOn(store).appendCanonical([x, y, y])).toMatchObject({ appended: 0, alreadyIngested: 2 });
+    expect(await ingester.ingest([y, x, y])).toEqual({ appended: 0, alreadyIngested: 3, outOfOrder: 0, tokensRecorded: 0 });
+    expect(await ingesterOn(store).appendCanonical([x, y, y])).toMatchObject({ appended: 0, alreadyIngested: 3 });
     expect(marks(await storedLogs(store, ingester.stream))).toEqual(['100:0', '101:0']);
     expect(await storedNet(store, config)).toEqual({ GME: '-0.9' });
+  });
+
+  it('a file log below the stream\'s last log is counted out of order, not as ingested; two different logs at one place are a conflict', async () => {
+    const store = await memoryStore();
+    const ingester = ingesterOn(store);
+    await ingester.ingest([oS('0.6', 'x', 100n), oS('0.3', 'y', 102n)]);
+    expect(await ingester.ingest([oS('0.2', 'early', 101n), oS('0.1', 'z', 103n)])).toEqual({ appended: 1, alreadyIngested: 0, outOfOrder: 1, tokensRecorded: 0 });
+    const [a, b] = [oS('0.1', 'a', 104n), oS('0.2', 'b', 104n)]; // both at block 104, index 0
+    await expect(ingester.ingest([a, b])).rejects.toThrow(/two different logs delivered at block 104 .* log index 0: transactions 0x\w+ and 0x\w+; nothing was appended/);
+    expect(marks(await storedLogs(store, ingester.stream))).toEqual(['100:0', '102:0', '103:0']);
   });
 
   it('a reorg: orphaned logs are compensated in chain order (ClearV2 before its AfterClear), kept logs stay, canonical ones follow', async () => {

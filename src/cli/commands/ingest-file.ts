@@ -87,12 +87,14 @@ export async function ingestFile(argv: string[]): Promise<void> {
   const result = await withStore(config, (store) =>
     new Ingester({ store, chainId: config.chainId, orderbook: config.orderbook!, tokens, tokensOf: tokensOfLog }).ingest(read.logs),
   );
-  const summary = { file, lines: read.lines, appended: result.appended, alreadyIngested: result.alreadyIngested, tokensRecorded: result.tokensRecorded, malformed: read.malformed, otherContracts: read.otherContracts, removed: read.removed };
+  const { appended, alreadyIngested, outOfOrder, tokensRecorded } = result;
+  if (outOfOrder > 0) log.warn({ file, outOfOrder }, 'logs at or before the ledger\'s last log were not appended: ingest files in chain order');
+  const summary = { file, lines: read.lines, appended, alreadyIngested, outOfOrder, tokensRecorded, malformed: read.malformed, otherContracts: read.otherContracts, removed: read.removed };
   if (values.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
   else {
     process.stdout.write(
-      `${file}: ${read.lines} lines, ${result.appended} logs appended, ${result.alreadyIngested} already ingested, ` +
-        `${result.tokensRecorded} tokens recorded; skipped ${read.malformed} malformed, ${read.otherContracts} of other contracts, ${read.removed} removed\n`,
+      `${file}: ${read.lines} lines, ${appended} logs appended, ${alreadyIngested} already ingested, ${tokensRecorded} tokens recorded; ` +
+        `skipped ${outOfOrder} out of chain order, ${read.malformed} malformed, ${read.otherContracts} of other contracts, ${read.removed} removed\n`,
     );
   }
 }

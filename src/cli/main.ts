@@ -6,7 +6,7 @@ type Command = (argv: string[]) => Promise<void>;
 
 /** Each command's module loads only when that command runs: `positions` never pulls in viem or the broker. */
 const commands: Record<string, { load: () => Promise<Command>; help: string }> = {
-  demo: { load: async () => (await import('./commands/demo.ts')).demo, help: 'demo                                                the example session on a throwaway ledger (npm start)' },
+  demo: { load: async () => (await import('./commands/demo.ts')).demo, help: 'demo [--duration s] [--store <empty store>]         the whole service on a local chain with random trades (npm start)' },
   'ingest-file': { load: async () => (await import('./commands/ingest-file.ts')).ingestFile, help: 'ingest-file <logs.jsonl> --tokens <tokens.json>   append eth_getLogs logs from a file' },
   ingest: { load: async () => (await import('./commands/ingest.ts')).ingest, help: 'ingest                                              ingest chain logs up to the confirmed head, then exit' },
   run: { load: async () => (await import('./commands/run.ts')).run, help: 'run [--once] [--broker paper|schwab] [--roles …]     the service; --once: accumulate and execute until nothing is open' },

@@ -1,7 +1,7 @@
 /**
  * ingest: one pass of the chain ingester, from the stream's last log (or the deployment block)
- * up to the confirmed head as of the start, then exit. Progress on a TTY: blocks done/total,
- * logs/s, ETA.
+ * up to the confirmed head as of the start, then exit. Progress: blocks done/total, logs/s,
+ * ETA (a bar on a TTY, a log line every 5 s elsewhere).
  */
 import { configFrom, parse, withStore } from '../context.ts';
 import { IngesterService, ingesterSettings } from '../../chain/ingester-service.ts';

@@ -94,3 +94,17 @@ export function exposeLedger(metrics: Metrics, follower: LedgerSource): () => vo
   gauges.forEach((config) => new Gauge({ ...config, registers: [metrics.registry] }));
   return () => gauges.forEach(({ name }) => metrics.registry.removeSingleMetric(name));
 }
+
+/** Registers the accumulator role's lag (its own fold, not the API's), read at scrape time from `behind`. */
+export function exposeAccumulator(metrics: Metrics, behind: () => Promise<boolean>): void {
+  new Gauge({
+    name: `${PREFIX}accumulator_behind_head`,
+    help: "1 while the accumulator has not folded up to the store's newest ledger event, else 0 (absent when the store is unreachable)",
+    registers: [metrics.registry],
+    async collect() {
+      const lagging = await behind().catch(() => undefined);
+      if (lagging === undefined) this.reset();
+      else this.set(lagging ? 1 : 0);
+    },
+  });
+}

@@ -9,7 +9,7 @@ import type { ResolvedConfig } from '../config.ts';
 import type { Broker } from '../broker/port.ts';
 import type { AccumulatorConfig } from '../../projections/accumulator.ts';
 import { logger } from '../log.ts';
-import { createMetrics, type Metrics } from '../http/metrics.ts';
+import { createMetrics, exposeAccumulator, type Metrics } from '../http/metrics.ts';
 import { Roles } from '../http/health.ts';
 import { startHttpApi } from '../http/server.ts';
 import { LedgerFollower } from './ledger-follower.ts';
@@ -69,6 +69,7 @@ export async function runService(options: ServiceOptions): Promise<void> {
       await accumulator.restore();
       await accumulator.follow(s);
     }, { progress: () => foldProgress(store, accumulator?.current.position ?? 'start'), stallMs: 60_000 });
+    exposeAccumulator(metrics, async () => (await foldProgress(store, accumulator?.current.position ?? 'start')).behind);
   }
   if (roles.has('execute')) {
     const broker = instrumented(options.broker, metrics);

@@ -89,6 +89,11 @@ describe('the service end to end (anvil + Schwab simulator + SQLite, as a child 
     expect(metrics.body).toMatch(/^process_cpu_seconds_total /m);
     expect(metric(metrics.body, 'hedge_ledger_logs_ingested_total')).toBe(2);
     expect(metric(metrics.body, 'hedge_ledger_hedges{status="filled"}')).toBe(2);
+    // Both orders were placed and polled to FILLED at the simulator, each request timed.
+    expect(metric(metrics.body, 'hedge_ledger_broker_latency_seconds_count{operation="place"}')).toBe(2);
+    expect(metric(metrics.body, 'hedge_ledger_broker_latency_seconds_count{operation="status"}')).toBeGreaterThanOrEqual(2);
+    expect(metric(metrics.body, 'hedge_ledger_accumulator_behind_head')).toBeDefined();
+    await until(async () => metric((await service.fetch('/metrics')).body, 'hedge_ledger_accumulator_behind_head') === 0, 'the accumulator to fold the outcomes');
     const head = Number(await stack.anvil.request<string>('eth_blockNumber'));
     await until(async () => {
       const body = (await service.fetch('/metrics')).body;

@@ -64,12 +64,13 @@ export async function runService(options: ServiceOptions): Promise<void> {
   }
   if (roles.has('accumulate')) {
     let accumulator: AccumulatorService | undefined;
+    const progress = () => foldProgress(store, accumulator?.current.position ?? 'start');
     start('accumulate', async (s) => {
       accumulator = new AccumulatorService({ store, config: options.fold, log: logger('accumulator') });
       await accumulator.restore();
       await accumulator.follow(s);
-    }, { progress: () => foldProgress(store, accumulator?.current.position ?? 'start'), stallMs: 60_000 });
-    exposeAccumulator(metrics, async () => (await foldProgress(store, accumulator?.current.position ?? 'start')).behind);
+    }, { progress, stallMs: 60_000 });
+    exposeAccumulator(metrics, async () => (await progress()).behind);
   }
   if (roles.has('execute')) {
     const broker = instrumented(options.broker, metrics);

@@ -6,9 +6,8 @@
  */
 import * as E from 'fp-ts/lib/Either.js';
 import { AFTER_CLEAR_TOPIC, CLEAR_V2_TOPIC, TAKE_ORDER_V2_TOPIC } from '../domain/orderbook-abi.ts';
-import { compareLogMarks } from '../domain/log-order.ts';
 import type { Logger } from '../log.ts';
-import { decodeRpcLog, recordedLogId, toRecordedLog, type RecordedLog } from './rpc-log.ts';
+import { decodeRpcLog, inChainOrder, toRecordedLog, type RecordedLog } from './rpc-log.ts';
 import { isRangeTooLarge, isRetryable, type ChainRpc } from './rpc.ts';
 
 export interface BlockRange {
@@ -65,26 +64,6 @@ function split(range: BlockRange, blocks: bigint): BlockRange[] {
   return pieces;
 }
 
-/** At most `limit` calls run at once; the others wait their turn, first come first served. */
-class Slots {
-  private running = 0;
-  private readonly waiting: (() => void)[] = [];
-
-  constructor(private readonly limit: number) {}
-
-  async run<T>(call: () => Promise<T>): Promise<T> {
-    if (this.running >= this.limit) await new Promise<void>((turn) => this.waiting.push(turn));
-    else this.running++;
-    try {
-      return await call();
-    } finally {
-      const next = this.waiting.shift();
-      if (next) next(); // the slot passes to the next caller
-      else this.running--;
-    }
-  }
-}
-
 export interface ScannerOptions {
   readonly chainId: number;
   /** Lowercase, as decoded addresses are. */
@@ -95,47 +74,62 @@ export interface ScannerOptions {
   readonly log: Logger;
 }
 
+/** A range in the scan's queue, and its answer once asked for. */
+interface Queued {
+  readonly range: BlockRange;
+  answer?: Promise<Answer>;
+}
+
 export class LogScanner {
   private readonly span: BlockSpan;
-  private readonly calls: Slots;
 
   constructor(
     private readonly rpc: ChainRpc,
     private readonly options: ScannerOptions,
   ) {
     this.span = new BlockSpan(BigInt(options.maxBlockRange));
-    this.calls = new Slots(options.concurrency);
   }
 
   /**
-   * The logs of `range` in consecutive chunks, fetched up to `concurrency` chunks ahead of the
-   * consumer. A range the provider refuses as too large is replaced, in place, by pieces of the
-   * span the answers so far suggest, so every chunk is yielded as soon as it and those before it are in.
+   * The logs of `range` in consecutive chunks, in order. Ranges are queued in chain order and
+   * asked for from the front of the queue, never more than `concurrency` answers outstanding. A
+   * range the provider refuses as too large is replaced, at its place in the queue, by pieces
+   * of the span the answers so far suggest.
    */
   async *scan(range: BlockRange): AsyncGenerator<LogChunk> {
-    const ahead: Promise<Answer>[] = [];
-    const fetchAhead = (piece: BlockRange): Promise<Answer> => {
-      const answer = this.fetch(piece);
-      answer.catch(() => undefined); // awaited in turn below; a consumer that stops early abandons it
-      return answer;
-    };
+    const queue: Queued[] = [];
     let next = range.from;
-    while (next <= range.to || ahead.length > 0) {
-      while (next <= range.to && ahead.length < this.options.concurrency) {
+    for (;;) {
+      while (next <= range.to && queue.length < this.options.concurrency) {
         const to = min(range.to, next + this.span.blocks - 1n);
-        ahead.push(fetchAhead({ from: next, to }));
+        queue.push({ range: { from: next, to } });
         next = to + 1n;
       }
-      const answer = await ahead.shift()!;
+      this.askAhead(queue);
+      const head = queue.shift();
+      if (head === undefined) return;
+      const answer = await head.answer!;
       if ('logs' in answer) yield answer;
-      else ahead.unshift(...answer.pieces.map(fetchAhead)); // asked in order, so the first piece gets the first free call
+      else queue.unshift(...answer.pieces.map((piece) => ({ range: piece })));
+    }
+  }
+
+  /** Asks for the queue's first ranges not asked for yet, up to `concurrency` answers outstanding. */
+  private askAhead(queue: Queued[]): void {
+    let outstanding = queue.filter((q) => q.answer !== undefined).length;
+    for (const queued of queue) {
+      if (outstanding >= this.options.concurrency) return;
+      if (queued.answer !== undefined) continue;
+      queued.answer = this.fetch(queued.range);
+      queued.answer.catch(() => undefined); // awaited in turn; a consumer that stops early abandons it
+      outstanding++;
     }
   }
 
   /** One range's logs, or the pieces to ask for instead when the provider refuses it as too large. */
   private async fetch(range: BlockRange): Promise<Answer> {
     try {
-      const logs = await this.calls.run(() => this.getLogs(range));
+      const logs = await this.getLogs(range);
       this.span.answered(range, logs.length);
       return { ...range, logs };
     } catch (error) {
@@ -169,21 +163,4 @@ export class LogScanner {
     }
     return inChainOrder(logs);
   }
-}
-
-function inChainOrder(logs: RecordedLog[]): E.Either<string, readonly RecordedLog[]> {
-  logs.sort(compareLogMarks);
-  const kept: RecordedLog[] = [];
-  for (const log of logs) {
-    const previous = kept[kept.length - 1];
-    if (previous !== undefined && previous.blockNumber === log.blockNumber && previous.blockHash !== log.blockHash) {
-      return E.left(`block ${log.blockNumber} answered with two hashes (${previous.blockHash}, ${log.blockHash})`);
-    }
-    if (previous !== undefined && compareLogMarks(previous, log) === 0) {
-      if (recordedLogId(previous) !== recordedLogId(log)) return E.left(`two different logs at block ${log.blockNumber} index ${log.logIndex}`);
-      continue; // the same log delivered twice
-    }
-    kept.push(log);
-  }
-  return E.right(kept);
 }

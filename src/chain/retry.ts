@@ -38,10 +38,12 @@ export interface RetryOptions {
 export async function retrying<T>(what: string, op: () => Promise<T>, options: RetryOptions): Promise<T> {
   const started = performance.now();
   for (let attempt = 1; ; attempt++) {
+    options.signal?.throwIfAborted(); // a stopped caller sends nothing more
     try {
       return await op();
     } catch (error) {
-      if (!options.retryable(error) || options.signal?.aborted) throw error;
+      options.signal?.throwIfAborted();
+      if (!options.retryable(error)) throw error;
       const delay = retryDelay(options.backoff, attempt - 1);
       const elapsed = performance.now() - started;
       if (elapsed + delay > options.backoff.deadlineMs) throw new DeadlineExceeded(what, attempt, elapsed, (options.describe ?? firstLine)(error));

@@ -4,6 +4,7 @@ import * as E from 'fp-ts/lib/Either.js';
 import { Address, Hash32, HexData, HexQuantity, describeErrors } from '../domain/codecs.ts';
 import type { EventData } from '../domain/events.ts';
 import { logEventId } from '../domain/ids.ts';
+import { compareLogMarks } from '../domain/log-order.ts';
 
 export const RpcLog = t.intersection([
   t.type({
@@ -43,3 +44,34 @@ export const toRecordedLog = (chainId: number, log: RpcLog): RecordedLog => ({
 });
 
 export const recordedLogId = (log: RecordedLog): string => logEventId(log.chainId, log.transactionHash, Number(log.logIndex));
+
+/** What a log says, wherever it was mined (a reorg may move a transaction to another block). */
+export const sameContent = (a: RecordedLog, b: RecordedLog): boolean => a.address === b.address && a.data === b.data && a.topics.join() === b.topics.join();
+
+/**
+ * Logs sorted into chain order, repeats of a log dropped. Left when they contradict each other,
+ * as logs from two forks do: one block with two hashes, two logs at one place, or one log
+ * (transaction and index) at two places or with two contents.
+ */
+export function inChainOrder(logs: readonly RecordedLog[]): E.Either<string, RecordedLog[]> {
+  const kept: RecordedLog[] = [];
+  const byTransaction = new Map<string, RecordedLog>();
+  for (const log of [...logs].sort(compareLogMarks)) {
+    const previous = kept[kept.length - 1];
+    if (previous !== undefined && previous.blockNumber === log.blockNumber && previous.blockHash !== log.blockHash) {
+      return E.left(`block ${log.blockNumber} has two hashes (${previous.blockHash}, ${log.blockHash})`);
+    }
+    const key = `${log.transactionHash}:${log.logIndex}`;
+    const seen = byTransaction.get(key);
+    if (seen !== undefined) {
+      if (compareLogMarks(seen, log) === 0 && sameContent(seen, log)) continue; // the same log twice
+      return E.left(`log ${log.logIndex} of transaction ${log.transactionHash} appears twice, differently (blocks ${seen.blockNumber} and ${log.blockNumber})`);
+    }
+    if (previous !== undefined && compareLogMarks(previous, log) === 0) {
+      return E.left(`two different logs at block ${log.blockNumber} index ${log.logIndex} (transactions ${previous.transactionHash} and ${log.transactionHash})`);
+    }
+    byTransaction.set(key, log);
+    kept.push(log);
+  }
+  return E.right(kept);
+}

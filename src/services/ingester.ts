@@ -14,10 +14,11 @@ import { NO_STREAM, type EventStore, type ExpectedRevision, type NewEvent } from
 import { WrongExpectedVersion } from '../eventstore/errors.ts';
 import { decodeEvent, encodeEvent, streams, type EventData } from '../domain/events.ts';
 import { logRemovedEventId, uuidV5 } from '../domain/ids.ts';
-import { recordedLogId, type RecordedLog } from '../chain/rpc-log.ts';
+import * as E from 'fp-ts/lib/Either.js';
+import { inChainOrder, recordedLogId, sameContent, type RecordedLog } from '../chain/rpc-log.ts';
 import { RecentLogs, type BlockHash, type StoredLog } from '../chain/recent-logs.ts';
 import type { BlockRange } from '../chain/log-scanner.ts';
-import { compareLogMarks, isAfter } from '../domain/log-order.ts';
+import { isAfter } from '../domain/log-order.ts';
 
 export type TokenMetadata = Pick<EventData<'TokenMetadataRecorded'>, 'symbol' | 'reason'>;
 
@@ -109,10 +110,10 @@ export class Ingester {
     let outOfOrder = 0;
     const report = await this.append(logs, (recent, ordered) => {
       const last = recent.lastLive();
-      const unseen = ordered.filter(({ id }) => recent.get(id) === undefined);
+      const { fresh: unseen, skipped } = this.sortOut(recent, ordered);
       const fresh = unseen.filter(({ log }) => last === null || isAfter(log, last));
       outOfOrder = unseen.length - fresh.length;
-      return { removals: [], fresh, skipped: ordered.length - unseen.length };
+      return { removals: [], fresh, skipped };
     });
     return { appended: report.appended, alreadyIngested: report.alreadyIngested, outOfOrder, tokensRecorded: report.tokensRecorded };
   }
@@ -152,15 +153,18 @@ export class Ingester {
    * current tail and appends; another ingester appending first means: refresh, plan again.
    */
   private async append(logs: readonly RecordedLog[], plan: (recent: RecentLogs, ordered: readonly Delivered[]) => Plan): Promise<ReconcileReport> {
-    const ordered = inChainOrder(logs);
+    const ordered = delivered(logs);
     const repeats = logs.length - ordered.length;
+    // What every attempt wrote: a racer's append may interrupt one after some batches.
+    const written = { appended: 0, removed: 0, tokensRecorded: 0 };
     for (let attempt = 0; ; attempt++) {
       const recent = await this.loadRecent();
       try {
         const planned = plan(recent, ordered);
-        const tokensRecorded = await this.recordTokens(planned.fresh.map((d) => d.log));
-        const written = await this.appendEvents(recent, planned);
-        return { ...written, alreadyIngested: repeats + planned.skipped + planned.fresh.length - written.appended, tokensRecorded };
+        written.tokensRecorded += await this.recordTokens(planned.fresh.map((d) => d.log));
+        await this.appendEvents(recent, planned, written);
+        // The last plan counts the logs earlier attempts wrote as stored: subtract them once.
+        return { ...written, alreadyIngested: repeats + planned.skipped + planned.fresh.length - written.appended };
       } catch (e) {
         if (!(e instanceof WrongExpectedVersion) || attempt >= MAX_RACE_RETRIES) throw e;
         await recent.refresh(this.options.store, this.stream);
@@ -169,14 +173,13 @@ export class Ingester {
     }
   }
 
-  /** Appends in batches at the exact revision; counts what was written (a racer may have written the same batch first). */
-  private async appendEvents(recent: RecentLogs, { removals, fresh }: Plan): Promise<{ appended: number; removed: number }> {
+  /** Appends in batches at the exact revision; adds what each batch wrote to `written` (a racer may have written the same batch first). */
+  private async appendEvents(recent: RecentLogs, { removals, fresh }: Plan, written: { appended: number; removed: number }): Promise<void> {
     const { chainId } = this.options;
     const events: Outgoing[] = [
       ...removals.map((stored) => ({ event: removalEvent(chainId, stored), bytes: approxBytes(stored.log), removal: true, index: () => recent.removed(stored) })),
       ...fresh.map(({ id, log }) => ({ event: encodeEvent(id, { type: 'OrderbookLogRecorded', data: log }), bytes: approxBytes(log), removal: false, index: () => recent.recorded(id, log) })),
     ];
-    const written = { appended: 0, removed: 0 };
     for (const batch of batches(events, this.options.batchSize ?? 500)) {
       const result = await this.options.store.append(this.stream, batch.map((b) => b.event), recent.revision);
       recent.revision = result.nextRevision;
@@ -186,7 +189,6 @@ export class Ingester {
       written.removed += removed;
       written.appended += batch.length - removed;
     }
-    return written;
   }
 
   private async loadRecent(): Promise<RecentLogs> {
@@ -260,24 +262,12 @@ function batches(events: readonly Outgoing[], maxCount: number): Outgoing[][] {
   return out;
 }
 
-/**
- * Sorted into chain order, each with its id; repeats of a log dropped. Two different logs at
- * one place (block, index) are a LogConflict: nothing tells which one the chain has.
- */
-function inChainOrder(logs: readonly RecordedLog[]): Delivered[] {
-  const kept: Delivered[] = [];
-  for (const log of [...logs].sort(compareLogMarks)) {
-    const previous = kept[kept.length - 1];
-    const delivered = { id: recordedLogId(log), log };
-    if (previous === undefined || compareLogMarks(previous.log, log) !== 0) kept.push(delivered);
-    else if (previous.id !== delivered.id || previous.log.blockHash !== log.blockHash || !sameContent(previous.log, log)) {
-      throw new LogConflict(`two different logs delivered at ${where(log)}: transactions ${previous.log.transactionHash} and ${log.transactionHash}; nothing was appended`);
-    }
-  }
-  return kept;
+/** The logs in chain order, repeats dropped, each with its id; logs that contradict each other are a LogConflict. */
+function delivered(logs: readonly RecordedLog[]): Delivered[] {
+  const ordered = inChainOrder(logs);
+  if (E.isLeft(ordered)) throw new LogConflict(`${ordered.left}; nothing was appended`);
+  return ordered.right.map((log) => ({ id: recordedLogId(log), log }));
 }
-
-const sameContent = (a: RecordedLog, b: RecordedLog): boolean => a.address === b.address && a.data === b.data && a.topics.join() === b.topics.join();
 
 const removalEvent = (chainId: number, { id, log }: StoredLog): NewEvent =>
   encodeEvent(logRemovedEventId(chainId, log.transactionHash, Number(log.logIndex), log.blockHash), {

@@ -107,8 +107,30 @@ describe('the ingestion path', () => {
     await ingester.ingest([oS('0.6', 'x', 100n), oS('0.3', 'y', 102n)]);
     expect(await ingester.ingest([oS('0.2', 'early', 101n), oS('0.1', 'z', 103n)])).toEqual({ appended: 1, alreadyIngested: 0, outOfOrder: 1, tokensRecorded: 0 });
     const [a, b] = [oS('0.1', 'a', 104n), oS('0.2', 'b', 104n)]; // both at block 104, index 0
-    await expect(ingester.ingest([a, b])).rejects.toThrow(/two different logs delivered at block 104 .* log index 0: transactions 0x\w+ and 0x\w+; nothing was appended/);
+    await expect(ingester.ingest([a, b])).rejects.toThrow(/two different logs at block 104 index 0 \(transactions 0x\w+ and 0x\w+\); nothing was appended/);
+    // Logs of two forks: one transaction's log at two blocks, one block with two hashes.
+    const moved = oS('0.1', 'm', 105n);
+    await expect(ingester.ingest([moved, remined(moved, 106n)])).rejects.toThrow(/log 0 of transaction 0x\w+ appears twice, differently \(blocks 105 and 106\); nothing was appended/);
+    await expect(ingester.ingest([oS('0.1', 'p', 107n, 0), remined(oS('0.1', 'q', 107n, 1))])).rejects.toThrow(/block 107 has two hashes/);
     expect(marks(await storedLogs(store, ingester.stream))).toEqual(['100:0', '102:0', '103:0']);
+  });
+
+  it('counts what each racer wrote, though its plan was interrupted mid-way and made again', async () => {
+    const store = await memoryStore();
+    const logs = [100n, 101n, 102n, 103n, 104n, 105n].map((block) => oS('0.1', `r${block}`, block));
+    let racer: Promise<unknown> | undefined;
+    let appends = 0;
+    // Before A's second batch (102, 103), B appends 102 alone: A's append conflicts, and A plans again.
+    const interrupted: EventStore = Object.assign(Object.create(store) as EventStore, {
+      append: async (stream: string, events: Parameters<EventStore['append']>[1], expected: Parameters<EventStore['append']>[2]) => {
+        if (stream.startsWith('orderbook-') && ++appends === 2) await (racer = ingesterOn(store).ingest([logs[2]!]));
+        return store.append(stream, events, expected);
+      },
+    });
+    const a = await ingesterOn(interrupted, { batchSize: 2 }).ingest(logs);
+    expect(a).toEqual({ appended: 5, alreadyIngested: 1, outOfOrder: 0, tokensRecorded: 2 });
+    expect(await racer).toEqual({ appended: 1, alreadyIngested: 0, outOfOrder: 0, tokensRecorded: 0 });
+    expect(marks(await storedLogs(store, ingesterOn(store).stream))).toEqual(['100:0', '101:0', '102:0', '103:0', '104:0', '105:0']);
   });
 
   it('a reorg: orphaned logs are compensated in chain order (ClearV2 before its AfterClear), kept logs stay, canonical ones follow', async () => {

@@ -4,16 +4,22 @@ import { isStoreError } from '../eventstore/errors.ts';
 import { UsageError } from './context.ts';
 type Command = (argv: string[]) => Promise<void>;
 
-/** The demo runs a local chain: it needs the development dependencies (anvil, solc), which the container image leaves out. */
-const devOnly = (command: string) => (e: unknown): never => {
-  const code = (e as NodeJS.ErrnoException).code;
-  if (code !== 'MODULE_NOT_FOUND' && code !== 'ERR_MODULE_NOT_FOUND') throw e;
-  throw new UsageError(`${command} needs the development dependencies (anvil, solc), which this installation leaves out: run it from a checkout after npm ci`);
+/** The demo runs a local chain: it needs the development dependencies anvil and solc, which the container image leaves out. */
+const devOnly = (e: unknown): never => {
+  const { code, message } = e as NodeJS.ErrnoException;
+  const missing = (code === 'MODULE_NOT_FOUND' || code === 'ERR_MODULE_NOT_FOUND') && /'(solc|@foundry-rs\/anvil)[/']/.test(message);
+  if (!missing) throw e;
+  throw new UsageError('demo needs the development dependencies (anvil, solc), which this installation leaves out: run it from a checkout after npm ci');
 };
 
 /** Each command's module loads only when that command runs: `positions` never pulls in viem or the broker. */
 const commands: Record<string, { load: () => Promise<Command>; help: string }> = {
-  demo: { load: async () => (await import('./commands/demo.ts').catch(devOnly('demo'))).demo, help: 'demo [--duration s] [--store <empty store>]         the whole service on a local chain with random trades (npm start)' },
+  demo: {
+    load: async () => {
+      const { demo } = await import('./commands/demo.ts').catch(devOnly);
+      return (argv) => demo(argv).catch(devOnly);
+    },
+    help: 'demo [--duration s] [--store <empty store>]         the whole service on a local chain with random trades (npm start)' },
   'ingest-file': { load: async () => (await import('./commands/ingest-file.ts')).ingestFile, help: 'ingest-file <logs.jsonl> --tokens <tokens.json>   append eth_getLogs logs from a file' },
   ingest: { load: async () => (await import('./commands/ingest.ts')).ingest, help: 'ingest                                              ingest chain logs up to the confirmed head, then exit' },
   run: { load: async () => (await import('./commands/run.ts')).run, help: 'run [--once] [--broker paper|schwab] [--roles …]     the service; --once: accumulate and execute until nothing is open' },

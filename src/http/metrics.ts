@@ -95,10 +95,11 @@ export function exposeLedger(metrics: Metrics, follower: LedgerSource): () => vo
   return () => gauges.forEach(({ name }) => metrics.registry.removeSingleMetric(name));
 }
 
-/** Registers the accumulator role's lag (its own fold, not the API's), read at scrape time from `behind`. */
-export function exposeAccumulator(metrics: Metrics, behind: () => Promise<boolean>): void {
+/** Registers the accumulator role's lag (its own fold, not the API's), read at scrape time from `behind`; returns what unregisters it. */
+export function exposeAccumulator(metrics: Metrics, behind: () => Promise<boolean>): () => void {
+  const name = `${PREFIX}accumulator_behind_head`;
   new Gauge({
-    name: `${PREFIX}accumulator_behind_head`,
+    name,
     help: "1 while the accumulator has not folded up to the store's newest ledger event, else 0 (absent when the store is unreachable)",
     registers: [metrics.registry],
     async collect() {
@@ -107,4 +108,5 @@ export function exposeAccumulator(metrics: Metrics, behind: () => Promise<boolea
       else this.set(lagging ? 1 : 0);
     },
   });
+  return () => metrics.registry.removeSingleMetric(name);
 }

@@ -35,6 +35,8 @@ export interface ExecutorOptions {
   readonly openOrderDeadlineMs?: number;
   /** How often to try again while the broker needs an operator (re-auth); default 30 s. */
   readonly operatorRetryMs?: number;
+  /** Told what the broker needs an operator for (e.g. a new login), and told `undefined` once it answers again. */
+  readonly onOperatorProblem?: (problem: string | undefined) => void;
 }
 
 /** Id of the n-th event (0-based revision) of a command's order stream. */
@@ -52,11 +54,6 @@ export class ExecutorService {
   private operatorProblem: string | undefined;
   /** The tail of each symbol's queue of placement steps. */
   private readonly placing = new Map<string, Promise<unknown>>();
-
-  /** What the broker needs an operator for (e.g. a new login), while it does; the service's readiness reports it. */
-  get needsOperator(): string | undefined {
-    return this.operatorProblem;
-  }
 
   constructor(private readonly options: ExecutorOptions) {
     this.settings = {
@@ -210,6 +207,7 @@ export class ExecutorService {
     const retryMs = this.options.operatorRetryMs ?? 30_000;
     if (this.operatorProblem !== problem.message) {
       this.operatorProblem = problem.message;
+      this.options.onOperatorProblem?.(problem.message);
       this.options.log.error({ problem: problem.message, retryEveryMs: retryMs }, `broker needs an operator: ${problem.message}. Nothing is placed until then; orders already at the broker keep working there`);
     }
     return retryMs;
@@ -218,6 +216,7 @@ export class ExecutorService {
   private brokerAnswered(): void {
     if (this.operatorProblem === undefined) return;
     this.operatorProblem = undefined;
+    this.options.onOperatorProblem?.(undefined);
     this.options.log.info('broker answers again: resuming');
   }
 }

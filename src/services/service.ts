@@ -44,6 +44,7 @@ export async function runService(options: ServiceOptions): Promise<void> {
   const stopAll = new AbortController();
   signal.addEventListener('abort', () => stopAll.abort(), { once: true });
   const running: Supervised[] = [];
+  const unexpose: (() => void)[] = [];
   const start = (name: Role, run: (s: AbortSignal) => Promise<void>, extra: Partial<Parameters<typeof supervise>[0]> = {}) => {
     const role = supervise({ name, log: logger(name), metrics, run, ...extra }, stopAll.signal);
     health.register(name, role.health);
@@ -70,20 +71,16 @@ export async function runService(options: ServiceOptions): Promise<void> {
       await accumulator.restore();
       await accumulator.follow(s);
     }, { progress, stallMs: 60_000 });
-    exposeAccumulator(metrics, async () => (await progress()).behind);
+    unexpose.push(exposeAccumulator(metrics, async () => (await progress()).behind));
   }
   if (roles.has('execute')) {
     const broker = instrumented(options.broker, metrics);
-    let executor: ExecutorService | undefined;
-    start('execute', (s) => {
-      executor = new ExecutorService({ store, broker, log: logger('executor'), ...executorTuning(config) });
-      return executor.follow(s);
-    });
-    // The executor keeps running while the broker needs a login (orders already placed keep working), but is not ready.
-    health.register('broker', () => {
-      const problem = executor?.needsOperator;
-      return problem === undefined ? { alive: true } : { alive: false, detail: `needs an operator: ${problem}` };
-    });
+    // The executor keeps running while the broker needs a login (orders already placed keep
+    // working), but is not ready; the problem outlives a restart of the role.
+    let operatorProblem: string | undefined;
+    const onOperatorProblem = (problem: string | undefined) => void (operatorProblem = problem);
+    start('execute', (s) => new ExecutorService({ store, broker, log: logger('executor'), onOperatorProblem, ...executorTuning(config) }).follow(s));
+    health.register('broker', () => (operatorProblem === undefined ? { alive: true } : { alive: false, detail: `needs an operator: ${operatorProblem}` }));
   }
   let closeApi: (() => Promise<void>) | undefined;
   if (roles.has('api')) {
@@ -107,6 +104,7 @@ export async function runService(options: ServiceOptions): Promise<void> {
     stopAll.abort();
     await Promise.allSettled(running.map((r) => r.done));
     await closeApi?.();
+    unexpose.forEach((remove) => remove());
     log.info('service stopped');
   }
 }

@@ -12,6 +12,7 @@ import type { Address } from 'viem';
 import * as D from '../../domain/decimal.ts';
 import { loadConfig } from '../../config.ts';
 import { openStore } from '../../eventstore/url.ts';
+import type { EventStore } from '../../eventstore/port.ts';
 import { PaperBroker } from '../../broker/paper.ts';
 import { runService } from '../../services/service.ts';
 import { startAnvil, deployDevnet, createTrader, type Anvil, type DevTokenName, type Fill, type Trader } from '../../chain/devnet/index.ts';
@@ -38,11 +39,13 @@ export async function demo(argv: string[]): Promise<void> {
   rootLogger(process.env['LEDGER_LOG_LEVEL'] ?? 'warn');
   const say = (line: string) => process.stdout.write(`${line}\n`);
   const dir = mkdtempSync(join(tmpdir(), 'hedge-ledger-demo-'));
-  // --store keeps the ledger for querying afterwards; it must be empty, as the demo's chain is new every run.
-  const store = await openStore(values.store ?? `sqlite:${join(dir, 'ledger.db')}`);
   const stop = new AbortController();
+  let store: EventStore | undefined;
   let anvil: Anvil | undefined;
+  let service: Promise<void> | undefined;
   try {
+    // --store keeps the ledger for querying afterwards; it must be empty, as the demo's chain is new every run.
+    store = await openStore(values.store ?? `sqlite:${join(dir, 'ledger.db')}`);
     if (values.store !== undefined && (await store.headPosition()) !== undefined) {
       throw new UsageError(`demo --store needs an empty store, and ${values.store} already holds events (the demo's chain is new every run)`);
     }
@@ -59,7 +62,7 @@ export async function demo(argv: string[]): Promise<void> {
       },
     });
     let api = '';
-    const service = runService({ store, config, fold: accumulatorConfig(config, 'demo'), broker: new PaperBroker(), roles: new Set(['ingest', 'accumulate', 'execute', 'api']), signal: stop.signal, onListening: (url) => (api = url) });
+    service = runService({ store, config, fold: accumulatorConfig(config, 'demo'), broker: new PaperBroker(), roles: new Set(['ingest', 'accumulate', 'execute', 'api']), signal: stop.signal, onListening: (url) => (api = url) });
     service.catch(() => stop.abort());
     while (api === '' && !stop.signal.aborted) await sleep(50);
     say(`the read-only HTTP API is on ${api} (try ${api}/positions)\n`);
@@ -75,7 +78,8 @@ export async function demo(argv: string[]): Promise<void> {
     }
   } finally {
     stop.abort();
-    await store.close();
+    await service?.catch(() => undefined); // the roles stop (and checkpoint) before the store closes
+    await store?.close();
     await anvil?.stop();
     rmSync(dir, { recursive: true, force: true });
   }

@@ -6,5 +6,7 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    // Fails the run if a test left an anvil node running (issue: no leftover processes).
+    globalSetup: ['test/support/no-leftover-processes.ts'],
   },
 });

@@ -1,8 +1,6 @@
-/** What every command needs: decoded config, an open store, a logger. */
+/** What every command needs: arguments, decoded config, the fold's settings. */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { loadConfig, requireSettings, type ResolvedConfig } from '../config.ts';
-import { openStore } from '../eventstore/url.ts';
-import type { EventStore } from '../eventstore/port.ts';
 import type { AccumulatorConfig } from '../../projections/accumulator.ts';
 import { rootLogger } from '../log.ts';
 
@@ -38,14 +36,4 @@ export function accumulatorConfig(config: ResolvedConfig, command: string): Accu
     maxConsecutiveFailures: config.maxConsecutiveFailures,
     brokerSymbols: config.brokerSymbols,
   };
-}
-
-/** Opens the store, runs `body`, and always closes the store. */
-export async function withStore<T>(config: ResolvedConfig, body: (store: EventStore) => Promise<T>): Promise<T> {
-  const store = await openStore(config.store);
-  try {
-    return await body(store);
-  } finally {
-    await store.close();
-  }
 }

@@ -12,7 +12,6 @@ import { StoreConfigError } from './errors.ts';
 import type { EventStore } from './port.ts';
 import { MEMORY, SqliteEventStore } from './sqlite.ts';
 
-export const DEFAULT_STORE_URL = 'sqlite:./data/ledger.db';
 
 export type StoreLocation =
   | { readonly kind: 'sqlite'; readonly path: string }
@@ -55,7 +54,7 @@ function ensureDirectory(file: string): void {
 }
 
 /** Opens the store a URL names; SQLite files (and their directory) are created when missing. */
-export async function openStore(url: string = DEFAULT_STORE_URL): Promise<EventStore> {
+export async function openStore(url: string): Promise<EventStore> {
   const location = parseStoreUrl(url);
   switch (location.kind) {
     case 'sqlite-memory':
@@ -68,5 +67,15 @@ export async function openStore(url: string = DEFAULT_STORE_URL): Promise<EventS
       const { EsdbEventStore } = await import('./esdb.ts');
       return new EsdbEventStore(location.connectionString);
     }
+  }
+}
+
+/** Opens the store at `url`, runs `body`, and always closes the store. */
+export async function withStore<T>(url: string, body: (store: EventStore) => Promise<T>): Promise<T> {
+  const store = await openStore(url);
+  try {
+    return await body(store);
+  } finally {
+    await store.close();
   }
 }

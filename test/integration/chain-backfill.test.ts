@@ -12,7 +12,7 @@ import { IngesterService, type IngesterSettings } from '../../src/chain/ingester
 import { ChainIdMismatch, ChainRpc, RpcRefused, nodeError } from '../../src/chain/rpc.ts';
 import { DeadlineExceeded } from '../../src/chain/retry.ts';
 import { decodeEvent, streams } from '../../src/domain/events.ts';
-import { openStore } from '../../src/eventstore/url.ts';
+import { openStore, withStore } from '../../src/eventstore/url.ts';
 import type { EventStore } from '../../src/eventstore/port.ts';
 import { foldLedger } from '../../src/services/ledger-query.ts';
 import {
@@ -57,23 +57,8 @@ describe('chain backfill', () => {
   };
 
   /** One `catchUp` on the store at `url` (optionally wrapped), closing it afterwards. */
-  async function backfill(url: string, settings: IngesterSettings = devnet.settings(), wrap: (s: EventStore) => EventStore = (s) => s) {
-    const store = await openStore(url);
-    try {
-      return await (await IngesterService.start(wrap(store), settings, testLog())).catchUp();
-    } finally {
-      await store.close();
-    }
-  }
-
-  async function withStore<T>(url: string, body: (store: EventStore) => Promise<T>): Promise<T> {
-    const store = await openStore(url);
-    try {
-      return await body(store);
-    } finally {
-      await store.close();
-    }
-  }
+  const backfill = (url: string, settings: IngesterSettings = devnet.settings(), wrap: (s: EventStore) => EventStore = (s) => s) =>
+    withStore(url, async (store) => (await IngesterService.start(wrap(store), settings, testLog())).catchUp());
 
   /** The stream holds every canonical log once, in chain order, and folds to the fills' positions. */
   const expectComplete = (url: string) =>

@@ -15,7 +15,7 @@ import { controlEventId } from '../../src/cli/commands/resume.ts';
 import { fileTokenResolver, readLogFile } from '../../src/cli/commands/ingest-file.ts';
 import { tokensOfLog } from '../../src/chain/log-tokens.ts';
 import { decodeEvent, streams } from '../../src/domain/events.ts';
-import { openStore } from '../../src/eventstore/url.ts';
+import { withStore } from '../../src/eventstore/url.ts';
 import type { EventStore } from '../../src/eventstore/port.ts';
 import { Ingester } from '../../src/services/ingester.ts';
 import { runOnce } from '../../src/services/run-once.ts';
@@ -51,15 +51,6 @@ function cli(args: string[], store: string): Promise<Result> {
   });
 }
 
-async function withLedger<T>(url: string, body: (store: EventStore) => Promise<T>): Promise<T> {
-  const store = await openStore(url);
-  try {
-    return await body(store);
-  } finally {
-    await store.close();
-  }
-}
-
 const positions = (store: EventStore) => foldLedger(store, fold).then(positionsJson);
 
 describe('hedge-ledger resume', () => {
@@ -67,7 +58,7 @@ describe('hedge-ledger resume', () => {
   const url = `sqlite:${join(dir, 'ledger.db')}`;
 
   beforeAll(async () => {
-    await withLedger(url, async (store) => {
+    await withStore(url, async (store) => {
       const { logs } = await readLogFile(join(EXAMPLE, 'logs.jsonl'), settings.chainId, settings.orderbook!, () => undefined);
       await new Ingester({ store, chainId: settings.chainId, orderbook: settings.orderbook!, tokens: fileTokenResolver(join(EXAMPLE, 'tokens.json')), tokensOf: tokensOfLog }).ingest(logs);
       await runOnce(store, fold, refusing, { pollIntervalMs: 10, backoffMs: { min: 1, max: 10 } });
@@ -82,7 +73,7 @@ describe('hedge-ledger resume', () => {
     expect(resumed.code).toBe(0);
     expect(JSON.parse(resumed.stdout)).toMatchObject({ symbol: 'GME', stream: 'hedgectl-GME', revision: 0, reason: 'GME is tradable again', wasHalted: true, net: '-1.2' });
 
-    await withLedger(url, async (store) => {
+    await withStore(url, async (store) => {
       const events = [];
       for await (const e of store.readStream(streams.hedgeControl('GME'))) events.push(e);
       expect(events).toHaveLength(1);
@@ -110,6 +101,6 @@ describe('hedge-ledger resume', () => {
     expect(await cli(['resume', 'TSLA', '--reason', 'x'], url)).toMatchObject({ code: 2, stderr: expect.stringMatching(/never seen TSLA/) });
     expect(await cli(['resume', 'gme', '--reason', 'x'], url)).toMatchObject({ code: 2, stderr: expect.stringMatching(/base ticker/) });
     expect(await cli(['resume', 'AAPL'], url)).toMatchObject({ code: 2, stderr: expect.stringMatching(/--reason <text> is required/) });
-    await withLedger(url, async (store) => expect((await store.readLastEvent(streams.hedgeControl('AAPL')))).toBeUndefined());
+    await withStore(url, async (store) => expect((await store.readLastEvent(streams.hedgeControl('AAPL')))).toBeUndefined());
   });
 });

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { NO_STREAM } from '../../src/eventstore/port.ts';
-import { DEFAULT_STORE_URL, openStore, parseStoreUrl } from '../../src/eventstore/url.ts';
+import { openStore, parseStoreUrl } from '../../src/eventstore/url.ts';
+import { DEFAULT_STORE } from '../../src/config.ts';
 import { collect, event, idsOf } from '../support/store-fixtures.ts';
 
 describe('parseStoreUrl', () => {
@@ -21,7 +22,7 @@ describe('parseStoreUrl', () => {
   });
 
   it('defaults to ./data/ledger.db', () => {
-    expect(parseStoreUrl(DEFAULT_STORE_URL)).toEqual({ kind: 'sqlite', path: './data/ledger.db' });
+    expect(parseStoreUrl(DEFAULT_STORE)).toEqual({ kind: 'sqlite', path: './data/ledger.db' });
   });
 
   it.each([

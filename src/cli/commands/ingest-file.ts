@@ -6,7 +6,8 @@ import { createReadStream, readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import * as t from 'io-ts';
 import * as E from 'fp-ts/lib/Either.js';
-import { configFrom, parse, UsageError, withStore } from '../context.ts';
+import { configFrom, parse, UsageError } from '../context.ts';
+import { withStore } from '../../eventstore/url.ts';
 import { requireSettings } from '../../config.ts';
 import { Address, describeErrors } from '../../domain/codecs.ts';
 import { decodeRpcLog, toRecordedLog, type RecordedLog } from '../../chain/rpc-log.ts';
@@ -84,7 +85,7 @@ export async function ingestFile(argv: string[]): Promise<void> {
   const log = logger('ingest-file');
   const tokens = fileTokenResolver(values.tokens);
   const read = await readLogFile(file, config.chainId, config.orderbook!, (line, problem) => log.warn({ file, line, problem }, 'line skipped'));
-  const result = await withStore(config, (store) =>
+  const result = await withStore(config.store, (store) =>
     new Ingester({ store, chainId: config.chainId, orderbook: config.orderbook!, tokens, tokensOf: tokensOfLog }).ingest(read.logs),
   );
   const { appended, alreadyIngested, outOfOrder, tokensRecorded } = result;

@@ -3,7 +3,8 @@
  * up to the confirmed head as of the start, then exit. Progress: blocks done/total, logs/s,
  * ETA (a bar on a TTY, a log line every 5 s elsewhere).
  */
-import { configFrom, parse, withStore } from '../context.ts';
+import { configFrom, parse } from '../context.ts';
+import { withStore } from '../../eventstore/url.ts';
 import { IngesterService, ingesterSettings } from '../../chain/ingester-service.ts';
 import type { StepProgress } from '../../chain/follower.ts';
 import { progress } from '../progress.ts';
@@ -18,7 +19,7 @@ export async function ingest(argv: string[]): Promise<void> {
     const logsPerSecond = Math.round(p.logs / Math.max((performance.now() - started) / 1000, 1e-3));
     bar.update(Number(p.done - p.from + 1n), Number(p.to - p.from + 1n), `${p.logs} logs, ${logsPerSecond} logs/s`);
   };
-  const report = await withStore(config, async (store) => {
+  const report = await withStore(config.store, async (store) => {
     const service = await IngesterService.start(store, settings);
     try {
       return await service.catchUp(show);

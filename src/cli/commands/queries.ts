@@ -1,5 +1,6 @@
 /** positions, hedges, trades, rejected: fold the stored ledger and print a table or JSON. */
-import { accumulatorConfig, configFrom, parse, withStore } from '../context.ts';
+import { accumulatorConfig, configFrom, parse } from '../context.ts';
+import { withStore } from '../../eventstore/url.ts';
 import { foldLedger } from '../../services/ledger-query.ts';
 import { hedgesJson, positionsJson, rejectionJson, tradeJson } from '../../../projections/queries.ts';
 import { table } from '../table.ts';
@@ -14,7 +15,7 @@ type Cell = string | number | boolean | null;
 async function printView<R>(argv: string[], command: string, rowsOf: (view: LedgerView) => R[], headers: string[], cells: (row: R) => Cell[]): Promise<void> {
   const { values } = parse(argv, {});
   const config = configFrom(values);
-  const rows = rowsOf(await withStore(config, (store) => foldLedger(store, accumulatorConfig(config, command))));
+  const rows = rowsOf(await withStore(config.store, (store) => foldLedger(store, accumulatorConfig(config, command))));
   out(values.json ? JSON.stringify(rows) : table(headers, rows.map(cells)));
 }
 
@@ -34,7 +35,7 @@ export async function trades(argv: string[]): Promise<void> {
   // Keyed so that a fill undone by a reorg leaves the list again.
   const fills = new Map<string, ReturnType<typeof tradeJson>>();
   const key = (f: Fill) => `${f.logId}:${f.party}`;
-  await withStore(config, (store) =>
+  await withStore(config.store, (store) =>
     foldLedger(store, accumulatorConfig(config, 'trades'), { onFill: (f) => fills.set(key(f), tradeJson(f)), onReversal: (f) => fills.delete(key(f)) }),
   );
   const rows = [...fills.values()];
@@ -57,7 +58,7 @@ export async function rejected(argv: string[]): Promise<void> {
     process.stdout.write(`${first ? '' : ','}${JSON.stringify(r)}`);
     first = false;
   };
-  await withStore(config, (store) => foldLedger(store, accumulatorConfig(config, 'rejected'), { onRejection: (r) => emit(rejectionJson(r)) }));
+  await withStore(config.store, (store) => foldLedger(store, accumulatorConfig(config, 'rejected'), { onRejection: (r) => emit(rejectionJson(r)) }));
   if (values.json) out(']');
   else out(table(['block', 'log', 'tx', 'reason', 'detail'], rows));
 }

@@ -1,5 +1,6 @@
 /** replay: rebuild every projection from the start of the log; print count, time, rate and a state hash. */
-import { accumulatorConfig, configFrom, parse, withStore } from '../context.ts';
+import { accumulatorConfig, configFrom, parse } from '../context.ts';
+import { withStore } from '../../eventstore/url.ts';
 import { foldLedger } from '../../services/ledger-query.ts';
 import { stateHash } from '../../services/state-hash.ts';
 import { progress } from '../progress.ts';
@@ -9,7 +10,7 @@ export async function replay(argv: string[]): Promise<void> {
   const config = configFrom(values);
   const bar = progress('replaying');
   const started = performance.now();
-  const view = await withStore(config, (store) => foldLedger(store, accumulatorConfig(config, 'replay'), {}, (n, total) => bar.update(n, total)));
+  const view = await withStore(config.store, (store) => foldLedger(store, accumulatorConfig(config, 'replay'), {}, (n, total) => bar.update(n, total)));
   bar.finish();
   const seconds = (performance.now() - started) / 1000;
   const report = {

@@ -11,7 +11,8 @@ import { encodeEvent, streams } from '../../domain/events.ts';
 import { uuidV5 } from '../../domain/ids.ts';
 import { foldLedger } from '../../services/ledger-query.ts';
 import { positionsJson } from '../../../projections/queries.ts';
-import { accumulatorConfig, configFrom, parse, UsageError, withStore } from '../context.ts';
+import { accumulatorConfig, configFrom, parse, UsageError } from '../context.ts';
+import { withStore } from '../../eventstore/url.ts';
 
 const TICKER = /^[A-Z][A-Z0-9.]*$/;
 
@@ -27,7 +28,7 @@ export async function resume(argv: string[]): Promise<void> {
   if (reason === '') throw new UsageError('--reason <text> is required: say why hedging may go on (it is recorded in the ledger)');
   const config = configFrom(values);
 
-  const result = await withStore(config, async (store) => {
+  const result = await withStore(config.store, async (store) => {
     const position = positionsJson(await foldLedger(store, accumulatorConfig(config, 'resume'))).find((p) => p.symbol === symbol);
     if (position === undefined) throw new UsageError(`the ledger has never seen ${symbol}; nothing to resume`);
     if (!position.halted && !values.force) {

@@ -1,5 +1,6 @@
 /** run: the service. `--once` processes everything stored until nothing is open, then exits 0. */
-import { accumulatorConfig, configFrom, parse, UsageError, withStore } from '../context.ts';
+import { accumulatorConfig, configFrom, parse, UsageError } from '../context.ts';
+import { withStore } from '../../eventstore/url.ts';
 import { executorTuning, runOnce } from '../../services/run-once.ts';
 import { PaperBroker } from '../../broker/paper.ts';
 import type { Broker } from '../../broker/port.ts';
@@ -28,7 +29,7 @@ export async function run(argv: string[]): Promise<void> {
   if (!values.once) return serve(config, brokerFor(config), values.roles);
   const fold = accumulatorConfig(config, 'run');
   const broker = brokerFor(config);
-  const report = await withStore(config, (store) => runOnce(store, fold, broker, executorTuning(config)));
+  const report = await withStore(config.store, (store) => runOnce(store, fold, broker, executorTuning(config)));
   if (values.json) process.stdout.write(`${JSON.stringify(report)}\n`);
   else process.stdout.write(`run --once: folded ${report.eventsFolded} events in ${report.rounds} rounds; ${report.ordersCompleted} orders completed\n`);
 }

@@ -4,7 +4,8 @@
  */
 import type { ResolvedConfig } from '../../config.ts';
 import type { Broker } from '../../broker/port.ts';
-import { accumulatorConfig, UsageError, withStore } from '../context.ts';
+import { accumulatorConfig, UsageError } from '../context.ts';
+import { withStore } from '../../eventstore/url.ts';
 import { parseRoles, runService, type Role } from '../../services/service.ts';
 import { logger } from '../../log.ts';
 
@@ -31,7 +32,7 @@ export async function serve(config: ResolvedConfig, broker: Broker, rolesFlag: s
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   try {
-    await withStore(config, (store) => runService({ store, config, fold, broker, roles, signal: stop.signal }));
+    await withStore(config.store, (store) => runService({ store, config, fold, broker, roles, signal: stop.signal }));
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);

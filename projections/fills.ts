@@ -229,7 +229,7 @@ const isForeign = (party: OrderLegs | PartyRefusal): party is PartyRefusal => is
 
 /** Our order's received and given tokens, or why it has none (not ours, IO index out of range). */
 function orderLegs(config: FillConfig, order: OrderV3, inputIOIndex: bigint, outputIOIndex: bigint): OrderLegs | PartyRefusal {
-  const owner = order.owner.toLowerCase();
+  const owner = order.owner; // addresses come out of the ABI decoder lowercase, as config's do
   if (!config.owners.has(owner)) return { reason: 'not_ours', detail: `owner ${owner} is not ours` };
   const received = ioAt(order.validInputs, inputIOIndex);
   const given = ioAt(order.validOutputs, outputIOIndex);
@@ -244,7 +244,7 @@ function orderLegs(config: FillConfig, order: OrderV3, inputIOIndex: bigint, out
 
 const ioAt = (ios: readonly IO[], index: bigint): Leg | undefined => {
   const io = index < ios.length ? ios[Number(index)] : undefined; // bigint < number compares exactly
-  return io && { token: io.token.toLowerCase(), decimals: io.decimals };
+  return io && { token: io.token, decimals: io.decimals };
 };
 
 interface PricedFill {

@@ -6,7 +6,8 @@
 import * as D from '../src/domain/decimal.ts';
 import type { Side } from '../src/domain/codecs.ts';
 import type { Envelope } from '../src/domain/events.ts';
-import { initialState, react, symbolState, type AccumulatorConfig, type AccumulatorState, type Decision } from './accumulator.ts';
+import { initialState, react, symbolState, type AccumulatorConfig, type AccumulatorState, type Decision, type SymbolState } from './accumulator.ts';
+import { isOrderEvent } from './hedge-orders.ts';
 import type { Fill, Rejection, RejectionReason } from './fill.ts';
 
 export type HedgeStatus = 'requested' | 'submitting' | 'placed' | 'filled' | 'failed';
@@ -76,7 +77,7 @@ export class LedgerView {
     return [...new Set([...Object.keys(this.accumulator.symbols), ...this.totals.keys()])].sort();
   }
 
-  position(symbol: string): { symbol: string; state: ReturnType<typeof symbolState>; totals: PositionTotals } {
+  position(symbol: string): { symbol: string; state: SymbolState; totals: PositionTotals } {
     return { symbol, state: symbolState(this.accumulator, symbol), totals: this.totalsOf(symbol) };
   }
 
@@ -121,8 +122,8 @@ export class LedgerView {
 
   private applyOutcome(event: Envelope): void {
     if (event.type === 'HedgingResumed') this.totalsOf(event.data.symbol).haltReason = null;
-    if (!event.type.startsWith('HedgeOrder')) return;
-    const hedge = this.hedges.get((event.data as { commandId: string }).commandId);
+    if (!isOrderEvent(event)) return;
+    const hedge = this.hedges.get(event.data.commandId);
     if (!hedge || hedge.status === 'filled' || hedge.status === 'failed') return;
     switch (event.type) {
       case 'HedgeOrderSubmitting':

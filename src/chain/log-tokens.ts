@@ -2,7 +2,7 @@
 import { decodeRecordedOrderbookLog, type OrderV3 } from '../domain/orderbook-abi.ts';
 import type { RecordedLog } from './rpc-log.ts';
 
-const orderTokens = (order: OrderV3): string[] => [...order.validInputs, ...order.validOutputs].map((io) => io.token.toLowerCase());
+const orderTokens = (order: OrderV3): string[] => [...order.validInputs, ...order.validOutputs].map((io) => io.token);
 
 export function tokensOfLog(log: RecordedLog): string[] {
   const decoded = decodeRecordedOrderbookLog(log); // its data passed the HexData codec: lowercase, whole bytes

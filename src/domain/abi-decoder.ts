@@ -28,9 +28,6 @@ class RereadCountNeeded extends Error {}
 /** viem's Cursor `recursiveReadLimit`: reads of an already read position allowed. */
 const MAX_REREADS = 8_192;
 
-const LOWERCASE_HEX = /^0x[0-9a-f]*$/;
-const ANY_CASE_HEX = /^0x[0-9a-fA-F]*$/;
-
 /** Eight ASCII '0's read as one float64: hex digits (0x30..0x66) never make a NaN or a signed zero, so == compares bytes. */
 const EIGHT_ZEROS = new DataView(new TextEncoder().encode('00000000').buffer).getFloat64(0);
 
@@ -52,19 +49,10 @@ const encoder = new TextEncoder();
 /**
  * Decodes `data` by `layout`, which reads its fields through the AbiWords in viem's order
  * (components in order; an offset before its tail; a length before its elements).
- * Throws AbiDecodeError.
+ * `data` must be `0x` then whole bytes of lowercase hex, as the HexData codec leaves every log's
+ * data; anything else decodes to nonsense. Throws AbiDecodeError.
  */
-export function decodeAbi<T>(data: string, layout: (words: AbiWords) => T): T {
-  return decodeLowercaseAbi(lowercaseHex(data), layout);
-}
-
-/**
- * `decodeAbi` for data already checked to be `0x` then whole bytes of lowercase hex, as the
- * HexData codec leaves the data of every decoded event: replay would otherwise scan each log's
- * kilobytes of hex twice (measured ~1.3 µs per log). Anything else decodes to nonsense, so only
- * codec-checked data may come here.
- */
-export function decodeLowercaseAbi<T>(hex: string, layout: (words: AbiWords) => T): T {
+export function decodeAbi<T>(hex: string, layout: (words: AbiWords) => T): T {
   const size = (hex.length - 2) / 2;
   if (size < 32) throw tooSmall(size);
   const ascii = hex.length <= SCRATCH.length ? SCRATCH : new Uint8Array(hex.length);
@@ -76,15 +64,6 @@ export function decodeLowercaseAbi<T>(hex: string, layout: (words: AbiWords) => 
     if (!(error instanceof RereadCountNeeded)) throw error;
     return layout(new AbiWords(hex, size, view, new Set()));
   }
-}
-
-/** `data` in lowercase, checked to be `0x` and whole bytes of hex like every log's data. */
-function lowercaseHex(data: string): string {
-  if (data.length % 2 === 0) {
-    if (LOWERCASE_HEX.test(data)) return data;
-    if (ANY_CASE_HEX.test(data)) return data.toLowerCase();
-  }
-  throw new AbiDecodeError(`data of ${data.length} characters is not 0x then whole bytes of hex`);
 }
 
 /** viem's message for any read past the end, which it reports against the whole data. */

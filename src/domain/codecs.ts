@@ -68,10 +68,12 @@ export const Address = hexOfLength('Address', 20);
 export const Hash32 = hexOfLength('Hash32', 32);
 export const HexData = hexOfLength('HexData', undefined);
 
-export const Uuid = t.refinement(t.string, (s) => /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(s), 'Uuid');
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+export const Uuid = t.refinement(t.string, (s) => UUID.test(s), 'Uuid');
 
+const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
 /** An ISO-8601 UTC timestamp string, kept as text (events record time; folds never read a clock). */
-export const IsoTime = t.refinement(t.string, (s) => /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/.test(s), 'IsoTime');
+export const IsoTime = t.refinement(t.string, (s) => ISO_TIME.test(s), 'IsoTime');
 
 export const Side = t.keyof({ BUY: null, SELL: null });
 export type Side = t.TypeOf<typeof Side>;

@@ -50,9 +50,10 @@ export function format(d: Decimal): string {
   return `${negative ? '-' : ''}${int}${frac ? `.${frac}` : ''}`;
 }
 
-/** An integer amount in a token's smallest unit (USDC: 6 decimals, equities: 18). */
 /** 10^0 … 10^18, computed once: replay scales two amounts per fill. */
 const POWERS_OF_TEN: readonly bigint[] = Array.from({ length: SCALE_DIGITS + 1 }, (_, i) => 10n ** BigInt(i));
+
+/** An integer amount in a token's smallest unit (USDC: 6 decimals, equities: 18). */
 
 export function fromUnits(amount: bigint, decimals: number): Decimal {
   if (!Number.isInteger(decimals) || decimals < 0 || decimals > 77) throw new RangeError(`bad token decimals ${decimals}`);
@@ -122,4 +123,3 @@ export const lt = (a: Decimal, b: Decimal): boolean => a.units < b.units;
 export const gte = (a: Decimal, b: Decimal): boolean => a.units >= b.units;
 export const isZero = (a: Decimal): boolean => a.units === 0n;
 export const sign = (a: Decimal): -1 | 0 | 1 => compare(a, ZERO);
-export const min = (a: Decimal, b: Decimal): Decimal => (lt(a, b) ? a : b);

@@ -8,7 +8,9 @@
  * the two corners where it is stricter); addresses come out lowercase, not checksummed.
  */
 import type { AbiParameterToPrimitiveType, Hex } from 'viem';
-import { decodeAbi, decodeLowercaseAbi, type AbiWords } from './abi-decoder.ts';
+import * as E from 'fp-ts/lib/Either.js';
+import { decodeAbi, type AbiWords } from './abi-decoder.ts';
+import { HexData } from './codecs.ts';
 import type { EventData } from './events.ts';
 
 const IO_COMPONENTS = [
@@ -134,29 +136,34 @@ export interface UndecodableLog {
   readonly detail: string;
 }
 
-/** Decodes a raw log; never throws (data that does not decode becomes `malformed_log`). */
+/**
+ * Decodes a raw log; never throws (data that does not decode becomes `malformed_log`). Its data
+ * is checked by the HexData codec first, the one check stored logs get.
+ */
 export function decodeOrderbookLog(topics: readonly Hex[], data: Hex): OrderbookLog | UndecodableLog {
-  return decodeLog(topics, data, decodeAbi);
+  const checked = HexData.decode(data);
+  return decodeLog(topics, E.isRight(checked) ? checked.right : undefined);
 }
 
 /**
  * `decodeOrderbookLog` for the data of a decoded OrderbookLogRecorded, which its HexData codec
  * has already checked and lowercased: the same answer without scanning the hex a second time.
- * Raw logs (from RPC, from anywhere else) go through `decodeOrderbookLog`.
  */
 export function decodeRecordedOrderbookLog(log: Pick<EventData<'OrderbookLogRecorded'>, 'topics' | 'data'>): OrderbookLog | UndecodableLog {
-  return decodeLog(log.topics, log.data, decodeLowercaseAbi);
+  return decodeLog(log.topics, log.data);
 }
 
-function decodeLog(topics: readonly Hex[], data: Hex, abi: typeof decodeAbi): OrderbookLog | UndecodableLog {
+/** `data` is lowercase hex of whole bytes, or undefined when it failed that check. */
+function decodeLog(topics: readonly Hex[], data: Hex | undefined): OrderbookLog | UndecodableLog {
   const topic0 = topics[0]; // indexed: destructuring would run the array iterator for every log
   if (topic0 !== CLEAR_V2_TOPIC && topic0 !== AFTER_CLEAR_TOPIC && topic0 !== TAKE_ORDER_V2_TOPIC) {
     return { event: null, reason: 'unknown_event', detail: topic0 === undefined ? 'log has no topics' : `topic0 ${topic0} is not an IOrderBookV4 event we read` };
   }
   // An indexed variant of an event has the same topic0 but a different data layout.
   if (topics.length !== 1) return { event: null, reason: 'malformed_log', detail: `expected 1 topic, got ${topics.length}` };
+  if (data === undefined) return { event: null, reason: 'malformed_log', detail: 'data is not 0x then whole bytes of hex' };
   try {
-    return decodeKnown(topic0, data, abi);
+    return decodeKnown(topic0, data);
   } catch (error) {
     return { event: null, reason: 'malformed_log', detail: error instanceof Error ? error.message : String(error) };
   }
@@ -164,14 +171,14 @@ function decodeLog(topics: readonly Hex[], data: Hex, abi: typeof decodeAbi): Or
 
 type KnownTopic = typeof CLEAR_V2_TOPIC | typeof AFTER_CLEAR_TOPIC | typeof TAKE_ORDER_V2_TOPIC;
 
-function decodeKnown(topic0: KnownTopic, data: Hex, abi: typeof decodeAbi): OrderbookLog {
+function decodeKnown(topic0: KnownTopic, data: Hex): OrderbookLog {
   switch (topic0) {
     case CLEAR_V2_TOPIC:
-      return { event: 'ClearV2', args: abi(data, clearV2Args) };
+      return { event: 'ClearV2', args: decodeAbi(data, clearV2Args) };
     case AFTER_CLEAR_TOPIC:
-      return { event: 'AfterClear', args: abi(data, afterClearArgs) };
+      return { event: 'AfterClear', args: decodeAbi(data, afterClearArgs) };
     case TAKE_ORDER_V2_TOPIC:
-      return { event: 'TakeOrderV2', args: abi(data, takeOrderV2Args) };
+      return { event: 'TakeOrderV2', args: decodeAbi(data, takeOrderV2Args) };
   }
 }
 

@@ -73,6 +73,8 @@ const CHECKPOINT_SAVED = 'CheckpointSaved';
 /** The last few checkpoints stay readable; a scavenge removes older ones. */
 const CHECKPOINTS_KEPT = 3;
 /** Server-side twin of `isOurs` when no prefixes are asked for (.NET regex). */
+const utf8 = new TextEncoder();
+const utf8Text = new TextDecoder();
 const OUR_STREAMS = `^(?!\\$|${CHECKPOINT_PREFIX})`;
 const MIN_BACKOFF_MS = 100;
 const MAX_BACKOFF_MS = 5_000;
@@ -330,7 +332,7 @@ function toEventData(event: NewEvent): EventData {
     // The client writes `JSON.stringify(data)`, so scalars and null are fine despite its narrower type.
     data: event.data as JSONType,
     // Pre-encoded: the client silently drops falsy metadata (0, false, ''), which would not round-trip.
-    metadata: event.metadata === undefined ? undefined : new TextEncoder().encode(JSON.stringify(event.metadata)),
+    metadata: event.metadata === undefined ? undefined : utf8.encode(JSON.stringify(event.metadata)),
   });
 }
 
@@ -351,7 +353,7 @@ function toRecorded(event: EsdbRecordedEvent, position: LogPosition): RecordedEv
  * becomes text here too. Either way a corrupt payload reaches the codec layer as a string, which
  * reports it without stopping the stream.
  */
-const payload = (value: JSONType | Uint8Array): Json => (value instanceof Uint8Array ? new TextDecoder().decode(value) : (value as Json));
+const payload = (value: JSONType | Uint8Array): Json => (value instanceof Uint8Array ? utf8Text.decode(value) : (value as Json));
 
 /** An append with no events writes nothing on any server; only the expected revision is checked. */
 function checkEmptyAppend(stream: string, expected: ExpectedRevision, last: bigint | undefined): AppendResult {

@@ -78,15 +78,18 @@ export const IsoTime = t.refinement(t.string, (s) => ISO_TIME.test(s), 'IsoTime'
 export const Side = t.keyof({ BUY: null, SELL: null });
 export type Side = t.TypeOf<typeof Side>;
 
-/** "at $.data.quantity: expected a canonical decimal string" from io-ts errors. */
-export function describeErrors(errors: t.Errors): { path: string; reason: string } {
+/**
+ * The first io-ts error's path and reason ("data.quantity", "expected a canonical decimal string,
+ * got …"); `showValue: false` leaves the offending value out (it may be a secret, e.g. a token).
+ */
+export function describeErrors(errors: t.Errors, { showValue = true }: { showValue?: boolean } = {}): { path: string; reason: string } {
   const first = errors[0];
   if (!first) return { path: '', reason: 'invalid' };
   // Intersections and unions add their member index to the context; it is not part of the data's path.
   const combinator = (i: number) => ['IntersectionType', 'UnionType'].includes((first.context[i - 1]?.type as { _tag?: string } | undefined)?._tag ?? '');
   const path = first.context.filter((c, i) => c.key !== '' && !combinator(i)).map((c) => c.key).join('.');
   const expected = first.message ?? `expected ${first.context[first.context.length - 1]?.type.name ?? 'a valid value'}`;
-  return { path, reason: `${expected}, got ${preview(first.value)}` };
+  return { path, reason: showValue ? `${expected}, got ${preview(first.value)}` : expected };
 }
 
 /** A short rendering of an offending value: errors must stay one readable line. */

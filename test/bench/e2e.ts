@@ -30,7 +30,8 @@ import { decodeEvent } from '../../src/domain/events.ts';
 import { logEventId } from '../../src/domain/ids.ts';
 import { SqliteEventStore } from '../../src/eventstore/sqlite.ts';
 import { devnetClients, orderbookAbi, takeArgs, type DevTokenName } from '../../src/chain/devnet/index.ts';
-import { E2eStack, EQUITY_TOKENS, OUR_OWNER, SYMBOLS, fillOf, until } from '../support/e2e-stack.ts';
+import { E2eStack, EQUITY_TOKENS, OUR_OWNER, SYMBOLS, fillOf } from '../support/e2e-stack.ts';
+import { until } from '../support/until.ts';
 import { machine, peakRssMb, printTable } from './machine.ts';
 
 const { values } = parseArgs({ options: { trades: { type: 'string', default: '500' }, modes: { type: 'string', default: 'polling,websocket' } } });

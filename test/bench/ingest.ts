@@ -15,7 +15,8 @@ import { IngesterService, type IngesterSettings } from '../../src/chain/ingester
 import { LogScanner } from '../../src/chain/log-scanner.ts';
 import { ChainRpc } from '../../src/chain/rpc.ts';
 import { openStore } from '../../src/eventstore/url.ts';
-import { randomFills, seeded, testLog } from '../support/chain-fixture.ts';
+import { randomFills, seeded } from '../support/chain-fixture.ts';
+import { testLog } from '../support/test-log.ts';
 
 const LOGS = 10_000;
 const PER_TX = 500;

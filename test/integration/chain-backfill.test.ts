@@ -15,9 +15,8 @@ import { decodeEvent, streams } from '../../src/domain/events.ts';
 import { openStore, withStore } from '../../src/eventstore/url.ts';
 import type { EventStore } from '../../src/eventstore/port.ts';
 import { foldLedger } from '../../src/services/ledger-query.ts';
-import {
-  chainLogIds, clearOf, dyingStore, expectedNet, mineEmpty, partiesOf, randomFills, recordedIds, seeded, startDevnet, storedLogs, storedNet, testLog, type Devnet,
-} from '../support/chain-fixture.ts';
+import { chainLogIds, clearOf, dyingStore, expectedNet, mineEmpty, partiesOf, randomFills, recordedIds, seeded, startDevnet, storedLogs, storedNet, type Devnet } from '../support/chain-fixture.ts';
+import { testLog } from '../support/test-log.ts';
 import { startRpcProxy, type RpcProxy } from '../support/chain-proxy.ts';
 
 const E18 = 10n ** 18n;

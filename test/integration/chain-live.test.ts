@@ -10,9 +10,8 @@ import { streams } from '../../src/domain/events.ts';
 import { openStore } from '../../src/eventstore/url.ts';
 import type { EventStore } from '../../src/eventstore/port.ts';
 import { foldLedger } from '../../src/services/ledger-query.ts';
-import {
-  OURS, chainLogIds, clearOf, expectedNet, mineEmpty, partiesOf, randomFills, recordedIds, seeded, startDevnet, storedLogs, storedNet, testLog, type Devnet,
-} from '../support/chain-fixture.ts';
+import { OURS, chainLogIds, clearOf, expectedNet, mineEmpty, partiesOf, randomFills, recordedIds, seeded, startDevnet, storedLogs, storedNet, type Devnet } from '../support/chain-fixture.ts';
+import { testLog } from '../support/test-log.ts';
 import { installMulticall3 } from '../support/chain-multicall.ts';
 import { startRpcProxy, type RpcProxy } from '../support/chain-proxy.ts';
 

@@ -10,7 +10,8 @@ import { IngesterService, type IngesterSettings } from '../../src/chain/ingester
 import { logEventId } from '../../src/domain/ids.ts';
 import { openStore } from '../../src/eventstore/url.ts';
 import type { EventStore } from '../../src/eventstore/port.ts';
-import { OURS, clearOf, expectedNet, mineEmpty, startDevnet, storedLogs, storedNet, testLog, type Devnet, type StoredEntry } from '../support/chain-fixture.ts';
+import { OURS, clearOf, expectedNet, mineEmpty, startDevnet, storedLogs, storedNet, type Devnet, type StoredEntry } from '../support/chain-fixture.ts';
+import { testLog } from '../support/test-log.ts';
 
 const E17 = 10n ** 17n;
 const fill = (side: 'sell' | 'buy', tenths: bigint, equityToken: Fill['equityToken'] = 'tGME'): Fill => ({ owner: OURS, side, equityToken, shares: tenths * E17, usdc: tenths * 2_000_000n });

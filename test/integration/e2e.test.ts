@@ -23,7 +23,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import * as D from '../../src/domain/decimal.ts';
 import { ACCUMULATOR_CHECKPOINT } from '../../src/services/accumulator.ts';
 import { streams } from '../../src/domain/events.ts';
-import { E2eStack, OUR_OWNER, SYMBOLS, fillOf, prng, randomTrade, until, type ServiceProcess } from '../support/e2e-stack.ts';
+import { E2eStack, OUR_OWNER, SYMBOLS, fillOf, prng, randomTrade, type ServiceProcess } from '../support/e2e-stack.ts';
+import { until } from '../support/until.ts';
 
 interface Position { symbol: string; net: string; pending: { commandId: string; side: string; quantity: string } | null; halted: boolean; trades: number }
 interface Hedge { commandId: string; symbol: string; side: string; quantity: string; status: string; filledQuantity: string | null; brokerOrderId: string | null }

@@ -13,7 +13,8 @@ import type { Endpoint, Fault, Script } from '../../src/broker/schwab-sim/index.
 import { AccumulatorService } from '../../src/services/accumulator.ts';
 import { symbolState } from '../../projections/accumulator.ts';
 import { Scenario, config } from '../support/scenario.ts';
-import { Harness, testLog } from '../support/executor-harness.ts';
+import { Harness } from '../support/executor-harness.ts';
+import { testLog } from '../support/test-log.ts';
 
 const TOKENS = { tGME: 'GME', tAAPL: 'AAPL' } as const;
 
@@ -68,7 +69,7 @@ async function chaos(rounds: readonly Round[]): Promise<void> {
   try {
     const scenario = new Scenario();
     const onchain = new Map<string, D.Decimal>();
-    const accumulator = new AccumulatorService({ store: harness.store, config, log: testLog });
+    const accumulator = new AccumulatorService({ store: harness.store, config, log: testLog('accumulator') });
     const executor = harness.executor();
     let appended = 0;
     for (const r of rounds) {

@@ -4,6 +4,7 @@ import * as D from '../../src/domain/decimal.ts';
 import { createSimClock, startSchwabSim, type Fault, type SchwabSim } from '../../src/broker/schwab-sim/index.ts';
 import { isMarketOpen, nextCloseAfter, nextOpenAfter } from '../../src/broker/schwab-sim/market-hours.ts';
 import { OrderBook } from '../../src/broker/schwab-sim/orders.ts';
+import { until } from '../support/until.ts';
 
 const APP = { appKey: 'test-key', appSecret: 'test-secret', callbackUrl: 'https://127.0.0.1:8182/callback' };
 const BASIC = `Basic ${Buffer.from(`${APP.appKey}:${APP.appSecret}`).toString('base64')}`;
@@ -531,7 +532,7 @@ describe('faults', () => {
       () => 'answered',
       () => 'failed',
     );
-    await until(() => sim.control.requests().filter((r) => r.status === 'timeout').length === 2);
+    await until(() => sim.control.requests().filter((r) => r.status === 'timeout').length === 2, 'both timed-out requests', 1_000, 5);
     const started = performance.now();
     await sim.stop();
     expect(performance.now() - started).toBeLessThan(500);
@@ -641,8 +642,3 @@ describe('counters, request log and the HTTP control API', () => {
     expect((await control('nowhere')).status).toBe(404);
   });
 });
-
-async function until(condition: () => boolean): Promise<void> {
-  for (let i = 0; i < 200 && !condition(); i++) await new Promise((resolve) => setTimeout(resolve, 5));
-  expect(condition()).toBe(true);
-}

@@ -13,6 +13,7 @@ import { runService } from '../../src/services/service.ts';
 import { createMetrics } from '../../src/http/metrics.ts';
 import { chainLogIds, randomFills, seeded, startDevnet, storedLogs, type Devnet } from '../support/chain-fixture.ts';
 import { startRpcProxy, type RpcProxy } from '../support/chain-proxy.ts';
+import { until } from '../support/until.ts';
 
 /** The store, except that appends to `stream` fail while `outage.on` (and count the failures). */
 function withOutage(store: EventStore, stream: string, outage: { on: boolean; failed: number }): EventStore {
@@ -23,14 +24,6 @@ function withOutage(store: EventStore, stream: string, outage: { on: boolean; fa
       return Promise.reject(new StoreUnavailable('database is locked'));
     },
   });
-}
-
-async function until(condition: () => Promise<boolean> | boolean, what: string, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
 }
 
 describe('run: the ingest role', () => {

@@ -5,7 +5,6 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pino } from 'pino';
 import type { Hex } from 'viem';
 import { createTrader, deployDevnet, startAnvil, type Anvil, type ClearFill, type DevnetDeployment, type DevTokenName, type Fill, type Trader } from '../../src/chain/devnet/index.ts';
 import type { IngesterSettings } from '../../src/chain/ingester-service.ts';
@@ -33,8 +32,6 @@ export function seeded(seed: number): () => number {
   };
 }
 
-/** Logs of the suites stay quiet unless LEDGER_LOG_LEVEL asks for them. */
-export const testLog = (component = 'ingester') => pino({ level: process.env['LEDGER_LOG_LEVEL'] ?? 'silent' }).child({ component });
 
 export interface Devnet {
   readonly anvil: Anvil;

@@ -13,7 +13,7 @@ import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { until } from './until.ts';
 import { createPublicClient, http, type Address } from 'viem';
 import * as D from '../../src/domain/decimal.ts';
 import { logEventId } from '../../src/domain/ids.ts';
@@ -66,22 +66,6 @@ export function freePort(): Promise<number> {
       server.close(() => resolve(port));
     });
   });
-}
-
-/** Polls `check` until it holds; throws naming `what` (and the last detail) after `timeoutMs`. */
-export async function until<T>(check: () => Promise<T | undefined | false> | T | undefined | false, what: string, timeoutMs = 20_000, everyMs = 50): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
-  for (;;) {
-    try {
-      const result = await check();
-      if (result !== undefined && result !== false) return result;
-    } catch (error) {
-      lastError = error;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? ` (last error: ${(lastError as Error).message})` : ''}`);
-    await sleep(everyMs);
-  }
 }
 
 /** One `hedge-ledger run` child process. */
@@ -374,8 +358,3 @@ export async function randomTrade(trader: Trader, random: () => number): Promise
   return 'ours';
 }
 
-/** Waits for the child to exit, or kills it after `ms`. */
-export async function exitWithin(service: ServiceProcess, ms: number): Promise<Exited | 'timeout'> {
-  const timer = sleep(ms).then(() => 'timeout' as const);
-  return Promise.race([service.exited, timer]);
-}

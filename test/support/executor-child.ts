@@ -7,14 +7,15 @@
 import { openStore } from '../../src/eventstore/url.ts';
 import { createSchwabBroker, EncryptedTokenFile } from '../../src/broker/schwab/index.ts';
 import { ExecutorService } from '../../src/services/executor.ts';
-import { APP, testLog } from './executor-harness.ts';
+import { APP } from './executor-harness.ts';
+import { testLog } from './test-log.ts';
 
 async function main([storeUrl, baseUrl, tokenPath]: string[]): Promise<void> {
   if (!storeUrl || !baseUrl || !tokenPath) throw new Error('usage: executor-child.ts <store url> <schwab base url> <token file>');
   const tokens = new EncryptedTokenFile(tokenPath, Buffer.from(process.env['TOKEN_ENCRYPTION_KEY'] ?? '', 'hex'));
-  const broker = createSchwabBroker({ app: { ...APP, baseUrl }, tokens, requestTimeoutMs: 5_000, reconcileSkewMs: 60_000 }, { log: testLog });
+  const broker = createSchwabBroker({ app: { ...APP, baseUrl }, tokens, requestTimeoutMs: 5_000, reconcileSkewMs: 60_000 }, { log: testLog('broker') });
   const store = await openStore(storeUrl);
-  const executor = new ExecutorService({ store, broker, log: testLog, pollIntervalMs: 20, backoffMs: { min: 10, max: 100 } });
+  const executor = new ExecutorService({ store, broker, log: testLog('executor'), pollIntervalMs: 20, backoffMs: { min: 10, max: 100 } });
   const finished = await executor.drainOpen();
   await store.close();
   console.log(JSON.stringify({ finished, open: executor.openCommands() }));

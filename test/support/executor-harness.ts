@@ -4,11 +4,11 @@
  * are appended to `hedgecmd-<SYMBOL>` as the accumulator would write them.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pino } from 'pino';
+import { testLog } from './test-log.ts';
+import { until } from './until.ts';
 import * as D from '../../src/domain/decimal.ts';
 import { decodeEvent, encodeEvent, streams, type Envelope } from '../../src/domain/events.ts';
 import { hedgeDecisionId } from '../../src/domain/ids.ts';
@@ -21,8 +21,6 @@ import type { Side } from '../../src/domain/codecs.ts';
 
 export const APP = { appKey: 'test-key', appSecret: 'test-secret', callbackUrl: 'https://127.0.0.1' } as const;
 
-/** Logs only when a test asks for them (LEDGER_TEST_LOGS=debug); the code under test logs as in production. */
-export const testLog = pino({ level: process.env['LEDGER_TEST_LOGS'] ?? 'silent' });
 
 /** Tokens as `auth login` stores them, from a login made through the simulator's control API. */
 export function storedTokens(login: TokenResponse, now: Date): StoredTokens {
@@ -77,11 +75,11 @@ export class Harness {
   }
 
   broker(): SchwabBroker {
-    return createSchwabBroker(this.settings(), { now: this.now, log: testLog });
+    return createSchwabBroker(this.settings(), { now: this.now, log: testLog('broker') });
   }
 
   executor(options: Partial<ExecutorOptions> = {}): ExecutorService {
-    return new ExecutorService({ store: this.store, broker: this.broker(), log: testLog, now: this.now, pollIntervalMs: 10, backoffMs: { min: 5, max: 40 }, operatorRetryMs: 20, ...options });
+    return new ExecutorService({ store: this.store, broker: this.broker(), log: testLog('executor'), now: this.now, pollIntervalMs: 10, backoffMs: { min: 5, max: 40 }, operatorRetryMs: 20, ...options });
   }
 
   /** Appends the symbol's next HedgeRequested, as the accumulator would; returns its command id. */
@@ -115,11 +113,7 @@ export class Harness {
 
   /** Waits (polling) until `check` holds. */
   async until(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (!(await check())) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await sleep(5);
-    }
+    await until(check, what, timeoutMs, 5);
   }
 
   requests(endpoint: string): number {

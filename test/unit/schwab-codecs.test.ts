@@ -87,6 +87,11 @@ describe('order codec', () => {
     const tokens = decodeBody(TokenResponse, '{"expires_in":1800,"token_type":"Bearer","scope":"api","refresh_token":"r","access_token":"a","id_token":"i"}', 'token');
     expect(tokens).toMatchObject({ expires_in: 1800, token_type: 'Bearer', refresh_token: 'r', access_token: 'a' });
   });
+
+  it('names what is wrong in an answer without quoting its values (they may be tokens)', () => {
+    const odd = '{"expires_in":1800,"token_type":"Bearer","scope":"api","refresh_token":"secret-refresh","access_token":["secret-access"],"id_token":"i"}';
+    expect(() => decodeBody(TokenResponse, odd, 'token')).toThrow(/^token: at access_token: expected string$/);
+  });
 });
 
 describe('reconciliation match', () => {

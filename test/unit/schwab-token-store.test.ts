@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EncryptedTokenFile, TokenFileError, parseEncryptionKey, type StoredTokens } from '../../src/broker/schwab/token-store.ts';
 import { schwabSettings } from '../../src/broker/schwab/index.ts';
+import { BrokerNeedsOperator } from '../../src/broker/port.ts';
 import { ConfigError, loadConfig } from '../../src/config.ts';
 
 let dir: string;
@@ -55,6 +56,8 @@ describe('EncryptedTokenFile', () => {
     await expect(file.load()).rejects.toThrow(TokenFileError);
     writeFileSync(file.path, '{"not":"tokens"}');
     await expect(file.load()).rejects.toThrow(TokenFileError);
+    // An operator problem: the executor waits and says so (run --once stops), it does not retry as if the broker were down.
+    await expect(file.load()).rejects.toBeInstanceOf(BrokerNeedsOperator);
   });
 });
 

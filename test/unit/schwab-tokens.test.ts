@@ -12,7 +12,8 @@ import { OAuthClient } from '../../src/broker/schwab/oauth.ts';
 import { TokenManager } from '../../src/broker/schwab/tokens.ts';
 import { EncryptedTokenFile, createSchwabBroker } from '../../src/broker/schwab/index.ts';
 import { ExecutorService } from '../../src/services/executor.ts';
-import { APP, Harness, testLog } from '../support/executor-harness.ts';
+import { APP, Harness } from '../support/executor-harness.ts';
+import { testLog } from '../support/test-log.ts';
 
 const MINUTE = 60_000;
 let harness: Harness;
@@ -21,7 +22,7 @@ afterEach(() => harness.close());
 /** A manager like the adapter's, on the simulator's clock. */
 function manager(h: Harness, file = h.tokens): TokenManager {
   const now = () => h.sim.clock.now();
-  return new TokenManager({ file, oauth: new OAuthClient({ ...APP, baseUrl: h.sim.baseUrl }, { timeoutMs: 500, log: testLog, now }), now, log: testLog });
+  return new TokenManager({ file, oauth: new OAuthClient({ ...APP, baseUrl: h.sim.baseUrl }, { timeoutMs: 500, log: testLog('oauth'), now }), now, log: testLog('tokens') });
 }
 
 describe('TokenManager', () => {

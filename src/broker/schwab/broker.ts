@@ -6,7 +6,7 @@
 import { AmbiguousPlacement, BrokerNeedsOperator, BrokerUnavailable, OrderRejected, type Broker, type BrokerOrderState, type HedgeOrderIntent } from '../port.ts';
 import type * as t from 'io-ts';
 import { Order, Orders, decodeBody } from './codecs.ts';
-import type { HttpAnswer } from './http.ts';
+import { TransportError, type HttpAnswer } from './http.ts';
 import { matchesIntent, orderBody, orderState } from './orders.ts';
 import type { TraderApi, TraderRequest } from './trader-api.ts';
 import type { WriteBudget } from './write-budget.ts';
@@ -54,7 +54,8 @@ export class SchwabBroker implements Broker {
     try {
       answer = await this.options.api.account({ method: 'POST', path: '/orders', body: orderBody(intent) });
     } catch (e) {
-      throw e instanceof BrokerNeedsOperator ? e : new AmbiguousPlacement(`place: ${(e as Error).message}`, undefined, { cause: e });
+      // Only a request that got no answer may have created the order; anything else failed before it.
+      throw e instanceof TransportError ? new AmbiguousPlacement(`place: ${e.message}`, undefined, { cause: e }) : transient(e, 'place');
     }
     this.options.budget.answered(answer.status, answer.retryAfterMs);
     const brokerOrderId = answer.status === 201 ? orderIdFromLocation(answer.location) : undefined;

@@ -104,6 +104,6 @@ export function decodeBody<A>(codec: t.Decoder<unknown, A>, body: string, what: 
   }
   const result = codec.decode(json);
   if (E.isRight(result)) return result.right;
-  const { path, reason } = describeErrors(result.left);
+  const { path, reason } = describeErrors(result.left, { showValue: false }); // a token answer's values are secrets
   throw new UnexpectedAnswer(`${what}: at ${path || '<root>'}: ${reason}`);
 }

@@ -9,6 +9,7 @@ import { dirname } from 'node:path';
 import * as t from 'io-ts';
 import * as E from 'fp-ts/lib/Either.js';
 import { IsoTime } from '../../domain/codecs.ts';
+import { BrokerNeedsOperator } from '../port.ts';
 
 export const StoredTokens = t.type({
   accessToken: t.string,
@@ -24,7 +25,8 @@ const Envelope = t.type({ version: t.literal(1), iv: t.string, tag: t.string, ci
 /** Binds the ciphertext to its purpose: a file from something else does not decrypt as tokens. */
 const AAD = Buffer.from('hedge-ledger schwab tokens v1');
 
-export class TokenFileError extends Error {
+/** A missing or wrong key, or a damaged token file: only an operator can fix it, so the executor waits (or `run --once` stops) and says so. */
+export class TokenFileError extends BrokerNeedsOperator {
   override readonly name = 'TokenFileError';
 }
 

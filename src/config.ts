@@ -110,10 +110,13 @@ export class ConfigError extends Error {
 
 const keys = Object.keys(settings) as (keyof Settings)[];
 
+/** RPC URLs often carry an API key in their path or query: a bad one is named, never quoted. */
+const UNQUOTED: ReadonlySet<keyof Settings> = new Set(['rpcUrl', 'rpcUrls']);
+
 function decodeSetting(key: keyof Settings, raw: unknown, source: string): E.Either<string, unknown> {
   const result = (settings[key].codec as t.Type<unknown, unknown, unknown>).decode(raw);
   if (E.isRight(result)) return result;
-  const { path, reason } = describeErrors(result.left);
+  const { path, reason } = describeErrors(result.left, { showValue: !UNQUOTED.has(key) });
   return E.left(`${source} ${key}${path ? `.${path}` : ''}: ${reason} (${settings[key].describe})`);
 }
 

@@ -18,9 +18,15 @@ export class NewHeads {
 
   /** Resolves at the next head announced, after `ms`, or when `signal` aborts, whichever comes first. */
   async next(ms: number, signal: AbortSignal): Promise<void> {
+    // A listener removed after each wait, not AbortSignal.any: on Node 20 every any() stays
+    // attached to the long-lived signal, one per poll, for as long as the service runs.
     const woken = new AbortController();
-    this.wake = () => woken.abort();
-    await sleep(ms, undefined, { signal: AbortSignal.any([signal, woken.signal]) }).catch(() => undefined);
+    const stop = () => woken.abort();
+    this.wake = stop;
+    signal.addEventListener('abort', stop, { once: true });
+    if (signal.aborted) stop();
+    await sleep(ms, undefined, { signal: woken.signal }).catch(() => undefined);
+    signal.removeEventListener('abort', stop);
     this.wake = null;
   }
 

@@ -10,14 +10,14 @@ import type { Broker } from '../broker/port.ts';
 import type { AccumulatorConfig } from '../../projections/accumulator.ts';
 import { logger } from '../log.ts';
 import { createMetrics, exposeAccumulator, type Metrics } from '../http/metrics.ts';
-import { Roles } from '../http/health.ts';
+import { Roles, lagWithin } from '../http/health.ts';
 import { startHttpApi } from '../http/server.ts';
 import { LedgerFollower } from './ledger-follower.ts';
 import { ACCUMULATOR_CHECKPOINT, AccumulatorService } from './accumulator.ts';
 import { ExecutorService } from './executor.ts';
 import { instrumented } from '../broker/instrumented.ts';
 import { executorTuning } from './run-once.ts';
-import { IngesterService, ingesterSettings } from '../chain/ingester-service.ts';
+import { IngesterService, ingesterSettings, type IngestGauges } from '../chain/ingester-service.ts';
 import { supervise, type RoleProgress, type Supervised } from './supervisor.ts';
 
 export const ROLES = ['ingest', 'accumulate', 'execute', 'api'] as const;
@@ -45,6 +45,7 @@ export async function runService(options: ServiceOptions): Promise<void> {
   signal.addEventListener('abort', () => stopAll.abort(), { once: true });
   const running: Supervised[] = [];
   const unexpose: (() => void)[] = [];
+  const chain: ChainProgress = {};
   const start = (name: Role, run: (s: AbortSignal) => Promise<void>, extra: Partial<Parameters<typeof supervise>[0]> = {}) => {
     const role = supervise({ name, log: logger(name), metrics, run, ...extra }, stopAll.signal);
     health.register(name, role.health);
@@ -55,13 +56,13 @@ export async function runService(options: ServiceOptions): Promise<void> {
     // A new ingester per attempt: its RPC retries follow the attempt's signal, which the watchdog
     // aborts, and its view of the stream's tail is re-read after a store outage.
     start('ingest', async (s) => {
-      const ingester = await IngesterService.start(store, ingesterSettings(config, 'run'), logger('ingester'), s, metrics);
+      const ingester = await IngesterService.start(store, ingesterSettings(config, 'run'), logger('ingester'), s, trackingGauges(metrics, chain));
       try {
         await ingester.run(s);
       } finally {
         ingester.close();
       }
-    }, { progress: () => ingestProgress(metrics), stallMs: config.ingestStallMs });
+    }, { progress: async () => ingestProgress(chain), stallMs: config.ingestStallMs });
   }
   if (roles.has('accumulate')) {
     let accumulator: AccumulatorService | undefined;
@@ -87,7 +88,7 @@ export async function runService(options: ServiceOptions): Promise<void> {
     const follower = new LedgerFollower({ store, config: options.fold, log: logger('api'), retention: config.httpRetention, onRetry: (e) => metrics.errors.inc({ component: 'api', kind: e.name }) });
     follower.start(stopAll.signal);
     running.push({ health: () => ({ alive: true }), done: follower.stopped });
-    if (roles.has('ingest')) health.register('ingest-lag', ingestLagWithin(config.maxIngestLagBlocks, metrics));
+    if (roles.has('ingest')) health.register('ingest-lag', lagWithin(config.maxIngestLagBlocks, () => ingestLag(chain)));
     const api = await startHttpApi({ host: config.httpHost, port: config.httpPort, follower, store, metrics, roles: health, checkpoints: [ACCUMULATOR_CHECKPOINT], log: logger('http') });
     closeApi = api.close;
     log.info({ url: api.url, roles: [...roles] }, 'service running');
@@ -115,25 +116,24 @@ async function foldProgress(store: EventStore, position: From): Promise<RoleProg
   return { marker: position, behind: head !== undefined && (position === 'start' || comparePositions(position, head) < 0) };
 }
 
+/** The confirmed chain head and the last ingested block, as the ingester last reported them; undefined before its first step. */
+interface ChainProgress {
+  head?: number;
+  ingested?: number;
+}
+
+/** The ingester's gauges, also kept in `seen`: a gauge reads 0 before its first value, which would pass for "caught up". */
+const trackingGauges = (metrics: Metrics, seen: ChainProgress): IngestGauges => ({
+  logsIngested: metrics.logsIngested,
+  errors: metrics.errors,
+  chainHead: { set: (block) => void metrics.chainHead.set((seen.head = block)) },
+  ingestedBlock: { set: (block) => void metrics.ingestedBlock.set((seen.ingested = block)) },
+});
+
+const ingestLag = ({ head, ingested }: ChainProgress): number | undefined => (head === undefined || ingested === undefined ? undefined : Math.max(0, head - ingested));
+
 /** The watchdog's view of the ingester: the block it reached, and whether the chain head is past it. */
-async function ingestProgress(metrics: Metrics): Promise<RoleProgress> {
-  const { head, ingested } = await ingestBlocks(metrics);
-  return { marker: String(ingested), behind: head !== undefined && ingested !== undefined && head > ingested };
-}
-
-/** The confirmed chain head and the last ingested block, as the ingester last reported them. */
-async function ingestBlocks(metrics: Metrics): Promise<{ head: number | undefined; ingested: number | undefined }> {
-  const [head, ingested] = await Promise.all([metrics.chainHead.get(), metrics.ingestedBlock.get()]);
-  return { head: head.values[0]?.value, ingested: ingested.values[0]?.value };
-}
-
-/** Ready while the ingested block is within `bound` blocks of the chain head the ingester last saw. */
-const ingestLagWithin = (bound: number, metrics: Metrics) => async () => {
-  const { head, ingested } = await ingestBlocks(metrics);
-  if (head === undefined || ingested === undefined) return { alive: false, detail: 'chain head not seen yet' };
-  const lag = Math.max(0, head - ingested);
-  return { alive: lag <= bound, detail: `${lag} blocks behind the chain head (bound ${bound})` };
-};
+const ingestProgress = (seen: ChainProgress): RoleProgress => ({ marker: String(seen.ingested), behind: (ingestLag(seen) ?? 0) > 0 });
 
 export function parseRoles(text: string | undefined): Set<Role> {
   if (text === undefined) return new Set(ROLES);

@@ -54,6 +54,13 @@ describe('configuration', () => {
     expect(found.join('\n')).toMatch(/env LEDGER_BROKER → broker: .*"ibkr"/);
   });
 
+  it('names a bad RPC URL without quoting it (its path or query may hold an API key)', () => {
+    const found = problems(() => loadConfig({ env: { LEDGER_RPC_URL: 'htps://base.example/v2/SECRETKEY123', LEDGER_RPC_URLS: 'ftp://x/SECRET2' } }));
+    expect(found).toHaveLength(2);
+    expect(found.join('\n')).toMatch(/env LEDGER_RPC_URL → rpcUrl: /);
+    expect(found.join('\n')).not.toMatch(/SECRET/);
+  });
+
   it('reports a file that is not JSON or not an object', () => {
     expect(problems(() => loadConfig({ file: file('{nope'), env: {} }))[0]).toMatch(/config file .*ledger\.json: .*JSON/);
     expect(problems(() => loadConfig({ file: file([1, 2]), env: {} }))[0]).toMatch(/expected a JSON object/);

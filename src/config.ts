@@ -5,13 +5,12 @@
 import { readFileSync } from 'node:fs';
 import * as t from 'io-ts';
 import * as E from 'fp-ts/lib/Either.js';
-import { Address, describeErrors } from './domain/codecs.ts';
+import { Address, Ticker, describeErrors } from './domain/codecs.ts';
 
 export const DEFAULT_STORE = 'sqlite:./data/ledger.db';
 
 const PositiveInt = t.refinement(t.number, (n) => Number.isSafeInteger(n) && n > 0, 'a positive integer');
 const NonNegativeInt = t.refinement(t.number, (n) => Number.isSafeInteger(n) && n >= 0, 'a non-negative integer');
-const Ticker = t.refinement(t.string, (s) => /^[A-Z][A-Z0-9.]*$/.test(s), 'an uppercase ticker');
 const BrokerKind = t.keyof({ paper: null, schwab: null });
 const RpcUrl = t.refinement(t.string, (s) => /^(https?|wss?):\/\/[^\s/?#]+/.test(s), 'an http(s) or ws(s) URL');
 /** A block count behind the latest block, or a head tag the node maintains. */

@@ -75,6 +75,10 @@ const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
 /** An ISO-8601 UTC timestamp string, kept as text (events record time; folds never read a clock). */
 export const IsoTime = t.refinement(t.string, (s) => ISO_TIME.test(s), 'IsoTime');
 
+const TICKER = /^[A-Z][A-Z0-9.]*$/;
+/** A base ticker or broker symbol: GME, BRK.B. */
+export const Ticker = t.refinement(t.string, (s) => TICKER.test(s), 'an uppercase ticker like GME');
+
 export const Side = t.keyof({ BUY: null, SELL: null });
 export type Side = t.TypeOf<typeof Side>;
 

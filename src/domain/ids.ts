@@ -36,3 +36,12 @@ export const hedgeDecisionId = (symbol: string, n: number): string => uuidV5(`he
 /** Id of a compensating event for a log orphaned by a reorg. */
 export const logRemovedEventId = (chainId: number, txHash: string, logIndex: number, blockHash: string): string =>
   uuidV5(`removed:${chainId}:${txHash.toLowerCase()}:${logIndex}:${blockHash.toLowerCase()}`);
+
+/** Id of a token's metadata event: one per token and chain, whoever resolves it. */
+export const tokenEventId = (chainId: number, address: string): string => uuidV5(`token:${chainId}:${address.toLowerCase()}`);
+
+/** Id of the event at `revision` (0-based) of a hedge command's order stream. */
+export const orderEventId = (commandId: string, revision: bigint): string => uuidV5(`hedgeorder:${commandId}:${revision}`);
+
+/** Id of the event at `revision` (0-based) of a symbol's control stream (HedgingResumed). */
+export const controlEventId = (symbol: string, revision: bigint): string => uuidV5(`hedgectl:${symbol}:${revision}`);

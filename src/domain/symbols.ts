@@ -1,6 +1,5 @@
 /** ERC20 symbols of the tokens our order trades: USDC and tokenized equities. */
-
-const TICKER = /^[A-Z][A-Z0-9.]*$/;
+import { Ticker } from './codecs.ts';
 
 /**
  * The base ticker a tokenized equity aggregates under (tGME, GME0x, GMEs1 → GME), or null
@@ -11,7 +10,7 @@ export function baseTicker(tokenSymbol: string): string | null {
   const ticker = tokenSymbol.startsWith('t') ? tokenSymbol.slice(1)
     : tokenSymbol.endsWith('0x') || tokenSymbol.endsWith('s1') ? tokenSymbol.slice(0, -2)
     : null;
-  return ticker !== null && TICKER.test(ticker) ? ticker : null;
+  return ticker !== null && Ticker.is(ticker) ? ticker : null;
 }
 
 export const isUsdc = (tokenSymbol: string): boolean => tokenSymbol === 'USDC';

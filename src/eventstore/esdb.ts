@@ -2,6 +2,7 @@
  * The event store port on EventStoreDB / KurrentDB, through `@eventstore/db-client` 6.x.
  * Semantics: shared spec eventstore.md. Operating it: docs/eventstoredb.md.
  */
+import { backoffDelay } from '../backoff.ts';
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
@@ -76,8 +77,8 @@ const CHECKPOINTS_KEPT = 3;
 const utf8 = new TextEncoder();
 const utf8Text = new TextDecoder();
 const OUR_STREAMS = `^(?!\\$|${CHECKPOINT_PREFIX})`;
-const MIN_BACKOFF_MS = 100;
-const MAX_BACKOFF_MS = 5_000;
+/** Resubscribing: 100 ms, 200 ms … 5 s, jittered so consumers dropped together do not reconnect in lockstep. */
+const RESUBSCRIBE_BACKOFF = { min: 100, max: 5_000 };
 
 export class EsdbEventStore implements EventStore {
   readonly #client: EventStoreDBClient;
@@ -256,7 +257,7 @@ class EsdbSubscription implements Subscription {
           reason = retryableOrThrow(error);
         }
         if (signal.aborted) return;
-        const delay = backoffMs(failures);
+        const delay = backoffDelay(failures, RESUBSCRIBE_BACKOFF);
         this.#hooks.onResubscribe?.(reason, delay);
         await sleep(delay, undefined, { signal }).catch(() => undefined); // aborted by close()
       }
@@ -420,11 +421,3 @@ function retryableOrThrow(error: unknown): StoreUnavailable {
   throw translated;
 }
 
-/**
- * Exponential: ceilings of 100 ms, 200 ms … 5 s, the delay drawn from the upper half of the ceiling
- * so that consumers dropped together do not reconnect in lockstep.
- */
-function backoffMs(failures: number): number {
-  const ceiling = Math.min(MAX_BACKOFF_MS, MIN_BACKOFF_MS * 2 ** failures);
-  return ceiling / 2 + (Math.random() * ceiling) / 2;
-}

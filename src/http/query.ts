@@ -33,7 +33,6 @@ export const RejectionReason = oneOf({
   corrupt_event: null,
 } satisfies Record<Reason, null>);
 
-export const Ticker = t.refinement(t.string, (s) => /^[A-Z][A-Z0-9.]*$/.test(s), 'an uppercase base ticker like GME');
 
 /** A decimal integer text from 1 to `max`. */
 export const Limit = (max: number) =>

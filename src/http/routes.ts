@@ -5,7 +5,8 @@ import { hedgesJson, positionsJson, rejectionJson, tradeJson } from '../../proje
 import { reached, type LedgerFollower } from '../services/ledger-follower.ts';
 import { readiness, type Roles } from './health.ts';
 import type { Metrics } from './metrics.ts';
-import { HedgeStatus, Limit, RejectionReason, Ticker, decodeParameter, decodeQuery } from './query.ts';
+import { HedgeStatus, Limit, RejectionReason, decodeParameter, decodeQuery } from './query.ts';
+import { Ticker } from '../domain/codecs.ts';
 import { HttpProblem, json, problem, type Reply } from './reply.ts';
 
 export interface ApiContext {

@@ -35,7 +35,6 @@ export class AccumulatorService {
   private state: AccumulatorState = initialState;
   private position: From = 'start';
   private sinceCheckpoint = 0;
-  processed = 0;
 
   constructor(private readonly options: AccumulatorServiceOptions) {}
 
@@ -80,8 +79,10 @@ export class AccumulatorService {
     }
   }
 
+  /** Folds one event; checkpoints after every decision, and every `checkpointEvery` events otherwise. */
   private async handle(recorded: RecordedEvent): Promise<void> {
     const decoded = decodeEvent(recorded);
+    let decided = false;
     if (decoded._tag === 'Left') {
       // A corrupt event is recorded in the log and skipped; it never stops the fold.
       this.options.log.error({ err: decoded.left, stream: recorded.stream, revision: recorded.revision.toString() }, 'skipping corrupt event');
@@ -92,16 +93,10 @@ export class AccumulatorService {
       // restart would skip it and the decision would never be recorded.
       for (const decision of reaction.decisions) await this.appendDecision(decision);
       this.state = reaction.state;
-      if (reaction.decisions.length > 0) {
-        this.position = recorded.position;
-        await this.checkpoint();
-        this.processed++;
-        return;
-      }
+      decided = reaction.decisions.length > 0;
     }
     this.position = recorded.position;
-    this.processed++;
-    if (++this.sinceCheckpoint >= (this.options.checkpointEvery ?? 1000)) await this.checkpoint();
+    if (decided || ++this.sinceCheckpoint >= (this.options.checkpointEvery ?? 1000)) await this.checkpoint();
   }
 
   private async appendDecision(decision: Decision): Promise<void> {

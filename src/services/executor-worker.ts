@@ -4,6 +4,7 @@
  * jittered interval, cancel past the deadline, record the outcome. Transient trouble is
  * retried with exponential backoff and jitter, never sooner than the broker's Retry-After.
  */
+import { backoffDelay } from '../backoff.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as D from '../domain/decimal.ts';
 import { AmbiguousPlacement, BrokerNeedsOperator, BrokerUnavailable, OrderRejected, type Broker, type BrokerOrderState, type HedgeOrderIntent } from '../broker/port.ts';
@@ -44,12 +45,6 @@ export interface WorkerContext {
 /** The order stream holds events this worker did not know about (a restart raced it, or another writer). */
 export class TrackMoved extends Error {
   override readonly name = 'TrackMoved';
-}
-
-/** Exponential backoff with jitter: between half and all of min·2^attempt, capped; at least `floor`. */
-export function backoffDelay(attempt: number, bounds: { readonly min: number; readonly max: number }, floor = 0): number {
-  const cap = Math.min(bounds.max, bounds.min * 2 ** Math.min(attempt, 30));
-  return Math.max(floor, cap / 2 + (Math.random() * cap) / 2);
 }
 
 /** The poll interval ±20%, so many pollers do not fire in step. */

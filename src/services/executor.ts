@@ -14,7 +14,7 @@ import { setMaxListeners } from 'node:events';
 import { NO_STREAM, type EventStore, type From, type RecordedEvent } from '../eventstore/port.ts';
 import { StreamNotFound, WrongExpectedVersion } from '../eventstore/errors.ts';
 import { decodeEvent, encodeEvent, streams } from '../domain/events.ts';
-import { uuidV5 } from '../domain/ids.ts';
+import { orderEventId } from '../domain/ids.ts';
 import { HedgeOrderBook, isOrderEvent, type OrderEvent, type OrderTrack } from '../../projections/hedge-orders.ts';
 import type { Broker, BrokerNeedsOperator } from '../broker/port.ts';
 import { OrderWorker, TrackMoved, type WorkerContext, type WorkerSettings } from './executor-worker.ts';
@@ -38,9 +38,6 @@ export interface ExecutorOptions {
   /** Told what the broker needs an operator for (e.g. a new login), and told `undefined` once it answers again. */
   readonly onOperatorProblem?: (problem: string | undefined) => void;
 }
-
-/** Id of the n-th event (0-based revision) of a command's order stream. */
-export const orderEventId = (commandId: string, revision: bigint): string => uuidV5(`hedgeorder:${commandId}:${revision}`);
 
 /** What to do when the broker needs a human: the service waits (and keeps saying so), `run --once` stops. */
 export type OperatorPolicy = 'wait' | 'fail';

@@ -13,7 +13,7 @@
 import { NO_STREAM, type EventStore, type ExpectedRevision, type NewEvent } from '../eventstore/port.ts';
 import { WrongExpectedVersion } from '../eventstore/errors.ts';
 import { decodeEvent, encodeEvent, streams, type EventData } from '../domain/events.ts';
-import { logRemovedEventId, uuidV5 } from '../domain/ids.ts';
+import { logRemovedEventId, tokenEventId } from '../domain/ids.ts';
 import * as E from 'fp-ts/lib/Either.js';
 import { inChainOrder, recordedLogId, sameContent, type RecordedLog } from '../chain/rpc-log.ts';
 import { RecentLogs, type BlockHash, type StoredLog } from '../chain/recent-logs.ts';
@@ -71,7 +71,6 @@ const MAX_RACE_RETRIES = 5;
 const MAX_APPEND_BYTES = 512 * 1024;
 const REORG_REASON = 'reorg: the canonical chain no longer contains this log';
 
-export const tokenEventId = (chainId: number, address: string): string => uuidV5(`token:${chainId}:${address.toLowerCase()}`);
 
 /** A delivered log with its event id, computed once. */
 type Delivered = Pick<StoredLog, 'id' | 'log'>;

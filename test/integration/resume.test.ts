@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../../src/config.ts';
 import { accumulatorConfig } from '../../src/cli/context.ts';
-import { controlEventId } from '../../src/cli/commands/resume.ts';
+import { controlEventId } from '../../src/domain/ids.ts';
 import { fileTokenResolver, readLogFile } from '../../src/cli/commands/ingest-file.ts';
 import { tokensOfLog } from '../../src/chain/log-tokens.ts';
 import { decodeEvent, streams } from '../../src/domain/events.ts';

@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { LEDGER_NAMESPACE, hedgeDecisionId, logEventId, logRemovedEventId, uuidV5 } from '../../src/domain/ids.ts';
-import { tokenEventId } from '../../src/services/ingester.ts';
+import { LEDGER_NAMESPACE, hedgeDecisionId, logEventId, logRemovedEventId, tokenEventId, uuidV5 } from '../../src/domain/ids.ts';
 
 const DNS_NAMESPACE = '6ba7b810-9dad-11d1-80b4-00c04fd430c8';
 const URL_NAMESPACE = '6ba7b811-9dad-11d1-80b4-00c04fd430c8';

@@ -2,7 +2,8 @@
 import { describe, expect, it } from 'vitest';
 import { WriteBudget } from '../../src/broker/schwab/write-budget.ts';
 import { tradingMsBetween } from '../../src/broker/market-hours.ts';
-import { backoffDelay, jittered } from '../../src/services/executor-worker.ts';
+import { jittered } from '../../src/services/executor-worker.ts';
+import { backoffDelay } from '../../src/backoff.ts';
 
 const MINUTE = 60_000;
 const at = (iso: string): number => Date.parse(iso);

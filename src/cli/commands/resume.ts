@@ -8,16 +8,13 @@
 import { NO_STREAM } from '../../eventstore/port.ts';
 import { WrongExpectedVersion } from '../../eventstore/errors.ts';
 import { encodeEvent, streams } from '../../domain/events.ts';
-import { uuidV5 } from '../../domain/ids.ts';
+import { controlEventId } from '../../domain/ids.ts';
 import { foldLedger } from '../../services/ledger-query.ts';
 import { positionsJson } from '../../../projections/queries.ts';
 import { accumulatorConfig, configFrom, parse, UsageError } from '../context.ts';
 import { withStore } from '../../eventstore/url.ts';
 
 const TICKER = /^[A-Z][A-Z0-9.]*$/;
-
-/** Id of the n-th event (0-based revision) of a symbol's control stream. */
-export const controlEventId = (symbol: string, revision: bigint): string => uuidV5(`hedgectl:${symbol}:${revision}`);
 
 export async function resume(argv: string[]): Promise<void> {
   const { values, positionals } = parse(argv, { reason: { type: 'string' }, force: { type: 'boolean', default: false } });

@@ -73,7 +73,7 @@ export class ChainFollower {
     if (head === null) return null;
     this.options.observer?.head(head.number);
     const window = await this.loadWindow();
-    const start = await this.start(window);
+    const start = await this.start(window, head);
     const upToDate = start.kind === 'verified' && start.from >= head.number;
     if (upToDate) this.options.observer?.ingested(head.number, 0);
     if (upToDate || start.from > head.number) return null;
@@ -108,12 +108,17 @@ export class ChainFollower {
     return report;
   }
 
-  /** Where the step starts: the window's newest block if the chain still has it, else the highest one it still has. */
-  private async start(window: BlockWindow): Promise<Start> {
-    const [top, ...below] = window.descending();
+  /**
+   * Where the step starts: the window's newest block if the chain still has it, else the highest
+   * one it still has. Between new blocks the newest is the head just read: no second request.
+   */
+  private async start(window: BlockWindow, head: BlockRef): Promise<Start> {
+    const top = window.top();
     if (top === undefined) return { from: this.options.deploymentBlock, kind: 'fresh' };
-    if (await this.stillCanonical(top)) return { from: top.block, kind: 'verified' };
+    const canonical = top.block === head.number ? top.hash === head.hash : await this.stillCanonical(top);
+    if (canonical) return { from: top.block, kind: 'verified' };
     this.options.log.warn({ block: top.block, hash: top.hash }, 'the chain no longer has a block the ledger relies on: reorg');
+    const below = window.descending().slice(1); // sorted only on the way to a reorg
     for (const block of below) if (await this.stillCanonical(block)) return { from: block.block, kind: 'reorg' };
     if (window.complete) return { from: this.options.deploymentBlock, kind: 'reorg' };
     const oldest = below.at(-1) ?? top;

@@ -26,7 +26,7 @@ const untilSignal = (): Promise<string> =>
 export async function schwabSim(argv: string[]): Promise<void> {
   const { values } = parse(argv, { port: { type: 'string', default: '0' }, host: { type: 'string', default: '127.0.0.1' }, start: { type: 'string' }, 'always-open': { type: 'boolean', default: false } });
   const config = configFrom(values);
-  const appSecret = process.env['SCHWAB_APP_SECRET'];
+  const appSecret = process.env['SCHWAB_APP_SECRET']?.trim(); // as the adapter reads it (readSecret), so a trailing newline cannot make them disagree
   const options: SchwabSimOptions = {
     port: portOf(values.port),
     host: values.host,

@@ -5,7 +5,7 @@
 import * as t from 'io-ts';
 import * as E from 'fp-ts/lib/Either.js';
 import { pipe } from 'fp-ts/lib/function.js';
-import { Address, DecimalString, Hash32, HexData, HexQuantity, IsoTime, Side, Uuid, WholeShares, describeErrors } from './codecs.ts';
+import { Address, arrayOf, DecimalString, Hash32, HexData, HexQuantity, IsoTime, Side, struct, Uuid, WholeShares, describeErrors } from './codecs.ts';
 import { CorruptEvent } from '../eventstore/errors.ts';
 import type { Json, NewEvent, Position, RecordedEvent } from '../eventstore/port.ts';
 
@@ -25,7 +25,7 @@ export const LEDGER_PREFIXES = ['orderbook-', 'token-', 'hedgecmd-', 'hedgeorder
 // ---- chain facts ----
 
 /** One log exactly as `eth_getLogs` returned it, plus the chain it came from. */
-export const OrderbookLogRecorded = t.type({
+export const OrderbookLogRecorded = struct({
   chainId: t.number,
   address: Address,
   blockNumber: HexQuantity,
@@ -33,7 +33,7 @@ export const OrderbookLogRecorded = t.type({
   transactionHash: Hash32,
   transactionIndex: HexQuantity,
   logIndex: HexQuantity,
-  topics: t.array(Hash32),
+  topics: arrayOf(Hash32),
   data: HexData,
 });
 
@@ -44,7 +44,7 @@ export const OrderbookLogRecorded = t.type({
  */
 export const OrderbookLogRemoved = t.intersection([
   OrderbookLogRecorded,
-  t.type({
+  struct({
     /** Id of the OrderbookLogRecorded event it compensates. */
     logId: Uuid,
     reason: t.string,
@@ -52,7 +52,7 @@ export const OrderbookLogRemoved = t.intersection([
 ]);
 
 /** ERC20 metadata, read once from the chain; `symbol` null with a reason when unreadable. */
-export const TokenMetadataRecorded = t.type({
+export const TokenMetadataRecorded = struct({
   chainId: t.number,
   address: Address,
   symbol: t.union([t.string, t.null]),
@@ -61,7 +61,7 @@ export const TokenMetadataRecorded = t.type({
 
 // ---- the accumulator's decisions (hedgecmd-<SYMBOL>, one writer) ----
 
-export const HedgeRequested = t.type({
+export const HedgeRequested = struct({
   commandId: Uuid,
   /** 1-based decision number within the symbol's stream. */
   sequence: t.number,
@@ -75,7 +75,7 @@ export const HedgeRequested = t.type({
   causationId: Uuid,
 });
 
-export const HedgingHalted = t.type({
+export const HedgingHalted = struct({
   sequence: t.number,
   symbol: t.string,
   reason: t.string,
@@ -85,7 +85,7 @@ export const HedgingHalted = t.type({
 
 // ---- operator (hedgectl-<SYMBOL>) ----
 
-export const HedgingResumed = t.type({
+export const HedgingResumed = struct({
   symbol: t.string,
   reason: t.string,
   at: IsoTime,
@@ -93,7 +93,7 @@ export const HedgingResumed = t.type({
 
 // ---- executor outcomes (hedgeorder-<commandId>, one writer) ----
 
-export const HedgeOrderSubmitting = t.type({
+export const HedgeOrderSubmitting = struct({
   commandId: Uuid,
   broker: t.string,
   symbol: t.string,
@@ -103,13 +103,13 @@ export const HedgeOrderSubmitting = t.type({
   at: IsoTime,
 });
 
-export const HedgeOrderPlaced = t.type({
+export const HedgeOrderPlaced = struct({
   commandId: Uuid,
   brokerOrderId: t.string,
   at: IsoTime,
 });
 
-export const HedgeOrderFilled = t.type({
+export const HedgeOrderFilled = struct({
   commandId: Uuid,
   filledQuantity: WholeShares,
   averagePrice: DecimalString,
@@ -117,7 +117,7 @@ export const HedgeOrderFilled = t.type({
 });
 
 /** The executor asks the broker to cancel an order open past its deadline (recorded before the request). */
-export const HedgeOrderCancelRequested = t.type({
+export const HedgeOrderCancelRequested = struct({
   commandId: Uuid,
   brokerOrderId: t.string,
   reason: t.string,
@@ -125,7 +125,7 @@ export const HedgeOrderCancelRequested = t.type({
 });
 
 /** Terminal failure (rejected, cancelled, expired…), keeping any partial fill. */
-export const HedgeOrderFailed = t.type({
+export const HedgeOrderFailed = struct({
   commandId: Uuid,
   reason: t.string,
   filledQuantity: WholeShares,

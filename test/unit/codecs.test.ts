@@ -1,0 +1,70 @@
+/**
+ * `struct` and `arrayOf` are io-ts's `t.type` and `t.array` without the per-field bookkeeping:
+ * for every input they must decode to what io-ts decodes (its declared fields) and fail with
+ * io-ts's own errors.
+ */
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import * as t from 'io-ts';
+import * as E from 'fp-ts/lib/Either.js';
+import { arrayOf, Hash32, HexQuantity, struct } from '../../src/domain/codecs.ts';
+
+const inner = { block: HexQuantity, note: t.union([t.string, t.null]) };
+const fields = { count: t.number, hashes: t.array(Hash32), entries: t.array(t.type(inner)) };
+const fast = struct({ count: t.number, hashes: arrayOf(Hash32), entries: arrayOf(struct(inner)) });
+const standard = t.type(fields);
+
+const hash = fc.oneof(
+  fc.uint8Array({ minLength: 32, maxLength: 32 }).map((b) => `0x${Buffer.from(b).toString('hex')}`),
+  fc.string(), // mostly not a hash
+);
+const entry = fc.record(
+  { block: fc.oneof(fc.bigInt({ min: 0n, max: 2n ** 64n }).map((n) => `0x${n.toString(16)}`), fc.string()), note: fc.oneof(fc.string(), fc.constant(null), fc.integer()) },
+  { requiredKeys: [] },
+);
+const input = fc.oneof(
+  fc.record({ count: fc.oneof(fc.integer(), fc.string()), hashes: fc.array(hash, { maxLength: 3 }), entries: fc.array(entry, { maxLength: 3 }) }, { requiredKeys: [] }),
+  fc.anything(),
+);
+
+/** io-ts keeps undeclared fields of a decoded object; struct leaves them out. */
+const declared = (value: { count: number; hashes: string[]; entries: { block: bigint; note: string | null }[] }) => ({
+  count: value.count,
+  hashes: value.hashes,
+  entries: value.entries.map((e) => ({ block: e.block, note: e.note })),
+});
+
+/** An error as a reader sees it: the path's keys and type names, the value, the message. */
+const where = (error: t.ValidationError) => ({
+  path: error.context.map((c) => `${c.key}:${c.type.name}`),
+  value: error.value,
+  message: error.message,
+});
+
+describe('struct and arrayOf', () => {
+  it('decode every input as t.type and t.array do, errors included', () => {
+    fc.assert(
+      fc.property(input, (u) => {
+        const expected = standard.decode(u);
+        const actual = fast.decode(u);
+        if (E.isLeft(expected)) expect(E.isLeft(actual) && actual.left.map(where)).toEqual(expected.left.map(where));
+        else expect(E.isRight(actual) && actual.right).toEqual(declared(expected.right));
+      }),
+      { numRuns: 2_000 },
+    );
+  });
+
+  it('decode into fresh objects, leaving the input as it was', () => {
+    const u = { count: 1, hashes: [`0x${'AB'.repeat(32)}`], entries: [{ block: '0x10', note: null }], extra: true };
+    const copy = structuredClone(u);
+    const decoded = fast.decode(u);
+    expect(decoded).toEqual(E.right({ count: 1, hashes: [`0x${'ab'.repeat(32)}`], entries: [{ block: 16n, note: null }] }));
+    expect(u).toEqual(copy);
+  });
+
+  it('keep io-ts’s is and encode', () => {
+    const value = { count: 2, hashes: [], entries: [{ block: 255n, note: 'x' }] };
+    expect(fast.is(value)).toBe(standard.is(value));
+    expect(fast.encode(value)).toEqual(standard.encode(value));
+  });
+});

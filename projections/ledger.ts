@@ -5,7 +5,9 @@
  */
 import * as D from '../src/domain/decimal.ts';
 import type { Side } from '../src/domain/codecs.ts';
-import type { Envelope } from '../src/domain/events.ts';
+import { decodeEvent, type Envelope } from '../src/domain/events.ts';
+import type { CorruptEvent } from '../src/eventstore/errors.ts';
+import type { RecordedEvent } from '../src/eventstore/port.ts';
 import { initialState, react, symbolState, type AccumulatorConfig, type AccumulatorState, type Decision, type SymbolState } from './accumulator.ts';
 import { isOrderEvent } from './hedge-orders.ts';
 import type { Fill, Rejection, RejectionReason } from './fill.ts';
@@ -67,10 +69,19 @@ export class LedgerView {
     this.applyOutcome(event);
   }
 
-  /** A stored event that failed its codec: counted and reported, never blocking the fold. */
-  applyCorrupt(eventId: string, detail: string): void {
+  /**
+   * Decodes and applies a stored event. One that fails its codec is counted as a `corrupt_event`
+   * rejection, never blocking the fold, and returned for the caller to report.
+   */
+  applyStored(recorded: RecordedEvent): CorruptEvent | null {
+    const decoded = decodeEvent(recorded);
+    if (decoded._tag === 'Right') {
+      this.apply(decoded.right);
+      return null;
+    }
     this.events++;
-    this.addRejection({ eventId, transactionHash: null, blockNumber: null, logIndex: null, reason: 'corrupt_event', detail });
+    this.addRejection({ eventId: recorded.id, transactionHash: null, blockNumber: null, logIndex: null, reason: 'corrupt_event', detail: decoded.left.message });
+    return decoded.left;
   }
 
   symbols(): string[] {

@@ -11,8 +11,33 @@ export type PageSource = (limit: number) => Row[];
 
 export const DONE: IteratorReturnResult<undefined> = { done: true, value: undefined };
 
-/** Stands in for a row already delivered, so the page array keeps its shape (see PageReader.step). */
+/** Stands in for a row already delivered, so the page array keeps its shape. */
 const EMPTY_ROW: Row = [0, '', '', 0, '', '', null];
+
+/**
+ * One page of rows, handed out in order as events. Each row is let go once delivered (its data
+ * is kilobytes of JSON text): otherwise every young-generation GC during the page would copy the
+ * rows already read along with the rest.
+ */
+export class PageCursor {
+  private rows: Row[] = [];
+  private index = 0;
+
+  /** Starts on a new page; returns how many rows it has. */
+  load(rows: Row[]): number {
+    this.rows = rows;
+    this.index = 0;
+    return rows.length;
+  }
+
+  /** The next row as an event; undefined at the end of the page. */
+  next(): RecordedEvent | undefined {
+    const row = this.rows[this.index];
+    if (row === undefined) return undefined;
+    this.rows[this.index++] = EMPTY_ROW;
+    return toRecorded(row);
+  }
+}
 
 /** A stream's rows by revision; StreamNotFound when the first page is empty and the stream does not exist. */
 export function streamPages(sql: Statements, stream: string, fromRevision: number): PageSource {
@@ -44,8 +69,7 @@ export function globalPages(sql: Statements, after: number, ranges: readonly str
 
 /** Reads pages on demand; `maxCount` caps the events delivered. */
 export class PageReader implements AsyncIterableIterator<RecordedEvent> {
-  private page: Row[] = [];
-  private index = 0;
+  private readonly cursor = new PageCursor();
   private exhausted = false;
   private remaining: number;
 
@@ -72,30 +96,22 @@ export class PageReader implements AsyncIterableIterator<RecordedEvent> {
 
   return(): Promise<IteratorResult<RecordedEvent, undefined>> {
     this.exhausted = true;
-    this.page = [];
-    this.index = 0;
+    this.cursor.load([]);
     return Promise.resolve(DONE);
   }
 
   private step(): IteratorResult<RecordedEvent, undefined> {
-    if (this.index === this.page.length) {
-      if (this.exhausted) return DONE;
-      this.fill();
-    }
-    const row = this.page[this.index];
-    if (row === undefined) return DONE;
-    // Let go of the delivered row (its data is kilobytes of JSON text): otherwise every
-    // young-generation GC during the page copies the rows already read along with the rest.
-    this.page[this.index] = EMPTY_ROW;
-    this.index++;
+    const event = this.cursor.next() ?? (this.exhausted ? undefined : this.fill());
+    if (event === undefined) return DONE;
     this.remaining--;
-    return { value: toRecorded(row), done: false };
+    return { value: event, done: false };
   }
 
-  private fill(): void {
+  /** Reads the next page and returns its first event. */
+  private fill(): RecordedEvent | undefined {
     const limit = Math.min(this.pageSize, this.remaining);
-    this.page = this.source(limit);
-    this.index = 0;
-    this.exhausted = this.page.length < limit || this.page.length === this.remaining;
+    const rows = this.cursor.load(this.source(limit));
+    this.exhausted = rows < limit || rows === this.remaining;
+    return this.cursor.next();
   }
 }

@@ -6,8 +6,7 @@
  * appends by other processes (min doubling to max, reset whenever events arrive).
  */
 import type { RecordedEvent, Subscription } from './port.ts';
-import { DONE, type PageSource } from './sqlite-pages.ts';
-import { toRecorded, type Row } from './sqlite-statements.ts';
+import { DONE, PageCursor, type PageSource } from './sqlite-pages.ts';
 
 // ---- appends signalled within this process, keyed by resolved file path (or per in-memory store) ----
 
@@ -36,8 +35,7 @@ export interface SubscriptionOptions {
 }
 
 export class SqliteSubscription implements Subscription, AsyncIterableIterator<RecordedEvent> {
-  private page: Row[] = [];
-  private index = 0;
+  private readonly cursor = new PageCursor();
   private closed = false;
   private delay: number;
   private wake: (() => void) | undefined;
@@ -69,7 +67,7 @@ export class SqliteSubscription implements Subscription, AsyncIterableIterator<R
   close(): Promise<void> {
     if (!this.closed) {
       this.closed = true;
-      this.page = [];
+      this.cursor.load([]);
       this.wake?.();
       this.options.onClose(this);
     }
@@ -78,11 +76,8 @@ export class SqliteSubscription implements Subscription, AsyncIterableIterator<R
 
   private async step(): Promise<IteratorResult<RecordedEvent, undefined>> {
     while (!this.closed) {
-      const row = this.page[this.index];
-      if (row !== undefined) {
-        this.index++;
-        return { value: toRecorded(row), done: false };
-      }
+      const event = this.cursor.next();
+      if (event !== undefined) return { value: event, done: false };
       if (!this.fill()) await this.sleep();
     }
     return DONE;
@@ -90,15 +85,15 @@ export class SqliteSubscription implements Subscription, AsyncIterableIterator<R
 
   /** Reads the next page; a failure ends the subscription (callers resubscribe from their checkpoint). */
   private fill(): boolean {
+    let rows: number;
     try {
-      this.page = this.source(this.options.pageSize);
+      rows = this.cursor.load(this.source(this.options.pageSize));
     } catch (error) {
       void this.close();
       throw error;
     }
-    this.index = 0;
-    if (this.page.length > 0) this.delay = this.options.pollMs.min;
-    return this.page.length > 0;
+    if (rows > 0) this.delay = this.options.pollMs.min;
+    return rows > 0;
   }
 
   private sleep(): Promise<void> {

@@ -7,7 +7,7 @@
 import { setImmediate as yieldToIo, setTimeout as sleep } from 'node:timers/promises';
 import { comparePositions, type EventStore, type Position, type RecordedEvent } from '../eventstore/port.ts';
 import { StoreUnavailable } from '../eventstore/errors.ts';
-import { LEDGER_PREFIXES, decodeEvent } from '../domain/events.ts';
+import { LEDGER_PREFIXES } from '../domain/events.ts';
 import { LedgerView } from '../../projections/ledger.ts';
 import type { AccumulatorConfig } from '../../projections/accumulator.ts';
 import type { Fill, Rejection } from '../../projections/fill.ts';
@@ -173,12 +173,8 @@ export class LedgerFollower {
   }
 
   private fold(recorded: RecordedEvent): void {
-    const decoded = decodeEvent(recorded);
-    if (decoded._tag === 'Right') this.view.apply(decoded.right);
-    else {
-      this.options.log.warn({ err: decoded.left, stream: recorded.stream, revision: recorded.revision.toString() }, 'corrupt event counted as rejected');
-      this.view.applyCorrupt(recorded.id, decoded.left.message);
-    }
+    const corrupt = this.view.applyStored(recorded);
+    if (corrupt) this.options.log.warn({ err: corrupt, stream: recorded.stream, revision: recorded.revision.toString() }, 'corrupt event counted as rejected');
     this.position = recorded.position;
     this.lastEventAt = Date.now();
     this.state = 'following';

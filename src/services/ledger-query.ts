@@ -1,6 +1,6 @@
 /** Folds the stored ledger on demand into the read models; the answer equals a fold from scratch. */
 import type { EventStore } from '../eventstore/port.ts';
-import { LEDGER_PREFIXES, decodeEvent } from '../domain/events.ts';
+import { LEDGER_PREFIXES } from '../domain/events.ts';
 import { LedgerView, type LedgerViewListener } from '../../projections/ledger.ts';
 import type { AccumulatorConfig } from '../../projections/accumulator.ts';
 
@@ -16,9 +16,7 @@ export async function foldLedger(
   const view = new LedgerView(config, listener);
   const total = progress && (await store.estimateEventCount?.());
   for await (const recorded of store.readAll({ prefixes: LEDGER_PREFIXES })) {
-    const decoded = decodeEvent(recorded);
-    if (decoded._tag === 'Right') view.apply(decoded.right);
-    else view.applyCorrupt(recorded.id, decoded.left.message);
+    view.applyStored(recorded);
     if (progress && view.events % 10_000 === 0) progress(view.events, total);
   }
   return view;

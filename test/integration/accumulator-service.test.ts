@@ -4,6 +4,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ROOT } from '../support/cli.ts';
 import { openStore } from '../../src/eventstore/url.ts';
 import type { EventStore, RecordedEvent } from '../../src/eventstore/port.ts';
 import { Ingester } from '../../src/services/ingester.ts';
@@ -16,7 +17,6 @@ import { logger } from '../../src/log.ts';
 import { History, CHAIN_ID, ORDERBOOK, OUR_OWNER, TOKEN, io, takeOrderV2Log, type OrderSpec, type TokenName } from '../support/orderbook-logs.ts';
 import { config } from '../support/scenario.ts';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const CHILD = fileURLToPath(new URL('../support/accumulator-child.ts', import.meta.url));
 const E18 = 10n ** 18n;
 

@@ -1,29 +1,17 @@
 /** The CLI contract, through the real binary: the example session of docs/cli.md. */
 import { describe, expect, it, beforeAll } from 'vitest';
-import { execFile } from 'node:child_process';
+import { EXAMPLE, runCli, type CliResult } from '../support/cli.ts';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const BIN = join(ROOT, 'bin', 'hedge-ledger.js');
-const EXAMPLE = join(ROOT, 'docs', 'example');
 
-interface Result { code: number; stdout: string; stderr: string }
-
-function cli(args: string[], env: Record<string, string> = {}): Promise<Result> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args], { cwd: ROOT, env: { ...process.env, LEDGER_LOG_LEVEL: 'warn', ...env } }, (error, stdout, stderr) =>
-      resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
-    );
-  });
-}
+const cli = (args: string[], env: Record<string, string> = {}): Promise<CliResult> => runCli(args, { env });
 
 describe('hedge-ledger CLI on the example ledger', () => {
   const store = `sqlite:${join(mkdtempSync(join(tmpdir(), 'ledger-cli-')), 'ledger.db')}`;
   const common = ['--config', join(EXAMPLE, 'ledger.json'), '--store', store];
-  let ingest: Result;
+  let ingest: CliResult;
 
   beforeAll(async () => {
     ingest = await cli(['ingest-file', join(EXAMPLE, 'logs.jsonl'), '--tokens', join(EXAMPLE, 'tokens.json'), '--json', ...common]);

@@ -2,27 +2,20 @@
  * The README's first command: `npm start` runs `hedge-ledger demo`. Run it (short) through the
  * real binary and check what it promises: trades hedged, a final report, exit 0.
  */
-import { execFile } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { foldLedger } from '../../src/services/ledger-query.ts';
 import { openStore } from '../../src/eventstore/url.ts';
 import { positionsJson } from '../../projections/queries.ts';
 import * as D from '../../src/domain/decimal.ts';
-
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+import { runCli } from '../support/cli.ts';
 
 describe('hedge-ledger demo (npm start)', () => {
   it('hedges random trades on a local chain, reports, exits 0, and leaves its ledger where asked', async () => {
     const store = `sqlite:${join(mkdtempSync(join(tmpdir(), 'ledger-demo-')), 'ledger.db')}`;
-    const { code, stdout } = await new Promise<{ code: number; stdout: string }>((resolve) => {
-      execFile(process.execPath, [join(ROOT, 'bin', 'hedge-ledger.js'), 'demo', '--duration', '3', '--store', store], { cwd: ROOT, timeout: 90_000 }, (error, out) =>
-        resolve({ code: error ? Number(error.code ?? 1) : 0, stdout: out }),
-      );
-    });
+    const { code, stdout } = await runCli(['demo', '--duration', '3', '--store', store], { timeoutMs: 90_000 });
     expect(code).toBe(0);
     expect(stdout).toMatch(/every symbol ends with \|net\| < 1 share: fully hedged\./);
     const [, total, filled] = /hedges: (\d+) \((\d+) filled\)/.exec(stdout) ?? [];

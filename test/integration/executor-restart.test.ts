@@ -8,7 +8,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { createSimClock } from '../../src/broker/schwab-sim/index.ts';
 import { Harness, APP } from '../support/executor-harness.ts';
-import { ROOT, spawnTsx, succeeded, type Spawned } from '../support/executor-process.ts';
+import { ROOT } from '../support/cli.ts';
+import { spawnTsx, succeeded, type Spawned } from '../support/executor-process.ts';
 
 let harness: Harness;
 afterEach(() => harness.close());

@@ -4,11 +4,9 @@
  * its control stream at the exact revision, and the next run hedges it while the other stays halted.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../../src/config.ts';
 import { accumulatorConfig } from '../../src/cli/context.ts';
 import { controlEventId } from '../../src/domain/ids.ts';
@@ -24,11 +22,10 @@ import { positionsJson, hedgesJson } from '../../projections/queries.ts';
 import { PaperBroker } from '../../src/broker/paper.ts';
 import { OrderRejected, type Broker } from '../../src/broker/port.ts';
 import { rootLogger } from '../../src/log.ts';
+import { EXAMPLE, runCli, type CliResult } from '../support/cli.ts';
 
 rootLogger(process.env['LEDGER_TEST_LOGS'] ?? 'silent'); // the in-process runs log like production; quiet unless asked
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const EXAMPLE = join(ROOT, 'docs', 'example');
 const settings = loadConfig({ file: join(EXAMPLE, 'ledger.json'), env: {} });
 const fold = accumulatorConfig(settings, 'resume test');
 
@@ -41,15 +38,7 @@ const refusing: Broker = {
   cancel: () => Promise.resolve(),
 };
 
-interface Result { code: number; stdout: string; stderr: string }
-
-function cli(args: string[], store: string): Promise<Result> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [join(ROOT, 'bin', 'hedge-ledger.js'), ...args, '--config', join(EXAMPLE, 'ledger.json'), '--store', store], { cwd: ROOT, env: { ...process.env, LEDGER_LOG_LEVEL: 'warn' } }, (error, stdout, stderr) =>
-      resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
-    );
-  });
-}
+const cli = (args: string[], store: string): Promise<CliResult> => runCli([...args, '--config', join(EXAMPLE, 'ledger.json'), '--store', store]);
 
 const positions = (store: EventStore) => foldLedger(store, fold).then(positionsJson);
 

@@ -23,7 +23,7 @@ import { SqliteEventStore } from '../../src/eventstore/sqlite.ts';
 import { createSimClock, startSchwabSim, type SchwabSim } from '../../src/broker/schwab-sim/index.ts';
 import { EncryptedTokenFile } from '../../src/broker/schwab/index.ts';
 import { startAnvil, deployDevnet, createTrader, type Anvil, type DevnetDeployment, type DevTokenName, type Fill, type Trader } from '../../src/chain/devnet/index.ts';
-import { ROOT } from './executor-process.ts';
+import { ROOT } from './cli.ts';
 import { storedTokens } from './executor-harness.ts';
 
 /** Anvil's second default account: our order's owner. */

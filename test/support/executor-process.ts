@@ -1,8 +1,6 @@
 /** Spawns a TypeScript entry point (through tsx) as its own OS process, to be awaited or SIGKILLed. */
 import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-
-export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+import { ROOT } from './cli.ts';
 
 export interface Exited {
   readonly code: number | null;

@@ -1,8 +1,8 @@
 /** Runs test/support/store-child.ts in its own OS process (see there for the commands). */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { ROOT } from './cli.ts';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const SCRIPT = fileURLToPath(new URL('./store-child.ts', import.meta.url));
 
 export class StoreChild {

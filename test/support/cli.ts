@@ -1,0 +1,25 @@
+/** The repository's root and example ledger, and the real `hedge-ledger` binary run as a child process. */
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+export const EXAMPLE = join(ROOT, 'docs', 'example');
+
+export interface CliResult {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs `bin/hedge-ledger.js` with `args` (logs at warn unless `env` says otherwise); resolves with its exit code, failing or not. */
+export function runCli(args: readonly string[], { env = {}, timeoutMs = 0 }: { env?: Readonly<Record<string, string>>; timeoutMs?: number } = {}): Promise<CliResult> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [join(ROOT, 'bin', 'hedge-ledger.js'), ...args],
+      { cwd: ROOT, env: { ...process.env, LEDGER_LOG_LEVEL: 'warn', ...env }, timeout: timeoutMs },
+      (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
+    );
+  });
+}

@@ -15,7 +15,8 @@ import { IngesterService, type IngesterSettings } from '../../src/chain/ingester
 import { LogScanner } from '../../src/chain/log-scanner.ts';
 import { ChainRpc } from '../../src/chain/rpc.ts';
 import { openStore } from '../../src/eventstore/url.ts';
-import { randomFills, seeded } from '../support/chain-fixture.ts';
+import { randomFills } from '../support/chain-fixture.ts';
+import { mulberry32 } from '../../src/seeded-random.ts';
 import { testLog } from '../support/test-log.ts';
 
 const LOGS = 10_000;
@@ -32,7 +33,7 @@ async function main(): Promise<void> {
   try {
     const deployment = await deployDevnet(anvil.rpcUrl);
     const trader = createTrader(anvil.rpcUrl, deployment);
-    const random = seeded(1);
+    const random = mulberry32(1);
     process.stdout.write(`sending ${LOGS} fills in ${LOGS / PER_TX} transactions…\n`);
     for (let sent = 0; sent < LOGS; sent += PER_TX) await trader.takeMany(randomFills(random, PER_TX));
     const head = await anvil.request<string>('eth_blockNumber');

@@ -18,6 +18,7 @@ import { LEDGER_PREFIXES, decodeEvent, encodeEvent, streams, type LedgerEvent } 
 import { hedgeDecisionId, logEventId, orderEventId, uuidV5 } from '../../src/domain/ids.ts';
 import { NO_STREAM, type EventStore, type ExpectedRevision, type From, type NewEvent, type RecordedEvent } from '../../src/eventstore/port.ts';
 import { openStore } from '../../src/eventstore/url.ts';
+import { lcg } from '../../src/seeded-random.ts';
 import { foldLedger } from '../../src/services/ledger-query.ts';
 import { stateHash } from '../../src/services/state-hash.ts';
 import { initialState, react, type AccumulatorConfig, type AccumulatorState } from '../../projections/accumulator.ts';
@@ -32,12 +33,6 @@ const SYMBOLS = Array.from({ length: 20 }, (_, i) => `S${String.fromCharCode(65 
 const USDC: `0x${string}` = '0x833589fcd6edb6e08f4c7c32d4f71b54bda02913';
 const tokenOf = (i: number): `0x${string}` => `0xa0000000000000000000000000000000000000${(i + 16).toString(16).padStart(2, '0')}`;
 const config: AccumulatorConfig = { fills: { chainId: CHAIN_ID, orderbook: ORDERBOOK, owners: new Set([OUR_OWNER]) }, maxConsecutiveFailures: 3, brokerSymbols: {} };
-
-/** A deterministic PRNG, so every run benchmarks the same ledger. */
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => ((s = (s * 1664525 + 1013904223) >>> 0) / 2 ** 32);
-}
 
 const io = (token: `0x${string}`, decimals: number): IoSpec => ({ token, decimals, vaultId: 1n });
 
@@ -135,7 +130,7 @@ async function generate(): Promise<void> {
   mkdirSync(DIR, { recursive: true });
   const store = await openStore(`sqlite:${FILE}.tmp`);
   const gen = new Generator(store);
-  const random = prng(42);
+  const random = lcg(42); // seeded: every run benchmarks the same ledger
   const library = SYMBOLS.map((_, i) => templates(i));
   const started = performance.now();
   await gen.tokens();

@@ -15,7 +15,8 @@ import { decodeEvent, streams } from '../../src/domain/events.ts';
 import { openStore, withStore } from '../../src/eventstore/url.ts';
 import type { EventStore } from '../../src/eventstore/port.ts';
 import { foldLedger } from '../../src/services/ledger-query.ts';
-import { chainLogIds, clearOf, dyingStore, expectedNet, mineEmpty, partiesOf, randomFills, recordedIds, seeded, startDevnet, storedLogs, storedNet, type Devnet } from '../support/chain-fixture.ts';
+import { chainLogIds, clearOf, dyingStore, expectedNet, mineEmpty, partiesOf, randomFills, recordedIds, startDevnet, storedLogs, storedNet, type Devnet } from '../support/chain-fixture.ts';
+import { mulberry32 } from '../../src/seeded-random.ts';
 import { testLog } from '../support/test-log.ts';
 import { startRpcProxy, type RpcProxy } from '../support/chain-proxy.ts';
 
@@ -29,7 +30,7 @@ describe('chain backfill', () => {
 
   beforeAll(async () => {
     devnet = await startDevnet();
-    const random = seeded(42);
+    const random = mulberry32(42);
     const fills: Fill[] = [];
     for (let i = 0; i < 30; i++) {
       const batch = randomFills(random, 100);
@@ -156,7 +157,7 @@ describe('chain backfill', () => {
 
   it('two ingesters racing on one store: each log exactly once', async () => {
     const url = devnet.storeUrl();
-    const reports = await Promise.all([backfill(url, devnet.settings({ maxBlockRange: 30 })), backfill(url, devnet.settings({ maxBlockRange: 70, random: seeded(8) }))]);
+    const reports = await Promise.all([backfill(url, devnet.settings({ maxBlockRange: 30 })), backfill(url, devnet.settings({ maxBlockRange: 70, random: mulberry32(8) }))]);
     // Both covered the whole range, and between them wrote each log once.
     expect(reports.map((r) => (r?.appended ?? 0) + (r?.alreadyIngested ?? 0))).toEqual([canonical.length, canonical.length]);
     expect(reports.reduce((n, r) => n + (r?.appended ?? 0), 0)).toBe(canonical.length);

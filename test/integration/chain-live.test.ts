@@ -10,7 +10,8 @@ import { streams } from '../../src/domain/events.ts';
 import { openStore } from '../../src/eventstore/url.ts';
 import type { EventStore } from '../../src/eventstore/port.ts';
 import { foldLedger } from '../../src/services/ledger-query.ts';
-import { OURS, chainLogIds, clearOf, expectedNet, mineEmpty, partiesOf, randomFills, recordedIds, seeded, startDevnet, storedLogs, storedNet, type Devnet } from '../support/chain-fixture.ts';
+import { OURS, chainLogIds, clearOf, expectedNet, mineEmpty, partiesOf, randomFills, recordedIds, startDevnet, storedLogs, storedNet, type Devnet } from '../support/chain-fixture.ts';
+import { mulberry32 } from '../../src/seeded-random.ts';
 import { testLog } from '../support/test-log.ts';
 import { installMulticall3 } from '../support/chain-multicall.ts';
 import { startRpcProxy, type RpcProxy } from '../support/chain-proxy.ts';
@@ -65,7 +66,7 @@ describe('chain live', () => {
     const store = await open();
     const runner = await run(store);
     const clears = [clearOf('tGME', 10n * E17, 'sell'), clearOf('tAAPL', 5n * E17, 'buy'), clearOf('tGME', 3n * E17, 'buy')];
-    const fills = [take('sell', 15n), ...partiesOf(clears), ...randomFills(seeded(9), 40)];
+    const fills = [take('sell', 15n), ...partiesOf(clears), ...randomFills(mulberry32(9), 40)];
     await devnet.trader.take(fills[0]!);
     const receipt = await devnet.trader.clearMany(clears);
     await devnet.trader.takeMany(fills.slice(7));

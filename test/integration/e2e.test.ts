@@ -23,7 +23,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import * as D from '../../src/domain/decimal.ts';
 import { ACCUMULATOR_CHECKPOINT } from '../../src/services/accumulator.ts';
 import { streams } from '../../src/domain/events.ts';
-import { E2eStack, OUR_OWNER, SYMBOLS, fillOf, prng, randomTrade, type ServiceProcess } from '../support/e2e-stack.ts';
+import { lcg } from '../../src/seeded-random.ts';
+import { E2eStack, OUR_OWNER, SYMBOLS, fillOf, randomTrade, type ServiceProcess } from '../support/e2e-stack.ts';
 import { until } from '../support/until.ts';
 
 interface Position { symbol: string; net: string; pending: { commandId: string; side: string; quantity: string } | null; halted: boolean; trades: number }
@@ -187,7 +188,7 @@ describe('the crash test: SIGKILL at random moments during a burst of trades', {
   });
 
   it('after at least 20 kills, every fill is in the ledger once, one order per command, every symbol hedged', async () => {
-    const random = prng(SEED);
+    const random = lcg(SEED);
     const kills: number[] = [];
     let ours = 0;
     let others = 0;
@@ -195,7 +196,7 @@ describe('the crash test: SIGKILL at random moments during a burst of trades', {
 
     // The burst: random trades, one transaction at a time, until the killing is done.
     const burst = (async () => {
-      const tradeRandom = prng(SEED + 1);
+      const tradeRandom = lcg(SEED + 1);
       while (trading) {
         if ((await randomTrade(stack.trader, tradeRandom)) === 'ours') ours++;
         else others++;

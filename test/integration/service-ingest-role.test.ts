@@ -11,7 +11,8 @@ import { openStore } from '../../src/eventstore/url.ts';
 import { PaperBroker } from '../../src/broker/paper.ts';
 import { runService } from '../../src/services/service.ts';
 import { createMetrics } from '../../src/http/metrics.ts';
-import { chainLogIds, randomFills, seeded, startDevnet, storedLogs, type Devnet } from '../support/chain-fixture.ts';
+import { chainLogIds, randomFills, startDevnet, storedLogs, type Devnet } from '../support/chain-fixture.ts';
+import { mulberry32 } from '../../src/seeded-random.ts';
 import { startRpcProxy, type RpcProxy } from '../support/chain-proxy.ts';
 import { until } from '../support/until.ts';
 
@@ -41,7 +42,7 @@ describe('run: the ingest role', () => {
   });
 
   it('after restarts (store outage, watchdog), an RPC failure is retried, not fatal', async () => {
-    const random = seeded(5);
+    const random = mulberry32(5);
     await devnet.trader.takeMany(randomFills(random, 20));
     const inner = await openStore('sqlite::memory:');
     const outage = { on: true, failed: 0 };

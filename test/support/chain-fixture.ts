@@ -14,23 +14,13 @@ import { logEventId } from '../../src/domain/ids.ts';
 import { baseTicker } from '../../src/domain/symbols.ts';
 import type { EventStore } from '../../src/eventstore/port.ts';
 import { foldLedger } from '../../src/services/ledger-query.ts';
+import { mulberry32 } from '../../src/seeded-random.ts';
 import type { AccumulatorConfig } from '../../projections/accumulator.ts';
 
 export const OURS: Hex = '0x1111111111111111111111111111111111111111';
 const THEIRS: Hex = '0x2222222222222222222222222222222222222222';
 const E15 = 10n ** 15n;
 
-/** mulberry32: a small seeded generator in [0, 1). */
-export function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 
 export interface Devnet {
@@ -69,7 +59,7 @@ export async function startDevnet(): Promise<Devnet> {
         concurrency: 4,
         maxBlockRange: 64,
         deadlineMs: 10_000,
-        random: seeded(7),
+        random: mulberry32(7),
         ...overrides,
       }),
       storeUrl: () => `sqlite:${join(dir, `ledger-${++stores}.db`)}`,

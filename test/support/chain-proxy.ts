@@ -5,7 +5,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { seeded } from './chain-fixture.ts';
+import { mulberry32 } from '../../src/seeded-random.ts';
 
 export interface ProxyFaults {
   /** Share of calls answered with HTTP 500. */
@@ -53,7 +53,7 @@ const rangeOf = (call: JsonRpcCall): bigint => {
 };
 
 export async function startRpcProxy(target: string, seed: number, faults: ProxyFaults = {}): Promise<RpcProxy> {
-  const random = seeded(seed);
+  const random = mulberry32(seed);
   const calls = new Map<string, number>();
   const injected = new Map<string, number>();
   const count = (map: Map<string, number>, key: string) => map.set(key, (map.get(key) ?? 0) + 1);

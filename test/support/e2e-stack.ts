@@ -328,12 +328,6 @@ export class E2eStack {
 
 // ---- trades ----
 
-/** A deterministic PRNG (LCG) so a seed replays the same session. */
-export function prng(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => ((s = (s * 1664525 + 1013904223) >>> 0) / 2 ** 32);
-}
-
 /** A fill of `shares` (decimal text) of the symbol at its price, seen from `owner`'s order. */
 export function fillOf(owner: Address, side: 'sell' | 'buy', token: DevTokenName, symbol: string, shares: D.Decimal): Fill {
   const usdc = D.mul(shares, D.parse(PRICES[symbol]!), 'floor');

@@ -6,6 +6,7 @@
  */
 import { gzipSync } from 'node:zlib';
 import * as t from 'io-ts';
+import { mulberry32 } from '../../seeded-random.ts';
 import { NonNegativeInt, intAtLeast, withOptional } from './codecs.ts';
 import type { Endpoint } from './model.ts';
 import { emptyReply, schwabError, type Reply } from './reply.ts';
@@ -42,18 +43,6 @@ interface Armed {
   readonly fault: Fault;
   readonly probability: number;
   remaining: number;
-}
-
-/** mulberry32: a tiny seeded PRNG, good enough to pick faults reproducibly. */
-function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let x = state;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 export class FaultPlan {

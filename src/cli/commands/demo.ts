@@ -19,6 +19,7 @@ import { startAnvil, deployDevnet, createTrader, type Anvil, type DevTokenName, 
 import { accumulatorConfig, parse, UsageError } from '../context.ts';
 import { table } from '../table.ts';
 import { rootLogger } from '../../log.ts';
+import { lcg } from '../../seeded-random.ts';
 
 /** Anvil's second default account: our market-making order's owner. */
 const OUR_OWNER: Address = '0x70997970c51812dc3a010c7d01b50e0d17dc79c8';
@@ -93,7 +94,7 @@ async function get<T>(api: string, path: string): Promise<T> {
 
 /** Random takes and clears against our orders (and some that are not ours) for `seconds`. */
 async function trade(trader: Trader, seconds: number, seed: number, show: () => Promise<string>, signal: AbortSignal) {
-  const random = prng(seed);
+  const random = lcg(seed); // a seed replays the same session
   const prices = new Map([['GME', D.parse('25')], ['AAPL', D.parse('230')], ['SPLG', D.parse('80')]]);
   const sent = { ours: 0, other: 0 };
   const until = Date.now() + seconds * 1000;
@@ -161,8 +162,3 @@ function report(say: (line: string) => void, { positions, hedges }: { positions:
   say(unhedged.length === 0 ? 'every symbol ends with |net| < 1 share: fully hedged.' : `still unhedged: ${unhedged.map((p) => `${p.symbol} ${p.net}`).join(', ')}`);
 }
 
-/** A deterministic PRNG so a seed replays the same session. */
-function prng(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => ((s = (s * 1664525 + 1013904223) >>> 0) / 2 ** 32);
-}

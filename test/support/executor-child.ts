@@ -9,6 +9,7 @@ import { createSchwabBroker, EncryptedTokenFile } from '../../src/broker/schwab/
 import { ExecutorService } from '../../src/services/executor.ts';
 import { APP } from './executor-harness.ts';
 import { testLog } from './test-log.ts';
+import { runChildMain } from './child-main.ts';
 
 async function main([storeUrl, baseUrl, tokenPath]: string[]): Promise<void> {
   if (!storeUrl || !baseUrl || !tokenPath) throw new Error('usage: executor-child.ts <store url> <schwab base url> <token file>');
@@ -21,13 +22,4 @@ async function main([storeUrl, baseUrl, tokenPath]: string[]): Promise<void> {
   console.log(JSON.stringify({ finished, open: executor.openCommands() }));
 }
 
-// A stuck child must not outlive the test that spawned it.
-setTimeout(() => {
-  console.error('executor-child: timed out');
-  process.exit(2);
-}, 30_000).unref();
-
-main(process.argv.slice(2)).catch((error: unknown) => {
-  console.error(error);
-  process.exitCode = 1;
-});
+runChildMain('executor-child', 30_000, main);

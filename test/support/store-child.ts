@@ -9,6 +9,7 @@ import { createInterface } from 'node:readline';
 import { isStoreError } from '../../src/eventstore/errors.ts';
 import { NO_STREAM, type EventStore, type From } from '../../src/eventstore/port.ts';
 import { openStore } from '../../src/eventstore/url.ts';
+import { runChildMain } from './child-main.ts';
 
 export interface RaceRound {
   readonly id: string;
@@ -76,13 +77,4 @@ async function main([command, url, ...args]: string[]): Promise<void> {
   console.log(JSON.stringify(result));
 }
 
-// A stuck child must not outlive the test that spawned it.
-setTimeout(() => {
-  console.error('store-child: timed out');
-  process.exit(2);
-}, 20_000).unref();
-
-main(process.argv.slice(2)).catch((error: unknown) => {
-  console.error(error);
-  process.exitCode = 1;
-});
+runChildMain('store-child', 20_000, main);

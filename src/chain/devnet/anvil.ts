@@ -32,6 +32,8 @@ export interface Anvil {
   readonly wsUrl: string;
   readonly port: number;
   readonly chainId: number;
+  /** The node's process id (benchmarks read its CPU time). */
+  readonly pid: number;
   /** A raw JSON-RPC call; rejects with the node's error message. */
   request<T = unknown>(method: string, params?: readonly unknown[]): Promise<T>;
   /**
@@ -76,6 +78,7 @@ function handle(child: ChildProcess, port: number, chainId: number): Anvil {
     wsUrl: `ws://${HOST}:${port}`,
     port,
     chainId,
+    pid: child.pid ?? 0,
     request,
     reorg: async (depth, txs = []) => {
       await request('anvil_reorg', [depth, txs.map((t) => [t.tx, t.blockOffset])]);

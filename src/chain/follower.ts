@@ -7,6 +7,10 @@
  * A forward step appends the logs it has not stored; it never removes. A step after a reorg
  * rescans from the highest block the chain still has to the confirmed head in one piece, so a
  * transaction re-mined into another block is found before anything is removed.
+ *
+ * A step's logs come from several eth_getLogs calls. Each answer is used only if, once it has
+ * arrived, the chain still has the step's head and the answer's newest block: otherwise a reorg
+ * happened during the step, which stops there and leaves it to the next step to find.
  */
 import type { Logger } from '../log.ts';
 import { ReorgTooDeep, type Ingester, type ReconcileReport } from '../services/ingester.ts';
@@ -51,6 +55,11 @@ export interface FollowerOptions {
 
 type Start = { readonly from: bigint; readonly kind: 'fresh' | 'verified' | 'reorg' };
 
+/** What a forward step or rescan did; not complete when a reorg during it stopped it early. */
+type Outcome = { readonly report: ReconcileReport; readonly complete: boolean };
+
+const NOTHING: ReconcileReport = { appended: 0, removed: 0, alreadyIngested: 0, tokensRecorded: 0 };
+
 const logBlocks = (logs: readonly RecordedLog[]): BlockHash[] => logs.map((l) => ({ block: l.blockNumber, hash: l.blockHash }));
 
 export class ChainFollower {
@@ -66,8 +75,21 @@ export class ChainFollower {
     return latest < BigInt(confirmations) ? null : rpc.block(latest - BigInt(confirmations));
   }
 
-  /** Brings the stream up to the confirmed head as of now; null when there was nothing new. */
+  /**
+   * Brings the stream up to the confirmed head as of now; null when there was nothing new. A
+   * reorg during a step stops it; the next one, right away, finds and reconciles it.
+   */
   async step(onProgress?: (progress: StepProgress) => void): Promise<StepReport | null> {
+    let report: StepReport | null = null;
+    for (;;) {
+      const part = await this.stepOnce(onProgress);
+      if (part === null) return report;
+      report = report === null ? part.report : afterInterruption(report, part.report);
+      if (part.complete) return report;
+    }
+  }
+
+  private async stepOnce(onProgress?: (progress: StepProgress) => void): Promise<{ report: StepReport; complete: boolean } | null> {
     // The head's hash is read before any log: a reorg after it shows up at the next step.
     const head = await this.confirmedHead();
     if (head === null) return null;
@@ -78,34 +100,51 @@ export class ChainFollower {
     if (upToDate) this.options.observer?.ingested(head.number, 0);
     if (upToDate || start.from > head.number) return null;
     const range = { from: start.from, to: head.number };
-    const report = start.kind === 'reorg' ? await this.rescan(range, window) : await this.forward(range, window, onProgress);
-    window.remember({ block: head.number, hash: head.hash });
-    return { ...range, reorg: start.kind === 'reorg', ...report };
+    const { report, complete } = start.kind === 'reorg' ? await this.rescan(range, head, window) : await this.forward(range, head, window, onProgress);
+    // An interrupted step vouches for nothing up to the head: the next one starts below it.
+    if (complete) window.remember({ block: head.number, hash: head.hash });
+    return { report: { ...range, reorg: start.kind === 'reorg', ...report }, complete };
   }
 
-  private async forward(range: BlockRange, window: BlockWindow, onProgress?: (progress: StepProgress) => void): Promise<ReconcileReport> {
-    let total: ReconcileReport = { appended: 0, removed: 0, alreadyIngested: 0, tokensRecorded: 0 };
+  private async forward(range: BlockRange, head: BlockRef, window: BlockWindow, onProgress?: (progress: StepProgress) => void): Promise<Outcome> {
+    let total = NOTHING;
     for await (const chunk of this.options.scanner.scan(range)) {
+      if (!(await this.stillOnChain(head, chunk.logs))) return { report: total, complete: false };
       const report = await this.options.ingester.appendCanonical(chunk.logs);
       total = sum(total, report);
       logBlocks(chunk.logs).forEach((b) => window.remember(b));
       this.options.observer?.ingested(chunk.to, report.appended);
       onProgress?.({ ...range, done: chunk.to, logs: total.appended });
     }
-    return total;
+    return { report: total, complete: true };
   }
 
-  private async rescan(range: BlockRange, window: BlockWindow): Promise<ReconcileReport> {
+  private async rescan(range: BlockRange, head: BlockRef, window: BlockWindow): Promise<Outcome> {
     const chunks: LogChunk[] = [];
     for await (const chunk of this.options.scanner.scan(range)) chunks.push(chunk);
     const logs = chunks.flatMap((c) => c.logs);
+    if (!(await this.stillOnChain(head, logs))) return { report: NOTHING, complete: false };
     const report = await this.options.ingester.reconcile(range, logs);
     this.options.observer?.ingested(range.to, report.appended);
     this.options.log.warn({ ...range, removed: report.removed, appended: report.appended, kept: report.alreadyIngested }, 'reorg reconciled');
     // Blocks above the head keep their old hashes: the next steps find them changed and rescan them once confirmed.
     window.forget(range.from, range.to);
     logBlocks(logs).forEach((b) => window.remember(b));
-    return report;
+    return { report, complete: true };
+  }
+
+  /**
+   * Whether logs read during this step are still the chain's: it still has the step's head and
+   * the newest block the logs are in (a block's hash commits to every block below it).
+   */
+  private async stillOnChain(head: BlockRef, logs: readonly RecordedLog[]): Promise<boolean> {
+    const newest = logs.at(-1);
+    const onChain =
+      (await this.stillCanonical({ block: head.number, hash: head.hash })) &&
+      (newest === undefined ||
+        (newest.blockNumber === head.number ? newest.blockHash === head.hash : await this.stillCanonical({ block: newest.blockNumber, hash: newest.blockHash })));
+    if (!onChain) this.options.log.warn({ head: head.number, hash: head.hash }, 'the chain reorganised during the step; it stops before these logs');
+    return onChain;
   }
 
   /**
@@ -136,6 +175,14 @@ export class ChainFollower {
     return this.window;
   }
 }
+
+/** A step interrupted by a reorg, then the step after it: one report from the first's start to the second's head. */
+const afterInterruption = (first: StepReport, next: StepReport): StepReport => ({
+  ...sum(first, next),
+  from: first.from < next.from ? first.from : next.from,
+  to: next.to,
+  reorg: true,
+});
 
 const sum = (a: ReconcileReport, b: ReconcileReport): ReconcileReport => ({
   appended: a.appended + b.appended,

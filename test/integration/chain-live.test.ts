@@ -14,6 +14,7 @@ import { OURS, chainLogIds, clearOf, expectedNet, mineEmpty, partiesOf, randomFi
 import { mulberry32 } from '../../src/seeded-random.ts';
 import { testLog } from '../support/test-log.ts';
 import { installMulticall3 } from '../support/chain-multicall.ts';
+import { MULTICALL3 } from '../../src/chain/token-symbols.ts';
 import { startRpcProxy, type RpcProxy } from '../support/chain-proxy.ts';
 
 const E17 = 10n ** 17n;
@@ -139,13 +140,17 @@ describe('chain live', () => {
     expect(await holdsChain(store)()).toBe(true);
   });
 
-  it('reads token symbols through multicall3 where the chain has it: one call, BrokenToken recorded as unknown', async () => {
+  it('reads token symbols through multicall3 where the chain has it: no call per token, BrokenToken recorded as unknown', async () => {
     await installMulticall3(devnet.anvil);
     const counting = await startRpcProxy(devnet.anvil.rpcUrl, 13);
     proxies.push(counting);
+    const called: string[] = [];
+    counting.faults.answered = async (call) => void (call.method === 'eth_call' && called.push(call.params?.[0]?.to ?? ''));
     const store = await open();
     expect(await (await service(store, { rpcUrls: [counting.url] })).catchUp()).toMatchObject({ tokensRecorded: 9 });
-    expect(counting.calls.get('eth_call')).toBe(1);
+    // One multicall per batch of logs that brings new tokens (how the scan cuts its ranges decides how many).
+    expect(called.length).toBeGreaterThan(0);
+    expect(new Set(called)).toEqual(new Set([MULTICALL3]));
     const symbols = new Map<string, string | null>();
     const reasons: string[] = [];
     for await (const e of store.readStream(streams.tokens(devnet.deployment.chainId))) {

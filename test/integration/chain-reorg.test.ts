@@ -11,6 +11,7 @@ import { logEventId } from '../../src/domain/ids.ts';
 import { openStore } from '../../src/eventstore/url.ts';
 import type { EventStore } from '../../src/eventstore/port.ts';
 import { OURS, clearOf, expectedNet, mineEmpty, startDevnet, storedLogs, storedNet, type Devnet, type StoredEntry } from '../support/chain-fixture.ts';
+import { startRpcProxy } from '../support/chain-proxy.ts';
 import { testLog } from '../support/test-log.ts';
 
 const E17 = 10n ** 17n;
@@ -128,5 +129,32 @@ describe('chain reorgs', () => {
     const entries = await storedLogs(store, devnet.stream);
     expect(entries.slice(-2).map(show)).toEqual([`recorded ${idOf(t7.transactionHash, 0)}`, `removed ${idOf(t7.transactionHash, 0)}`]);
     expect(await storedNet(store, devnet.fold)).toEqual(await canonicalNet());
+  });
+
+  it('a reorg between two eth_getLogs answers of one step: nothing from the abandoned fork is kept', async () => {
+    const proxy = await startRpcProxy(devnet.anvil.rpcUrl, 1);
+    try {
+      // One block per call, one call at a time: the step reads the new blocks in several answers.
+      const { store, service } = await follower({ rpcUrls: [proxy.url], concurrency: 1, maxBlockRange: 1 });
+      await service.catchUp();
+      const t1 = await devnet.trader.take(fill('sell', 15n));
+      await mineEmpty(devnet, 2);
+      const t4 = { from: otherAccount, to: devnet.deployment.orderbook, data: encodeFunctionData({ abi: orderbookAbi, functionName: 'takeOrder', args: takeArgs(devnet.deployment, fill('buy', 4n)) }) };
+      let reorged = false;
+      // Once the node has answered for t1's block, and before the answer arrives, the chain replaces that block and the two above it.
+      proxy.faults.answered = async (call) => {
+        if (reorged || call.method !== 'eth_getLogs' || BigInt(call.params?.[0]?.fromBlock ?? -1) !== t1.blockNumber) return;
+        reorged = true;
+        await devnet.anvil.reorg(3, [{ tx: t4, blockOffset: 1 }]);
+      };
+
+      expect(await service.catchUp()).toMatchObject({ reorg: true, appended: 1, removed: 0 });
+      expect(reorged).toBe(true);
+      expect((await storedLogs(store, devnet.stream)).map((e) => e.logId)).not.toContain(idOf(t1.transactionHash, 0));
+      expect(await storedNet(store, devnet.fold)).toEqual(await canonicalNet());
+      expect(await service.catchUp()).toBeNull();
+    } finally {
+      await proxy.close();
+    }
   });
 });

@@ -21,6 +21,8 @@ export interface ProxyFaults {
   down?: boolean;
   /** Rewrites a successful answer's `result`. */
   rewrite?: (method: string, result: unknown) => unknown;
+  /** Runs once the node has answered a call, before the answer goes back: the chain can change in between. */
+  answered?: (call: JsonRpcCall) => Promise<void>;
 }
 
 export interface RpcProxy {
@@ -35,10 +37,10 @@ export interface RpcProxy {
   close(): Promise<void>;
 }
 
-interface JsonRpcCall {
+export interface JsonRpcCall {
   readonly id: unknown;
   readonly method: string;
-  readonly params?: readonly { fromBlock?: string; toBlock?: string }[];
+  readonly params?: readonly { fromBlock?: string; toBlock?: string; to?: string }[];
 }
 
 const body = async (req: IncomingMessage): Promise<string> => {
@@ -90,6 +92,7 @@ export async function startRpcProxy(target: string, seed: number, faults: ProxyF
     }
     const upstream = (await (await fetch(target, { method: 'POST', headers: { 'content-type': 'application/json' }, body: text })).json()) as { result?: unknown };
     if (f.rewrite && 'result' in upstream) upstream.result = f.rewrite(call.method, upstream.result);
+    await f.answered?.(call);
     res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(upstream));
   };
 

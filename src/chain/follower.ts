@@ -67,6 +67,12 @@ export class ChainFollower {
 
   constructor(private readonly options: FollowerOptions) {}
 
+  /** Forgets the blocks and logs it read: the next step starts from the stream's tail as it is then. */
+  restartFromStream(): void {
+    this.window = null;
+    this.options.ingester.forget();
+  }
+
   /** The newest block deep enough to ingest; null while the chain is shorter than the depth. */
   async confirmedHead(): Promise<BlockRef | null> {
     const { rpc, confirmations } = this.options;

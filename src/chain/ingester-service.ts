@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { requireSettings, type ResolvedConfig } from '../config.ts';
 import type { EventStore } from '../eventstore/port.ts';
 import { logger, type Logger } from '../log.ts';
-import { Ingester, LogConflict } from '../services/ingester.ts';
+import { Ingester, LogConflict, StreamMovedOn } from '../services/ingester.ts';
 import { ChainFollower, type Confirmations, type FollowObserver, type StepProgress, type StepReport } from './follower.ts';
 import { tokensOfLog } from './log-tokens.ts';
 import { LogScanner } from './log-scanner.ts';
@@ -28,6 +28,8 @@ export interface IngesterSettings {
   readonly deadlineMs: number;
   /** Backoff jitter; seeded in tests. */
   readonly random?: () => number;
+  /** Logs of the stream's tail kept indexed (default 5,000); small in tests. */
+  readonly recentLogs?: number;
 }
 
 export function ingesterSettings(config: ResolvedConfig, command: string): IngesterSettings {
@@ -62,7 +64,11 @@ const observing = (gauges: IngestGauges): FollowObserver => ({
   },
 });
 
-/** A node lagging behind a reorg another ingester saw can report a log the ledger removed: re-read the chain a few times first. */
+/**
+ * How often a step is tried again after meeting another ingester's work: a node lagging behind a
+ * reorg the other saw can report a log the ledger removed (re-read the chain after a pause), and
+ * an ingester far ahead leaves this one's index behind (follow the stream from its tail).
+ */
 const CONFLICT_RETRIES = 3;
 
 export class IngesterService {
@@ -87,7 +93,7 @@ export class IngesterService {
     const { chainId } = settings;
     const orderbook = settings.orderbook.toLowerCase();
     const scanner = new LogScanner(rpc, { chainId, orderbook, concurrency: settings.concurrency, maxBlockRange: settings.maxBlockRange, log });
-    const ingester = new Ingester({ store, chainId, orderbook, tokens: new ChainTokenResolver(rpc), tokensOf: tokensOfLog });
+    const ingester = new Ingester({ store, chainId, orderbook, tokens: new ChainTokenResolver(rpc), tokensOf: tokensOfLog, ...(settings.recentLogs && { recentLogs: settings.recentLogs }) });
     const follower = new ChainFollower({
       rpc, scanner, ingester, log,
       confirmations: settings.confirmations,
@@ -131,7 +137,12 @@ export class IngesterService {
       try {
         return await this.follower.step(onProgress);
       } catch (error) {
-        if (!(error instanceof LogConflict) || attempt > CONFLICT_RETRIES) throw error;
+        if (attempt > CONFLICT_RETRIES || !(error instanceof LogConflict || error instanceof StreamMovedOn)) throw error;
+        if (error instanceof StreamMovedOn) {
+          this.log.info({ error: error.message }, 'another ingester is ahead; following the stream from its tail');
+          this.follower.restartFromStream();
+          continue;
+        }
         this.log.warn({ attempt, error: error.message }, 'log conflict; reading the chain again');
         await sleep(this.settings.pollIntervalMs, undefined, { signal });
       }

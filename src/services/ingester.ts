@@ -67,10 +67,25 @@ export class ReorgTooDeep extends Error {
   override readonly name = 'ReorgTooDeep';
 }
 
+/**
+ * Another ingester appended so far past a chain delivery that the index no longer reaches its
+ * oldest logs: whether they are stored cannot be told here. Follow the stream from its new tail.
+ */
+export class StreamMovedOn extends Error {
+  override readonly name = 'StreamMovedOn';
+}
+
 const MAX_RACE_RETRIES = 5;
 const MAX_APPEND_BYTES = 512 * 1024;
 const REORG_REASON = 'reorg: the canonical chain no longer contains this log';
 
+
+/** Throws StreamMovedOn for a delivered log below the index's floor that the index does not hold (see there). */
+function assertIndexed(recent: RecentLogs, ordered: readonly Delivered[]): void {
+  const unknown = ordered.find(({ id, log }) => log.blockNumber < recent.floor && recent.get(id) === undefined);
+  if (unknown === undefined) return;
+  throw new StreamMovedOn(`another ingester appended past block ${unknown.log.blockNumber}: the stream's logs are indexed only from block ${recent.floor}`);
+}
 
 /** A delivered log with its event id, computed once. */
 type Delivered = Pick<StoredLog, 'id' | 'log'>;
@@ -119,7 +134,16 @@ export class Ingester {
 
   /** Canonical logs of a chain scan: appends the ones not stored yet; throws LogConflict for an id taken by other content. */
   appendCanonical(logs: readonly RecordedLog[]): Promise<ReconcileReport> {
-    return this.append(logs, (recent, ordered) => ({ removals: [], ...this.sortOut(recent, ordered) }));
+    return this.append(logs, (recent, ordered) => {
+      assertIndexed(recent, ordered);
+      return { removals: [], ...this.sortOut(recent, ordered) };
+    });
+  }
+
+  /** Forgets what it read of the streams: the next delivery starts from their tails as they are now. */
+  forget(): void {
+    this.recent = null;
+    this.knownTokens = null;
   }
 
   /**

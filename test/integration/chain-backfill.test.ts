@@ -164,6 +164,29 @@ describe('chain backfill', () => {
     await expectComplete(url);
   });
 
+  it('an ingester another one left behind its index follows the stream from its tail, appending nothing twice', async () => {
+    const url = devnet.storeUrl();
+    let raced = false;
+    // At B's first append another ingester has just stored the first of its logs (so B's is refused), and by the
+    // time B learns that, everything else too: B re-reads only 20 logs of the tail, far above its delivery.
+    const overtaken = (store: EventStore): EventStore =>
+      Object.assign(Object.create(store) as EventStore, {
+        append: async (...args: Parameters<EventStore['append']>) => {
+          const [stream, events, expected] = args;
+          if (raced || stream !== devnet.stream) return store.append(...args);
+          raced = true;
+          await store.append(stream, events.slice(0, 1), expected);
+          try {
+            return await store.append(...args);
+          } finally {
+            await backfill(url);
+          }
+        },
+      });
+    expect(await backfill(url, devnet.settings({ recentLogs: 20 }), overtaken)).toBeNull(); // the other one ingested it all
+    await expectComplete(url);
+  });
+
   it('fails loudly at the deadline, naming the endpoint but not its key', async () => {
     const down = await proxy(4, { down: true });
     const started = performance.now();

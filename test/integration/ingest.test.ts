@@ -13,7 +13,7 @@ import { ConfigError, loadConfig } from '../../src/config.ts';
 import type { RecordedLog } from '../../src/chain/rpc-log.ts';
 import { openStore } from '../../src/eventstore/url.ts';
 import type { EventStore } from '../../src/eventstore/port.ts';
-import { Ingester, LogConflict, ReorgTooDeep, type TokenResolver } from '../../src/services/ingester.ts';
+import { Ingester, LogConflict, ReorgTooDeep, StreamMovedOn, type TokenResolver } from '../../src/services/ingester.ts';
 import { LedgerView } from '../../projections/ledger.ts';
 import { History, OTHER_OWNER, OUR_OWNER, TOKEN, afterClearLog, clearV2Log, io, takeOrderV2Log, type OrderSpec, type TokenName } from '../support/orderbook-logs.ts';
 import { config } from '../support/scenario.ts';
@@ -189,6 +189,31 @@ describe('the ingestion path', () => {
     await ingester.appendCanonical([t1]);
     await ingester.reconcile({ from: 100n, to: 100n }, []);
     await expect(ingesterOn(store).appendCanonical([remined(t1, 101n)])).rejects.toThrow(/is on chain again at block 101 .* but a reorg removed it/);
+  });
+
+  it('a racer that falls behind its index while retrying appends nothing twice: it stops and follows the stream from its tail', async () => {
+    const store = await memoryStore();
+    const logs = Array.from({ length: 20 }, (_, i) => oS('0.01', `far ${i}`, 400n + BigInt(i)));
+    const a = ingesterOn(store);
+    let raced = false;
+    // B's first append is refused (A got there first); meanwhile A runs on past B's index of 5 logs.
+    const racing: EventStore = Object.assign(Object.create(store) as EventStore, {
+      append: async (stream: string, events: Parameters<EventStore['append']>[1], expected: Parameters<EventStore['append']>[2]) => {
+        try {
+          return await store.append(stream, events, expected);
+        } catch (error) {
+          if (!raced && stream === a.stream) await ((raced = true), a.appendCanonical(logs.slice(3)));
+          throw error;
+        }
+      },
+    });
+    const b = ingesterOn(racing, { recentLogs: 5 });
+    await b.recentBlocks(); // B's index: the empty stream
+    await a.appendCanonical(logs.slice(0, 3));
+    await expect(b.appendCanonical(logs.slice(0, 5))).rejects.toThrow(StreamMovedOn);
+    b.forget();
+    expect(await b.appendCanonical(logs.slice(15))).toMatchObject({ appended: 0, alreadyIngested: 5 });
+    expect(marks(await storedLogs(store, a.stream))).toEqual(marks(await storedLogsOf(logs)));
   });
 
   it('two ingesters racing on one store append each log exactly once, in chain order', async () => {

@@ -138,7 +138,7 @@ export class EsdbEventStore implements EventStore {
     for await (const resolved of drain(this.#client.readAll({ fromPosition: toReadPosition(from) }))) {
       const event = ours(resolved, prefixes);
       // A forward read of $all includes the event at its start; the port's start is exclusive.
-      if (!event || (from !== 'start' && comparePositions(event.position, from) <= 0)) continue;
+      if (!event || !isAfter(event, from)) continue;
       yield event;
       if (++count >= maxCount) return;
     }
@@ -284,7 +284,9 @@ class EsdbSubscription implements Subscription {
     try {
       for await (const resolved of subscription) {
         const event = ours(resolved, this.#prefixes);
-        if (!event) continue;
+        // From a start past the end of $all the server goes live at once and passes on every new
+        // event: it compares positions with the events it delivered, never with the start.
+        if (!event || !isAfter(event, this.#from)) continue;
         this.#from = event.position;
         yield event;
       }
@@ -313,6 +315,8 @@ function ours(resolved: AllStreamResolvedEvent, prefixes: readonly string[]): Re
   const { event } = resolved;
   return event && isOurs(event, prefixes) ? toRecorded(event, event.position) : undefined;
 }
+
+const isAfter = (event: RecordedEvent, from: From): boolean => from === 'start' || comparePositions(event.position, from) > 0;
 
 /** Filtered on the server to spare the wire; `isOurs` still checks every event it lets through. */
 const serverFilter = (prefixes: readonly string[]): Filter =>

@@ -55,14 +55,15 @@ export function streamPages(sql: Statements, stream: string, fromRevision: numbe
 /**
  * Rows in global order after `after`, filtered by prefix ranges. Each page is bounded by the head
  * read just before it, so a short page proves nothing is left up to that head and the next page
- * starts there: a selective filter does not rescan the rows it skipped.
+ * starts there: a selective filter does not rescan the rows it skipped. A start past the head (a
+ * checkpoint from a store restored since) stays where it is: the start is exclusive.
  */
 export function globalPages(sql: Statements, after: number, ranges: readonly string[]): PageSource {
   const statement = sql.globalPage(ranges.length / 2);
   return (limit) => {
     const head = sql.head.get() ?? 0;
     const rows = statement.all(after, head, ...ranges, limit);
-    after = rows.length < limit ? head : (rows[rows.length - 1] as Row)[0];
+    after = rows.length < limit ? Math.max(after, head) : (rows[rows.length - 1] as Row)[0];
     return rows;
   };
 }

@@ -302,6 +302,23 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
         await subscription.close();
       });
 
+      it('a subscription or read from a position past the head delivers only events after it', async () => {
+        // Such a position comes from elsewhere: say, a checkpoint kept while the store was restored from an older backup.
+        const { stream, prefix } = names();
+        const ahead = await open();
+        await ahead.append(stream('ahead'), events(6), NO_STREAM);
+        const past = (await collect(ahead.readStream(stream('ahead'))))[4]!.position;
+        const store = await open(); // empty, unless it is a shared server
+        const subscription = store.subscribe({ from: past, prefixes: [prefix('behind')] });
+        const live = subscription[Symbol.asyncIterator]().next();
+        await waitingForLive();
+        await store.append(stream('behind'), events(6), NO_STREAM);
+        const after = (await collect(store.readStream(stream('behind')))).filter((e) => comparePositions(e.position, past) > 0);
+        expect((await live).value?.id).toBe(after[0]?.id);
+        expect(idsOf(await collect(store.readAll({ from: past, prefixes: [prefix('behind')] })))).toEqual(idsOf(after));
+        await subscription.close();
+      });
+
       withSecondWriter('live appends through another connection reach the subscription', async () => {
         const store = await open();
         const other = await openSecond(store);

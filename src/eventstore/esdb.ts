@@ -117,7 +117,13 @@ export class EsdbEventStore implements EventStore {
   }
 
   async *readStream(stream: string, options: ReadStreamOptions = {}): AsyncGenerator<RecordedEvent> {
-    yield* this.#read(stream, { fromRevision: options.fromRevision ?? START, maxCount: options.maxCount ?? Number.MAX_SAFE_INTEGER });
+    const { fromRevision = START, maxCount = Number.MAX_SAFE_INTEGER } = options;
+    if (maxCount <= 0) {
+      // The server's index reader refuses a count below 1; a missing stream is still reported.
+      if ((await this.readLastEvent(stream)) === undefined) throw new StreamNotFound(stream);
+      return;
+    }
+    yield* this.#read(stream, { fromRevision, maxCount });
   }
 
   async readLastEvent(stream: string): Promise<RecordedEvent | undefined> {

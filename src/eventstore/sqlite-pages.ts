@@ -63,7 +63,8 @@ export function globalPages(sql: Statements, after: number, ranges: readonly str
   return (limit) => {
     const head = sql.head.get() ?? 0;
     const rows = statement.all(after, head, ...ranges, limit);
-    after = rows.length < limit ? Math.max(after, head) : (rows[rows.length - 1] as Row)[0];
+    // A page of LIMIT 0 (readAll with maxCount 0) has no last row and proves nothing.
+    after = rows.length < limit ? Math.max(after, head) : (rows.at(-1)?.[0] ?? after);
     return rows;
   };
 }

@@ -134,6 +134,16 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
         expect(idsOf(everything).filter((id) => ours.has(id))).toEqual(idsOf(appended));
       });
 
+      it('maxCount 0 reads nothing, from a stream or from the global order; a missing stream is still StreamNotFound', async () => {
+        const store = await open();
+        const { stream, prefix } = names();
+        const from = await startOf(store);
+        await store.append(stream('none'), events(3), NO_STREAM);
+        expect(await collect(store.readStream(stream('none'), { maxCount: 0 }))).toEqual([]);
+        expect(await collect(store.readAll({ from, prefixes: [prefix('none')], maxCount: 0 }))).toEqual([]);
+        await expect(collect(store.readStream(stream('missing'), { maxCount: 0 }))).rejects.toMatchObject({ kind: 'StreamNotFound' });
+      });
+
       it('readAll from a position starts after it', async () => {
         const store = await open();
         const { stream, prefix } = names();

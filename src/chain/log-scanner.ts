@@ -5,7 +5,7 @@
  * it is never dropped.
  */
 import * as E from 'fp-ts/lib/Either.js';
-import { AFTER_CLEAR_TOPIC, CLEAR_V2_TOPIC, TAKE_ORDER_V2_TOPIC } from '../domain/orderbook-abi.ts';
+import { hasOrderbookTopic, ORDERBOOK_TOPICS } from '../domain/orderbook-abi.ts';
 import type { Logger } from '../log.ts';
 import { decodeRpcLog, inChainOrder, toRecordedLog, type RecordedLog } from './rpc-log.ts';
 import { isRangeTooLarge, isRetryable, type ChainRpc } from './rpc.ts';
@@ -22,7 +22,6 @@ export interface LogChunk extends BlockRange {
 
 type Answer = LogChunk | { readonly pieces: readonly BlockRange[] };
 
-const TOPICS: readonly string[] = [CLEAR_V2_TOPIC, AFTER_CLEAR_TOPIC, TAKE_ORDER_V2_TOPIC];
 /** Logs per eth_getLogs answer to aim for: a few MB of JSON, well under providers' caps and viem's 10 MiB body limit. */
 const TARGET_LOGS = 2_000n;
 
@@ -141,7 +140,7 @@ export class LogScanner {
   }
 
   private getLogs(range: BlockRange): Promise<readonly RecordedLog[]> {
-    const filter = { address: this.options.orderbook, topics: [TOPICS], fromBlock: hex(range.from), toBlock: hex(range.to) };
+    const filter = { address: this.options.orderbook, topics: [ORDERBOOK_TOPICS], fromBlock: hex(range.from), toBlock: hex(range.to) };
     // A single block cannot be split: a refusal of it is retried like any other failure, up to the deadline.
     const retryable = range.from === range.to ? (e: unknown) => isRetryable(e) || isRangeTooLarge(e) : isRetryable;
     return this.rpc.request('eth_getLogs', [filter], (answer) => this.decode(answer, range), `eth_getLogs ${range.from}..${range.to}`, retryable);
@@ -155,7 +154,7 @@ export class LogScanner {
       const decoded = decodeRpcLog(item);
       if (E.isLeft(decoded)) return E.left(`log ${i}: ${decoded.left}`);
       const rpcLog = decoded.right;
-      const outside = rpcLog.address !== this.options.orderbook || !TOPICS.includes(rpcLog.topics[0] ?? '') || rpcLog.blockNumber < range.from || rpcLog.blockNumber > range.to;
+      const outside = rpcLog.address !== this.options.orderbook || !hasOrderbookTopic(rpcLog.topics) || rpcLog.blockNumber < range.from || rpcLog.blockNumber > range.to;
       if (outside) return E.left(`log ${i} (${rpcLog.address}, block ${rpcLog.blockNumber}) is outside the filter`);
       // The node answered while a reorg replaced this block: ask again; a stored log it removed is compensated once the block hashes show the reorg.
       if (rpcLog.removed === true) return E.left(`log ${i} (block ${rpcLog.blockNumber}, index ${rpcLog.logIndex}) is flagged removed: the answer is mid-reorg`);

@@ -114,6 +114,13 @@ export const CLEAR_V2_TOPIC = '0x692ee69af2843c70772be93470669f3c73e583316a047b6
 export const AFTER_CLEAR_TOPIC = '0x3f20e55919cca701abb2a40ab72542b25ea7eed63a50f979dd2cd3231e5f488d';
 export const TAKE_ORDER_V2_TOPIC = '0xdb6a7f7c95db17afba67ed8b030afd2d087b130ec173b9f15ccde01097dd9353';
 
+/**
+ * The logs both ingestion paths take: eth_getLogs asks for these topic0s only, so ingest-file
+ * keeps to them too (a later rescan of a block would otherwise "remove" a log still on chain).
+ */
+export const ORDERBOOK_TOPICS: readonly string[] = [CLEAR_V2_TOPIC, AFTER_CLEAR_TOPIC, TAKE_ORDER_V2_TOPIC];
+export const hasOrderbookTopic = (topics: readonly string[]): boolean => ORDERBOOK_TOPICS.includes(topics[0] ?? '');
+
 export type IO = AbiParameterToPrimitiveType<{ type: 'tuple'; components: typeof IO_COMPONENTS }>;
 export type OrderV3 = AbiParameterToPrimitiveType<{ type: 'tuple'; components: typeof ORDER_V3_COMPONENTS }>;
 export type ClearConfig = AbiParameterToPrimitiveType<typeof CLEAR_CONFIG>;

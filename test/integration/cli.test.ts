@@ -19,7 +19,7 @@ describe('hedge-ledger CLI on the example ledger', () => {
 
   it('ingest-file appends the logs, reports the malformed line by number, and dedupes the repeat', async () => {
     expect(ingest.code).toBe(0);
-    expect(JSON.parse(ingest.stdout)).toMatchObject({ lines: 10, appended: 8, alreadyIngested: 1, outOfOrder: 0, tokensRecorded: 5, malformed: 1 });
+    expect(JSON.parse(ingest.stdout)).toMatchObject({ lines: 10, appended: 8, alreadyIngested: 1, outOfOrder: 0, tokensRecorded: 5, malformed: 1, otherContracts: 0, otherEvents: 0, removed: 0 });
     expect(ingest.stderr).toMatch(/"line":9,"problem":"address: expected 0x-prefixed hex, got nothing"/);
     const again = await cli(['ingest-file', join(EXAMPLE, 'logs.jsonl'), '--tokens', join(EXAMPLE, 'tokens.json'), '--json', ...common]);
     expect(JSON.parse(again.stdout)).toMatchObject({ appended: 0, alreadyIngested: 9, outOfOrder: 0, tokensRecorded: 0 });

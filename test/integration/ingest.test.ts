@@ -2,12 +2,16 @@
  * The ingestion path on a real (in-memory SQLite) store: chain order whatever the delivery
  * order, dedupe, reorg compensation, the tip after removals, conflicts, racing ingesters.
  */
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { keccak256, stringToHex } from 'viem';
 import * as D from '../../src/domain/decimal.ts';
 import { LEDGER_PREFIXES, decodeEvent } from '../../src/domain/events.ts';
 import { logRemovedEventId } from '../../src/domain/ids.ts';
 import { ingesterSettings } from '../../src/chain/ingester-service.ts';
+import { readLogFile } from '../../src/cli/commands/ingest-file.ts';
 import { tokensOfLog } from '../../src/chain/log-tokens.ts';
 import { ConfigError, loadConfig } from '../../src/config.ts';
 import type { RecordedLog } from '../../src/chain/rpc-log.ts';
@@ -15,7 +19,8 @@ import { openStore } from '../../src/eventstore/url.ts';
 import type { EventStore } from '../../src/eventstore/port.ts';
 import { Ingester, LogConflict, ReorgTooDeep, StreamMovedOn, type TokenResolver } from '../../src/services/ingester.ts';
 import { LedgerView } from '../../projections/ledger.ts';
-import { History, OTHER_OWNER, OUR_OWNER, TOKEN, afterClearLog, clearV2Log, io, takeOrderV2Log, type OrderSpec, type TokenName } from '../support/orderbook-logs.ts';
+import { History, OTHER_OWNER, OUR_OWNER, TOKEN, afterClearLog, clearV2Log, io, takeOrderV2Log, txHash, type OrderSpec, type TokenName } from '../support/orderbook-logs.ts';
+import { EXAMPLE } from '../support/cli.ts';
 import { config } from '../support/scenario.ts';
 import { storedLogs, storedNet, type StoredEntry } from '../support/chain-fixture.ts';
 
@@ -113,6 +118,27 @@ describe('the ingestion path', () => {
     await expect(ingester.ingest([moved, remined(moved, 106n)])).rejects.toThrow(/log 0 of transaction 0x\w+ appears twice, differently \(blocks 105 and 106\); nothing was appended/);
     await expect(ingester.ingest([oS('0.1', 'p', 107n, 0), remined(oS('0.1', 'q', 107n, 1))])).rejects.toThrow(/block 107 has two hashes/);
     expect(marks(await storedLogs(store, ingester.stream))).toEqual(['100:0', '102:0', '103:0']);
+  });
+
+  it('ingest-file takes only the events the chain path asks for: another event is reported by line and skipped, so a rescan removes nothing', async () => {
+    const take = JSON.parse(readFileSync(join(EXAMPLE, 'logs.jsonl'), 'utf8').split('\n')[0]!);
+    // eth_getLogs for the orderbook's address alone also returns its other events (DepositV2, AddOrderV2…).
+    const deposit = { ...take, topics: [keccak256(stringToHex('DepositV2(address,address,uint256,uint256)'))], data: '0x', logIndex: '0x0', transactionHash: txHash('deposit') };
+    const file = join(mkdtempSync(join(tmpdir(), 'ingest-file-')), 'logs.jsonl');
+    writeFileSync(file, `${JSON.stringify(deposit)}\n${JSON.stringify({ ...take, logIndex: '0x1' })}\n`);
+    const problems: [number, string][] = [];
+    const read = await readLogFile(file, config.fills.chainId, config.fills.orderbook, (line, problem) => problems.push([line, problem]));
+    expect(read).toMatchObject({ lines: 2, malformed: 0, otherContracts: 0, otherEvents: 1, removed: 0 });
+    expect(problems).toEqual([[1, `topic0 ${deposit.topics[0]}: not a ClearV2, AfterClear or TakeOrderV2 log`]]);
+
+    const store = await memoryStore();
+    const ingester = ingesterOn(store);
+    await ingester.ingest(read.logs);
+    // A reorg elsewhere has the follower rescan this unchanged block: the chain answers with the TakeOrderV2 log alone.
+    const block = BigInt(take.blockNumber);
+    const rescan = read.logs.filter((log) => log.logIndex === 1n);
+    expect(await ingester.reconcile({ from: block, to: block }, rescan)).toMatchObject({ appended: 0, removed: 0 });
+    expect(marks(await storedLogs(store, ingester.stream))).toEqual([`${block}:1`]);
   });
 
   it('counts what each racer wrote, though its plan was interrupted mid-way and made again', async () => {

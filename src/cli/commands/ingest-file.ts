@@ -1,6 +1,7 @@
 /**
  * ingest-file <logs.jsonl> --tokens <tokens.json>: appends logs (eth_getLogs JSON, one per line)
- * through the ingestion path. Malformed lines are reported with their line number and skipped.
+ * through the ingestion path. Malformed lines, and logs the chain path would not ask for, are
+ * reported with their line number and skipped.
  */
 import { createReadStream, readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
@@ -12,6 +13,7 @@ import { requireSettings } from '../../config.ts';
 import { Address, describeErrors } from '../../domain/codecs.ts';
 import { decodeRpcLog, toRecordedLog, type RecordedLog } from '../../chain/rpc-log.ts';
 import { tokensOfLog } from '../../chain/log-tokens.ts';
+import { hasOrderbookTopic } from '../../domain/orderbook-abi.ts';
 import { Ingester, type TokenResolver } from '../../services/ingester.ts';
 import { logger } from '../../log.ts';
 
@@ -42,13 +44,14 @@ export interface FileReadReport {
   readonly lines: number;
   readonly malformed: number;
   readonly otherContracts: number;
+  readonly otherEvents: number;
   readonly removed: number;
 }
 
 /** Reads and decodes every line; reports (never silently drops) the ones it cannot use. */
 export async function readLogFile(path: string, chainId: number, orderbook: string, report: (line: number, problem: string) => void): Promise<FileReadReport> {
   const logs: RecordedLog[] = [];
-  let lines = 0, malformed = 0, otherContracts = 0, removed = 0;
+  let lines = 0, malformed = 0, otherContracts = 0, otherEvents = 0, removed = 0;
   const input = createInterface({ input: createReadStream(path), crlfDelay: Infinity });
   for await (const text of input) {
     lines++;
@@ -68,12 +71,15 @@ export async function readLogFile(path: string, chainId: number, orderbook: stri
     } else if (decoded.right.address !== orderbook) {
       otherContracts++;
       report(lines, `log of ${decoded.right.address}, not the configured orderbook ${orderbook}`);
+    } else if (!hasOrderbookTopic(decoded.right.topics)) {
+      otherEvents++;
+      report(lines, `topic0 ${decoded.right.topics[0] ?? '(none)'}: not a ClearV2, AfterClear or TakeOrderV2 log`);
     } else if (decoded.right.removed === true) {
       removed++;
       report(lines, 'log marked removed (reorged out); not ingested');
     } else logs.push(toRecordedLog(chainId, decoded.right));
   }
-  return { logs, lines, malformed, otherContracts, removed };
+  return { logs, lines, malformed, otherContracts, otherEvents, removed };
 }
 
 export async function ingestFile(argv: string[]): Promise<void> {
@@ -90,12 +96,12 @@ export async function ingestFile(argv: string[]): Promise<void> {
   );
   const { appended, alreadyIngested, outOfOrder, tokensRecorded } = result;
   if (outOfOrder > 0) log.warn({ file, outOfOrder }, 'logs at or before the ledger\'s last log were not appended: ingest files in chain order');
-  const summary = { file, lines: read.lines, appended, alreadyIngested, outOfOrder, tokensRecorded, malformed: read.malformed, otherContracts: read.otherContracts, removed: read.removed };
+  const summary = { file, lines: read.lines, appended, alreadyIngested, outOfOrder, tokensRecorded, malformed: read.malformed, otherContracts: read.otherContracts, otherEvents: read.otherEvents, removed: read.removed };
   if (values.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
   else {
     process.stdout.write(
       `${file}: ${read.lines} lines, ${appended} logs appended, ${alreadyIngested} already ingested, ${tokensRecorded} tokens recorded; ` +
-        `skipped ${outOfOrder} out of chain order, ${read.malformed} malformed, ${read.otherContracts} of other contracts, ${read.removed} removed\n`,
+        `skipped ${outOfOrder} out of chain order, ${read.malformed} malformed, ${read.otherContracts} of other contracts, ${read.otherEvents} of other events, ${read.removed} removed\n`,
     );
   }
 }

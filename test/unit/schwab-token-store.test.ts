@@ -69,6 +69,15 @@ describe('TOKEN_ENCRYPTION_KEY', () => {
     expect(() => parseEncryptionKey('c2hvcnQ=')).toThrow(/32 bytes.*openssl rand -base64 32/);
   });
 
+  it('refuses a passphrase, or base64 that is not canonical, although Node decodes them to 32 bytes; the error does not quote them', () => {
+    const base64 = randomBytes(32).toString('base64');
+    const spareBitsSet = `${base64.slice(0, 42)}${String.fromCharCode(base64.charCodeAt(42) + 1)}=`; // the last character's 2 spare bits: Node ignores them
+    for (const text of ['my ledger password is hunter22, nobody will guess it!', spareBitsSet, base64.slice(0, 43)]) {
+      expect(Buffer.from(text, 'base64')).toHaveLength(32);
+      expect(() => parseEncryptionKey(text)).toThrow(/^TOKEN_ENCRYPTION_KEY must be 32 bytes, as 64 hex digits or base64 \(generate one with `openssl rand -base64 32`\)$/);
+    }
+  });
+
   it('missing or malformed stops Schwab with a clear configuration error', () => {
     const config = loadConfig({ env: { SCHWAB_APP_KEY: 'key' } });
     const problems = (env: NodeJS.ProcessEnv): string => {

@@ -30,12 +30,23 @@ export class TokenFileError extends BrokerNeedsOperator {
   override readonly name = 'TokenFileError';
 }
 
-/** 32 bytes as 64 hex digits or base64 (`openssl rand -base64 32`). */
+const HEX_KEY = /^[0-9a-fA-F]{64}$/;
+/** 32 bytes in base64: 43 characters and one `=`, as `openssl rand -base64 32` prints them. */
+const BASE64_KEY = /^[A-Za-z0-9+/]{43}=$/;
+
+/** 32 bytes as 64 hex digits or canonical base64; anything else (a passphrase) is refused, and the error never quotes it. */
 export function parseEncryptionKey(text: string): Buffer {
-  const trimmed = text.trim();
-  const key = /^[0-9a-fA-F]{64}$/.test(trimmed) ? Buffer.from(trimmed, 'hex') : Buffer.from(trimmed, 'base64');
-  if (key.length !== 32) throw new TokenFileError('TOKEN_ENCRYPTION_KEY must be 32 bytes, as 64 hex digits or base64 (generate one with `openssl rand -base64 32`)');
+  const key = decodeKey(text.trim());
+  if (key === undefined) throw new TokenFileError('TOKEN_ENCRYPTION_KEY must be 32 bytes, as 64 hex digits or base64 (generate one with `openssl rand -base64 32`)');
   return key;
+}
+
+function decodeKey(text: string): Buffer | undefined {
+  if (HEX_KEY.test(text)) return Buffer.from(text, 'hex');
+  if (!BASE64_KEY.test(text)) return undefined;
+  // Node's decoder is lenient (it ignores the last character's spare bits): only text that re-encodes to itself is canonical.
+  const key = Buffer.from(text, 'base64');
+  return key.toString('base64') === text ? key : undefined;
 }
 
 export class EncryptedTokenFile {

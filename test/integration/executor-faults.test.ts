@@ -5,15 +5,15 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import * as D from '../../src/domain/decimal.ts';
-import type { Endpoint, Fault, FaultSchedule } from '../../src/broker/schwab-sim/index.ts';
-import { Harness } from '../support/executor-harness.ts';
+import { createSimClock, type Endpoint, type Fault, type FaultSchedule } from '../../src/broker/schwab-sim/index.ts';
+import { Harness, type HarnessOptions } from '../support/executor-harness.ts';
 
 let harness: Harness;
 afterEach(() => harness.close());
 
 /** One BUY 3 GME through the executor under `faults`; checks it made exactly one order and recorded its exact fill. */
-async function oneCommandUnder(faults: readonly [Endpoint, Fault, FaultSchedule?][]): Promise<void> {
-  harness = await Harness.start();
+async function oneCommandUnder(faults: readonly [Endpoint, Fault, FaultSchedule?][], options: HarnessOptions = {}): Promise<void> {
+  harness = await Harness.start(options);
   for (const [endpoint, fault, schedule] of faults) harness.sim.control.injectFault(endpoint, fault, schedule);
   const commandId = await harness.request('GME', 'BUY', 3n);
   await harness.executor().drainOpen();
@@ -54,6 +54,11 @@ describe('placement faults: one order per command', () => {
     ['the account lookup failing first', [['accountNumbers', { kind: 'status', status: 503 }, { times: 2 }]]],
   ];
   it.each(cases)('%s', async (_name, faults) => oneCommandUnder(faults));
+
+  it('the ambiguous POST with no skew allowed, the intent recorded mid-second (Schwab’s enteredTime has whole seconds)', async () => {
+    const clock = createSimClock({ start: new Date('2025-09-10T14:00:00.500Z') }); // the executor's and Schwab's clocks agree exactly
+    await oneCommandUnder([['place', { kind: 'drop', applied: true }]], { reconcileSkewMs: 0, sim: { clock } });
+  });
 });
 
 describe('polling faults: the order is polled to its fill, never placed again', () => {

@@ -39,6 +39,8 @@ export interface HarnessOptions {
   /** The adapter's and the executor's clock: the simulator's (default) or the wall's. */
   readonly clock?: 'sim' | 'wall';
   readonly requestTimeoutMs?: number;
+  /** Default 60000, as in production. */
+  readonly reconcileSkewMs?: number;
 }
 
 export class Harness {
@@ -71,7 +73,7 @@ export class Harness {
   }
 
   settings(): SchwabSettings {
-    return { app: { ...APP, baseUrl: this.sim.baseUrl }, tokens: this.tokens, requestTimeoutMs: this.options.requestTimeoutMs ?? 500, reconcileSkewMs: 60_000 };
+    return { app: { ...APP, baseUrl: this.sim.baseUrl }, tokens: this.tokens, requestTimeoutMs: this.options.requestTimeoutMs ?? 500, reconcileSkewMs: this.options.reconcileSkewMs ?? 60_000 };
   }
 
   broker(): SchwabBroker {

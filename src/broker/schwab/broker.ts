@@ -22,6 +22,13 @@ export interface SchwabBrokerOptions {
   readonly reconcileSkewMs: number;
 }
 
+/**
+ * The earliest entry time an order of the intent can show. Schwab's enteredTime has whole
+ * seconds, so an order entered in the intent's own second shows that second's start: the
+ * bound is rounded down, which keeps any skew (0 included) from missing our own order.
+ */
+const enteredNoEarlierThan = (intentAt: Date, skewMs: number): Date => new Date(Math.floor((intentAt.getTime() - skewMs) / 1000) * 1000);
+
 const orderIdFromLocation = (location: string | null): string | undefined => /\/orders\/([1-9]\d*)$/.exec(location ?? '')?.[1];
 
 /** Schwab's `{message, errors}` when the body is that, else nothing: bodies are opaque. */
@@ -72,7 +79,7 @@ export class SchwabBroker implements Broker {
 
   async findPlaced(intent: HedgeOrderIntent, linked: ReadonlySet<string>): Promise<string | undefined> {
     const now = this.options.now().getTime();
-    const notBefore = new Date(intent.intentAt.getTime() - this.options.reconcileSkewMs);
+    const notBefore = enteredNoEarlierThan(intent.intentAt, this.options.reconcileSkewMs);
     const query = {
       fromEnteredTime: new Date(Math.max(notBefore.getTime(), now - LIST_WINDOW_MS)).toISOString(),
       toEnteredTime: new Date(now + this.options.reconcileSkewMs).toISOString(),

@@ -1,7 +1,7 @@
 /** Schwab's order JSON → what the executor records: tolerant of growth, strict on money, exact. */
 import { describe, expect, it } from 'vitest';
 import * as D from '../../src/domain/decimal.ts';
-import { Order, Orders, TokenResponse, UnexpectedAnswer, decodeBody } from '../../src/broker/schwab/codecs.ts';
+import { Order, OrderList, TokenResponse, UnexpectedAnswer, decodeBody } from '../../src/broker/schwab/codecs.ts';
 import { executions, matchesIntent, orderBody, orderState } from '../../src/broker/schwab/orders.ts';
 import type { HedgeOrderIntent } from '../../src/broker/port.ts';
 
@@ -83,7 +83,7 @@ describe('order codec', () => {
   });
 
   it('reads lists and token answers', () => {
-    expect(decodeBody(Orders, `[${FILLED},${order('WORKING', '2.0', [])}]`, 'orders')).toHaveLength(2);
+    expect(decodeBody(OrderList, `[${FILLED},${order('WORKING', '2.5', [])}]`, 'orders')).toHaveLength(2); // each order is decoded on its own
     const tokens = decodeBody(TokenResponse, '{"expires_in":1800,"token_type":"Bearer","scope":"api","refresh_token":"r","access_token":"a","id_token":"i"}', 'token');
     expect(tokens).toMatchObject({ expires_in: 1800, token_type: 'Bearer', refresh_token: 'r', access_token: 'a' });
   });

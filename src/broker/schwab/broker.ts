@@ -5,9 +5,11 @@
  */
 import { AmbiguousPlacement, BrokerNeedsOperator, BrokerUnavailable, OrderRejected, type Broker, type BrokerOrderState, type HedgeOrderIntent } from '../port.ts';
 import type * as t from 'io-ts';
-import { Order, Orders, decodeBody } from './codecs.ts';
+import * as E from 'fp-ts/lib/Either.js';
+import type { Logger } from '../../log.ts';
+import { Order, OrderList, decodeBody, decodeJson } from './codecs.ts';
 import { TransportError, type HttpAnswer } from './http.ts';
-import { matchesIntent, orderBody, orderState } from './orders.ts';
+import { matchesIntent, mayBeFor, orderBody, orderState } from './orders.ts';
 import type { TraderApi, TraderRequest } from './trader-api.ts';
 import type { WriteBudget } from './write-budget.ts';
 
@@ -15,11 +17,12 @@ import type { WriteBudget } from './write-budget.ts';
 const LIST_WINDOW_MS = 60 * 24 * 60 * 60_000 - 60_000;
 
 export interface SchwabBrokerOptions {
-  readonly api: TraderApi;
+  readonly api: Pick<TraderApi, 'account'>;
   readonly budget: WriteBudget;
   readonly now: () => Date;
   /** Reconciliation accepts orders entered this long before the intent was recorded (clock skew). */
   readonly reconcileSkewMs: number;
+  readonly log: Logger;
 }
 
 /**
@@ -84,7 +87,8 @@ export class SchwabBroker implements Broker {
       fromEnteredTime: new Date(Math.max(notBefore.getTime(), now - LIST_WINDOW_MS)).toISOString(),
       toEnteredTime: new Date(now + this.options.reconcileSkewMs).toISOString(),
     };
-    const orders = await this.read(Orders, { method: 'GET', path: '/orders', query }, 'orders list');
+    const listed = await this.read(OrderList, { method: 'GET', path: '/orders', query }, 'orders list');
+    const orders = listed.flatMap((element, index) => this.listedOrder(element, index, intent.symbol));
     // The earliest candidate: a later identical order is more likely someone else's.
     const candidates = orders.filter((o) => !linked.has(o.orderId) && matchesIntent(o, intent, notBefore));
     candidates.sort((a, b) => a.enteredTime.getTime() - b.enteredTime.getTime() || (BigInt(a.orderId) < BigInt(b.orderId) ? -1 : 1));
@@ -97,6 +101,18 @@ export class SchwabBroker implements Broker {
     this.options.budget.answered(answer.status, answer.retryAfterMs);
     if (answer.status === 200 || answer.status === 400) return; // 400: already terminal or being cancelled
     throw new BrokerUnavailable(describe(`cancel ${brokerOrderId}`, answer), answer.retryAfterMs);
+  }
+
+  /**
+   * One order of the list. An order we cannot read (a fractional trade by hand, a new asset type)
+   * is skipped only if it cannot be the intent's; otherwise reconciliation must not guess.
+   */
+  private listedOrder(element: unknown, index: number, symbol: string): Order[] {
+    const order = decodeJson(Order, element, `order ${index}`);
+    if (E.isRight(order)) return [order.right];
+    if (mayBeFor(element, symbol)) throw transient(order.left, 'orders list');
+    this.options.log.warn({ problem: order.left.message }, 'orders list: skipped an order of another symbol that does not decode');
+    return [];
   }
 
   /** A GET whose 200 body decodes with `codec`; anything else is worth another try later. */

@@ -87,11 +87,23 @@ export const Order = t.intersection([
 ]);
 export type Order = t.TypeOf<typeof Order>;
 
-export const Orders = t.array(Order);
+/** The orders list, decoded order by order: an order someone else placed that we cannot read must not hide ours. */
+export const OrderList = t.array(t.unknown);
+
+/** Just the symbols of an order's legs: enough to tell whether an order we cannot read could be ours. */
+export const OrderSymbols = t.type({ orderLegCollection: t.array(t.type({ instrument: t.type({ symbol: t.string }) })) });
 
 /** Why a body did not decode: bad JSON or the first failing path; never the body itself (it may hold tokens). */
 export class UnexpectedAnswer extends Error {
   override readonly name = 'UnexpectedAnswer';
+}
+
+/** Decodes parsed JSON, or an UnexpectedAnswer naming the first failing path. */
+export function decodeJson<A>(codec: t.Decoder<unknown, A>, json: unknown, what: string): E.Either<UnexpectedAnswer, A> {
+  const result = codec.decode(json);
+  if (E.isRight(result)) return result;
+  const { path, reason } = describeErrors(result.left, { showValue: false }); // a token answer's values are secrets
+  return E.left(new UnexpectedAnswer(`${what}: at ${path || '<root>'}: ${reason}`));
 }
 
 /** Parses a body's JSON text (numbers kept exact) and decodes it, or throws UnexpectedAnswer naming what failed. */
@@ -102,8 +114,7 @@ export function decodeBody<A>(codec: t.Decoder<unknown, A>, body: string, what: 
   } catch (e) {
     throw new UnexpectedAnswer(`${what}: ${(e as JsonTextError).message}`);
   }
-  const result = codec.decode(json);
-  if (E.isRight(result)) return result.right;
-  const { path, reason } = describeErrors(result.left, { showValue: false }); // a token answer's values are secrets
-  throw new UnexpectedAnswer(`${what}: at ${path || '<root>'}: ${reason}`);
+  const result = decodeJson(codec, json, what);
+  if (E.isLeft(result)) throw result.left;
+  return result.right;
 }

@@ -61,5 +61,5 @@ export function createSchwabBroker(settings: SchwabSettings, runtime: SchwabRunt
   const log = runtime.log ?? logger('schwab');
   const tokens = new TokenManager({ file: settings.tokens, oauth: oauthClient(settings, { now, log }), now, log });
   const api = new TraderApi({ baseUrl: settings.app.baseUrl, tokens, timeoutMs: settings.requestTimeoutMs, log, accountNumber: settings.accountNumber });
-  return new SchwabBroker({ api, budget: new WriteBudget(now), now, reconcileSkewMs: settings.reconcileSkewMs });
+  return new SchwabBroker({ api, budget: new WriteBudget(now), now, reconcileSkewMs: settings.reconcileSkewMs, log });
 }

@@ -1,7 +1,8 @@
 /** Orders in Schwab's JSON and what they mean to the executor: pure functions, exact decimals. */
 import * as D from '../../domain/decimal.ts';
+import * as E from 'fp-ts/lib/Either.js';
 import type { BrokerOrderState, HedgeOrderIntent } from '../port.ts';
-import type { Order } from './codecs.ts';
+import { OrderSymbols, type Order } from './codecs.ts';
 import { JsonNumber, stringifyJson } from './json-text.ts';
 
 /** Terminal without a complete fill; CANCELED and EXPIRED keep whatever filled before. */
@@ -53,4 +54,10 @@ export function matchesIntent(order: Order, intent: HedgeOrderIntent, notBefore:
     D.eq(leg.quantity, D.fromBigInt(intent.quantity)) &&
     order.enteredTime.getTime() >= notBefore.getTime()
   );
+}
+
+/** Whether an order we could not decode may be the intent's: a leg in its symbol, or legs whose symbols we cannot read. */
+export function mayBeFor(undecoded: unknown, symbol: string): boolean {
+  const legs = OrderSymbols.decode(undecoded);
+  return E.isLeft(legs) || legs.right.orderLegCollection.some((l) => l.instrument.symbol === symbol);
 }

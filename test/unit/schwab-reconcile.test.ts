@@ -1,0 +1,41 @@
+/**
+ * Reconciliation reads the orders list order by order: an order someone else placed that the
+ * strict codec refuses must not make finding ours impossible, unless it could be ours.
+ */
+import { describe, expect, it } from 'vitest';
+import { Writable } from 'node:stream';
+import { pino, type Logger } from 'pino';
+import { BrokerUnavailable, type HedgeOrderIntent } from '../../src/broker/port.ts';
+import { fakeSchwabBroker } from '../support/fake-schwab.ts';
+
+const NOW = new Date('2025-09-10T14:01:00Z');
+const intent: HedgeOrderIntent = { commandId: 'c', symbol: 'GME', side: 'BUY', quantity: 3n, referencePrice: null, intentAt: new Date('2025-09-10T14:00:00Z') };
+
+/** A filled BUY MARKET order in the list; `legs` replaces its leg collection. */
+const listed = (orderId: number, symbol: string, quantity: string, legs = `[{"instruction":"BUY","quantity":${quantity},"instrument":{"symbol":"${symbol}","assetType":"EQUITY"}}]`): string =>
+  `{"orderId":${orderId},"status":"FILLED","orderType":"MARKET","enteredTime":"2025-09-10T14:00:05+0000","orderLegCollection":${legs},
+    "orderActivityCollection":[{"activityType":"EXECUTION","executionLegs":[{"quantity":${quantity},"price":22.7299}]}]}`;
+
+const OURS = listed(1004055538154, 'GME', '3.0');
+
+const reconcile = (orders: readonly string[], log?: Logger): Promise<string | undefined> =>
+  fakeSchwabBroker(() => ({ status: 200, body: `[${orders.join(',')}]` }), () => NOW, log).findPlaced(intent, new Set());
+
+describe('findPlaced over an orders list holding an order the codec refuses', () => {
+  it('skips it when it is in another symbol (half a share of AAPL bought by hand), and logs that without quoting it', async () => {
+    let lines = '';
+    const log = pino({ level: 'warn' }, new Writable({ write: (chunk: Buffer, _encoding, done) => ((lines += chunk.toString()), done()) }));
+    await expect(reconcile([listed(1004055538155, 'AAPL', '0.5'), OURS], log)).resolves.toBe('1004055538154');
+    expect(JSON.parse(lines)).toMatchObject({ msg: 'orders list: skipped an order of another symbol that does not decode', problem: 'order 0: at orderLegCollection.0.quantity: expected a whole, non-negative number of shares' });
+    for (const value of ['AAPL', '0.5', '1004055538155', '230.11']) expect(lines).not.toContain(value);
+  });
+
+  it.each([
+    ['in the intent’s symbol', listed(1004055538155, 'GME', '0.5')],
+    ['without a readable symbol', listed(1004055538155, 'GME', '3.0', '[{"instruction":"BUY","quantity":3.0,"instrument":{"cusip":"36467W109"}}]')],
+    ['not an order at all', '"?"'],
+  ])('keeps failing (the broker is unavailable, try later) when it may be ours: %s', async (_name, undecodable) => {
+    await expect(reconcile([OURS, undecodable])).rejects.toThrow(BrokerUnavailable);
+    await expect(reconcile([OURS, undecodable])).rejects.toThrow(/^orders list: order 1: at /);
+  });
+});

@@ -9,6 +9,8 @@ import { createSimClock, type Script } from '../../src/broker/schwab-sim/index.t
 import { ReauthRequired } from '../../src/broker/port.ts';
 import type { Envelope } from '../../src/domain/events.ts';
 import { Harness, type HarnessOptions } from '../support/executor-harness.ts';
+import { fakeSchwabBroker } from '../support/fake-schwab.ts';
+import type { TraderRequest } from '../../src/broker/schwab/trader-api.ts';
 
 const MINUTE = 60_000;
 let harness: Harness;
@@ -115,6 +117,36 @@ it('an order stuck open past the deadline is cancelled, recorded and reported', 
     reason: 'CANCELED (cancelled by the executor: open 6 min of trading time, past the 5 min deadline (broker status WORKING, 0 filled))',
   });
   expect(harness.requests('cancel')).toBe(1);
+  expect((await harness.orderEvents(commandId)).map((e) => e.type)).toEqual(['HedgeOrderSubmitting', 'HedgeOrderPlaced', 'HedgeOrderCancelRequested', 'HedgeOrderFailed']);
+});
+
+it('a cancel refused because Schwab has just filled the order, its executions not listed yet, ends the command', async () => {
+  harness = await Harness.start();
+  const order = (status: string, filled: string) =>
+    `{"orderId":1004055538153,"status":"${status}","orderType":"MARKET","quantity":3.0,"filledQuantity":${filled},"enteredTime":"2025-09-10T14:00:00+0000",
+      "orderLegCollection":[{"instruction":"BUY","quantity":3.0,"instrument":{"symbol":"GME","assetType":"EQUITY"}}]}`;
+  let state = order('WORKING', '0.0');
+  let polls = 0;
+  const schwab = (request: TraderRequest) => {
+    if (request.method === 'POST') return { status: 201, body: '', location: 'https://api.schwabapi.com/trader/v1/accounts/H/orders/1004055538153' };
+    if (request.method === 'GET') {
+      polls++;
+      return { status: 200, body: state };
+    }
+    state = order('FILLED', '3.0'); // the fill won the race: the DELETE is refused, the order is terminal
+    return { status: 400, body: '{"message":"Order is not cancelable"}' };
+  };
+  commandId = await harness.request('GME', 'BUY', 3n);
+  const drained = harness.executor({ broker: fakeSchwabBroker(schwab, harness.now), openOrderDeadlineMs: 5 * MINUTE }).drainOpen(AbortSignal.timeout(5_000));
+  await harness.until(() => polls >= 2, 'a few polls');
+  harness.sim.clock.advance(6 * MINUTE);
+  await drained;
+  expect(described(await harness.outcome(commandId))).toEqual({
+    type: 'failed',
+    filled: '3',
+    averagePrice: null,
+    reason: 'FILLED, but Schwab confirms 3 of 3 shares filled, without the executions that give their average price: check the order at Schwab (cancelled by the executor: open 6 min of trading time, past the 5 min deadline (broker status WORKING, 0 filled))',
+  });
   expect((await harness.orderEvents(commandId)).map((e) => e.type)).toEqual(['HedgeOrderSubmitting', 'HedgeOrderPlaced', 'HedgeOrderCancelRequested', 'HedgeOrderFailed']);
 });
 

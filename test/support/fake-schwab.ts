@@ -11,9 +11,10 @@ import { testLog } from './test-log.ts';
 export interface CannedAnswer {
   readonly status: number;
   readonly body: string;
+  readonly location?: string;
 }
 
 export function fakeSchwabBroker(answer: (request: TraderRequest) => CannedAnswer, now: () => Date, log: Logger = testLog('broker')): SchwabBroker {
-  const api = { account: async (request: TraderRequest) => ({ ...answer(request), location: null, retryAfterMs: undefined, correlId: 'canned' }) };
+  const api = { account: async (request: TraderRequest) => ({ location: null, retryAfterMs: undefined, correlId: 'canned', ...answer(request) }) };
   return new SchwabBroker({ api, budget: new WriteBudget(now), now, reconcileSkewMs: 60_000, log });
 }

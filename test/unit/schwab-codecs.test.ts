@@ -58,10 +58,39 @@ describe('order codec', () => {
     expect(orderState(decode(order('REJECTED', '5.0', [])))).toMatchObject({ status: 'failed', reason: 'REJECTED', averagePrice: null });
   });
 
-  it('treats unknown statuses, and FILLED without every execution, as open', () => {
+  it('treats unknown statuses as open', () => {
     expect(orderState(decode(order('SOMETHING_NEW', '5.0', [])))).toMatchObject({ status: 'open', brokerStatus: 'SOMETHING_NEW' });
     expect(orderState(decode(order('PENDING_ACKNOWLEDGEMENT', '5.0', [{ quantity: '1.0', price: '1' }])))).toMatchObject({ status: 'open' });
-    expect(orderState(decode(order('FILLED', '5.0', [{ quantity: '4.0', price: '1' }])))).toMatchObject({ status: 'open', brokerStatus: 'FILLED' });
+  });
+
+  it('ends every terminal status, executions or not: an order Schwab will not cancel is never polled forever', () => {
+    for (const status of ['FILLED', 'CANCELED', 'EXPIRED', 'REJECTED', 'REPLACED']) {
+      for (const legs of [[], [{ quantity: '4.0', price: '1' }]]) expect(orderState(decode(order(status, '5.0', legs))).status).not.toBe('open');
+    }
+  });
+
+  it('FILLED without every execution: the shares Schwab confirms (filledQuantity when credible), a price only from executions covering them all', () => {
+    const outcome = (legs: Leg[], filledQuantity?: string) => {
+      const state = orderState(decode(order('FILLED', '5.0', legs, filledQuantity === undefined ? '' : `,"filledQuantity":${filledQuantity}`)));
+      return { status: state.status, filled: D.format(state.filledQuantity), averagePrice: state.status === 'open' || state.averagePrice === null ? null : D.format(state.averagePrice), reason: state.status === 'failed' ? state.reason : null };
+    };
+    const confirmed = (shares: string, priced: boolean) => `FILLED, but Schwab confirms ${shares} of 5 shares filled${priced ? '' : ', without the executions that give their average price'}: check the order at Schwab`;
+    const four = [{ quantity: '4.0', price: '1' }];
+    expect(outcome([], '5.0')).toEqual({ status: 'failed', filled: '5', averagePrice: null, reason: confirmed('5', false) });
+    expect(outcome(four, '5.0')).toEqual({ status: 'failed', filled: '5', averagePrice: null, reason: confirmed('5', false) });
+    expect(outcome(four)).toEqual({ status: 'failed', filled: '4', averagePrice: '1', reason: confirmed('4', true) });
+    expect(outcome(four, '3.0')).toEqual({ status: 'failed', filled: '4', averagePrice: '1', reason: confirmed('4', true) }); // fewer than executed: not credible
+    expect(outcome([], '6.0')).toEqual({ status: 'failed', filled: '0', averagePrice: null, reason: 'FILLED, but Schwab confirms 0 of 5 shares filled: check the order at Schwab' }); // more than ordered
+    expect(outcome([...four, { quantity: '1.0', price: '2' }], '0.0')).toEqual({ status: 'filled', filled: '5', averagePrice: '1.2', reason: null }); // executions for every share decide
+    expect(() => decode(order('FILLED', '5.0', [], ',"filledQuantity":4.5'))).toThrow(/filledQuantity: expected a whole, non-negative number of shares/);
+  });
+
+  it('keeps the shares filledQuantity reports on CANCELED, EXPIRED and REJECTED without executions, at an unknown price', () => {
+    for (const status of ['CANCELED', 'EXPIRED', 'REJECTED']) {
+      const state = orderState(decode(order(status, '5.0', [], ',"filledQuantity":2.0')));
+      expect(state).toMatchObject({ status: 'failed', reason: status, averagePrice: null });
+      expect(D.format(state.filledQuantity)).toBe('2');
+    }
   });
 
   it('ignores fields it does not know, anywhere', () => {

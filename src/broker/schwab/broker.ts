@@ -99,7 +99,12 @@ export class SchwabBroker implements Broker {
     await this.options.budget.take(signal);
     const answer = await this.send({ method: 'DELETE', path: `/orders/${brokerOrderId}` }, `cancel ${brokerOrderId}`);
     this.options.budget.answered(answer.status, answer.retryAfterMs);
-    if (answer.status === 200 || answer.status === 400) return; // 400: already terminal or being cancelled
+    if (answer.status === 200) return;
+    if (answer.status === 400) {
+      // Already terminal or being cancelled: not an error, the next poll says which outcome.
+      this.options.log.info({ brokerOrderId, correlId: answer.correlId }, 'cancel refused (HTTP 400): the order is already terminal or being cancelled');
+      return;
+    }
     throw new BrokerUnavailable(describe(`cancel ${brokerOrderId}`, answer), answer.retryAfterMs);
   }
 

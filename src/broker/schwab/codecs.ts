@@ -83,7 +83,8 @@ export const Order = t.intersection([
     enteredTime: SchwabTime,
     orderLegCollection: t.array(OrderLeg),
   }),
-  t.partial({ statusDescription: t.string, orderActivityCollection: t.array(Activity) }),
+  /** filledQuantity: Schwab's own count, for when the executions are missing or incomplete. */
+  t.partial({ statusDescription: t.string, filledQuantity: Shares, orderActivityCollection: t.array(Activity) }),
 ]);
 export type Order = t.TypeOf<typeof Order>;
 

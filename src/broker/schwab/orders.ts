@@ -19,8 +19,14 @@ export function orderBody(intent: HedgeOrderIntent): string {
   });
 }
 
+/** Shares filled and their average price (null when unknown). */
+interface Filled {
+  readonly filled: D.Decimal;
+  readonly averagePrice: D.Decimal | null;
+}
+
 /** Shares filled, and Σ(price×qty)/Σqty over every execution leg of every activity (null before any fill). */
-export function executions(order: Order): { readonly filled: D.Decimal; readonly averagePrice: D.Decimal | null } {
+export function executions(order: Order): Filled {
   const legs = (order.orderActivityCollection ?? []).flatMap((a) => a.executionLegs ?? []);
   const filled = D.sum(legs.map((l) => l.quantity));
   if (D.isZero(filled)) return { filled, averagePrice: null };
@@ -30,14 +36,37 @@ export function executions(order: Order): { readonly filled: D.Decimal; readonly
 
 const ordered = (order: Order): D.Decimal => D.sum(order.orderLegCollection.map((l) => l.quantity));
 
+/**
+ * Shares filled and their average price. The executions decide, unless Schwab's filledQuantity
+ * counts more shares without contradicting them (at least the executed, at most the ordered):
+ * executions can be missing. Then the price of those shares is unknown (null), never guessed.
+ */
+function filledShares(order: Order): Filled {
+  const executed = executions(order);
+  const reported = order.filledQuantity;
+  const credible = reported !== undefined && D.lt(executed.filled, reported) && D.gte(ordered(order), reported);
+  return credible ? { filled: reported, averagePrice: null } : executed;
+}
+
 function failureReason(order: Order): string {
   return order.statusDescription === undefined ? order.status : `${order.status}: ${order.statusDescription}`;
 }
 
-/** FILLED once every share has an execution leg; any status we do not know is an open order. */
+/**
+ * FILLED is terminal: a fill when every ordered share and its price are known, else a failure
+ * that keeps the shares Schwab confirms (HedgeOrderFilled needs all of them and their price).
+ */
+function filledOrder(order: Order, filled: D.Decimal, averagePrice: D.Decimal | null): BrokerOrderState {
+  if (averagePrice !== null && D.eq(filled, ordered(order))) return { status: 'filled', filledQuantity: filled, averagePrice };
+  const price = averagePrice === null && !D.isZero(filled) ? ', without the executions that give their average price' : '';
+  const reason = `${failureReason(order)}, but Schwab confirms ${D.format(filled)} of ${D.format(ordered(order))} shares filled${price}: check the order at Schwab`;
+  return { status: 'failed', reason, filledQuantity: filled, averagePrice };
+}
+
+/** Every terminal status is an outcome; any status we do not know is an open order. */
 export function orderState(order: Order): BrokerOrderState {
-  const { filled, averagePrice } = executions(order);
-  if (order.status === 'FILLED' && averagePrice !== null && D.eq(filled, ordered(order))) return { status: 'filled', filledQuantity: filled, averagePrice };
+  const { filled, averagePrice } = filledShares(order);
+  if (order.status === 'FILLED') return filledOrder(order, filled, averagePrice);
   if (TERMINAL_FAILURES.has(order.status)) return { status: 'failed', reason: failureReason(order), filledQuantity: filled, averagePrice };
   return { status: 'open', brokerStatus: order.status, filledQuantity: filled };
 }

@@ -145,7 +145,7 @@ it('a cancel refused because Schwab has just filled the order, its executions no
     type: 'failed',
     filled: '3',
     averagePrice: null,
-    reason: 'FILLED, but Schwab confirms 3 of 3 shares filled, without the executions that give their average price: check the order at Schwab (cancelled by the executor: open 6 min of trading time, past the 5 min deadline (broker status WORKING, 0 filled))',
+    reason: 'FILLED, but Schwab lists executions for 0 of 3 shares, so their average price is unknown: check the order at Schwab (cancelled by the executor: open 6 min of trading time, past the 5 min deadline (broker status WORKING, 0 filled))',
   });
   expect((await harness.orderEvents(commandId)).map((e) => e.type)).toEqual(['HedgeOrderSubmitting', 'HedgeOrderPlaced', 'HedgeOrderCancelRequested', 'HedgeOrderFailed']);
 });

@@ -69,18 +69,17 @@ describe('order codec', () => {
     }
   });
 
-  it('FILLED without every execution: the shares Schwab confirms (filledQuantity when credible), a price only from executions covering them all', () => {
+  it('FILLED without every execution: every share counts as filled (none is hedged again), at an unknown price, for an operator', () => {
     const outcome = (legs: Leg[], filledQuantity?: string) => {
       const state = orderState(decode(order('FILLED', '5.0', legs, filledQuantity === undefined ? '' : `,"filledQuantity":${filledQuantity}`)));
       return { status: state.status, filled: D.format(state.filledQuantity), averagePrice: state.status === 'open' || state.averagePrice === null ? null : D.format(state.averagePrice), reason: state.status === 'failed' ? state.reason : null };
     };
-    const confirmed = (shares: string, priced: boolean) => `FILLED, but Schwab confirms ${shares} of 5 shares filled${priced ? '' : ', without the executions that give their average price'}: check the order at Schwab`;
+    const unpriced = (executed: string) => ({ status: 'failed', filled: '5', averagePrice: null, reason: `FILLED, but Schwab lists executions for ${executed} of 5 shares, so their average price is unknown: check the order at Schwab` });
     const four = [{ quantity: '4.0', price: '1' }];
-    expect(outcome([], '5.0')).toEqual({ status: 'failed', filled: '5', averagePrice: null, reason: confirmed('5', false) });
-    expect(outcome(four, '5.0')).toEqual({ status: 'failed', filled: '5', averagePrice: null, reason: confirmed('5', false) });
-    expect(outcome(four)).toEqual({ status: 'failed', filled: '4', averagePrice: '1', reason: confirmed('4', true) });
-    expect(outcome(four, '3.0')).toEqual({ status: 'failed', filled: '4', averagePrice: '1', reason: confirmed('4', true) }); // fewer than executed: not credible
-    expect(outcome([], '6.0')).toEqual({ status: 'failed', filled: '0', averagePrice: null, reason: 'FILLED, but Schwab confirms 0 of 5 shares filled: check the order at Schwab' }); // more than ordered
+    expect(outcome([])).toEqual(unpriced('0'));
+    expect(outcome([], '5.0')).toEqual(unpriced('0'));
+    expect(outcome(four)).toEqual(unpriced('4'));
+    expect(outcome(four, '3.0')).toEqual(unpriced('4'));
     expect(outcome([...four, { quantity: '1.0', price: '2' }], '0.0')).toEqual({ status: 'filled', filled: '5', averagePrice: '1.2', reason: null }); // executions for every share decide
     expect(() => decode(order('FILLED', '5.0', [], ',"filledQuantity":4.5'))).toThrow(/filledQuantity: expected a whole, non-negative number of shares/);
   });

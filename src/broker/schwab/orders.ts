@@ -37,9 +37,10 @@ export function executions(order: Order): Filled {
 const ordered = (order: Order): D.Decimal => D.sum(order.orderLegCollection.map((l) => l.quantity));
 
 /**
- * Shares filled and their average price. The executions decide, unless Schwab's filledQuantity
- * counts more shares without contradicting them (at least the executed, at most the ordered):
- * executions can be missing. Then the price of those shares is unknown (null), never guessed.
+ * Shares filled and their average price, for an order that is not FILLED. The executions decide,
+ * unless Schwab's filledQuantity counts more shares without contradicting them (at least the
+ * executed, at most the ordered): executions can be missing. Then the price of those shares is
+ * unknown (null), never guessed.
  */
 function filledShares(order: Order): Filled {
   const executed = executions(order);
@@ -53,20 +54,22 @@ function failureReason(order: Order): string {
 }
 
 /**
- * FILLED is terminal: a fill when every ordered share and its price are known, else a failure
- * that keeps the shares Schwab confirms (HedgeOrderFilled needs all of them and their price).
+ * FILLED is terminal and says every ordered share filled. It is a fill when the executions give
+ * their price; otherwise a failure that still counts every share, so none is hedged again, at an
+ * unknown price for an operator to check (HedgeOrderFilled needs the price).
  */
-function filledOrder(order: Order, filled: D.Decimal, averagePrice: D.Decimal | null): BrokerOrderState {
-  if (averagePrice !== null && D.eq(filled, ordered(order))) return { status: 'filled', filledQuantity: filled, averagePrice };
-  const price = averagePrice === null && !D.isZero(filled) ? ', without the executions that give their average price' : '';
-  const reason = `${failureReason(order)}, but Schwab confirms ${D.format(filled)} of ${D.format(ordered(order))} shares filled${price}: check the order at Schwab`;
-  return { status: 'failed', reason, filledQuantity: filled, averagePrice };
+function filledOrder(order: Order): BrokerOrderState {
+  const all = ordered(order);
+  const executed = executions(order);
+  if (executed.averagePrice !== null && D.eq(executed.filled, all)) return { status: 'filled', filledQuantity: all, averagePrice: executed.averagePrice };
+  const reason = `${failureReason(order)}, but Schwab lists executions for ${D.format(executed.filled)} of ${D.format(all)} shares, so their average price is unknown: check the order at Schwab`;
+  return { status: 'failed', reason, filledQuantity: all, averagePrice: null };
 }
 
 /** Every terminal status is an outcome; any status we do not know is an open order. */
 export function orderState(order: Order): BrokerOrderState {
+  if (order.status === 'FILLED') return filledOrder(order);
   const { filled, averagePrice } = filledShares(order);
-  if (order.status === 'FILLED') return filledOrder(order, filled, averagePrice);
   if (TERMINAL_FAILURES.has(order.status)) return { status: 'failed', reason: failureReason(order), filledQuantity: filled, averagePrice };
   return { status: 'open', brokerStatus: order.status, filledQuantity: filled };
 }

@@ -209,9 +209,12 @@ function evolve(config: AccumulatorConfig, state: AccumulatorState, event: Envel
   }
 }
 
+/** Rule 1: an event at or before the last one folded is a redelivery, a no-op. */
+export const alreadyFolded = (state: AccumulatorState, event: Pick<Envelope, 'position'>): boolean => state.position !== null && event.position <= state.position;
+
 /** Rule 1 and 6: folds one stored event (once), then decides for every symbol it touched. */
 export function react(config: AccumulatorConfig, state: AccumulatorState, event: Envelope): Reaction {
-  if (state.position !== null && event.position <= state.position) return { state, decisions: [], fills: NO_FILLS, reversals: NO_FILLS, rejections: NO_REJECTIONS };
+  if (alreadyFolded(state, event)) return { state, decisions: [], fills: NO_FILLS, reversals: NO_FILLS, rejections: NO_REJECTIONS };
   const evolved = evolve(config, state, event);
   const { extractor, symbols, openCommands } = evolved.state;
   let next: AccumulatorState = { extractor, symbols, openCommands, position: event.position };

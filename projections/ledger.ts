@@ -8,7 +8,7 @@ import type { Side } from '../src/domain/codecs.ts';
 import { decodeEvent, type Envelope } from '../src/domain/events.ts';
 import type { CorruptEvent } from '../src/eventstore/errors.ts';
 import type { RecordedEvent } from '../src/eventstore/port.ts';
-import { initialState, react, symbolState, type AccumulatorConfig, type AccumulatorState, type Decision, type SymbolState } from './accumulator.ts';
+import { alreadyFolded, initialState, react, symbolState, type AccumulatorConfig, type AccumulatorState, type Decision, type SymbolState } from './accumulator.ts';
 import { isOrderEvent } from './hedge-orders.ts';
 import type { Fill, Rejection, RejectionReason } from './fill.ts';
 
@@ -58,6 +58,7 @@ export class LedgerView {
   ) {}
 
   apply(event: Envelope): void {
+    if (alreadyFolded(this.accumulator, event)) return; // its outcome too was applied already
     const reaction = react(this.config, this.accumulator, event);
     this.accumulator = reaction.state;
     this.events++;

@@ -48,7 +48,15 @@ export function arrayOf<C extends t.Mixed>(item: C, name?: string): t.ArrayC<C> 
 export const DecimalString = new t.Type<D.Decimal, string, unknown>(
   'DecimalString',
   (u): u is D.Decimal => typeof u === 'object' && u !== null && typeof (u as { units?: unknown }).units === 'bigint',
-  (u, c) => (typeof u === 'string' && D.isCanonical(u) ? t.success(D.parse(u)) : t.failure(u, c, 'expected a canonical decimal string')),
+  (u, c) => {
+    if (typeof u !== 'string' || !D.isCanonical(u)) return t.failure(u, c, 'expected a canonical decimal string');
+    try {
+      return t.success(D.parse(u));
+    } catch (error) {
+      // Canonical yet not exact at our scale (more than 18 fractional digits): a failure, never a throw.
+      return t.failure(u, c, error instanceof D.DecimalFormatError ? error.reason : String(error));
+    }
+  },
   D.format,
 );
 

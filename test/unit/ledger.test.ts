@@ -1,0 +1,42 @@
+/** The read models' view of the ledger (projections/ledger.ts): redeliveries and corrupt events. */
+import { describe, expect, it } from 'vitest';
+import { decodeEvent } from '../../src/domain/events.ts';
+import { asPosition, type RecordedEvent } from '../../src/eventstore/port.ts';
+import { LedgerView } from '../../projections/ledger.ts';
+import { Scenario, config } from '../support/scenario.ts';
+
+const at = '2025-01-01T00:00:00.000Z';
+
+describe('LedgerView', () => {
+  it('a redelivered order event changes nothing: a placed hedge does not go back to submitting', () => {
+    const s = new Scenario();
+    s.oS('1.5');
+    const { commandId } = s.pending();
+    const stream = `hedgeorder-${commandId}`;
+    const submitting = s.history.event(stream, 'HedgeOrderSubmitting', '00000000-0000-5000-8000-00000000000a', { commandId, broker: 'paper', symbol: 'GME', side: 'BUY', quantity: '1', at });
+    const placed = s.history.event(stream, 'HedgeOrderPlaced', '00000000-0000-5000-8000-00000000000b', { commandId, brokerOrderId: 'b1', at });
+    const view = new LedgerView(config);
+    for (const e of [...s.events, submitting, placed]) view.apply(e);
+    const events = view.events;
+    view.apply(submitting);
+    expect(view.hedges.get(commandId)).toMatchObject({ status: 'placed', brokerOrderId: 'b1' });
+    expect(view.events).toBe(events);
+  });
+
+  it('a stored decimal with more digits than our scale is a corrupt event, counted, not a crash of the fold', () => {
+    const recorded: RecordedEvent = {
+      stream: 'hedgeorder-x',
+      type: 'HedgeOrderFilled',
+      id: '00000000-0000-5000-8000-000000000001',
+      revision: 0n,
+      position: asPosition('00000000000000000001'),
+      metadata: null,
+      data: { commandId: '00000000-0000-5000-8000-000000000002', filledQuantity: '1', averagePrice: '20.0000000000000000001', at },
+    };
+    const decoded = decodeEvent(recorded);
+    expect(decoded._tag === 'Left' && decoded.left.message).toMatch(/data\.averagePrice.*more than 18 fractional digits/);
+    const view = new LedgerView(config);
+    expect(view.applyStored(recorded)?.message).toMatch(/more than 18 fractional digits/);
+    expect(view.rejectedByReason.get('corrupt_event')).toBe(1);
+  });
+});

@@ -1,18 +1,21 @@
 /**
  * The accumulator's state as JSON text, for checkpoints. Decoded with io-ts like any other
- * boundary; a snapshot from another format version is refused rather than guessed at.
+ * boundary; a snapshot from another format version, or folded under another configuration, is
+ * refused rather than guessed at (the service then folds the log again from the start).
  */
 import * as t from 'io-ts';
 import * as E from 'fp-ts/lib/Either.js';
 import { DecimalString, Side, describeErrors } from '../src/domain/codecs.ts';
 import { asPosition } from '../src/eventstore/port.ts';
-import type { AccumulatorState } from './accumulator.ts';
+import type { AccumulatorConfig, AccumulatorState } from './accumulator.ts';
 import { deserializeExtractorState, serializeExtractorState } from './fills.ts';
 
-const SNAPSHOT_VERSION = 3;
+const SNAPSHOT_VERSION = 4;
 
 const Snapshot = t.type({
   version: t.literal(SNAPSHOT_VERSION),
+  /** The configuration the state was folded under (`configKey`). */
+  config: t.string,
   extractor: t.unknown,
   symbols: t.record(
     t.string,
@@ -33,10 +36,18 @@ export class SnapshotError extends Error {
   override readonly name = 'SnapshotError';
 }
 
-export const serializeState = (state: AccumulatorState): string =>
-  JSON.stringify(Snapshot.encode({ version: SNAPSHOT_VERSION, ...state, extractor: serializeExtractorState(state.extractor) }));
+/** What of the configuration the fold's state depends on, as canonical JSON (sets and maps sorted). */
+export function configKey(config: AccumulatorConfig): string {
+  const { chainId, orderbook, owners } = config.fills;
+  const brokerSymbols = Object.entries(config.brokerSymbols).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return JSON.stringify({ chainId, orderbook, owners: [...owners].sort(), maxConsecutiveFailures: config.maxConsecutiveFailures, brokerSymbols });
+}
 
-export function deserializeState(text: string): AccumulatorState {
+export const serializeState = (state: AccumulatorState, config: AccumulatorConfig): string =>
+  JSON.stringify(Snapshot.encode({ version: SNAPSHOT_VERSION, config: configKey(config), ...state, extractor: serializeExtractorState(state.extractor) }));
+
+/** The state a snapshot holds; SnapshotError when it is not one, or was folded under another configuration. */
+export function deserializeState(text: string, config: AccumulatorConfig): AccumulatorState {
   let json: unknown;
   try {
     json = JSON.parse(text);
@@ -46,8 +57,9 @@ export function deserializeState(text: string): AccumulatorState {
   const decoded = Snapshot.decode(json);
   if (E.isLeft(decoded)) {
     const { path, reason } = describeErrors(decoded.left);
-    throw new SnapshotError(`accumulator snapshot invalid at ${path || '<root>'}: ${reason}; delete the checkpoint to rebuild from the log`);
+    throw new SnapshotError(`accumulator snapshot invalid at ${path || '<root>'}: ${reason}`);
   }
+  if (decoded.right.config !== configKey(config)) throw new SnapshotError(`accumulator snapshot was folded under another configuration: ${decoded.right.config}`);
   const { extractor, symbols, openCommands, position } = decoded.right;
   return { extractor: deserializeExtractorState(extractor), symbols, openCommands, position: position === null ? null : asPosition(position) };
 }

@@ -4,14 +4,15 @@
  * deterministic id, then checkpoints. A crash between the append and the checkpoint
  * re-derives the same decision on restart, and its append writes nothing.
  */
-import type { EventStore, From, Position, RecordedEvent } from '../eventstore/port.ts';
+import type { EventStore, From, NewEvent, Position, RecordedEvent } from '../eventstore/port.ts';
 import { NO_STREAM } from '../eventstore/port.ts';
 import { WrongExpectedVersion } from '../eventstore/errors.ts';
 import { LEDGER_PREFIXES, decodeEvent, encodeEvent, streams } from '../domain/events.ts';
 import { hedgeDecisionId } from '../domain/ids.ts';
 import { format } from '../domain/decimal.ts';
 import { initialState, react, type AccumulatorConfig, type AccumulatorState, type Decision } from '../../projections/accumulator.ts';
-import { deserializeState, serializeState } from '../../projections/accumulator-snapshot.ts';
+import { SnapshotError, deserializeState, serializeState } from '../../projections/accumulator-snapshot.ts';
+import { CorruptExtractorState } from '../../projections/fills.ts';
 import type { Logger } from '../log.ts';
 
 export const ACCUMULATOR_CHECKPOINT = 'accumulator';
@@ -42,11 +43,21 @@ export class AccumulatorService {
     return { state: this.state, position: this.position };
   }
 
-  /** Restores the last checkpoint (position and fold snapshot), or starts from scratch. */
+  /**
+   * Restores the last checkpoint (position and fold snapshot), or starts from scratch: also when
+   * the snapshot cannot be used (another format, another configuration). Folding the log again
+   * is always safe: every decision it derives is checked against the recorded one.
+   */
   async restore(): Promise<void> {
     const checkpoint = await this.options.store.readCheckpoint(ACCUMULATOR_CHECKPOINT);
     if (checkpoint?.snapshot === undefined) return;
-    this.state = deserializeState(checkpoint.snapshot);
+    try {
+      this.state = deserializeState(checkpoint.snapshot, this.options.config);
+    } catch (error) {
+      if (!(error instanceof SnapshotError || error instanceof CorruptExtractorState)) throw error;
+      this.options.log.warn({ position: checkpoint.position, reason: error.message }, 'checkpoint unusable; folding the ledger again from the start');
+      return;
+    }
     this.position = checkpoint.position;
     this.options.log.info({ position: checkpoint.position }, 'accumulator resumed from checkpoint');
   }
@@ -102,28 +113,42 @@ export class AccumulatorService {
   private async appendDecision(decision: Decision): Promise<void> {
     const { symbol, sequence } = decision.data;
     const expected = sequence === 1 ? NO_STREAM : BigInt(sequence - 2);
+    const event = encodeEvent(hedgeDecisionId(symbol, sequence), decision);
     try {
-      const result = await this.options.store.append(streams.hedgeCommands(symbol), [encodeEvent(hedgeDecisionId(symbol, sequence), decision)], expected);
+      const result = await this.options.store.append(streams.hedgeCommands(symbol), [event], expected);
+      // A repeat is told by its id alone (the id names symbol and sequence, not the content): compare what is recorded.
+      if (!result.written) await this.assertRecorded(decision, event);
       this.options.log.info({ symbol, sequence, decision: decision.type, written: result.written, ...describe(decision) }, 'decision appended');
       await this.options.onAppended?.(decision, result.written);
     } catch (e) {
-      if (e instanceof WrongExpectedVersion) {
-        throw new DecisionDiverged(
-          `decision ${sequence} for ${symbol} differs from the one recorded in ${e.stream} (actual revision ${e.actual}); ` +
-            'the configuration (owners, orderbook, symbol map, failure limit) must match the one that wrote this ledger',
-          { cause: e },
-        );
-      }
+      if (e instanceof WrongExpectedVersion) throw diverged(decision, `differs from the one recorded in ${e.stream} (actual revision ${e.actual})`, e);
       throw e;
     }
+  }
+
+  /** Throws DecisionDiverged unless the decision recorded at this one's revision is the same. */
+  private async assertRecorded(decision: Decision, event: NewEvent): Promise<void> {
+    const { symbol, sequence } = decision.data;
+    let recorded: RecordedEvent | undefined;
+    for await (const e of this.options.store.readStream(streams.hedgeCommands(symbol), { fromRevision: BigInt(sequence - 1), maxCount: 1 })) recorded = e;
+    const decoded = recorded && decodeEvent(recorded);
+    const same = decoded?._tag === 'Right' && decoded.right.type === event.type && JSON.stringify(encodeEvent(event.id, decoded.right).data) === JSON.stringify(event.data);
+    if (!same) throw diverged(decision, `is not the one recorded (${recorded ? `${recorded.type} ${JSON.stringify(recorded.data)}` : 'nothing'})`);
   }
 
   async checkpoint(): Promise<void> {
     this.sinceCheckpoint = 0;
     if (this.position === 'start') return;
-    await this.options.store.saveCheckpoint(ACCUMULATOR_CHECKPOINT, { position: this.position as Position, snapshot: serializeState(this.state) });
+    await this.options.store.saveCheckpoint(ACCUMULATOR_CHECKPOINT, { position: this.position as Position, snapshot: serializeState(this.state, this.options.config) });
   }
 }
+
+const diverged = (decision: Decision, how: string, cause?: Error): DecisionDiverged =>
+  new DecisionDiverged(
+    `decision ${decision.data.sequence} for ${decision.data.symbol} ${how}; ` +
+      'the configuration (owners, orderbook, symbol map, failure limit) must match the one that wrote this ledger',
+    cause && { cause },
+  );
 
 const describe = (d: Decision) =>
   d.type === 'HedgeRequested' ? { commandId: d.data.commandId, side: d.data.side, quantity: format(d.data.quantity) } : { reason: d.data.reason };

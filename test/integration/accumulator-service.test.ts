@@ -14,8 +14,11 @@ import { ACCUMULATOR_CHECKPOINT, AccumulatorService } from '../../src/services/a
 import { positionsJson } from '../../projections/queries.ts';
 import { StoreUnavailable } from '../../src/eventstore/errors.ts';
 import { logger } from '../../src/log.ts';
-import { History, CHAIN_ID, ORDERBOOK, OUR_OWNER, TOKEN, io, takeOrderV2Log, type OrderSpec, type TokenName } from '../support/orderbook-logs.ts';
+import { History, CHAIN_ID, ORDERBOOK, OTHER_OWNER, OUR_OWNER, TOKEN, io, takeOrderV2Log, type OrderSpec, type TokenName } from '../support/orderbook-logs.ts';
 import { config } from '../support/scenario.ts';
+import { encodeEvent, streams } from '../../src/domain/events.ts';
+import { orderEventId } from '../../src/domain/ids.ts';
+import * as D from '../../src/domain/decimal.ts';
 
 const CHILD = fileURLToPath(new URL('../support/accumulator-child.ts', import.meta.url));
 const E18 = 10n ** 18n;
@@ -147,6 +150,43 @@ describe('accumulator service: divergence', () => {
     await store.append('hedgecmd-GME', [{ id: '6f1c9a56-0d1e-5c3b-9a55-6a4f1e9e0002', type: 'HedgingHalted', data: { sequence: 1, symbol: 'GME', reason: 'x', consecutiveFailures: 3, causationId: '6f1c9a56-0d1e-5c3b-9a55-6a4f1e9e0003' } }], 'no_stream');
     const service = new AccumulatorService({ store, config, log: logger('accumulator') });
     await expect(service.catchUp()).rejects.toThrow(/decision 1 for GME differs from the one recorded in hedgecmd-GME/);
+    await store.close();
+  });
+
+  const rejected = (store: EventStore, commandId: string) =>
+    store.append(streams.hedgeOrder(commandId), [encodeEvent(orderEventId(commandId, 0n), { type: 'HedgeOrderFailed', data: { commandId, reason: 'REJECTED', filledQuantity: D.ZERO, averagePrice: null, at: '2025-09-08T14:00:00.000Z' } })], 'no_stream');
+
+  it('stops with DecisionDiverged when a fold under another failure limit derives another decision at the same place (same id, same revision)', async () => {
+    const store = await openStore('sqlite::memory:');
+    await seed(store);
+    const first = new AccumulatorService({ store, config, log: logger('accumulator') }); // halts after 3 failures
+    await first.catchUp();
+    for (let i = 0; i < 3; i++) {
+      await rejected(store, first.current.state.symbols['GME']!.pending!.commandId);
+      await first.catchUp();
+    }
+    expect((await readAll(store, 'hedgecmd-GME')).map((e) => e.type)).toEqual(['HedgeRequested', 'HedgeRequested', 'HedgeRequested', 'HedgingHalted']);
+    const laxer = new AccumulatorService({ store, config: { ...config, maxConsecutiveFailures: 5 }, log: logger('accumulator') });
+    await expect(laxer.catchUp()).rejects.toThrow(/decision 4 for GME is not the one recorded \(HedgingHalted/);
+    await store.close();
+  });
+
+  it('a checkpoint taken under another configuration is not resumed from: the log is folded again', async () => {
+    const store = await openStore('sqlite::memory:');
+    await seed(store);
+    // A fill of OTHER_OWNER's order: not ours under `config`, ours under `moreOwners`.
+    const theirs = takeOrderV2Log({ owner: OTHER_OWNER, validInputs: [io('USDC')], validOutputs: [io('tGME')] }, { input: 15n * 10n ** 17n, output: 30_000_000n });
+    await new Ingester({ store, chainId: CHAIN_ID, orderbook: ORDERBOOK, tokensOf: tokensOfLog, tokens: { resolve: async () => new Map() } }).ingest([new History().log(theirs, { tx: 'tx 102', logIndex: 0, block: 102n }).data]);
+    await new AccumulatorService({ store, config, log: logger('accumulator') }).catchUp();
+    const moreOwners = { ...config, fills: { ...config.fills, owners: new Set([...config.fills.owners, OTHER_OWNER]) } };
+    const restarted = new AccumulatorService({ store, config: moreOwners, log: logger('accumulator') });
+    await restarted.restore();
+    expect(restarted.current.position).toBe('start');
+    await restarted.catchUp();
+    const scratch = new AccumulatorService({ store, config: moreOwners, log: logger('accumulator') });
+    await scratch.catchUp();
+    expect(restarted.current.state).toEqual(scratch.current.state);
+    expect(D.format(restarted.current.state.symbols['GME']!.net)).toBe('-2.7'); // their 1.5 sold counts now
     await store.close();
   });
 });

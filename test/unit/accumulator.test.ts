@@ -119,7 +119,7 @@ describe('accumulator: the acceptance scenarios of spec/accumulator.md', () => {
     s.oS('1.2'); s.oS('0.9'); s.brokerFills(); s.oB('3.5'); s.brokerFails(); s.brokerFills();
     const live = s.events.filter((e) => e.type === 'HedgeRequested').map((e) => e.id);
     const again = replay(s.events);
-    expect(serializeState(again.state)).toBe(serializeState(s.state));
+    expect(serializeState(again.state, config)).toBe(serializeState(s.state, config));
     // The replay decides exactly the recorded commands, under the same ids: appending them again writes nothing.
     expect(again.decisions.map((d) => (d.type === 'HedgeRequested' ? d.data.commandId : ''))).toEqual(live);
     const fromLogsOnly = replay(s.events.filter((e) => e.type !== 'HedgeRequested' && e.type !== 'HedgingHalted'));
@@ -233,9 +233,9 @@ describe('accumulator: properties', () => {
       const s = run(ops);
       const a = replay(s.events, cfg);
       const b = replay(s.events, cfg);
-      expect(serializeState(a.state)).toBe(serializeState(b.state));
+      expect(serializeState(a.state, cfg)).toBe(serializeState(b.state, cfg));
       expect(a.decisions.map(show)).toEqual(b.decisions.map(show));
-      expect(serializeState(a.state)).toBe(serializeState(s.state));
+      expect(serializeState(a.state, cfg)).toBe(serializeState(s.state, cfg));
     }), { numRuns: 60 });
   });
 
@@ -245,14 +245,14 @@ describe('accumulator: properties', () => {
       const at = events.length === 0 ? 0 : cut % (events.length + 1);
       const whole = replay(events, cfg);
       const head = replay(events.slice(0, at), cfg);
-      let state = deserializeState(serializeState(head.state));
+      let state = deserializeState(serializeState(head.state, cfg), cfg);
       const tail = [];
       for (const e of events.slice(at)) {
         const r = react(cfg, state, e);
         state = r.state;
         tail.push(...r.decisions);
       }
-      expect(serializeState(state)).toBe(serializeState(whole.state));
+      expect(serializeState(state, cfg)).toBe(serializeState(whole.state, cfg));
       expect([...head.decisions, ...tail]).toEqual(whole.decisions);
     }), { numRuns: 60 });
   });

@@ -26,19 +26,23 @@ export async function resume(argv: string[]): Promise<void> {
   const config = configFrom(values);
 
   const result = await withStore(config.store, async (store) => {
+    // Read before the fold: a resume written meanwhile (the fold can take a while) makes our append conflict.
+    const stream = streams.hedgeControl(symbol);
+    const last = await store.readLastEvent(stream);
     const position = positionsJson(await foldLedger(store, accumulatorConfig(config, 'resume'))).find((p) => p.symbol === symbol);
     if (position === undefined) throw new UsageError(`the ledger has never seen ${symbol}; nothing to resume`);
     if (!position.halted && !values.force) {
       throw new UsageError(`${symbol} is not halted (net ${position.net}, ${position.consecutiveFailures} consecutive failures); nothing to resume (--force appends HedgingResumed anyway, resetting the failure count)`);
     }
-    const stream = streams.hedgeControl(symbol);
-    const last = await store.readLastEvent(stream);
     const revision = last === undefined ? 0n : last.revision + 1n;
     const at = new Date().toISOString();
+    const raced = new Error(`someone else wrote to ${stream} at the same time; check \`hedge-ledger positions\` and run resume again if ${symbol} is still halted`);
     try {
-      await store.append(stream, [encodeEvent(controlEventId(symbol, revision), { type: 'HedgingResumed', data: { symbol, reason, at } })], last?.revision ?? NO_STREAM);
+      // The id names the revision, so another operator's resume there is taken as a repeat: nothing of ours was written.
+      const appended = await store.append(stream, [encodeEvent(controlEventId(symbol, revision), { type: 'HedgingResumed', data: { symbol, reason, at } })], last?.revision ?? NO_STREAM);
+      if (!appended.written) throw raced;
     } catch (e) {
-      if (e instanceof WrongExpectedVersion) throw new Error(`someone else wrote to ${stream} at the same time; check \`hedge-ledger positions\` and run resume again if ${symbol} is still halted`, { cause: e });
+      if (e instanceof WrongExpectedVersion) throw new Error(raced.message, { cause: e });
       throw e;
     }
     return { symbol, stream, revision: Number(revision), reason, at, wasHalted: position.halted, haltReason: position.haltReason, net: position.net };

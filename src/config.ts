@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import * as t from 'io-ts';
 import * as E from 'fp-ts/lib/Either.js';
 import { Address, Ticker, describeErrors } from './domain/codecs.ts';
+import { locateStore, redactStoreUrl } from './eventstore/url.ts';
 
 export const DEFAULT_STORE = 'sqlite:./data/ledger.db';
 
@@ -17,6 +18,12 @@ const RpcUrl = t.refinement(t.string, (s) => /^(https?|wss?):\/\/[^\s/?#]+/.test
 const isConfirmations = (u: unknown): u is number | 'safe' | 'finalized' => NonNegativeInt.is(u) || u === 'safe' || u === 'finalized';
 const Confirmations = new t.Type<number | 'safe' | 'finalized', unknown, unknown>('a block count, "safe" or "finalized"', isConfirmations, (u, c) => (isConfirmations(u) ? t.success(u) : t.failure(u, c)), t.identity);
 const HttpUrl = t.refinement(t.string, (s) => /^https?:\/\/[^\s/]+(\/\S*)?$/.test(s), 'an http(s) URL');
+/** A URL that names a store; a bad one is quoted without its user:password. */
+const StoreUrl = new t.Type<string, string, unknown>('a store URL', t.string.is, (u, c) => {
+  if (typeof u !== 'string') return t.failure(u, c);
+  const location = locateStore(u);
+  return E.isRight(location) ? t.success(u) : t.failure(u, c, `${location.left}, got ${JSON.stringify(redactStoreUrl(u))}`);
+}, t.identity);
 const Port = t.refinement(t.number, (n) => Number.isSafeInteger(n) && n >= 0 && n <= 65535, 'a port from 0 to 65535');
 
 /** One setting: its file key, env name, codec for the decoded value, and how env text becomes JSON. */
@@ -37,7 +44,7 @@ const setting = <A>(env: string, codec: t.Type<A, unknown, unknown>, fromEnv: (s
   ({ env, codec, fromEnv, describe });
 
 export const settings = {
-  store: setting('LEDGER_STORE', t.string, text, `event store URL (sqlite:<path>, sqlite::memory:, esdb://host:2113?tls=false); default ${DEFAULT_STORE}`),
+  store: setting('LEDGER_STORE', StoreUrl, text, `event store URL (sqlite:<path>, sqlite::memory:, esdb://host:2113?tls=false); default ${DEFAULT_STORE}`),
   chainId: setting('LEDGER_CHAIN_ID', PositiveInt, integer, 'EVM chain id; default 8453 (Base)'),
   orderbook: setting('LEDGER_ORDERBOOK', Address, text, 'orderbook contract address'),
   owners: setting('LEDGER_OWNERS', t.array(Address), list, 'our order owners (comma-separated in env)'),
@@ -109,14 +116,18 @@ export class ConfigError extends Error {
 
 const keys = Object.keys(settings) as (keyof Settings)[];
 
-/** RPC URLs often carry an API key in their path or query: a bad one is named, never quoted. */
-const UNQUOTED: ReadonlySet<keyof Settings> = new Set(['rpcUrl', 'rpcUrls']);
+/**
+ * URLs may carry credentials: RPC URLs an API key in their path or query, store URLs a
+ * user:password. A bad one is never quoted as given (the store's codec quotes it redacted).
+ */
+const UNQUOTED: ReadonlySet<keyof Settings> = new Set(['rpcUrl', 'rpcUrls', 'store']);
 
-function decodeSetting(key: keyof Settings, raw: unknown, source: string): E.Either<string, unknown> {
+/** `label` names where the value came from: `config file key store`, `env LEDGER_STORE → store`, `--store`. */
+function decodeSetting(key: keyof Settings, raw: unknown, label: string): E.Either<string, unknown> {
   const result = (settings[key].codec as t.Type<unknown, unknown, unknown>).decode(raw);
   if (E.isRight(result)) return result;
   const { path, reason } = describeErrors(result.left, { showValue: !UNQUOTED.has(key) });
-  return E.left(`${source} ${key}${path ? `.${path}` : ''}: ${reason} (${settings[key].describe})`);
+  return E.left(`${label}${path ? `.${path}` : ''}: ${reason} (${settings[key].describe})`);
 }
 
 function readFile(path: string): { values: Record<string, unknown>; problems: string[] } {
@@ -132,8 +143,8 @@ function readFile(path: string): { values: Record<string, unknown>; problems: st
 }
 
 /**
- * Decodes file and environment into one config; `overrides` (command-line flags) win over both.
- * Throws ConfigError listing every problem at once.
+ * Decodes file and environment into one config; `overrides` (command-line flags, decoded
+ * like them and named `--<key>`) win over both. Throws ConfigError listing every problem at once.
  */
 export function loadConfig(options: { file?: string | undefined; env?: NodeJS.ProcessEnv; overrides?: Config } = {}): ResolvedConfig {
   const env = options.env ?? process.env;
@@ -143,16 +154,16 @@ export function loadConfig(options: { file?: string | undefined; env?: NodeJS.Pr
   const config: Record<string, unknown> = { ...DEFAULTS };
   for (const key of keys) {
     const envText = env[settings[key].env];
+    const override = options.overrides?.[key];
     const candidates: [unknown, string][] = [];
-    if (key in fromFile.values) candidates.push([fromFile.values[key], `config file key`]);
-    if (envText !== undefined && envText !== '') candidates.push([settings[key].fromEnv(envText), `env ${settings[key].env} →`]);
-    for (const [raw, source] of candidates) {
-      const decoded = decodeSetting(key, raw, source);
+    if (key in fromFile.values) candidates.push([fromFile.values[key], `config file key ${key}`]);
+    if (envText !== undefined && envText !== '') candidates.push([settings[key].fromEnv(envText), `env ${settings[key].env} → ${key}`]);
+    if (override !== undefined) candidates.push([override, `--${key}`]);
+    for (const [raw, label] of candidates) {
+      const decoded = decodeSetting(key, raw, label);
       if (E.isLeft(decoded)) problems.push(decoded.left);
       else config[key] = decoded.right;
     }
-    const override = options.overrides?.[key];
-    if (override !== undefined) config[key] = override;
   }
   if (problems.length > 0) throw new ConfigError(problems);
   return config as ResolvedConfig;

@@ -8,6 +8,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
+import * as E from 'fp-ts/lib/Either.js';
 import { StoreConfigError } from './errors.ts';
 import type { EventStore } from './port.ts';
 import { MEMORY, SqliteEventStore } from './sqlite.ts';
@@ -22,26 +23,40 @@ const ACCEPTED =
   'sqlite:<path> (e.g. sqlite:./data/ledger.db, sqlite:/var/lib/ledger.db), sqlite::memory:, ' +
   'esdb://host:2113?tls=false or esdb+discover://host1:2113,host2:2113';
 
-const bad = (url: string, why: string): StoreConfigError =>
-  new StoreConfigError(`bad store URL ${JSON.stringify(url)}: ${why}. Accepted forms: ${ACCEPTED}`);
-
-function sqlitePath(url: string, rest: string): string {
-  if (rest.startsWith('///')) return rest.slice(2);
-  if (rest.startsWith('//')) throw bad(url, 'sqlite: takes a path, not a host');
-  if (rest === '') throw bad(url, 'the path is missing');
-  return rest;
+/**
+ * The URL as messages may quote it: everything between the scheme and the last `@` (a
+ * user:password, e.g. esdb://admin:changeit@db:2113) becomes `***`. Up to the last `@`, as a
+ * password may itself hold an unescaped `@`, `/` or `?`.
+ */
+export function redactStoreUrl(url: string): string {
+  const at = url.lastIndexOf('@');
+  if (at < 0) return url;
+  const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(url)?.[0] ?? '';
+  return `${scheme}***${url.slice(at)}`;
 }
 
-export function parseStoreUrl(url: string): StoreLocation {
+function sqliteLocation(rest: string): E.Either<string, StoreLocation> {
+  if (rest === MEMORY) return E.right({ kind: 'sqlite-memory' });
+  if (rest.startsWith('///')) return E.right({ kind: 'sqlite', path: rest.slice(2) });
+  if (rest.startsWith('//')) return E.left('sqlite: takes a path, not a host');
+  if (rest === '') return E.left('the path is missing');
+  return E.right({ kind: 'sqlite', path: rest });
+}
+
+/** Where a store URL points, or why it points nowhere (the configuration's check, before any store opens). */
+export function locateStore(url: string): E.Either<string, StoreLocation> {
   const text = url.trim();
-  if (text === `sqlite:${MEMORY}`) return { kind: 'sqlite-memory' };
-  if (text.startsWith('sqlite:')) return { kind: 'sqlite', path: sqlitePath(url, text.slice('sqlite:'.length)) };
+  if (text.startsWith('sqlite:')) return sqliteLocation(text.slice('sqlite:'.length));
   const esdb = /^esdb(\+discover)?:\/\/(.*)$/.exec(text);
-  if (esdb) {
-    if (!/^[^/?#\s]+/.test(esdb[2] ?? '')) throw bad(url, 'the host is missing');
-    return { kind: 'esdb', connectionString: text };
-  }
-  throw bad(url, 'unknown kind of store');
+  if (!esdb) return E.left('unknown kind of store');
+  return /^[^/?#\s]+/.test(esdb[2] ?? '') ? E.right({ kind: 'esdb', connectionString: text }) : E.left('the host is missing');
+}
+
+/** The store a URL names; a bad URL is a StoreConfigError that quotes it redacted. */
+export function parseStoreUrl(url: string): StoreLocation {
+  const location = locateStore(url);
+  if (E.isLeft(location)) throw new StoreConfigError(`bad store URL ${JSON.stringify(redactStoreUrl(url))}: ${location.left}. Accepted forms: ${ACCEPTED}`);
+  return location.right;
 }
 
 function ensureDirectory(file: string): void {

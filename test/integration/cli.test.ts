@@ -66,10 +66,14 @@ describe('hedge-ledger CLI on the example ledger', () => {
     expect(r.stderr).toMatch(/config file key owners\.0: expected 0x-prefixed hex, got "bob"/);
   });
 
-  it('rejects a bad store URL and an unknown command clearly', async () => {
+  it('rejects a bad store URL as bad configuration, naming the setting and never its password, and an unknown command clearly', async () => {
     const r = await cli(['positions', ...common.slice(0, 2), '--store', 'postgres://nope']);
-    expect(r.code).not.toBe(0);
-    expect(r.stderr).toMatch(/postgres:\/\/nope/);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--store: unknown kind of store, got "postgres:\/\/nope"/);
+    const secret = await cli(['positions', ...common.slice(0, 2)], { LEDGER_STORE: 'kurrentdb://admin:s3cret@db.internal:2113?tls=false' });
+    expect(secret.code).toBe(2);
+    expect(secret.stderr).toMatch(/env LEDGER_STORE → store: unknown kind of store, got "kurrentdb:\/\/\*\*\*@db\.internal:2113\?tls=false"/);
+    expect(secret.stderr).not.toMatch(/s3cret/);
     const u = await cli(['frobnicate']);
     expect(u.code).toBe(2);
     expect(u.stderr).toMatch(/unknown command "frobnicate"/);
@@ -82,5 +86,9 @@ describe('hedge-ledger CLI on the example ledger', () => {
     const configured = await cli(['demo', '--config', join(EXAMPLE, 'ledger.json')]);
     expect(configured.code).toBe(2);
     expect(configured.stderr).toMatch(/demo needs no configuration/);
+    const bad = await cli(['demo', '--store', 'mysql://root:s3cret@db']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--store: unknown kind of store, got "mysql:\/\/\*\*\*@db"/);
+    expect(bad.stderr).not.toMatch(/s3cret/);
   });
 });

@@ -61,6 +61,17 @@ describe('configuration', () => {
     expect(found.join('\n')).not.toMatch(/SECRET/);
   });
 
+  it('refuses a bad store URL from the file, the environment or --store, naming its source, never its password', () => {
+    const path = file({ store: 'sqlite://host/ledger.db' });
+    const found = problems(() => loadConfig({ file: path, env: { LEDGER_STORE: 'kurrentdb://admin:s3cret@db:2113' }, overrides: { store: 'esdb://' } }));
+    expect(found).toEqual([
+      expect.stringMatching(/^config file key store: sqlite: takes a path, not a host, got "sqlite:\/\/host\/ledger\.db" \(event store URL/),
+      expect.stringMatching(/^env LEDGER_STORE → store: unknown kind of store, got "kurrentdb:\/\/\*\*\*@db:2113" \(/),
+      expect.stringMatching(/^--store: the host is missing, got "esdb:\/\/" \(/),
+    ]);
+    expect(found.join('\n')).not.toMatch(/s3cret|admin/);
+  });
+
   it('reports a file that is not JSON or not an object', () => {
     expect(problems(() => loadConfig({ file: file('{nope'), env: {} }))[0]).toMatch(/config file .*ledger\.json: .*JSON/);
     expect(problems(() => loadConfig({ file: file([1, 2]), env: {} }))[0]).toMatch(/expected a JSON object/);

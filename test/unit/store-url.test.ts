@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { NO_STREAM } from '../../src/eventstore/port.ts';
-import { openStore, parseStoreUrl } from '../../src/eventstore/url.ts';
+import { openStore, parseStoreUrl, redactStoreUrl } from '../../src/eventstore/url.ts';
 import { DEFAULT_STORE } from '../../src/config.ts';
 import { collect, event, idsOf } from '../support/store-fixtures.ts';
 
@@ -45,6 +45,23 @@ describe('parseStoreUrl', () => {
     expect(message).toContain(JSON.stringify(url));
     expect(message).toContain(why);
     for (const form of ['sqlite:<path>', 'sqlite::memory:', 'esdb://', 'esdb+discover://']) expect(message).toContain(form);
+  });
+
+  it('quotes a bad URL without its user:password', () => {
+    expect(() => parseStoreUrl('kurrentdb://admin:s3cret@db:2113')).toThrow('bad store URL "kurrentdb://***@db:2113": unknown kind of store');
+  });
+});
+
+describe('redactStoreUrl', () => {
+  it.each([
+    ['esdb://admin:changeit@db.example.com:2113?tls=false', 'esdb://***@db.example.com:2113?tls=false'],
+    ['esdb+discover://ops:pw@n1:2113,n2:2113', 'esdb+discover://***@n1:2113,n2:2113'],
+    ['esdb://admin:p@ss/w?rd@db:2113', 'esdb://***@db:2113'], // an unescaped password: up to the last @
+    ['admin:s3cret@db', '***@db'],
+    ['esdb://localhost:2113?tls=false', 'esdb://localhost:2113?tls=false'],
+    ['sqlite:./data/ledger.db', 'sqlite:./data/ledger.db'],
+  ])('%s', (url, shown) => {
+    expect(redactStoreUrl(url)).toBe(shown);
   });
 });
 

@@ -11,7 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Address } from 'viem';
 import * as D from '../../domain/decimal.ts';
 import { loadConfig } from '../../config.ts';
-import { openStore } from '../../eventstore/url.ts';
+import { openStore, redactStoreUrl } from '../../eventstore/url.ts';
 import type { EventStore } from '../../eventstore/port.ts';
 import { PaperBroker } from '../../broker/paper.ts';
 import { runService } from '../../services/service.ts';
@@ -37,6 +37,8 @@ export async function demo(argv: string[]): Promise<void> {
   const seconds = Number(values.duration);
   if (!Number.isFinite(seconds) || seconds <= 0) throw new UsageError(`--duration takes seconds, e.g. --duration 30 (got ${values.duration})`);
   if (values.config !== undefined) throw new UsageError('demo needs no configuration: it makes its own chain, orderbook and ledger (drop --config)');
+  // --store keeps the ledger for querying afterwards: a bad URL stops the demo before anything starts.
+  const kept = values.store === undefined ? undefined : loadConfig({ env: {}, overrides: { store: values.store } }).store;
   rootLogger(process.env['LEDGER_LOG_LEVEL'] ?? 'warn');
   const say = (line: string) => process.stdout.write(`${line}\n`);
   const dir = mkdtempSync(join(tmpdir(), 'hedge-ledger-demo-'));
@@ -45,13 +47,13 @@ export async function demo(argv: string[]): Promise<void> {
   let anvil: Anvil | undefined;
   let service: Promise<void> | undefined;
   try {
-    // --store keeps the ledger for querying afterwards; it must be empty, as the demo's chain is new every run.
-    store = await openStore(values.store ?? `sqlite:${join(dir, 'ledger.db')}`);
-    if (values.store !== undefined && (await store.headPosition()) !== undefined) {
-      throw new UsageError(`demo --store needs an empty store, and ${values.store} already holds events (the demo's chain is new every run)`);
+    // A kept store must be empty, as the demo's chain is new every run.
+    store = await openStore(kept ?? `sqlite:${join(dir, 'ledger.db')}`);
+    if (kept !== undefined && (await store.headPosition()) !== undefined) {
+      throw new UsageError(`demo --store needs an empty store, and ${redactStoreUrl(kept)} already holds events (the demo's chain is new every run)`);
     }
     anvil = await startAnvil();
-    say(`hedge-ledger demo: anvil on ${anvil.rpcUrl}, ledger ${values.store ?? join(dir, 'ledger.db')}, paper broker, ${seconds}s of random trading`);
+    say(`hedge-ledger demo: anvil on ${anvil.rpcUrl}, ledger ${kept === undefined ? join(dir, 'ledger.db') : redactStoreUrl(kept)}, paper broker, ${seconds}s of random trading`);
     const deployment = await deployDevnet(anvil.rpcUrl);
     say(`deployed the test orderbook ${deployment.orderbook} and ${Object.keys(deployment.tokens).length} tokens; our order owner is ${OUR_OWNER}`);
     const config = loadConfig({
@@ -74,8 +76,8 @@ export async function demo(argv: string[]): Promise<void> {
     stop.abort();
     await service.catch(() => undefined);
     report(say, await settled);
-    if (values.store !== undefined) {
-      say(`\nthe ledger stays in ${values.store}; query it with\n  LEDGER_CHAIN_ID=${deployment.chainId} LEDGER_ORDERBOOK=${config.orderbook} LEDGER_OWNERS=${OUR_OWNER} hedge-ledger positions --store ${values.store}`);
+    if (kept !== undefined) {
+      say(`\nthe ledger stays in ${redactStoreUrl(kept)}; query it with\n  LEDGER_CHAIN_ID=${deployment.chainId} LEDGER_ORDERBOOK=${config.orderbook} LEDGER_OWNERS=${OUR_OWNER} hedge-ledger positions --store ${redactStoreUrl(kept)}`);
     }
   } finally {
     stop.abort();

@@ -2,7 +2,7 @@
 import { describe, expect, it, beforeAll } from 'vitest';
 import { EXAMPLE, ROOT, runCli, type CliResult } from '../support/cli.ts';
 import { io, takeOrderV2Log, txHash, OUR_OWNER, ORDERBOOK, TOKEN, type RawLog } from '../support/orderbook-logs.ts';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -66,6 +66,19 @@ describe('hedge-ledger CLI on the example ledger', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/config file key chainId: expected a positive integer, got "base"/);
     expect(r.stderr).toMatch(/config file key owners\.0: expected 0x-prefixed hex, got "bob"/);
+  });
+
+  it('checks the configuration before opening a store: exit 2, nothing on stdout, no store file', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ledger-cli-'));
+    writeFileSync(join(dir, 'empty.json'), '{}');
+    const unconfigured = ['--config', join(dir, 'empty.json'), '--store', `sqlite:${join(dir, 'sub', 'ledger.db')}`];
+    for (const command of [['positions'], ['hedges'], ['trades'], ['rejected', '--json'], ['replay'], ['resume', 'GME', '--reason', 'x']]) {
+      const r = await cli([...command, ...unconfigured]);
+      expect({ command, code: r.code, stdout: r.stdout, stderr: r.stderr }).toMatchObject({ code: 2, stdout: '', stderr: expect.stringMatching(/needs orderbook/) });
+    }
+    expect(existsSync(join(dir, 'sub'))).toBe(false);
+    const empty = await cli(['rejected', '--json', ...common.slice(0, 2), '--store', `sqlite:${join(dir, 'empty.db')}`]);
+    expect(empty).toMatchObject({ code: 0, stdout: '[]\n' });
   });
 
   it('rejects a bad store URL as bad configuration, naming the setting and never its password, and an unknown command clearly', async () => {

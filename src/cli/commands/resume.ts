@@ -24,12 +24,13 @@ export async function resume(argv: string[]): Promise<void> {
   const reason = values.reason?.trim() ?? '';
   if (reason === '') throw new UsageError('--reason <text> is required: say why hedging may go on (it is recorded in the ledger)');
   const config = configFrom(values);
+  const fold = accumulatorConfig(config, 'resume'); // before the store opens: a bad configuration creates no store file
 
   const result = await withStore(config.store, async (store) => {
     // Read before the fold: a resume written meanwhile (the fold can take a while) makes our append conflict.
     const stream = streams.hedgeControl(symbol);
     const last = await store.readLastEvent(stream);
-    const position = positionsJson(await foldLedger(store, accumulatorConfig(config, 'resume'))).find((p) => p.symbol === symbol);
+    const position = positionsJson(await foldLedger(store, fold)).find((p) => p.symbol === symbol);
     if (position === undefined) throw new UsageError(`the ledger has never seen ${symbol}; nothing to resume`);
     if (!position.halted && !values.force) {
       throw new UsageError(`${symbol} is not halted (net ${position.net}, ${position.consecutiveFailures} consecutive failures); nothing to resume (--force appends HedgingResumed anyway, resetting the failure count)`);

@@ -15,12 +15,22 @@ export class UsageError extends Error {
   override readonly name = 'UsageError';
 }
 
-export function parse<O extends NonNullable<ParseArgsConfig['options']>>(argv: string[], options: O) {
+/**
+ * `positionals` names the arguments the command takes, in order (`<logs.jsonl>`). Any more is
+ * refused, not ignored: a stray word is often a mistyped flag (`run once`) or a second file.
+ */
+export function parse<O extends NonNullable<ParseArgsConfig['options']>>(argv: string[], options: O, positionals: readonly string[] = []) {
+  let parsed;
   try {
-    return parseArgs({ args: argv, options: { ...commonOptions, ...options }, allowPositionals: true, strict: true });
+    parsed = parseArgs({ args: argv, options: { ...commonOptions, ...options }, allowPositionals: true, strict: true });
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
+  const extra = parsed.positionals[positionals.length];
+  if (extra !== undefined) {
+    throw new UsageError(`unexpected argument ${JSON.stringify(extra)}: this command takes ${positionals.length === 0 ? 'options only' : `${positionals.join(' ')} and options`}`);
+  }
+  return parsed;
 }
 
 export function configFrom(values: { store?: string | undefined; config?: string | undefined }): ResolvedConfig {

@@ -81,6 +81,15 @@ describe('hedge-ledger CLI on the example ledger', () => {
     expect(empty).toMatchObject({ code: 0, stdout: '[]\n' });
   });
 
+  it('refuses an argument a command does not take, naming it', async () => {
+    const refused = (argument: string, takes: string) => ({ code: 2, stdout: '', stderr: expect.stringContaining(`unexpected argument "${argument}": this command takes ${takes}`) });
+    expect(await cli(['positions', 'GME', ...common])).toMatchObject(refused('GME', 'options only'));
+    expect(await cli(['replay', '--json', 'now', ...common])).toMatchObject(refused('now', 'options only'));
+    const logs = join(EXAMPLE, 'logs.jsonl');
+    expect(await cli(['ingest-file', logs, logs, '--tokens', join(EXAMPLE, 'tokens.json'), ...common])).toMatchObject(refused(logs, '<logs.jsonl> and options'));
+    expect(await cli(['resume', 'GME', 'AAPL', '--reason', 'x', ...common])).toMatchObject(refused('AAPL', '<SYMBOL> and options'));
+  });
+
   it('rejects a bad store URL as bad configuration, naming the setting and never its password, and an unknown command clearly', async () => {
     const r = await cli(['positions', ...common.slice(0, 2), '--store', 'postgres://nope']);
     expect(r.code).toBe(2);

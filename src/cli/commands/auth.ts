@@ -79,7 +79,7 @@ export async function status(config: ResolvedConfig, json: boolean, output: Writ
 }
 
 export async function auth(argv: string[]): Promise<void> {
-  const { values, positionals } = parse(argv, {});
+  const { values, positionals } = parse(argv, {}, ['login|status']);
   const config = configFrom(values);
   switch (positionals[0]) {
     case 'login':

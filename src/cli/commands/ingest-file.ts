@@ -83,7 +83,7 @@ export async function readLogFile(path: string, chainId: number, orderbook: stri
 }
 
 export async function ingestFile(argv: string[]): Promise<void> {
-  const { values, positionals } = parse(argv, { tokens: { type: 'string' } });
+  const { values, positionals } = parse(argv, { tokens: { type: 'string' } }, ['<logs.jsonl>']);
   const [file] = positionals;
   if (file === undefined || values.tokens === undefined) throw new UsageError('usage: hedge-ledger ingest-file <logs.jsonl> --tokens <tokens.json>');
   const config = configFrom(values);

@@ -17,9 +17,9 @@ import { withStore } from '../../eventstore/url.ts';
 const TICKER = /^[A-Z][A-Z0-9.]*$/;
 
 export async function resume(argv: string[]): Promise<void> {
-  const { values, positionals } = parse(argv, { reason: { type: 'string' }, force: { type: 'boolean', default: false } });
-  const [symbol, ...extra] = positionals;
-  if (symbol === undefined || extra.length > 0) throw new UsageError('takes one base ticker: resume <SYMBOL> --reason <text>');
+  const { values, positionals } = parse(argv, { reason: { type: 'string' }, force: { type: 'boolean', default: false } }, ['<SYMBOL>']);
+  const [symbol] = positionals;
+  if (symbol === undefined) throw new UsageError('takes one base ticker: resume <SYMBOL> --reason <text>');
   if (!TICKER.test(symbol)) throw new UsageError(`the symbol is a base ticker such as GME, not ${JSON.stringify(symbol)}`);
   const reason = values.reason?.trim() ?? '';
   if (reason === '') throw new UsageError('--reason <text> is required: say why hedging may go on (it is recorded in the ledger)');

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import * as t from 'io-ts';
 import * as E from 'fp-ts/lib/Either.js';
 import { Address, Ticker, describeErrors } from './domain/codecs.ts';
-import { locateStore, redactStoreUrl } from './eventstore/url.ts';
+import { locateStore, redactStoreUrl } from './eventstore/store-location.ts';
 
 export const DEFAULT_STORE = 'sqlite:./data/ledger.db';
 

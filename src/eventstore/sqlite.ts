@@ -17,9 +17,7 @@ import { openDatabase, translateSqliteError, type Where } from './sqlite-connect
 import { globalPages, PageReader, streamPages, type PageSource } from './sqlite-pages.ts';
 import { decodeFrom, encodePosition, prefixRanges, prepareStatements, toRecorded, type Statements } from './sqlite-statements.ts';
 import { signalAppend, SqliteSubscription } from './sqlite-subscription.ts';
-
-/** The file name that opens a private in-memory store (tests). */
-export const MEMORY = ':memory:';
+import { MEMORY } from './store-location.ts';
 
 export interface SqliteStoreOptions {
   /** How long an operation waits for another writer's lock before StoreUnavailable. */

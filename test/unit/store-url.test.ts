@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { NO_STREAM } from '../../src/eventstore/port.ts';
-import { openStore, parseStoreUrl, redactStoreUrl } from '../../src/eventstore/url.ts';
+import { openStore } from '../../src/eventstore/url.ts';
+import { parseStoreUrl, redactStoreUrl } from '../../src/eventstore/store-location.ts';
 import { DEFAULT_STORE } from '../../src/config.ts';
 import { collect, event, idsOf } from '../support/store-fixtures.ts';
 

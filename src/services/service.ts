@@ -17,7 +17,7 @@ import { ACCUMULATOR_CHECKPOINT, AccumulatorService } from './accumulator.ts';
 import { ExecutorService } from './executor.ts';
 import { instrumented } from '../broker/instrumented.ts';
 import { executorTuning } from './run-once.ts';
-import { IngesterService, ingesterSettings, type IngestGauges } from '../chain/ingester-service.ts';
+import { IngesterService, type IngesterSettings, type IngestGauges } from '../chain/ingester-service.ts';
 import { supervise, type RoleProgress, type Supervised } from './supervisor.ts';
 
 export const ROLES = ['ingest', 'accumulate', 'execute', 'api'] as const;
@@ -27,6 +27,8 @@ export interface ServiceOptions {
   readonly store: EventStore;
   readonly config: ResolvedConfig;
   readonly fold: AccumulatorConfig;
+  /** With the ingest role: `ingesterSettings(config, …)`, resolved by the caller so a missing setting stops it before anything starts. */
+  readonly ingest?: IngesterSettings | undefined;
   readonly broker: Broker;
   readonly roles: ReadonlySet<Role>;
   readonly signal: AbortSignal;
@@ -38,6 +40,7 @@ export interface ServiceOptions {
 /** Runs until the signal aborts (resolves) or a role fails for good (rejects, after stopping the others). */
 export async function runService(options: ServiceOptions): Promise<void> {
   const { store, config, roles, signal } = options;
+  const ingest = roles.has('ingest') ? given(options.ingest, 'ingest') : undefined;
   const log = logger('service');
   const metrics = options.metrics ?? createMetrics();
   const health = new Roles();
@@ -52,11 +55,11 @@ export async function runService(options: ServiceOptions): Promise<void> {
     running.push(role);
   };
 
-  if (roles.has('ingest')) {
+  if (ingest) {
     // A new ingester per attempt: its RPC retries follow the attempt's signal, which the watchdog
     // aborts, and its view of the stream's tail is re-read after a store outage.
     start('ingest', async (s) => {
-      const ingester = await IngesterService.start(store, ingesterSettings(config, 'run'), logger('ingester'), s, trackingGauges(metrics, chain));
+      const ingester = await IngesterService.start(store, ingest, logger('ingester'), s, trackingGauges(metrics, chain));
       try {
         await ingester.run(s);
       } finally {
@@ -108,6 +111,12 @@ export async function runService(options: ServiceOptions): Promise<void> {
     unexpose.forEach((remove) => remove());
     log.info('service stopped');
   }
+}
+
+/** A role's settings, which the caller resolves before calling runService. */
+function given<T>(settings: T | undefined, role: Role): T {
+  if (settings === undefined) throw new TypeError(`runService: the ${role} role needs its settings`);
+  return settings;
 }
 
 /** The watchdog's view of the accumulator: its position, and whether the store holds events past it. */

@@ -90,6 +90,15 @@ describe('hedge-ledger CLI on the example ledger', () => {
     expect(await cli(['resume', 'GME', 'AAPL', '--reason', 'x', ...common])).toMatchObject(refused('AAPL', '<SYMBOL> and options'));
   });
 
+  it('run checks every role\'s settings before anything starts: without rpcUrl it exits 2, no store opened', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'ledger-cli-')), 'ledger.db');
+    const r = await cli(['run', '--config', join(EXAMPLE, 'ledger.json'), '--store', `sqlite:${file}`], { LEDGER_LOG_LEVEL: 'info' });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^hedge-ledger run: bad configuration:\n {2}run needs rpcUrl \(env LEDGER_RPC_URL/);
+    expect(r.stderr).not.toMatch(/HTTP API listening|service running/);
+    expect(existsSync(file)).toBe(false);
+  });
+
   it('rejects a bad store URL as bad configuration, naming the setting and never its password, and an unknown command clearly', async () => {
     const r = await cli(['positions', ...common.slice(0, 2), '--store', 'postgres://nope']);
     expect(r.code).toBe(2);

@@ -16,6 +16,7 @@ import { redactStoreUrl } from '../../eventstore/store-location.ts';
 import type { EventStore } from '../../eventstore/port.ts';
 import { PaperBroker } from '../../broker/paper.ts';
 import { runService } from '../../services/service.ts';
+import { ingesterSettings } from '../../chain/ingester-service.ts';
 import { startAnvil, deployDevnet, createTrader, type Anvil, type DevTokenName, type Fill, type Trader } from '../../chain/devnet/index.ts';
 import { accumulatorConfig, parse, UsageError } from '../context.ts';
 import { table } from '../table.ts';
@@ -66,7 +67,7 @@ export async function demo(argv: string[]): Promise<void> {
       },
     });
     let api = '';
-    service = runService({ store, config, fold: accumulatorConfig(config, 'demo'), broker: new PaperBroker(), roles: new Set(['ingest', 'accumulate', 'execute', 'api']), signal: stop.signal, onListening: (url) => (api = url) });
+    service = runService({ store, config, fold: accumulatorConfig(config, 'demo'), ingest: ingesterSettings(config, 'demo'), broker: new PaperBroker(), roles: new Set(['ingest', 'accumulate', 'execute', 'api']), signal: stop.signal, onListening: (url) => (api = url) });
     service.catch(() => stop.abort());
     while (api === '' && !stop.signal.aborted) await sleep(50);
     say(`the read-only HTTP API is on ${api} (try ${api}/positions)\n`);

@@ -7,6 +7,7 @@ import type { Broker } from '../../broker/port.ts';
 import { accumulatorConfig, UsageError } from '../context.ts';
 import { withStore } from '../../eventstore/url.ts';
 import { parseRoles, runService, type Role } from '../../services/service.ts';
+import { ingesterSettings } from '../../chain/ingester-service.ts';
 import { logger } from '../../log.ts';
 
 export async function serve(config: ResolvedConfig, broker: Broker, rolesFlag: string | undefined): Promise<void> {
@@ -16,7 +17,9 @@ export async function serve(config: ResolvedConfig, broker: Broker, rolesFlag: s
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
+  // Every role's settings, checked before the store opens: a missing one is bad configuration (exit 2), not a role failing later.
   const fold = accumulatorConfig(config, 'run');
+  const ingest = roles.has('ingest') ? ingesterSettings(config, 'run') : undefined;
   const log = logger('service');
   const stop = new AbortController();
   const onSignal = (signal: NodeJS.Signals) => {
@@ -32,7 +35,7 @@ export async function serve(config: ResolvedConfig, broker: Broker, rolesFlag: s
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   try {
-    await withStore(config.store, (store) => runService({ store, config, fold, broker, roles, signal: stop.signal }));
+    await withStore(config.store, (store) => runService({ store, config, fold, ingest, broker, roles, signal: stop.signal }));
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);

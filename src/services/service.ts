@@ -29,7 +29,8 @@ export interface ServiceOptions {
   readonly fold: AccumulatorConfig;
   /** With the ingest role: `ingesterSettings(config, …)`, resolved by the caller so a missing setting stops it before anything starts. */
   readonly ingest?: IngesterSettings | undefined;
-  readonly broker: Broker;
+  /** With the execute role: the broker it hedges at (the others need none, nor its secrets). */
+  readonly broker?: Broker | undefined;
   readonly roles: ReadonlySet<Role>;
   readonly signal: AbortSignal;
   /** Called once the HTTP API listens (tests and the demo read the port from it). */
@@ -41,6 +42,7 @@ export interface ServiceOptions {
 export async function runService(options: ServiceOptions): Promise<void> {
   const { store, config, roles, signal } = options;
   const ingest = roles.has('ingest') ? given(options.ingest, 'ingest') : undefined;
+  const broker = roles.has('execute') ? given(options.broker, 'execute') : undefined;
   const log = logger('service');
   const metrics = options.metrics ?? createMetrics();
   const health = new Roles();
@@ -77,13 +79,13 @@ export async function runService(options: ServiceOptions): Promise<void> {
     }, { progress, stallMs: 60_000 });
     unexpose.push(exposeAccumulator(metrics, async () => (await progress()).behind));
   }
-  if (roles.has('execute')) {
-    const broker = instrumented(options.broker, metrics);
+  if (broker) {
+    const measured = instrumented(broker, metrics);
     // The executor keeps running while the broker needs a login (orders already placed keep
     // working), but is not ready; the problem outlives a restart of the role.
     let operatorProblem: string | undefined;
     const onOperatorProblem = (problem: string | undefined) => void (operatorProblem = problem);
-    start('execute', (s) => new ExecutorService({ store, broker, log: logger('executor'), onOperatorProblem, ...executorTuning(config) }).follow(s));
+    start('execute', (s) => new ExecutorService({ store, broker: measured, log: logger('executor'), onOperatorProblem, ...executorTuning(config) }).follow(s));
     health.register('broker', () => (operatorProblem === undefined ? { alive: true } : { alive: false, detail: `needs an operator: ${operatorProblem}` }));
   }
   let closeApi: (() => Promise<void>) | undefined;

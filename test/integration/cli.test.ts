@@ -2,6 +2,8 @@
 import { describe, expect, it, beforeAll } from 'vitest';
 import { EXAMPLE, ROOT, runCli, type CliResult } from '../support/cli.ts';
 import { io, takeOrderV2Log, txHash, OUR_OWNER, ORDERBOOK, TOKEN, type RawLog } from '../support/orderbook-logs.ts';
+import { freePort, ServiceProcess } from '../support/e2e-stack.ts';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -97,6 +99,22 @@ describe('hedge-ledger CLI on the example ledger', () => {
     expect(r.stderr).toMatch(/^hedge-ledger run: bad configuration:\n {2}run needs rpcUrl \(env LEDGER_RPC_URL/);
     expect(r.stderr).not.toMatch(/HTTP API listening|service running/);
     expect(existsSync(file)).toBe(false);
+  });
+
+  it('run needs the broker\'s settings only with the execute role', async () => {
+    const execute = await cli(['run', '--roles', 'execute', '--broker', 'schwab', ...common]);
+    expect(execute.code).toBe(2);
+    expect(execute.stderr).toMatch(/run --broker schwab needs schwabAppKey/);
+
+    const port = await freePort();
+    const child = spawn(process.execPath, ['bin/hedge-ledger.js', 'run', '--roles', 'api', '--broker', 'schwab', ...common], {
+      cwd: ROOT, env: { ...process.env, LEDGER_HTTP_PORT: String(port), LEDGER_LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const api = new ServiceProcess(child, port, join(mkdtempSync(join(tmpdir(), 'ledger-cli-')), 'run.log'));
+    const running = await api.logged('service running');
+    const exited = await api.stop();
+    expect(running, api.logTail).toBe(true);
+    expect(exited).toMatchObject({ code: 0 });
   });
 
   it('rejects a bad store URL as bad configuration, naming the setting and never its password, and an unknown command clearly', async () => {

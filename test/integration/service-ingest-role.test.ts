@@ -8,7 +8,6 @@ import { loadConfig } from '../../src/config.ts';
 import { StoreUnavailable } from '../../src/eventstore/errors.ts';
 import type { EventStore } from '../../src/eventstore/port.ts';
 import { openStore } from '../../src/eventstore/url.ts';
-import { PaperBroker } from '../../src/broker/paper.ts';
 import { runService } from '../../src/services/service.ts';
 import { ingesterSettings } from '../../src/chain/ingester-service.ts';
 import { createMetrics } from '../../src/http/metrics.ts';
@@ -55,7 +54,7 @@ describe('run: the ingest role', () => {
     });
     const abort = new AbortController();
     const metrics = createMetrics();
-    const running = runService({ store, config, fold: devnet.fold, ingest: ingesterSettings(config, 'test'), broker: new PaperBroker(), roles: new Set(['ingest']), signal: abort.signal, metrics });
+    const running = runService({ store, config, fold: devnet.fold, ingest: ingesterSettings(config, 'test'), roles: new Set(['ingest']), signal: abort.signal, metrics });
     running.catch(() => undefined); // awaited below; a failure also fails the waits
     const ingestedAll = async () => (await storedLogs(inner, devnet.stream)).length === (await chainLogIds(devnet)).length;
 

@@ -26,7 +26,7 @@ function withBrokerFlag(config: ResolvedConfig, flag: string | undefined): Resol
 export async function run(argv: string[]): Promise<void> {
   const { values } = parse(argv, { once: { type: 'boolean', default: false }, broker: { type: 'string' }, roles: { type: 'string' } });
   const config = withBrokerFlag(configFrom(values), values.broker);
-  if (!values.once) return serve(config, brokerFor(config), values.roles);
+  if (!values.once) return serve(config, values.roles, () => brokerFor(config));
   const fold = accumulatorConfig(config, 'run');
   const broker = brokerFor(config);
   const report = await withStore(config.store, (store) => runOnce(store, fold, broker, executorTuning(config)));

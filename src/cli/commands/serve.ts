@@ -10,7 +10,8 @@ import { parseRoles, runService, type Role } from '../../services/service.ts';
 import { ingesterSettings } from '../../chain/ingester-service.ts';
 import { logger } from '../../log.ts';
 
-export async function serve(config: ResolvedConfig, broker: Broker, rolesFlag: string | undefined): Promise<void> {
+/** `brokerFor` runs only for a process with the execute role: the others need no broker settings or secrets. */
+export async function serve(config: ResolvedConfig, rolesFlag: string | undefined, brokerFor: () => Broker): Promise<void> {
   let roles: Set<Role>;
   try {
     roles = parseRoles(rolesFlag);
@@ -20,6 +21,7 @@ export async function serve(config: ResolvedConfig, broker: Broker, rolesFlag: s
   // Every role's settings, checked before the store opens: a missing one is bad configuration (exit 2), not a role failing later.
   const fold = accumulatorConfig(config, 'run');
   const ingest = roles.has('ingest') ? ingesterSettings(config, 'run') : undefined;
+  const broker = roles.has('execute') ? brokerFor() : undefined;
   const log = logger('service');
   const stop = new AbortController();
   const onSignal = (signal: NodeJS.Signals) => {

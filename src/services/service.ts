@@ -56,6 +56,9 @@ export async function runService(options: ServiceOptions): Promise<void> {
     health.register(name, role.health);
     running.push(role);
   };
+  const follower = roles.has('api') ? new LedgerFollower({ store, config: options.fold, log: logger('api'), retention: config.httpRetention, onRetry: (e) => metrics.errors.inc({ component: 'api', kind: e.name }) }) : undefined;
+  // The API listens before any role starts: a busy port then fails the service with nothing to stop.
+  const api = follower && (await startHttpApi({ host: config.httpHost, port: config.httpPort, follower, store, metrics, roles: health, checkpoints: [ACCUMULATOR_CHECKPOINT], log: logger('http') }));
 
   if (ingest) {
     // A new ingester per attempt: its RPC retries follow the attempt's signal, which the watchdog
@@ -88,17 +91,13 @@ export async function runService(options: ServiceOptions): Promise<void> {
     start('execute', (s) => new ExecutorService({ store, broker: measured, log: logger('executor'), onOperatorProblem, ...executorTuning(config) }).follow(s));
     health.register('broker', () => (operatorProblem === undefined ? { alive: true } : { alive: false, detail: `needs an operator: ${operatorProblem}` }));
   }
-  let closeApi: (() => Promise<void>) | undefined;
-  if (roles.has('api')) {
-    const follower = new LedgerFollower({ store, config: options.fold, log: logger('api'), retention: config.httpRetention, onRetry: (e) => metrics.errors.inc({ component: 'api', kind: e.name }) });
+  if (follower) {
     follower.start(stopAll.signal);
     running.push({ health: () => ({ alive: true }), done: follower.stopped });
-    if (roles.has('ingest')) health.register('ingest-lag', lagWithin(config.maxIngestLagBlocks, () => ingestLag(chain)));
-    const api = await startHttpApi({ host: config.httpHost, port: config.httpPort, follower, store, metrics, roles: health, checkpoints: [ACCUMULATOR_CHECKPOINT], log: logger('http') });
-    closeApi = api.close;
-    log.info({ url: api.url, roles: [...roles] }, 'service running');
-    options.onListening?.(api.url);
-  } else log.info({ roles: [...roles] }, 'service running');
+    if (ingest) health.register('ingest-lag', lagWithin(config.maxIngestLagBlocks, () => ingestLag(chain)));
+  }
+  log.info({ url: api?.url, roles: [...roles] }, 'service running');
+  if (api) options.onListening?.(api.url);
 
   try {
     // Roles end only when stopped (the signal) or when one fails for good, which stops the rest.
@@ -109,7 +108,7 @@ export async function runService(options: ServiceOptions): Promise<void> {
   } finally {
     stopAll.abort();
     await Promise.allSettled(running.map((r) => r.done));
-    await closeApi?.();
+    await api?.close();
     unexpose.forEach((remove) => remove());
     log.info('service stopped');
   }

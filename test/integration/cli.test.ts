@@ -4,6 +4,7 @@ import { EXAMPLE, ROOT, runCli, type CliResult } from '../support/cli.ts';
 import { io, takeOrderV2Log, txHash, OUR_OWNER, ORDERBOOK, TOKEN, type RawLog } from '../support/orderbook-logs.ts';
 import { freePort, ServiceProcess } from '../support/e2e-stack.ts';
 import { spawn } from 'node:child_process';
+import { createServer, type AddressInfo } from 'node:net';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -115,6 +116,19 @@ describe('hedge-ledger CLI on the example ledger', () => {
     const exited = await api.stop();
     expect(running, api.logTail).toBe(true);
     expect(exited).toMatchObject({ code: 0 });
+  });
+
+  it('run on a busy HTTP port exits 1 with one clear line, nothing left running', async () => {
+    const busy = createServer();
+    await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
+    const { port } = busy.address() as AddressInfo;
+    try {
+      const r = await runCli(['run', '--roles', 'accumulate,execute,api', ...common], { env: { LEDGER_HTTP_PORT: String(port) }, timeoutMs: 20_000 });
+      expect(r.code).toBe(1);
+      expect(r.stderr).toBe(`hedge-ledger run: listen EADDRINUSE: address already in use 127.0.0.1:${port}\n`);
+    } finally {
+      busy.close();
+    }
   });
 
   it('rejects a bad store URL as bad configuration, naming the setting and never its password, and an unknown command clearly', async () => {

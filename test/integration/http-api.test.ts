@@ -1,6 +1,7 @@
 /** The HTTP API over real HTTP, on the example ledger in a SQLite store, against the CLI's JSON shapes. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { request } from 'node:http';
+import { createServer, request, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { openStore } from '../../src/eventstore/url.ts';
@@ -15,6 +16,7 @@ import type { RecordedLog } from '../../src/chain/rpc-log.ts';
 import { compareLogMarks } from '../../src/domain/log-order.ts';
 import { Ingester } from '../../src/services/ingester.ts';
 import { runOnce } from '../../src/services/run-once.ts';
+import { runService } from '../../src/services/service.ts';
 import { ACCUMULATOR_CHECKPOINT } from '../../src/services/accumulator.ts';
 import { foldLedger } from '../../src/services/ledger-query.ts';
 import { LedgerFollower } from '../../src/services/ledger-follower.ts';
@@ -280,5 +282,35 @@ describe('HTTP API readiness, responsiveness and shutdown', () => {
     expect(await inFlight).toMatch(/socket hang up|ECONNRESET/);
     await expect(fetch(`${api.url}/health/live`)).rejects.toThrow();
     await store.close();
+  });
+});
+
+describe('the run service\'s API', () => {
+  /** The store, recording the name of every method called on it. */
+  const recording = (store: EventStore, calls: string[]): EventStore =>
+    new Proxy(store, {
+      get: (target, name) => {
+        const value: unknown = Reflect.get(target, name);
+        if (typeof value !== 'function') return value;
+        return (...args: unknown[]) => (calls.push(String(name)), value.apply(target, args));
+      },
+    });
+
+  it('fails on a busy port before any role starts', async () => {
+    const busy: Server = createServer();
+    await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
+    const store = await openStore('sqlite::memory:');
+    const calls: string[] = [];
+    try {
+      const service = runService({
+        store: recording(store, calls), config: { ...settings, httpPort: (busy.address() as AddressInfo).port }, fold: config,
+        broker: new PaperBroker(), roles: new Set(['accumulate', 'execute', 'api']), signal: new AbortController().signal,
+      });
+      await expect(service).rejects.toThrow(/EADDRINUSE/);
+      expect(calls).toEqual([]); // no role read the store: nothing is left running on it
+    } finally {
+      busy.close();
+      await store.close();
+    }
   });
 });

@@ -14,6 +14,7 @@ import { initialState, react, type AccumulatorConfig, type AccumulatorState, typ
 import { SnapshotError, deserializeState, serializeState } from '../../projections/accumulator-snapshot.ts';
 import { CorruptExtractorState } from '../../projections/fills.ts';
 import type { Logger } from '../log.ts';
+import { LULL, withLulls } from './lulls.ts';
 
 export const ACCUMULATOR_CHECKPOINT = 'accumulator';
 
@@ -73,14 +74,16 @@ export class AccumulatorService {
     return n;
   }
 
-  /** Follows the store live until the signal aborts. */
+  /** Follows the store live until the signal aborts; checkpoints when it has handled everything delivered and the store goes quiet. */
   async follow(signal: AbortSignal): Promise<void> {
     const subscription = this.options.store.subscribe({ from: this.position, prefixes: LEDGER_PREFIXES });
     const stop = () => void subscription.close();
     signal.addEventListener('abort', stop, { once: true });
     try {
-      for await (const event of subscription) {
-        await this.handle(event);
+      // A second without an event means caught up: checkpoint then, so the checkpoint (/status) shows the head without one per event.
+      for await (const event of withLulls(subscription, 1_000)) {
+        if (event !== LULL) await this.handle(event);
+        else if (this.sinceCheckpoint > 0) await this.checkpoint();
         if (signal.aborted) break;
       }
     } finally {

@@ -16,9 +16,10 @@ import { StoreUnavailable } from '../../src/eventstore/errors.ts';
 import { logger } from '../../src/log.ts';
 import { History, CHAIN_ID, ORDERBOOK, OTHER_OWNER, OUR_OWNER, TOKEN, io, takeOrderV2Log, type OrderSpec, type TokenName } from '../support/orderbook-logs.ts';
 import { config } from '../support/scenario.ts';
-import { encodeEvent, streams } from '../../src/domain/events.ts';
+import { LEDGER_PREFIXES, encodeEvent, streams } from '../../src/domain/events.ts';
 import { orderEventId } from '../../src/domain/ids.ts';
 import * as D from '../../src/domain/decimal.ts';
+import { until } from '../support/until.ts';
 
 const CHILD = fileURLToPath(new URL('../support/accumulator-child.ts', import.meta.url));
 const E18 = 10n ** 18n;
@@ -127,6 +128,26 @@ describe('accumulator service', () => {
     const scratch = new AccumulatorService({ store, config, log: logger('accumulator') });
     await scratch.catchUp();
     expect(restarted.current.state.symbols).toEqual(scratch.current.state.symbols);
+    await store.close();
+  });
+
+  it('checkpoints at the head once the store goes quiet, not after every event', async () => {
+    const store = await openStore('sqlite::memory:');
+    await seed(store);
+    let saves = 0;
+    const counting: EventStore = Object.assign(Object.create(store) as EventStore, {
+      saveCheckpoint: (...args: Parameters<EventStore['saveCheckpoint']>) => (saves++, store.saveCheckpoint(...args)),
+    });
+    const service = new AccumulatorService({ store: counting, config, log: logger('accumulator') });
+    const stop = new AbortController();
+    const following = service.follow(stop.signal);
+    // The last events are its own decisions, after which nothing is decided: only the lull checkpoints them.
+    await until(async () => (await store.readCheckpoint(ACCUMULATOR_CHECKPOINT))?.position === (await store.headPosition()), 'a checkpoint at the head', 5_000);
+    let events = 0;
+    for await (const _ of store.readAll({ prefixes: LEDGER_PREFIXES })) events++;
+    expect(saves).toBeLessThan(events);
+    stop.abort();
+    await following;
     await store.close();
   });
 

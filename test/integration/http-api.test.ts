@@ -296,6 +296,28 @@ describe('the run service\'s API', () => {
       },
     });
 
+  it('reports the accumulator caught up in /status once it has handled everything', async () => {
+    const store = await openStore('sqlite::memory:');
+    await ingest(store, await exampleLogs());
+    const stop = new AbortController();
+    let url = '';
+    const service = runService({
+      store, config: { ...settings, httpPort: 0 }, fold: config, broker: new PaperBroker(),
+      roles: new Set(['accumulate', 'execute', 'api']), signal: stop.signal, onListening: (u) => (url = u),
+    });
+    const get = async <T>(path: string): Promise<T> => (await fetch(`${url}${path}`)).json() as Promise<T>;
+    try {
+      // Both hedges filled: the last events are the executor's, on which the accumulator decides nothing.
+      await expect.poll(async () => url && (await get<unknown[]>('/hedges?status=filled')).length, { timeout: 10_000 }).toBe(2);
+      const accumulator = async () => (await get<{ checkpoints: Record<string, { caughtUp: boolean }> }>('/status')).checkpoints[ACCUMULATOR_CHECKPOINT];
+      await expect.poll(accumulator, { timeout: 10_000 }).toMatchObject({ caughtUp: true });
+    } finally {
+      stop.abort();
+      await service;
+      await store.close();
+    }
+  });
+
   it('fails on a busy port before any role starts', async () => {
     const busy: Server = createServer();
     await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));

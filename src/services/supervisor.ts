@@ -54,6 +54,7 @@ export function supervise(options: SuperviseOptions, signal: AbortSignal): Super
       signal.addEventListener('abort', stop, { once: true });
       const watchdog = options.progress ? watch(options, attempt, (h) => (health = h)) : undefined;
       health = { alive: true, detail: 'running' };
+      const started = Date.now();
       try {
         await options.run(attempt.signal);
         if (signal.aborted) return;
@@ -66,6 +67,8 @@ export function supervise(options: SuperviseOptions, signal: AbortSignal): Super
           health = { alive: false, detail: (error as Error).message };
           throw error instanceof RoleFailed ? error : new RoleFailed(`${options.name} failed: ${(error as Error).message}`, { cause: error });
         }
+        // A run longer than the longest delay was healthy: this failure is a new blip, not the same outage.
+        if (Date.now() - started > max) delay = min;
         options.metrics.errors.inc({ component: options.name, kind: (error as Error).name ?? 'Error' });
         health = { alive: false, detail: `retrying after: ${(error as Error).message}` };
         options.log.warn({ role: options.name, err: error, retryInMs: Math.round(delay) }, 'transient failure; retrying');

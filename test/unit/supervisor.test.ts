@@ -1,5 +1,6 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { pino } from 'pino';
 import { StoreUnavailable } from '../../src/eventstore/errors.ts';
 import { createMetrics } from '../../src/http/metrics.ts';
 import { logger } from '../../src/log.ts';
@@ -33,6 +34,25 @@ describe('supervise', () => {
   it('treats a role that returns on its own as failed: a worker must never silently end', async () => {
     const role = supervise({ ...base, name: 'quitter', metrics: createMetrics(), run: async () => {} }, new AbortController().signal);
     await expect(role.done).rejects.toThrow(/quitter stopped on its own/);
+  });
+
+  it('doubles the delay while failures follow each other, and starts from min again after a healthy run', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] }); // the clock moves only when a run says so; the delays are real (and short)
+    try {
+      const delays: number[] = [];
+      const log = pino({ level: 'warn' }, { write: (line: string) => void delays.push(JSON.parse(line).retryInMs) });
+      const stop = new AbortController();
+      let attempts = 0;
+      const role = supervise({ name: 'blippy', log, metrics: createMetrics(), backoffMs: { min: 1, max: 8 }, run: async () => {
+        if (++attempts === 6) vi.setSystemTime(Date.now() + 60_000); // a long healthy run (hours, in production)…
+        if (attempts === 8) return stop.abort();
+        throw new StoreUnavailable('database is locked'); // …ended by one more blip
+      } }, stop.signal);
+      await role.done;
+      expect(delays).toEqual([1, 2, 4, 8, 8, 1, 2]);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('restarts a role that stays behind without progress (the watchdog)', async () => {

@@ -47,6 +47,36 @@ export function createMetrics(): Metrics {
 /** What the ledger gauges read from the follower. */
 export type LedgerSource = Pick<LedgerFollower, 'view' | 'status' | 'progress'>;
 
+/** A label-less gauge whose value is read at scrape time; `read` answers undefined while the value is unknown. */
+interface Reading {
+  readonly name: string;
+  readonly help: string;
+  read(): number | undefined | Promise<number | undefined>;
+}
+
+/**
+ * A `Reading` as a gauge, absent from the scrape while unknown. prom-client prints a label-less
+ * gauge as 0 before its first set and after reset(), and 0 says "caught up" on a lag gauge.
+ */
+class ReadGauge extends Gauge {
+  readonly #read: Reading['read'];
+
+  constructor({ read, ...config }: Reading & { readonly registers: Registry[] }) {
+    super(config);
+    this.#read = read;
+  }
+
+  override async get(): ReturnType<Gauge['get']> {
+    const value = await this.#read();
+    if (value !== undefined) this.set(value);
+    const metric = await super.get();
+    return value === undefined ? { ...metric, values: [] } : metric;
+  }
+}
+
+/** 1 while behind, 0 once caught up, unknown while the store cannot tell. */
+const lag = (behind: () => Promise<boolean>): Promise<number | undefined> => behind().then((b) => (b ? 1 : 0), () => undefined);
+
 function hedgeCounts(follower: LedgerSource): Map<string, number> {
   const counts = new Map(Object.keys(HedgeStatus.keys).map((s) => [s, 0]));
   for (const hedge of follower.view.hedges.values()) counts.set(hedge.status, (counts.get(hedge.status) ?? 0) + 1);
@@ -69,44 +99,42 @@ const ledgerGauges = (follower: LedgerSource): GaugeConfiguration<string>[] => [
       this.set(follower.progress().eventsFolded);
     },
   },
+];
+
+const ledgerReadings = (follower: LedgerSource): Reading[] => [
   {
     name: `${PREFIX}fold_behind_head`,
     help: "1 while the API's ledger fold has not reached the store's head position, else 0 (absent when the store is unreachable)",
-    async collect() {
-      const status = await follower.status().catch(() => undefined);
-      if (status === undefined) this.reset();
-      else this.set(status.caughtUp ? 0 : 1);
-    },
+    read: () => lag(async () => !(await follower.status()).caughtUp),
   },
   {
     name: `${PREFIX}fold_last_event_timestamp_seconds`,
-    help: "When the API's ledger fold last folded an event, in Unix seconds",
-    collect() {
+    help: "When the API's ledger fold last folded an event, in Unix seconds (absent before the first)",
+    read() {
       const at = follower.progress().lastEventAt;
-      if (at !== null) this.set(Date.parse(at) / 1000);
+      return at === null ? undefined : Date.parse(at) / 1000;
     },
   },
 ];
 
 /** Registers the gauges computed from the follower at scrape time; returns what unregisters them. */
 export function exposeLedger(metrics: Metrics, follower: LedgerSource): () => void {
+  const registers = [metrics.registry];
   const gauges = ledgerGauges(follower);
-  gauges.forEach((config) => new Gauge({ ...config, registers: [metrics.registry] }));
-  return () => gauges.forEach(({ name }) => metrics.registry.removeSingleMetric(name));
+  const readings = ledgerReadings(follower);
+  gauges.forEach((config) => new Gauge({ ...config, registers }));
+  readings.forEach((reading) => new ReadGauge({ ...reading, registers }));
+  return () => [...gauges, ...readings].forEach(({ name }) => metrics.registry.removeSingleMetric(name));
 }
 
 /** Registers the accumulator role's lag (its own fold, not the API's), read at scrape time from `behind`; returns what unregisters it. */
 export function exposeAccumulator(metrics: Metrics, behind: () => Promise<boolean>): () => void {
   const name = `${PREFIX}accumulator_behind_head`;
-  new Gauge({
+  new ReadGauge({
     name,
     help: "1 while the accumulator has not folded up to the store's newest ledger event, else 0 (absent when the store is unreachable)",
     registers: [metrics.registry],
-    async collect() {
-      const lagging = await behind().catch(() => undefined);
-      if (lagging === undefined) this.reset();
-      else this.set(lagging ? 1 : 0);
-    },
+    read: () => lag(behind),
   });
   return () => metrics.registry.removeSingleMetric(name);
 }

@@ -23,7 +23,7 @@ import { LedgerFollower } from '../../src/services/ledger-follower.ts';
 import { PaperBroker } from '../../src/broker/paper.ts';
 import { hedgesJson, positionsJson, rejectionJson, tradeJson } from '../../projections/queries.ts';
 import type { Fill } from '../../projections/fill.ts';
-import { createMetrics } from '../../src/http/metrics.ts';
+import { createMetrics, exposeAccumulator } from '../../src/http/metrics.ts';
 import { Roles, lagWithin, type RoleHealth } from '../../src/http/health.ts';
 import { startHttpApi, type HttpApi } from '../../src/http/server.ts';
 
@@ -230,17 +230,24 @@ describe('HTTP API readiness, responsiveness and shutdown', () => {
     }
   });
 
-  it('answers 503 when the store is unreachable', async () => {
+  it('answers 503 when the store is unreachable, and leaves out the gauges it cannot know', async () => {
     const store = await openStore('sqlite::memory:');
     const down = (): Promise<never> => Promise.reject(new StoreUnavailable('connection refused'));
     const unreachable: EventStore = Object.assign(Object.create(store) as EventStore, { headPosition: down, readCheckpoint: down });
     const follower = new LedgerFollower({ store: unreachable, config, log: silent });
     const api = await startHttpApi({ port: 0, follower, store: unreachable, metrics, roles: new Roles(), checkpoints: ['accumulator'], log: silent });
+    const unexpose = exposeAccumulator(metrics, down);
     try {
       expect(await get(api, '/health/ready')).toMatchObject({ status: 503, body: { reasons: ['store unreachable: connection refused'] } });
       expect(await get(api, '/status')).toMatchObject({ status: 503, body: { error: 'store unavailable', detail: 'connection refused' } });
-      expect(await body(api, '/metrics')).toContain('hedge_ledger_errors_total{component="http",kind="StoreUnavailable"} 1');
+      const text = String(await body(api, '/metrics'));
+      expect(text).toContain('hedge_ledger_errors_total{component="http",kind="StoreUnavailable"} 1');
+      // Unknown, not 0 ("caught up"): the lag gauges while the store is down, the timestamp before the first event.
+      const unknown = ['fold_behind_head', 'accumulator_behind_head', 'fold_last_event_timestamp_seconds'].map((name) => `hedge_ledger_${name}`);
+      expect(unknown.filter((name) => text.includes(`# TYPE ${name} gauge`))).toEqual(unknown);
+      expect(text.split('\n').filter((line) => unknown.some((name) => line.startsWith(`${name} `)))).toEqual([]);
     } finally {
+      unexpose();
       await api.close();
       await store.close();
     }
@@ -311,6 +318,7 @@ describe('the run service\'s API', () => {
       await expect.poll(async () => url && (await get<unknown[]>('/hedges?status=filled')).length, { timeout: 10_000 }).toBe(2);
       const accumulator = async () => (await get<{ checkpoints: Record<string, { caughtUp: boolean }> }>('/status')).checkpoints[ACCUMULATOR_CHECKPOINT];
       await expect.poll(accumulator, { timeout: 10_000 }).toMatchObject({ caughtUp: true });
+      expect(await (await fetch(`${url}/metrics`)).text()).toContain('\nhedge_ledger_accumulator_behind_head 0\n');
     } finally {
       stop.abort();
       await service;

@@ -12,12 +12,15 @@ import { LedgerView } from '../../projections/ledger.ts';
 import type { AccumulatorConfig } from '../../projections/accumulator.ts';
 import type { Fill, Rejection } from '../../projections/fill.ts';
 import type { Logger } from '../log.ts';
+import { LULL, withLulls } from './lulls.ts';
 
 const DEFAULT_RETENTION = 10_000;
 const DEFAULT_BACKOFF_MS = { min: 250, max: 10_000 } as const;
 const COMPONENT = 'ledger-follower';
 /** A catch-up can deliver its events as microtasks alone; yielding this often keeps HTTP requests answered meanwhile. */
 const YIELD_EVERY = 1000;
+/** A subscription quiet this long has read all it could: after an outage, time to ask whether the fold is back at the head. */
+const QUIET_MS = 100;
 
 export interface LedgerFollowerOptions {
   readonly store: Pick<EventStore, 'subscribe' | 'headPosition'>;
@@ -161,9 +164,13 @@ export class LedgerFollower {
     const close = (): void => void subscription.close();
     signal.addEventListener('abort', close, { once: true });
     try {
-      for await (const recorded of subscription) {
-        this.fold(recorded);
-        if (this.view.events % YIELD_EVERY === 0) await yieldToIo();
+      for await (const recorded of withLulls(subscription, QUIET_MS)) {
+        if (recorded === LULL) {
+          await this.confirmRecovery();
+        } else {
+          this.fold(recorded);
+          if (this.view.events % YIELD_EVERY === 0) await yieldToIo();
+        }
       }
     } finally {
       signal.removeEventListener('abort', close);
@@ -177,6 +184,18 @@ export class LedgerFollower {
     if (corrupt) this.options.log.warn({ err: corrupt, stream: recorded.stream, revision: recorded.revision.toString() }, 'corrupt event counted as rejected');
     this.position = recorded.position;
     this.lastEventAt = Date.now();
+    this.following();
+  }
+
+  /**
+   * After an outage a quiet store delivers no event to show it is back: the fold having reached
+   * its head does. A store still away throws here, and is retried like a failed subscription.
+   */
+  private async confirmRecovery(): Promise<void> {
+    if (this.state === 'retrying' && (await this.status()).caughtUp) this.following();
+  }
+
+  private following(): void {
     this.state = 'following';
     this.backoff = this.backoffRange.min;
   }

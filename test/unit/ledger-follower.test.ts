@@ -18,11 +18,19 @@ const recorded = (e: Envelope): RecordedEvent => {
 /** What one subscription does after delivering `after` events: throw, or end by itself. */
 type Fault = { readonly after: number; readonly then: Error | 'end' };
 
-/** A store whose subscriptions replay `events` (after `from`), then follow the scripted faults, then wait until closed. */
-function scriptedStore(events: readonly RecordedEvent[], faults: Fault[] = []): Pick<EventStore, 'subscribe' | 'headPosition'> & { subscribedFrom: From[] } {
+type ScriptedStore = Pick<EventStore, 'subscribe' | 'headPosition'> & {
+  subscribedFrom: From[];
+  /** Fails the subscription that is waiting for new events, as an outage would. */
+  fail(error: Error): void;
+};
+
+/** A store whose subscriptions replay `events` (after `from`), then follow the scripted faults, then wait until closed or failed. */
+function scriptedStore(events: readonly RecordedEvent[], faults: Fault[] = []): ScriptedStore {
   const subscribedFrom: From[] = [];
+  let fail = (_: Error): void => undefined;
   return {
     subscribedFrom,
+    fail: (error) => fail(error),
     headPosition: async () => events.at(-1)?.position,
     subscribe({ from }): Subscription {
       subscribedFrom.push(from);
@@ -37,7 +45,7 @@ function scriptedStore(events: readonly RecordedEvent[], faults: Fault[] = []): 
         }
         if (fault?.then === 'end') return;
         if (fault) throw fault.then;
-        await new Promise<void>((resolve) => (closed ? resolve() : (wake = resolve)));
+        await new Promise<void>((resolve, reject) => (closed ? resolve() : ((wake = resolve), (fail = reject))));
       }
       return { [Symbol.asyncIterator]: replay, close: async () => void ((closed = true), wake()) };
     },
@@ -103,6 +111,28 @@ describe('LedgerFollower', () => {
     expect(retries).toEqual(['database is locked', 'still locked']);
     expect(store.subscribedFrom).toEqual(['start', events[2]!.position, events[2]!.position]);
     expect(follower.progress().eventsFolded).toBe(events.length);
+    stop.abort();
+    await follower.stopped;
+  });
+
+  it('follows again once resubscribed at the head, with no new event, and backs off from the start at the next outage', async () => {
+    const history = new History();
+    const events = [...history.allTokens(), take(history, 1n)].map(recorded);
+    const store = scriptedStore(events, [{ after: events.length, then: new StoreUnavailable('database is locked') }]);
+    const warnings: { retryInMs: number }[] = [];
+    const warn = pino({ level: 'warn' }, { write: (line: string) => void warnings.push(JSON.parse(line)) });
+    const follower = new LedgerFollower({ store, config, log: warn, backoffMs: { min: 1, max: 1000 } });
+    const stop = new AbortController();
+    const state = () => follower.progress().state;
+    follower.start(stop.signal);
+    await expect.poll(() => store.subscribedFrom.length).toBe(2);
+    await expect.poll(state, { timeout: 2000, interval: 5 }).toBe('following');
+    expect(await follower.status()).toMatchObject({ caughtUp: true, eventsFolded: events.length });
+
+    store.fail(new StoreUnavailable('locked again'));
+    await expect.poll(() => store.subscribedFrom.length).toBe(3);
+    await expect.poll(state, { timeout: 2000, interval: 5 }).toBe('following');
+    expect(warnings.map((w) => w.retryInMs)).toEqual([1, 1]);
     stop.abort();
     await follower.stopped;
   });

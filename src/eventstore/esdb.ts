@@ -60,13 +60,9 @@ import {
   type ReadAllOptions,
   type ReadStreamOptions,
   type RecordedEvent,
+  type SubscribeOptions,
   type Subscription,
 } from './port.ts';
-
-export interface EsdbOptions {
-  /** Told each time a subscription is about to resubscribe after an error or a silent drop (for logging). */
-  readonly onResubscribe?: (reason: Error, delayMs: number) => void;
-}
 
 /** Checkpoints live in streams of ours, outside every read of the ledger's own events. */
 const CHECKPOINT_PREFIX = 'ledgercheckpoint-';
@@ -82,12 +78,11 @@ const RESUBSCRIBE_BACKOFF = { min: 100, max: 5_000 };
 
 export class EsdbEventStore implements EventStore {
   readonly #client: EventStoreDBClient;
-  readonly #options: EsdbOptions;
   readonly #subscriptions = new Set<EsdbSubscription>();
   /** Checkpoint streams whose retention metadata is known to be set. */
   readonly #retained = new Set<string>();
 
-  constructor(connectionString: string, options: EsdbOptions = {}) {
+  constructor(connectionString: string) {
     try {
       // Connects lazily: a server that is down surfaces as StoreUnavailable on first use.
       this.#client = EventStoreDBClient.connectionString(connectionString);
@@ -95,7 +90,6 @@ export class EsdbEventStore implements EventStore {
       // The parse error names the offending fragment only; its `cause` would carry credentials.
       throw new StoreConfigError(`bad EventStoreDB connection string: ${error instanceof Error ? error.message : String(error)}`);
     }
-    this.#options = options;
   }
 
   async append(stream: string, events: readonly NewEvent[], expected: ExpectedRevision): Promise<AppendResult> {
@@ -150,9 +144,9 @@ export class EsdbEventStore implements EventStore {
     }
   }
 
-  subscribe(options: { readonly from: From; readonly prefixes?: readonly string[] }): Subscription {
+  subscribe(options: SubscribeOptions): Subscription {
     const subscription = new EsdbSubscription(this.#client, options.from, options.prefixes ?? [], {
-      onResubscribe: this.#options.onResubscribe,
+      onResubscribe: options.onResubscribe,
       onClosed: () => this.#subscriptions.delete(subscription),
     });
     this.#subscriptions.add(subscription);
@@ -224,7 +218,7 @@ export class EsdbEventStore implements EventStore {
 }
 
 interface SubscriptionHooks {
-  readonly onResubscribe: EsdbOptions['onResubscribe'];
+  readonly onResubscribe: SubscribeOptions['onResubscribe'];
   readonly onClosed: () => void;
 }
 
@@ -252,7 +246,7 @@ class EsdbSubscription implements Subscription {
     const { signal } = this.#stop;
     try {
       for (let failures = 0; !signal.aborted; failures++) {
-        let reason: Error = new StoreUnavailable('EventStoreDB subscription ended without an error');
+        let reason = new StoreUnavailable('EventStoreDB subscription ended without an error');
         try {
           for await (const event of this.#session()) {
             failures = 0;

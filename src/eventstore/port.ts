@@ -3,6 +3,7 @@
  * Semantics follow EventStoreDB (see shared spec eventstore.md); every adapter passes
  * the same contract suite in test/contract.
  */
+import type { StoreUnavailable } from './errors.ts';
 
 /**
  * A global position in the store's total order. Opaque: compare with `comparePositions`,
@@ -61,6 +62,19 @@ export interface ReadStreamOptions {
   readonly maxCount?: number;
 }
 
+export interface SubscribeOptions {
+  readonly from: From;
+  /** Stream-name prefixes, as for `readAll`. */
+  readonly prefixes?: readonly string[];
+  /**
+   * Told each time the subscription lost the store and will subscribe again by itself after
+   * `delayMs` (EventStoreDB), which the consumer would not notice otherwise; closing the
+   * subscription here ends the iteration instead. A SQLite subscription never resubscribes: its
+   * iteration ends with the error.
+   */
+  readonly onResubscribe?: (reason: StoreUnavailable, delayMs: number) => void;
+}
+
 /** A catch-up subscription: history, then live, one event at a time (pull with `for await`). */
 export interface Subscription extends AsyncIterable<RecordedEvent> {
   close(): Promise<void>;
@@ -74,7 +88,7 @@ export interface EventStore {
   /** The last event of a stream, or undefined when it does not exist. */
   readLastEvent(stream: string): Promise<RecordedEvent | undefined>;
   readAll(options?: ReadAllOptions): AsyncIterable<RecordedEvent>;
-  subscribe(options: { readonly from: From; readonly prefixes?: readonly string[] }): Subscription;
+  subscribe(options: SubscribeOptions): Subscription;
   /** Position of the last event in the global order (any stream of ours), or undefined when empty. */
   headPosition(): Promise<Position | undefined>;
   /** Roughly how many events the store holds, for progress bars; absent where counting is not cheap. */

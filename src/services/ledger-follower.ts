@@ -160,7 +160,13 @@ export class LedgerFollower {
   }
 
   private async follow(signal: AbortSignal): Promise<void> {
-    const subscription = this.options.store.subscribe({ from: this.position ?? 'start', prefixes: LEDGER_PREFIXES });
+    let dropped: StoreUnavailable | undefined;
+    const subscription = this.options.store.subscribe({
+      from: this.position ?? 'start',
+      prefixes: LEDGER_PREFIXES,
+      // Resubscribing by itself (EventStoreDB), it would hide the outage: end it and retry here, seen like any other.
+      onResubscribe: (reason) => void ((dropped = reason), subscription.close()),
+    });
     const close = (): void => void subscription.close();
     signal.addEventListener('abort', close, { once: true });
     try {
@@ -176,7 +182,7 @@ export class LedgerFollower {
       signal.removeEventListener('abort', close);
       await subscription.close();
     }
-    if (!signal.aborted) throw new Error('the subscription ended by itself');
+    if (!signal.aborted) throw dropped ?? new Error('the subscription ended by itself');
   }
 
   private fold(recorded: RecordedEvent): void {

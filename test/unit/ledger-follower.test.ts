@@ -3,6 +3,7 @@ import { pino } from 'pino';
 import { encodeEvent, type Envelope } from '../../src/domain/events.ts';
 import { StoreUnavailable } from '../../src/eventstore/errors.ts';
 import type { EventStore, From, RecordedEvent, Subscription } from '../../src/eventstore/port.ts';
+import { openStore } from '../../src/eventstore/url.ts';
 import { FollowerFailed, LedgerFollower } from '../../src/services/ledger-follower.ts';
 import { History, OTHER_OWNER, OUR_OWNER, io, takeOrderV2Log } from '../support/orderbook-logs.ts';
 import { config } from '../support/scenario.ts';
@@ -15,8 +16,8 @@ const recorded = (e: Envelope): RecordedEvent => {
   return { stream: e.stream, type, id, revision: e.revision, position: e.position, data, metadata: {} };
 };
 
-/** What one subscription does after delivering `after` events: throw, or end by itself. */
-type Fault = { readonly after: number; readonly then: Error | 'end' };
+/** What one subscription does after delivering `after` events: throw, end by itself, or report that it will resubscribe by itself (as on EventStoreDB) and wait. */
+type Fault = { readonly after: number; readonly then: Error | 'end' | { readonly resubscribe: StoreUnavailable } };
 
 type ScriptedStore = Pick<EventStore, 'subscribe' | 'headPosition'> & {
   subscribedFrom: From[];
@@ -32,7 +33,7 @@ function scriptedStore(events: readonly RecordedEvent[], faults: Fault[] = []): 
     subscribedFrom,
     fail: (error) => fail(error),
     headPosition: async () => events.at(-1)?.position,
-    subscribe({ from }): Subscription {
+    subscribe({ from, onResubscribe }): Subscription {
       subscribedFrom.push(from);
       const fault = faults.shift();
       let wake = (): void => undefined;
@@ -44,7 +45,8 @@ function scriptedStore(events: readonly RecordedEvent[], faults: Fault[] = []): 
           yield event;
         }
         if (fault?.then === 'end') return;
-        if (fault) throw fault.then;
+        if (fault?.then instanceof Error) throw fault.then;
+        if (fault) onResubscribe?.(fault.then.resubscribe, 100);
         await new Promise<void>((resolve, reject) => (closed ? resolve() : ((wake = resolve), (fail = reject))));
       }
       return { [Symbol.asyncIterator]: replay, close: async () => void ((closed = true), wake()) };
@@ -113,6 +115,41 @@ describe('LedgerFollower', () => {
     expect(follower.progress().eventsFolded).toBe(events.length);
     stop.abort();
     await follower.stopped;
+  });
+
+  it('retries on its own terms when a subscription reports that it resubscribes by itself', async () => {
+    const history = new History();
+    const events = [...history.allTokens(), take(history, 1n), take(history, 2n)].map(recorded);
+    const store = scriptedStore(events, [{ after: 3, then: { resubscribe: new StoreUnavailable('not leader') } }]);
+    const retries: string[] = [];
+    const follower = new LedgerFollower({ store, config, log, backoffMs: { min: 1, max: 2 }, onRetry: (e) => retries.push(e.message) });
+    const stop = new AbortController();
+    await followUntilCaughtUp(follower, stop.signal);
+    expect(retries).toEqual(['not leader']);
+    expect(store.subscribedFrom).toEqual(['start', events[2]!.position]);
+    expect(follower.progress()).toMatchObject({ state: 'following', eventsFolded: events.length });
+    stop.abort();
+    await follower.stopped;
+  });
+
+  it('shows an unreachable EventStoreDB: retrying, counted and logged', async () => {
+    const store = await openStore('esdb://127.0.0.1:1?tls=false'); // nothing listens: every subscription is refused at once
+    const warnings: { msg: string }[] = [];
+    const retries: string[] = [];
+    const warn = pino({ level: 'warn' }, { write: (line: string) => void warnings.push(JSON.parse(line)) });
+    const follower = new LedgerFollower({ store, config, log: warn, backoffMs: { min: 10, max: 20 }, onRetry: (e) => retries.push(e.name) });
+    const stop = new AbortController();
+    follower.start(stop.signal);
+    try {
+      await expect.poll(() => retries.length, { timeout: 5000, interval: 10 }).toBeGreaterThanOrEqual(2);
+      expect(follower.progress().state).toBe('retrying');
+      expect(new Set(retries)).toEqual(new Set(['StoreUnavailable']));
+      expect(warnings[0]).toMatchObject({ msg: 'store unavailable; resubscribing' });
+    } finally {
+      stop.abort();
+      await follower.stopped;
+      await store.close();
+    }
   });
 
   it('follows again once resubscribed at the head, with no new event, and backs off from the start at the next outage', async () => {

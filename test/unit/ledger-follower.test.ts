@@ -77,6 +77,7 @@ describe('LedgerFollower', () => {
     const stop = new AbortController();
     await followUntilCaughtUp(follower, stop.signal);
 
+    // Fewer than the retention: block 2 had been pushed out before the reorg took block 4 back (docs/http-api.md).
     expect(follower.trades().map((f) => f.blockNumber)).toEqual([3n, 5n]);
     expect(follower.trades(1).map((f) => f.blockNumber)).toEqual([5n]);
     expect(follower.trades(3, 'AAPL')).toEqual([]);

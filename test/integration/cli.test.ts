@@ -158,6 +158,25 @@ describe('hedge-ledger CLI on the example ledger', () => {
   });
 });
 
+describe('ingest-file', () => {
+  const tokens = JSON.parse(readFileSync(join(EXAMPLE, 'tokens.json'), 'utf8')) as Record<string, string>;
+  /** A fresh directory with a store in it to ingest into, and the arguments that name it. */
+  const fresh = () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ledger-cli-ingest-'));
+    return { dir, args: ['--config', join(EXAMPLE, 'ledger.json'), '--store', `sqlite:${join(dir, 'ledger.db')}`] };
+  };
+
+  it('refuses a tokens file that gives an address twice, naming both spellings: exit 2, no store opened', async () => {
+    const { dir, args } = fresh();
+    const gme = '0xa000000000000000000000000000000000000004';
+    const upper = gme.toUpperCase().replace('0X', '0x');
+    writeFileSync(join(dir, 'tokens.json'), JSON.stringify({ ...tokens, [upper]: 'tAAPL' }));
+    const r = await cli(['ingest-file', join(EXAMPLE, 'logs.jsonl'), '--tokens', join(dir, 'tokens.json'), ...args]);
+    expect(r).toMatchObject({ code: 2, stdout: '', stderr: expect.stringContaining(`an address given twice: "${gme}" and "${upper}"`) });
+    expect(existsSync(join(dir, 'ledger.db'))).toBe(false);
+  });
+});
+
 describe('replay state hash', () => {
   it('is the same whatever the locale', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'ledger-cli-hash-'));

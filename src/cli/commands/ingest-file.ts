@@ -3,41 +3,18 @@
  * through the ingestion path. Malformed lines, and logs the chain path would not ask for, are
  * reported with their line number and skipped.
  */
-import { createReadStream, readFileSync } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
-import * as t from 'io-ts';
 import * as E from 'fp-ts/lib/Either.js';
 import { configFrom, parse, UsageError } from '../context.ts';
 import { withStore } from '../../eventstore/url.ts';
 import { requireSettings } from '../../config.ts';
-import { Address, describeErrors } from '../../domain/codecs.ts';
 import { decodeRpcLog, toRecordedLog, type RecordedLog } from '../../chain/rpc-log.ts';
 import { tokensOfLog } from '../../chain/log-tokens.ts';
 import { hasOrderbookTopic } from '../../domain/orderbook-abi.ts';
-import { Ingester, type TokenResolver } from '../../services/ingester.ts';
+import { Ingester } from '../../services/ingester.ts';
+import { fileTokenResolver } from '../tokens-file.ts';
 import { logger } from '../../log.ts';
-
-const TokensFile = t.record(Address, t.string);
-
-/** Token symbols from a file: a token the file does not name is recorded as unknown, with that reason. */
-export function fileTokenResolver(path: string): TokenResolver {
-  let json: unknown;
-  try {
-    json = JSON.parse(readFileSync(path, 'utf8'));
-  } catch (e) {
-    throw new UsageError(`tokens file ${path}: ${(e as Error).message}`);
-  }
-  const decoded = TokensFile.decode(json);
-  if (E.isLeft(decoded)) {
-    const { path: at, reason } = describeErrors(decoded.left);
-    throw new UsageError(`tokens file ${path}: at ${at || '<root>'}: ${reason} (expected {"0x…address": "SYMBOL"})`);
-  }
-  const symbols = new Map(Object.entries(decoded.right).map(([a, s]) => [a.toLowerCase(), s]));
-  return {
-    resolve: async (addresses) =>
-      new Map(addresses.map((a) => [a, symbols.has(a) ? { symbol: symbols.get(a)!, reason: null } : { symbol: null, reason: `not in tokens file ${path}` }])),
-  };
-}
 
 export interface FileReadReport {
   readonly logs: RecordedLog[];

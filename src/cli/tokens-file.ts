@@ -1,0 +1,61 @@
+/** tokens.json of ingest-file: token address → ERC20 symbol, recorded once per token, so a mistake in it is refused, never recorded. */
+import { readFileSync } from 'node:fs';
+import * as t from 'io-ts';
+import * as E from 'fp-ts/lib/Either.js';
+import { UsageError } from './context.ts';
+import { Address, describeErrors } from '../domain/codecs.ts';
+import type { TokenResolver } from '../services/ingester.ts';
+
+/** Whitespace around a symbol would make tGME a token no fill rule knows. */
+const TokenSymbol = t.refinement(t.string, (s) => s !== '' && s.trim() === s, 'a non-empty symbol without surrounding whitespace');
+const TokensFile = t.record(Address, TokenSymbol);
+
+// A JSON string, with the colon that makes it a key, or a bracket outside any string.
+const JSON_TOKEN = /("(?:[^"\\]|\\.)*")(\s*:)?|[{}[\]]/g;
+
+/** The keys of the top-level object of `text` (valid JSON) as written, repeats included: JSON.parse keeps the last of a repeated key. */
+function topLevelKeys(text: string): string[] {
+  const keys: string[] = [];
+  let depth = 0;
+  for (const [token, string, colon] of text.matchAll(JSON_TOKEN)) {
+    if (token === '{' || token === '[') depth++;
+    else if (token === '}' || token === ']') depth--;
+    else if (depth === 1 && colon !== undefined) keys.push(JSON.parse(string!) as string);
+  }
+  return keys;
+}
+
+/** Addresses are case-insensitive: two spellings of one address are one token given twice, and which symbol is meant cannot be told. */
+function assertEachAddressOnce(path: string, text: string): void {
+  const first = new Map<string, string>();
+  const repeats: string[] = [];
+  for (const key of topLevelKeys(text)) {
+    const seen = first.get(key.toLowerCase());
+    if (seen === undefined) first.set(key.toLowerCase(), key);
+    else repeats.push(`${JSON.stringify(seen)} and ${JSON.stringify(key)}`);
+  }
+  if (repeats.length > 0) throw new UsageError(`tokens file ${path}: an address given twice: ${repeats.join('; ')} (give each address once)`);
+}
+
+/** Token symbols from a file: a token the file does not name is recorded as unknown, with that reason. */
+export function fileTokenResolver(path: string): TokenResolver {
+  let text: string;
+  let json: unknown;
+  try {
+    text = readFileSync(path, 'utf8');
+    json = JSON.parse(text);
+  } catch (e) {
+    throw new UsageError(`tokens file ${path}: ${(e as Error).message}`);
+  }
+  const decoded = TokensFile.decode(json);
+  if (E.isLeft(decoded)) {
+    const { path: at, reason } = describeErrors(decoded.left);
+    throw new UsageError(`tokens file ${path}: at ${at || '<root>'}: ${reason} (expected {"0x…address": "SYMBOL"})`);
+  }
+  assertEachAddressOnce(path, text);
+  const symbols = new Map(Object.entries(decoded.right));
+  return {
+    resolve: async (addresses) =>
+      new Map(addresses.map((a) => [a, symbols.has(a) ? { symbol: symbols.get(a)!, reason: null } : { symbol: null, reason: `not in tokens file ${path}` }])),
+  };
+}

@@ -4,7 +4,7 @@ import * as t from 'io-ts';
 import * as E from 'fp-ts/lib/Either.js';
 import { UsageError } from './context.ts';
 import { Address, describeErrors } from '../domain/codecs.ts';
-import type { TokenResolver } from '../services/ingester.ts';
+import type { TokenMetadata, TokenResolver } from '../services/ingester.ts';
 
 /** Whitespace around a symbol would make tGME a token no fill rule knows. */
 const TokenSymbol = t.refinement(t.string, (s) => s !== '' && s.trim() === s, 'a non-empty symbol without surrounding whitespace');
@@ -37,8 +37,13 @@ function assertEachAddressOnce(path: string, text: string): void {
   if (repeats.length > 0) throw new UsageError(`tokens file ${path}: an address given twice: ${repeats.join('; ')} (give each address once)`);
 }
 
+export interface FileTokenResolver extends TokenResolver {
+  /** The tokens asked about that the file does not name: they are recorded as unknown. */
+  readonly missing: ReadonlySet<string>;
+}
+
 /** Token symbols from a file: a token the file does not name is recorded as unknown, with that reason. */
-export function fileTokenResolver(path: string): TokenResolver {
+export function fileTokenResolver(path: string): FileTokenResolver {
   let text: string;
   let json: unknown;
   try {
@@ -54,8 +59,12 @@ export function fileTokenResolver(path: string): TokenResolver {
   }
   assertEachAddressOnce(path, text);
   const symbols = new Map(Object.entries(decoded.right));
-  return {
-    resolve: async (addresses) =>
-      new Map(addresses.map((a) => [a, symbols.has(a) ? { symbol: symbols.get(a)!, reason: null } : { symbol: null, reason: `not in tokens file ${path}` }])),
+  const missing = new Set<string>();
+  const metadata = (address: string): TokenMetadata => {
+    const symbol = symbols.get(address);
+    if (symbol !== undefined) return { symbol, reason: null };
+    missing.add(address);
+    return { symbol: null, reason: `not in tokens file ${path}` };
   };
+  return { missing, resolve: async (addresses) => new Map(addresses.map((a) => [a, metadata(a)])) };
 }

@@ -23,7 +23,7 @@ describe('hedge-ledger CLI on the example ledger', () => {
 
   it('ingest-file appends the logs, reports the malformed line by number, and dedupes the repeat', async () => {
     expect(ingest.code).toBe(0);
-    expect(JSON.parse(ingest.stdout)).toMatchObject({ lines: 10, appended: 8, alreadyIngested: 1, outOfOrder: 0, tokensRecorded: 5, malformed: 1, otherContracts: 0, otherEvents: 0, removed: 0 });
+    expect(JSON.parse(ingest.stdout)).toMatchObject({ lines: 10, appended: 8, alreadyIngested: 1, outOfOrder: 0, tokensRecorded: 5, tokensUnknown: 0, malformed: 1, otherContracts: 0, otherEvents: 0, removed: 0 });
     expect(ingest.stderr).toMatch(/"line":9,"problem":"address: expected 0x-prefixed hex, got nothing"/);
     const again = await cli(['ingest-file', join(EXAMPLE, 'logs.jsonl'), '--tokens', join(EXAMPLE, 'tokens.json'), '--json', ...common]);
     expect(JSON.parse(again.stdout)).toMatchObject({ appended: 0, alreadyIngested: 9, outOfOrder: 0, tokensRecorded: 0 });
@@ -174,6 +174,19 @@ describe('ingest-file', () => {
     const r = await cli(['ingest-file', join(EXAMPLE, 'logs.jsonl'), '--tokens', join(dir, 'tokens.json'), ...args]);
     expect(r).toMatchObject({ code: 2, stdout: '', stderr: expect.stringContaining(`an address given twice: "${gme}" and "${upper}"`) });
     expect(existsSync(join(dir, 'ledger.db'))).toBe(false);
+  });
+
+  it('warns once about each token the tokens file lacks, with its address, and counts them in both summaries', async () => {
+    const { dir, args } = fresh();
+    const usdc = '0x833589fcd6edb6e08f4c7c32d4f71b54bda02913';
+    writeFileSync(join(dir, 'tokens.json'), JSON.stringify({ [usdc]: tokens[usdc] }));
+    const ingest = ['ingest-file', join(EXAMPLE, 'logs.jsonl'), '--tokens', join(dir, 'tokens.json')];
+    const json = await cli([...ingest, '--json', ...args]);
+    expect(JSON.parse(json.stdout)).toMatchObject({ tokensRecorded: 5, tokensUnknown: 4 });
+    const warned = json.stderr.split('\n').filter((l) => l.includes('token not in the tokens file')).map((l) => JSON.parse(l).token);
+    expect(warned.sort()).toEqual(Object.keys(tokens).filter((a) => a !== usdc).sort());
+    const text = await cli([...ingest, ...fresh().args]);
+    expect(text.stdout).toContain('5 tokens recorded (4 unknown)');
   });
 });
 

@@ -72,12 +72,15 @@ export async function ingestFile(argv: string[]): Promise<void> {
     new Ingester({ store, chainId: config.chainId, orderbook: config.orderbook!, tokens, tokensOf: tokensOfLog }).ingest(read.logs),
   );
   const { appended, alreadyIngested, outOfOrder, tokensRecorded } = result;
+  // A token's symbol is recorded once: said now, not found out later from rejected fills.
+  for (const token of tokens.missing) log.warn({ tokens: values.tokens, token }, 'token not in the tokens file: recorded as unknown for good, so its fills are rejected');
+  const tokensUnknown = tokens.missing.size;
   if (outOfOrder > 0) log.warn({ file, outOfOrder }, 'logs at or before the ledger\'s last log were not appended: ingest files in chain order');
-  const summary = { file, lines: read.lines, appended, alreadyIngested, outOfOrder, tokensRecorded, malformed: read.malformed, otherContracts: read.otherContracts, otherEvents: read.otherEvents, removed: read.removed };
+  const summary = { file, lines: read.lines, appended, alreadyIngested, outOfOrder, tokensRecorded, tokensUnknown, malformed: read.malformed, otherContracts: read.otherContracts, otherEvents: read.otherEvents, removed: read.removed };
   if (values.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
   else {
     process.stdout.write(
-      `${file}: ${read.lines} lines, ${appended} logs appended, ${alreadyIngested} already ingested, ${tokensRecorded} tokens recorded; ` +
+      `${file}: ${read.lines} lines, ${appended} logs appended, ${alreadyIngested} already ingested, ${tokensRecorded} tokens recorded (${tokensUnknown} unknown); ` +
         `skipped ${outOfOrder} out of chain order, ${read.malformed} malformed, ${read.otherContracts} of other contracts, ${read.otherEvents} of other events, ${read.removed} removed\n`,
     );
   }

@@ -141,6 +141,18 @@ describe('the ingestion path', () => {
     expect(marks(await storedLogs(store, ingester.stream))).toEqual([`${block}:1`]);
   });
 
+  it('ingest-file skips a line longer than the limit, unread, and reports it by number; the lines around it are read', async () => {
+    const [first, second] = readFileSync(join(EXAMPLE, 'logs.jsonl'), 'utf8').split('\n');
+    const limit = Math.max(first!.length, second!.length);
+    const file = join(mkdtempSync(join(tmpdir(), 'ingest-file-')), 'logs.jsonl');
+    writeFileSync(file, `${first}\n${'x'.repeat(limit + 1)}\n${second}\n`);
+    const problems: [number, string][] = [];
+    const read = await readLogFile(file, config.fills.chainId, config.fills.orderbook, (line, problem) => problems.push([line, problem]), limit);
+    expect(read).toMatchObject({ lines: 3, malformed: 1 });
+    expect(read.logs).toHaveLength(2);
+    expect(problems).toEqual([[2, `${limit + 1} bytes, longer than the ${limit} a line may have: not read`]]);
+  });
+
   it('counts what each racer wrote, though its plan was interrupted mid-way and made again', async () => {
     const store = await memoryStore();
     const logs = [100n, 101n, 102n, 103n, 104n, 105n].map((block) => oS('0.1', `r${block}`, block));

@@ -3,8 +3,6 @@
  * through the ingestion path. Malformed lines, and logs the chain path would not ask for, are
  * reported with their line number and skipped.
  */
-import { createReadStream } from 'node:fs';
-import { createInterface } from 'node:readline';
 import * as E from 'fp-ts/lib/Either.js';
 import { configFrom, parse, UsageError } from '../context.ts';
 import { withStore } from '../../eventstore/url.ts';
@@ -15,6 +13,7 @@ import { hasOrderbookTopic } from '../../domain/orderbook-abi.ts';
 import { Ingester } from '../../services/ingester.ts';
 import { fileTokenResolver } from '../tokens-file.ts';
 import { logger } from '../../log.ts';
+import { readLines, type Line } from '../../text-file.ts';
 
 export interface FileReadReport {
   readonly logs: RecordedLog[];
@@ -25,38 +24,45 @@ export interface FileReadReport {
   readonly removed: number;
 }
 
-/** Reads and decodes every line; reports (never silently drops) the ones it cannot use. */
-export async function readLogFile(path: string, chainId: number, orderbook: string, report: (line: number, problem: string) => void): Promise<FileReadReport> {
-  const logs: RecordedLog[] = [];
-  let lines = 0, malformed = 0, otherContracts = 0, otherEvents = 0, removed = 0;
-  const input = createInterface({ input: createReadStream(path), crlfDelay: Infinity });
-  for await (const text of input) {
-    lines++;
-    if (text.trim() === '') continue;
-    let json: unknown;
-    try {
-      json = JSON.parse(text);
-    } catch (e) {
-      malformed++;
-      report(lines, `not JSON: ${(e as Error).message}`);
-      continue;
-    }
-    const decoded = decodeRpcLog(json);
-    if (E.isLeft(decoded)) {
-      malformed++;
-      report(lines, decoded.left);
-    } else if (decoded.right.address !== orderbook) {
-      otherContracts++;
-      report(lines, `log of ${decoded.right.address}, not the configured orderbook ${orderbook}`);
-    } else if (!hasOrderbookTopic(decoded.right.topics)) {
-      otherEvents++;
-      report(lines, `topic0 ${decoded.right.topics[0] ?? '(none)'}: not a ClearV2, AfterClear or TakeOrderV2 log`);
-    } else if (decoded.right.removed === true) {
-      removed++;
-      report(lines, 'log marked removed (reorged out); not ingested');
-    } else logs.push(toRecordedLog(chainId, decoded.right));
+/** A log is a few KiB; a line this long is no log, and holding it whole would take memory without bound. */
+export const MAX_LINE_BYTES = 16 * 1024 * 1024;
+
+type Skipped = { readonly why: 'malformed' | 'otherContracts' | 'otherEvents' | 'removed'; readonly problem: string };
+
+/** One line's log, or why it is skipped. */
+function decodeLine(line: Line, chainId: number, orderbook: string, maxLineBytes: number): E.Either<Skipped, RecordedLog> {
+  if (line.text === null) return E.left({ why: 'malformed', problem: `${line.bytes} bytes, longer than the ${maxLineBytes} a line may have: not read` });
+  let json: unknown;
+  try {
+    json = JSON.parse(line.text);
+  } catch (e) {
+    return E.left({ why: 'malformed', problem: `not JSON: ${(e as Error).message}` });
   }
-  return { logs, lines, malformed, otherContracts, otherEvents, removed };
+  const decoded = decodeRpcLog(json);
+  if (E.isLeft(decoded)) return E.left({ why: 'malformed', problem: decoded.left });
+  const log = decoded.right;
+  if (log.address !== orderbook) return E.left({ why: 'otherContracts', problem: `log of ${log.address}, not the configured orderbook ${orderbook}` });
+  if (!hasOrderbookTopic(log.topics)) return E.left({ why: 'otherEvents', problem: `topic0 ${log.topics[0] ?? '(none)'}: not a ClearV2, AfterClear or TakeOrderV2 log` });
+  if (log.removed === true) return E.left({ why: 'removed', problem: 'log marked removed (reorged out); not ingested' });
+  return E.right(toRecordedLog(chainId, log));
+}
+
+/** Reads and decodes every line; reports (never silently drops) the ones it cannot use. */
+export async function readLogFile(path: string, chainId: number, orderbook: string, report: (line: number, problem: string) => void, maxLineBytes = MAX_LINE_BYTES): Promise<FileReadReport> {
+  const logs: RecordedLog[] = [];
+  const skipped = { malformed: 0, otherContracts: 0, otherEvents: 0, removed: 0 };
+  let lines = 0;
+  for await (const line of readLines(path, maxLineBytes)) {
+    lines = line.number;
+    if (line.text?.trim() === '') continue;
+    const decoded = decodeLine(line, chainId, orderbook, maxLineBytes);
+    if (E.isRight(decoded)) logs.push(decoded.right);
+    else {
+      skipped[decoded.left.why]++;
+      report(lines, decoded.left.problem);
+    }
+  }
+  return { logs, lines, ...skipped };
 }
 
 export async function ingestFile(argv: string[]): Promise<void> {

@@ -1,0 +1,45 @@
+/** Text files we are handed, read with bounded memory whatever they hold. */
+import { createReadStream } from 'node:fs';
+
+/** A line numbered from 1, or (text null) one longer than the limit, of which only the length is kept. */
+export type Line = { readonly number: number; readonly text: string } | { readonly number: number; readonly text: null; readonly bytes: number };
+
+const NEWLINE = 0x0a;
+const TRAILING_CR = /\r$/;
+
+/**
+ * The lines of `chunks` (ended by \n or \r\n), decoded as UTF-8. A line longer than
+ * `maxLineBytes` is dropped as it arrives and reported by its length: one unbounded line must
+ * not exhaust memory, nor exceed what a string can hold (readline throws a RangeError then).
+ */
+export async function* splitLines(chunks: AsyncIterable<Buffer>, maxLineBytes: number): AsyncGenerator<Line> {
+  let parts: Buffer[] = [];
+  let bytes = 0;
+  let number = 0;
+  const take = (part: Buffer): void => {
+    bytes += part.length;
+    if (bytes <= maxLineBytes) parts.push(part);
+    else parts = [];
+  };
+  const finish = (): Line => {
+    number++;
+    const line: Line = bytes <= maxLineBytes ? { number, text: Buffer.concat(parts, bytes).toString('utf8').replace(TRAILING_CR, '') } : { number, text: null, bytes };
+    parts = [];
+    bytes = 0;
+    return line;
+  };
+  for await (const chunk of chunks) {
+    let start = 0;
+    let end: number;
+    while ((end = chunk.indexOf(NEWLINE, start)) !== -1) {
+      take(chunk.subarray(start, end));
+      yield finish();
+      start = end + 1;
+    }
+    take(chunk.subarray(start));
+  }
+  if (bytes > 0) yield finish();
+}
+
+/** The lines of the file at `path`; see splitLines. */
+export const readLines = (path: string, maxLineBytes: number): AsyncGenerator<Line> => splitLines(createReadStream(path), maxLineBytes);

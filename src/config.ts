@@ -2,11 +2,11 @@
  * Configuration: a JSON file (`--config`, LEDGER_CONFIG) and the environment, environment
  * winning. Both are decoded with io-ts; every bad value is reported with its key and reason.
  */
-import { readFileSync } from 'node:fs';
 import * as t from 'io-ts';
 import * as E from 'fp-ts/lib/Either.js';
 import { Address, Ticker, describeErrors } from './domain/codecs.ts';
 import { locateStore, redactStoreUrl } from './eventstore/store-location.ts';
+import { readTextFile } from './text-file.ts';
 
 export const DEFAULT_STORE = 'sqlite:./data/ledger.db';
 
@@ -133,7 +133,7 @@ function decodeSetting(key: keyof Settings, raw: unknown, label: string): E.Eith
 function readFile(path: string): { values: Record<string, unknown>; problems: string[] } {
   let parsed: unknown;
   try {
-    parsed = JSON.parse(readFileSync(path, 'utf8'));
+    parsed = JSON.parse(readTextFile(path));
   } catch (e) {
     return { values: {}, problems: [`config file ${path}: ${(e as Error).message}`] };
   }

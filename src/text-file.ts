@@ -1,11 +1,24 @@
-/** Text files we are handed, read with bounded memory whatever they hold. */
-import { createReadStream } from 'node:fs';
+/** Text files we are handed (logs, tokens, configuration), read as people and tools write them. */
+import { createReadStream, readFileSync } from 'node:fs';
 
 /** A line numbered from 1, or (text null) one longer than the limit, of which only the length is kept. */
 export type Line = { readonly number: number; readonly text: string } | { readonly number: number; readonly text: null; readonly bytes: number };
 
 const NEWLINE = 0x0a;
 const TRAILING_CR = /\r$/;
+const BOM = '\uFEFF';
+
+/** Without a leading byte order mark: some editors write one in UTF-8 too, and JSON.parse refuses it. */
+const stripBom = (text: string): string => (text.startsWith(BOM) ? text.slice(1) : text);
+
+/** The file's text, without a leading byte order mark. */
+export const readTextFile = (path: string): string => stripBom(readFileSync(path, 'utf8'));
+
+/** A line's bytes as text, without its \r; the file's first line also without a byte order mark. */
+function decode(parts: readonly Buffer[], bytes: number, first: boolean): string {
+  const text = Buffer.concat(parts, bytes).toString('utf8').replace(TRAILING_CR, '');
+  return first ? stripBom(text) : text;
+}
 
 /**
  * The lines of `chunks` (ended by \n or \r\n), decoded as UTF-8. A line longer than
@@ -23,7 +36,7 @@ export async function* splitLines(chunks: AsyncIterable<Buffer>, maxLineBytes: n
   };
   const finish = (): Line => {
     number++;
-    const line: Line = bytes <= maxLineBytes ? { number, text: Buffer.concat(parts, bytes).toString('utf8').replace(TRAILING_CR, '') } : { number, text: null, bytes };
+    const line: Line = bytes <= maxLineBytes ? { number, text: decode(parts, bytes, number === 1) } : { number, text: null, bytes };
     parts = [];
     bytes = 0;
     return line;

@@ -1,10 +1,10 @@
 /** tokens.json of ingest-file: token address → ERC20 symbol, recorded once per token, so a mistake in it is refused, never recorded. */
-import { readFileSync } from 'node:fs';
 import * as t from 'io-ts';
 import * as E from 'fp-ts/lib/Either.js';
 import { UsageError } from './context.ts';
 import { Address, describeErrors } from '../domain/codecs.ts';
 import type { TokenMetadata, TokenResolver } from '../services/ingester.ts';
+import { readTextFile } from '../text-file.ts';
 
 /** Whitespace around a symbol would make tGME a token no fill rule knows. */
 const TokenSymbol = t.refinement(t.string, (s) => s !== '' && s.trim() === s, 'a non-empty symbol without surrounding whitespace');
@@ -47,7 +47,7 @@ export function fileTokenResolver(path: string): FileTokenResolver {
   let text: string;
   let json: unknown;
   try {
-    text = readFileSync(path, 'utf8');
+    text = readTextFile(path);
     json = JSON.parse(text);
   } catch (e) {
     throw new UsageError(`tokens file ${path}: ${(e as Error).message}`);

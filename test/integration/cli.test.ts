@@ -188,6 +188,13 @@ describe('ingest-file', () => {
     const text = await cli([...ingest, ...fresh().args]);
     expect(text.stdout).toContain('5 tokens recorded (4 unknown)');
   });
+
+  it('reads logs, tokens and configuration files that start with a UTF-8 byte order mark', async () => {
+    const { dir } = fresh();
+    for (const name of ['logs.jsonl', 'tokens.json', 'ledger.json']) writeFileSync(join(dir, name), `\uFEFF${readFileSync(join(EXAMPLE, name), 'utf8')}`);
+    const r = await cli(['ingest-file', join(dir, 'logs.jsonl'), '--tokens', join(dir, 'tokens.json'), '--json', '--config', join(dir, 'ledger.json'), '--store', `sqlite:${join(dir, 'ledger.db')}`]);
+    expect(JSON.parse(r.stdout)).toMatchObject({ lines: 10, appended: 8, alreadyIngested: 1, tokensRecorded: 5, tokensUnknown: 0, malformed: 1 });
+  });
 });
 
 describe('replay state hash', () => {

@@ -78,6 +78,10 @@ describe('configuration', () => {
     expect(problems(() => loadConfig({ file: '/nonexistent/ledger.json', env: {} }))[0]).toMatch(/ENOENT/);
   });
 
+  it('reads a file that starts with a UTF-8 byte order mark, as some editors save it', () => {
+    expect(loadConfig({ file: file(`\uFEFF${JSON.stringify({ chainId: 10 })}`), env: {} }).chainId).toBe(10);
+  });
+
   it('says which command needs a missing setting and how to give it', () => {
     const c = loadConfig({ env: {} });
     expect(problems(() => requireSettings(c, ['orderbook', 'owners'], 'positions'))).toEqual([

@@ -14,13 +14,14 @@ describe('splitLines', () => {
   it('splits on \\n and \\r\\n wherever the chunks break, keeps empty lines, and ends with the last line, newline or not', async () => {
     const texts = ['{"a":1}', '', 'b', 'ünïcödé', 'last'];
     const whole = `${texts[0]}\r\n${texts[1]}\n${texts[2]}\n${texts[3]}\n${texts[4]}`;
-    const bytes = Buffer.from(whole);
-    // Every split point, including inside the \r\n and inside a two-byte character.
+    const bytes = Buffer.from(`\uFEFF${whole}`);
+    // Every split point, including inside the byte order mark (dropped), the \r\n and a two-byte character.
     for (let cut = 0; cut <= bytes.length; cut++) {
       expect(await linesOf([bytes.subarray(0, cut), bytes.subarray(cut)])).toEqual(texts.map((text, i) => ({ number: i + 1, text })));
     }
     expect(await linesOf([`${whole}\n`])).toHaveLength(texts.length);
     expect(await linesOf([])).toEqual([]);
+    expect(await linesOf(['a\n\uFEFFb'])).toEqual([{ number: 1, text: 'a' }, { number: 2, text: '\uFEFFb' }]); // only a file's first line starts it
   });
 
   it('reports a line longer than the limit by its length, unread, and keeps the lines around it whole', async () => {

@@ -23,7 +23,7 @@ describe('hedge-ledger CLI on the example ledger', () => {
 
   it('ingest-file appends the logs, reports the malformed line by number, and dedupes the repeat', async () => {
     expect(ingest.code).toBe(0);
-    expect(JSON.parse(ingest.stdout)).toMatchObject({ lines: 10, appended: 8, alreadyIngested: 1, outOfOrder: 0, tokensRecorded: 5, tokensUnknown: 0, malformed: 1, otherContracts: 0, otherEvents: 0, removed: 0 });
+    expect(JSON.parse(ingest.stdout)).toMatchObject({ lines: 10, appended: 8, alreadyIngested: 1, outOfOrder: 0, tokensRecorded: 5, tokensUnknown: 0, blank: 0, malformed: 1, otherContracts: 0, otherEvents: 0, removed: 0 });
     expect(ingest.stderr).toMatch(/"line":9,"problem":"address: expected 0x-prefixed hex, got nothing"/);
     const again = await cli(['ingest-file', join(EXAMPLE, 'logs.jsonl'), '--tokens', join(EXAMPLE, 'tokens.json'), '--json', ...common]);
     expect(JSON.parse(again.stdout)).toMatchObject({ appended: 0, alreadyIngested: 9, outOfOrder: 0, tokensRecorded: 0 });
@@ -194,6 +194,18 @@ describe('ingest-file', () => {
     for (const name of ['logs.jsonl', 'tokens.json', 'ledger.json']) writeFileSync(join(dir, name), `\uFEFF${readFileSync(join(EXAMPLE, name), 'utf8')}`);
     const r = await cli(['ingest-file', join(dir, 'logs.jsonl'), '--tokens', join(dir, 'tokens.json'), '--json', '--config', join(dir, 'ledger.json'), '--store', `sqlite:${join(dir, 'ledger.db')}`]);
     expect(JSON.parse(r.stdout)).toMatchObject({ lines: 10, appended: 8, alreadyIngested: 1, tokensRecorded: 5, tokensUnknown: 0, malformed: 1 });
+  });
+
+  it('counts blank lines, so that the summary accounts for every line, in JSON and in text', async () => {
+    const { dir, args } = fresh();
+    const [first, second] = readFileSync(join(EXAMPLE, 'logs.jsonl'), 'utf8').split('\n');
+    writeFileSync(join(dir, 'logs.jsonl'), `${first}\n\n${second}\r\n \t\n`);
+    const ingest = ['ingest-file', join(dir, 'logs.jsonl'), '--tokens', join(EXAMPLE, 'tokens.json')];
+    const summary = JSON.parse((await cli([...ingest, '--json', ...args])).stdout);
+    expect(summary).toMatchObject({ lines: 4, appended: 2, blank: 2 });
+    const categories = ['appended', 'alreadyIngested', 'outOfOrder', 'blank', 'malformed', 'otherContracts', 'otherEvents', 'removed'];
+    expect(categories.reduce((sum, key) => sum + summary[key], 0)).toBe(summary.lines);
+    expect((await cli([...ingest, ...fresh().args])).stdout).toMatch(/: 4 lines, 2 logs appended, .* 2 blank, /);
   });
 });
 

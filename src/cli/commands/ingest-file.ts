@@ -18,6 +18,8 @@ import { readLines, type Line } from '../../text-file.ts';
 export interface FileReadReport {
   readonly logs: RecordedLog[];
   readonly lines: number;
+  /** Empty or whitespace only: skipped, not reported. */
+  readonly blank: number;
   readonly malformed: number;
   readonly otherContracts: number;
   readonly otherEvents: number;
@@ -47,14 +49,17 @@ function decodeLine(line: Line, chainId: number, orderbook: string, maxLineBytes
   return E.right(toRecordedLog(chainId, log));
 }
 
-/** Reads and decodes every line; reports (never silently drops) the ones it cannot use. */
+/** Reads and decodes every line; reports (never silently drops) the ones it cannot use, and counts blank ones. */
 export async function readLogFile(path: string, chainId: number, orderbook: string, report: (line: number, problem: string) => void, maxLineBytes = MAX_LINE_BYTES): Promise<FileReadReport> {
   const logs: RecordedLog[] = [];
-  const skipped = { malformed: 0, otherContracts: 0, otherEvents: 0, removed: 0 };
+  const skipped = { blank: 0, malformed: 0, otherContracts: 0, otherEvents: 0, removed: 0 };
   let lines = 0;
   for await (const line of readLines(path, maxLineBytes)) {
     lines = line.number;
-    if (line.text?.trim() === '') continue;
+    if (line.text?.trim() === '') {
+      skipped.blank++;
+      continue;
+    }
     const decoded = decodeLine(line, chainId, orderbook, maxLineBytes);
     if (E.isRight(decoded)) logs.push(decoded.right);
     else {
@@ -82,12 +87,12 @@ export async function ingestFile(argv: string[]): Promise<void> {
   for (const token of tokens.missing) log.warn({ tokens: values.tokens, token }, 'token not in the tokens file: recorded as unknown for good, so its fills are rejected');
   const tokensUnknown = tokens.missing.size;
   if (outOfOrder > 0) log.warn({ file, outOfOrder }, 'logs at or before the ledger\'s last log were not appended: ingest files in chain order');
-  const summary = { file, lines: read.lines, appended, alreadyIngested, outOfOrder, tokensRecorded, tokensUnknown, malformed: read.malformed, otherContracts: read.otherContracts, otherEvents: read.otherEvents, removed: read.removed };
+  const summary = { file, lines: read.lines, appended, alreadyIngested, outOfOrder, tokensRecorded, tokensUnknown, blank: read.blank, malformed: read.malformed, otherContracts: read.otherContracts, otherEvents: read.otherEvents, removed: read.removed };
   if (values.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
   else {
     process.stdout.write(
       `${file}: ${read.lines} lines, ${appended} logs appended, ${alreadyIngested} already ingested, ${tokensRecorded} tokens recorded (${tokensUnknown} unknown); ` +
-        `skipped ${outOfOrder} out of chain order, ${read.malformed} malformed, ${read.otherContracts} of other contracts, ${read.otherEvents} of other events, ${read.removed} removed\n`,
+        `skipped ${outOfOrder} out of chain order, ${read.blank} blank, ${read.malformed} malformed, ${read.otherContracts} of other contracts, ${read.otherEvents} of other events, ${read.removed} removed\n`,
     );
   }
 }

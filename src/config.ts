@@ -13,7 +13,8 @@ export const DEFAULT_STORE = 'sqlite:./data/ledger.db';
 const PositiveInt = t.refinement(t.number, (n) => Number.isSafeInteger(n) && n > 0, 'a positive integer');
 const NonNegativeInt = t.refinement(t.number, (n) => Number.isSafeInteger(n) && n >= 0, 'a non-negative integer');
 const BrokerKind = t.keyof({ paper: null, schwab: null });
-const RpcUrl = t.refinement(t.string, (s) => /^(https?|wss?):\/\/[^\s/?#]+/.test(s), 'an http(s) or ws(s) URL');
+/** One `new URL()` parses too (a port in range, no space in the host…): fetch refuses any other at every retry, and quotes it, API key and all. */
+const RpcUrl = t.refinement(t.string, (s) => /^(https?|wss?):\/\/[^\s/?#]+/.test(s) && URL.canParse(s), 'an http(s) or ws(s) URL');
 /** A block count behind the latest block, or a head tag the node maintains. */
 const isConfirmations = (u: unknown): u is number | 'safe' | 'finalized' => NonNegativeInt.is(u) || u === 'safe' || u === 'finalized';
 const Confirmations = new t.Type<number | 'safe' | 'finalized', unknown, unknown>('a block count, "safe" or "finalized"', isConfirmations, (u, c) => (isConfirmations(u) ? t.success(u) : t.failure(u, c)), t.identity);

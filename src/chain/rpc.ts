@@ -83,11 +83,29 @@ export type BlockTag = 'latest' | 'safe' | 'finalized';
 const RANGE_TOO_LARGE =
   /too many (results|logs|blocks)|more than \d+ (results|logs)|range (is )?too (large|wide|big)|exceeds? (the )?(max|maximum|limit)|block range|response size|size exceeded|limited to/i;
 
-/** What went wrong, on one line and without the endpoint's URL (viem's full messages carry it, and its API key). */
+/** What went wrong, on one line, before masking (viem's full messages carry more: the request, the URL). */
 const errorText = (e: unknown): string => {
-  if (e instanceof HttpRequestError) return `HTTP ${e.status ?? 'request failed'}: ${e.details}`.slice(0, 300);
-  if (e instanceof BaseError) return `${e.shortMessage} ${e.details}`.slice(0, 300);
+  if (e instanceof HttpRequestError) return `HTTP ${e.status ?? 'request failed'}: ${e.details}`;
+  if (e instanceof BaseError) return `${e.shortMessage} ${e.details}`;
   return e instanceof Error ? e.message.split('\n')[0]! : String(e);
+};
+
+/** A URL as written and as viem quotes it once parsed (normalized, a user:password moved into a header). */
+const spellings = (url: string): string[] => {
+  if (!URL.canParse(url)) return [url];
+  const parsed = new URL(url);
+  const { href } = parsed;
+  parsed.username = parsed.password = '';
+  return [url, href, parsed.href];
+};
+
+/**
+ * `errorText` with every endpoint URL in it replaced by its scheme and host: viem's details can
+ * quote the URL ("Failed to parse URL from …"), and its API key with it.
+ */
+const maskedErrorText = (urls: readonly string[]): ((e: unknown) => string) => {
+  const masks = urls.flatMap((url) => spellings(url).map((spelt) => [spelt, endpointLabel(url)] as const)).sort(([a], [b]) => b.length - a.length);
+  return (e) => masks.reduce((text, [spelt, label]) => text.replaceAll(spelt, label), errorText(e)).slice(0, 300);
 };
 
 /** The provider refuses the block range or the size of the answer: a smaller range may pass. */
@@ -139,6 +157,8 @@ export class ChainRpc {
   readonly label: string;
   private readonly backoff: Backoff;
   private readonly raw: RawRequest;
+  /** The only way an error reaches a message or a log line from here. */
+  private readonly errorText: (e: unknown) => string;
 
   private constructor(
     private readonly options: RpcOptions,
@@ -147,6 +167,7 @@ export class ChainRpc {
     this.label = options.urls.map(endpointLabel).join(', ');
     this.backoff = backoff(options.deadlineMs, options.random);
     this.raw = client.request as unknown as RawRequest;
+    this.errorText = maskedErrorText(options.urls);
   }
 
   /** Connects and checks every endpoint serves the configured chain. */
@@ -177,7 +198,7 @@ export class ChainRpc {
     try {
       return await this.retried(method, params, decode, `${what} from ${this.label}`, retryable);
     } catch (error) {
-      throw error instanceof BaseError ? new RpcRefused(`${what} from ${this.label}: ${errorText(error)}`, error) : error;
+      throw error instanceof BaseError ? new RpcRefused(`${what} from ${this.label}: ${this.errorText(error)}`, error) : error;
     }
   }
 
@@ -191,9 +212,9 @@ export class ChainRpc {
       backoff: this.backoff,
       retryable,
       signal: this.options.signal,
-      describe: errorText,
+      describe: this.errorText,
       onRetry: (error, attempt, delayMs) => {
-        this.options.log.warn({ method, attempt, delayMs: Math.round(delayMs), error: errorText(error) }, 'RPC call failed; retrying');
+        this.options.log.warn({ method, attempt, delayMs: Math.round(delayMs), error: this.errorText(error) }, 'RPC call failed; retrying');
         this.options.onRetry?.(error);
       },
     });

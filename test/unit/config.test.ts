@@ -61,6 +61,17 @@ describe('configuration', () => {
     expect(found.join('\n')).not.toMatch(/SECRET/);
   });
 
+  it('refuses an RPC URL that no URL parser takes, naming its key, never quoting it', () => {
+    const path = file({ rpcUrl: 'https://base.example:8545x/v2/SECRET1' });
+    const found = problems(() => loadConfig({ file: path, env: { LEDGER_RPC_URLS: 'http://localhost:99999/v2/SECRET2, http://exa mple.com/SECRET3' } }));
+    expect(found).toEqual([
+      expect.stringMatching(/^config file key rpcUrl: expected an http\(s\) or ws\(s\) URL \(/),
+      expect.stringMatching(/^env LEDGER_RPC_URLS → rpcUrls\.0: expected an http\(s\) or ws\(s\) URL \(/),
+    ]);
+    expect(found.join('\n')).not.toMatch(/SECRET/);
+    expect(loadConfig({ env: { LEDGER_RPC_URL: 'wss://base.example:443/v2/key', LEDGER_RPC_URLS: 'http://[::1]:8545' } })).toMatchObject({ rpcUrl: 'wss://base.example:443/v2/key', rpcUrls: ['http://[::1]:8545'] });
+  });
+
   it('refuses a bad store URL from the file, the environment or --store, naming its source, never its password', () => {
     const path = file({ store: 'sqlite://host/ledger.db' });
     const found = problems(() => loadConfig({ file: path, env: { LEDGER_STORE: 'kurrentdb://admin:s3cret@db:2113' }, overrides: { store: 'esdb://' } }));

@@ -56,7 +56,7 @@ export const settings = {
   chainPollIntervalMs: setting('LEDGER_CHAIN_POLL_INTERVAL_MS', PositiveInt, integer, 'how often the ingester asks the node for a new head; default 1000'),
   rpcConcurrency: setting('LEDGER_RPC_CONCURRENCY', PositiveInt, integer, 'eth_getLogs calls in flight during a backfill; default 4'),
   maxBlockRange: setting('LEDGER_MAX_BLOCK_RANGE', PositiveInt, integer, 'most blocks per eth_getLogs call (the range adapts below it); default 10000'),
-  rpcDeadlineMs: setting('LEDGER_RPC_DEADLINE_MS', PositiveInt, integer, 'how long one RPC call may keep failing, retried with backoff, before ingestion stops; default 120000'),
+  rpcDeadlineMs: setting('LEDGER_RPC_DEADLINE_MS', PositiveInt, integer, 'how long one RPC call may keep failing or waiting, retried with backoff, before ingestion stops; default 120000'),
   maxConsecutiveFailures: setting('LEDGER_MAX_CONSECUTIVE_FAILURES', PositiveInt, integer, 'broker failures in a row before a symbol halts; default 3'),
   brokerSymbols: setting('LEDGER_BROKER_SYMBOLS', t.record(Ticker, Ticker), pairs, 'base ticker → broker symbol (env: SPLG=SPYM,…)'),
   broker: setting('LEDGER_BROKER', BrokerKind, text, 'paper or schwab; default paper'),

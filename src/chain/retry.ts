@@ -34,19 +34,50 @@ export interface RetryOptions {
   readonly signal?: AbortSignal | undefined;
 }
 
-/** Runs `op` until it succeeds, fails with a non-retryable error, or the deadline would pass. */
-export async function retrying<T>(what: string, op: () => Promise<T>, options: RetryOptions): Promise<T> {
+/** The deadline passed while an attempt was still waiting for its answer. */
+class OutOfTime extends Error {
+  override readonly name = 'OutOfTime';
+}
+
+/**
+ * One attempt, given up after `ms` or when `signal` aborts: its signal aborts, and it is not
+ * awaited any further (not every transport heeds a signal: viem's websocket does not).
+ */
+async function attemptWithin<T>(op: (signal: AbortSignal) => Promise<T>, ms: number, signal: AbortSignal | undefined): Promise<T> {
+  const attempt = new AbortController();
+  const given = new Promise<never>((_, reject) => attempt.signal.addEventListener('abort', () => reject(attempt.signal.reason as Error), { once: true }));
+  // A listener removed after the attempt, not AbortSignal.any: on Node 20 every any() stays attached to the long-lived signal.
+  const stop = () => attempt.abort(signal?.reason);
+  signal?.addEventListener('abort', stop, { once: true });
+  const timer = setTimeout(() => attempt.abort(new OutOfTime()), ms);
+  try {
+    return await Promise.race([op(attempt.signal), given]);
+  } finally {
+    clearTimeout(timer);
+    signal?.removeEventListener('abort', stop);
+  }
+}
+
+/**
+ * Runs `op` until it succeeds, fails with a non-retryable error, or the deadline would pass. An
+ * attempt gets only the time left: one may try several fallback endpoints, each with its own timeout.
+ */
+export async function retrying<T>(what: string, op: (signal: AbortSignal) => Promise<T>, options: RetryOptions): Promise<T> {
   const started = performance.now();
+  const describe = options.describe ?? firstLine;
+  let previous: unknown;
   for (let attempt = 1; ; attempt++) {
     options.signal?.throwIfAborted(); // a stopped caller sends nothing more
     try {
-      return await op();
+      return await attemptWithin(op, options.backoff.deadlineMs - (performance.now() - started), options.signal);
     } catch (error) {
       options.signal?.throwIfAborted();
-      if (!options.retryable(error)) throw error;
-      const delay = retryDelay(options.backoff, attempt - 1);
       const elapsed = performance.now() - started;
-      if (elapsed + delay > options.backoff.deadlineMs) throw new DeadlineExceeded(what, attempt, elapsed, (options.describe ?? firstLine)(error));
+      if (error instanceof OutOfTime) throw new DeadlineExceeded(what, attempt, elapsed, `no answer by the deadline${previous === undefined ? '' : ` (the attempt before: ${describe(previous)})`}`);
+      if (!options.retryable(error)) throw error;
+      previous = error;
+      const delay = retryDelay(options.backoff, attempt - 1);
+      if (elapsed + delay > options.backoff.deadlineMs) throw new DeadlineExceeded(what, attempt, elapsed, describe(error));
       options.onRetry?.(error, attempt, delay);
       await sleep(delay, undefined, { signal: options.signal });
     }

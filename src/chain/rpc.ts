@@ -143,7 +143,7 @@ export interface RpcOptions {
   readonly chainId: number;
   readonly deadlineMs: number;
   readonly log: Logger;
-  /** Per-attempt timeout; default min(30 s, deadline). */
+  /** Each endpoint's timeout within an attempt; default min(30 s, deadline). The deadline bounds the whole call all the same. */
   readonly timeoutMs?: number;
   readonly random?: () => number;
   readonly signal?: AbortSignal;
@@ -151,7 +151,7 @@ export interface RpcOptions {
   readonly onRetry?: (error: unknown) => void;
 }
 
-type RawRequest = (args: { method: string; params: readonly unknown[] }) => Promise<unknown>;
+type RawRequest = (args: { method: string; params: readonly unknown[] }, options: { signal: AbortSignal }) => Promise<unknown>;
 
 export class ChainRpc {
   readonly label: string;
@@ -203,8 +203,8 @@ export class ChainRpc {
   }
 
   private retried<T>(method: string, params: readonly unknown[], decode: Decoder<T>, what: string, retryable: (e: unknown) => boolean): Promise<T> {
-    const call = async () => {
-      const answer = decode(await this.raw({ method, params }));
+    const call = async (signal: AbortSignal) => {
+      const answer = decode(await this.raw({ method, params }, { signal }));
       if (E.isLeft(answer)) throw new MalformedRpcResponse(`malformed answer: ${answer.left}`);
       return answer.right;
     };

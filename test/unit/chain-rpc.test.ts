@@ -1,8 +1,14 @@
-/** ChainRpc's errors and log lines: whatever viem's messages quote, an endpoint shows by scheme and host only. */
-import { describe, expect, it } from 'vitest';
+/**
+ * ChainRpc against local HTTP endpoints: whatever viem's messages quote, an endpoint shows by
+ * scheme and host only; and one call, over however many fallback endpoints, ends at its deadline.
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
 import { ChainRpc } from '../../src/chain/rpc.ts';
-import { DeadlineExceeded } from '../../src/chain/retry.ts';
+import { DeadlineExceeded, backoff, retrying } from '../../src/chain/retry.ts';
+import { testLog } from '../support/test-log.ts';
 
 /** A logger whose lines are kept, as JSON text. */
 const capturing = () => {
@@ -11,6 +17,27 @@ const capturing = () => {
 };
 
 describe('ChainRpc', () => {
+  const servers: Server[] = [];
+  afterAll(() => {
+    for (const server of servers) {
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+
+  /** An endpoint that serves Base's chain id and never answers anything else. */
+  const stalling = async (): Promise<string> => {
+    const server = createServer(async (req, res) => {
+      const chunks: Buffer[] = [];
+      for await (const chunk of req) chunks.push(chunk as Buffer);
+      const call = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { id: number; method: string };
+      if (call.method === 'eth_chainId') res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ jsonrpc: '2.0', id: call.id, result: '0x2105' }));
+    });
+    servers.push(server);
+    await new Promise<void>((listening) => server.listen(0, '127.0.0.1', listening));
+    return `http://127.0.0.1:${(server.address() as AddressInfo).port}/v2/key`;
+  };
+
   it('masks an endpoint URL that viem quotes in its errors (fetch cannot parse this one)', async () => {
     const { lines, log } = capturing();
     const url = 'http://127.0.0.1:99999/v2/SECRETKEY123';
@@ -19,5 +46,27 @@ describe('ChainRpc', () => {
     expect((error as Error).message).toMatch(/^eth_chainId from <unparsable URL>: still failing .*: HTTP request failed: Failed to parse URL from <unparsable URL>$/);
     expect(lines.length).toBeGreaterThan(0);
     expect([(error as Error).message, ...lines].filter((text) => text.includes('SECRETKEY123'))).toEqual([]);
+  });
+
+  it('ends a call at its deadline, though each of three fallback endpoints stalls for as long', async () => {
+    const deadlineMs = 500;
+    const rpc = await ChainRpc.connect({ urls: [await stalling(), await stalling(), await stalling()], chainId: 8453, deadlineMs, log: testLog() });
+    const started = performance.now();
+    const error = await rpc.blockNumber().catch((e: Error) => e);
+    // Each endpoint's own timeout is the deadline: trying them in turn took three deadlines.
+    expect(performance.now() - started).toBeLessThan(2 * deadlineMs);
+    expect(error).toBeInstanceOf(DeadlineExceeded);
+    expect((error as Error).message).toMatch(/^eth_blockNumber from http:\/\/127\.0\.0\.1:\d+, .*: still failing after 1 attempts in [\d.]+ s \(deadline\): no answer by the deadline$/);
+  });
+});
+
+describe('retrying', () => {
+  it('gives up on an attempt that ignores its signal once the deadline passes, naming the error before it', async () => {
+    let attempts = 0;
+    const op = () => (++attempts === 1 ? Promise.reject(new Error('HTTP 503')) : new Promise<never>(() => {}));
+    const started = performance.now();
+    const failure = retrying('eth_blockNumber', op, { backoff: backoff(300, () => 0), retryable: () => true });
+    await expect(failure).rejects.toThrow(/^eth_blockNumber: still failing after 2 attempts in [\d.]+ s \(deadline\): no answer by the deadline \(the attempt before: HTTP 503\)$/);
+    expect(performance.now() - started).toBeLessThan(600);
   });
 });

@@ -25,6 +25,8 @@ const StoreUrl = new t.Type<string, string, unknown>('a store URL', t.string.is,
   const location = locateStore(u);
   return E.isRight(location) ? t.success(u) : t.failure(u, c, `${location.left}, got ${JSON.stringify(redactStoreUrl(u))}`);
 }, t.identity);
+/** At least one: an empty list (`LEDGER_OWNERS=","`) would silently replace the file's owners with none. */
+const Owners = t.refinement(t.array(Address), (owners) => owners.length > 0, 'at least one owner address');
 const Port = t.refinement(t.number, (n) => Number.isSafeInteger(n) && n >= 0 && n <= 65535, 'a port from 0 to 65535');
 
 /** One setting: its file key, env name, codec for the decoded value, and how env text becomes JSON. */
@@ -48,7 +50,7 @@ export const settings = {
   store: setting('LEDGER_STORE', StoreUrl, text, `event store URL (sqlite:<path>, sqlite::memory:, esdb://host:2113?tls=false); default ${DEFAULT_STORE}`),
   chainId: setting('LEDGER_CHAIN_ID', PositiveInt, integer, 'EVM chain id; default 8453 (Base)'),
   orderbook: setting('LEDGER_ORDERBOOK', Address, text, 'orderbook contract address'),
-  owners: setting('LEDGER_OWNERS', t.array(Address), list, 'our order owners (comma-separated in env)'),
+  owners: setting('LEDGER_OWNERS', Owners, list, 'our order owners, at least one (comma-separated in env)'),
   rpcUrl: setting('LEDGER_RPC_URL', RpcUrl, text, 'JSON-RPC endpoint, http(s) or ws(s)'),
   rpcUrls: setting('LEDGER_RPC_URLS', t.array(RpcUrl), list, 'fallback JSON-RPC endpoints after rpcUrl, in order (comma-separated in env)'),
   deploymentBlock: setting('LEDGER_DEPLOYMENT_BLOCK', NonNegativeInt, integer, 'first block to ingest; default 0'),

@@ -43,6 +43,13 @@ describe('configuration', () => {
     expect(loadConfig({ env: { LEDGER_OWNERS: `${OWNER}, ${other}` } }).owners).toEqual([OWNER, other]);
   });
 
+  it('refuses an empty list of owners, from the file or the environment (only commas): it would silently fold for no one', () => {
+    const path = file({ owners: [OWNER] });
+    expect(problems(() => loadConfig({ file: path, env: { LEDGER_OWNERS: ' , ,' } }))).toEqual([expect.stringMatching(/^env LEDGER_OWNERS → owners: expected at least one owner address, got \[\] \(/)]);
+    expect(problems(() => loadConfig({ file: file({ owners: [] }), env: {} }))).toEqual([expect.stringMatching(/^config file key owners: expected at least one owner address, got \[\] \(/)]);
+    expect(loadConfig({ file: path, env: { LEDGER_OWNERS: `${OWNER},` } }).owners).toEqual([OWNER]);
+  });
+
   it('names the key and the reason for every bad value at once', () => {
     const path = file({ chainId: -1, ownrs: [] });
     const found = problems(() => loadConfig({ file: path, env: { LEDGER_OWNERS: 'alice', LEDGER_DEPLOYMENT_BLOCK: 'soon', LEDGER_BROKER: 'ibkr' } }));

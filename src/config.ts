@@ -15,9 +15,11 @@ const NonNegativeInt = t.refinement(t.number, (n) => Number.isSafeInteger(n) && 
 const BrokerKind = t.keyof({ paper: null, schwab: null });
 /** One `new URL()` parses too (a port in range, no space in the host…): fetch refuses any other at every retry, and quotes it, API key and all. */
 const RpcUrl = t.refinement(t.string, (s) => /^(https?|wss?):\/\/[^\s/?#]+/.test(s) && URL.canParse(s), 'an http(s) or ws(s) URL');
+/** Far past finality (about 600 blocks on Base, under 100 on Ethereum): a deeper depth is a typo that would leave the ledger blind for hours. */
+const MAX_CONFIRMATIONS = 10_000;
 /** A block count behind the latest block, or a head tag the node maintains. */
-const isConfirmations = (u: unknown): u is number | 'safe' | 'finalized' => NonNegativeInt.is(u) || u === 'safe' || u === 'finalized';
-const Confirmations = new t.Type<number | 'safe' | 'finalized', unknown, unknown>('a block count, "safe" or "finalized"', isConfirmations, (u, c) => (isConfirmations(u) ? t.success(u) : t.failure(u, c)), t.identity);
+const isConfirmations = (u: unknown): u is number | 'safe' | 'finalized' => (NonNegativeInt.is(u) && u <= MAX_CONFIRMATIONS) || u === 'safe' || u === 'finalized';
+const Confirmations = new t.Type<number | 'safe' | 'finalized', unknown, unknown>(`a block count up to ${MAX_CONFIRMATIONS}, "safe" or "finalized"`, isConfirmations, (u, c) => (isConfirmations(u) ? t.success(u) : t.failure(u, c)), t.identity);
 const HttpUrl = t.refinement(t.string, (s) => /^https?:\/\/[^\s/]+(\/\S*)?$/.test(s), 'an http(s) URL');
 /** A URL that names a store; a bad one is quoted without its user:password. */
 const StoreUrl = new t.Type<string, string, unknown>('a store URL', t.string.is, (u, c) => {
@@ -54,7 +56,7 @@ export const settings = {
   rpcUrl: setting('LEDGER_RPC_URL', RpcUrl, text, 'JSON-RPC endpoint, http(s) or ws(s)'),
   rpcUrls: setting('LEDGER_RPC_URLS', t.array(RpcUrl), list, 'fallback JSON-RPC endpoints after rpcUrl, in order (comma-separated in env)'),
   deploymentBlock: setting('LEDGER_DEPLOYMENT_BLOCK', NonNegativeInt, integer, 'first block to ingest; default 0'),
-  confirmations: setting('LEDGER_CONFIRMATIONS', Confirmations, integer, 'blocks behind the latest before a log is ingested, or "safe"/"finalized"; default 10 (20 s on Base)'),
+  confirmations: setting('LEDGER_CONFIRMATIONS', Confirmations, integer, 'blocks behind the latest before a log is ingested (at most 10000), or "safe"/"finalized"; default 10 (20 s on Base)'),
   chainPollIntervalMs: setting('LEDGER_CHAIN_POLL_INTERVAL_MS', PositiveInt, integer, 'how often the ingester asks the node for a new head; default 1000'),
   rpcConcurrency: setting('LEDGER_RPC_CONCURRENCY', PositiveInt, integer, 'eth_getLogs calls in flight during a backfill; default 4'),
   maxBlockRange: setting('LEDGER_MAX_BLOCK_RANGE', PositiveInt, integer, 'most blocks per eth_getLogs call (the range adapts below it); default 10000'),

@@ -28,6 +28,30 @@ export interface StepReport extends BlockRange, ReconcileReport {
   readonly reorg: boolean;
 }
 
+/**
+ * Why a step had nothing to ingest though the ledger is not at a confirmed head: the chain is
+ * too young (shorter than the depth, no safe or finalized block yet), or its confirmed head is
+ * still below the deployment block.
+ */
+export type NothingYet =
+  | { readonly nothingYet: 'belowDepth'; readonly latest: bigint; readonly confirmations: number }
+  | { readonly nothingYet: 'noTaggedHead'; readonly tag: 'safe' | 'finalized' }
+  | { readonly nothingYet: 'belowDeployment'; readonly head: bigint; readonly deploymentBlock: bigint };
+
+/** A step's outcome: what it did, why there is nothing to ingest yet, or null when there was nothing new. */
+export type StepOutcome = StepReport | NothingYet | null;
+
+export const isNothingYet = (outcome: object | null): outcome is NothingYet => outcome !== null && 'nothingYet' in outcome;
+
+/** In words, for the `ingest` command's output and the service's log. */
+export function nothingYetText(n: NothingYet): string {
+  const why =
+    n.nothingYet === 'belowDepth' ? `the chain's head ${n.latest} is below the confirmation depth ${n.confirmations}`
+    : n.nothingYet === 'noTaggedHead' ? `the chain has no ${n.tag} block yet`
+    : `the confirmed head ${n.head} is below the deployment block ${n.deploymentBlock}`;
+  return `${why}; nothing to ingest yet`;
+}
+
 export interface StepProgress extends BlockRange {
   /** The last block scanned so far. */
   readonly done: bigint;
@@ -73,35 +97,37 @@ export class ChainFollower {
     this.options.ingester.forget();
   }
 
-  /** The newest block deep enough to ingest; null while the chain is shorter than the depth. */
-  async confirmedHead(): Promise<BlockRef | null> {
+  /** The newest block deep enough to ingest, or why the chain has none; null when the node does not have it (any more). */
+  async confirmedHead(): Promise<BlockRef | NothingYet | null> {
     const { rpc, confirmations } = this.options;
-    if (typeof confirmations === 'string') return rpc.block(confirmations);
+    if (typeof confirmations === 'string') return (await rpc.block(confirmations)) ?? { nothingYet: 'noTaggedHead', tag: confirmations };
     const latest = await rpc.blockNumber();
-    return latest < BigInt(confirmations) ? null : rpc.block(latest - BigInt(confirmations));
+    return latest < BigInt(confirmations) ? { nothingYet: 'belowDepth', latest, confirmations } : rpc.block(latest - BigInt(confirmations));
   }
 
   /**
-   * Brings the stream up to the confirmed head as of now; null when there was nothing new. A
-   * reorg during a step stops it; the next one, right away, finds and reconciles it.
+   * Brings the stream up to the confirmed head as of now; null when there was nothing new, or
+   * why there is nothing to ingest yet. A reorg during a step stops it; the next one, right
+   * away, finds and reconciles it.
    */
-  async step(onProgress?: (progress: StepProgress) => void): Promise<StepReport | null> {
+  async step(onProgress?: (progress: StepProgress) => void): Promise<StepOutcome> {
     let report: StepReport | null = null;
     for (;;) {
       const part = await this.stepOnce(onProgress);
-      if (part === null) return report;
+      if (part === null || isNothingYet(part)) return report ?? part;
       report = report === null ? part.report : afterInterruption(report, part.report);
       if (part.complete) return report;
     }
   }
 
-  private async stepOnce(onProgress?: (progress: StepProgress) => void): Promise<{ report: StepReport; complete: boolean } | null> {
+  private async stepOnce(onProgress?: (progress: StepProgress) => void): Promise<{ report: StepReport; complete: boolean } | NothingYet | null> {
     // The head's hash is read before any log: a reorg after it shows up at the next step.
     const head = await this.confirmedHead();
-    if (head === null) return null;
+    if (head === null || isNothingYet(head)) return head;
     this.options.observer?.head(head.number);
     const window = await this.loadWindow();
     const start = await this.start(window, head);
+    if (start.kind === 'fresh' && start.from > head.number) return { nothingYet: 'belowDeployment', head: head.number, deploymentBlock: start.from };
     const upToDate = start.kind === 'verified' && start.from >= head.number;
     if (upToDate) this.options.observer?.ingested(head.number, 0);
     if (upToDate || start.from > head.number) return null;

@@ -8,7 +8,7 @@ import { requireSettings, type ResolvedConfig } from '../config.ts';
 import type { EventStore } from '../eventstore/port.ts';
 import { logger, type Logger } from '../log.ts';
 import { Ingester, LogConflict, StreamMovedOn } from '../services/ingester.ts';
-import { ChainFollower, type Confirmations, type FollowObserver, type StepProgress, type StepReport } from './follower.ts';
+import { ChainFollower, isNothingYet, nothingYetText, type Confirmations, type FollowObserver, type NothingYet, type StepOutcome, type StepProgress } from './follower.ts';
 import { tokensOfLog } from './log-tokens.ts';
 import { LogScanner } from './log-scanner.ts';
 import { NewHeads } from './new-heads.ts';
@@ -109,18 +109,18 @@ export class IngesterService {
     this.rpc.close();
   }
 
-  /** Up to the confirmed head as of now; null when the ledger was there already. */
-  catchUp(onProgress?: (progress: StepProgress) => void, signal?: AbortSignal): Promise<StepReport | null> {
+  /** Up to the confirmed head as of now; null when the ledger was there already, or why there is nothing to ingest yet. */
+  catchUp(onProgress?: (progress: StepProgress) => void, signal?: AbortSignal): Promise<StepOutcome> {
     return this.step(signal, onProgress);
   }
 
   /** Follows the chain until `signal` aborts (then resolves); throws, after logging, when ingestion cannot go on. */
   async run(signal: AbortSignal): Promise<void> {
     const heads = new NewHeads(this.settings.rpcUrls.find(isWebSocket), this.log);
+    let waiting: NothingYet['nothingYet'] | undefined;
     try {
       while (!signal.aborted) {
-        const report = await this.step(signal);
-        if (report !== null) this.log.info({ ...report }, 'ingested');
+        waiting = this.logStep(await this.step(signal), waiting);
         await heads.next(this.settings.pollIntervalMs, signal);
       }
     } catch (error) {
@@ -132,7 +132,17 @@ export class IngesterService {
     }
   }
 
-  private async step(signal?: AbortSignal, onProgress?: (progress: StepProgress) => void): Promise<StepReport | null> {
+  /** Logs what a step did; why there is nothing to ingest yet only when that changes, not at every poll. Returns the reason waited on. */
+  private logStep(outcome: StepOutcome, waiting: NothingYet['nothingYet'] | undefined): NothingYet['nothingYet'] | undefined {
+    if (!isNothingYet(outcome)) {
+      if (outcome !== null) this.log.info({ ...outcome }, 'ingested');
+      return undefined;
+    }
+    if (outcome.nothingYet !== waiting) this.log.info({ ...outcome }, nothingYetText(outcome));
+    return outcome.nothingYet;
+  }
+
+  private async step(signal?: AbortSignal, onProgress?: (progress: StepProgress) => void): Promise<StepOutcome> {
     for (let attempt = 1; ; attempt++) {
       try {
         return await this.follower.step(onProgress);

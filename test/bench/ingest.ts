@@ -19,7 +19,7 @@ import { LogScanner } from '../../src/chain/log-scanner.ts';
 import { ChainRpc } from '../../src/chain/rpc.ts';
 import { openDatabase } from '../../src/eventstore/sqlite-connection.ts';
 import { openStore } from '../../src/eventstore/url.ts';
-import { randomFills } from '../support/chain-fixture.ts';
+import { randomFills, reportOf } from '../support/chain-fixture.ts';
 import { mulberry32 } from '../../src/seeded-random.ts';
 import { testLog } from '../support/test-log.ts';
 
@@ -82,7 +82,7 @@ async function main(): Promise<void> {
     const ingestInto = (url: () => string) => async (): Promise<number> => {
       const store = await openStore(url());
       try {
-        return (await (await IngesterService.start(store, settings, testLog())).catchUp())?.appended ?? 0;
+        return reportOf(await (await IngesterService.start(store, settings, testLog())).catchUp())?.appended ?? 0;
       } finally {
         await store.close();
       }

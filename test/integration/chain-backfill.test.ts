@@ -15,10 +15,12 @@ import { decodeEvent, streams } from '../../src/domain/events.ts';
 import { openStore, withStore } from '../../src/eventstore/url.ts';
 import type { EventStore } from '../../src/eventstore/port.ts';
 import { foldLedger } from '../../src/services/ledger-query.ts';
-import { chainLogIds, clearOf, dyingStore, expectedNet, mineEmpty, partiesOf, randomFills, recordedIds, startDevnet, storedLogs, storedNet, type Devnet } from '../support/chain-fixture.ts';
+import { chainLogIds, clearOf, dyingStore, expectedNet, mineEmpty, partiesOf, randomFills, recordedIds, reportOf, startDevnet, storedLogs, storedNet, type Devnet } from '../support/chain-fixture.ts';
 import { mulberry32 } from '../../src/seeded-random.ts';
 import { testLog } from '../support/test-log.ts';
 import { startRpcProxy, type RpcProxy } from '../support/chain-proxy.ts';
+import { runCli } from '../support/cli.ts';
+import { until } from '../support/until.ts';
 
 const E18 = 10n ** 18n;
 
@@ -58,7 +60,7 @@ describe('chain backfill', () => {
 
   /** One `catchUp` on the store at `url` (optionally wrapped), closing it afterwards. */
   const backfill = (url: string, settings: IngesterSettings = devnet.settings(), wrap: (s: EventStore) => EventStore = (s) => s) =>
-    withStore(url, async (store) => (await IngesterService.start(wrap(store), settings, testLog())).catchUp());
+    withStore(url, async (store) => reportOf(await (await IngesterService.start(wrap(store), settings, testLog())).catchUp()));
 
   /** The stream holds every canonical log once, in chain order, and folds to the fills' positions. */
   const expectComplete = (url: string) =>
@@ -106,7 +108,7 @@ describe('chain backfill', () => {
     const flaky = await proxy(9, { error500: 0.2 });
     const store = await openStore('sqlite::memory:');
     const service = await IngesterService.start(store, devnet.settings({ rpcUrls: [flaky.url] }), testLog(), undefined, gauges);
-    const report = await service.catchUp();
+    const report = reportOf(await service.catchUp());
     expect(flaky.injected.get('error500')).toBeGreaterThan(0);
     expect(seen.retried.length).toBe(flaky.injected.get('error500'));
     expect(new Set(seen.retried)).toEqual(new Set(['rpc:HttpRequestError']));
@@ -218,6 +220,34 @@ describe('chain backfill', () => {
     const stored = await withStore(url, (store) => storedLogs(store, devnet.stream));
     expect(stored.length).toBeLessThan(canonical.length);
     expect(recordedIds(stored)).toEqual(canonical.slice(0, stored.length));
+  });
+
+  it('says why a young chain has nothing to ingest yet, instead of "already at the confirmed head"', async () => {
+    const latest = BigInt(await devnet.anvil.request<string>('eth_blockNumber', []));
+    const outcome = (overrides: Partial<IngesterSettings>) =>
+      withStore('sqlite::memory:', async (store) => (await IngesterService.start(store, devnet.settings(overrides), testLog())).catchUp());
+    expect(await outcome({ confirmations: 10_000 })).toEqual({ nothingYet: 'belowDepth', latest, confirmations: 10_000 });
+    expect(await outcome({ deploymentBlock: 99_999_999n })).toEqual({ nothingYet: 'belowDeployment', head: latest, deploymentBlock: 99_999_999n });
+
+    const env = { LEDGER_CHAIN_ID: String(devnet.deployment.chainId), LEDGER_ORDERBOOK: devnet.deployment.orderbook, LEDGER_RPC_URL: devnet.anvil.rpcUrl, LEDGER_CONFIRMATIONS: '0' };
+    const shallow = await runCli(['ingest', '--store', 'sqlite::memory:'], { env: { ...env, LEDGER_CONFIRMATIONS: '10000' } });
+    expect(shallow).toMatchObject({ code: 0, stdout: `ingest: the chain's head ${latest} is below the confirmation depth 10000; nothing to ingest yet\n` });
+    const early = await runCli(['ingest', '--json', '--store', 'sqlite::memory:'], { env: { ...env, LEDGER_DEPLOYMENT_BLOCK: '99999999' } });
+    expect(early.code).toBe(0);
+    expect(JSON.parse(early.stdout)).toMatchObject({ upToDate: false, nothingYet: 'belowDeployment', reason: `the confirmed head ${latest} is below the deployment block 99999999; nothing to ingest yet` });
+  });
+
+  it('the service logs why there is nothing to ingest yet once, not at every poll', async () => {
+    const counting = await proxy(7, {});
+    const lines: { msg: string }[] = [];
+    const log = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line)) });
+    const service = await IngesterService.start(await openStore('sqlite::memory:'), devnet.settings({ rpcUrls: [counting.url], deploymentBlock: 99_999_999n, pollIntervalMs: 10 }), log);
+    const abort = new AbortController();
+    const running = service.run(abort.signal);
+    await until(() => (counting.calls.get('eth_blockNumber') ?? 0) >= 4, 'four steps');
+    abort.abort();
+    await running;
+    expect(lines.filter((l) => l.msg.includes('nothing to ingest yet')).map((l) => l.msg)).toEqual([expect.stringMatching(/^the confirmed head \d+ is below the deployment block 99999999; nothing to ingest yet$/)]);
   });
 
   it('refuses a node that serves another chain', async () => {

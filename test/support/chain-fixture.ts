@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Hex } from 'viem';
 import { createTrader, deployDevnet, startAnvil, type Anvil, type ClearFill, type DevnetDeployment, type DevTokenName, type Fill, type Trader } from '../../src/chain/devnet/index.ts';
+import { isNothingYet, nothingYetText, type StepOutcome, type StepReport } from '../../src/chain/follower.ts';
 import type { IngesterSettings } from '../../src/chain/ingester-service.ts';
 import * as D from '../../src/domain/decimal.ts';
 import { decodeEvent, streams } from '../../src/domain/events.ts';
@@ -154,6 +155,12 @@ export async function chainLogIds(devnet: Devnet): Promise<string[]> {
 }
 
 /** Mines `n` empty blocks (cheap for small n; anvil slows down for thousands). */
+/** A step's outcome on a devnet past the deployment block and the depth: a report, or null when there was nothing new. */
+export function reportOf(outcome: StepOutcome): StepReport | null {
+  if (isNothingYet(outcome)) throw new Error(`expected a step over the chain, got: ${nothingYetText(outcome)}`);
+  return outcome;
+}
+
 export const mineEmpty = (devnet: Devnet, n: number): Promise<unknown> => devnet.anvil.request('anvil_mine', [`0x${n.toString(16)}`]);
 
 /**

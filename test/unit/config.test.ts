@@ -50,6 +50,13 @@ describe('configuration', () => {
     expect(loadConfig({ file: path, env: { LEDGER_OWNERS: `${OWNER},` } }).owners).toEqual([OWNER]);
   });
 
+  it('refuses a confirmation depth above 10,000 blocks, far past finality: a typo that would leave the ledger blind for hours', () => {
+    expect(loadConfig({ env: { LEDGER_CONFIRMATIONS: '10000' } }).confirmations).toBe(10_000);
+    expect(problems(() => loadConfig({ env: { LEDGER_CONFIRMATIONS: '1000000' } }))).toEqual([
+      expect.stringMatching(/^env LEDGER_CONFIRMATIONS → confirmations: expected a block count up to 10000, "safe" or "finalized", got 1000000 \(/),
+    ]);
+  });
+
   it('names the key and the reason for every bad value at once', () => {
     const path = file({ chainId: -1, ownrs: [] });
     const found = problems(() => loadConfig({ file: path, env: { LEDGER_OWNERS: 'alice', LEDGER_DEPLOYMENT_BLOCK: 'soon', LEDGER_BROKER: 'ibkr' } }));

@@ -6,7 +6,7 @@
 import { configFrom, parse } from '../context.ts';
 import { withStore } from '../../eventstore/url.ts';
 import { IngesterService, ingesterSettings } from '../../chain/ingester-service.ts';
-import type { StepProgress } from '../../chain/follower.ts';
+import { isNothingYet, nothingYetText, type StepOutcome, type StepProgress } from '../../chain/follower.ts';
 import { progress } from '../progress.ts';
 
 export async function ingest(argv: string[]): Promise<void> {
@@ -19,7 +19,7 @@ export async function ingest(argv: string[]): Promise<void> {
     const logsPerSecond = Math.round(p.logs / Math.max((performance.now() - started) / 1000, 1e-3));
     bar.update(Number(p.done - p.from + 1n), Number(p.to - p.from + 1n), `${p.logs} logs, ${logsPerSecond} logs/s`);
   };
-  const report = await withStore(config.store, async (store) => {
+  const outcome = await withStore(config.store, async (store) => {
     const service = await IngesterService.start(store, settings);
     try {
       return await service.catchUp(show);
@@ -29,13 +29,19 @@ export async function ingest(argv: string[]): Promise<void> {
     }
   });
   const seconds = Number(((performance.now() - started) / 1000).toFixed(3));
-  const summary = report === null ? { upToDate: true, elapsedSeconds: seconds } : { ...report, from: String(report.from), to: String(report.to), elapsedSeconds: seconds };
-  if (values.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
-  else if (report === null) process.stdout.write(`ingest: already at the confirmed head\n`);
-  else {
-    process.stdout.write(
-      `ingest: blocks ${report.from}..${report.to}: ${report.appended} logs appended, ${report.removed} removed by reorgs, ` +
-        `${report.tokensRecorded} tokens recorded in ${seconds}s\n`,
-    );
-  }
+  process.stdout.write(values.json ? `${JSON.stringify(summary(outcome, seconds))}\n` : `ingest: ${sentence(outcome, seconds)}\n`);
 }
+
+/** The pass as JSON. A young chain (shorter than the depth, or below the deployment block) is no error: it says why, exit 0. */
+const summary = (outcome: StepOutcome, seconds: number): object => {
+  if (outcome === null) return { upToDate: true, elapsedSeconds: seconds };
+  if (isNothingYet(outcome)) return { upToDate: false, nothingYet: outcome.nothingYet, reason: nothingYetText(outcome), elapsedSeconds: seconds };
+  return { ...outcome, from: String(outcome.from), to: String(outcome.to), elapsedSeconds: seconds };
+};
+
+/** The pass in one line. */
+const sentence = (outcome: StepOutcome, seconds: number): string => {
+  if (outcome === null) return 'already at the confirmed head';
+  if (isNothingYet(outcome)) return nothingYetText(outcome);
+  return `blocks ${outcome.from}..${outcome.to}: ${outcome.appended} logs appended, ${outcome.removed} removed by reorgs, ${outcome.tokensRecorded} tokens recorded in ${seconds}s`;
+};

@@ -31,7 +31,7 @@ export function createMetrics(): Metrics {
   return {
     registry,
     logsIngested: new Counter({ name: `${PREFIX}logs_ingested_total`, help: 'Orderbook logs appended to the store by the ingester', registers }),
-    chainHead: new Gauge({ name: `${PREFIX}chain_head_block`, help: 'Newest block number the chain node reports', registers }),
+    chainHead: new Gauge({ name: `${PREFIX}chain_head_block`, help: 'Confirmed chain head the ingester works towards (latest minus confirmations, or safe/finalized)', registers }),
     ingestedBlock: new Gauge({ name: `${PREFIX}ingested_block`, help: 'Newest block number whose logs are ingested', registers }),
     brokerLatency: new Histogram({
       name: `${PREFIX}broker_latency_seconds`,

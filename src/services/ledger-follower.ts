@@ -99,6 +99,8 @@ export class LedgerFollower {
   private lastEventAt: number | null = null;
   private readonly backoffRange: { readonly min: number; readonly max: number };
   private backoff: number;
+  /** When the current subscription was opened (ms): one that stayed up longer than the backoff's ceiling starts it over. */
+  private subscribedAt = 0;
 
   constructor(private readonly options: LedgerFollowerOptions) {
     this.retention = options.retention ?? DEFAULT_RETENTION;
@@ -161,6 +163,7 @@ export class LedgerFollower {
 
   private async follow(signal: AbortSignal): Promise<void> {
     let dropped: StoreUnavailable | undefined;
+    this.subscribedAt = Date.now();
     const subscription = this.options.store.subscribe({
       from: this.position ?? 'start',
       prefixes: LEDGER_PREFIXES,
@@ -196,9 +199,10 @@ export class LedgerFollower {
   /**
    * After an outage a quiet store delivers no event to show it is back: the fold having reached
    * its head does. A store still away throws here, and is retried like a failed subscription.
+   * The backoff stays: a subscription still connecting is quiet too, and may yet fail.
    */
   private async confirmRecovery(): Promise<void> {
-    if (this.state === 'retrying' && (await this.status()).caughtUp) this.following();
+    if (this.state === 'retrying' && (await this.status()).caughtUp) this.state = 'following';
   }
 
   private following(): void {
@@ -208,6 +212,7 @@ export class LedgerFollower {
 
   private async retryLater(error: StoreUnavailable, signal: AbortSignal): Promise<void> {
     this.state = 'retrying';
+    if (Date.now() - this.subscribedAt > this.backoffRange.max) this.backoff = this.backoffRange.min;
     this.options.onRetry?.(error);
     this.options.log.warn({ err: error, retryInMs: this.backoff, position: this.position }, 'store unavailable; resubscribing');
     await sleep(this.backoff, undefined, { signal }).catch(() => undefined);

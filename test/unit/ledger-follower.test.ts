@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import { encodeEvent, type Envelope } from '../../src/domain/events.ts';
@@ -159,7 +160,7 @@ describe('LedgerFollower', () => {
     const store = scriptedStore(events, [{ after: events.length, then: new StoreUnavailable('database is locked') }]);
     const warnings: { retryInMs: number }[] = [];
     const warn = pino({ level: 'warn' }, { write: (line: string) => void warnings.push(JSON.parse(line)) });
-    const follower = new LedgerFollower({ store, config, log: warn, backoffMs: { min: 1, max: 1000 } });
+    const follower = new LedgerFollower({ store, config, log: warn, backoffMs: { min: 1, max: 50 } });
     const stop = new AbortController();
     const state = () => follower.progress().state;
     follower.start(stop.signal);
@@ -167,12 +168,40 @@ describe('LedgerFollower', () => {
     await expect.poll(state, { timeout: 2000, interval: 5 }).toBe('following');
     expect(await follower.status()).toMatchObject({ caughtUp: true, eventsFolded: events.length });
 
+    await sleep(100); // up longer than the backoff's ceiling
     store.fail(new StoreUnavailable('locked again'));
     await expect.poll(() => store.subscribedFrom.length).toBe(3);
     await expect.poll(state, { timeout: 2000, interval: 5 }).toBe('following');
     expect(warnings.map((w) => w.retryInMs)).toEqual([1, 1]);
     stop.abort();
     await follower.stopped;
+  });
+
+  it('keeps backing off while each new subscription fails after a quiet start, though the head can be read', async () => {
+    const warnings: { retryInMs: number }[] = [];
+    const warn = pino({ level: 'warn' }, { write: (line: string) => void warnings.push(JSON.parse(line)) });
+    // Reads work; every subscription is quiet for 150 ms (longer than a lull), then fails, as one that cannot connect.
+    const store = {
+      headPosition: async () => undefined,
+      subscribe: ({ onResubscribe }: { onResubscribe?: (reason: StoreUnavailable, delayMs: number) => void }) => {
+        let closed = false;
+        let wake = () => {};
+        const next = async (): Promise<IteratorResult<RecordedEvent>> => {
+          await sleep(150);
+          if (!closed) onResubscribe?.(new StoreUnavailable('refused'), 100);
+          await new Promise<void>((resolve) => (closed ? resolve() : (wake = resolve)));
+          return { done: true, value: undefined };
+        };
+        return { [Symbol.asyncIterator]: () => ({ next }), close: async () => void ((closed = true), wake()) };
+      },
+    };
+    const follower = new LedgerFollower({ store, config, log: warn, backoffMs: { min: 1, max: 1000 } });
+    const stop = new AbortController();
+    follower.start(stop.signal);
+    await expect.poll(() => warnings.length, { timeout: 5000, interval: 10 }).toBeGreaterThanOrEqual(4);
+    stop.abort();
+    await follower.stopped;
+    expect(warnings.slice(0, 4).map((w) => w.retryInMs)).toEqual([1, 2, 4, 8]);
   });
 
   it.each([

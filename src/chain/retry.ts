@@ -34,6 +34,9 @@ export interface RetryOptions {
   readonly signal?: AbortSignal | undefined;
 }
 
+/** Node fires a timer set longer than this after 1 ms: a deadline of weeks must not end every call at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /** The deadline passed while an attempt was still waiting for its answer. */
 class OutOfTime extends Error {
   override readonly name = 'OutOfTime';
@@ -49,7 +52,7 @@ async function attemptWithin<T>(op: (signal: AbortSignal) => Promise<T>, ms: num
   // A listener removed after the attempt, not AbortSignal.any: on Node 20 every any() stays attached to the long-lived signal.
   const stop = () => attempt.abort(signal?.reason);
   signal?.addEventListener('abort', stop, { once: true });
-  const timer = setTimeout(() => attempt.abort(new OutOfTime()), ms);
+  const timer = setTimeout(() => attempt.abort(new OutOfTime()), Math.min(ms, MAX_TIMER_MS));
   try {
     return await Promise.race([op(attempt.signal), given]);
   } finally {

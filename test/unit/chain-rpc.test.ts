@@ -69,4 +69,12 @@ describe('retrying', () => {
     await expect(failure).rejects.toThrow(/^eth_blockNumber: still failing after 2 attempts in [\d.]+ s \(deadline\): no answer by the deadline \(the attempt before: HTTP 503\)$/);
     expect(performance.now() - started).toBeLessThan(600);
   });
+
+  it('waits for an answer under a deadline longer than a timer can hold (2^31 ms)', async () => {
+    const op = async () => {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      return 'answer';
+    };
+    await expect(retrying('eth_blockNumber', op, { backoff: backoff(3_000_000_000), retryable: () => true })).resolves.toBe('answer');
+  });
 });

@@ -66,13 +66,14 @@ describe('TOKEN_ENCRYPTION_KEY', () => {
     const key = randomBytes(32);
     expect(parseEncryptionKey(key.toString('hex'))).toEqual(key);
     expect(parseEncryptionKey(` ${key.toString('base64')}\n`)).toEqual(key);
+    expect(parseEncryptionKey(key.toString('base64').slice(0, 43))).toEqual(key); // the padding left off: still canonical
     expect(() => parseEncryptionKey('c2hvcnQ=')).toThrow(/32 bytes.*openssl rand -base64 32/);
   });
 
   it('refuses a passphrase, or base64 that is not canonical, although Node decodes them to 32 bytes; the error does not quote them', () => {
     const base64 = randomBytes(32).toString('base64');
     const spareBitsSet = `${base64.slice(0, 42)}${String.fromCharCode(base64.charCodeAt(42) + 1)}=`; // the last character's 2 spare bits: Node ignores them
-    for (const text of ['my ledger password is hunter22, nobody will guess it!', spareBitsSet, base64.slice(0, 43)]) {
+    for (const text of ['my ledger password is hunter22, nobody will guess it!', spareBitsSet, spareBitsSet.slice(0, 43)]) {
       expect(Buffer.from(text, 'base64')).toHaveLength(32);
       expect(() => parseEncryptionKey(text)).toThrow(/^TOKEN_ENCRYPTION_KEY must be 32 bytes, as 64 hex digits or base64 \(generate one with `openssl rand -base64 32`\)$/);
     }

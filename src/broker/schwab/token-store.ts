@@ -31,8 +31,8 @@ export class TokenFileError extends BrokerNeedsOperator {
 }
 
 const HEX_KEY = /^[0-9a-fA-F]{64}$/;
-/** 32 bytes in base64: 43 characters and one `=`, as `openssl rand -base64 32` prints them. */
-const BASE64_KEY = /^[A-Za-z0-9+/]{43}=$/;
+/** 32 bytes in base64: 43 characters and one `=`, as `openssl rand -base64 32` prints them; the `=` may be left off. */
+const BASE64_KEY = /^[A-Za-z0-9+/]{43}=?$/;
 
 /** 32 bytes as 64 hex digits or canonical base64; anything else (a passphrase) is refused, and the error never quotes it. */
 export function parseEncryptionKey(text: string): Buffer {
@@ -46,7 +46,7 @@ function decodeKey(text: string): Buffer | undefined {
   if (!BASE64_KEY.test(text)) return undefined;
   // Node's decoder is lenient (it ignores the last character's spare bits): only text that re-encodes to itself is canonical.
   const key = Buffer.from(text, 'base64');
-  return key.toString('base64') === text ? key : undefined;
+  return key.toString('base64') === text.padEnd(44, '=') ? key : undefined;
 }
 
 export class EncryptedTokenFile {

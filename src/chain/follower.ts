@@ -84,6 +84,9 @@ type Outcome = { readonly report: ReconcileReport; readonly complete: boolean };
 
 const NOTHING: ReconcileReport = { appended: 0, removed: 0, alreadyIngested: 0, tokensRecorded: 0 };
 
+/** Steps tried in one call when reorgs keep interrupting them. */
+const STEPS_PER_CALL = 3;
+
 const logBlocks = (logs: readonly RecordedLog[]): BlockHash[] => logs.map((l) => ({ block: l.blockNumber, hash: l.blockHash }));
 
 export class ChainFollower {
@@ -108,15 +111,16 @@ export class ChainFollower {
   /**
    * Brings the stream up to the confirmed head as of now; null when there was nothing new, or
    * why there is nothing to ingest yet. A reorg during a step stops it; the next one, right
-   * away, finds and reconciles it.
+   * away (up to STEPS_PER_CALL in one call), finds and reconciles it.
    */
   async step(onProgress?: (progress: StepProgress) => void): Promise<StepOutcome> {
     let report: StepReport | null = null;
-    for (;;) {
+    for (let attempt = 1; ; attempt++) {
       const part = await this.stepOnce(onProgress);
       if (part === null || isNothingYet(part)) return report ?? part;
       report = report === null ? part.report : afterInterruption(report, part.report);
-      if (part.complete) return report;
+      // A chain still unsettled after a few tries (nodes behind a balancer that disagree) waits for the next poll.
+      if (part.complete || attempt >= STEPS_PER_CALL) return report;
     }
   }
 

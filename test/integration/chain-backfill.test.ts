@@ -241,12 +241,15 @@ describe('chain backfill', () => {
     const counting = await proxy(7, {});
     const lines: { msg: string }[] = [];
     const log = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line)) });
-    const service = await IngesterService.start(await openStore('sqlite::memory:'), devnet.settings({ rpcUrls: [counting.url], deploymentBlock: 99_999_999n, pollIntervalMs: 10 }), log);
+    const store = await openStore('sqlite::memory:');
+    const service = await IngesterService.start(store, devnet.settings({ rpcUrls: [counting.url], deploymentBlock: 99_999_999n, pollIntervalMs: 10 }), log);
     const abort = new AbortController();
     const running = service.run(abort.signal);
     await until(() => (counting.calls.get('eth_blockNumber') ?? 0) >= 4, 'four steps');
     abort.abort();
     await running;
+    service.close();
+    await store.close();
     expect(lines.filter((l) => l.msg.includes('nothing to ingest yet')).map((l) => l.msg)).toEqual([expect.stringMatching(/^the confirmed head \d+ is below the deployment block 99999999; nothing to ingest yet$/)]);
   });
 

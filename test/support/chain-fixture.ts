@@ -154,13 +154,13 @@ export async function chainLogIds(devnet: Devnet): Promise<string[]> {
   return logs.map((l) => logEventId(devnet.deployment.chainId, l.transactionHash, Number(l.logIndex)));
 }
 
-/** Mines `n` empty blocks (cheap for small n; anvil slows down for thousands). */
 /** A step's outcome on a devnet past the deployment block and the depth: a report, or null when there was nothing new. */
 export function reportOf(outcome: StepOutcome): StepReport | null {
   if (isNothingYet(outcome)) throw new Error(`expected a step over the chain, got: ${nothingYetText(outcome)}`);
   return outcome;
 }
 
+/** Mines `n` empty blocks (cheap for small n; anvil slows down for thousands). */
 export const mineEmpty = (devnet: Devnet, n: number): Promise<unknown> => devnet.anvil.request('anvil_mine', [`0x${n.toString(16)}`]);
 
 /**

@@ -4,7 +4,9 @@
  * bodies, on placement, polling and reconciliation.
  */
 import { afterEach, describe, expect, it } from 'vitest';
+import { setTimeout as sleep } from 'node:timers/promises';
 import * as D from '../../src/domain/decimal.ts';
+import { AmbiguousPlacement, type Broker } from '../../src/broker/port.ts';
 import { createSimClock, type Endpoint, type Fault, type FaultSchedule } from '../../src/broker/schwab-sim/index.ts';
 import { Harness, type HarnessOptions } from '../support/executor-harness.ts';
 
@@ -110,5 +112,43 @@ it('a symbol the broker refuses (400) fails the command at placement, with the r
   const commandId = await harness.request('NOPE', 'SELL', 2n);
   await harness.executor().drainOpen();
   expect(harness.ordersPlaced()).toBe(0);
-  expect((await harness.outcome(commandId))?.data).toMatchObject({ reason: expect.stringMatching(/^rejected at placement: Invalid order; Symbol NOPE is not a valid symbol/), filledQuantity: expect.anything() });
+  const outcome = await harness.outcome(commandId);
+  expect(outcome?.data).toMatchObject({ reason: expect.stringMatching(/^rejected at placement: Invalid order; Symbol NOPE is not a valid symbol/), averagePrice: null });
+  expect(outcome?.type === 'HedgeOrderFailed' && D.format(outcome.data.filledQuantity)).toBe('0'); // a refused order moves nothing
+});
+
+it('a 429 while polling is waited out for its Retry-After before the next poll', async () => {
+  harness = await Harness.start();
+  harness.sim.control.injectFault('getOrder', { kind: 'status', status: 429, retryAfterSeconds: 1 });
+  await harness.request('GME', 'BUY', 1n);
+  const drained = harness.executor().drainOpen();
+  await harness.until(() => harness.requests('getOrder') === 1, 'the 429');
+  const throttled = performance.now();
+  await harness.until(() => harness.requests('getOrder') === 2, 'the next poll');
+  expect(performance.now() - throttled).toBeGreaterThanOrEqual(950);
+  await drained;
+});
+
+it('placements for one broker symbol run one at a time: an ambiguous one never adopts the order another command placed but has not recorded', async () => {
+  harness = await Harness.start();
+  const a = await harness.request('GME', 'BUY', 1n);
+  const b = await harness.request('GME', 'BUY', 1n);
+  const real = harness.broker();
+  let aTries = 0;
+  const broker: Broker = Object.assign(Object.create(real) as Broker, {
+    place: async (intent: Parameters<Broker['place']>[0], signal?: AbortSignal) => {
+      // A's first POST fails after 100 ms without creating anything; B's order exists at Schwab 300 ms before B records it.
+      if (intent.commandId === a && aTries++ === 0) {
+        await sleep(100);
+        throw new AmbiguousPlacement('connection reset before the commit');
+      }
+      const placed = await real.place(intent, signal);
+      if (intent.commandId === b) await sleep(300);
+      return placed;
+    },
+  });
+  await harness.executor({ broker }).drainOpen();
+  const placedOrder = async (commandId: string) => (await harness.orderEvents(commandId)).find((e) => e.type === 'HedgeOrderPlaced')?.data;
+  expect(harness.ordersPlaced()).toBe(2);
+  expect(await placedOrder(a)).not.toEqual(await placedOrder(b));
 });

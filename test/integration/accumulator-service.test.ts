@@ -101,7 +101,8 @@ describe('accumulator service', () => {
     await ingester.ingest([take(history, 'SELL', 9n, 'tGME', 102n)]);
     const resumed = new AccumulatorService({ store, config, log: logger('accumulator') });
     await resumed.restore();
-    await resumed.catchUp();
+    expect(resumed.current.position).toBe((await store.readCheckpoint(ACCUMULATOR_CHECKPOINT))?.position);
+    expect(await resumed.catchUp()).toBe(3); // only what followed the checkpoint: the first run's two decisions and the new log
     const scratch = new AccumulatorService({ store, config, log: logger('accumulator') });
     await scratch.catchUp();
     expect(resumed.current.state).toEqual(scratch.current.state);
@@ -199,6 +200,9 @@ describe('accumulator service: divergence', () => {
     const theirs = takeOrderV2Log({ owner: OTHER_OWNER, validInputs: [io('USDC')], validOutputs: [io('tGME')] }, { input: 15n * 10n ** 17n, output: 30_000_000n });
     await new Ingester({ store, chainId: CHAIN_ID, orderbook: ORDERBOOK, tokensOf: tokensOfLog, tokens: { resolve: async () => new Map() } }).ingest([new History().log(theirs, { tx: 'tx 102', logIndex: 0, block: 102n }).data]);
     await new AccumulatorService({ store, config, log: logger('accumulator') }).catchUp();
+    const same = new AccumulatorService({ store, config, log: logger('accumulator') });
+    await same.restore();
+    expect(same.current.position).not.toBe('start'); // under the same configuration the checkpoint is used
     const moreOwners = { ...config, fills: { ...config.fills, owners: new Set([...config.fills.owners, OTHER_OWNER]) } };
     const restarted = new AccumulatorService({ store, config: moreOwners, log: logger('accumulator') });
     await restarted.restore();

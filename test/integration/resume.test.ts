@@ -60,6 +60,8 @@ const cli = (args: string[], store: string): Promise<CliResult> => runCli([...ar
 
 const positions = (store: EventStore) => foldLedger(store, fold).then(positionsJson);
 
+const HALT_REASON = '3 consecutive broker failures; resume with HedgingResumed';
+
 /** Runs the refusing broker until every symbol with a command is halted (3 consecutive failures). */
 const haltAll = (url: string) => withStore(url, (store) => runOnce(store, fold, refusing, { pollIntervalMs: 10, backoffMs: { min: 1, max: 10 } }));
 
@@ -81,7 +83,10 @@ describe('hedge-ledger resume', () => {
   beforeAll(async () => {
     url = await haltedLedger(dir);
     await withStore(url, async (store) => {
-      expect((await positions(store)).map((p) => [p.symbol, p.halted, p.consecutiveFailures])).toEqual([['AAPL', true, 3], ['GME', true, 3]]);
+      expect((await positions(store)).map((p) => [p.symbol, p.halted, p.consecutiveFailures, p.haltReason])).toEqual([
+        ['AAPL', true, 3, HALT_REASON],
+        ['GME', true, 3, HALT_REASON],
+      ]);
     });
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -100,7 +105,7 @@ describe('hedge-ledger resume', () => {
       const decoded = decodeEvent(events[0]!);
       expect(decoded._tag === 'Right' && decoded.right.data).toMatchObject({ symbol: 'GME', reason: 'GME is tradable again' });
 
-      expect((await positions(store)).map((p) => [p.symbol, p.halted, p.consecutiveFailures])).toEqual([['AAPL', true, 3], ['GME', false, 0]]);
+      expect((await positions(store)).map((p) => [p.symbol, p.halted, p.consecutiveFailures, p.haltReason])).toEqual([['AAPL', true, 3, HALT_REASON], ['GME', false, 0, null]]);
       await runOnce(store, fold, new PaperBroker(), { pollIntervalMs: 10 });
       expect((await positions(store)).map((p) => [p.symbol, p.net, p.halted, p.pending])).toEqual([['AAPL', '2.5', true, null], ['GME', '-0.2', false, null]]);
       const hedges = hedgesJson(await foldLedger(store, fold));

@@ -77,6 +77,8 @@ describe('HTTP API on the example ledger', () => {
   let api: HttpApi;
   let logs: RecordedLog[];
 
+  const started = Date.now();
+
   beforeAll(async () => {
     store = await openStore('sqlite::memory:');
     logs = await exampleLogs();
@@ -105,6 +107,8 @@ describe('HTTP API on the example ledger', () => {
     expect(before).toMatchObject([{ symbol: 'GME', net: '-0.8', trades: 2 }]);
 
     await ingest(store, logs);
+    // No accumulator has run yet: its checkpoint is missing, so not at the head.
+    expect(await body(api, '/status')).toMatchObject({ checkpoints: { [ACCUMULATOR_CHECKPOINT]: { position: null, caughtUp: false } } });
     await runOnce(store, config, new PaperBroker());
     const cli = await cliJson(store);
     await expect.poll(() => body(api, '/positions'), { timeout: 5000, interval: 10 }).toEqual(cli.positions);
@@ -130,12 +134,16 @@ describe('HTTP API on the example ledger', () => {
   it('reports checkpoints, the fold and role health in /status', async () => {
     await caughtUp(follower);
     const head = await store.headPosition();
-    expect(await body(api, '/status')).toEqual({
+    const status = (await body(api, '/status')) as { follower: { lastEventAt: string } };
+    expect(status).toEqual({
       head,
       follower: { state: 'following', position: head, eventsFolded: follower.view.events, lastEventAt: expect.any(String), caughtUp: true },
-      checkpoints: { [ACCUMULATOR_CHECKPOINT]: { position: (await store.readCheckpoint(ACCUMULATOR_CHECKPOINT))?.position ?? null, caughtUp: expect.any(Boolean) } },
+      // run --once has folded every event, its own last ones included, before it ended
+      checkpoints: { [ACCUMULATOR_CHECKPOINT]: { position: (await store.readCheckpoint(ACCUMULATOR_CHECKPOINT))?.position ?? null, caughtUp: true } },
       roles: {},
     });
+    expect(Date.parse(status.follower.lastEventAt)).toBeGreaterThan(started);
+    expect(Date.parse(status.follower.lastEventAt)).toBeLessThanOrEqual(Date.now());
   });
 
   it('serves the named metrics in Prometheus text', async () => {
@@ -217,11 +225,14 @@ describe('HTTP API readiness, responsiveness and shutdown', () => {
         'ingest-lag not alive: lag not measured yet',
       ]);
 
+      // Before it folds, the fold is behind the store's head.
+      expect(await body(api, '/metrics')).toMatch(/^hedge_ledger_fold_behind_head 1$/m);
       follower.start(stop.signal);
       executor = { alive: true };
       lag = 3;
       await expect.poll(async () => (await get(api, '/health/ready')).status, { timeout: 5000, interval: 10 }).toBe(200);
       expect(await body(api, '/health/ready')).toEqual({ status: 'ready', reasons: [] });
+      expect(await body(api, '/metrics')).toMatch(/^hedge_ledger_fold_behind_head 0$/m);
       expect(await body(api, '/status')).toMatchObject({ roles: { execute: { alive: true, detail: null }, 'ingest-lag': { alive: true, detail: '3 blocks behind (bound 20)' } } });
     } finally {
       await api.close();

@@ -14,14 +14,26 @@ export interface Metrics {
   readonly registry: Registry;
   /** Orderbook logs appended by the ingester: `logsIngested.inc(n)`. */
   readonly logsIngested: Counter;
-  /** The newest block the node reports: `chainHead.set(Number(block))`. */
-  readonly chainHead: Gauge;
-  /** The newest block whose logs are ingested. */
-  readonly ingestedBlock: Gauge;
+  /** The confirmed head the ingester works towards: `chainHead.set(Number(block))`; absent until set. */
+  readonly chainHead: BlockGauge;
+  /** The newest block whose logs are ingested; absent until set. */
+  readonly ingestedBlock: BlockGauge;
   /** Broker request latency: `brokerLatency.observe({ operation: 'place' }, seconds)` or `startTimer({ operation })`. */
   readonly brokerLatency: Histogram<'operation'>;
   /** Errors, transient or not: `errors.inc({ component: 'ingester', kind: 'StoreUnavailable' })`. */
   readonly errors: Counter<'component' | 'kind'>;
+}
+
+/** A block number a service sets. */
+export interface BlockGauge {
+  set(block: number): void;
+}
+
+/** A gauge a service sets, absent from the scrape until it does: a 0 would read as block 0, and as no lag. */
+function blockGauge(name: string, help: string, registers: Registry[]): BlockGauge {
+  let block: number | undefined;
+  new ReadGauge({ name, help, registers, read: () => block });
+  return { set: (value) => void (block = value) };
 }
 
 export function createMetrics(): Metrics {
@@ -31,8 +43,8 @@ export function createMetrics(): Metrics {
   return {
     registry,
     logsIngested: new Counter({ name: `${PREFIX}logs_ingested_total`, help: 'Orderbook logs appended to the store by the ingester', registers }),
-    chainHead: new Gauge({ name: `${PREFIX}chain_head_block`, help: 'Confirmed chain head the ingester works towards (latest minus confirmations, or safe/finalized)', registers }),
-    ingestedBlock: new Gauge({ name: `${PREFIX}ingested_block`, help: 'Newest block number whose logs are ingested', registers }),
+    chainHead: blockGauge(`${PREFIX}chain_head_block`, 'Confirmed chain head the ingester works towards (latest minus confirmations, or safe/finalized)', registers),
+    ingestedBlock: blockGauge(`${PREFIX}ingested_block`, 'Newest block number whose logs are ingested', registers),
     brokerLatency: new Histogram({
       name: `${PREFIX}broker_latency_seconds`,
       help: 'Latency of broker requests by operation',

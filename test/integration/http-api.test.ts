@@ -147,6 +147,8 @@ describe('HTTP API on the example ledger', () => {
   });
 
   it('serves the named metrics in Prometheus text', async () => {
+    // A process that has not ingested shows no block numbers (a 0 would read as no lag).
+    expect(await body(api, '/metrics')).not.toMatch(/^hedge_ledger_(chain_head|ingested)_block /m);
     metrics.logsIngested.inc(8);
     metrics.chainHead.set(30_000_010);
     metrics.ingestedBlock.set(30_000_000);

@@ -6,7 +6,7 @@ import * as t from 'io-ts';
 import * as E from 'fp-ts/lib/Either.js';
 import { Address, Ticker, describeErrors } from './domain/codecs.ts';
 import { locateStore, redactStoreUrl } from './eventstore/store-location.ts';
-import { readTextFile } from './text-file.ts';
+import { readTextFile, topLevelKeys } from './text-file.ts';
 
 export const DEFAULT_STORE = 'sqlite:./data/ledger.db';
 
@@ -137,14 +137,23 @@ function decodeSetting(key: keyof Settings, raw: unknown, label: string): E.Eith
 
 function readFile(path: string): { values: Record<string, unknown>; problems: string[] } {
   let parsed: unknown;
+  let text = '';
   try {
-    parsed = JSON.parse(readTextFile(path));
+    text = readTextFile(path);
+    parsed = JSON.parse(text);
   } catch (e) {
     return { values: {}, problems: [`config file ${path}: ${(e as Error).message}`] };
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return { values: {}, problems: [`config file ${path}: expected a JSON object`] };
   const unknown = Object.keys(parsed).filter((k) => !keys.includes(k as keyof Settings));
-  return { values: parsed as Record<string, unknown>, problems: unknown.map((k) => `config file ${path}: unknown key ${JSON.stringify(k)} (known: ${keys.join(', ')})`) };
+  const repeated = [...new Set(topLevelKeys(text).filter((k, i, all) => all.indexOf(k) !== i))];
+  return {
+    values: parsed as Record<string, unknown>,
+    problems: [
+      ...unknown.map((k) => `config file ${path}: unknown key ${JSON.stringify(k)} (known: ${keys.join(', ')})`),
+      ...repeated.map((k) => `config file ${path}: key ${JSON.stringify(k)} given twice (JSON would keep the last; give it once)`),
+    ],
+  };
 }
 
 /**

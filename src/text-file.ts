@@ -56,3 +56,18 @@ export async function* splitLines(chunks: AsyncIterable<Buffer>, maxLineBytes: n
 
 /** The lines of the file at `path`; see splitLines. */
 export const readLines = (path: string, maxLineBytes: number): AsyncGenerator<Line> => splitLines(createReadStream(path), maxLineBytes);
+
+// A JSON string, with the colon that makes it a key, or a bracket outside any string.
+const JSON_TOKEN = /("(?:[^"\\]|\\.)*")(\s*:)?|[{}[\]]/g;
+
+/** The keys of the top-level object of `text` (valid JSON) as written, repeats included: JSON.parse keeps the last of a repeated key. */
+export function topLevelKeys(text: string): string[] {
+  const keys: string[] = [];
+  let depth = 0;
+  for (const [token, string, colon] of text.matchAll(JSON_TOKEN)) {
+    if (token === '{' || token === '[') depth++;
+    else if (token === '}' || token === ']') depth--;
+    else if (depth === 1 && colon !== undefined) keys.push(JSON.parse(string!) as string);
+  }
+  return keys;
+}

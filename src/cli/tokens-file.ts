@@ -4,26 +4,11 @@ import * as E from 'fp-ts/lib/Either.js';
 import { UsageError } from './context.ts';
 import { Address, describeErrors } from '../domain/codecs.ts';
 import type { TokenMetadata, TokenResolver } from '../services/ingester.ts';
-import { readTextFile } from '../text-file.ts';
+import { readTextFile, topLevelKeys } from '../text-file.ts';
 
 /** Whitespace around a symbol would make tGME a token no fill rule knows. */
 const TokenSymbol = t.refinement(t.string, (s) => s !== '' && s.trim() === s, 'a non-empty symbol without surrounding whitespace');
 const TokensFile = t.record(Address, TokenSymbol);
-
-// A JSON string, with the colon that makes it a key, or a bracket outside any string.
-const JSON_TOKEN = /("(?:[^"\\]|\\.)*")(\s*:)?|[{}[\]]/g;
-
-/** The keys of the top-level object of `text` (valid JSON) as written, repeats included: JSON.parse keeps the last of a repeated key. */
-function topLevelKeys(text: string): string[] {
-  const keys: string[] = [];
-  let depth = 0;
-  for (const [token, string, colon] of text.matchAll(JSON_TOKEN)) {
-    if (token === '{' || token === '[') depth++;
-    else if (token === '}' || token === ']') depth--;
-    else if (depth === 1 && colon !== undefined) keys.push(JSON.parse(string!) as string);
-  }
-  return keys;
-}
 
 /** Addresses are case-insensitive: two spellings of one address are one token given twice, and which symbol is meant cannot be told. */
 function assertEachAddressOnce(path: string, text: string): void {

@@ -57,6 +57,11 @@ describe('configuration', () => {
     ]);
   });
 
+  it('refuses a file that gives a key twice, where JSON would silently keep the last', () => {
+    const path = file(`{ "chainId": 8453, "orderbook": "${BOOK}", "chainId": 1 }`);
+    expect(problems(() => loadConfig({ file: path, env: {} }))).toEqual([`config file ${path}: key "chainId" given twice (JSON would keep the last; give it once)`]);
+  });
+
   it('names the key and the reason for every bad value at once', () => {
     const path = file({ chainId: -1, ownrs: [] });
     const found = problems(() => loadConfig({ file: path, env: { LEDGER_OWNERS: 'alice', LEDGER_DEPLOYMENT_BLOCK: 'soon', LEDGER_BROKER: 'ibkr' } }));

@@ -61,7 +61,7 @@ export const readLines = (path: string, maxLineBytes: number): AsyncGenerator<Li
 const JSON_TOKEN = /("(?:[^"\\]|\\.)*")(\s*:)?|[{}[\]]/g;
 
 /** The keys of the top-level object of `text` (valid JSON) as written, repeats included: JSON.parse keeps the last of a repeated key. */
-export function topLevelKeys(text: string): string[] {
+function topLevelKeys(text: string): string[] {
   const keys: string[] = [];
   let depth = 0;
   for (const [token, string, colon] of text.matchAll(JSON_TOKEN)) {
@@ -70,4 +70,16 @@ export function topLevelKeys(text: string): string[] {
     else if (depth === 1 && colon !== undefined) keys.push(JSON.parse(string!) as string);
   }
   return keys;
+}
+
+/** Top-level keys of `text` (valid JSON) given more than once, alike under `same`: [first spelling, repeat]. */
+export function repeatedKeys(text: string, same: (key: string) => string = (key) => key): [string, string][] {
+  const first = new Map<string, string>();
+  const repeats: [string, string][] = [];
+  for (const key of topLevelKeys(text)) {
+    const seen = first.get(same(key));
+    if (seen === undefined) first.set(same(key), key);
+    else repeats.push([seen, key]);
+  }
+  return repeats;
 }

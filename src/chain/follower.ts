@@ -15,7 +15,7 @@
 import type { Logger } from '../log.ts';
 import { ReorgTooDeep, type Ingester, type ReconcileReport } from '../services/ingester.ts';
 import { BlockWindow } from './block-window.ts';
-import type { BlockRange, LogChunk, LogScanner } from './log-scanner.ts';
+import { min, type BlockRange, type LogChunk, type LogScanner } from './log-scanner.ts';
 import type { BlockHash } from './recent-logs.ts';
 import type { RecordedLog } from './rpc-log.ts';
 import type { BlockRef, ChainRpc } from './rpc.ts';
@@ -145,7 +145,8 @@ export class ChainFollower {
   private async forward(range: BlockRange, head: BlockRef, window: BlockWindow, onProgress?: (progress: StepProgress) => void): Promise<Outcome> {
     let total = NOTHING;
     for await (const chunk of this.options.scanner.scan(range)) {
-      if (!(await this.stillOnChain(head, chunk.logs))) return { report: total, complete: false };
+      // An empty answer appends nothing; a reorg of the head still shows at the next step's start.
+      if (chunk.logs.length > 0 && !(await this.stillOnChain(head, chunk.logs))) return { report: total, complete: false };
       const report = await this.options.ingester.appendCanonical(chunk.logs);
       total = sum(total, report);
       logBlocks(chunk.logs).forEach((b) => window.remember(b));
@@ -175,10 +176,9 @@ export class ChainFollower {
    */
   private async stillOnChain(head: BlockRef, logs: readonly RecordedLog[]): Promise<boolean> {
     const newest = logs.at(-1);
-    const onChain =
-      (await this.stillCanonical({ block: head.number, hash: head.hash })) &&
-      (newest === undefined ||
-        (newest.blockNumber === head.number ? newest.blockHash === head.hash : await this.stillCanonical({ block: newest.blockNumber, hash: newest.blockHash })));
+    const checks = [this.stillCanonical({ block: head.number, hash: head.hash })];
+    if (newest !== undefined && newest.blockNumber !== head.number) checks.push(this.stillCanonical({ block: newest.blockNumber, hash: newest.blockHash }));
+    const onChain = (await Promise.all(checks)).every(Boolean) && (newest?.blockNumber !== head.number || newest.blockHash === head.hash);
     if (!onChain) this.options.log.warn({ head: head.number, hash: head.hash }, 'the chain reorganised during the step; it stops before these logs');
     return onChain;
   }
@@ -215,7 +215,7 @@ export class ChainFollower {
 /** A step interrupted by a reorg, then the step after it: one report from the first's start to the second's head. */
 const afterInterruption = (first: StepReport, next: StepReport): StepReport => ({
   ...sum(first, next),
-  from: first.from < next.from ? first.from : next.from,
+  from: min(first.from, next.from),
   to: next.to,
   reorg: true,
 });

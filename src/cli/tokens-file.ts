@@ -4,7 +4,7 @@ import * as E from 'fp-ts/lib/Either.js';
 import { UsageError } from './context.ts';
 import { Address, describeErrors } from '../domain/codecs.ts';
 import type { TokenMetadata, TokenResolver } from '../services/ingester.ts';
-import { readTextFile, topLevelKeys } from '../text-file.ts';
+import { readTextFile, repeatedKeys } from '../text-file.ts';
 
 /** Whitespace around a symbol would make tGME a token no fill rule knows. */
 const TokenSymbol = t.refinement(t.string, (s) => s !== '' && s.trim() === s, 'a non-empty symbol without surrounding whitespace');
@@ -12,13 +12,7 @@ const TokensFile = t.record(Address, TokenSymbol);
 
 /** Addresses are case-insensitive: two spellings of one address are one token given twice, and which symbol is meant cannot be told. */
 function assertEachAddressOnce(path: string, text: string): void {
-  const first = new Map<string, string>();
-  const repeats: string[] = [];
-  for (const key of topLevelKeys(text)) {
-    const seen = first.get(key.toLowerCase());
-    if (seen === undefined) first.set(key.toLowerCase(), key);
-    else repeats.push(`${JSON.stringify(seen)} and ${JSON.stringify(key)}`);
-  }
+  const repeats = repeatedKeys(text, (key) => key.toLowerCase()).map(([first, repeat]) => `${JSON.stringify(first)} and ${JSON.stringify(repeat)}`);
   if (repeats.length > 0) throw new UsageError(`tokens file ${path}: an address given twice: ${repeats.join('; ')} (give each address once)`);
 }
 

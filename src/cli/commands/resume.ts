@@ -13,14 +13,13 @@ import { foldLedger } from '../../services/ledger-query.ts';
 import { positionsJson } from '../../../projections/queries.ts';
 import { accumulatorConfig, configFrom, parse, UsageError } from '../context.ts';
 import { withStore } from '../../eventstore/url.ts';
-
-const TICKER = /^[A-Z][A-Z0-9.]*$/;
+import { Ticker } from '../../domain/codecs.ts';
 
 export async function resume(argv: string[]): Promise<void> {
   const { values, positionals } = parse(argv, { reason: { type: 'string' }, force: { type: 'boolean', default: false } }, ['<SYMBOL>']);
   const [symbol] = positionals;
   if (symbol === undefined) throw new UsageError('takes one base ticker: resume <SYMBOL> --reason <text>');
-  if (!TICKER.test(symbol)) throw new UsageError(`the symbol is a base ticker such as GME, not ${JSON.stringify(symbol)}`);
+  if (!Ticker.is(symbol)) throw new UsageError(`the symbol is a base ticker such as GME, not ${JSON.stringify(symbol)}`);
   const reason = values.reason?.trim() ?? '';
   if (reason === '') throw new UsageError('--reason <text> is required: say why hedging may go on (it is recorded in the ledger)');
   const config = configFrom(values);
@@ -37,13 +36,13 @@ export async function resume(argv: string[]): Promise<void> {
     }
     const revision = last === undefined ? 0n : last.revision + 1n;
     const at = new Date().toISOString();
-    const raced = new Error(`someone else wrote to ${stream} at the same time; check \`hedge-ledger positions\` and run resume again if ${symbol} is still halted`);
+    const raced = `someone else wrote to ${stream} at the same time; check \`hedge-ledger positions\` and run resume again if ${symbol} is still halted`;
     try {
       // The id names the revision, so another operator's resume there is taken as a repeat: nothing of ours was written.
       const appended = await store.append(stream, [encodeEvent(controlEventId(symbol, revision), { type: 'HedgingResumed', data: { symbol, reason, at } })], last?.revision ?? NO_STREAM);
-      if (!appended.written) throw raced;
+      if (!appended.written) throw new Error(raced);
     } catch (e) {
-      if (e instanceof WrongExpectedVersion) throw new Error(raced.message, { cause: e });
+      if (e instanceof WrongExpectedVersion) throw new Error(raced, { cause: e });
       throw e;
     }
     return { symbol, stream, revision: Number(revision), reason, at, wasHalted: position.halted, haltReason: position.haltReason, net: position.net };

@@ -8,7 +8,7 @@ import * as E from 'fp-ts/lib/Either.js';
 import { DecimalString, Side, describeErrors } from '../src/domain/codecs.ts';
 import { asPosition } from '../src/eventstore/port.ts';
 import type { AccumulatorConfig, AccumulatorState } from './accumulator.ts';
-import { deserializeExtractorState, serializeExtractorState } from './fills.ts';
+import { CorruptExtractorState, deserializeExtractorState, serializeExtractorState } from './fills.ts';
 
 const SNAPSHOT_VERSION = 4;
 
@@ -37,7 +37,7 @@ export class SnapshotError extends Error {
 }
 
 /** What of the configuration the fold's state depends on, as canonical JSON (sets and maps sorted). */
-export function configKey(config: AccumulatorConfig): string {
+function configKey(config: AccumulatorConfig): string {
   const { chainId, orderbook, owners } = config.fills;
   const brokerSymbols = Object.entries(config.brokerSymbols).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   return JSON.stringify({ chainId, orderbook, owners: [...owners].sort(), maxConsecutiveFailures: config.maxConsecutiveFailures, brokerSymbols });
@@ -61,5 +61,14 @@ export function deserializeState(text: string, config: AccumulatorConfig): Accum
   }
   if (decoded.right.config !== configKey(config)) throw new SnapshotError(`accumulator snapshot was folded under another configuration: ${decoded.right.config}`);
   const { extractor, symbols, openCommands, position } = decoded.right;
-  return { extractor: deserializeExtractorState(extractor), symbols, openCommands, position: position === null ? null : asPosition(position) };
+  return { extractor: extractorState(extractor), symbols, openCommands, position: position === null ? null : asPosition(position) };
+}
+
+function extractorState(json: unknown): AccumulatorState['extractor'] {
+  try {
+    return deserializeExtractorState(json);
+  } catch (error) {
+    if (error instanceof CorruptExtractorState) throw new SnapshotError(error.message, { cause: error });
+    throw error;
+  }
 }

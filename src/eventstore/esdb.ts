@@ -69,9 +69,9 @@ const CHECKPOINT_PREFIX = 'ledgercheckpoint-';
 const CHECKPOINT_SAVED = 'CheckpointSaved';
 /** The last few checkpoints stay readable; a scavenge removes older ones. */
 const CHECKPOINTS_KEPT = 3;
-/** Server-side twin of `isOurs` when no prefixes are asked for (.NET regex). */
 const utf8 = new TextEncoder();
 const utf8Text = new TextDecoder();
+/** Server-side twin of `isOurs` when no prefixes are asked for (.NET regex). */
 const OUR_STREAMS = `^(?!\\$|${CHECKPOINT_PREFIX})`;
 /** Resubscribing: 100 ms, 200 ms … 5 s, jittered so consumers dropped together do not reconnect in lockstep. */
 const RESUBSCRIBE_BACKOFF = { min: 100, max: 5_000 };

@@ -24,16 +24,17 @@ export interface Metrics {
   readonly errors: Counter<'component' | 'kind'>;
 }
 
-/** A block number a service sets. */
+/** A block number a service sets; undefined until it does. */
 export interface BlockGauge {
+  readonly value: number | undefined;
   set(block: number): void;
 }
 
 /** A gauge a service sets, absent from the scrape until it does: a 0 would read as block 0, and as no lag. */
 function blockGauge(name: string, help: string, registers: Registry[]): BlockGauge {
-  let block: number | undefined;
-  new ReadGauge({ name, help, registers, read: () => block });
-  return { set: (value) => void (block = value) };
+  const gauge: { value: number | undefined; set(block: number): void } = { value: undefined, set: (block) => void (gauge.value = block) };
+  new ReadGauge({ name, help, registers, read: () => gauge.value });
+  return gauge;
 }
 
 export function createMetrics(): Metrics {

@@ -12,7 +12,6 @@ import { hedgeDecisionId } from '../domain/ids.ts';
 import { format } from '../domain/decimal.ts';
 import { initialState, react, type AccumulatorConfig, type AccumulatorState, type Decision } from '../../projections/accumulator.ts';
 import { SnapshotError, deserializeState, serializeState } from '../../projections/accumulator-snapshot.ts';
-import { CorruptExtractorState } from '../../projections/fills.ts';
 import type { Logger } from '../log.ts';
 import { LULL, withLulls } from './lulls.ts';
 
@@ -55,7 +54,7 @@ export class AccumulatorService {
     try {
       this.state = deserializeState(checkpoint.snapshot, this.options.config);
     } catch (error) {
-      if (!(error instanceof SnapshotError || error instanceof CorruptExtractorState)) throw error;
+      if (!(error instanceof SnapshotError)) throw error;
       this.options.log.warn({ position: checkpoint.position, reason: error.message }, 'checkpoint unusable; folding the ledger again from the start');
       return;
     }
@@ -135,7 +134,8 @@ export class AccumulatorService {
     let recorded: RecordedEvent | undefined;
     for await (const e of this.options.store.readStream(streams.hedgeCommands(symbol), { fromRevision: BigInt(sequence - 1), maxCount: 1 })) recorded = e;
     const decoded = recorded && decodeEvent(recorded);
-    const same = decoded?._tag === 'Right' && decoded.right.type === event.type && JSON.stringify(encodeEvent(event.id, decoded.right).data) === JSON.stringify(event.data);
+    // Both encoded by the same codec: the same decision is the same JSON.
+    const same = decoded?._tag === 'Right' && JSON.stringify(encodeEvent(event.id, decoded.right)) === JSON.stringify(event);
     if (!same) throw diverged(decision, `is not the one recorded (${recorded ? `${recorded.type} ${JSON.stringify(recorded.data)}` : 'nothing'})`);
   }
 

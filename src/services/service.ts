@@ -17,7 +17,7 @@ import { ACCUMULATOR_CHECKPOINT, AccumulatorService } from './accumulator.ts';
 import { ExecutorService } from './executor.ts';
 import { instrumented } from '../broker/instrumented.ts';
 import { executorTuning } from './run-once.ts';
-import { IngesterService, type IngesterSettings, type IngestGauges } from '../chain/ingester-service.ts';
+import { IngesterService, type IngesterSettings } from '../chain/ingester-service.ts';
 import { supervise, type RoleProgress, type Supervised } from './supervisor.ts';
 
 export const ROLES = ['ingest', 'accumulate', 'execute', 'api'] as const;
@@ -50,7 +50,6 @@ export async function runService(options: ServiceOptions): Promise<void> {
   signal.addEventListener('abort', () => stopAll.abort(), { once: true });
   const running: Supervised[] = [];
   const unexpose: (() => void)[] = [];
-  const chain: ChainProgress = {};
   const start = (name: Role, run: (s: AbortSignal) => Promise<void>, extra: Partial<Parameters<typeof supervise>[0]> = {}) => {
     const role = supervise({ name, log: logger(name), metrics, run, ...extra }, stopAll.signal);
     health.register(name, role.health);
@@ -64,13 +63,13 @@ export async function runService(options: ServiceOptions): Promise<void> {
     // A new ingester per attempt: its RPC retries follow the attempt's signal, which the watchdog
     // aborts, and its view of the stream's tail is re-read after a store outage.
     start('ingest', async (s) => {
-      const ingester = await IngesterService.start(store, ingest, logger('ingester'), s, trackingGauges(metrics, chain));
+      const ingester = await IngesterService.start(store, ingest, logger('ingester'), s, metrics);
       try {
         await ingester.run(s);
       } finally {
         ingester.close();
       }
-    }, { progress: async () => ingestProgress(chain), stallMs: config.ingestStallMs });
+    }, { progress: async () => ingestProgress(metrics), stallMs: config.ingestStallMs });
   }
   if (roles.has('accumulate')) {
     let accumulator: AccumulatorService | undefined;
@@ -94,7 +93,7 @@ export async function runService(options: ServiceOptions): Promise<void> {
   if (follower) {
     follower.start(stopAll.signal);
     running.push({ health: () => ({ alive: true }), done: follower.stopped });
-    if (ingest) health.register('ingest-lag', lagWithin(config.maxIngestLagBlocks, () => ingestLag(chain)));
+    if (ingest) health.register('ingest-lag', lagWithin(config.maxIngestLagBlocks, () => ingestLag(metrics)));
   }
   log.info({ url: api?.url, roles: [...roles] }, 'service running');
   if (api) options.onListening?.(api.url);
@@ -126,24 +125,12 @@ async function foldProgress(store: EventStore, position: From): Promise<RoleProg
   return { marker: position, behind: head !== undefined && (position === 'start' || comparePositions(position, head) < 0) };
 }
 
-/** The confirmed chain head and the last ingested block, as the ingester last reported them; undefined before its first step. */
-interface ChainProgress {
-  head?: number;
-  ingested?: number;
-}
-
-/** The ingester's gauges, also kept in `seen`: a gauge reads 0 before its first value, which would pass for "caught up". */
-const trackingGauges = (metrics: Metrics, seen: ChainProgress): IngestGauges => ({
-  logsIngested: metrics.logsIngested,
-  errors: metrics.errors,
-  chainHead: { set: (block) => void metrics.chainHead.set((seen.head = block)) },
-  ingestedBlock: { set: (block) => void metrics.ingestedBlock.set((seen.ingested = block)) },
-});
-
-const ingestLag = ({ head, ingested }: ChainProgress): number | undefined => (head === undefined || ingested === undefined ? undefined : Math.max(0, head - ingested));
+/** Blocks from the last ingested one to the confirmed head, as the ingester last reported them; undefined before its first step. */
+const ingestLag = ({ chainHead: head, ingestedBlock: ingested }: Metrics): number | undefined =>
+  head.value === undefined || ingested.value === undefined ? undefined : Math.max(0, head.value - ingested.value);
 
 /** The watchdog's view of the ingester: the block it reached, and whether the chain head is past it. */
-const ingestProgress = (seen: ChainProgress): RoleProgress => ({ marker: String(seen.ingested), behind: (ingestLag(seen) ?? 0) > 0 });
+const ingestProgress = (metrics: Metrics): RoleProgress => ({ marker: String(metrics.ingestedBlock.value), behind: (ingestLag(metrics) ?? 0) > 0 });
 
 export function parseRoles(text: string | undefined): Set<Role> {
   if (text === undefined) return new Set(ROLES);

@@ -17,7 +17,7 @@ import type { EventStore } from '../../src/eventstore/port.ts';
 import { foldLedger } from '../../src/services/ledger-query.ts';
 import { chainLogIds, clearOf, dyingStore, expectedNet, mineEmpty, partiesOf, randomFills, recordedIds, reportOf, startDevnet, storedLogs, storedNet, type Devnet } from '../support/chain-fixture.ts';
 import { mulberry32 } from '../../src/seeded-random.ts';
-import { testLog } from '../support/test-log.ts';
+import { capturedLog, testLog } from '../support/test-log.ts';
 import { startRpcProxy, type RpcProxy } from '../support/chain-proxy.ts';
 import { runCli } from '../support/cli.ts';
 import { until } from '../support/until.ts';
@@ -239,8 +239,7 @@ describe('chain backfill', () => {
 
   it('the service logs why there is nothing to ingest yet once, not at every poll', async () => {
     const counting = await proxy(7, {});
-    const lines: { msg: string }[] = [];
-    const log = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line)) });
+    const { lines, log } = capturedLog('info');
     const store = await openStore('sqlite::memory:');
     const service = await IngesterService.start(store, devnet.settings({ rpcUrls: [counting.url], deploymentBlock: 99_999_999n, pollIntervalMs: 10 }), log);
     const abort = new AbortController();

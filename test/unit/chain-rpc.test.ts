@@ -5,16 +5,10 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { pino } from 'pino';
 import { ChainRpc } from '../../src/chain/rpc.ts';
 import { DeadlineExceeded, backoff, retrying } from '../../src/chain/retry.ts';
-import { testLog } from '../support/test-log.ts';
+import { capturedLog, testLog } from '../support/test-log.ts';
 
-/** A logger whose lines are kept, as JSON text. */
-const capturing = () => {
-  const lines: string[] = [];
-  return { lines, log: pino({ level: 'debug' }, { write: (line: string) => void lines.push(line) }) };
-};
 
 describe('ChainRpc', () => {
   const servers: Server[] = [];
@@ -39,13 +33,13 @@ describe('ChainRpc', () => {
   };
 
   it('masks an endpoint URL that viem quotes in its errors (fetch cannot parse this one)', async () => {
-    const { lines, log } = capturing();
+    const { lines, log } = capturedLog('debug');
     const url = 'http://127.0.0.1:99999/v2/SECRETKEY123';
     const error = await ChainRpc.connect({ urls: [url], chainId: 8453, deadlineMs: 300, log }).catch((e: Error) => e);
     expect(error).toBeInstanceOf(DeadlineExceeded);
     expect((error as Error).message).toMatch(/^eth_chainId from <unparsable URL>: still failing .*: HTTP request failed: Failed to parse URL from <unparsable URL>$/);
     expect(lines.length).toBeGreaterThan(0);
-    expect([(error as Error).message, ...lines].filter((text) => text.includes('SECRETKEY123'))).toEqual([]);
+    expect([(error as Error).message, ...lines.map((line) => JSON.stringify(line))].filter((text) => text.includes('SECRETKEY123'))).toEqual([]);
   });
 
   it('ends a call at its deadline, though each of three fallback endpoints stalls for as long', async () => {

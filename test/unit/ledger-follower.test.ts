@@ -8,6 +8,7 @@ import { openStore } from '../../src/eventstore/url.ts';
 import { FollowerFailed, LedgerFollower } from '../../src/services/ledger-follower.ts';
 import { History, OTHER_OWNER, OUR_OWNER, io, takeOrderV2Log } from '../support/orderbook-logs.ts';
 import { config } from '../support/scenario.ts';
+import { capturedLog } from '../support/test-log.ts';
 
 const E18 = 10n ** 18n;
 const log = pino({ level: 'silent' });
@@ -136,9 +137,8 @@ describe('LedgerFollower', () => {
 
   it('shows an unreachable EventStoreDB: retrying, counted and logged', async () => {
     const store = await openStore('esdb://127.0.0.1:1?tls=false'); // nothing listens: every subscription is refused at once
-    const warnings: { msg: string }[] = [];
     const retries: string[] = [];
-    const warn = pino({ level: 'warn' }, { write: (line: string) => void warnings.push(JSON.parse(line)) });
+    const { lines: warnings, log: warn } = capturedLog('warn');
     const follower = new LedgerFollower({ store, config, log: warn, backoffMs: { min: 10, max: 20 }, onRetry: (e) => retries.push(e.name) });
     const stop = new AbortController();
     follower.start(stop.signal);
@@ -158,8 +158,7 @@ describe('LedgerFollower', () => {
     const history = new History();
     const events = [...history.allTokens(), take(history, 1n)].map(recorded);
     const store = scriptedStore(events, [{ after: events.length, then: new StoreUnavailable('database is locked') }]);
-    const warnings: { retryInMs: number }[] = [];
-    const warn = pino({ level: 'warn' }, { write: (line: string) => void warnings.push(JSON.parse(line)) });
+    const { lines: warnings, log: warn } = capturedLog('warn');
     const follower = new LedgerFollower({ store, config, log: warn, backoffMs: { min: 1, max: 50 } });
     const stop = new AbortController();
     const state = () => follower.progress().state;
@@ -172,14 +171,13 @@ describe('LedgerFollower', () => {
     store.fail(new StoreUnavailable('locked again'));
     await expect.poll(() => store.subscribedFrom.length).toBe(3);
     await expect.poll(state, { timeout: 2000, interval: 5 }).toBe('following');
-    expect(warnings.map((w) => w.retryInMs)).toEqual([1, 1]);
+    expect(warnings.map((w) => w['retryInMs'])).toEqual([1, 1]);
     stop.abort();
     await follower.stopped;
   });
 
   it('keeps backing off while each new subscription fails after a quiet start, though the head can be read', async () => {
-    const warnings: { retryInMs: number }[] = [];
-    const warn = pino({ level: 'warn' }, { write: (line: string) => void warnings.push(JSON.parse(line)) });
+    const { lines: warnings, log: warn } = capturedLog('warn');
     // Reads work; every subscription is quiet for 150 ms (longer than a lull), then fails, as one that cannot connect.
     const store = {
       headPosition: async () => undefined,
@@ -201,7 +199,7 @@ describe('LedgerFollower', () => {
     await expect.poll(() => warnings.length, { timeout: 5000, interval: 10 }).toBeGreaterThanOrEqual(4);
     stop.abort();
     await follower.stopped;
-    expect(warnings.slice(0, 4).map((w) => w.retryInMs)).toEqual([1, 2, 4, 8]);
+    expect(warnings.slice(0, 4).map((w) => w['retryInMs'])).toEqual([1, 2, 4, 8]);
   });
 
   it.each([

@@ -1,10 +1,10 @@
 import { describe, expect, it, vi } from 'vitest';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { pino } from 'pino';
 import { StoreUnavailable } from '../../src/eventstore/errors.ts';
 import { createMetrics } from '../../src/http/metrics.ts';
 import { logger } from '../../src/log.ts';
 import { RoleFailed, supervise } from '../../src/services/supervisor.ts';
+import { capturedLog } from '../support/test-log.ts';
 
 const base = { log: logger('test'), backoffMs: { min: 5, max: 20 } };
 const aborted = (signal: AbortSignal) => (signal.aborted ? Promise.resolve() : new Promise((resolve) => signal.addEventListener('abort', resolve)));
@@ -39,8 +39,7 @@ describe('supervise', () => {
   it('doubles the delay while failures follow each other, and starts from min again after a healthy run', async () => {
     vi.useFakeTimers({ toFake: ['Date'] }); // the clock moves only when a run says so; the delays are real (and short)
     try {
-      const delays: number[] = [];
-      const log = pino({ level: 'warn' }, { write: (line: string) => void delays.push(JSON.parse(line).retryInMs) });
+      const { lines, log } = capturedLog('warn');
       const stop = new AbortController();
       let attempts = 0;
       const role = supervise({ name: 'blippy', log, metrics: createMetrics(), backoffMs: { min: 1, max: 8 }, run: async () => {
@@ -49,7 +48,7 @@ describe('supervise', () => {
         throw new StoreUnavailable('database is locked'); // …ended by one more blip
       } }, stop.signal);
       await role.done;
-      expect(delays).toEqual([1, 2, 4, 8, 8, 1, 2]);
+      expect(lines.map((l) => l['retryInMs'])).toEqual([1, 2, 4, 8, 8, 1, 2]);
     } finally {
       vi.useRealTimers();
     }

@@ -54,7 +54,6 @@ export function format(d: Decimal): string {
 const POWERS_OF_TEN: readonly bigint[] = Array.from({ length: SCALE_DIGITS + 1 }, (_, i) => 10n ** BigInt(i));
 
 /** An integer amount in a token's smallest unit (USDC: 6 decimals, equities: 18). */
-
 export function fromUnits(amount: bigint, decimals: number): Decimal {
   if (!Number.isInteger(decimals) || decimals < 0 || decimals > 77) throw new RangeError(`bad token decimals ${decimals}`);
   if (decimals <= SCALE_DIGITS) return make(amount * POWERS_OF_TEN[SCALE_DIGITS - decimals]!);

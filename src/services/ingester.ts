@@ -79,7 +79,6 @@ const MAX_RACE_RETRIES = 5;
 const MAX_APPEND_BYTES = 512 * 1024;
 const REORG_REASON = 'reorg: the canonical chain no longer contains this log';
 
-
 /** Throws StreamMovedOn for a delivered log below the index's floor that the index does not hold (see there). */
 function assertIndexed(recent: RecentLogs, ordered: readonly Delivered[]): void {
   const unknown = ordered.find(({ id, log }) => log.blockNumber < recent.floor && recent.get(id) === undefined);

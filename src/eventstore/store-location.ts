@@ -42,13 +42,69 @@ function sqliteLocation(rest: string): E.Either<string, StoreLocation> {
   return E.right({ kind: 'sqlite', path: rest });
 }
 
+type OptionKind = 'integer' | 'boolean' | 'text' | 'nodePreference';
+
+/** The EventStoreDB client's connection string options, by their flat name (it ignores case, `_` and `-`). */
+const ESDB_OPTIONS: ReadonlyMap<string, OptionKind> = new Map(
+  Object.entries({
+    maxDiscoverAttempts: 'integer', defaultDeadline: 'integer', discoveryInterval: 'integer', gossipTimeout: 'integer',
+    keepAliveInterval: 'integer', keepAliveTimeout: 'integer', tls: 'boolean', tlsVerifyCert: 'boolean',
+    throwOnAppendFailure: 'boolean', dnsDiscover: 'boolean', connectionName: 'text', tlsCAFile: 'text',
+    userCertFile: 'text', userKeyFile: 'text', nodePreference: 'nodePreference',
+  } satisfies Record<string, OptionKind>).map(([key, kind]) => [flat(key), kind]),
+);
+
+function flat(key: string): string {
+  return key.trim().toLowerCase().replace(/[_-]/g, '');
+}
+
+const VALUE_CHECKS: Record<OptionKind, (value: string) => string | undefined> = {
+  integer: (v) => (/^\d+$/.test(v.trim()) ? undefined : 'a whole number'),
+  boolean: (v) => (v.trim() === 'true' || v.trim() === 'false' ? undefined : 'true or false'),
+  text: () => undefined,
+  nodePreference: (v) => (['leader', 'follower', 'readonlyreplica', 'random'].includes(flat(v)) ? undefined : 'leader, follower, read_only_replica or random'),
+};
+
+/**
+ * Why an option the client takes is refused, if it is: the client would print the whole
+ * connection string, password included, to stderr for an unknown key or `tlsVerifyCert=false`
+ * (which it does not support and ignores), and any other value it refuses would only fail later.
+ */
+function optionProblem(pair: string): string | undefined {
+  const [key = '', value, ...extra] = pair.split('=');
+  if (key.trim() === '' || value === undefined || value.trim() === '' || extra.length > 0 || pair.includes('?')) return `option ${JSON.stringify(pair)} is not key=value`;
+  const kind = ESDB_OPTIONS.get(flat(key));
+  if (kind === undefined) return `unknown option ${JSON.stringify(key)}`;
+  const expected = VALUE_CHECKS[kind](value);
+  if (expected) return `option ${key} must be ${expected}, not ${JSON.stringify(value)}`;
+  if (flat(key) === 'tlsverifycert' && value.trim() === 'false') return 'tlsVerifyCert=false is not supported by the EventStoreDB client; trust a private CA with tlsCAFile=<file> instead';
+  return undefined;
+}
+
+const HOST = /^[^:$+!?*'(),;[\]{}|"%~#<>=&\s]+(?::(\d{1,5}))?$/;
+
+function hostProblem(host: string): string | undefined {
+  const port = HOST.exec(host);
+  if (!port) return `${JSON.stringify(host)} is not host or host:port`;
+  return port[1] !== undefined && Number(port[1]) > 65_535 ? `port ${port[1]} is out of range` : undefined;
+}
+
+/** esdb[+discover]://[user:password@]host[:port][,host[:port]…][/][?key=value[&key=value…]], checked as the client will read it. */
+function esdbLocation(text: string, rest: string): E.Either<string, StoreLocation> {
+  const parts = /^(?:[^:@]+:[^@]+@)?([^/?]*)\/?(?:\?(.*))?$/.exec(rest);
+  if (!parts || parts[1] === '') return E.left('the host is missing');
+  const problem =
+    parts[1]!.split(',').map(hostProblem).find(Boolean) ??
+    (parts[2] === undefined ? undefined : parts[2].split('&').map(optionProblem).find(Boolean));
+  return problem ? E.left(problem) : E.right({ kind: 'esdb', connectionString: text });
+}
+
 /** Where a store URL points, or why it points nowhere (the configuration's check, before any store opens). */
 export function locateStore(url: string): E.Either<string, StoreLocation> {
   const text = url.trim();
   if (text.startsWith('sqlite:')) return sqliteLocation(text.slice('sqlite:'.length));
-  const esdb = /^esdb(\+discover)?:\/\/(.*)$/.exec(text);
-  if (!esdb) return E.left('unknown kind of store');
-  return /^[^/?#\s]+/.test(esdb[2] ?? '') ? E.right({ kind: 'esdb', connectionString: text }) : E.left('the host is missing');
+  const esdb = /^esdb(?:\+discover)?:\/\/(.*)$/.exec(text);
+  return esdb ? esdbLocation(text, esdb[1]!) : E.left('unknown kind of store');
 }
 
 /** The store a URL names; a bad URL is a StoreConfigError that quotes it redacted. */

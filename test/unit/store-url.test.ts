@@ -1,7 +1,7 @@
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { NO_STREAM } from '../../src/eventstore/port.ts';
 import { openStore } from '../../src/eventstore/url.ts';
 import { parseStoreUrl, redactStoreUrl } from '../../src/eventstore/store-location.ts';
@@ -46,6 +46,45 @@ describe('parseStoreUrl', () => {
     expect(message).toContain(JSON.stringify(url));
     expect(message).toContain(why);
     for (const form of ['sqlite:<path>', 'sqlite::memory:', 'esdb://', 'esdb+discover://']) expect(message).toContain(form);
+  });
+
+  it.each([
+    ['esdb://admin:s3cret@db:2113?foo=bar', 'unknown option "foo"'],
+    ['esdb://admin:s3cret@db:2113?tls=false&tlsVerifyCert=false', 'tlsVerifyCert=false is not supported'],
+    ['esdb://admin:s3cret@db:2113?tls=maybe', 'option tls must be true or false, not "maybe"'],
+    ['esdb://admin:s3cret@db:2113?keepAliveTimeout=10s', 'option keepAliveTimeout must be a whole number'],
+    ['esdb://admin:s3cret@db:2113?nodePreference=primary', 'leader, follower, read_only_replica or random'],
+    ['esdb://admin:s3cret@db:2113?tls', 'option "tls" is not key=value'],
+    ['esdb://admin:s3cret@db:2113?tls=false?x=1', 'is not key=value'],
+    ['esdb://admin:s3cret@db:abc', '"db:abc" is not host or host:port'],
+    ['esdb://admin:s3cret@db:70000', 'port 70000 is out of range'],
+    ['esdb+discover://admin:s3cret@a:2113,,b:2113', '"" is not host or host:port'],
+    ['esdb://u:p@?tls=false', 'the host is missing'],
+  ])('refuses the esdb URL %j before the client sees it, without its password', (url, why) => {
+    expect(() => parseStoreUrl(url)).toThrow(why);
+    expect(() => parseStoreUrl(url)).not.toThrow(/s3cret/);
+  });
+
+  it.each([
+    'esdb://admin:s3cret@db.example.com:2113',
+    'esdb://db:2113/?TLS=false&keep_alive_interval=20000&node-preference=Read_Only_Replica',
+    'esdb://db?connectionName=hedge&defaultDeadline=10000&throwOnAppendFailure=true',
+    'esdb+discover://n1:2113,n2:2113,n3?nodePreference=leader&maxDiscoverAttempts=10&discoveryInterval=100&gossipTimeout=5',
+  ])('accepts %j, which the client takes without a warning', async (url) => {
+    expect(parseStoreUrl(url)).toEqual({ kind: 'esdb', connectionString: url });
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
+    try {
+      const { EsdbEventStore } = await import('../../src/eventstore/esdb.ts');
+      await new EsdbEventStore(url).close();
+      expect(warn).not.toHaveBeenCalled();
+    } finally {
+      warn.mockRestore();
+    }
+  });
+
+  it('leaves a CA file for the client to read when the store opens', () => {
+    const url = 'esdb://db:2113?tlsCAFile=%2Fetc%2Fledger%2Fca.crt';
+    expect(parseStoreUrl(url)).toEqual({ kind: 'esdb', connectionString: url });
   });
 
   it('quotes a bad URL without its user:password', () => {

@@ -1,8 +1,18 @@
 /** Text files we are handed (logs, tokens, configuration), read as people and tools write them. */
 import { createReadStream, readFileSync } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
 
-/** A line numbered from 1, or (text null) one longer than the limit, of which only the length is kept. */
-export type Line = { readonly number: number; readonly text: string } | { readonly number: number; readonly text: null; readonly bytes: number };
+/** Where a line is in its file: numbered from 1, its first byte, and its length in bytes without the \n. */
+export interface LinePlace {
+  readonly number: number;
+  readonly offset: number;
+  readonly bytes: number;
+}
+
+/** A line and its text, or (text null) one longer than the limit, of which only the place is kept. */
+export interface Line extends LinePlace {
+  readonly text: string | null;
+}
 
 const NEWLINE = 0x0a;
 const TRAILING_CR = /\r$/;
@@ -29,6 +39,7 @@ export async function* splitLines(chunks: AsyncIterable<Buffer>, maxLineBytes: n
   let parts: Buffer[] = [];
   let bytes = 0;
   let number = 0;
+  let offset = 0;
   const take = (part: Buffer): void => {
     bytes += part.length;
     if (bytes <= maxLineBytes) parts.push(part);
@@ -36,7 +47,8 @@ export async function* splitLines(chunks: AsyncIterable<Buffer>, maxLineBytes: n
   };
   const finish = (): Line => {
     number++;
-    const line: Line = bytes <= maxLineBytes ? { number, text: decode(parts, bytes, number === 1) } : { number, text: null, bytes };
+    const line: Line = { number, offset, bytes, text: bytes <= maxLineBytes ? decode(parts, bytes, number === 1) : null };
+    offset += bytes + 1;
     parts = [];
     bytes = 0;
     return line;
@@ -56,6 +68,13 @@ export async function* splitLines(chunks: AsyncIterable<Buffer>, maxLineBytes: n
 
 /** The lines of the file at `path`; see splitLines. */
 export const readLines = (path: string, maxLineBytes: number): AsyncGenerator<Line> => splitLines(createReadStream(path), maxLineBytes);
+
+/** The text of the line at `place` in an open file, as splitLines gave it; shorter if the file has shrunk since. */
+export async function readLineAt(file: FileHandle, place: LinePlace): Promise<string> {
+  const buffer = Buffer.allocUnsafe(place.bytes);
+  const { bytesRead } = await file.read(buffer, 0, place.bytes, place.offset);
+  return decode([buffer.subarray(0, bytesRead)], bytesRead, place.number === 1);
+}
 
 // A JSON string, with the colon that makes it a key, or a bracket outside any string.
 const JSON_TOKEN = /("(?:[^"\\]|\\.)*")(\s*:)?|[{}[\]]/g;

@@ -11,7 +11,6 @@ import * as D from '../../src/domain/decimal.ts';
 import { LEDGER_PREFIXES, decodeEvent } from '../../src/domain/events.ts';
 import { logRemovedEventId } from '../../src/domain/ids.ts';
 import { ingesterSettings } from '../../src/chain/ingester-service.ts';
-import { readLogFile } from '../../src/cli/commands/ingest-file.ts';
 import { tokensOfLog } from '../../src/chain/log-tokens.ts';
 import { ConfigError, loadConfig } from '../../src/config.ts';
 import type { RecordedLog } from '../../src/chain/rpc-log.ts';
@@ -20,7 +19,8 @@ import type { EventStore } from '../../src/eventstore/port.ts';
 import { Ingester, LogConflict, ReorgTooDeep, StreamMovedOn, type TokenResolver } from '../../src/services/ingester.ts';
 import { LedgerView } from '../../projections/ledger.ts';
 import { History, OTHER_OWNER, OUR_OWNER, TOKEN, afterClearLog, clearV2Log, io, takeOrderV2Log, txHash, type OrderSpec, type TokenName } from '../support/orderbook-logs.ts';
-import { EXAMPLE } from '../support/cli.ts';
+import { EXAMPLE, readLogFile } from '../support/cli.ts';
+import { FileChanged, appendLogFile, logsInChainOrder, scanLogFile } from '../../src/cli/commands/ingest-file.ts';
 import { config } from '../support/scenario.ts';
 import { storedLogs, storedNet, type StoredEntry } from '../support/chain-fixture.ts';
 
@@ -151,6 +151,61 @@ describe('the ingestion path', () => {
     expect(read).toMatchObject({ lines: 3, malformed: 1 });
     expect(read.logs).toHaveLength(2);
     expect(problems).toEqual([[2, `${limit + 1} bytes, longer than the ${limit} a line may have: not read`]]);
+  });
+
+  /** The example's first log as eth_getLogs gives it, moved to (block, logIndex) in its own transaction. */
+  const exampleLogAt = (block: number, logIndex: number): string => {
+    const take = JSON.parse(readFileSync(join(EXAMPLE, 'logs.jsonl'), 'utf8').split('\n')[0]!);
+    const hex = (n: number) => `0x${n.toString(16)}`;
+    return JSON.stringify({ ...take, blockNumber: hex(block), blockHash: txHash(`block ${block}`), transactionHash: txHash(`${block}:${logIndex}`), logIndex: hex(logIndex) });
+  };
+
+  it('ingest-file reads a shuffled file back in chain order, in deliveries that never split a block, and stores what one delivery of all would', async () => {
+    const inOrder = [100, 101, 102, 103, 104].flatMap((block) => [0, 1, 2].map((logIndex) => exampleLogAt(block, logIndex)));
+    // A fixed shuffle, and a repeat of one log far from its first line.
+    const lines = [...inOrder.filter((_, i) => i % 2 === 1).reverse(), ...inOrder.filter((_, i) => i % 2 === 0), inOrder[7]!];
+    const file = join(mkdtempSync(join(tmpdir(), 'ingest-file-')), 'logs.jsonl');
+    writeFileSync(file, `${lines.join('\n')}\n`);
+    const { chainId, orderbook } = config.fills;
+    const scan = await scanLogFile(file, chainId, orderbook, () => undefined);
+    expect(scan).toMatchObject({ lines: 16, malformed: 0 });
+
+    const deliveries: RecordedLog[][] = [];
+    for await (const delivery of logsInChainOrder(scan, 4)) deliveries.push(delivery);
+    const blocksOf = (delivery: readonly RecordedLog[]) => [...new Set(delivery.map((log) => Number(log.blockNumber)))];
+    expect(deliveries.map(blocksOf)).toEqual([[100, 101], [102], [103, 104]]); // 102 holds the repeat: 4 logs
+    expect(deliveries.flat().map((log) => `${log.blockNumber}:${log.logIndex}`)).toEqual([...inOrder.map((_, i) => `${100 + Math.floor(i / 3)}:${i % 3}`)].flatMap((mark, i) => (i === 7 ? [mark, mark] : [mark])));
+
+    const [byDelivery, atOnce] = [await memoryStore(), await memoryStore()];
+    const totals: number[] = [];
+    const report = await appendLogFile(ingesterOn(byDelivery), scan, (total) => totals.push(total.appended + total.alreadyIngested), 4);
+    expect(report).toEqual({ appended: 15, alreadyIngested: 1, outOfOrder: 0, tokensRecorded: 2 });
+    expect(totals).toEqual([6, 10, 16]);
+    await ingesterOn(atOnce).ingest(deliveries.flat());
+    expect(await storedLogs(byDelivery, ingesterOn(byDelivery).stream)).toEqual(await storedLogs(atOnce, ingesterOn(atOnce).stream));
+  });
+
+  it('ingest-file stops at two different logs in one place; the blocks before them stay appended', async () => {
+    const conflicting = JSON.stringify({ ...JSON.parse(exampleLogAt(101, 0)), data: '0x' });
+    const file = join(mkdtempSync(join(tmpdir(), 'ingest-file-')), 'logs.jsonl');
+    writeFileSync(file, [exampleLogAt(100, 0), exampleLogAt(100, 1), exampleLogAt(101, 0), conflicting, exampleLogAt(102, 0)].join('\n'));
+    const scan = await scanLogFile(file, config.fills.chainId, config.fills.orderbook, () => undefined);
+    const store = await memoryStore();
+    await expect(appendLogFile(ingesterOn(store), scan, () => undefined, 2)).rejects.toThrow(LogConflict);
+    expect(marks(await storedLogs(store, ingesterOn(store).stream))).toEqual(['100:0', '100:1']);
+  });
+
+  it('ingest-file stops with FileChanged when a line no longer holds the log the scan found there', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'ingest-file-')), 'logs.jsonl');
+    const [first, second] = [exampleLogAt(100, 0), exampleLogAt(100, 1)];
+    writeFileSync(file, `${first}\n${second}\n`);
+    const { chainId, orderbook } = config.fills;
+    const scan = await scanLogFile(file, chainId, orderbook, () => undefined);
+    writeFileSync(file, `${second}\n${first}\n`); // same lengths, other logs
+    const read = async () => {
+      for await (const _ of logsInChainOrder(scan)) void _;
+    };
+    await expect(read()).rejects.toThrow(new FileChanged(`${file} changed while it was ingested: line 1 no longer holds the log it held; run ingest-file again once the file is complete`));
   });
 
   it('counts what each racer wrote, though its plan was interrupted mid-way and made again', async () => {

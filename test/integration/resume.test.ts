@@ -12,7 +12,6 @@ import { join } from 'node:path';
 import { loadConfig } from '../../src/config.ts';
 import { accumulatorConfig } from '../../src/cli/context.ts';
 import { controlEventId } from '../../src/domain/ids.ts';
-import { readLogFile } from '../../src/cli/commands/ingest-file.ts';
 import { fileTokenResolver } from '../../src/cli/tokens-file.ts';
 import { tokensOfLog } from '../../src/chain/log-tokens.ts';
 import { decodeEvent, streams } from '../../src/domain/events.ts';
@@ -26,7 +25,7 @@ import { PaperBroker } from '../../src/broker/paper.ts';
 import { OrderRejected, type Broker } from '../../src/broker/port.ts';
 import { rootLogger } from '../../src/log.ts';
 import { resume } from '../../src/cli/commands/resume.ts';
-import { EXAMPLE, runCli, type CliResult } from '../support/cli.ts';
+import { EXAMPLE, readLogFile, runCli, type CliResult } from '../support/cli.ts';
 
 // Lets a test hold an in-process `resume` between its fold (where it sees the halt) and its append.
 const hooks = vi.hoisted(() => ({ afterFold: [] as (() => Promise<void>)[] }));

@@ -10,13 +10,24 @@ import { requireSettings } from '../../config.ts';
 import { decodeRpcLog, toRecordedLog, type RecordedLog } from '../../chain/rpc-log.ts';
 import { tokensOfLog } from '../../chain/log-tokens.ts';
 import { hasOrderbookTopic } from '../../domain/orderbook-abi.ts';
-import { Ingester } from '../../services/ingester.ts';
+import { Ingester, type FileIngestReport } from '../../services/ingester.ts';
 import { fileTokenResolver } from '../tokens-file.ts';
 import { logger } from '../../log.ts';
-import { readLines, type Line } from '../../text-file.ts';
+import { readLineAt, readLines, type LinePlace } from '../../text-file.ts';
+import { compareLogMarks, type LogMark } from '../../domain/log-order.ts';
+import { progress } from '../progress.ts';
+import { open } from 'node:fs/promises';
 
-export interface FileReadReport {
-  readonly logs: RecordedLog[];
+/** A line that holds a usable log, and the log's place in chain order. */
+export interface LogLine extends LinePlace, LogMark {}
+
+/** What a first pass over a log file found, for the logs of `orderbook` on `chainId`. */
+export interface FileScan {
+  readonly path: string;
+  readonly chainId: number;
+  readonly orderbook: string;
+  /** The usable logs' lines, in chain order (a file's repeats in file order). */
+  readonly logs: LogLine[];
   readonly lines: number;
   /** Empty or whitespace only: skipped, not reported. */
   readonly blank: number;
@@ -29,14 +40,17 @@ export interface FileReadReport {
 /** A log is a few KiB; a line this long is no log, and holding it whole would take memory without bound. */
 export const MAX_LINE_BYTES = 16 * 1024 * 1024;
 
+/** Logs per delivery to the ingester: bounds memory however long the file is. */
+const LOGS_PER_DELIVERY = 2_000;
+
 type Skipped = { readonly why: 'malformed' | 'otherContracts' | 'otherEvents' | 'removed'; readonly problem: string };
 
 /** One line's log, or why it is skipped. */
-function decodeLine(line: Line, chainId: number, orderbook: string, maxLineBytes: number): E.Either<Skipped, RecordedLog> {
-  if (line.text === null) return E.left({ why: 'malformed', problem: `${line.bytes} bytes, longer than the ${maxLineBytes} a line may have: not read` });
+function decodeLine(text: string | null, bytes: number, chainId: number, orderbook: string, maxLineBytes: number): E.Either<Skipped, RecordedLog> {
+  if (text === null) return E.left({ why: 'malformed', problem: `${bytes} bytes, longer than the ${maxLineBytes} a line may have: not read` });
   let json: unknown;
   try {
-    json = JSON.parse(line.text);
+    json = JSON.parse(text);
   } catch (e) {
     return E.left({ why: 'malformed', problem: `not JSON: ${(e as Error).message}` });
   }
@@ -49,9 +63,13 @@ function decodeLine(line: Line, chainId: number, orderbook: string, maxLineBytes
   return E.right(toRecordedLog(chainId, log));
 }
 
-/** Reads and decodes every line; reports (never silently drops) the ones it cannot use, and counts blank ones. */
-export async function readLogFile(path: string, chainId: number, orderbook: string, report: (line: number, problem: string) => void, maxLineBytes = MAX_LINE_BYTES): Promise<FileReadReport> {
-  const logs: RecordedLog[] = [];
+/**
+ * Reads and checks every line, keeping only where each usable log is (the logs themselves would
+ * take memory in proportion to the file); reports (never silently drops) the lines it cannot
+ * use, and counts blank ones.
+ */
+export async function scanLogFile(path: string, chainId: number, orderbook: string, report: (line: number, problem: string) => void, maxLineBytes = MAX_LINE_BYTES): Promise<FileScan> {
+  const logs: LogLine[] = [];
   const skipped = { blank: 0, malformed: 0, otherContracts: 0, otherEvents: 0, removed: 0 };
   let lines = 0;
   for await (const line of readLines(path, maxLineBytes)) {
@@ -60,14 +78,57 @@ export async function readLogFile(path: string, chainId: number, orderbook: stri
       skipped.blank++;
       continue;
     }
-    const decoded = decodeLine(line, chainId, orderbook, maxLineBytes);
-    if (E.isRight(decoded)) logs.push(decoded.right);
+    const decoded = decodeLine(line.text, line.bytes, chainId, orderbook, maxLineBytes);
+    if (E.isRight(decoded)) logs.push({ number: line.number, offset: line.offset, bytes: line.bytes, blockNumber: decoded.right.blockNumber, logIndex: decoded.right.logIndex });
     else {
       skipped[decoded.left.why]++;
       report(lines, decoded.left.problem);
     }
   }
-  return { logs, lines, ...skipped };
+  return { path, chainId, orderbook, logs: logs.sort(compareLogMarks), lines, ...skipped };
+}
+
+/** The file's lines changed between the scan and the reading back. */
+export class FileChanged extends Error {
+  override readonly name = 'FileChanged';
+}
+
+/**
+ * The scanned logs, read back from their lines in chain order, in deliveries of about `size`
+ * logs that never split a block (so each delivery holds all of a block's logs the file has).
+ */
+export async function* logsInChainOrder(scan: FileScan, size = LOGS_PER_DELIVERY): AsyncGenerator<RecordedLog[]> {
+  const file = await open(scan.path);
+  try {
+    let delivery: RecordedLog[] = [];
+    for (const place of scan.logs) {
+      const previous = delivery[delivery.length - 1];
+      if (delivery.length >= size && previous !== undefined && previous.blockNumber !== place.blockNumber) {
+        yield delivery;
+        delivery = [];
+      }
+      const log = decodeLine(await readLineAt(file, place), place.bytes, scan.chainId, scan.orderbook, Infinity);
+      if (E.isLeft(log) || compareLogMarks(log.right, place) !== 0) throw new FileChanged(`${scan.path} changed while it was ingested: line ${place.number} no longer holds the log it held; run ingest-file again once the file is complete`);
+      delivery.push(log.right);
+    }
+    if (delivery.length > 0) yield delivery;
+  } finally {
+    await file.close();
+  }
+}
+
+/**
+ * Appends a scanned file's logs in chain order, delivery by delivery, telling `progress` the
+ * totals after each. A failure (e.g. a LogConflict within a block) leaves the deliveries before it appended.
+ */
+export async function appendLogFile(ingester: Ingester, scan: FileScan, progress: (total: FileIngestReport) => void, size = LOGS_PER_DELIVERY): Promise<FileIngestReport> {
+  const total = { appended: 0, alreadyIngested: 0, outOfOrder: 0, tokensRecorded: 0 };
+  for await (const delivery of logsInChainOrder(scan, size)) {
+    const report = await ingester.ingest(delivery);
+    for (const key of Object.keys(total) as (keyof FileIngestReport)[]) total[key] += report[key];
+    progress(total);
+  }
+  return total;
 }
 
 export async function ingestFile(argv: string[]): Promise<void> {
@@ -78,11 +139,20 @@ export async function ingestFile(argv: string[]): Promise<void> {
   requireSettings(config, ['orderbook'], 'ingest-file');
   const log = logger('ingest-file');
   const tokens = fileTokenResolver(values.tokens);
-  const read = await readLogFile(file, config.chainId, config.orderbook!, (line, problem) => log.warn({ file, line, problem }, 'line skipped'));
-  const result = await withStore(config.store, (store) =>
-    new Ingester({ store, chainId: config.chainId, orderbook: config.orderbook!, tokens, tokensOf: tokensOfLog }).ingest(read.logs),
-  );
-  const { appended, alreadyIngested, outOfOrder, tokensRecorded } = result;
+  const read = await scanLogFile(file, config.chainId, config.orderbook!, (line, problem) => log.warn({ file, line, problem }, 'line skipped'));
+  const bar = progress('ingest-file');
+  let sofar: FileIngestReport | undefined;
+  const { appended, alreadyIngested, outOfOrder, tokensRecorded } = await withStore(config.store, (store) =>
+    appendLogFile(new Ingester({ store, chainId: config.chainId, orderbook: config.orderbook!, tokens, tokensOf: tokensOfLog }), read, (total) => {
+      sofar = total;
+      bar.update(total.appended + total.alreadyIngested + total.outOfOrder, read.logs.length);
+    }),
+  ).catch((error: unknown) => {
+    bar.finish();
+    log.error({ file, ...sofar }, 'ingest-file stopped: the logs before the failing block, in chain order, are stored');
+    throw error;
+  });
+  bar.finish();
   // A token's symbol is recorded once: said now, not found out later from rejected fills.
   for (const token of tokens.missing) log.warn({ tokens: values.tokens, token }, 'token not in the tokens file: recorded as unknown for good, so its fills are rejected');
   const tokensUnknown = tokens.missing.size;

@@ -11,6 +11,8 @@ import type { Envelope } from '../../src/domain/events.ts';
 import { Harness, type HarnessOptions } from '../support/executor-harness.ts';
 import { fakeSchwabBroker } from '../support/fake-schwab.ts';
 import type { TraderRequest } from '../../src/broker/schwab/trader-api.ts';
+import { EncryptedTokenFile, createSchwabBroker } from '../../src/broker/schwab/index.ts';
+import { testLog } from '../support/test-log.ts';
 
 const MINUTE = 60_000;
 let harness: Harness;
@@ -185,6 +187,16 @@ describe('re-auth required', () => {
     await harness.request('GME', 'SELL', 1n);
     await expect(harness.executor().drainOpen()).rejects.toThrow(/the Schwab login expired at .* \(refresh tokens last 7 days\)/);
     expect(harness.requests('token')).toBe(0);
+  });
+
+  it('a token file that cannot be read (a directory in its place) needs a human: run --once stops, nothing is placed', async () => {
+    harness = await Harness.start();
+    await harness.request('GME', 'SELL', 1n);
+    const tokens = new EncryptedTokenFile(harness.dir, harness.key);
+    const executor = harness.executor({ broker: createSchwabBroker({ ...harness.settings(), tokens }, { now: harness.now, log: testLog('broker') }) });
+    // Retried as if Schwab were down, it would go on until this signal stops it.
+    await expect(executor.drainOpen(AbortSignal.timeout(2_000))).rejects.toThrow(/cannot read the token file .* \(EISDIR\)/);
+    expect(harness.ordersPlaced()).toBe(0);
   });
 
   it('the service keeps running, places nothing, and resumes once someone logs in', async () => {

@@ -59,6 +59,12 @@ describe('EncryptedTokenFile', () => {
     // An operator problem: the executor waits and says so (run --once stops), it does not retry as if the broker were down.
     await expect(file.load()).rejects.toBeInstanceOf(BrokerNeedsOperator);
   });
+
+  it('a file that cannot be read is an operator problem too, named with the reason, not a broker outage', async () => {
+    const file = new EncryptedTokenFile(dir, randomBytes(32)); // a directory where the file should be
+    await expect(file.load()).rejects.toBeInstanceOf(TokenFileError);
+    await expect(file.load()).rejects.toThrow(/^cannot read the token file .* \(EISDIR\): /);
+  });
 });
 
 describe('TOKEN_ENCRYPTION_KEY', () => {

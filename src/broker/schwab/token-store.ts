@@ -30,6 +30,9 @@ export class TokenFileError extends BrokerNeedsOperator {
   override readonly name = 'TokenFileError';
 }
 
+/** Why a token file cannot be read that no retry fixes (a busy system's EMFILE or EIO may pass). */
+const UNREADABLE = new Set(['EACCES', 'EPERM', 'EISDIR', 'ENOTDIR', 'ELOOP']);
+
 const HEX_KEY = /^[0-9a-fA-F]{64}$/;
 /** 32 bytes in base64: 43 characters and one `=`, as `openssl rand -base64 32` prints them; the `=` may be left off. */
 const BASE64_KEY = /^[A-Za-z0-9+/]{43}=?$/;
@@ -58,7 +61,11 @@ export class EncryptedTokenFile {
     try {
       text = await readFile(this.path, 'utf8');
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      const { code } = e as NodeJS.ErrnoException;
+      if (code === 'ENOENT') return undefined;
+      if (code !== undefined && UNREADABLE.has(code)) {
+        throw new TokenFileError(`cannot read the token file ${this.path} (${code}): let this user read it, or point SCHWAB_TOKEN_FILE at the file \`hedge-ledger auth login\` wrote`, { cause: e });
+      }
       throw e;
     }
     return this.decrypt(text);

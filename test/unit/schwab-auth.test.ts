@@ -1,10 +1,16 @@
 /** `auth login` and `auth status` against the simulator: the human's part done by the test. */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { PassThrough } from 'node:stream';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { loadConfig, type ResolvedConfig } from '../../src/config.ts';
 import { login, relative, status } from '../../src/cli/commands/auth.ts';
-import { LoginFailed } from '../../src/broker/schwab/index.ts';
+import { EncryptedTokenFile, LoginFailed, type StoredTokens } from '../../src/broker/schwab/index.ts';
+import { OAuthClient } from '../../src/broker/schwab/oauth.ts';
+import { TokenManager } from '../../src/broker/schwab/tokens.ts';
 import { APP, Harness } from '../support/executor-harness.ts';
+import { testLog } from '../support/test-log.ts';
 
 let harness: Harness;
 let config: ResolvedConfig;
@@ -21,8 +27,8 @@ afterEach(async () => {
   await harness.close();
 });
 
-/** Runs `auth login`, playing the browser: open the printed URL, paste where it lands (after `beforePaste`). */
-async function loginThroughTheBrowser(beforePaste: () => void = () => {}): Promise<{ output: string; tokens: Promise<unknown>; code: string }> {
+/** Starts `auth login` and plays the browser: opens the printed URL, pastes where it lands (after `beforePaste`). */
+async function startLogin(beforePaste: () => void = () => {}): Promise<{ output: () => string; tokens: Promise<StoredTokens>; code: string }> {
   const input = new PassThrough();
   const output = new PassThrough();
   let text = '';
@@ -33,8 +39,41 @@ async function loginThroughTheBrowser(beforePaste: () => void = () => {}): Promi
   const landing = (await fetch(url, { redirect: 'manual' })).headers.get('location') ?? '';
   beforePaste();
   input.end(`${landing}\n`);
+  return { output: () => text, tokens, code: new URL(landing).searchParams.get('code') ?? '' };
+}
+
+/** `auth login` to the end, playing the browser. */
+async function loginThroughTheBrowser(beforePaste: () => void = () => {}): Promise<{ output: string; tokens: Promise<unknown>; code: string }> {
+  const { output, tokens, code } = await startLogin(beforePaste);
   await tokens.catch(() => undefined);
-  return { output: text, tokens, code: new URL(landing).searchParams.get('code') ?? '' };
+  return { output: output(), tokens, code };
+}
+
+/** A proxy to the simulator that holds every refresh until `release()`: a refresh in flight, for as long as a test needs. */
+async function holdingRefreshes(target: string) {
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  let held = 0;
+  const server = createServer((req, res) => {
+    void (async () => {
+      let body = '';
+      for await (const chunk of req) body += (chunk as Buffer).toString();
+      if (new URLSearchParams(body).get('grant_type') === 'refresh_token') {
+        held++;
+        await released;
+      }
+      const headers = { authorization: req.headers.authorization ?? '', 'content-type': req.headers['content-type'] ?? '' };
+      const answer = await fetch(`${target}${req.url}`, { method: req.method ?? 'GET', headers, ...(req.method === 'POST' ? { body } : {}) });
+      res.writeHead(answer.status, { 'content-type': answer.headers.get('content-type') ?? 'text/plain' }).end(await answer.text());
+    })();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    held: () => held,
+    release,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve()).closeAllConnections()),
+  };
 }
 
 describe('auth login', () => {
@@ -50,6 +89,28 @@ describe('auth login', () => {
   it('a code older than 30 s is refused with what to do', async () => {
     const { tokens } = await loginThroughTheBrowser(() => harness.sim.clock.advance(31_000));
     await expect(tokens).rejects.toThrow(/Schwab refused the code \(HTTP 400 invalid_grant\): codes live about 30 s and work once; run `hedge-ledger auth login` again/);
+  });
+
+  it('while the service refreshes the old login, the new one is saved after that refresh, never overwritten by it', async () => {
+    const file = new EncryptedTokenFile(config.schwabTokenFile, harness.key);
+    const old = (await (await startLogin()).tokens).refreshToken;
+    const proxy = await holdingRefreshes(harness.sim.baseUrl);
+    const service = new TokenManager({ file, oauth: new OAuthClient({ ...APP, baseUrl: proxy.url }, { timeoutMs: 10_000, log: testLog('oauth'), now: harness.now }), now: harness.now, log: testLog('tokens') });
+    harness.sim.clock.advance(31 * 60_000);
+    try {
+      const refreshed = service.accessToken();
+      await harness.until(() => proxy.held() === 1, 'the refresh in flight');
+      const relogin = await startLogin();
+      await Promise.race([relogin.tokens, sleep(300)]); // time enough to save, unless it waits for the refresh
+      proxy.release();
+      await refreshed;
+      const fresh = await relogin.tokens;
+      expect(fresh.refreshToken).not.toBe(old);
+      expect((await file.load())?.refreshToken).toBe(fresh.refreshToken);
+    } finally {
+      proxy.release();
+      await proxy.close();
+    }
   });
 
   it('refuses something that is not the redirect', async () => {

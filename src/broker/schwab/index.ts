@@ -14,6 +14,7 @@ import { WriteBudget } from './write-budget.ts';
 export { SchwabBroker } from './broker.ts';
 export { EncryptedTokenFile, type StoredTokens } from './token-store.ts';
 export { codeFromRedirect, LoginFailed, REFRESH_TOKEN_LIFETIME_MS } from './oauth.ts';
+export { saveLogin } from './tokens.ts';
 
 export interface SchwabSettings {
   readonly app: SchwabApp;

@@ -21,6 +21,14 @@ export interface TokenManagerOptions {
   readonly refreshMarginMs?: number;
 }
 
+/**
+ * Saves a new login (`auth login`) holding the refresh lock: a refresh in flight in a running
+ * service finishes first, so its save cannot put the old login back over the new one.
+ */
+export function saveLogin(file: EncryptedTokenFile, tokens: StoredTokens): Promise<void> {
+  return withFileLock(file.path, LOCK_TIMEOUT_MS, () => file.save(tokens));
+}
+
 export class TokenManager {
   private current: StoredTokens | undefined;
   private refreshing: Promise<StoredTokens> | undefined;

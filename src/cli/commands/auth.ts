@@ -7,7 +7,7 @@ import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
 import { configFrom, parse, UsageError } from '../context.ts';
 import type { ResolvedConfig } from '../../config.ts';
-import { LoginFailed, codeFromRedirect, oauthClient, schwabSettings, tokenFileOf, type SchwabRuntime, type StoredTokens } from '../../broker/schwab/index.ts';
+import { LoginFailed, codeFromRedirect, oauthClient, saveLogin, schwabSettings, tokenFileOf, type SchwabRuntime, type StoredTokens } from '../../broker/schwab/index.ts';
 
 export interface Terminal {
   readonly input: Readable;
@@ -59,7 +59,7 @@ export async function login(config: ResolvedConfig, terminal: Terminal, runtime:
     ].join('\n'),
   );
   const tokens = await oauth.login(codeFromRedirect(await firstLine(terminal.input)));
-  await settings.tokens.save(tokens);
+  await saveLogin(settings.tokens, tokens);
   const now = runtime.now?.() ?? new Date();
   terminal.output.write(`logged in; tokens saved encrypted to ${settings.tokens.path}\n${describeTokens(tokens, now)}\nThe refresh token cannot be extended: log in again before it expires.\n`);
   return tokens;

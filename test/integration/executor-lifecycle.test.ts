@@ -12,7 +12,7 @@ import { Harness, type HarnessOptions } from '../support/executor-harness.ts';
 import { fakeSchwabBroker } from '../support/fake-schwab.ts';
 import type { TraderRequest } from '../../src/broker/schwab/trader-api.ts';
 import { EncryptedTokenFile, createSchwabBroker } from '../../src/broker/schwab/index.ts';
-import { testLog } from '../support/test-log.ts';
+import { capturedLog, testLog } from '../support/test-log.ts';
 
 const MINUTE = 60_000;
 let harness: Harness;
@@ -179,6 +179,22 @@ describe('re-auth required', () => {
     await expect(drained).rejects.toThrow(ReauthRequired);
     await expect(drained).rejects.toThrow(/Schwab refused the refresh token \(HTTP 400 unsupported_token_type\): log in again with `hedge-ledger auth login`/);
     expect(harness.ordersPlaced()).toBe(0);
+  });
+
+  it('the service says once what it needs, and why: the problem it reports does not change while it waits', async () => {
+    harness = await Harness.start();
+    harness.sim.control.revokeTokens();
+    const { lines, log } = capturedLog('error');
+    const reported: (string | undefined)[] = [];
+    const stop = new AbortController();
+    const following = harness.executor({ log, onOperatorProblem: (problem) => reported.push(problem) }).follow(stop.signal);
+    await harness.request('GME', 'SELL', 1n);
+    await harness.until(() => harness.requests('token') === 1, 'the refused refresh');
+    await new Promise((resolve) => setTimeout(resolve, 200)); // many retries' worth
+    stop.abort();
+    await following;
+    expect(lines.filter((l) => l.msg.startsWith('broker needs an operator'))).toHaveLength(1);
+    expect(reported).toEqual([expect.stringMatching(/^Schwab refused the refresh token \(HTTP 400 unsupported_token_type\): log in again/)]);
   });
 
   it('a login older than 7 days needs a human, without asking Schwab', async () => {

@@ -72,7 +72,7 @@ describe('TokenManager', () => {
     harness.sim.control.revokeTokens();
     harness.sim.clock.advance(31 * MINUTE);
     await expect(tokens.accessToken()).rejects.toThrow(ReauthRequired);
-    await expect(tokens.accessToken()).rejects.toThrow(/refused the stored refresh token.*auth login/);
+    await expect(tokens.accessToken()).rejects.toThrow(/^Schwab refused the refresh token \(HTTP 400 unsupported_token_type\): log in again/); // as the first time, without asking again
     expect(harness.requests('token')).toBe(1);
     const login = await harness.login();
     expect(await tokens.accessToken()).toBe(login.accessToken);

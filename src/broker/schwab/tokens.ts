@@ -32,8 +32,8 @@ export function saveLogin(file: EncryptedTokenFile, tokens: StoredTokens): Promi
 export class TokenManager {
   private current: StoredTokens | undefined;
   private refreshing: Promise<StoredTokens> | undefined;
-  /** The refresh token Schwab refused: until the file holds another one, asking again is pointless. */
-  private refused: string | undefined;
+  /** The refresh token Schwab refused, and Schwab's answer: until the file holds another one, asking again is pointless. */
+  private refused: { readonly refreshToken: string; readonly problem: string } | undefined;
 
   constructor(private readonly options: TokenManagerOptions) {}
 
@@ -75,7 +75,7 @@ export class TokenManager {
     try {
       next = await this.options.oauth.refresh(onDisk);
     } catch (e) {
-      if (e instanceof ReauthRequired) this.refused = onDisk.refreshToken;
+      if (e instanceof ReauthRequired) this.refused = { refreshToken: onDisk.refreshToken, problem: e.message };
       throw e;
     }
     await this.options.file.save(next);
@@ -87,7 +87,8 @@ export class TokenManager {
   private async load(): Promise<StoredTokens> {
     const tokens = await this.options.file.load();
     if (tokens === undefined) throw new ReauthRequired(`no Schwab login yet (${this.options.file.path} does not exist): ${REAUTH_ADVICE}`);
-    if (tokens.refreshToken === this.refused) throw new ReauthRequired(`Schwab refused the stored refresh token: ${REAUTH_ADVICE}`);
+    // The same words as the refusal: the executor reports a problem once, and this one says what Schwab answered.
+    if (tokens.refreshToken === this.refused?.refreshToken) throw new ReauthRequired(this.refused.problem);
     this.current = tokens;
     return tokens;
   }

@@ -91,6 +91,13 @@ describe('auth login', () => {
     await expect(tokens).rejects.toThrow(/Schwab refused the code \(HTTP 400 invalid_grant\): codes live about 30 s and work once; run `hedge-ledger auth login` again/);
   });
 
+  it('a wrong app secret is named as such, not as a code that came too late', async () => {
+    process.env['SCHWAB_APP_SECRET'] = 'not-the-app-secret';
+    const { tokens } = await loginThroughTheBrowser();
+    await expect(tokens).rejects.toThrow(/^Schwab refused the app key and secret \(HTTP 401 invalid_client\): check SCHWAB_APP_KEY and SCHWAB_APP_SECRET/);
+    await expect(tokens).rejects.not.toThrow(/not-the-app-secret|codes live/);
+  });
+
   it('while the service refreshes the old login, the new one is saved after that refresh, never overwritten by it', async () => {
     const file = new EncryptedTokenFile(config.schwabTokenFile, harness.key);
     const old = (await (await startLogin()).tokens).refreshToken;

@@ -63,6 +63,10 @@ export class OAuthClient {
   /** Exchanges the code from the redirect for a fresh login. */
   async login(code: string): Promise<StoredTokens> {
     const answer = await this.token({ grant_type: 'authorization_code', code, redirect_uri: this.app.callbackUrl });
+    // Schwab's answer to bad app credentials: another login would be refused the same way.
+    if (answer.status === 401) {
+      throw new LoginFailed(`Schwab refused the app key and secret (${oauthErrorCode(answer)}): check SCHWAB_APP_KEY and SCHWAB_APP_SECRET against the app on developer.schwab.com (it must be Ready For Use), then run \`hedge-ledger auth login\` again`);
+    }
     if (answer.status >= 400 && answer.status < 500) {
       throw new LoginFailed(`Schwab refused the code (${oauthErrorCode(answer)}): codes live about 30 s and work once; run \`hedge-ledger auth login\` again`);
     }

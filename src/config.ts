@@ -21,6 +21,8 @@ const MAX_CONFIRMATIONS = 10_000;
 const isConfirmations = (u: unknown): u is number | 'safe' | 'finalized' => (NonNegativeInt.is(u) && u <= MAX_CONFIRMATIONS) || u === 'safe' || u === 'finalized';
 const Confirmations = new t.Type<number | 'safe' | 'finalized', unknown, unknown>(`a block count up to ${MAX_CONFIRMATIONS}, "safe" or "finalized"`, isConfirmations, (u, c) => (isConfirmations(u) ? t.success(u) : t.failure(u, c)), t.identity);
 const HttpUrl = t.refinement(t.string, (s) => /^https?:\/\/[^\s/]+(\/\S*)?$/.test(s), 'an http(s) URL');
+/** fetch refuses a URL with a user:password at every call, and quotes it, password and all. */
+const SchwabBaseUrl = t.refinement(t.string, (s) => HttpUrl.is(s) && URL.canParse(s) && new URL(s).username === '' && new URL(s).password === '', 'an http(s) URL without user:password');
 /** A URL that names a store; a bad one is quoted without its user:password. */
 const StoreUrl = new t.Type<string, string, unknown>('a store URL', t.string.is, (u, c) => {
   if (typeof u !== 'string') return t.failure(u, c);
@@ -70,7 +72,7 @@ export const settings = {
   openOrderDeadlineMs: setting('LEDGER_OPEN_ORDER_DEADLINE_MS', PositiveInt, integer, 'an order still open after this much regular-hours time is cancelled and reported; default 900000 (15 min)'),
   reconcileSkewMs: setting('LEDGER_RECONCILE_SKEW_MS', NonNegativeInt, integer, 'reconciliation adopts broker orders entered up to this long before the intent was recorded (rounded down to the whole second); default 60000'),
   paperFillDelayMs: setting('LEDGER_PAPER_FILL_DELAY_MS', NonNegativeInt, integer, 'the paper broker fills this long after the intent; default 0'),
-  schwabBaseUrl: setting('SCHWAB_BASE_URL', HttpUrl, text, 'Schwab API base URL; default https://api.schwabapi.com (the simulator: http://127.0.0.1:<port>)'),
+  schwabBaseUrl: setting('SCHWAB_BASE_URL', SchwabBaseUrl, text, 'Schwab API base URL; default https://api.schwabapi.com (the simulator: http://127.0.0.1:<port>)'),
   schwabAppKey: setting('SCHWAB_APP_KEY', t.string, text, 'app key (client id) of your Schwab developer app'),
   schwabCallbackUrl: setting('SCHWAB_CALLBACK_URL', HttpUrl, text, "your app's registered callback URL, exactly; default https://127.0.0.1"),
   schwabTokenFile: setting('SCHWAB_TOKEN_FILE', t.string, text, 'the encrypted Schwab token file (key in env TOKEN_ENCRYPTION_KEY); default ./data/schwab-tokens.json'),
@@ -122,10 +124,10 @@ export class ConfigError extends Error {
 const keys = Object.keys(settings) as (keyof Settings)[];
 
 /**
- * URLs may carry credentials: RPC URLs an API key in their path or query, store URLs a
+ * URLs may carry credentials: RPC URLs an API key in their path or query, store and Schwab URLs a
  * user:password. A bad one is never quoted as given (the store's codec quotes it redacted).
  */
-const UNQUOTED: ReadonlySet<keyof Settings> = new Set(['rpcUrl', 'rpcUrls', 'store']);
+const UNQUOTED: ReadonlySet<keyof Settings> = new Set(['rpcUrl', 'rpcUrls', 'store', 'schwabBaseUrl']);
 
 /** `label` names where the value came from: `config file key store`, `env LEDGER_STORE → store`, `--store`. */
 function decodeSetting(key: keyof Settings, raw: unknown, label: string): E.Either<string, unknown> {

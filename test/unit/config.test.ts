@@ -91,6 +91,16 @@ describe('configuration', () => {
     expect(loadConfig({ env: { LEDGER_RPC_URL: 'wss://base.example:443/v2/key', LEDGER_RPC_URLS: 'http://[::1]:8545' } })).toMatchObject({ rpcUrl: 'wss://base.example:443/v2/key', rpcUrls: ['http://[::1]:8545'] });
   });
 
+  it('refuses a Schwab base URL with a user:password, which fetch would quote in every error, naming its key, never quoting it', () => {
+    const found = problems(() => loadConfig({ file: file({ schwabBaseUrl: 'https://gateway:SECRET1@api.example' }), env: { SCHWAB_BASE_URL: 'http://user:SECRET2@127.0.0.1:8182' } }));
+    expect(found).toEqual([
+      expect.stringMatching(/^config file key schwabBaseUrl: expected an http\(s\) URL without user:password \(/),
+      expect.stringMatching(/^env SCHWAB_BASE_URL → schwabBaseUrl: expected an http\(s\) URL without user:password \(/),
+    ]);
+    expect(found.join('\n')).not.toMatch(/SECRET/);
+    expect(loadConfig({ env: { SCHWAB_BASE_URL: 'http://127.0.0.1:8182' } }).schwabBaseUrl).toBe('http://127.0.0.1:8182');
+  });
+
   it('refuses a bad store URL from the file, the environment or --store, naming its source, never its password', () => {
     const path = file({ store: 'sqlite://host/ledger.db' });
     const found = problems(() => loadConfig({ file: path, env: { LEDGER_STORE: 'kurrentdb://admin:s3cret@db:2113' }, overrides: { store: 'esdb://' } }));

@@ -43,6 +43,8 @@ export async function runService(options: ServiceOptions): Promise<void> {
   const { store, config, roles, signal } = options;
   const ingest = roles.has('ingest') ? given(options.ingest, 'ingest') : undefined;
   const broker = roles.has('execute') ? given(options.broker, 'execute') : undefined;
+  // Stopped before it started (a SIGTERM while `run` opened the store): an abort listener added now would never fire.
+  if (signal.aborted) return;
   const log = logger('service');
   const metrics = options.metrics ?? createMetrics();
   const health = new Roles();

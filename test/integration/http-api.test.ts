@@ -2,6 +2,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { openStore } from '../../src/eventstore/url.ts';
@@ -336,6 +340,22 @@ describe('the run service\'s API', () => {
     } finally {
       stop.abort();
       await service;
+      await store.close();
+    }
+  });
+
+  it('starts nothing when stopped before it started (a SIGTERM while `run` opened the store)', async () => {
+    const store = await openStore(`sqlite:${join(mkdtempSync(join(tmpdir(), 'ledger-http-')), 'ledger.db')}`);
+    try {
+      await ingest(store, await exampleLogs()); // two hedges for the accumulator to decide, were it to run
+      const head = await store.headPosition();
+      const service = runService({
+        store, config: { ...settings, httpPort: 0 }, fold: config, broker: new PaperBroker(),
+        roles: new Set(['accumulate', 'execute', 'api']), signal: AbortSignal.abort(),
+      });
+      await expect(Promise.race([service, sleep(5_000).then(() => 'still running after 5 s')])).resolves.toBeUndefined();
+      expect(await store.headPosition()).toBe(head);
+    } finally {
       await store.close();
     }
   });

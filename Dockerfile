@@ -15,6 +15,7 @@ RUN npm run build && npm prune --omit=dev
 FROM node:20-bookworm-slim AS runtime
 ENV NODE_ENV=production \
     LEDGER_STORE=sqlite:/data/ledger.db \
+    SCHWAB_TOKEN_FILE=/data/schwab-tokens.json \
     LEDGER_HTTP_HOST=0.0.0.0 \
     LEDGER_HTTP_PORT=8080
 WORKDIR /app

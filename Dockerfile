@@ -19,7 +19,10 @@ ENV NODE_ENV=production \
     LEDGER_HTTP_HOST=0.0.0.0 \
     LEDGER_HTTP_PORT=8080
 WORKDIR /app
-RUN useradd --system --uid 10001 --home-dir /app ledger && mkdir -p /data && chown ledger /data
+# tini runs as PID 1 and passes signals on: node as PID 1 ignores SIGTERM and SIGINT in every command
+# that sets no handler of its own (ingest, run --once, replay…), and docker stop would wait for its SIGKILL.
+RUN apt-get update && apt-get install -y --no-install-recommends tini && rm -rf /var/lib/apt/lists/* \
+  && useradd --system --uid 10001 --home-dir /app ledger && mkdir -p /data && chown ledger /data
 COPY --from=build --chown=ledger /app/node_modules ./node_modules
 COPY --from=build --chown=ledger /app/dist ./dist
 COPY --chown=ledger package.json ./
@@ -32,5 +35,5 @@ EXPOSE 8080
 # 127.0.0.1 on the host (see docker-compose.yml) to keep it private.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.LEDGER_HTTP_PORT||8080)+'/health/live').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
-ENTRYPOINT ["node", "bin/hedge-ledger.js"]
+ENTRYPOINT ["/usr/bin/tini", "--", "node", "bin/hedge-ledger.js"]
 CMD ["run"]

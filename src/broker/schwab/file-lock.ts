@@ -3,7 +3,7 @@
  * owner's pid. A lock whose owner is gone (killed mid-refresh) is taken over, and so is a lock
  * its owner never finished writing (killed between creating the file and writing its pid) or
  * one naming this very process that this process does not hold (a previous incarnation with
- * the same pid: in a container, every start is pid 1).
+ * the same pid: in a container, every start gets the same pid).
  */
 import { open, readFile, rm, stat } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';

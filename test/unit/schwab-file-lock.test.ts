@@ -41,6 +41,12 @@ describe('withFileLock', () => {
     await expect(withFileLock(file, 300, async () => 'ran')).rejects.toThrow(/is held by another process/);
   });
 
+  it('takes over a lock older than any hold, though the pid it names is alive (now another process)', async () => {
+    writeFileSync(lock, String(process.ppid));
+    ageBy(10 * 60_000);
+    expect(await withFileLock(file, 1_000, async () => 'ran')).toBe('ran');
+  });
+
   it('serializes holders within this process too', async () => {
     const order: string[] = [];
     const first = withFileLock(file, 1_000, async () => {

@@ -3,7 +3,9 @@
  * owner's pid. A lock whose owner is gone (killed mid-refresh) is taken over, and so is a lock
  * its owner never finished writing (killed between creating the file and writing its pid) or
  * one naming this very process that this process does not hold (a previous incarnation with
- * the same pid: in a container, every start gets the same pid).
+ * the same pid: in a container, every start gets the same pid). A lock older than any hold can
+ * last is taken over whatever pid it names: after a restart that pid may belong to another
+ * process (an image's old lock naming pid 1, now tini).
  */
 import { open, readFile, rm, stat } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -11,6 +13,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 const RETRY_MS = 50;
 /** An owner writes its pid right after creating the file; empty for longer than this, it never will. */
 const UNWRITTEN_GRACE_MS = 2_000;
+/** A hold is one token request and a file write: one this old is a leftover, whoever has its pid now. */
+const MAX_HOLD_MS = 5 * 60_000;
 
 /** Lock files this process holds right now. */
 const held = new Set<string>();
@@ -33,6 +37,7 @@ async function isStale(lockPath: string): Promise<boolean> {
   } catch {
     return false; // gone meanwhile: just try again
   }
+  if (Date.now() - modified > MAX_HOLD_MS) return true;
   const owner = Number(text);
   // An empty file is a lock being written right now, unless it has stayed empty.
   if (text.trim() === '' || !Number.isSafeInteger(owner) || owner <= 0) return Date.now() - modified > UNWRITTEN_GRACE_MS;

@@ -7,6 +7,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { loadConfig, type ResolvedConfig } from '../../src/config.ts';
 import { login, relative, status } from '../../src/cli/commands/auth.ts';
 import { EncryptedTokenFile, LoginFailed, type StoredTokens } from '../../src/broker/schwab/index.ts';
+import { TokenFileError } from '../../src/broker/schwab/token-store.ts';
+import { readdirSync, writeFileSync } from 'node:fs';
 import { OAuthClient } from '../../src/broker/schwab/oauth.ts';
 import { TokenManager } from '../../src/broker/schwab/tokens.ts';
 import { APP, Harness } from '../support/executor-harness.ts';
@@ -77,6 +79,21 @@ async function holdingRefreshes(target: string) {
 }
 
 describe('auth login', () => {
+  it('refuses a token file it could not write before it shows the authorize URL, so no one-time code is spent', async () => {
+    writeFileSync(`${harness.dir}/not-a-dir`, '');
+    config = { ...config, schwabTokenFile: `${harness.dir}/not-a-dir/login.json` };
+    const output = new PassThrough();
+    let text = '';
+    output.on('data', (chunk: Buffer) => (text += chunk.toString()));
+    await expect(login(config, { input: new PassThrough(), output }, { now: harness.now })).rejects.toThrow(new TokenFileError(`cannot write the token file ${harness.dir}/not-a-dir/login.json (EEXIST): let this user write to its directory, or point SCHWAB_TOKEN_FILE elsewhere`));
+    expect(text).toBe('');
+  });
+
+  it('leaves no temporary file next to the token file', async () => {
+    await (await startLogin()).tokens;
+    expect(readdirSync(harness.dir).filter((name) => name.startsWith('login.json'))).toEqual(['login.json']);
+  });
+
   it('prints the authorize URL, takes the pasted redirect, stores the tokens encrypted, prints no secret', async () => {
     const { output, tokens, code } = await loginThroughTheBrowser();
     const stored = await tokens;

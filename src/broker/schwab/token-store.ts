@@ -72,20 +72,36 @@ export class EncryptedTokenFile {
   }
 
   async save(tokens: StoredTokens): Promise<void> {
+    await this.writeTemp(this.encrypt(tokens), (temp) => rename(temp, this.path));
+  }
+
+  /**
+   * Throws the TokenFileError a save would, without saving: `auth login` checks before it
+   * spends Schwab's one-time code on tokens it then could not keep.
+   */
+  async assertWritable(): Promise<void> {
+    try {
+      await this.writeTemp('', async () => undefined);
+    } catch (e) {
+      throw new TokenFileError(`cannot write the token file ${this.path} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}): let this user write to its directory, or point SCHWAB_TOKEN_FILE elsewhere`, { cause: e });
+    }
+  }
+
+  /** Writes `text` to a new temporary file next to the token file, hands it to `keep`, and never leaves it behind. */
+  private async writeTemp(text: string, keep: (temp: string) => Promise<void>): Promise<void> {
     await mkdir(dirname(this.path), { recursive: true });
     const temp = `${this.path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
     const file = await open(temp, 'wx', 0o600);
     try {
-      await file.writeFile(this.encrypt(tokens));
-      await file.sync();
+      try {
+        await file.writeFile(text);
+        await file.sync();
+      } finally {
+        await file.close();
+      }
+      await keep(temp);
     } finally {
-      await file.close();
-    }
-    try {
-      await rename(temp, this.path);
-    } catch (e) {
       await rm(temp, { force: true });
-      throw e;
     }
   }
 

@@ -47,6 +47,7 @@ async function firstLine(input: Readable): Promise<string> {
 export async function login(config: ResolvedConfig, terminal: Terminal, runtime: SchwabRuntime = {}): Promise<StoredTokens> {
   const settings = schwabSettings(config, 'auth login');
   const oauth = oauthClient(settings, runtime);
+  await settings.tokens.assertWritable();
   terminal.output.write(
     [
       '1. Open this URL in a browser, log in to Schwab and approve the app for the account(s) to trade:',

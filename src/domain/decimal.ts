@@ -53,9 +53,12 @@ export function format(d: Decimal): string {
 /** 10^0 … 10^18, computed once: replay scales two amounts per fill. */
 const POWERS_OF_TEN: readonly bigint[] = Array.from({ length: SCALE_DIGITS + 1 }, (_, i) => 10n ** BigInt(i));
 
-/** An integer amount in a token's smallest unit (USDC: 6 decimals, equities: 18). */
+/**
+ * An integer amount in a token's smallest unit (USDC: 6 decimals, equities: 18). Any uint8
+ * precision, as an IO's decimals may be: above 18 the amount must be a whole number of 1e-18.
+ */
 export function fromUnits(amount: bigint, decimals: number): Decimal {
-  if (!Number.isInteger(decimals) || decimals < 0 || decimals > 77) throw new RangeError(`bad token decimals ${decimals}`);
+  if (!Number.isInteger(decimals) || decimals < 0 || decimals > 255) throw new RangeError(`bad token decimals ${decimals}`);
   if (decimals <= SCALE_DIGITS) return make(amount * POWERS_OF_TEN[SCALE_DIGITS - decimals]!);
   const divisor = 10n ** BigInt(decimals - SCALE_DIGITS);
   if (amount % divisor !== 0n) throw new RangeError(`amount ${amount} with ${decimals} decimals is finer than 1e-${SCALE_DIGITS}`);

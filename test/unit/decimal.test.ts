@@ -114,5 +114,24 @@ describe('Decimal', () => {
         D.fromUnits(amount, decimals).units === amount * 10n ** BigInt(18 - decimals),
       ));
     });
+
+    it('fromUnits agrees with a bigint reference for every uint8 token precision: the exact value, or a RangeError when finer than 1e-18', () => {
+      // Amounts that are exact at 18 digits (whole multiples of 10^(decimals-18)) as often as not.
+      const case_ = fc.integer({ min: 0, max: 255 }).chain((decimals) =>
+        fc.tuple(
+          fc.constant(decimals),
+          fc.oneof(
+            fc.bigInt({ min: 0n, max: 2n ** 256n - 1n }),
+            fc.bigInt({ min: 0n, max: 2n ** 64n }).map((k) => k * 10n ** BigInt(Math.max(0, decimals - 18))),
+          ),
+        ),
+      );
+      fc.assert(fc.property(case_, ([decimals, amount]) => {
+        const scaled = amount * 10n ** 18n; // amount / 10^decimals in units of 1e-18, when whole
+        const divisor = 10n ** BigInt(decimals);
+        if (scaled % divisor === 0n) expect(D.fromUnits(amount, decimals).units).toBe(scaled / divisor);
+        else expect(() => D.fromUnits(amount, decimals)).toThrow(/finer than 1e-18/);
+      }), { numRuns: 500 });
+    });
   });
 });

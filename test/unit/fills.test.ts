@@ -460,6 +460,48 @@ describe('fill extraction: properties', () => {
     );
   });
 
+  it('scales every uint8 IO precision exactly: a fill equal to a bigint reference, or nonsensical_price exactly when a leg is finer than 1e-18 or the price rounds to 0', () => {
+    const UINT256_MAX = 2n ** 256n - 1n;
+    /** A uint8 precision and a non-zero uint256 amount of it, a whole number of 1e-18 as often as can be. */
+    const leg = fc.integer({ min: 0, max: 255 }).chain((decimals) => {
+      const step = 10n ** BigInt(Math.max(0, decimals - 18));
+      const random = fc.bigInt({ min: 1n, max: UINT256_MAX });
+      const most = UINT256_MAX / step; // whole multiples of step that are uint256s
+      const whole = most >= 1n ? fc.oneof(fc.bigInt({ min: 1n, max: most < 10n ** 6n ? most : 10n ** 6n }), fc.bigInt({ min: 1n, max: most })).map((k) => k * step) : random;
+      return fc.tuple(fc.constant(decimals), fc.oneof(random, whole));
+    });
+    /** amount / 10^decimals in units of 1e-18, or null when not whole. */
+    const units = (decimals: number, amount: bigint): bigint | null => ((amount * E18) % 10n ** BigInt(decimals) === 0n ? (amount * E18) / 10n ** BigInt(decimals) : null);
+    /** n / d rounded half to even, for positive n and d. */
+    const halfEven = (n: bigint, d: bigint): bigint => {
+      const [q, r] = [n / d, n % d];
+      return 2n * r > d || (2n * r === d && q % 2n === 1n) ? q + 1n : q;
+    };
+    fc.assert(
+      fc.property(fc.boolean(), leg, leg, (sells, [equityDecimals, equityAmount], [usdcDecimals, usdcAmount]) => {
+        const equity: IoSpec = { token: TOKEN.tGME, decimals: equityDecimals };
+        const usdc: IoSpec = { token: TOKEN.USDC, decimals: usdcDecimals };
+        const order: OrderSpec = { owner: OUR_OWNER, validInputs: [sells ? usdc : equity], validOutputs: [sells ? equity : usdc] };
+        // The taker's input is what our order gave.
+        const [input, output] = sells ? [equityAmount, usdcAmount] : [usdcAmount, equityAmount];
+        const h = new History();
+        const result = run([h.token(TOKEN.USDC, 'USDC'), h.token(TOKEN.tGME, 'tGME'), h.log(takeOrderV2Log(order, { input, output }), { tx: 'a', logIndex: 0 })]);
+
+        const shares = units(equityDecimals, equityAmount);
+        const paid = units(usdcDecimals, usdcAmount);
+        const price = shares !== null && paid !== null ? halfEven(paid * E18, shares) : 0n;
+        if (price === 0n) {
+          expect(result.fills).toEqual([]);
+          expect(reasons(result)).toEqual(['nonsensical_price']);
+        } else {
+          expect(result.rejections).toEqual([]);
+          expect(result.fills.map((f) => ({ side: f.side, shares: f.shares.units, usdc: f.usdc.units, price: f.price.units }))).toEqual([{ side: sells ? 'SELL' : 'BUY', shares, usdc: paid, price }]);
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
   /** Random topics and data, and valid logs truncated or with a byte overwritten, so decoding gets deep. */
   const garbageLog: fc.Arbitrary<RawLog> = (() => {
     const valid = fc.constantFrom(

@@ -105,6 +105,24 @@ describe('token symbols', () => {
     expect(baseTicker(symbol)).toBeNull(),
   );
 
+  it('agrees with the spec\'s three forms read as patterns, for any symbol', () => {
+    const ticker = /^[A-Z][A-Z0-9.]*$/;
+    /** The spec's forms as patterns tried in turn, an independent reading of tGME, GME0x and GMEs1. */
+    const reference = (symbol: string): string | null =>
+      [/^t(.+)$/s, /^(.+)0x$/s, /^(.+)s1$/s].map((form) => form.exec(symbol)?.[1]).find((t) => t !== undefined && ticker.test(t)) ?? null;
+    const tickerArb = fc.tuple(fc.constantFrom(...'ABGTXZ'), fc.stringMatching(/^[A-Z0-9.]{0,5}$/)).map(([first, rest]) => first + rest);
+    const pieces = fc.constantFrom('t', 'T', 's', 's1', '0', '0x', 'x', 'X', 'USDC', 'GME', 'g', '.', '1', ' ', '\n', '');
+    const symbol = fc.oneof(
+      fc.tuple(tickerArb, fc.constantFrom('t', '', ''), fc.constantFrom('', '0x', 's1', '')).map(([t, pre, post]) => pre + t + post),
+      fc.array(pieces, { maxLength: 5 }).map((ps) => ps.join('')),
+      fc.string({ maxLength: 8 }),
+    );
+    fc.assert(fc.property(symbol, (s) => {
+      expect(baseTicker(s)).toBe(reference(s));
+    }), { numRuns: 2_000 });
+    fc.assert(fc.property(tickerArb, (t) => [`t${t}`, `${t}0x`, `${t}s1`].every((s) => baseTicker(s) === t) && baseTicker(t) === null));
+  });
+
   it('recognises USDC by its exact symbol only', () => {
     expect(isUsdc('USDC')).toBe(true);
     expect(['usdc', 'USDC.e', 'USDbC', 'tUSDC'].map(isUsdc)).toEqual([false, false, false, false]);

@@ -126,6 +126,31 @@ describe('decodeOrderbookLog against viem', () => {
     );
   });
 
+  it('decodes large well-formed logs to what viem decodes: thousands of IOs, long bytecode and signatures, many signed contexts', () => {
+    // Past 8193 reads the decoder tracks every position read; past 8 KiB of data it leaves its scratch buffer.
+    const manyIos = fc.oneof(fc.constant([]), fc.integer({ min: 2_750, max: 3_000 }).chain((n) => fc.array(ioArb, { minLength: n, maxLength: n })));
+    const bigOrder = fc.record({
+      owner: address,
+      evaluable: fc.record({ interpreter: address, store: address, bytecode: fc.oneof(hexBytes(0, 100), hexBytes(8_100, 12_000)) }),
+      validInputs: manyIos,
+      validOutputs: fc.array(ioArb, { maxLength: 40 }),
+      nonce: bytes32,
+    });
+    const bigSignedContext = fc.record({ signer: address, context: fc.array(bytes32, { maxLength: 200 }), signature: hexBytes(0, 3_000) });
+    const bigTake = fc
+      .tuple(address, fc.record({ order: bigOrder, inputIOIndex: uint256, outputIOIndex: uint256, signedContext: fc.array(bigSignedContext, { maxLength: 12 }) }), uint256, uint256)
+      .map((args): RawLog => ({ topics: [TAKE_ORDER_V2_TOPIC], data: encodeAbiParameters(takeOrderV2Event.inputs, args) }));
+    const bigClear = fc
+      .tuple(address, bigOrder, orderArb, fc.record({ aliceInputIOIndex: uint256, aliceOutputIOIndex: uint256, bobInputIOIndex: uint256, bobOutputIOIndex: uint256, aliceBountyVaultId: uint256, bobBountyVaultId: uint256 }))
+      .map((args): RawLog => ({ topics: [CLEAR_V2_TOPIC], data: encodeAbiParameters(clearV2Event.inputs, args) }));
+    fc.assert(
+      fc.property(fc.oneof(bigTake, bigClear), (log) => {
+        expect(hand(log)).toEqual(viemDecoded(log));
+      }),
+      { numRuns: 12, endOnFailure: true }, // shrinking thousands of IOs against viem takes minutes
+    );
+  });
+
   it('never throws on corrupted logs, rejects a log exactly when viem throws, and otherwise decodes what viem decodes', () => {
     const seen = { viemThrew: 0, bothDecoded: 0 };
     fc.assert(

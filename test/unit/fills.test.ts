@@ -520,6 +520,80 @@ describe('fill extraction: properties', () => {
     );
   });
 
+  it('gives a log of our order with one defect exactly one rejection, with the reason the spec lists for that defect, as a take or as either party of a clear', () => {
+    type Defect = 'not_ours' | 'bad_io_index' | 'zero_amount' | 'not_hedgeable' | 'unknown_token' | 'nonsensical_price';
+    const STRANGER = '0x9999999999999999999999999999999999999999';
+    interface Case { order: OrderSpec; inputIOIndex: bigint; outputIOIndex: bigint; received: bigint; given: bigint }
+    /** A hedgeable order of ours at random IO positions, 1e-6 to 1e6 shares for 1 to 1e6 USDC: a fill as it stands. */
+    const fine = fc
+      .record({ sells: fc.boolean(), before: fc.nat({ max: 3 }), after: fc.nat({ max: 3 }), shares: fc.bigInt({ min: 10n ** 12n, max: 10n ** 24n }), usdc: fc.bigInt({ min: 10n ** 6n, max: 10n ** 12n }) })
+      .map(({ sells, before, after, shares, usdc }): Case => {
+        const around = (x: IoSpec) => [...Array<IoSpec>(before).fill(io('WETH')), x, ...Array<IoSpec>(after).fill(io('WETH'))];
+        const index = BigInt(before);
+        return sells
+          ? { order: { owner: OUR_OWNER, validInputs: around(io('USDC')), validOutputs: around(io('tGME')) }, inputIOIndex: index, outputIOIndex: index, received: usdc, given: shares }
+          : { order: { owner: OUR_OWNER, validInputs: around(io('tGME')), validOutputs: around(io('USDC')) }, inputIOIndex: index, outputIOIndex: index, received: shares, given: usdc };
+      });
+    const legs = (c: Case) => ({ inputs: [...c.order.validInputs], outputs: [...c.order.validOutputs], i: Number(c.inputIOIndex), o: Number(c.outputIOIndex) });
+    const defect = (d: Defect): fc.Arbitrary<(c: Case) => Case> => {
+      switch (d) {
+        case 'not_ours':
+          return fc.constant((c) => ({ ...c, order: { ...c.order, owner: OTHER_OWNER } }));
+        case 'bad_io_index':
+          return fc.tuple(fc.boolean(), fc.oneof(fc.constant(0n), fc.bigInt({ min: 0n, max: 2n ** 256n - 10n }))).map(([input, past]) => (c) =>
+            input ? { ...c, inputIOIndex: BigInt(c.order.validInputs.length) + past } : { ...c, outputIOIndex: BigInt(c.order.validOutputs.length) + past });
+        case 'zero_amount':
+          return fc.boolean().map((received) => (c) => (received ? { ...c, received: 0n } : { ...c, given: 0n }));
+        case 'not_hedgeable':
+          return fc.constantFrom<[TokenName, TokenName]>(['USDC', 'USDC'], ['USDC', 'WETH'], ['WETH', 'tGME'], ['tGME', 'GME0x'], ['USDC', 'tAAPL'], ['tAAPL', 'USDC']).map(([a, b]) => (c) => {
+            const { inputs, outputs, i, o } = legs(c);
+            return { ...c, order: { ...c.order, validInputs: inputs.with(i, io(a)), validOutputs: outputs.with(o, io(b)) } };
+          });
+        case 'unknown_token':
+          return fc.boolean().map((input) => (c) => {
+            const { inputs, outputs, i, o } = legs(c);
+            const stranger = { token: STRANGER, decimals: 18 } as const;
+            return { ...c, order: { ...c.order, validInputs: input ? inputs.with(i, stranger) : inputs, validOutputs: input ? outputs : outputs.with(o, stranger) } };
+          });
+        case 'nonsensical_price':
+          // Either the equity amount is finer than 1e-18 at 19+ decimals, or a dust of USDC for 1e30 shares rounds to a price of 0.
+          return fc.tuple(fc.boolean(), fc.integer({ min: 19, max: 40 })).map(([fineAmount, decimals]) => (c) => {
+            const { inputs, outputs, i, o } = legs(c);
+            const sells = inputs[i]!.token === TOKEN.USDC;
+            if (!fineAmount) return sells ? { ...c, received: 1n, given: 10n ** 48n } : { ...c, received: 10n ** 48n, given: 1n };
+            const equity = { token: TOKEN.tGME, decimals };
+            const order = { ...c.order, validInputs: sells ? inputs : inputs.with(i, equity), validOutputs: sells ? outputs.with(o, equity) : outputs };
+            const odd = 10n ** BigInt(decimals) + 1n; // 1 + 10^-decimals shares
+            return sells ? { ...c, order, given: odd } : { ...c, order, received: odd };
+          });
+      }
+    };
+    const defects: Defect[] = ['not_ours', 'bad_io_index', 'zero_amount', 'not_hedgeable', 'unknown_token', 'nonsensical_price'];
+    const kase = fc.constantFrom(...defects).chain((d) => fc.tuple(fc.constant(d), fine, defect(d), fc.constantFrom('take', 'alice', 'bob')));
+    const stranger: OrderSpec = { owner: OTHER_OWNER, validInputs: [io('USDC')], validOutputs: [io('tGME')] };
+    const logsOf = (h: History, c: Case, as: 'take' | 'alice' | 'bob', tx: string) => {
+      if (as === 'take') return [h.log(takeOrderV2Log(c.order, { inputIOIndex: c.inputIOIndex, outputIOIndex: c.outputIOIndex, input: c.given, output: c.received }), { tx, logIndex: 0 })];
+      const [alice, bob] = as === 'alice' ? [c.order, stranger] : [stranger, c.order];
+      const indexes = as === 'alice' ? { aliceInputIOIndex: c.inputIOIndex, aliceOutputIOIndex: c.outputIOIndex } : { bobInputIOIndex: c.inputIOIndex, bobOutputIOIndex: c.outputIOIndex };
+      const amounts = as === 'alice' ? { aliceInput: c.received, aliceOutput: c.given, bobInput: 1n, bobOutput: 1n } : { aliceInput: 1n, aliceOutput: 1n, bobInput: c.received, bobOutput: c.given };
+      return [h.log(clearV2Log(alice, bob, indexes), { tx, logIndex: 0 }), h.log(afterClearLog(amounts), { tx, logIndex: 1 })];
+    };
+    fc.assert(
+      fc.property(kase, ([d, base, spoil, as]) => {
+        const h = new History();
+        // tAAPL's recorded symbol is no tokenized-equity form.
+        const tokens = [...(['USDC', 'tGME', 'GME0x', 'GMEs1', 'WETH'] as const).map((name) => h.token(TOKEN[name], name)), h.token(TOKEN.tAAPL, 'AAPL')];
+        const logs = logsOf(h, spoil(base), as, 'a');
+        const result = run([...tokens, ...logs]);
+        expect(result.fills).toEqual([]);
+        expect(result.rejections.map((r) => [r.reason, r.eventId])).toEqual([[d, logs[0]!.id]]);
+        // Without the defect the same log fills: the defect alone is why it does not.
+        expect(run([...tokens, ...logsOf(h, base, as, 'b')]).fills).toHaveLength(1);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
   /** Random topics and data, and valid logs truncated or with a byte overwritten, so decoding gets deep. */
   const garbageLog: fc.Arbitrary<RawLog> = (() => {
     const valid = fc.constantFrom(

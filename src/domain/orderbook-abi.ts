@@ -5,7 +5,8 @@
  *
  * The decoder is written by hand for these three fixed layouts: viem's generic one is ten
  * times too slow for replay. It fails where viem fails (see abi-decoder.ts, which also lists
- * the two corners where it is stricter); addresses come out lowercase, not checksummed.
+ * the two corners where the data's decoding is stricter), and also refuses a log with more
+ * than topic0, which no event here emits; addresses come out lowercase, not checksummed.
  */
 import type { AbiParameterToPrimitiveType, Hex } from 'viem';
 import * as E from 'fp-ts/lib/Either.js';

@@ -147,7 +147,7 @@ describe('the ingestion path', () => {
     const file = join(mkdtempSync(join(tmpdir(), 'ingest-file-')), 'logs.jsonl');
     writeFileSync(file, `${first}\n${'x'.repeat(limit + 1)}\n${second}\n`);
     const problems: [number, string][] = [];
-    const read = await readLogFile(file, config.fills.chainId, config.fills.orderbook, (line, problem) => problems.push([line, problem]), limit);
+    const read = await readLogFile(file, config.fills.chainId, config.fills.orderbook, (line, problem) => problems.push([line, problem]), { maxLineBytes: limit });
     expect(read).toMatchObject({ lines: 3, malformed: 1 });
     expect(read.logs).toHaveLength(2);
     expect(problems).toEqual([[2, `${limit + 1} bytes, longer than the ${limit} a line may have: not read`]]);

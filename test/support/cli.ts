@@ -2,7 +2,7 @@
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { logsInChainOrder, scanLogFile, type FileScan } from '../../src/cli/commands/ingest-file.ts';
+import { logsInChainOrder, scanLogFile, type FileScan, type ScanOptions } from '../../src/cli/commands/ingest-file.ts';
 import type { RecordedLog } from '../../src/chain/rpc-log.ts';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -27,8 +27,8 @@ export function runCli(args: readonly string[], { env = {}, timeoutMs = 0 }: { e
 }
 
 /** A small log file's scan and all its logs, in chain order, as ingest-file reads them. */
-export async function readLogFile(path: string, chainId: number, orderbook: string, report: (line: number, problem: string) => void = () => undefined, maxLineBytes?: number): Promise<Omit<FileScan, 'logs'> & { readonly logs: RecordedLog[] }> {
-  const scan = await scanLogFile(path, chainId, orderbook, report, maxLineBytes);
+export async function readLogFile(path: string, chainId: number, orderbook: string, report: (line: number, problem: string) => void = () => undefined, options: ScanOptions = {}): Promise<Omit<FileScan, 'logs'> & { readonly logs: RecordedLog[] }> {
+  const scan = await scanLogFile(path, chainId, orderbook, report, options);
   const logs: RecordedLog[] = [];
   for await (const delivery of logsInChainOrder(scan)) logs.push(...delivery);
   return { ...scan, logs };

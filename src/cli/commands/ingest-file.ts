@@ -16,7 +16,7 @@ import { logger } from '../../log.ts';
 import { readLineAt, readLines, type LinePlace } from '../../text-file.ts';
 import { compareLogMarks, type LogMark } from '../../domain/log-order.ts';
 import { progress } from '../progress.ts';
-import { open } from 'node:fs/promises';
+import { open, stat } from 'node:fs/promises';
 
 /** A line that holds a usable log, and the log's place in chain order. */
 export interface LogLine extends LinePlace, LogMark {}
@@ -63,17 +63,25 @@ function decodeLine(text: string | null, bytes: number, chainId: number, orderbo
   return E.right(toRecordedLog(chainId, log));
 }
 
+export interface ScanOptions {
+  readonly maxLineBytes?: number;
+  /** Told after each line how many bytes of the file are read. */
+  readonly scanned?: (bytes: number) => void;
+}
+
 /**
  * Reads and checks every line, keeping only where each usable log is (the logs themselves would
  * take memory in proportion to the file); reports (never silently drops) the lines it cannot
  * use, and counts blank ones.
  */
-export async function scanLogFile(path: string, chainId: number, orderbook: string, report: (line: number, problem: string) => void, maxLineBytes = MAX_LINE_BYTES): Promise<FileScan> {
+export async function scanLogFile(path: string, chainId: number, orderbook: string, report: (line: number, problem: string) => void, options: ScanOptions = {}): Promise<FileScan> {
+  const { maxLineBytes = MAX_LINE_BYTES, scanned = () => undefined } = options;
   const logs: LogLine[] = [];
   const skipped = { blank: 0, malformed: 0, otherContracts: 0, otherEvents: 0, removed: 0 };
   let lines = 0;
   for await (const line of readLines(path, maxLineBytes)) {
     lines = line.number;
+    scanned(line.offset + line.bytes);
     if (line.text?.trim() === '') {
       skipped.blank++;
       continue;
@@ -118,15 +126,15 @@ export async function* logsInChainOrder(scan: FileScan, size = LOGS_PER_DELIVERY
 }
 
 /**
- * Appends a scanned file's logs in chain order, delivery by delivery, telling `progress` the
+ * Appends a scanned file's logs in chain order, delivery by delivery, telling `appended` the
  * totals after each. A failure (e.g. a LogConflict within a block) leaves the deliveries before it appended.
  */
-export async function appendLogFile(ingester: Ingester, scan: FileScan, progress: (total: FileIngestReport) => void, size = LOGS_PER_DELIVERY): Promise<FileIngestReport> {
+export async function appendLogFile(ingester: Ingester, scan: FileScan, appended: (total: FileIngestReport) => void, size = LOGS_PER_DELIVERY): Promise<FileIngestReport> {
   const total = { appended: 0, alreadyIngested: 0, outOfOrder: 0, tokensRecorded: 0 };
   for await (const delivery of logsInChainOrder(scan, size)) {
     const report = await ingester.ingest(delivery);
     for (const key of Object.keys(total) as (keyof FileIngestReport)[]) total[key] += report[key];
-    progress(total);
+    appended(total);
   }
   return total;
 }
@@ -139,8 +147,12 @@ export async function ingestFile(argv: string[]): Promise<void> {
   requireSettings(config, ['orderbook'], 'ingest-file');
   const log = logger('ingest-file');
   const tokens = fileTokenResolver(values.tokens);
-  const read = await scanLogFile(file, config.chainId, config.orderbook!, (line, problem) => log.warn({ file, line, problem }, 'line skipped'));
-  const bar = progress('ingest-file');
+  const megabytes = (bytes: number) => Math.round(bytes / 1e6);
+  const size = megabytes((await stat(file)).size);
+  const checking = progress('ingest-file: MB checked');
+  const read = await scanLogFile(file, config.chainId, config.orderbook!, (line, problem) => log.warn({ file, line, problem }, 'line skipped'), { scanned: (bytes) => checking.update(megabytes(bytes), size) });
+  checking.finish();
+  const bar = progress('ingest-file: logs appended');
   let sofar: FileIngestReport | undefined;
   const { appended, alreadyIngested, outOfOrder, tokensRecorded } = await withStore(config.store, (store) =>
     appendLogFile(new Ingester({ store, chainId: config.chainId, orderbook: config.orderbook!, tokens, tokensOf: tokensOfLog }), read, (total) => {

@@ -33,7 +33,8 @@ VOLUME ["/data"]
 EXPOSE 8080
 # Inside the container the API binds 0.0.0.0 so the port can be published; publish it to
 # 127.0.0.1 on the host (see docker-compose.yml) to keep it private.
+# It asks where the API listens: 127.0.0.1 when it listens on every address, else LEDGER_HTTP_HOST.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
-  CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.LEDGER_HTTP_PORT||8080)+'/health/live').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+  CMD ["node", "-e", "const h=process.env.LEDGER_HTTP_HOST||'127.0.0.1';const host=h==='0.0.0.0'||h==='::'?'127.0.0.1':h.includes(':')?'['+h+']':h;fetch('http://'+host+':'+(process.env.LEDGER_HTTP_PORT||8080)+'/health/live').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 ENTRYPOINT ["/usr/bin/tini", "--", "node", "bin/hedge-ledger.js"]
 CMD ["run"]

@@ -2,7 +2,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -23,7 +24,7 @@ import { runOnce } from '../../src/services/run-once.ts';
 import { runService } from '../../src/services/service.ts';
 import { ACCUMULATOR_CHECKPOINT } from '../../src/services/accumulator.ts';
 import { foldLedger } from '../../src/services/ledger-query.ts';
-import { readLogFile } from '../support/cli.ts';
+import { ROOT, readLogFile } from '../support/cli.ts';
 import { LedgerFollower } from '../../src/services/ledger-follower.ts';
 import { PaperBroker } from '../../src/broker/paper.ts';
 import { hedgesJson, positionsJson, rejectionJson, tradeJson } from '../../projections/queries.ts';
@@ -356,6 +357,31 @@ describe('the run service\'s API', () => {
       await expect(Promise.race([service, sleep(5_000).then(() => 'still running after 5 s')])).resolves.toBeUndefined();
       expect(await store.headPosition()).toBe(head);
     } finally {
+      await store.close();
+    }
+  });
+
+  /** The image's HEALTHCHECK command, as the Dockerfile gives it, run with `env` (exit code). */
+  const healthcheck = (env: Record<string, string>): Promise<number> => {
+    const line = /^\s*CMD (\[.*\])$/m.exec(readFileSync(join(ROOT, 'Dockerfile'), 'utf8').split('HEALTHCHECK')[1]!)![1]!;
+    const [command, ...args] = JSON.parse(line) as string[];
+    return new Promise((resolve) => execFile(command === 'node' ? process.execPath : command!, args, { env: { ...process.env, ...env } }, (error) => resolve(error ? Number(error.code ?? 1) : 0)));
+  };
+
+  it.each(['127.0.0.1', '0.0.0.0', '127.0.0.2', '::', '::1'])("passes the image's HEALTHCHECK while the API listens on %s, and fails it once it stops", async (host) => {
+    const store = await openStore('sqlite::memory:');
+    const stop = new AbortController();
+    let url = '';
+    const service = runService({ store, config: { ...settings, httpHost: host, httpPort: 0 }, fold: config, roles: new Set(['api']), signal: stop.signal, onListening: (u) => (url = u) });
+    try {
+      await expect.poll(() => url).not.toBe('');
+      const env = { LEDGER_HTTP_HOST: host, LEDGER_HTTP_PORT: new URL(url).port };
+      expect(await healthcheck(env)).toBe(0);
+      stop.abort();
+      await service;
+      expect(await healthcheck(env)).toBe(1);
+    } finally {
+      stop.abort();
       await store.close();
     }
   });

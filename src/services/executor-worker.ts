@@ -26,8 +26,11 @@ export interface WorkerContext {
   readonly book: HedgeOrderBook;
   readonly log: Logger;
   readonly settings: WorkerSettings;
-  /** Appends the next event of the command's order stream at its exact revision; throws TrackMoved if it was not ours to write. */
-  record(commandId: string, event: OrderEvent): Promise<OrderTrack>;
+  /**
+   * Appends the event right after `after`, the last revision of the command's order stream this
+   * worker has folded (null: none); throws TrackMoved if the stream holds more (another writer).
+   */
+  record(commandId: string, after: bigint | null, event: OrderEvent): Promise<OrderTrack>;
   /** Re-folds the command's order stream from the store. */
   reload(commandId: string): Promise<OrderTrack>;
   /**
@@ -117,7 +120,7 @@ export class OrderWorker {
   }
 
   private async record(event: OrderEvent): Promise<number> {
-    this.track = await this.ctx.record(this.commandId, event);
+    this.track = await this.ctx.record(this.commandId, this.track.revision, event);
     return 0;
   }
 

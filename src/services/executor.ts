@@ -154,7 +154,7 @@ export class ExecutorService {
       book: this.book,
       log: this.options.log,
       settings: this.settings,
-      record: (commandId, event) => this.record(commandId, event),
+      record: (commandId, after, event) => this.record(commandId, after, event),
       reload: (commandId) => this.reload(commandId),
       oneAtATime: (symbol, step) => this.oneAtATime(symbol, step),
       operatorNeeded: (problem) => this.operatorNeeded(problem, policy),
@@ -162,15 +162,19 @@ export class ExecutorService {
     };
   }
 
-  private async record(commandId: string, event: OrderEvent): Promise<OrderTrack> {
-    const track = this.book.track(commandId)!;
-    const revision = track.revision === null ? 0n : track.revision + 1n;
+  /**
+   * At the revision the worker's own view ends, not the book's: the book also folds what other
+   * writers append (the subscription), and appending after that would stack this worker's event,
+   * decided without it, on top of theirs (a second Placed, a second outcome).
+   */
+  private async record(commandId: string, after: bigint | null, event: OrderEvent): Promise<OrderTrack> {
+    const revision = after === null ? 0n : after + 1n;
     const stream = streams.hedgeOrder(commandId);
     let written: boolean;
     try {
-      ({ written } = await this.options.store.append(stream, [encodeEvent(orderEventId(commandId, revision), event)], track.revision ?? NO_STREAM));
+      ({ written } = await this.options.store.append(stream, [encodeEvent(orderEventId(commandId, revision), event)], after ?? NO_STREAM));
     } catch (e) {
-      if (e instanceof WrongExpectedVersion) throw new TrackMoved(`${stream} is past revision ${track.revision ?? 'none'}`, { cause: e });
+      if (e instanceof WrongExpectedVersion) throw new TrackMoved(`${stream} is past revision ${after ?? 'none'}`, { cause: e });
       throw e;
     }
     // Written before by someone (a process that died before we read its event): what it wrote is unknown here.

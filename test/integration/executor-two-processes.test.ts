@@ -1,0 +1,77 @@
+/**
+ * Two executors at once (`run --roles execute --broker schwab`, real processes) on one SQLite
+ * file and the Schwab simulator over HTTP. operations.md forbids it ("one writer per role"): a
+ * second executor that reconciles while the first one's POST is in flight can place a second
+ * order. What these tests hold is narrower: whatever the second writer does, a worker appends
+ * only at the revision its own decision was based on, so the ledger never records a second
+ * Placed or a second outcome for one command, and a worker never places after another writer
+ * has linked an order to its command.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Harness, APP } from '../support/executor-harness.ts';
+import { ROOT } from '../support/cli.ts';
+import { ServiceProcess, freePort } from '../support/e2e-stack.ts';
+import { CHAIN_ID, ORDERBOOK, OUR_OWNER } from '../support/orderbook-logs.ts';
+
+let harness: Harness;
+const running: ServiceProcess[] = [];
+afterEach(async () => {
+  await Promise.allSettled(running.splice(0).map((p) => p.stop('SIGKILL')));
+  await harness.close();
+});
+
+/** `hedge-ledger run --roles execute --broker schwab` on the harness's store, simulator and token file. */
+async function executorProcess(name: string, requestTimeoutMs: number): Promise<ServiceProcess> {
+  const inherited = Object.fromEntries(Object.entries(process.env).filter(([k, v]) => v !== undefined && !/^(LEDGER_|SCHWAB_|TOKEN_ENCRYPTION_KEY)/.test(k))) as Record<string, string>;
+  const env = {
+    ...inherited,
+    LEDGER_STORE: harness.storeUrl,
+    LEDGER_CHAIN_ID: String(CHAIN_ID),
+    LEDGER_ORDERBOOK: ORDERBOOK,
+    LEDGER_OWNERS: OUR_OWNER,
+    LEDGER_POLL_INTERVAL_MS: '30',
+    LEDGER_LOG_LEVEL: 'info',
+    SCHWAB_BASE_URL: harness.sim.baseUrl,
+    SCHWAB_APP_KEY: APP.appKey,
+    SCHWAB_APP_SECRET: APP.appSecret,
+    SCHWAB_TOKEN_FILE: harness.tokens.path,
+    SCHWAB_REQUEST_TIMEOUT_MS: String(requestTimeoutMs),
+    TOKEN_ENCRYPTION_KEY: harness.key.toString('base64'),
+  };
+  const child = spawn(process.execPath, ['bin/hedge-ledger.js', 'run', '--roles', 'execute', '--broker', 'schwab'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const service = new ServiceProcess(child, await freePort(), join(harness.dir, `${name}.log`));
+  running.push(service);
+  expect(await service.logged('service running'), service.logTail).toBe(true);
+  return service;
+}
+
+const types = async (commandId: string): Promise<string[]> => (await harness.orderEvents(commandId)).map((e) => e.type.replace('HedgeOrder', ''));
+
+describe('two executors at once', () => {
+  it('both polling one order: its fill is recorded once, not again on top of the other’s', async () => {
+    // The simulator's own (manual) clock: the order stays QUEUED until the test moves it.
+    harness = await Harness.start({ store: 'file', clock: 'wall' });
+    harness.sim.control.setScript({ kind: 'queued', afterMs: 60_000 }, { next: 1 });
+    const commandId = await harness.request('GME', 'BUY', 2n);
+    const first = await executorProcess('first', 2_000);
+    await harness.until(async () => (await types(commandId)).includes('Placed'), 'the first executor to place the order', 20_000);
+    const second = await executorProcess('second', 2_000);
+    const polls = harness.requests('getOrder');
+    await harness.until(() => harness.requests('getOrder') > polls + 10, 'both executors to poll the order');
+
+    // Whichever polls next waits until its request times out; meanwhile the order fills and the other records it.
+    harness.sim.control.injectFault('getOrder', { kind: 'timeout' });
+    await harness.until(() => harness.sim.control.requests().some((r) => r.status === 'timeout'), 'a poll to hang');
+    harness.sim.clock.advance(60_000);
+    await harness.until(async () => (await types(commandId)).includes('Filled'), 'the fill to be recorded');
+    await sleep(4_000); // the hung poll times out (2 s), is retried and sees FILLED too
+
+    expect(first.alive && second.alive).toBe(true);
+    expect(await types(commandId)).toEqual(['Submitting', 'Placed', 'Filled']);
+    expect(harness.ordersPlaced()).toBe(1);
+  });
+
+});

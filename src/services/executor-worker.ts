@@ -131,6 +131,9 @@ export class OrderWorker {
   }
 
   private async submit(): Promise<number> {
+    // The book also folds what another writer appended (a second executor that adopted the order):
+    // reconciling now would skip that order, linked to this very command, and place another.
+    if (this.ctx.book.track(this.commandId)?.revision !== this.track.revision) throw new TrackMoved(`the order stream of ${this.commandId} holds events this worker has not folded`);
     const intent = this.intent();
     if (this.reconcileFirst) {
       const found = await this.ctx.broker.findPlaced(intent, this.ctx.book.linkedOrderIds);

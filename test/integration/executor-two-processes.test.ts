@@ -11,6 +11,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { createSimClock } from '../../src/broker/schwab-sim/index.ts';
 import { Harness, APP } from '../support/executor-harness.ts';
 import { ROOT } from '../support/cli.ts';
 import { ServiceProcess, freePort } from '../support/e2e-stack.ts';
@@ -74,4 +75,26 @@ describe('two executors at once', () => {
     expect(harness.ordersPlaced()).toBe(1);
   });
 
+  it('one POST hangs and the other executor adopts its order: the first does not place a second one when it gives up', async () => {
+    harness = await Harness.start({ store: 'file', clock: 'wall', sim: { clock: createSimClock({ start: new Date(), followWallClock: true }) } });
+    harness.sim.control.setMarketOpen(true);
+    // The order is created, the answer never comes: the first executor waits out its 6 s timeout.
+    harness.sim.control.injectFault('place', { kind: 'timeout', applied: true });
+    const first = await executorProcess('first', 6_000);
+    const commandId = await harness.request('GME', 'BUY', 2n);
+    await harness.until(() => harness.ordersPlaced() === 1, 'the first executor’s POST to reach the broker');
+
+    // A second executor (a rolling update started first, an operator's second `run`) reconciles, adopts and fills it.
+    const second = await executorProcess('second', 6_000);
+    await harness.until(async () => (await types(commandId)).includes('Filled'), 'the second executor to adopt and fill the order');
+    const [order] = harness.sim.control.orders();
+    expect((await harness.orderEvents(commandId))[1]?.data).toMatchObject({ brokerOrderId: order?.orderId });
+
+    // The first one's POST times out: it must find the order already linked to its command, not place another.
+    expect(await first.logged('placement outcome unknown', 15_000), first.logTail).toBe(true);
+    await sleep(2_000);
+    expect(first.alive && second.alive).toBe(true);
+    expect(harness.ordersPlaced()).toBe(1);
+    expect(await types(commandId)).toEqual(['Submitting', 'Placed', 'Filled']);
+  });
 });

@@ -8,14 +8,11 @@
  * has linked an order to its command.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { spawn } from 'node:child_process';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createSimClock } from '../../src/broker/schwab-sim/index.ts';
-import { Harness, APP } from '../support/executor-harness.ts';
-import { ROOT } from '../support/cli.ts';
-import { ServiceProcess, freePort } from '../support/e2e-stack.ts';
-import { CHAIN_ID, ORDERBOOK, OUR_OWNER } from '../support/orderbook-logs.ts';
+import { Harness } from '../support/executor-harness.ts';
+import type { ServiceProcess } from '../support/e2e-stack.ts';
+import { spawnRoles } from '../support/role-process.ts';
 
 let harness: Harness;
 const running: ServiceProcess[] = [];
@@ -24,28 +21,10 @@ afterEach(async () => {
   await harness.close();
 });
 
-/** `hedge-ledger run --roles execute --broker schwab` on the harness's store, simulator and token file. */
+/** `hedge-ledger run --roles execute --broker schwab` with this Schwab request timeout. */
 async function executorProcess(name: string, requestTimeoutMs: number): Promise<ServiceProcess> {
-  const inherited = Object.fromEntries(Object.entries(process.env).filter(([k, v]) => v !== undefined && !/^(LEDGER_|SCHWAB_|TOKEN_ENCRYPTION_KEY)/.test(k))) as Record<string, string>;
-  const env = {
-    ...inherited,
-    LEDGER_STORE: harness.storeUrl,
-    LEDGER_CHAIN_ID: String(CHAIN_ID),
-    LEDGER_ORDERBOOK: ORDERBOOK,
-    LEDGER_OWNERS: OUR_OWNER,
-    LEDGER_POLL_INTERVAL_MS: '30',
-    LEDGER_LOG_LEVEL: 'info',
-    SCHWAB_BASE_URL: harness.sim.baseUrl,
-    SCHWAB_APP_KEY: APP.appKey,
-    SCHWAB_APP_SECRET: APP.appSecret,
-    SCHWAB_TOKEN_FILE: harness.tokens.path,
-    SCHWAB_REQUEST_TIMEOUT_MS: String(requestTimeoutMs),
-    TOKEN_ENCRYPTION_KEY: harness.key.toString('base64'),
-  };
-  const child = spawn(process.execPath, ['bin/hedge-ledger.js', 'run', '--roles', 'execute', '--broker', 'schwab'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  const service = new ServiceProcess(child, await freePort(), join(harness.dir, `${name}.log`));
+  const service = await spawnRoles(harness, name, 'execute', { SCHWAB_REQUEST_TIMEOUT_MS: String(requestTimeoutMs) });
   running.push(service);
-  expect(await service.logged('service running'), service.logTail).toBe(true);
   return service;
 }
 

@@ -55,6 +55,7 @@ export function supervise(options: SuperviseOptions, signal: AbortSignal): Super
       const watchdog = options.progress ? watch(options, attempt, (h) => (health = h)) : undefined;
       health = { alive: true, detail: 'running' };
       const started = Date.now();
+      let retry = false;
       try {
         await options.run(attempt.signal);
         if (signal.aborted) return;
@@ -72,11 +73,15 @@ export function supervise(options: SuperviseOptions, signal: AbortSignal): Super
         options.metrics.errors.inc({ component: options.name, kind: (error as Error).name ?? 'Error' });
         health = { alive: false, detail: `retrying after: ${(error as Error).message}` };
         options.log.warn({ role: options.name, err: error, retryInMs: Math.round(delay) }, 'transient failure; retrying');
-        await sleep(delay * (0.5 + Math.random()), undefined, { signal }).catch(() => {});
-        delay = Math.min(max, delay * 2);
+        retry = true;
       } finally {
+        // The attempt is over: its watchdog must not count the backoff below as a stall, nor restart anything.
         signal.removeEventListener('abort', stop);
         watchdog?.stop();
+      }
+      if (retry) {
+        await sleep(delay * (0.5 + Math.random()), undefined, { signal }).catch(() => {});
+        delay = Math.min(max, delay * 2);
       }
     }
   })();
@@ -87,9 +92,11 @@ export function supervise(options: SuperviseOptions, signal: AbortSignal): Super
 function watch(options: SuperviseOptions, attempt: AbortController, report: (h: RoleHealth) => void): { stop(): void } {
   const stallMs = options.stallMs ?? 60_000;
   let last: { marker: string; since: number } | undefined;
+  let stopped = false;
   const timer = setInterval(() => {
     void options.progress!().then(
       ({ marker, behind }) => {
+        if (stopped) return; // a probe answered after its attempt ended
         const now = Date.now();
         if (!behind || last?.marker !== marker) return void (last = { marker, since: now });
         if (now - last.since < stallMs) return;
@@ -102,5 +109,10 @@ function watch(options: SuperviseOptions, attempt: AbortController, report: (h: 
     );
   }, Math.min(5_000, Math.max(100, stallMs / 4)));
   timer.unref();
-  return { stop: () => clearInterval(timer) };
+  return {
+    stop: () => {
+      stopped = true;
+      clearInterval(timer);
+    },
+  };
 }

@@ -1,5 +1,11 @@
 import { describe, expect, it, vi } from 'vitest';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { NO_STREAM } from '../../src/eventstore/port.ts';
+import { SqliteEventStore } from '../../src/eventstore/sqlite.ts';
 import { StoreUnavailable } from '../../src/eventstore/errors.ts';
 import { createMetrics } from '../../src/http/metrics.ts';
 import { logger } from '../../src/log.ts';
@@ -67,5 +73,42 @@ describe('supervise', () => {
     }, stop.signal);
     await Promise.race([role.done, sleep(5_000).then(() => { throw new Error('watchdog never fired'); })]);
     expect(starts).toBe(2);
+  });
+
+  it('stops the watchdog when an attempt ends: backing off after an outage is neither a stall nor a restart', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ledger-supervise-'));
+    const file = join(dir, 'ledger.db');
+    const store = new SqliteEventStore(file, { busyTimeoutMs: 10 });
+    const locker = new Database(file);
+    locker.exec('BEGIN IMMEDIATE'); // another connection holds the write lock: every append is StoreUnavailable
+    const metrics = createMetrics();
+    const { lines, log } = capturedLog('warn');
+    const stop = new AbortController();
+    let attempts = 0;
+    const role = supervise({
+      name: 'ingest', log, metrics, backoffMs: { min: 400, max: 400 }, stallMs: 100,
+      progress: async () => ({ marker: 'same', behind: true }),
+      run: async (signal) => {
+        attempts++;
+        await store.append('orderbook-1_x', [{ id: '8b1e2f4c-0000-4000-8000-000000000001', type: 'T', data: {} }], NO_STREAM);
+        await aborted(signal);
+      },
+    }, stop.signal);
+    try {
+      // Each failed attempt waits 200 to 600 ms before the next: much longer than the watchdog's 100 ms stall bound.
+      await sleep(2_000);
+      expect(attempts).toBeGreaterThanOrEqual(3);
+      const stalls = (await metrics.errors.get()).values.filter((v) => v.labels['kind'] === 'Stalled');
+      expect(stalls).toEqual([]);
+      expect(lines.filter((l) => l.msg.startsWith('watchdog'))).toEqual([]);
+      expect(role.health().detail).toMatch(/^(retrying after: .*locked|running)/);
+    } finally {
+      stop.abort();
+      await role.done;
+      locker.exec('ROLLBACK');
+      locker.close();
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -128,8 +128,13 @@ export const isRetryable = (e: unknown): boolean =>
 
 export const isWebSocket = (url: string): boolean => /^wss?:/.test(url);
 
+/**
+ * viem's own reconnecting of a websocket is off: it gives up after 5 tries, 2 s apart, and its
+ * socket then fails every call until it times out, for as long as the process runs. A call that
+ * fails drops dead sockets instead (closeDeadSockets), so the call's retry connects afresh.
+ */
 const transportOf = (url: string, timeout: number): Transport =>
-  isWebSocket(url) ? webSocket(url, { retryCount: 0, timeout }) : http(url, { retryCount: 0, timeout });
+  isWebSocket(url) ? webSocket(url, { retryCount: 0, timeout, reconnect: false }) : http(url, { retryCount: 0, timeout });
 
 /** HTTP endpoints first (cheaper for large answers), websockets after; viem falls back in that order. */
 function transportFor(urls: readonly string[], timeout: number): Transport {
@@ -204,7 +209,10 @@ export class ChainRpc {
 
   private retried<T>(method: string, params: readonly unknown[], decode: Decoder<T>, what: string, retryable: (e: unknown) => boolean): Promise<T> {
     const call = async (signal: AbortSignal) => {
-      const answer = decode(await this.raw({ method, params }, { signal }));
+      const answer = decode(await this.raw({ method, params }, { signal }).catch((error: unknown) => {
+        closeDeadSockets(this.options.urls);
+        throw error;
+      }));
       if (E.isLeft(answer)) throw new MalformedRpcResponse(`malformed answer: ${answer.left}`);
       return answer.right;
     };
@@ -235,3 +243,14 @@ export class ChainRpc {
 export function closeSockets(urls: readonly string[]): void {
   for (const socket of socketClientCache.values()) if (urls.includes(socket.url)) socket.close();
 }
+
+/** Closes (and so forgets) the sockets to these URLs that are no longer open: the next call opens a new one. */
+function closeDeadSockets(urls: readonly string[]): void {
+  for (const client of socketClientCache.values()) {
+    const { readyState } = client.socket as unknown as { readonly readyState: number };
+    if (urls.includes(client.url) && readyState !== WEBSOCKET_OPEN) client.close();
+  }
+}
+
+/** WebSocket.OPEN: Node 20 has no WebSocket global to read it from. */
+const WEBSOCKET_OPEN = 1;

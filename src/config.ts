@@ -31,6 +31,8 @@ const StoreUrl = new t.Type<string, string, unknown>('a store URL', t.string.is,
 }, t.identity);
 /** At least one: an empty list (`LEDGER_OWNERS=","`) would silently replace the file's owners with none. */
 const Owners = t.refinement(t.array(Address), (owners) => owners.length > 0, 'at least one owner address');
+/** The executor lock's heartbeat is a sixth of it: shorter would renew the file more often than a busy disk answers. */
+const StaleAge = t.refinement(t.number, (n) => Number.isSafeInteger(n) && n >= 1000, 'a whole number of milliseconds, at least 1000');
 const Port = t.refinement(t.number, (n) => Number.isSafeInteger(n) && n >= 0 && n <= 65535, 'a port from 0 to 65535');
 
 /** One setting: its file key, env name, codec for the decoded value, and how env text becomes JSON. */
@@ -71,6 +73,7 @@ export const settings = {
   pollIntervalMs: setting('LEDGER_POLL_INTERVAL_MS', PositiveInt, integer, 'how often the executor asks the broker about each open order (±20% jitter); default 2000'),
   openOrderDeadlineMs: setting('LEDGER_OPEN_ORDER_DEADLINE_MS', PositiveInt, integer, 'an order still open after this much regular-hours time is cancelled and reported; default 900000 (15 min)'),
   reconcileSkewMs: setting('LEDGER_RECONCILE_SKEW_MS', NonNegativeInt, integer, 'reconciliation adopts broker orders entered up to this long before the intent was recorded (rounded down to the whole second); default 60000'),
+  executorLockStaleMs: setting('LEDGER_EXECUTOR_LOCK_STALE_MS', StaleAge, integer, 'with a SQLite file store: an executor lock (<db file>.executor.lock) not renewed for this long is taken over, and a live one is waited for this long before the executor refuses to start; renewed every sixth of it; default 30000'),
   paperFillDelayMs: setting('LEDGER_PAPER_FILL_DELAY_MS', NonNegativeInt, integer, 'the paper broker fills this long after the intent; default 0'),
   schwabBaseUrl: setting('SCHWAB_BASE_URL', SchwabBaseUrl, text, 'Schwab API base URL; default https://api.schwabapi.com (the simulator: http://127.0.0.1:<port>)'),
   schwabAppKey: setting('SCHWAB_APP_KEY', t.string, text, 'app key (client id) of your Schwab developer app'),
@@ -94,6 +97,7 @@ const EXECUTION_DEFAULTS = {
   pollIntervalMs: 2000,
   openOrderDeadlineMs: 900_000,
   reconcileSkewMs: 60_000,
+  executorLockStaleMs: 30_000,
   paperFillDelayMs: 0,
   schwabBaseUrl: 'https://api.schwabapi.com',
   schwabCallbackUrl: 'https://127.0.0.1',

@@ -15,6 +15,7 @@ import { startHttpApi } from '../http/server.ts';
 import { LedgerFollower } from './ledger-follower.ts';
 import { ACCUMULATOR_CHECKPOINT, AccumulatorService } from './accumulator.ts';
 import { ExecutorService } from './executor.ts';
+import { unlocked, type ExecutorLock } from './executor-lock.ts';
 import { instrumented } from '../broker/instrumented.ts';
 import { executorTuning } from './run-once.ts';
 import { IngesterService, type IngesterSettings } from '../chain/ingester-service.ts';
@@ -31,6 +32,8 @@ export interface ServiceOptions {
   readonly ingest?: IngesterSettings | undefined;
   /** With the execute role: the broker it hedges at (the others need none, nor its secrets). */
   readonly broker?: Broker | undefined;
+  /** With the execute role: takes the store's executor lock (`lockExecutor`), waiting until `signal` aborts at most; none when omitted. */
+  readonly lockExecutor?: ((signal: AbortSignal) => Promise<ExecutorLock>) | undefined;
   readonly roles: ReadonlySet<Role>;
   readonly signal: AbortSignal;
   /** Called once the HTTP API listens (tests and the demo read the port from it). */
@@ -51,6 +54,7 @@ export async function runService(options: ServiceOptions): Promise<void> {
   const stopAll = new AbortController();
   signal.addEventListener('abort', () => stopAll.abort(), { once: true });
   const running: Supervised[] = [];
+  let executorLock: Promise<ExecutorLock> | undefined;
   const unexpose: (() => void)[] = [];
   const start = (name: Role, run: (s: AbortSignal) => Promise<void>, extra: Partial<Parameters<typeof supervise>[0]> = {}) => {
     const role = supervise({ name, log: logger(name), metrics, run, ...extra }, stopAll.signal);
@@ -89,7 +93,13 @@ export async function runService(options: ServiceOptions): Promise<void> {
     // working), but is not ready; the problem outlives a restart of the role.
     let operatorProblem: string | undefined;
     const onOperatorProblem = (problem: string | undefined) => void (operatorProblem = problem);
-    start('execute', (s) => new ExecutorService({ store, broker: measured, log: logger('executor'), onOperatorProblem, ...executorTuning(config) }).follow(s));
+    // Taken once for the process, not per attempt: a restart after a store blip keeps the lock instead of waiting for itself.
+    executorLock = (options.lockExecutor ?? unlocked)(stopAll.signal);
+    start('execute', async (s) => {
+      const { lost } = await executorLock!;
+      await new ExecutorService({ store, broker: measured, log: logger('executor'), onOperatorProblem, ...executorTuning(config) }).follow(AbortSignal.any([s, lost]));
+      lost.throwIfAborted(); // another executor took the store over: fail-stop, not a quiet restart
+    });
     health.register('broker', () => (operatorProblem === undefined ? { alive: true } : { alive: false, detail: `needs an operator: ${operatorProblem}` }));
   }
   if (follower) {
@@ -109,6 +119,8 @@ export async function runService(options: ServiceOptions): Promise<void> {
   } finally {
     stopAll.abort();
     await Promise.allSettled(running.map((r) => r.done));
+    // Only once the executor has stopped: no order may be placed after another process could take the store.
+    await (await executorLock?.catch(() => undefined))?.release();
     await api?.close();
     unexpose.forEach((remove) => remove());
     log.info('service stopped');

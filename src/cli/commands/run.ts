@@ -7,6 +7,9 @@ import type { Broker } from '../../broker/port.ts';
 import { createSchwabBroker, schwabSettings, type SchwabRuntime } from '../../broker/schwab/index.ts';
 import type { ResolvedConfig } from '../../config.ts';
 import { serve } from './serve.ts';
+import { lockExecutor } from '../../services/executor-lock.ts';
+import type { EventStore } from '../../eventstore/port.ts';
+import type { AccumulatorConfig } from '../../../projections/accumulator.ts';
 
 const BROKERS = ['paper', 'schwab'] as const;
 
@@ -29,7 +32,19 @@ export async function run(argv: string[]): Promise<void> {
   if (!values.once) return serve(config, values.roles, () => brokerFor(config));
   const fold = accumulatorConfig(config, 'run');
   const broker = brokerFor(config);
-  const report = await withStore(config.store, (store) => runOnce(store, fold, broker, executorTuning(config)));
+  const report = await withStore(config.store, (store) => runOnceLocked(store, config, fold, broker));
   if (values.json) process.stdout.write(`${JSON.stringify(report)}\n`);
   else process.stdout.write(`run --once: folded ${report.eventsFolded} events in ${report.rounds} rounds; ${report.ordersCompleted} orders completed\n`);
+}
+
+/** `run --once` is an executor too: it holds the store's executor lock while it runs, and stops if another executor takes it over. */
+async function runOnceLocked(store: EventStore, config: ResolvedConfig, fold: AccumulatorConfig, broker: Broker) {
+  const lock = await lockExecutor(config.store, { staleMs: config.executorLockStaleMs });
+  try {
+    const report = await runOnce(store, fold, broker, executorTuning(config), lock.lost);
+    lock.lost.throwIfAborted();
+    return report;
+  } finally {
+    await lock.release();
+  }
 }

@@ -9,6 +9,7 @@ import { withStore } from '../../eventstore/url.ts';
 import { parseRoles, runService, type Role } from '../../services/service.ts';
 import { ingesterSettings } from '../../chain/ingester-service.ts';
 import { logger } from '../../log.ts';
+import { lockExecutor } from '../../services/executor-lock.ts';
 
 /** `brokerFor` runs only for a process with the execute role: the others need no broker settings or secrets. */
 export async function serve(config: ResolvedConfig, rolesFlag: string | undefined, brokerFor: () => Broker): Promise<void> {
@@ -37,7 +38,8 @@ export async function serve(config: ResolvedConfig, rolesFlag: string | undefine
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   try {
-    await withStore(config.store, (store) => runService({ store, config, fold, ingest, broker, roles, signal: stop.signal }));
+    const lock = (signal: AbortSignal) => lockExecutor(config.store, { staleMs: config.executorLockStaleMs, signal });
+    await withStore(config.store, (store) => runService({ store, config, fold, ingest, broker, lockExecutor: lock, roles, signal: stop.signal }));
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);

@@ -1,0 +1,87 @@
+/**
+ * One executor per SQLite store, between real processes: a running `run --roles execute
+ * --broker schwab` (against the simulator) holds `<db file>.executor.lock`; `run --once` on the
+ * same file waits the stale age and fails naming it; a holder killed with SIGKILL is taken
+ * over at once by the next executor; a clean stop removes the lock; a holder whose lock was
+ * taken from under it stops with exit 1.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Harness } from '../support/executor-harness.ts';
+import type { ServiceProcess } from '../support/e2e-stack.ts';
+import { roleEnv, spawnRoles } from '../support/role-process.ts';
+import { runCli } from '../support/cli.ts';
+
+let harness: Harness;
+const running: ServiceProcess[] = [];
+afterEach(async () => {
+  await Promise.allSettled(running.splice(0).map((p) => p.stop('SIGKILL')));
+  await harness.close();
+});
+
+const lockFile = () => `${join(harness.dir, 'ledger.db')}.executor.lock`;
+const stale = (ms: number) => ({ LEDGER_EXECUTOR_LOCK_STALE_MS: String(ms) });
+
+/** A service with the execute role, once it holds the lock. */
+async function holder(staleMs: number): Promise<ServiceProcess> {
+  const service = await spawnRoles(harness, 'holder', 'execute', stale(staleMs));
+  running.push(service);
+  expect(await service.logged('executor lock taken', 10_000), service.logTail).toBe(true);
+  return service;
+}
+
+/** `run --once --broker paper` on the harness's file; resolves with its exit, output and duration. */
+async function runOnce(staleMs: number) {
+  const started = Date.now();
+  const result = await runCli(['run', '--once', '--broker', 'paper'], { env: roleEnv(harness, stale(staleMs)), timeoutMs: 25_000 });
+  return { ...result, ms: Date.now() - started };
+}
+
+describe('the executor lock between processes', () => {
+  it('a run --once beside a running executor waits the stale age, then fails naming it; the holder renews it meanwhile and removes it on a clean stop', async () => {
+    harness = await Harness.start({ store: 'file', clock: 'wall' });
+    const service = await holder(1_500);
+
+    const once = await runOnce(1_500);
+    expect(once.code, once.stderr).toBe(1);
+    expect(once.stderr).toMatch(new RegExp(`hedge-ledger run: another executor holds \\S+ledger\\.db\\.executor\\.lock \\(pid ${service.pid} on ${hostname()} since \\S+\\)`));
+    expect(once.stderr).toMatch('Run one executor per store');
+    expect(once.stderr.match(/another executor holds the lock \(pid/g)).toHaveLength(1); // the warning, once
+    expect(once.ms).toBeGreaterThanOrEqual(1_500);
+
+    // The holder has run for longer than the stale age by now: only its heartbeat kept the lock.
+    expect(service.alive).toBe(true);
+    expect(JSON.parse(readFileSync(lockFile(), 'utf8'))).toMatchObject({ pid: service.pid, host: hostname() });
+    expect(Date.now() - statSync(lockFile()).mtimeMs).toBeLessThan(1_500);
+
+    expect((await service.stop('SIGTERM')).code).toBe(0);
+    expect(existsSync(lockFile())).toBe(false);
+  });
+
+  it('after the holder is SIGKILLed, the next executor on this host takes its lock over at once and does its work', async () => {
+    harness = await Harness.start({ store: 'file', clock: 'wall' });
+    const service = await holder(60_000);
+    await service.stop('SIGKILL');
+    expect(existsSync(lockFile())).toBe(true);
+    await harness.request('GME', 'BUY', 2n);
+
+    const once = await runOnce(60_000); // a dead pid is stale at once: no waiting for the stale age
+    expect(once.code, once.stderr).toBe(0);
+    expect(once.stderr).toMatch(`taking over a left-over executor lock: pid ${service.pid} is gone`);
+    expect(once.stdout).toMatch('1 orders completed');
+    expect(once.ms).toBeLessThan(15_000);
+    expect(existsSync(lockFile())).toBe(false);
+  });
+
+  it('a holder whose lock another process has taken over stops with exit 1', async () => {
+    harness = await Harness.start({ store: 'file', clock: 'wall' });
+    const service = await holder(1_500);
+    writeFileSync(lockFile(), JSON.stringify({ pid: 4242, host: 'other-host', since: new Date().toISOString() }));
+    const exited = await Promise.race([service.exited, sleep(10_000).then(() => undefined)]);
+    expect(exited?.code, service.logTail).toBe(1);
+    expect(service.logTail).toMatch(/hedge-ledger run: execute failed: \S+ is no longer this process's \(now pid 4242 on other-host/);
+  });
+});

@@ -3,7 +3,8 @@
  * --broker schwab` (against the simulator) holds `<db file>.executor.lock`; `run --once` on the
  * same file waits the stale age and fails naming it; a holder killed with SIGKILL is taken
  * over at once by the next executor; a clean stop removes the lock; a holder whose lock was
- * taken from under it stops with exit 1.
+ * taken from under it stops with exit 1. And in process: the supervisor restarting the execute
+ * role after a store blip keeps the lock rather than waiting for itself.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
@@ -14,6 +15,16 @@ import { Harness } from '../support/executor-harness.ts';
 import type { ServiceProcess } from '../support/e2e-stack.ts';
 import { roleEnv, spawnRoles } from '../support/role-process.ts';
 import { runCli } from '../support/cli.ts';
+import { until } from '../support/until.ts';
+import { capturedLog } from '../support/test-log.ts';
+import { accumulatorConfig } from '../../src/cli/context.ts';
+import { loadConfig } from '../../src/config.ts';
+import { PaperBroker } from '../../src/broker/paper.ts';
+import { StoreUnavailable } from '../../src/eventstore/errors.ts';
+import type { EventStore } from '../../src/eventstore/port.ts';
+import { lockExecutor } from '../../src/services/executor-lock.ts';
+import { runService } from '../../src/services/service.ts';
+import { CHAIN_ID, ORDERBOOK, OUR_OWNER } from '../support/orderbook-logs.ts';
 
 let harness: Harness;
 const running: ServiceProcess[] = [];
@@ -83,5 +94,41 @@ describe('the executor lock between processes', () => {
     const exited = await Promise.race([service.exited, sleep(10_000).then(() => undefined)]);
     expect(exited?.code, service.logTail).toBe(1);
     expect(service.logTail).toMatch(/hedge-ledger run: execute failed: \S+ is no longer this process's \(now pid 4242 on other-host/);
+  });
+});
+
+describe('the executor lock in a supervised service', () => {
+  it('is kept, not taken again, when the execute role restarts after a store blip', async () => {
+    harness = await Harness.start({ store: 'file', clock: 'wall' });
+    // The first reads of the order streams fail as a busy store does: the supervisor restarts the role.
+    let blips = 2;
+    const flaky: EventStore = Object.assign(Object.create(harness.store) as EventStore, {
+      readAll: (...args: Parameters<EventStore['readAll']>) => {
+        if (blips-- > 0) throw new StoreUnavailable('database is locked');
+        return harness.store.readAll(...args);
+      },
+    });
+    const config = loadConfig({ env: {}, overrides: { store: harness.storeUrl, chainId: CHAIN_ID, orderbook: ORDERBOOK, owners: [OUR_OWNER], pollIntervalMs: 20 } });
+    const { lines, log } = capturedLog('info');
+    const stop = new AbortController();
+    const service = runService({
+      store: flaky, config, fold: accumulatorConfig(config, 'test'), broker: new PaperBroker(), roles: new Set(['execute']), signal: stop.signal,
+      lockExecutor: (signal) => lockExecutor(harness.storeUrl, { staleMs: 1_000, signal, log }),
+    });
+    let failed: unknown;
+    service.catch((e: unknown) => (failed = e));
+
+    await until(() => blips < 0, 'the role to restart past both blips', 10_000);
+    const commandId = await harness.request('GME', 'BUY', 2n);
+    // The paper broker fails it (no onchain price to fill at): an outcome either way, recorded by the restarted executor.
+    await until(async () => (await harness.orderEvents(commandId)).some((e) => e.type === 'HedgeOrderFailed'), 'the restarted executor to work a command', 10_000);
+    await sleep(1_500); // past the stale age: a restart that took the lock again would have failed by now
+    expect(failed).toBeUndefined();
+    expect(lines.filter((l) => l.msg === 'executor lock taken')).toHaveLength(1);
+    expect(JSON.parse(readFileSync(lockFile(), 'utf8'))).toMatchObject({ pid: process.pid });
+
+    stop.abort();
+    await service;
+    expect(existsSync(lockFile())).toBe(false);
   });
 });

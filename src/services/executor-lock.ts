@@ -19,6 +19,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { link, open, readFile, rename, rm, stat, utimes } from 'node:fs/promises';
+import { realpathSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -69,8 +70,17 @@ const held = new Set<string>();
 /** The lock file guarding the store at `storeUrl`, or undefined for a store no file can guard. */
 export function executorLockPath(storeUrl: string): string | undefined {
   const location = parseStoreUrl(storeUrl);
-  // Absolute: two processes naming one file by different relative paths must meet on one lock.
-  return location.kind === 'sqlite' ? `${resolve(location.path)}.executor.lock` : undefined;
+  return location.kind === 'sqlite' ? `${canonical(location.path)}.executor.lock` : undefined;
+}
+
+/** Two processes naming one database by different paths (relative, through a symlink) must meet on one lock. */
+function canonical(file: string): string {
+  try {
+    return realpathSync(file);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return resolve(file); // not created yet
+    throw e;
+  }
 }
 
 /** No lock: for a store no file can guard, or a caller that arranges one executor itself (the demo, in-process tests). */

@@ -4,7 +4,7 @@
  * under its holder. Locks "of other processes" are written here as those processes would.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, realpathSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -12,7 +12,7 @@ import { ExecutorLockHeld, ExecutorLockLost, executorLockPath, lockExecutor, typ
 import { capturedLog } from '../support/test-log.ts';
 import { until } from '../support/until.ts';
 
-const dir = mkdtempSync(join(tmpdir(), 'executor-lock-'));
+const dir = realpathSync(mkdtempSync(join(tmpdir(), 'executor-lock-'))); // the lock is named after the real path
 const store = `sqlite:${join(dir, 'ledger.db')}`;
 const lockFile = `${join(dir, 'ledger.db')}.executor.lock`;
 const taken: ExecutorLock[] = [];
@@ -41,6 +41,9 @@ const ours = () => JSON.parse(readFileSync(lockFile, 'utf8')) as { pid: number; 
 describe('the executor lock', () => {
   it('is a file next to a SQLite store, and there is none for memory or EventStoreDB', () => {
     expect(executorLockPath(store)).toBe(lockFile);
+    writeFileSync(join(dir, 'ledger.db'), '');
+    symlinkSync(join(dir, 'ledger.db'), join(dir, 'link.db'));
+    expect(executorLockPath(`sqlite:${join(dir, 'link.db')}`)).toBe(lockFile); // one database, one lock, whatever path names it
     expect(executorLockPath('sqlite::memory:')).toBeUndefined();
     expect(executorLockPath('esdb://localhost:2113?tls=false')).toBeUndefined();
   });

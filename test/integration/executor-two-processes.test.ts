@@ -1,8 +1,10 @@
 /**
- * Two executors at once (`run --roles execute --broker schwab`, real processes) on one SQLite
- * file and the Schwab simulator over HTTP. operations.md forbids it ("one writer per role"): a
- * second executor that reconciles while the first one's POST is in flight can place a second
- * order. What these tests hold is narrower: whatever the second writer does, a worker appends
+ * Two executors at once (real processes) on one SQLite file and the Schwab simulator over HTTP.
+ * operations.md forbids it ("one writer per role"): a second executor that reconciles while the
+ * first one's POST is in flight can place a second order. On a SQLite file the executor lock
+ * refuses the second one (test/integration/executor-lock.test.ts), so here the first is
+ * `run --roles execute --broker schwab` and the second the same role without the lock, as on
+ * EventStoreDB, where there is no file to lock. What these tests hold is narrower: whatever the second writer does, a worker appends
  * only at the revision its own decision was based on, so the ledger never records a second
  * Placed or a second outcome for one command, and a worker never places after another writer
  * has linked an order to its command.
@@ -12,7 +14,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { createSimClock } from '../../src/broker/schwab-sim/index.ts';
 import { Harness } from '../support/executor-harness.ts';
 import type { ServiceProcess } from '../support/e2e-stack.ts';
-import { spawnRoles } from '../support/role-process.ts';
+import { spawnRoles, spawnUnlockedExecutor } from '../support/role-process.ts';
 
 let harness: Harness;
 const running: ServiceProcess[] = [];
@@ -21,9 +23,10 @@ afterEach(async () => {
   await harness.close();
 });
 
-/** `hedge-ledger run --roles execute --broker schwab` with this Schwab request timeout. */
-async function executorProcess(name: string, requestTimeoutMs: number): Promise<ServiceProcess> {
-  const service = await spawnRoles(harness, name, 'execute', { SCHWAB_REQUEST_TIMEOUT_MS: String(requestTimeoutMs) });
+/** `hedge-ledger run --roles execute --broker schwab` with this Schwab request timeout; the second one without the executor lock. */
+async function executorProcess(name: 'first' | 'second', requestTimeoutMs: number): Promise<ServiceProcess> {
+  const env = { SCHWAB_REQUEST_TIMEOUT_MS: String(requestTimeoutMs) };
+  const service = await (name === 'first' ? spawnRoles(harness, name, 'execute', env) : spawnUnlockedExecutor(harness, name, env));
   running.push(service);
   return service;
 }
@@ -66,6 +69,7 @@ describe('two executors at once', () => {
     // A second executor (a rolling update started first, an operator's second `run`) reconciles, adopts and fills it.
     const second = await executorProcess('second', 6_000);
     await harness.until(async () => (await types(commandId)).includes('Filled'), 'the second executor to adopt and fill the order');
+    expect(await second.logged('reconciled: adopting the order already placed', 1_000), second.logTail).toBe(true);
     const [order] = harness.sim.control.orders();
     expect((await harness.orderEvents(commandId))[1]?.data).toMatchObject({ brokerOrderId: order?.orderId });
 

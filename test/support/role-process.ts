@@ -1,6 +1,6 @@
 /**
- * `hedge-ledger run --roles <roles> --broker schwab` as a child process on an executor
- * harness's SQLite file, simulator and token file (the fill settings of test/support/scenario.ts),
+ * `hedge-ledger run --roles <roles> --broker schwab` (or the execute role without its lock) as a
+ * child process on an executor harness's SQLite file, simulator and token file (the fill settings of test/support/scenario.ts),
  * for tests that run several processes of one role at once.
  */
 import { spawn } from 'node:child_process';
@@ -31,10 +31,19 @@ export function roleEnv(harness: Harness, extra: Readonly<Record<string, string>
 }
 
 /** Starts the process and waits for `service running`; its log goes to `<harness dir>/<name>.log`. */
-export async function spawnRoles(harness: Harness, name: string, roles: string, extra: Readonly<Record<string, string>> = {}): Promise<ServiceProcess> {
+export function spawnRoles(harness: Harness, name: string, roles: string, extra: Readonly<Record<string, string>> = {}): Promise<ServiceProcess> {
+  return spawnService(harness, name, ['bin/hedge-ledger.js', 'run', '--roles', roles, '--broker', 'schwab'], extra);
+}
+
+/** The execute role without the executor lock (test/support/unlocked-executor-child.ts): a second executor on the harness's file. */
+export function spawnUnlockedExecutor(harness: Harness, name: string, extra: Readonly<Record<string, string>> = {}): Promise<ServiceProcess> {
+  return spawnService(harness, name, ['--import', 'tsx', 'test/support/unlocked-executor-child.ts'], extra);
+}
+
+async function spawnService(harness: Harness, name: string, args: readonly string[], extra: Readonly<Record<string, string>>): Promise<ServiceProcess> {
   const port = await freePort();
   const env = roleEnv(harness, { LEDGER_HTTP_PORT: String(port), ...extra });
-  const child = spawn(process.execPath, ['bin/hedge-ledger.js', 'run', '--roles', roles, '--broker', 'schwab'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   const service = new ServiceProcess(child, port, join(harness.dir, `${name}.log`));
   if (await service.logged('service running')) return service;
   await service.stop('SIGKILL');

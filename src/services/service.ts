@@ -94,9 +94,9 @@ export async function runService(options: ServiceOptions): Promise<void> {
     let operatorProblem: string | undefined;
     const onOperatorProblem = (problem: string | undefined) => void (operatorProblem = problem);
     // Taken once for the process, not per attempt: a restart after a store blip keeps the lock instead of waiting for itself.
-    executorLock = (options.lockExecutor ?? unlocked)(stopAll.signal);
+    const lock = (executorLock = (options.lockExecutor ?? unlocked)(stopAll.signal));
     start('execute', async (s) => {
-      const { lost } = await executorLock!;
+      const { lost } = await lock;
       await new ExecutorService({ store, broker: measured, log: logger('executor'), onOperatorProblem, ...executorTuning(config) }).follow(AbortSignal.any([s, lost]));
       lost.throwIfAborted(); // another executor took the store over: fail-stop, not a quiet restart
     });

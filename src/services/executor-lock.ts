@@ -25,6 +25,7 @@ import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseStoreUrl } from '../eventstore/store-location.ts';
 import { logger, type Logger } from '../log.ts';
+import { isAlive } from '../pid.ts';
 
 /** Who holds a lock, as its file says. */
 export interface Holder {
@@ -177,15 +178,6 @@ function staleness(path: string, { holder, ageMs }: Found, staleMs: number): str
   if (holder.host !== hostname()) return undefined; // another container or host: only its mtime tells
   if (holder.pid === process.pid) return held.has(path) ? undefined : 'it names this pid, which does not hold it: a previous process with the same pid';
   return isAlive(holder.pid) ? undefined : `pid ${holder.pid} is gone`;
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /**

@@ -14,7 +14,7 @@ import { ACCUMULATOR_CHECKPOINT, AccumulatorService } from '../../src/services/a
 import { positionsJson } from '../../projections/queries.ts';
 import { StoreUnavailable } from '../../src/eventstore/errors.ts';
 import { logger } from '../../src/log.ts';
-import { History, CHAIN_ID, ORDERBOOK, OTHER_OWNER, OUR_OWNER, TOKEN, io, takeOrderV2Log, type OrderSpec, type TokenName } from '../support/orderbook-logs.ts';
+import { History, CHAIN_ID, ORDERBOOK, OTHER_OWNER, TOKEN, io, ourTake, takeOrderV2Log } from '../support/orderbook-logs.ts';
 import { config } from '../support/scenario.ts';
 import { LEDGER_PREFIXES, encodeEvent, streams } from '../../src/domain/events.ts';
 import { orderEventId } from '../../src/domain/ids.ts';
@@ -22,18 +22,6 @@ import * as D from '../../src/domain/decimal.ts';
 import { until } from '../support/until.ts';
 
 const CHILD = fileURLToPath(new URL('../support/accumulator-child.ts', import.meta.url));
-const E18 = 10n ** 18n;
-
-/** Our order gave (SELL) or received (BUY) `tenths`/10 shares of `token` for 20 USDC each. */
-function take(history: History, side: 'SELL' | 'BUY', tenths: bigint, token: TokenName, block: bigint) {
-  const shares = (tenths * E18) / 10n;
-  const usdc = tenths * 2_000_000n;
-  const order: OrderSpec = side === 'SELL'
-    ? { owner: OUR_OWNER, validInputs: [io('USDC')], validOutputs: [io(token)] }
-    : { owner: OUR_OWNER, validInputs: [io(token)], validOutputs: [io('USDC')] };
-  const amounts = side === 'SELL' ? { input: shares, output: usdc } : { input: usdc, output: shares };
-  return history.log(takeOrderV2Log(order, amounts), { tx: `tx ${block}`, logIndex: 0, block }).data;
-}
 
 async function seed(store: EventStore): Promise<void> {
   const history = new History();
@@ -42,7 +30,7 @@ async function seed(store: EventStore): Promise<void> {
     store, chainId: CHAIN_ID, orderbook: ORDERBOOK, tokensOf: tokensOfLog,
     tokens: { resolve: async (addresses) => new Map(addresses.map((a) => [a, { symbol: symbols.get(a) ?? null, reason: null }])) },
   });
-  await ingester.ingest([take(history, 'SELL', 12n, 'tGME', 100n), take(history, 'BUY', 25n, 'tAAPL', 101n)]);
+  await ingester.ingest([ourTake(history, 'SELL', 12n, 'tGME', 100n), ourTake(history, 'BUY', 25n, 'tAAPL', 101n)]);
 }
 
 function runChild(url: string, mode?: string): Promise<{ code: number | null; signal: NodeJS.Signals | null; appended: { symbol: string; written: boolean }[] }> {
@@ -98,7 +86,7 @@ describe('accumulator service', () => {
     await first.catchUp();
     const history = new History();
     const ingester = new Ingester({ store, chainId: CHAIN_ID, orderbook: ORDERBOOK, tokensOf: tokensOfLog, tokens: { resolve: async () => new Map() } });
-    await ingester.ingest([take(history, 'SELL', 9n, 'tGME', 102n)]);
+    await ingester.ingest([ourTake(history, 'SELL', 9n, 'tGME', 102n)]);
     const resumed = new AccumulatorService({ store, config, log: logger('accumulator') });
     await resumed.restore();
     expect(resumed.current.position).toBe((await store.readCheckpoint(ACCUMULATOR_CHECKPOINT))?.position);

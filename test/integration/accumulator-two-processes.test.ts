@@ -23,10 +23,9 @@ import type { ServiceProcess } from '../support/e2e-stack.ts';
 import { roleEnv, spawnRoles } from '../support/role-process.ts';
 import { runCli } from '../support/cli.ts';
 import { config } from '../support/scenario.ts';
-import { History, CHAIN_ID, ORDERBOOK, OUR_OWNER, TOKEN, io, takeOrderV2Log, type OrderSpec, type TokenName } from '../support/orderbook-logs.ts';
+import { History, CHAIN_ID, ORDERBOOK, TOKEN, ourTake } from '../support/orderbook-logs.ts';
 import { mulberry32 } from '../../src/seeded-random.ts';
 
-const E18 = 10n ** 18n;
 
 let harness: Harness;
 const running: ServiceProcess[] = [];
@@ -34,17 +33,6 @@ afterEach(async () => {
   await Promise.allSettled(running.splice(0).map((p) => p.stop('SIGKILL')));
   await harness.close();
 });
-
-/** Our order gave (SELL) or received (BUY) `tenths`/10 shares of `token` for 20 USDC each. */
-function take(history: History, side: 'SELL' | 'BUY', tenths: bigint, token: TokenName, block: bigint, logIndex: number) {
-  const shares = (tenths * E18) / 10n;
-  const usdc = tenths * 2_000_000n;
-  const order: OrderSpec = side === 'SELL'
-    ? { owner: OUR_OWNER, validInputs: [io('USDC')], validOutputs: [io(token)] }
-    : { owner: OUR_OWNER, validInputs: [io(token)], validOutputs: [io('USDC')] };
-  const amounts = side === 'SELL' ? { input: shares, output: usdc } : { input: usdc, output: shares };
-  return history.log(takeOrderV2Log(order, amounts), { tx: `tx ${block}`, logIndex, block }).data;
-}
 
 async function decoded(prefixes: readonly string[]): Promise<Envelope[]> {
   const out: Envelope[] = [];
@@ -81,7 +69,7 @@ describe('two accumulators at once', () => {
     const history = new History();
     const random = mulberry32(7);
     for (let block = 100n; block < 130n; block++) {
-      await ingester.ingest([take(history, 'SELL', 3n + BigInt(Math.floor(random() * 6)), 'tGME', block, 0), take(history, 'BUY', 4n, 'tAAPL', block, 1)]);
+      await ingester.ingest([ourTake(history, 'SELL', 3n + BigInt(Math.floor(random() * 6)), 'tGME', block, 0), ourTake(history, 'BUY', 4n, 'tAAPL', block, 1)]);
       await sleep(Math.floor(random() * 120));
     }
     await harness.until(async () => {

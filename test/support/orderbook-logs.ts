@@ -4,7 +4,7 @@
  */
 import * as E from 'fp-ts/lib/Either.js';
 import { encodeAbiParameters, encodeEventTopics, keccak256, stringToHex, type Hex } from 'viem';
-import { decodeEvent, encodeEvent, streams, type Envelope, type LedgerEventOf } from '../../src/domain/events.ts';
+import { decodeEvent, encodeEvent, streams, type Envelope, type EventData, type LedgerEventOf } from '../../src/domain/events.ts';
 import { logEventId, logRemovedEventId, uuidV5 } from '../../src/domain/ids.ts';
 import { afterClearEvent, clearV2Event, orderbookAbi, takeOrderV2Event, type ClearConfig, type ClearStateChange, type OrderV3 } from '../../src/domain/orderbook-abi.ts';
 import { asPosition, type Json } from '../../src/eventstore/port.ts';
@@ -106,6 +106,17 @@ export interface LogPlace {
 }
 
 export const txHash = (label: string): Hex => keccak256(stringToHex(label));
+
+/** A take where our order gave (SELL) or received (BUY) `tenths`/10 shares of `token` for 20 USDC each, recorded in `history` at (block, logIndex) of its own transaction. */
+export function ourTake(history: History, side: 'SELL' | 'BUY', tenths: bigint, token: TokenName, block: bigint, logIndex = 0): EventData<'OrderbookLogRecorded'> {
+  const shares = (tenths * 10n ** 18n) / 10n;
+  const usdc = tenths * 2_000_000n;
+  const order: OrderSpec = side === 'SELL'
+    ? { owner: OUR_OWNER, validInputs: [io('USDC')], validOutputs: [io(token)] }
+    : { owner: OUR_OWNER, validInputs: [io(token)], validOutputs: [io('USDC')] };
+  const amounts = side === 'SELL' ? { input: shares, output: usdc } : { input: usdc, output: shares };
+  return history.log(takeOrderV2Log(order, amounts), { tx: `tx ${block}`, logIndex, block }).data;
+}
 
 const hexQuantity = (n: bigint | number): string => `0x${n.toString(16)}`;
 

@@ -9,6 +9,7 @@
  */
 import { open, readFile, rm, stat } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { isAlive } from '../../pid.ts';
 
 const RETRY_MS = 50;
 /** An owner writes its pid right after creating the file; empty for longer than this, it never will. */
@@ -18,15 +19,6 @@ const MAX_HOLD_MS = 5 * 60_000;
 
 /** Lock files this process holds right now. */
 const held = new Set<string>();
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /** Whether an existing lock file is left over: its owner is gone, or never wrote its pid. */
 async function isStale(lockPath: string): Promise<boolean> {

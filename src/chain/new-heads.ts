@@ -6,7 +6,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createPublicClient, webSocket } from 'viem';
 import type { Logger } from '../log.ts';
-import { closeSockets, endpointLabel } from './rpc.ts';
+import { closeDeadSockets, closeSockets, endpointLabel } from './rpc.ts';
 
 export class NewHeads {
   private wake: (() => void) | null = null;
@@ -34,15 +34,39 @@ export class NewHeads {
     this.stop();
   }
 
+  /**
+   * Subscribes, and subscribes again after each failure, waiting 1 s doubling to 30 s (back to
+   * 1 s once a head arrives): viem's own reconnecting gives up for good after 5 tries, 2 s apart.
+   */
   private subscribe(url: string, log: Logger): () => void {
-    const client = createPublicClient({ transport: webSocket(url, { retryCount: 0 }) });
-    const unwatch = client.watchBlockNumber({
-      onBlockNumber: () => this.wake?.(),
-      onError: (error) => log.warn({ endpoint: endpointLabel(url), error: error.message.split('\n')[0] }, 'newHeads subscription failed; polling meanwhile'),
-    });
+    let unwatch = () => {};
+    let retry: NodeJS.Timeout | undefined;
+    let delayMs = RESUBSCRIBE_MS.min;
+    const start = () => {
+      const client = createPublicClient({ transport: webSocket(url, { retryCount: 0, reconnect: false }) });
+      unwatch = client.watchBlockNumber({
+        onBlockNumber: () => {
+          delayMs = RESUBSCRIBE_MS.min;
+          this.wake?.();
+        },
+        onError: (error) => {
+          if (retry !== undefined) return; // one failure can report several errors
+          log.warn({ endpoint: endpointLabel(url), error: error.message.split('\n')[0], retryInMs: delayMs }, 'newHeads subscription failed; polling meanwhile');
+          unwatch();
+          closeDeadSockets([url]);
+          retry = setTimeout(() => ((retry = undefined), start()), delayMs);
+          delayMs = Math.min(RESUBSCRIBE_MS.max, delayMs * 2);
+        },
+      });
+    };
+    start();
     return () => {
+      clearTimeout(retry);
+      retry = undefined;
       unwatch();
       closeSockets([url]);
     };
   }
 }
+
+const RESUBSCRIBE_MS = { min: 1_000, max: 30_000 };

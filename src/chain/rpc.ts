@@ -131,7 +131,8 @@ export const isWebSocket = (url: string): boolean => /^wss?:/.test(url);
 /**
  * viem's own reconnecting of a websocket is off: it gives up after 5 tries, 2 s apart, and its
  * socket then fails every call until it times out, for as long as the process runs. A call that
- * fails drops dead sockets instead (closeDeadSockets), so the call's retry connects afresh.
+ * fails drops dead sockets instead (closeDeadSockets), so the call's retry connects afresh; the
+ * newHeads subscription does the same (new-heads.ts).
  */
 const transportOf = (url: string, timeout: number): Transport =>
   isWebSocket(url) ? webSocket(url, { retryCount: 0, timeout, reconnect: false }) : http(url, { retryCount: 0, timeout });
@@ -245,7 +246,7 @@ export function closeSockets(urls: readonly string[]): void {
 }
 
 /** Closes (and so forgets) the sockets to these URLs that are no longer open: the next call opens a new one. */
-function closeDeadSockets(urls: readonly string[]): void {
+export function closeDeadSockets(urls: readonly string[]): void {
   for (const client of socketClientCache.values()) {
     const { readyState } = client.socket as unknown as { readonly readyState: number };
     if (urls.includes(client.url) && readyState !== WEBSOCKET_OPEN) client.close();

@@ -1,10 +1,12 @@
 /**
- * A websocket endpoint that goes away for longer than viem's own reconnecting (5 tries, 2 s
- * apart) and comes back: calls made meanwhile succeed soon after it is back.
+ * A websocket endpoint that goes away for longer than viem's own reconnecting would try (5
+ * tries, 2 s apart) and comes back: calls made meanwhile succeed soon after it is back, and
+ * new heads wake the follower again.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ChainRpc } from '../../src/chain/rpc.ts';
+import { NewHeads } from '../../src/chain/new-heads.ts';
 import { startAnvil, type Anvil } from '../../src/chain/devnet/index.ts';
 import { tcpProxy, type TcpProxy } from '../support/tcp-proxy.ts';
 import { testLog } from '../support/test-log.ts';
@@ -20,9 +22,23 @@ afterAll(async () => {
   await anvil?.stop();
 });
 
-it('a call over a websocket that was down for 12 s succeeds within seconds of the endpoint coming back', { timeout: 60_000 }, async () => {
-  const rpc = await ChainRpc.connect({ urls: [`ws://127.0.0.1:${proxy.port}`], chainId: anvil.chainId, deadlineMs: 30_000, log: testLog() });
+/** How long `heads.next` waits when a block is mined just after it starts waiting (up to 5 s). */
+async function wokenAfter(heads: NewHeads): Promise<number> {
+  const started = performance.now();
+  const woken = heads.next(5_000, new AbortController().signal);
+  await sleep(50);
+  await anvil.request('evm_mine');
+  await woken;
+  return performance.now() - started;
+}
+
+it('after a websocket was down for 12 s, a call made meanwhile succeeds within seconds of its return, and new heads wake the follower again', { timeout: 90_000 }, async () => {
+  const url = `ws://127.0.0.1:${proxy.port}`;
+  const rpc = await ChainRpc.connect({ urls: [url], chainId: anvil.chainId, deadlineMs: 30_000, log: testLog() });
+  const heads = new NewHeads(url, testLog());
   try {
+    await sleep(500); // subscribed
+    expect(await wokenAfter(heads)).toBeLessThan(1_000);
     const before = await rpc.blockNumber();
     proxy.setDown(true);
     await sleep(12_000);
@@ -33,7 +49,10 @@ it('a call over a websocket that was down for 12 s succeeds within seconds of th
     expect(await during).toBe(before);
     // The next retry reconnects: within the backoff's longest wait (5 s) and a connection.
     expect(performance.now() - back).toBeLessThan(6_000);
+    // The subscription's next try (its wait doubles from 1 s while the endpoint is down).
+    await expect.poll(() => wokenAfter(heads), { timeout: 25_000, interval: 0 }).toBeLessThan(1_000);
   } finally {
+    heads.close();
     rpc.close();
   }
 });

@@ -144,3 +144,43 @@ describe('reconciliation match', () => {
     });
   });
 });
+
+describe('Schwab times', () => {
+  const enteredTime = (text: string): Date => decode(FILLED.replace('"enteredTime":"2025-08-29T17:15:17+0000"', `"enteredTime":${JSON.stringify(text)}`)).enteredTime;
+
+  /** Runs `body` with the process in another time zone (Node re-reads TZ when it is assigned). */
+  function inTimeZone<T>(zone: string, body: () => T): T {
+    const before = process.env['TZ'];
+    process.env['TZ'] = zone;
+    try {
+      return body();
+    } finally {
+      if (before === undefined) delete process.env['TZ'];
+      else process.env['TZ'] = before;
+    }
+  }
+
+  it.each([
+    ['2025-08-29T17:15:17+0000', '2025-08-29T17:15:17.000Z'],
+    ['2025-08-29T17:15:17.123+0000', '2025-08-29T17:15:17.123Z'],
+    ['2025-08-29T17:15:17.123456+0000', '2025-08-29T17:15:17.123Z'],
+    ['2025-08-29T13:15:17-0400', '2025-08-29T17:15:17.000Z'],
+    ['2025-08-29T17:15:17+00:00', '2025-08-29T17:15:17.000Z'],
+    ['2025-08-29T17:15:17Z', '2025-08-29T17:15:17.000Z'],
+    // Schwab writes UTC: a time without a zone is UTC too, never the host's local time.
+    ['2025-08-29T17:15:17', '2025-08-29T17:15:17.000Z'],
+    ['2025-08-29T17:15:17.500', '2025-08-29T17:15:17.500Z'],
+  ])('reads %s as %s whatever the host’s time zone', (text, iso) => {
+    for (const zone of ['UTC', 'Europe/Berlin', 'America/New_York', 'Asia/Tokyo']) expect([zone, inTimeZone(zone, () => enteredTime(text)).toISOString()]).toEqual([zone, iso]);
+  });
+
+  it('refuses what is not an ISO time rather than guess a zone for it', () => {
+    for (const text of ['Aug 29 2025 17:15:17', '2025-08-29', '2025-08-29T17:15:17 +0000', '1756487717000', ''])
+      expect(() => inTimeZone('Europe/Berlin', () => enteredTime(text)), text).toThrow(/enteredTime/);
+  });
+
+  it('a zone-less entry time one second after the intent still matches it on a host east of UTC (else the order would be placed twice)', () => {
+    const order = inTimeZone('Europe/Berlin', () => decode(FILLED.replace('"enteredTime":"2025-08-29T17:15:17+0000"', '"enteredTime":"2025-08-29T17:15:01"')));
+    expect(matchesIntent(order, intent, new Date('2025-08-29T17:15:00Z'))).toBe(true);
+  });
+});

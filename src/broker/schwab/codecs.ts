@@ -39,12 +39,21 @@ const OrderId = new t.Type<string, JsonNumber, unknown>(
   (s) => new JsonNumber(s),
 );
 
-/** `2025-08-29T17:15:17+0000` (Schwab's offset has no colon) → Date. */
+/** ISO 8601 date and time; the zone is optional (Schwab's `+0000` has no colon). */
+const ISO_TIME = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?)(Z|[+-]\d{2}:?\d{2})?$/;
+
+/**
+ * `2025-08-29T17:15:17+0000` → Date. Schwab writes UTC, so a time without a zone is read as UTC:
+ * Date.parse would take it as the host's local time, and an entry time hours off can make
+ * reconciliation miss our own order (and place it twice) or adopt an older one.
+ */
 const SchwabTime = new t.Type<Date, string, unknown>(
   'SchwabTime',
   (u): u is Date => u instanceof Date,
   (u, c) => {
-    const ms = typeof u === 'string' ? Date.parse(u.replace(/([+-]\d{2})(\d{2})$/, '$1:$2')) : NaN;
+    const m = typeof u === 'string' ? ISO_TIME.exec(u) : null;
+    const zone = m?.[2] === undefined ? 'Z' : m[2].replace(/^([+-]\d{2})(\d{2})$/, '$1:$2');
+    const ms = m === null ? NaN : Date.parse(`${m[1]}${zone}`);
     return Number.isNaN(ms) ? t.failure(u, c, 'expected a time like 2025-08-29T17:15:17+0000') : t.success(new Date(ms));
   },
   (d) => d.toISOString(),

@@ -29,11 +29,19 @@ export class TransportError extends Error {
   }
 }
 
-/** Retry-After in seconds or as an HTTP date; undefined when absent or unreadable. */
+/** HTTP dates (RFC 9110): IMF-fixdate and RFC 850 say GMT; asctime is GMT without saying so. */
+const GMT_DATE = /^[A-Za-z]{3,9}, [\d\sA-Za-z:-]+ GMT$/;
+const ASCTIME = /^[A-Za-z]{3} [A-Za-z]{3} [\d ]\d \d{2}:\d{2}:\d{2} \d{4}$/;
+
+/**
+ * Retry-After in seconds (fractions tolerated) or as an HTTP date; undefined when absent or
+ * unreadable. Only those forms reach Date.parse: it reads almost any text as some date long
+ * past ("1.5", "-1"), which would mean no wait at all.
+ */
 function retryAfterMs(header: string | null, nowMs: number): number | undefined {
-  if (header === null || header.trim() === '') return undefined;
-  if (/^\d+$/.test(header.trim())) return Number(header.trim()) * 1000;
-  const at = Date.parse(header);
+  const text = header?.trim() ?? '';
+  if (/^\d+(\.\d+)?$/.test(text)) return Math.ceil(Number(text) * 1000);
+  const at = GMT_DATE.test(text) ? Date.parse(text) : ASCTIME.test(text) ? Date.parse(`${text} GMT`) : NaN;
   return Number.isNaN(at) ? undefined : Math.max(0, at - nowMs);
 }
 

@@ -1,0 +1,51 @@
+/** One HTTP exchange with Schwab: how Retry-After is read, against a real HTTP server. */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { exchange } from '../../src/broker/schwab/http.ts';
+import { testLog } from '../support/test-log.ts';
+
+let server: Server;
+let baseUrl: string;
+
+beforeAll(async () => {
+  // Answers 429 with the Retry-After the query names (absent when there is none).
+  server = createServer((req, res) => {
+    const retryAfter = new URL(req.url ?? '/', 'http://x').searchParams.get('retryAfter');
+    res.writeHead(429, retryAfter === null ? {} : { 'Retry-After': retryAfter });
+    res.end('{"message":"Too many requests"}');
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+const retryAfterMs = async (header: string | null): Promise<number | undefined> => {
+  const query = header === null ? '' : `?${new URLSearchParams({ retryAfter: header })}`;
+  return (await exchange({ method: 'GET', url: `${baseUrl}/${query}`, headers: {} }, 2000, testLog())).retryAfterMs;
+};
+
+describe('Retry-After', () => {
+  it('reads seconds, and an HTTP date as the time left until it', async () => {
+    expect(await retryAfterMs('120')).toBe(120_000);
+    expect(await retryAfterMs('0')).toBe(0);
+    const inAMinute = new Date(Math.ceil(Date.now() / 1000) * 1000 + 60_000).toUTCString();
+    expect(await retryAfterMs(inAMinute)).toBeGreaterThan(55_000);
+    expect(await retryAfterMs(inAMinute)).toBeLessThanOrEqual(61_000);
+    expect(await retryAfterMs('Wed, 21 Oct 2015 07:28:00 GMT')).toBe(0); // already past
+    const asctime = new Date(Math.ceil(Date.now() / 1000) * 1000 + 60_000).toUTCString().replace(/^(\w{3}), (\d{2}) (\w{3}) (\d{4}) ([\d:]{8}) GMT$/, '$1 $3 $2 $5 $4');
+    expect(await retryAfterMs(asctime)).toBeGreaterThan(55_000); // asctime: GMT without saying so
+    expect(await retryAfterMs(asctime)).toBeLessThanOrEqual(61_000);
+    expect(await retryAfterMs('Sunday, 06-Nov-94 08:49:37 GMT')).toBe(0); // RFC 850
+    expect(await retryAfterMs(null)).toBeUndefined();
+  });
+
+  it('reads fractional seconds as a wait, rounded up to the millisecond', async () => {
+    expect(await retryAfterMs('1.5')).toBe(1500);
+    expect(await retryAfterMs('0.25')).toBe(250);
+  });
+
+  it('ignores what it cannot read (the pause then doubles per 429), rather than taking it for a date long past: no wait at all', async () => {
+    for (const header of ['-1', '+5', '5.', 'soon', '1e3', '30 seconds', 'Jan 5']) expect([header, await retryAfterMs(header)]).toEqual([header, undefined]);
+  });
+});

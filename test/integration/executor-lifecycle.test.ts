@@ -106,6 +106,21 @@ describe('market closed', () => {
   });
 });
 
+it('the deadline counts regular hours only, across a weekend that ends daylight saving time', async () => {
+  // Friday 2025-10-31 15:55 EDT; Monday 2025-11-03 opens at 09:30 EST = 14:30Z, not 13:30Z.
+  const friday = { sim: { clock: createSimClock({ start: new Date('2025-10-31T19:55:00Z') }) } };
+  const outcome = await lifecycle({ kind: 'stuck' }, 1n, async () => {
+    harness.sim.clock.set(new Date('2025-11-03T14:39:00Z')); // 5 min on Friday + 9 on Monday: inside 15 min
+    const polls = harness.requests('getOrder');
+    await harness.until(() => harness.requests('getOrder') >= polls + 5, 'polls on Monday morning');
+    expect(harness.requests('cancel')).toBe(0);
+    harness.sim.clock.set(new Date('2025-11-03T14:41:00Z')); // 5 + 11 min: past it
+    await harness.until(() => harness.requests('cancel') === 1, 'the cancel');
+    harness.sim.clock.advance(2000);
+  }, friday, 15 * MINUTE);
+  expect(outcome).toMatchObject({ type: 'failed', reason: expect.stringContaining('open 16 min of trading time, past the 15 min deadline') });
+});
+
 it('an order stuck open past the deadline is cancelled, recorded and reported', async () => {
   const outcome = await lifecycle({ kind: 'stuck' }, 3n, async () => {
     harness.sim.clock.advance(6 * MINUTE);

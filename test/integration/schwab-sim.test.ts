@@ -452,6 +452,28 @@ describe('market hours over HTTP', () => {
     expect(await getOrder(id)).toMatchObject({ status: 'EXPIRED', filledQuantity: 0 });
   });
 
+  it('09:30:00.000 is open and 16:00:00.000 is closed, to the millisecond, in EST as in EDT', async () => {
+    for (const [lastMs, close, beforeOpen] of [
+      ['2025-09-10T19:59:59.999Z', '2025-09-10T20:00:00.000Z', '2025-09-11T13:29:59.999Z'], // EDT
+      ['2025-11-04T20:59:59.999Z', '2025-11-04T21:00:00.000Z', '2025-11-05T14:29:59.999Z'], // EST
+    ] as const) {
+      sim.clock.set(new Date(lastMs));
+      accessToken = sim.control.issueTokens().access_token;
+      sim.control.setScript({ kind: 'partialThenExpire', first: 1 }, { next: 1 });
+      const expiring = await place('GME', 2);
+      expect(await getOrder(expiring)).toMatchObject({ status: 'WORKING', filledQuantity: 1 });
+      sim.clock.set(new Date(close));
+      const queued = await place('GME', 1);
+      expect(await getOrder(expiring)).toMatchObject({ status: 'EXPIRED', filledQuantity: 1, closeTime: close.replace('.000Z', '+0000') });
+      expect((await getOrder(queued)).status).toBe('QUEUED');
+      sim.clock.set(new Date(beforeOpen));
+      accessToken = sim.control.issueTokens().access_token;
+      expect((await getOrder(queued)).status).toBe('QUEUED');
+      sim.clock.advance(1);
+      expect(await getOrder(queued)).toMatchObject({ status: 'FILLED', closeTime: new Date(Date.parse(beforeOpen) + 1).toISOString().replace('.000Z', '+0000') });
+    }
+  });
+
   it('can pin the market closed or open regardless of the clock', async () => {
     sim.control.setMarketOpen(false);
     const id = await place('GME', 1);

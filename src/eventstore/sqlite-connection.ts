@@ -2,6 +2,7 @@
  * Opening the SQLite file behind the event store, and translating SQLite's errors into the
  * port's typed errors so no raw SqliteError reaches a caller.
  */
+import { closeSync, existsSync, openSync, readSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { StoreConfigError, StoreUnavailable } from './errors.ts';
 import { migrate } from './sqlite-schema.ts';
@@ -54,11 +55,42 @@ function configure(db: Database.Database, label: string): void {
   db.pragma('wal_autocheckpoint = 10000');
 }
 
+/** Is `file` a SQLite file in WAL mode (header bytes 18 and 19 are 2) with no `-wal` file beside it? */
+function walModeWithoutWal(file: string): boolean {
+  if (file === ':memory:' || !existsSync(file) || existsSync(`${file}-wal`)) return false;
+  const header = Buffer.alloc(20);
+  const fd = openSync(file, 'r');
+  try {
+    return readSync(fd, header, 0, 20, 0) === 20 && header.toString('latin1', 0, 16) === 'SQLite format 3\0' && header[18] === 2 && header[19] === 2;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * A copy of a live store taken without its `-wal` file: while a process has the store open, its
+ * commits (the schema's first) may all still be in the WAL, and the main file alone is an empty
+ * WAL-mode database. Opened as it is, it would become a new, empty ledger (the chain ingested
+ * again, every hedge decided and placed again), so it is refused.
+ */
+function assertNotCopiedWithoutWal(db: Database.Database, label: string): void {
+  const tables = db.prepare("SELECT count(*) FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%'").pluck().get() as number;
+  if (tables === 0 && db.pragma('user_version', { simple: true }) === 0) {
+    throw new StoreConfigError(
+      `${label} is an empty WAL-mode database without its -wal file: most likely a copy of a live store taken without ` +
+        'its -wal file, which holds every event not yet checkpointed. Copy the store with sqlite3 ".backup" or VACUUM INTO ' +
+        '(docs/operations.md#backing-up-and-restoring), or delete this file to start a new ledger',
+    );
+  }
+}
+
 /** Opens (creating if missing) and migrates the store's database; `:memory:` for a private in-memory one. */
 export function openDatabase(file: string, where: Where): Database.Database {
   let db: Database.Database | undefined;
   try {
+    const suspect = walModeWithoutWal(file);
     db = new Database(file, { timeout: where.busyTimeoutMs });
+    if (suspect) assertNotCopiedWithoutWal(db, where.label);
     configure(db, where.label);
     migrate(db, where.label);
     return db;

@@ -1,5 +1,5 @@
 /** The store contract on the embedded SQLite store, then what only SQLite promises (files, locks, schema). */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -143,6 +143,21 @@ describe('SQLite store specifics', () => {
     const foreign = newFile();
     raw(foreign).exec('CREATE TABLE accounts (id INTEGER PRIMARY KEY)');
     expect(() => open(foreign)).toThrow(expect.objectContaining({ kind: 'StoreConfigError', message: expect.stringContaining('not a hedge-ledger event store') }));
+  });
+
+  it('refuses a copy of a live store taken without its -wal file instead of opening it as a new, empty ledger', async () => {
+    const file = newFile();
+    const live = open(file);
+    await live.append('s-1', [event()], NO_STREAM);
+    // While a process has it open, every commit (the schema's too) is still in ledger.db-wal.
+    const copy = newFile();
+    copyFileSync(file, copy);
+    expect(existsSync(`${copy}-wal`)).toBe(false);
+    expect(() => open(copy)).toThrow(expect.objectContaining({ kind: 'StoreConfigError', message: expect.stringContaining('without its -wal file') }));
+    // A copy made with SQLite's backup (VACUUM INTO) holds everything.
+    const backup = newFile();
+    raw(file).exec(`VACUUM INTO '${backup}'`);
+    expect(await open(backup).headPosition()).toBe('00000000000000000001');
   });
 
   it('reports a write-locked file as StoreUnavailable after the busy timeout; reads still work', async () => {

@@ -4,9 +4,9 @@
  * promises only keep the port's shape. Writers serialize on `BEGIN IMMEDIATE` across connections
  * and processes.
  */
-import { realpathSync } from 'node:fs';
+import { realpathSync, statSync } from 'node:fs';
 import type Database from 'better-sqlite3';
-import { StoreUnavailable } from './errors.ts';
+import { StoreConfigError, StoreUnavailable } from './errors.ts';
 import {
   asPosition,
   type AppendResult, type Checkpoint, type EventStore, type ExpectedRevision, type From, type NewEvent, type Position,
@@ -41,6 +41,8 @@ export class SqliteEventStore implements EventStore {
   private readonly key: string;
   private readonly subscriptions = new Set<SqliteSubscription>();
   private readonly appendTx: Database.Transaction<typeof appendEvents>;
+  /** The path and identity (device, inode) of the file opened; undefined in memory. */
+  private readonly file: { readonly path: string; readonly id: string } | undefined;
 
   /** Opens or creates `file` (its directory must exist); throws StoreConfigError or StoreUnavailable. */
   constructor(file: string, options: SqliteStoreOptions = {}) {
@@ -49,12 +51,14 @@ export class SqliteEventStore implements EventStore {
     this.where = { label: memory ? 'in-memory SQLite store' : `SQLite store ${file}`, busyTimeoutMs: this.options.busyTimeoutMs };
     this.db = openDatabase(file, this.where);
     this.key = memory ? `${MEMORY}#${++memoryStores}` : realpathSync(file);
+    this.file = memory ? undefined : { path: file, id: fileId(file) ?? '' };
     this.sql = prepareStatements(this.db);
     this.appendTx = this.db.transaction(appendEvents);
   }
 
   append(stream: string, events: readonly NewEvent[], expected: ExpectedRevision): Promise<AppendResult> {
     return this.run(() => {
+      this.assertSameFile();
       const result = this.appendTx.immediate(this.sql, stream, events, expected);
       if (result.written) signalAppend(this.key);
       return result;
@@ -97,6 +101,7 @@ export class SqliteEventStore implements EventStore {
 
   headPosition(): Promise<Position | undefined> {
     return this.run(() => {
+      this.assertSameFile();
       const head = this.sql.head.get();
       return head == null ? undefined : encodePosition(head);
     });
@@ -115,6 +120,7 @@ export class SqliteEventStore implements EventStore {
     return this.run(() => {
       // Validated so a foreign position never becomes a checkpoint that cannot be resumed from.
       decodeFrom(checkpoint.position);
+      this.assertSameFile();
       this.sql.saveCheckpoint.run(name, checkpoint.position, checkpoint.snapshot ?? null);
     });
   }
@@ -137,6 +143,20 @@ export class SqliteEventStore implements EventStore {
   private lazySource(make: () => PageSource): PageSource {
     let source: PageSource | undefined;
     return this.guard((limit: number) => (source ??= make())(limit));
+  }
+
+  /**
+   * SQLite goes on reading and writing a file deleted or replaced under it (a restore copied over
+   * a running store, a cleanup): what this process writes then reaches no other process and is
+   * gone when it exits, while the others see another ledger at the path. Writes and the head
+   * (health, watchdog) check that the path still names the file opened, and stop if not.
+   */
+  private assertSameFile(): void {
+    if (this.file === undefined || fileId(this.file.path) === this.file.id) return;
+    throw new StoreConfigError(
+      `${this.where.label} was deleted or replaced since this process opened it: what it writes now would reach no other ` +
+        'process and be lost at exit. Stop every process using the store, put the right file back, then restart',
+    );
   }
 
   private assertOpen(): void {
@@ -162,4 +182,10 @@ export class SqliteEventStore implements EventStore {
       return Promise.reject(error);
     }
   }
+}
+
+/** Device and inode of the file at `path`; undefined when there is none. */
+function fileId(path: string): string | undefined {
+  const stat = statSync(path, { bigint: true, throwIfNoEntry: false });
+  return stat && `${stat.dev}:${stat.ino}`;
 }

@@ -1,5 +1,5 @@
 /** The store contract on the embedded SQLite store, then what only SQLite promises (files, locks, schema). */
-import { copyFileSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -158,6 +158,25 @@ describe('SQLite store specifics', () => {
     const backup = newFile();
     raw(file).exec(`VACUUM INTO '${backup}'`);
     expect(await open(backup).headPosition()).toBe('00000000000000000001');
+  });
+
+  it('fails writes with StoreConfigError once its file is deleted or replaced under it', async () => {
+    const file = newFile();
+    const store = open(file);
+    await store.append('moved-1', [event()], NO_STREAM);
+    for (const suffix of ['', '-wal', '-shm']) rmSync(`${file}${suffix}`, { force: true });
+    // Without a check SQLite goes on writing into the deleted file, which nothing else sees and which vanishes at exit.
+    await expect(store.append('moved-1', [event()], 0n)).rejects.toMatchObject({ kind: 'StoreConfigError', message: expect.stringContaining('deleted or replaced') });
+    await expect(store.saveCheckpoint('c', { position: '00000000000000000001' as never })).rejects.toMatchObject({ kind: 'StoreConfigError' });
+    await expect(store.headPosition()).rejects.toMatchObject({ kind: 'StoreConfigError' });
+    // Replaced by another store (a restore while running): the same.
+    const other = newFile();
+    const second = open(other);
+    await second.append('moved-2', [event()], NO_STREAM);
+    const replaced = newFile();
+    await open(replaced).close();
+    renameSync(replaced, other);
+    await expect(second.append('moved-2', [event()], 0n)).rejects.toMatchObject({ kind: 'StoreConfigError' });
   });
 
   it('reports a write-locked file as StoreUnavailable after the busy timeout; reads still work', async () => {

@@ -50,8 +50,8 @@ function configure(db: Database.Database, label: string): void {
   // commits/s; batched appends amortize the fsync.
   db.pragma('synchronous = FULL');
   // Checkpoint every 10,000 pages of WAL (~160 MiB at 16 KiB pages) instead of 1,000: random
-  // event-id index pages rewritten by successive commits are copied to the database once, not once per small checkpoint. Measured
-  // ~25% less CPU on batched appends.
+  // event-id index pages rewritten by successive commits are copied to the database once, not
+  // once per small checkpoint. Measured ~25% less CPU on batched appends.
   db.pragma('wal_autocheckpoint = 10000');
 }
 

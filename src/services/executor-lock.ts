@@ -18,14 +18,14 @@
  * operator's to arrange there.
  */
 import { randomUUID } from 'node:crypto';
-import { link, open, readFile, rename, rm, stat, utimes } from 'node:fs/promises';
+import { link, readFile, rename, rm, stat, utimes } from 'node:fs/promises';
 import { realpathSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseStoreUrl } from '../eventstore/store-location.ts';
 import { logger, type Logger } from '../log.ts';
-import { isAlive } from '../pid.ts';
+import { createExclusive, isAlive } from '../lock-files.ts';
 
 /** Who holds a lock, as its file says. */
 export interface Holder {
@@ -124,25 +124,8 @@ async function acquire(path: string, { staleMs, signal }: ExecutorLockOptions, l
 
 /** Creates the lock file if there is none; returns what it now holds. */
 async function tryCreate(path: string): Promise<string | undefined> {
-  let handle;
-  try {
-    handle = await open(path, 'wx', 0o644);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'EEXIST') return undefined;
-    throw e;
-  }
-  held.add(path);
   const text = JSON.stringify({ pid: process.pid, host: hostname(), since: new Date().toISOString() } satisfies Holder);
-  try {
-    await handle.writeFile(text);
-    await handle.close();
-    return text;
-  } catch (e) {
-    await handle.close().catch(() => undefined);
-    await rm(path, { force: true });
-    held.delete(path);
-    throw e;
-  }
+  return (await createExclusive(path, text, 0o644, held)) ? text : undefined;
 }
 
 interface Found {

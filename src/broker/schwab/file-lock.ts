@@ -7,9 +7,9 @@
  * last is taken over whatever pid it names: after a restart that pid may belong to another
  * process (an image's old lock naming pid 1, now tini).
  */
-import { open, readFile, rm, stat } from 'node:fs/promises';
+import { readFile, rm, stat } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { isAlive } from '../../pid.ts';
+import { createExclusive, isAlive } from '../../lock-files.ts';
 
 const RETRY_MS = 50;
 /** An owner writes its pid right after creating the file; empty for longer than this, it never will. */
@@ -38,25 +38,9 @@ async function isStale(lockPath: string): Promise<boolean> {
 }
 
 async function tryAcquire(lockPath: string): Promise<boolean> {
-  let handle;
-  try {
-    handle = await open(lockPath, 'wx', 0o600);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-    if (await isStale(lockPath)) await rm(lockPath, { force: true });
-    return false;
-  }
-  held.add(lockPath);
-  try {
-    await handle.writeFile(String(process.pid));
-    await handle.close();
-    return true;
-  } catch (e) {
-    await handle.close().catch(() => undefined);
-    await rm(lockPath, { force: true });
-    held.delete(lockPath);
-    throw e;
-  }
+  if (await createExclusive(lockPath, String(process.pid), 0o600, held)) return true;
+  if (await isStale(lockPath)) await rm(lockPath, { force: true });
+  return false;
 }
 
 /** Runs `body` holding the lock; waits up to `timeoutMs` for another holder. */

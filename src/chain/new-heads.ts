@@ -7,6 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { createPublicClient, webSocket } from 'viem';
 import type { Logger } from '../log.ts';
 import { closeDeadSockets, closeSockets, endpointLabel } from './rpc.ts';
+import { backoffDelay } from '../backoff.ts';
 
 export class NewHeads {
   private wake: (() => void) | null = null;
@@ -35,27 +36,27 @@ export class NewHeads {
   }
 
   /**
-   * Subscribes, and subscribes again after each failure, waiting 1 s doubling to 30 s (back to
-   * 1 s once a head arrives): viem's own reconnecting gives up for good after 5 tries, 2 s apart.
+   * Subscribes, and subscribes again after each failure, after 1 s doubling to 30 s (jittered,
+   * back to 1 s once a head arrives): viem's own reconnecting gives up for good after 5 tries.
    */
   private subscribe(url: string, log: Logger): () => void {
     let unwatch = () => {};
     let retry: NodeJS.Timeout | undefined;
-    let delayMs = RESUBSCRIBE_MS.min;
+    let failures = 0;
     const start = () => {
       const client = createPublicClient({ transport: webSocket(url, { retryCount: 0, reconnect: false }) });
       unwatch = client.watchBlockNumber({
         onBlockNumber: () => {
-          delayMs = RESUBSCRIBE_MS.min;
+          failures = 0;
           this.wake?.();
         },
         onError: (error) => {
           if (retry !== undefined) return; // one failure can report several errors
-          log.warn({ endpoint: endpointLabel(url), error: error.message.split('\n')[0], retryInMs: delayMs }, 'newHeads subscription failed; polling meanwhile');
+          const delayMs = backoffDelay(failures++, RESUBSCRIBE_MS);
+          log.warn({ endpoint: endpointLabel(url), error: error.message.split('\n')[0], retryInMs: Math.round(delayMs) }, 'newHeads subscription failed; polling meanwhile');
           unwatch();
           closeDeadSockets([url]);
           retry = setTimeout(() => ((retry = undefined), start()), delayMs);
-          delayMs = Math.min(RESUBSCRIBE_MS.max, delayMs * 2);
         },
       });
     };

@@ -26,13 +26,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parseStoreUrl } from '../eventstore/store-location.ts';
 import { logger, type Logger } from '../log.ts';
 import { createExclusive, isAlive } from '../lock-files.ts';
+import * as t from 'io-ts';
+import * as E from 'fp-ts/lib/Either.js';
+import { IsoTime } from '../domain/codecs.ts';
 
-/** Who holds a lock, as its file says. */
-export interface Holder {
-  readonly pid: number;
-  readonly host: string;
-  readonly since: string;
-}
+/** Who holds a lock, as its file says (another process or container may have written it). */
+const HolderFile = t.readonly(t.type({ pid: t.refinement(t.number, (n) => Number.isSafeInteger(n) && n > 0, 'a pid'), host: t.string, since: IsoTime }));
+export type Holder = t.TypeOf<typeof HolderFile>;
 
 export interface ExecutorLock {
   /** Aborts (with ExecutorLockLost) when another process has taken the lock over: stop executing at once. */
@@ -129,7 +129,6 @@ async function tryCreate(path: string): Promise<string | undefined> {
 }
 
 interface Found {
-  readonly text: string;
   readonly holder: Holder | undefined;
   readonly ageMs: number;
 }
@@ -138,20 +137,22 @@ interface Found {
 async function inspect(file: string): Promise<Found | undefined> {
   try {
     const [text, info] = await Promise.all([readFile(file, 'utf8'), stat(file)]);
-    return { text, holder: parseHolder(text), ageMs: Date.now() - info.mtimeMs };
+    return { holder: parseHolder(text), ageMs: Date.now() - info.mtimeMs };
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw e;
   }
 }
 
+/** The holder a lock file names; undefined while it is empty, half written or not a lock of ours. */
 function parseHolder(text: string): Holder | undefined {
+  let json: unknown;
   try {
-    const { pid, host, since } = JSON.parse(text) as Partial<Holder>;
-    return Number.isSafeInteger(pid) && pid! > 0 && typeof host === 'string' && typeof since === 'string' ? { pid: pid!, host, since } : undefined;
+    json = JSON.parse(text);
   } catch {
     return undefined;
   }
+  return E.toUnion(E.mapLeft(() => undefined)(HolderFile.decode(json)));
 }
 
 /** Why a lock is left over, or undefined while its holder may be alive. */

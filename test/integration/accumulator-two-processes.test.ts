@@ -13,6 +13,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { createSimClock } from '../../src/broker/schwab-sim/index.ts';
 import { LEDGER_PREFIXES, decodeEvent, encodeEvent, streams, type Envelope } from '../../src/domain/events.ts';
 import { hedgeDecisionId } from '../../src/domain/ids.ts';
+import * as D from '../../src/domain/decimal.ts';
 import { Ingester } from '../../src/services/ingester.ts';
 import { tokensOfLog } from '../../src/chain/log-tokens.ts';
 import { foldLedger } from '../../src/services/ledger-query.ts';
@@ -86,9 +87,7 @@ describe('two accumulators at once', () => {
     expect(lost?.code, JSON.stringify(lost)).not.toBe(0);
     expect(lost?.stderr).toMatch(/someone else wrote to hedgectl-AAPL|AAPL is not halted/);
     expect((await decoded([streams.hedgeControl('AAPL')])).map((e) => e.type)).toEqual(['HedgingResumed']);
-    await harness.until(async () => (await positions()).every((p) => !p.halted && p.pending === null && Math.abs(Number(p.net)) < 1), 'AAPL to be hedged after the resume', 30_000);
-    await sleep(1_500); // both accumulators have caught up (they poll the file at most every second)
-
+    await harness.until(async () => (await positions()).every((p) => !p.halted && p.pending === null && D.abs(D.parse(p.net)).units < D.fromBigInt(1n).units), 'AAPL to be hedged after the resume', 30_000);
     // Every decision stream is dense, with the deterministic ids, and holds what a fold from scratch decides.
     const recorded = await decoded(['hedgecmd-']);
     let state = initialState;
@@ -98,6 +97,9 @@ describe('two accumulators at once', () => {
       state = reaction.state;
       derived.push(...reaction.decisions);
     }
+    const keyOf = (d: Decision) => `${d.data.symbol}#${d.data.sequence}`;
+    // Both accumulators have caught up: each has logged every decision (they poll the file at most every second).
+    await harness.until(() => accumulators.every((a) => derived.every((d) => appended(a).some((x) => x.key === keyOf(d)))), 'both accumulators to log every decision', 30_000);
     const revisions = new Map<string, bigint[]>();
     for (const e of recorded) revisions.set(e.stream, [...(revisions.get(e.stream) ?? []), e.revision]);
     for (const [stream, rs] of revisions) expect(rs, stream).toEqual(rs.map((_, i) => BigInt(i)));
@@ -109,7 +111,7 @@ describe('two accumulators at once', () => {
     // Each decision was written by exactly one accumulator; the other found it recorded (written: false). Both still run.
     const logs = accumulators.map(appended);
     for (const d of derived) {
-      const key = `${d.data.symbol}#${d.data.sequence}`;
+      const key = keyOf(d);
       const seen = logs.map((l) => l.filter((x) => x.key === key));
       expect(seen.map((s) => s.length), key).toEqual([1, 1]);
       expect(seen.flat().filter((s) => s.written).length, key).toBe(1);

@@ -47,8 +47,8 @@ it('after a websocket was down for 12 s, a call made meanwhile succeeds within s
     proxy.setDown(false);
     const back = performance.now();
     expect(await during).toBe(before);
-    // The next retry reconnects: within the backoff's longest wait (5 s) and a connection.
-    expect(performance.now() - back).toBeLessThan(6_000);
+    // The next retry reconnects: within the backoff's longest wait (5 s), a connection, and a loaded machine.
+    expect(performance.now() - back).toBeLessThan(10_000); // the old socket waited out 20–30 s per call
     // The subscription's next try (its wait doubles from 1 s while the endpoint is down).
     await expect.poll(() => wokenAfter(heads), { timeout: 25_000, interval: 0 }).toBeLessThan(1_000);
   } finally {

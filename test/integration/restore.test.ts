@@ -31,7 +31,7 @@ async function appendCommand(store: EventStore): Promise<string> {
   return commandId;
 }
 
-it.fails('KNOWN DEFECT: restoring a backup taken before a hedge was placed places that hedge at Schwab a second time', async () => {
+it('KNOWN DEFECT, asserted as it is today: restoring a backup taken before a hedge was placed places that hedge at Schwab a second time', async () => {
   harness = await Harness.start({ store: 'file' });
   const h = harness;
   const executor = (store: EventStore) => new ExecutorService({ store, broker: h.broker(), log: testLog('executor'), now: h.now, pollIntervalMs: 10, backoffMs: { min: 5, max: 40 } });
@@ -57,6 +57,7 @@ it.fails('KNOWN DEFECT: restoring a backup taken before a hedge was placed place
   await appendCommand(restored); // ingested again from the chain and decided again: the same command
   await executor(restored).drainOpen();
 
-  // One fill, one hedge: Schwab must still hold one order.
-  expect(h.ordersPlaced()).toBe(1);
+  // One fill, one hedge: Schwab should hold one order. It holds two (docs/operations.md warns of it);
+  // when the executor is fixed, this must become 1.
+  expect(h.ordersPlaced()).toBe(2);
 });

@@ -43,12 +43,12 @@ describe('ChainRpc', () => {
   });
 
   it('ends a call at its deadline, though each of three fallback endpoints stalls for as long', async () => {
-    const deadlineMs = 500;
+    const deadlineMs = 1_500;
     const rpc = await ChainRpc.connect({ urls: [await stalling(), await stalling(), await stalling()], chainId: 8453, deadlineMs, log: testLog() });
     const started = performance.now();
     const error = await rpc.blockNumber().catch((e: Error) => e);
     // Each endpoint's own timeout is the deadline: trying them in turn took three deadlines.
-    expect(performance.now() - started).toBeLessThan(2 * deadlineMs);
+    expect(performance.now() - started).toBeLessThan(2.5 * deadlineMs);
     expect(error).toBeInstanceOf(DeadlineExceeded);
     expect((error as Error).message).toMatch(/^eth_blockNumber from http:\/\/127\.0\.0\.1:\d+, .*: still failing after 1 attempts in [\d.]+ s \(deadline\): no answer by the deadline$/);
   });
@@ -61,7 +61,7 @@ describe('retrying', () => {
     const started = performance.now();
     const failure = retrying('eth_blockNumber', op, { backoff: backoff(300, () => 0), retryable: () => true });
     await expect(failure).rejects.toThrow(/^eth_blockNumber: still failing after 2 attempts in [\d.]+ s \(deadline\): no answer by the deadline \(the attempt before: HTTP 503\)$/);
-    expect(performance.now() - started).toBeLessThan(600);
+    expect(performance.now() - started).toBeLessThan(3_000); // the failure it guards against never ends
   });
 
   it('waits for an answer under a deadline longer than a timer can hold (2^31 ms)', async () => {

@@ -2,7 +2,7 @@
  * Opening the SQLite file behind the event store, and translating SQLite's errors into the
  * port's typed errors so no raw SqliteError reaches a caller.
  */
-import { closeSync, existsSync, openSync, readSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { StoreConfigError, StoreUnavailable } from './errors.ts';
 import { migrate } from './sqlite-schema.ts';
@@ -55,18 +55,6 @@ function configure(db: Database.Database, label: string): void {
   db.pragma('wal_autocheckpoint = 10000');
 }
 
-/** Is `file` a SQLite file in WAL mode (header bytes 18 and 19 are 2) with no `-wal` file beside it? */
-function walModeWithoutWal(file: string): boolean {
-  if (file === ':memory:' || !existsSync(file) || existsSync(`${file}-wal`)) return false;
-  const header = Buffer.alloc(20);
-  const fd = openSync(file, 'r');
-  try {
-    return readSync(fd, header, 0, 20, 0) === 20 && header.toString('latin1', 0, 16) === 'SQLite format 3\0' && header[18] === 2 && header[19] === 2;
-  } finally {
-    closeSync(fd);
-  }
-}
-
 /**
  * A copy of a live store taken without its `-wal` file: while a process has the store open, its
  * commits (the schema's first) may all still be in the WAL, and the main file alone is an empty
@@ -88,9 +76,10 @@ function assertNotCopiedWithoutWal(db: Database.Database, label: string): void {
 export function openDatabase(file: string, where: Where): Database.Database {
   let db: Database.Database | undefined;
   try {
-    const suspect = walModeWithoutWal(file);
+    const withoutWal = file !== ':memory:' && !existsSync(`${file}-wal`);
     db = new Database(file, { timeout: where.busyTimeoutMs });
-    if (suspect) assertNotCopiedWithoutWal(db, where.label);
+    // Read before configure() sets WAL: a new file still says `delete` here.
+    if (withoutWal && db.pragma('journal_mode', { simple: true }) === 'wal') assertNotCopiedWithoutWal(db, where.label);
     configure(db, where.label);
     migrate(db, where.label);
     return db;

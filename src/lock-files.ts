@@ -1,5 +1,9 @@
 /** What the project's lock files (the token file's, the executor's) share. */
-import { open, rm } from 'node:fs/promises';
+import { randomUUID } from 'node:crypto';
+import { link, open, rename, rm } from 'node:fs/promises';
+
+/** An owner writes its lock right after creating the file; empty for longer than this, it never will. */
+export const UNWRITTEN_GRACE_MS = 2_000;
 
 /** Whether a process with this pid runs on this host (EPERM: one does, owned by another user). */
 export function isAlive(pid: number): boolean {
@@ -35,4 +39,22 @@ export async function createExclusive(path: string, text: string, mode: number, 
     held.delete(path);
     throw e;
   }
+}
+
+/**
+ * Removes a lock judged left over without removing a live one: two waiters may both judge the
+ * old lock stale, and the slower one's plain rm would delete the faster one's new lock. So the
+ * lock is moved aside and judged again there (`stillStale`); one that is live after all is put
+ * back (link fails if yet another lock took its place, whose holder then finds it lost).
+ */
+export async function takeOver(path: string, stillStale: (aside: string) => Promise<boolean>): Promise<void> {
+  const aside = `${path}.${process.pid}.${randomUUID()}.stale`;
+  try {
+    await rename(path, aside);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw e;
+  }
+  if (!(await stillStale(aside))) await link(aside, path).catch(() => undefined);
+  await rm(aside, { force: true });
 }

@@ -17,15 +17,14 @@
  * machines sharing no file: neither gets a lock, and one executor per deployment stays the
  * operator's to arrange there.
  */
-import { randomUUID } from 'node:crypto';
-import { link, readFile, rename, rm, stat, utimes } from 'node:fs/promises';
+import { readFile, rm, stat, utimes } from 'node:fs/promises';
 import { realpathSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseStoreUrl } from '../eventstore/store-location.ts';
 import { logger, type Logger } from '../log.ts';
-import { createExclusive, isAlive } from '../lock-files.ts';
+import { UNWRITTEN_GRACE_MS, createExclusive, isAlive, takeOver } from '../lock-files.ts';
 import * as t from 'io-ts';
 import * as E from 'fp-ts/lib/Either.js';
 import { IsoTime } from '../domain/codecs.ts';
@@ -62,8 +61,6 @@ export class ExecutorLockLost extends Error {
   override readonly name = 'ExecutorLockLost';
 }
 
-/** An owner writes its name right after creating the file; empty for longer than this, it never will. */
-const UNWRITTEN_GRACE_MS = 2_000;
 
 /** Lock files this process holds right now. */
 const held = new Set<string>();
@@ -111,7 +108,10 @@ async function acquire(path: string, { staleMs, signal }: ExecutorLockOptions, l
     const reason = staleness(path, found, staleMs);
     if (reason !== undefined) {
       log.warn({ lockPath: path, holder: found.holder, reason }, `taking over a left-over executor lock: ${reason}`);
-      await takeOver(path, staleMs);
+      await takeOver(path, async (aside) => {
+        const moved = await inspect(aside);
+        return moved === undefined || staleness(path, moved, staleMs) !== undefined;
+      });
       continue;
     }
     // Checked after staleness: a holder that stopped renewing is stale by now, so only a live one is refused.
@@ -162,25 +162,6 @@ function staleness(path: string, { holder, ageMs }: Found, staleMs: number): str
   if (holder.host !== hostname()) return undefined; // another container or host: only its mtime tells
   if (holder.pid === process.pid) return held.has(path) ? undefined : 'it names this pid, which does not hold it: a previous process with the same pid';
   return isAlive(holder.pid) ? undefined : `pid ${holder.pid} is gone`;
-}
-
-/**
- * Removes a stale lock without removing a live one: two waiters may both judge the old lock
- * stale, and the slower one's plain rm would delete the faster one's new lock. So the lock is
- * moved aside first and judged again there; one that is live after all is put back (link fails
- * if yet another lock took its place, whose holder then sees it lost it at its next heartbeat).
- */
-async function takeOver(path: string, staleMs: number): Promise<void> {
-  const aside = `${path}.${process.pid}.${randomUUID()}.stale`;
-  try {
-    await rename(path, aside);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
-    throw e;
-  }
-  const moved = await inspect(aside);
-  if (moved !== undefined && staleness(path, moved, staleMs) === undefined) await link(aside, path).catch(() => undefined);
-  await rm(aside, { force: true });
 }
 
 /** Renews the lock every sixth of the stale age until released; aborts `lost` if it is no longer this process's. */

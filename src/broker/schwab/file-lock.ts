@@ -9,23 +9,21 @@
  */
 import { readFile, rm, stat } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createExclusive, isAlive } from '../../lock-files.ts';
+import { UNWRITTEN_GRACE_MS, createExclusive, isAlive, takeOver } from '../../lock-files.ts';
 
 const RETRY_MS = 50;
-/** An owner writes its pid right after creating the file; empty for longer than this, it never will. */
-const UNWRITTEN_GRACE_MS = 2_000;
 /** A hold is one token request and a file write: one this old is a leftover, whoever has its pid now. */
 const MAX_HOLD_MS = 5 * 60_000;
 
 /** Lock files this process holds right now. */
 const held = new Set<string>();
 
-/** Whether an existing lock file is left over: its owner is gone, or never wrote its pid. */
-async function isStale(lockPath: string): Promise<boolean> {
+/** Whether the lock `lockPath` (its file at `file`, moved aside while it is taken over) is left over: its owner is gone, or never wrote its pid. */
+async function isStale(lockPath: string, file = lockPath): Promise<boolean> {
   let text: string;
   let modified: number;
   try {
-    [text, modified] = await Promise.all([readFile(lockPath, 'utf8'), stat(lockPath).then((s) => s.mtimeMs)]);
+    [text, modified] = await Promise.all([readFile(file, 'utf8'), stat(file).then((s) => s.mtimeMs)]);
   } catch {
     return false; // gone meanwhile: just try again
   }
@@ -39,7 +37,7 @@ async function isStale(lockPath: string): Promise<boolean> {
 
 async function tryAcquire(lockPath: string): Promise<boolean> {
   if (await createExclusive(lockPath, String(process.pid), 0o600, held)) return true;
-  if (await isStale(lockPath)) await rm(lockPath, { force: true });
+  if (await isStale(lockPath)) await takeOver(lockPath, (aside) => isStale(lockPath, aside));
   return false;
 }
 

@@ -25,6 +25,7 @@ import { runService } from '../../src/services/service.ts';
 import { ACCUMULATOR_CHECKPOINT } from '../../src/services/accumulator.ts';
 import { foldLedger } from '../../src/services/ledger-query.ts';
 import { ROOT, readLogFile } from '../support/cli.ts';
+import { capturedLog } from '../support/test-log.ts';
 import { LedgerFollower } from '../../src/services/ledger-follower.ts';
 import { PaperBroker } from '../../src/broker/paper.ts';
 import { hedgesJson, positionsJson, rejectionJson, tradeJson } from '../../projections/queries.ts';
@@ -74,8 +75,9 @@ async function caughtUp(follower: LedgerFollower): Promise<void> {
 
 describe('HTTP API on the example ledger', () => {
   const stop = new AbortController();
-  const lines: Record<string, unknown>[] = [];
-  const log = pino({ level: 'debug' }, { write: (line: string) => void lines.push(JSON.parse(line)) }).child({ component: 'http' });
+  const captured = capturedLog('debug');
+  const { lines } = captured;
+  const log = captured.log.child({ component: 'http' });
   const metrics = createMetrics();
   let store: EventStore;
   let follower: LedgerFollower;

@@ -5,15 +5,13 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { writeFileSync } from 'node:fs';
-import { Writable } from 'node:stream';
-import { pino } from 'pino';
 import { BrokerUnavailable, ReauthRequired } from '../../src/broker/port.ts';
 import { OAuthClient } from '../../src/broker/schwab/oauth.ts';
 import { TokenManager } from '../../src/broker/schwab/tokens.ts';
 import { EncryptedTokenFile, createSchwabBroker } from '../../src/broker/schwab/index.ts';
 import { ExecutorService } from '../../src/services/executor.ts';
 import { APP, Harness } from '../support/executor-harness.ts';
-import { testLog } from '../support/test-log.ts';
+import { capturedLog, testLog } from '../support/test-log.ts';
 
 const MINUTE = 60_000;
 let harness: Harness;
@@ -102,15 +100,14 @@ describe('TokenManager', () => {
 
 it('logs correlation ids and never a token, a code or a secret', async () => {
   harness = await Harness.start();
-  let lines = '';
-  const sink = new Writable({ write: (chunk: Buffer, _enc, done) => ((lines += chunk.toString()), done()) });
-  const log = pino({ level: 'debug' }, sink);
+  const { lines: logged, log } = capturedLog('debug');
   const broker = createSchwabBroker(harness.settings(), { now: harness.now, log });
   harness.sim.control.injectFault('place', { kind: 'drop', applied: true });
   harness.sim.clock.advance(31 * MINUTE); // a refresh happens on the way
   await harness.request('GME', 'BUY', 1n);
   await new ExecutorService({ store: harness.store, broker, log, now: harness.now, pollIntervalMs: 10, backoffMs: { min: 5, max: 20 } }).drainOpen();
   const tokens = await harness.tokens.load();
+  const lines = logged.map((line) => JSON.stringify(line)).join('\n');
   expect(lines).toMatch(/"correlId":"[0-9a-f-]{36}"/);
   for (const secret of [tokens!.accessToken, tokens!.refreshToken, APP.appSecret, harness.key.toString('hex'), harness.key.toString('base64')]) expect(lines).not.toContain(secret);
 });

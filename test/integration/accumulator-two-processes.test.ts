@@ -11,7 +11,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createSimClock } from '../../src/broker/schwab-sim/index.ts';
-import { LEDGER_PREFIXES, decodeEvent, encodeEvent, streams, type Envelope } from '../../src/domain/events.ts';
+import { LEDGER_PREFIXES, encodeEvent, streams, type Envelope } from '../../src/domain/events.ts';
 import { hedgeDecisionId } from '../../src/domain/ids.ts';
 import * as D from '../../src/domain/decimal.ts';
 import { Ingester } from '../../src/services/ingester.ts';
@@ -26,6 +26,7 @@ import { runCli } from '../support/cli.ts';
 import { config } from '../support/scenario.ts';
 import { History, CHAIN_ID, ORDERBOOK, TOKEN, ourTake } from '../support/orderbook-logs.ts';
 import { mulberry32 } from '../../src/seeded-random.ts';
+import { decodedEvents } from '../support/store-fixtures.ts';
 
 
 let harness: Harness;
@@ -35,15 +36,7 @@ afterEach(async () => {
   await harness.close();
 });
 
-async function decoded(prefixes: readonly string[]): Promise<Envelope[]> {
-  const out: Envelope[] = [];
-  for await (const recorded of harness.store.readAll({ prefixes })) {
-    const event = decodeEvent(recorded);
-    if (event._tag === 'Left') throw event.left;
-    out.push(event.right);
-  }
-  return out;
-}
+const decoded = (prefixes: readonly string[]): Promise<Envelope[]> => decodedEvents(harness.store.readAll({ prefixes }));
 
 /** `decision appended` lines of a process's log: `symbol#sequence` → written. */
 function appended(service: ServiceProcess): { key: string; written: boolean }[] {

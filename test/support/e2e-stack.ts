@@ -17,7 +17,8 @@ import { until } from './until.ts';
 import { createPublicClient, http, type Address } from 'viem';
 import * as D from '../../src/domain/decimal.ts';
 import { logEventId } from '../../src/domain/ids.ts';
-import { decodeEvent, type Envelope } from '../../src/domain/events.ts';
+import type { Envelope } from '../../src/domain/events.ts';
+import { decodedEvents } from './store-fixtures.ts';
 import type { EventStore, ReadAllOptions } from '../../src/eventstore/port.ts';
 import { SqliteEventStore } from '../../src/eventstore/sqlite.ts';
 import { createSimClock, startSchwabSim, type SchwabSim } from '../../src/broker/schwab-sim/index.ts';
@@ -276,14 +277,8 @@ export class E2eStack {
   }
 
   /** Every stored event of the given prefixes, decoded (a corrupt one throws). */
-  async events(options: ReadAllOptions = {}): Promise<Envelope[]> {
-    const out: Envelope[] = [];
-    for await (const recorded of this.store().readAll(options)) {
-      const decoded = decodeEvent(recorded);
-      if (decoded._tag === 'Left') throw decoded.left;
-      out.push(decoded.right);
-    }
-    return out;
+  events(options: ReadAllOptions = {}): Promise<Envelope[]> {
+    return decodedEvents(this.store().readAll(options));
   }
 
   /** How many events the store holds (all streams). */

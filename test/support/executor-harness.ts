@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { testLog } from './test-log.ts';
 import { until } from './until.ts';
 import * as D from '../../src/domain/decimal.ts';
-import { decodeEvent, encodeEvent, streams, type Envelope } from '../../src/domain/events.ts';
+import { encodeEvent, streams, type Envelope } from '../../src/domain/events.ts';
+import { decodedEvents } from './store-fixtures.ts';
 import { hedgeDecisionId } from '../../src/domain/ids.ts';
 import { NO_STREAM, type EventStore } from '../../src/eventstore/port.ts';
 import { openStore } from '../../src/eventstore/url.ts';
@@ -96,17 +97,12 @@ export class Harness {
 
   /** The command's order stream, decoded. */
   async orderEvents(commandId: string): Promise<Envelope[]> {
-    const events: Envelope[] = [];
     try {
-      for await (const recorded of this.store.readStream(streams.hedgeOrder(commandId))) {
-        const decoded = decodeEvent(recorded);
-        if (decoded._tag === 'Left') throw decoded.left;
-        events.push(decoded.right);
-      }
+      return await decodedEvents(this.store.readStream(streams.hedgeOrder(commandId)));
     } catch (e) {
       if ((e as Error).name !== 'StreamNotFound') throw e;
+      return [];
     }
-    return events;
   }
 
   async outcome(commandId: string): Promise<Envelope | undefined> {

@@ -1,8 +1,8 @@
 /** Small builders shared by the store contract suite and the adapter-specific store tests. */
 import { randomUUID } from 'node:crypto';
 import * as D from '../../src/domain/decimal.ts';
-import { encodeEvent } from '../../src/domain/events.ts';
-import type { Json, NewEvent } from '../../src/eventstore/port.ts';
+import { decodeEvent, encodeEvent, type Envelope } from '../../src/domain/events.ts';
+import type { Json, NewEvent, RecordedEvent } from '../../src/eventstore/port.ts';
 
 export const event = (type = 'Tested', data: Json = {}, metadata?: Json): NewEvent =>
   metadata === undefined ? { id: randomUUID(), type, data } : { id: randomUUID(), type, data, metadata };
@@ -36,4 +36,15 @@ export function hedgeRequested(quantity?: string): NewEvent {
     },
   });
   return quantity === undefined ? valid : { ...valid, data: { ...(valid.data as Record<string, Json>), quantity } };
+}
+
+/** Stored events, decoded; a corrupt one throws (the tests expect none). */
+export async function decodedEvents(records: AsyncIterable<RecordedEvent>): Promise<Envelope[]> {
+  const out: Envelope[] = [];
+  for await (const recorded of records) {
+    const decoded = decodeEvent(recorded);
+    if (decoded._tag === 'Left') throw decoded.left;
+    out.push(decoded.right);
+  }
+  return out;
 }

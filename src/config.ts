@@ -4,7 +4,7 @@
  */
 import * as t from 'io-ts';
 import * as E from 'fp-ts/lib/Either.js';
-import { Address, Ticker, describeErrors } from './domain/codecs.ts';
+import { Address, IsoTime, Ticker, describeErrors } from './domain/codecs.ts';
 import { locateStore, redactStoreUrl } from './eventstore/store-location.ts';
 import { readTextFile, repeatedKeys } from './text-file.ts';
 
@@ -31,6 +31,8 @@ const StoreUrl = new t.Type<string, string, unknown>('a store URL', t.string.is,
 }, t.identity);
 /** At least one: an empty list (`LEDGER_OWNERS=","`) would silently replace the file's owners with none. */
 const Owners = t.refinement(t.array(Address), (owners) => owners.length > 0, 'at least one owner address');
+/** The instant a backup was taken, in UTC (a zone would be one more way to be hours off); a day past the month's end is a typo, not March. */
+const ReconcileSince = t.refinement(IsoTime, (s) => Number.isFinite(Date.parse(s)) && new Date(s).toISOString().slice(0, 19) === s.slice(0, 19), 'an ISO-8601 UTC time like 2026-11-28T21:00:00Z');
 /** The executor lock's heartbeat is a sixth of it: shorter would renew the file more often than a busy disk answers. */
 const StaleAge = t.refinement(t.number, (n) => Number.isSafeInteger(n) && n >= 1000, 'a whole number of milliseconds, at least 1000');
 const Port = t.refinement(t.number, (n) => Number.isSafeInteger(n) && n >= 0 && n <= 65535, 'a port from 0 to 65535');
@@ -73,6 +75,7 @@ export const settings = {
   pollIntervalMs: setting('LEDGER_POLL_INTERVAL_MS', PositiveInt, integer, 'how often the executor asks the broker about each open order (±20% jitter); default 2000'),
   openOrderDeadlineMs: setting('LEDGER_OPEN_ORDER_DEADLINE_MS', PositiveInt, integer, 'an order still open after this much regular-hours time is cancelled and reported; default 900000 (15 min)'),
   reconcileSkewMs: setting('LEDGER_RECONCILE_SKEW_MS', NonNegativeInt, integer, 'reconciliation adopts broker orders entered up to this long before the intent was recorded (rounded down to the whole second); default 60000'),
+  reconcileSince: setting('LEDGER_RECONCILE_SINCE', ReconcileSince, text, 'after restoring a backup: every command without a recorded order first adopts a matching broker order entered since this UTC time (when the backup was taken), if there is one; remove it once the restored ledger has caught up; default unset'),
   executorLockStaleMs: setting('LEDGER_EXECUTOR_LOCK_STALE_MS', StaleAge, integer, 'with a SQLite file store: an executor lock (<db file>.executor.lock) not renewed for this long is taken over, and a live one is waited for this long before the executor refuses to start; renewed every sixth of it; default 30000'),
   paperFillDelayMs: setting('LEDGER_PAPER_FILL_DELAY_MS', NonNegativeInt, integer, 'the paper broker fills this long after the intent; default 0'),
   schwabBaseUrl: setting('SCHWAB_BASE_URL', SchwabBaseUrl, text, 'Schwab API base URL; default https://api.schwabapi.com (the simulator: http://127.0.0.1:<port>)'),

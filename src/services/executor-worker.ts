@@ -18,6 +18,11 @@ export interface WorkerSettings {
   readonly backoffMs: { readonly min: number; readonly max: number };
   /** Trading-hours time an order may stay open before it is cancelled. */
   readonly openOrderDeadlineMs: number;
+  /**
+   * After a restore: the instant the backup was taken. The ledger forgot every order placed since,
+   * the broker did not, so every command without a recorded order first looks for one entered since.
+   */
+  readonly reconcileSince: Date | null;
 }
 
 /** What a worker shares with the executor: the broker, the fold, the store, the operator gate. */
@@ -67,7 +72,7 @@ export class OrderWorker {
 
   constructor(private readonly ctx: WorkerContext, track: OrderTrack, private readonly signal: AbortSignal) {
     this.track = track;
-    this.reconcileFirst = track.stage !== 'new';
+    this.reconcileFirst = track.stage !== 'new' || ctx.settings.reconcileSince !== null;
     this.log = ctx.log.child({ commandId: track.command.commandId, symbol: track.command.brokerSymbol });
   }
 
@@ -136,7 +141,7 @@ export class OrderWorker {
     if (this.ctx.book.track(this.commandId)?.revision !== this.track.revision) throw new TrackMoved(`the order stream of ${this.commandId} holds events this worker has not folded`);
     const intent = this.intent();
     if (this.reconcileFirst) {
-      const found = await this.ctx.broker.findPlaced(intent, this.ctx.book.linkedOrderIds);
+      const found = await this.ctx.broker.findPlaced(this.searchFrom(intent), this.ctx.book.linkedOrderIds);
       this.ctx.brokerAnswered();
       if (found !== undefined) {
         this.log.info({ brokerOrderId: found }, 'reconciled: adopting the order already placed for this command');
@@ -156,6 +161,12 @@ export class OrderWorker {
     this.ctx.brokerAnswered();
     this.log.info({ brokerOrderId, side: intent.side, quantity: intent.quantity.toString() }, 'order placed');
     return this.recordPlaced(brokerOrderId);
+  }
+
+  /** The intent as reconciliation sees it: entered since the intent, or since the restored backup if earlier. */
+  private searchFrom(intent: HedgeOrderIntent): HedgeOrderIntent {
+    const since = this.ctx.settings.reconcileSince;
+    return since !== null && since < intent.intentAt ? { ...intent, intentAt: since } : intent;
   }
 
   private recordPlaced(brokerOrderId: string): Promise<number> {

@@ -33,6 +33,8 @@ export interface ExecutorOptions {
   readonly backoffMs?: { readonly min: number; readonly max: number };
   /** Trading-hours time an order may stay open before it is cancelled and reported; default 15 min. */
   readonly openOrderDeadlineMs?: number;
+  /** After a restore: adopt broker orders entered since this instant (see WorkerSettings); default none. */
+  readonly reconcileSince?: Date | undefined;
   /** How often to try again while the broker needs an operator (re-auth); default 30 s. */
   readonly operatorRetryMs?: number;
   /** Told what the broker needs an operator for (e.g. a new login), and told `undefined` once it answers again. */
@@ -58,7 +60,11 @@ export class ExecutorService {
       pollIntervalMs: options.pollIntervalMs ?? 2000,
       backoffMs: options.backoffMs ?? { min: 250, max: 30_000 },
       openOrderDeadlineMs: options.openOrderDeadlineMs ?? 15 * 60_000,
+      reconcileSince: options.reconcileSince ?? null,
     };
+    if (options.reconcileSince !== undefined) {
+      options.log.warn({ reconcileSince: options.reconcileSince.toISOString() }, 'restore mode: every command without a recorded order first adopts a matching broker order entered since this time; unset LEDGER_RECONCILE_SINCE once the ledger has caught up');
+    }
   }
 
   /** Folds the command and order streams stored since the last sync. */

@@ -24,6 +24,7 @@ export type ExecutorTuning = Omit<ExecutorOptions, 'store' | 'broker' | 'log'>;
 export const executorTuning = (config: ResolvedConfig): ExecutorTuning => ({
   pollIntervalMs: config.pollIntervalMs,
   openOrderDeadlineMs: config.openOrderDeadlineMs,
+  reconcileSince: config.reconcileSince === undefined ? undefined : new Date(config.reconcileSince),
 });
 
 export async function runOnce(store: EventStore, config: AccumulatorConfig, broker: Broker, tuning: ExecutorTuning = {}, signal?: AbortSignal): Promise<RunOnceReport> {

@@ -3,6 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, loadConfig, requireSettings } from '../../src/config.ts';
+import { executorTuning } from '../../src/services/run-once.ts';
 
 const OWNER = '0x1111111111111111111111111111111111111111';
 const BOOK = '0xd2938e7c9fe3597f78832ce780feb61945c377d7';
@@ -55,6 +56,17 @@ describe('configuration', () => {
     expect(problems(() => loadConfig({ env: { LEDGER_CONFIRMATIONS: '1000000' } }))).toEqual([
       expect.stringMatching(/^env LEDGER_CONFIRMATIONS → confirmations: expected a block count up to 10000, "safe" or "finalized", got 1000000 \(/),
     ]);
+  });
+
+  it('takes the restore time as a UTC instant for the executor, and refuses one with a zone offset or no zone, which would be hours off', () => {
+    const c = loadConfig({ env: { LEDGER_RECONCILE_SINCE: '2026-11-28T21:00:00Z' } });
+    expect(executorTuning(c).reconcileSince).toEqual(new Date(Date.UTC(2026, 10, 28, 21)));
+    expect(executorTuning(loadConfig({ env: {} })).reconcileSince).toBeUndefined();
+    for (const bad of ['2026-11-28T21:00:00+01:00', '2026-11-28T21:00:00', '2026-02-30T21:00:00Z', 'yesterday']) {
+      expect(problems(() => loadConfig({ env: { LEDGER_RECONCILE_SINCE: bad } }))).toEqual([
+        expect.stringMatching(/^env LEDGER_RECONCILE_SINCE → reconcileSince: expected an ISO-8601 UTC time like 2026-11-28T21:00:00Z, got /),
+      ]);
+    }
   });
 
   it('refuses a file that gives a key twice, where JSON would silently keep the last', () => {

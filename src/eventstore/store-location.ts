@@ -7,6 +7,8 @@
  *   sqlite::memory:         private in-memory store (tests)
  *   esdb://… esdb+discover://…   EventStoreDB / KurrentDB, passed to the client unchanged
  */
+import { realpathSync } from 'node:fs';
+import { resolve } from 'node:path';
 import * as E from 'fp-ts/lib/Either.js';
 import { StoreConfigError } from './errors.ts';
 
@@ -112,4 +114,23 @@ export function parseStoreUrl(url: string): StoreLocation {
   const location = locateStore(url);
   if (E.isLeft(location)) throw new StoreConfigError(`bad store URL ${JSON.stringify(redactStoreUrl(url))}: ${location.left}. Accepted forms: ${ACCEPTED}`);
   return location.right;
+}
+
+/**
+ * A file beside the database of the SQLite store at `storeUrl` (`<db file><suffix>`), or undefined
+ * for a store without a file (memory, EventStoreDB). Named after the database's real path: two
+ * processes naming one database by different paths (relative, through a symlink) meet on one file.
+ */
+export function storeSidecarPath(storeUrl: string, suffix: string): string | undefined {
+  const location = parseStoreUrl(storeUrl);
+  return location.kind === 'sqlite' ? `${canonical(location.path)}${suffix}` : undefined;
+}
+
+function canonical(file: string): string {
+  try {
+    return realpathSync(file);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return resolve(file); // not created yet
+    throw e;
+  }
 }

@@ -18,11 +18,9 @@
  * operator's to arrange there.
  */
 import { readFile, rm, stat, utimes } from 'node:fs/promises';
-import { realpathSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { parseStoreUrl } from '../eventstore/store-location.ts';
+import { storeSidecarPath } from '../eventstore/store-location.ts';
 import { logger, type Logger } from '../log.ts';
 import { UNWRITTEN_GRACE_MS, createExclusive, isAlive, takeOver } from '../lock-files.ts';
 import * as t from 'io-ts';
@@ -66,20 +64,7 @@ export class ExecutorLockLost extends Error {
 const held = new Set<string>();
 
 /** The lock file guarding the store at `storeUrl`, or undefined for a store no file can guard. */
-export function executorLockPath(storeUrl: string): string | undefined {
-  const location = parseStoreUrl(storeUrl);
-  return location.kind === 'sqlite' ? `${canonical(location.path)}.executor.lock` : undefined;
-}
-
-/** Two processes naming one database by different paths (relative, through a symlink) must meet on one lock. */
-function canonical(file: string): string {
-  try {
-    return realpathSync(file);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return resolve(file); // not created yet
-    throw e;
-  }
-}
+export const executorLockPath = (storeUrl: string): string | undefined => storeSidecarPath(storeUrl, '.executor.lock');
 
 /** No lock: for a store no file can guard, or a caller that arranges one executor itself (the demo, in-process tests). */
 export const unlocked = async (): Promise<ExecutorLock> => ({ lost: new AbortController().signal, release: async () => undefined });

@@ -19,6 +19,7 @@ import { HedgeOrderBook, isOrderEvent, type OrderEvent, type OrderTrack } from '
 import type { Broker, BrokerNeedsOperator } from '../broker/port.ts';
 import { OrderWorker, TrackMoved, type WorkerContext, type WorkerSettings } from './executor-worker.ts';
 import type { Logger } from '../log.ts';
+import type { OrderMark, OrderMarks } from './order-mark.ts';
 
 const ORDER_PREFIXES = ['hedgecmd-', 'hedgeorder-'] as const;
 
@@ -35,10 +36,26 @@ export interface ExecutorOptions {
   readonly openOrderDeadlineMs?: number;
   /** After a restore: adopt broker orders entered since this instant (see WorkerSettings); default none. */
   readonly reconcileSince?: Date | undefined;
+  /** The store's order marks (order-mark.ts): with them, the executor refuses to start on a restored copy; none for memory and EventStoreDB. */
+  readonly marks?: ((log: Logger) => OrderMarks) | undefined;
   /** How often to try again while the broker needs an operator (re-auth); default 30 s. */
   readonly operatorRetryMs?: number;
   /** Told what the broker needs an operator for (e.g. a new login), and told `undefined` once it answers again. */
   readonly onOperatorProblem?: (problem: string | undefined) => void;
+}
+
+/** The store lacks the newest order event this executor recorded in it: an older copy (see order-mark.ts). */
+export class LedgerRewound extends Error {
+  override readonly name = 'LedgerRewound';
+  constructor(marks: OrderMarks, mark: OrderMark, newestOrderEventAt: string | undefined) {
+    const safe = newestOrderEventAt === undefined ? '' : ` (if that is not known, ${newestOrderEventAt}, the newest order event this copy holds, is safe)`;
+    super(
+      `this store lacks order event ${mark.revision} of command ${mark.commandId}, which its executor recorded at ${mark.at} (${marks.path}): ` +
+        'it is an older copy (a restored backup) or another ledger. Orders placed since are at the broker but not in this ledger, and would be placed again. ' +
+        `Set LEDGER_RECONCILE_SINCE to the time the backup was taken${safe} and start again (docs/operations.md, Backing up and restoring); ` +
+        `for a new ledger on purpose, delete ${marks.path}`,
+    );
+  }
 }
 
 /** What to do when the broker needs a human: the service waits (and keeps saying so), `run --once` stops. */
@@ -53,6 +70,9 @@ export class ExecutorService {
   private operatorProblem: string | undefined;
   /** The tail of each symbol's queue of placement steps. */
   private readonly placing = new Map<string, Promise<unknown>>();
+  private readonly marks: OrderMarks | undefined;
+  /** When the newest order event folded was recorded (the stream is in global order). */
+  private newestOrderEventAt: string | undefined;
 
   constructor(private readonly options: ExecutorOptions) {
     this.settings = {
@@ -62,6 +82,7 @@ export class ExecutorService {
       openOrderDeadlineMs: options.openOrderDeadlineMs ?? 15 * 60_000,
       reconcileSince: options.reconcileSince ?? null,
     };
+    this.marks = options.marks?.(options.log);
     if (options.reconcileSince !== undefined) {
       options.log.warn({ reconcileSince: options.reconcileSince.toISOString() }, 'restore mode: every command without a recorded order first adopts a matching broker order entered since this time; unset LEDGER_RECONCILE_SINCE once the ledger has caught up');
     }
@@ -83,6 +104,7 @@ export class ExecutorService {
    */
   async drainOpen(signal?: AbortSignal, policy: OperatorPolicy = 'fail'): Promise<number> {
     await this.sync();
+    await this.checkNotRewound();
     const open = this.book.open();
     await this.supervise(signal, (inner) => Promise.all(open.map((track) => this.start(track, inner, policy))));
     return open.length;
@@ -91,6 +113,7 @@ export class ExecutorService {
   /** The service: works on every open command, then on each new one as it is appended, until `signal` aborts. */
   async follow(signal: AbortSignal): Promise<void> {
     await this.sync(); // the whole history first: no worker may start before its order stream is folded
+    await this.checkNotRewound();
     await this.supervise(signal, async (inner) => {
       const launch = (track: OrderTrack) => void this.start(track, inner, 'wait').catch((err: unknown) => this.options.log.error({ err }, 'order worker stopped'));
       this.book.open().forEach(launch);
@@ -107,6 +130,14 @@ export class ExecutorService {
         await subscription.close();
       }
     });
+  }
+
+  /** Before any worker starts: a store without the marked order event is an older copy, where placing could place twice. */
+  private async checkNotRewound(): Promise<void> {
+    const mark = await this.marks?.read();
+    if (mark === undefined || (this.book.track(mark.commandId)?.revision ?? -1n) >= BigInt(mark.revision)) return;
+    if (this.settings.reconcileSince === null) throw new LedgerRewound(this.marks!, mark, this.newestOrderEventAt);
+    this.options.log.warn({ mark, markPath: this.marks!.path }, 'this store lacks the newest order event its executor recorded (a restored backup): reconciling since LEDGER_RECONCILE_SINCE');
   }
 
   /** Runs `body` with a signal that also aborts when it ends, then waits for every worker to stop. */
@@ -135,6 +166,7 @@ export class ExecutorService {
     }
     const event = decoded.right;
     if (event.type !== 'HedgeRequested') {
+      if (isOrderEvent(event)) this.newestOrderEventAt = event.data.at;
       this.book.apply(event);
       return undefined;
     }
@@ -185,6 +217,8 @@ export class ExecutorService {
     }
     // Written before by someone (a process that died before we read its event): what it wrote is unknown here.
     if (!written) throw new TrackMoved(`${stream} already holds revision ${revision}`);
+    // Before the worker acts on the event (a Submitting: before it places).
+    await this.marks?.write({ commandId, revision: String(revision), at: event.data.at });
     return this.book.applyOrderEvent(event, revision)!;
   }
 

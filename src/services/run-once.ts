@@ -10,6 +10,7 @@ import { AccumulatorService } from './accumulator.ts';
 import { ExecutorService, type ExecutorOptions } from './executor.ts';
 import { logger } from '../log.ts';
 import type { ResolvedConfig } from '../config.ts';
+import { orderMarksFor } from './order-mark.ts';
 
 export interface RunOnceReport {
   readonly rounds: number;
@@ -25,6 +26,7 @@ export const executorTuning = (config: ResolvedConfig): ExecutorTuning => ({
   pollIntervalMs: config.pollIntervalMs,
   openOrderDeadlineMs: config.openOrderDeadlineMs,
   reconcileSince: config.reconcileSince === undefined ? undefined : new Date(config.reconcileSince),
+  marks: orderMarksFor(config.store),
 });
 
 export async function runOnce(store: EventStore, config: AccumulatorConfig, broker: Broker, tuning: ExecutorTuning = {}, signal?: AbortSignal): Promise<RunOnceReport> {

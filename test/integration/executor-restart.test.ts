@@ -7,7 +7,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { createSimClock } from '../../src/broker/schwab-sim/index.ts';
-import { Harness, APP } from '../support/executor-harness.ts';
+import { Harness } from '../support/executor-harness.ts';
 import { ROOT } from '../support/cli.ts';
 import { spawnTsx, succeeded, type Spawned } from '../support/executor-process.ts';
 
@@ -80,21 +80,11 @@ describe('a process killed and restarted', () => {
 describe('hedge-ledger run --once --broker schwab', () => {
   const cli = (args: string[], env: Record<string, string>): Spawned => spawnTsx('src/cli/main.ts', args, env);
 
-  const environment = (): Record<string, string> => ({
-    LEDGER_CONFIG: join(ROOT, 'docs/example/ledger.json'),
-    LEDGER_STORE: harness.storeUrl,
-    LEDGER_LOG_LEVEL: 'warn',
-    LEDGER_POLL_INTERVAL_MS: '50',
-    SCHWAB_BASE_URL: harness.sim.baseUrl,
-    SCHWAB_APP_KEY: APP.appKey,
-    SCHWAB_APP_SECRET: APP.appSecret,
-    SCHWAB_TOKEN_FILE: harness.tokens.path,
-    TOKEN_ENCRYPTION_KEY: harness.key.toString('base64'),
-  });
+
 
   it('hedges the example ledger at the simulator, and a second run places nothing', async () => {
     await start();
-    const env = environment();
+    const env = harness.cliEnv();
     await succeeded(cli(['ingest-file', join(ROOT, 'docs/example/logs.jsonl'), '--tokens', join(ROOT, 'docs/example/tokens.json')], env));
     expect(JSON.parse(await succeeded(cli(['run', '--once', '--broker', 'schwab', '--json'], env)))).toMatchObject({ ordersCompleted: 2 });
     const hedges = JSON.parse(await succeeded(cli(['hedges', '--json'], env))) as Record<string, unknown>[];
@@ -108,7 +98,7 @@ describe('hedge-ledger run --once --broker schwab', () => {
 
   it('says what is missing before touching anything', async () => {
     await start();
-    const { TOKEN_ENCRYPTION_KEY: _key, SCHWAB_APP_SECRET: _secret, ...env } = environment();
+    const { TOKEN_ENCRYPTION_KEY: _key, SCHWAB_APP_SECRET: _secret, ...env } = harness.cliEnv();
     const { code, stderr } = await cli(['run', '--once', '--broker', 'schwab'], { ...env, TOKEN_ENCRYPTION_KEY: '', SCHWAB_APP_SECRET: '' }).exited;
     expect(code).toBe(2);
     expect(stderr).toMatch(/run --broker schwab needs env SCHWAB_APP_SECRET/);

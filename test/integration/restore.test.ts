@@ -7,13 +7,18 @@
 import { copyFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { afterEach, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import * as D from '../../src/domain/decimal.ts';
 import { encodeEvent, streams } from '../../src/domain/events.ts';
 import { hedgeDecisionId } from '../../src/domain/ids.ts';
 import { NO_STREAM, type EventStore } from '../../src/eventstore/port.ts';
 import { openStore } from '../../src/eventstore/url.ts';
 import { Harness } from '../support/executor-harness.ts';
+import { ROOT } from '../support/cli.ts';
+import { spawnTsx, succeeded, type Spawned } from '../support/executor-process.ts';
+import { createSimClock } from '../../src/broker/schwab-sim/index.ts';
+import { LedgerRewound } from '../../src/services/executor.ts';
+import { orderMarksFor } from '../../src/services/order-mark.ts';
 import { decodedEvents } from '../support/store-fixtures.ts';
 
 let harness: Harness | undefined;
@@ -31,9 +36,12 @@ async function appendCommand(store: EventStore, symbol: string, sequence: number
   return commandId;
 }
 
+/** Something in the store before the backup. */
+const seed = (h: Harness) =>
+  h.store.append(streams.hedgeControl('X'), [encodeEvent(hedgeDecisionId('x', 1), { type: 'HedgingResumed', data: { symbol: 'X', reason: 'before the backup', at: '2025-01-01T00:00:00Z' } })], NO_STREAM);
+
 /** Backs up the harness's store as docs/operations.md says (VACUUM INTO); returns the backup's path and time. */
 async function backUp(h: Harness): Promise<{ file: string; at: Date }> {
-  await h.store.append(streams.hedgeControl('X'), [encodeEvent(hedgeDecisionId('x', 1), { type: 'HedgingResumed', data: { symbol: 'X', reason: 'before the backup', at: '2025-01-01T00:00:00Z' } })], NO_STREAM);
   const at = h.now();
   const file = join(h.dir, 'backup.db');
   const raw = new Database(join(h.dir, 'ledger.db'));
@@ -65,6 +73,7 @@ async function recordedOrders(store: EventStore, commandIds: readonly string[]):
 it('without LEDGER_RECONCILE_SINCE, a restore places every hedge decided after the backup a second time (why the setting exists)', async () => {
   harness = await Harness.start({ store: 'file' });
   const h = harness;
+  await seed(h);
   const backup = await backUp(h);
   await appendCommand(h.store, 'GME', 1);
   await h.executor().drainOpen();
@@ -79,6 +88,7 @@ it('without LEDGER_RECONCILE_SINCE, a restore places every hedge decided after t
 it('with LEDGER_RECONCILE_SINCE at the backup time, each restored command adopts its own order, in decision order, and nothing is placed again', async () => {
   harness = await Harness.start({ store: 'file' });
   const h = harness;
+  await seed(h);
   const backup = await backUp(h);
   // After the backup: two GME decisions (the second after the first's outcome) and one AAPL, each filled at Schwab.
   const before: string[] = [];
@@ -100,4 +110,72 @@ it('with LEDGER_RECONCILE_SINCE at the backup time, each restored command adopts
 
   expect(h.ordersPlaced()).toBe(3);
   expect(await recordedOrders(restored, before)).toEqual(original);
+});
+
+it('an executor given the store\'s marks refuses a restored copy that lacks the order events it recorded, naming a safe LEDGER_RECONCILE_SINCE, and places nothing', async () => {
+  harness = await Harness.start({ store: 'file' });
+  const h = harness;
+  const marks = orderMarksFor(h.storeUrl);
+  await appendCommand(h.store, 'GME', 1);
+  await h.executor({ marks }).drainOpen();
+  const newestInBackup = ((await decodedEvents(h.store.readStream(streams.hedgeOrder(hedgeDecisionId('GME', 1))))).at(-1)!.data as { at: string }).at;
+  const backup = await backUp(h);
+  await appendCommand(h.store, 'AAPL', 1);
+  await h.executor({ marks }).drainOpen();
+  expect(h.ordersPlaced()).toBe(2);
+
+  const restored = await restore(h, backup.file);
+  await appendCommand(restored, 'AAPL', 1);
+  const refused = h.executor({ store: restored, marks }).drainOpen();
+  await expect(refused).rejects.toThrow(LedgerRewound);
+  await expect(refused).rejects.toThrow(`Set LEDGER_RECONCILE_SINCE to the time the backup was taken (if that is not known, ${newestInBackup}, the newest order event this copy holds, is safe)`);
+  expect(h.ordersPlaced()).toBe(2);
+
+  // Given the suggested time, it adopts; the mark then names an event the store holds, and a plain start works again.
+  await h.executor({ store: restored, marks, reconcileSince: new Date(newestInBackup) }).drainOpen();
+  expect(h.ordersPlaced()).toBe(2);
+  await appendCommand(restored, 'AAPL', 2);
+  await h.executor({ store: restored, marks }).drainOpen();
+  expect(h.ordersPlaced()).toBe(3);
+});
+
+it('the store\'s first executor, or one on the unrestored store, starts without a word from the marks', async () => {
+  harness = await Harness.start({ store: 'file' });
+  const h = harness;
+  const marks = orderMarksFor(h.storeUrl);
+  expect(marks).toBeDefined();
+  for (const sequence of [1, 2]) {
+    await appendCommand(h.store, 'GME', sequence);
+    await h.executor({ marks }).drainOpen();
+  }
+  expect(h.ordersPlaced()).toBe(2);
+  expect(orderMarksFor('sqlite::memory:')).toBeUndefined();
+});
+
+describe('hedge-ledger run --once --broker schwab on a restored store', () => {
+  const cli = (args: string[], env: Record<string, string>): Spawned => spawnTsx('src/cli/main.ts', args, env);
+
+  it('stops before placing anything, then, given the backup time, adopts the orders placed after the backup', async () => {
+    harness = await Harness.start({ store: 'file', clock: 'wall', sim: { clock: createSimClock({ start: new Date(), followWallClock: true }) } });
+    const h = harness;
+    h.sim.control.setMarketOpen(true);
+    const env = h.cliEnv();
+    await succeeded(cli(['ingest-file', join(ROOT, 'docs/example/logs.jsonl'), '--tokens', join(ROOT, 'docs/example/tokens.json')], env));
+    const backup = await backUp(h);
+    expect(JSON.parse(await succeeded(cli(['run', '--once', '--broker', 'schwab', '--json'], env)))).toMatchObject({ ordersCompleted: 2 });
+    expect(h.ordersPlaced()).toBe(2);
+
+    await restore(h, backup.file);
+    const refused = await cli(['run', '--once', '--broker', 'schwab'], env).exited;
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/hedge-ledger run: this store lacks order event \d+ of command \S+, which its executor recorded at .*: it is an older copy \(a restored backup\) or another ledger\. .*Set LEDGER_RECONCILE_SINCE to the time the backup was taken/);
+    expect(h.ordersPlaced()).toBe(2);
+
+    const since = { ...env, LEDGER_RECONCILE_SINCE: `${backup.at.toISOString().slice(0, 19)}Z` };
+    expect(JSON.parse(await succeeded(cli(['run', '--once', '--broker', 'schwab', '--json'], since)))).toMatchObject({ ordersCompleted: 2 });
+    expect(h.ordersPlaced()).toBe(2);
+    const hedges = JSON.parse(await succeeded(cli(['hedges', '--json'], env))) as { status: string; brokerOrderId: string }[];
+    expect(hedges.map((x) => x.status)).toEqual(['filled', 'filled']);
+    expect(hedges.map((x) => x.brokerOrderId).sort()).toEqual(h.sim.control.orders().map((o) => o.orderId).sort());
+  });
 });

@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { testLog } from './test-log.ts';
+import { ROOT } from './cli.ts';
 import { until } from './until.ts';
 import * as D from '../../src/domain/decimal.ts';
 import { encodeEvent, streams, type Envelope } from '../../src/domain/events.ts';
@@ -83,6 +84,21 @@ export class Harness {
 
   executor(options: Partial<ExecutorOptions> = {}): ExecutorService {
     return new ExecutorService({ store: this.store, broker: this.broker(), log: testLog('executor'), now: this.now, pollIntervalMs: 10, backoffMs: { min: 5, max: 40 }, operatorRetryMs: 20, ...options });
+  }
+
+  /** The environment of a `hedge-ledger` child hedging the example ledger (docs/example) in this harness's store at its simulator. */
+  cliEnv(): Record<string, string> {
+    return {
+      LEDGER_CONFIG: join(ROOT, 'docs/example/ledger.json'),
+      LEDGER_STORE: this.storeUrl,
+      LEDGER_LOG_LEVEL: 'warn',
+      LEDGER_POLL_INTERVAL_MS: '50',
+      SCHWAB_BASE_URL: this.sim.baseUrl,
+      SCHWAB_APP_KEY: APP.appKey,
+      SCHWAB_APP_SECRET: APP.appSecret,
+      SCHWAB_TOKEN_FILE: this.tokens.path,
+      TOKEN_ENCRYPTION_KEY: this.key.toString('base64'),
+    };
   }
 
   /** Appends the symbol's next HedgeRequested, as the accumulator would; returns its command id. */

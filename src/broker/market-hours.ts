@@ -1,7 +1,10 @@
 /**
- * US equity regular hours: 09:30–16:00 America/New_York, Monday to Friday. Exchange
- * holidays are not modelled. Time zone maths goes through Intl (no tz library).
+ * US equity regular hours: 09:30–16:00 America/New_York on NYSE trading days, 13:00 on early
+ * closes (the calendar is in nyse-calendar.ts; unscheduled closures are not modelled). Time
+ * zone maths goes through Intl (no tz library).
  */
+import { sessionOn, type Session } from './nyse-calendar.ts';
+
 const NEW_YORK = new Intl.DateTimeFormat('en-US', {
   timeZone: 'America/New_York',
   hourCycle: 'h23',
@@ -12,9 +15,6 @@ const NEW_YORK = new Intl.DateTimeFormat('en-US', {
   minute: 'numeric',
   second: 'numeric',
 });
-
-const OPEN_MINUTE = 9 * 60 + 30;
-const CLOSE_MINUTE = 16 * 60;
 
 interface WallTime {
   readonly year: number;
@@ -51,28 +51,32 @@ function fromNewYork(year: number, month: number, day: number, minuteOfDay: numb
   return asUtc - offsetAt(asUtc - offsetAt(asUtc));
 }
 
-const isWeekday = (utcMidnight: Date): boolean => utcMidnight.getUTCDay() >= 1 && utcMidnight.getUTCDay() <= 5;
-
 export function isMarketOpen(ms: number): boolean {
   const w = newYorkWallTime(ms);
+  const session = sessionOn(w.year, w.month, w.day);
   const minute = w.hour * 60 + w.minute;
-  return isWeekday(new Date(Date.UTC(w.year, w.month - 1, w.day))) && minute >= OPEN_MINUTE && minute < CLOSE_MINUTE;
+  return session !== undefined && minute >= session.open && minute < session.close;
 }
 
-/** The first weekday instant strictly after `ms` at which New York's clock shows `minuteOfDay`. */
-function nextWeekdayAt(ms: number, minuteOfDay: number): number {
+/** Scheduled closures last at most three days in a row (a weekend and a Friday or Monday holiday). */
+const DAYS_TO_SEARCH = 8;
+
+/** The first session edge (open or close) strictly after `ms`, skipping weekends and holidays. */
+function nextEdge(ms: number, edge: keyof Session): number {
   const w = newYorkWallTime(ms);
-  for (let i = 0; i < 8; i++) {
+  for (let i = 0; i < DAYS_TO_SEARCH; i++) {
     const day = new Date(Date.UTC(w.year, w.month - 1, w.day + i));
-    if (!isWeekday(day)) continue;
-    const at = fromNewYork(day.getUTCFullYear(), day.getUTCMonth() + 1, day.getUTCDate(), minuteOfDay);
+    const [year, month, date] = [day.getUTCFullYear(), day.getUTCMonth() + 1, day.getUTCDate()];
+    const session = sessionOn(year, month, date);
+    if (session === undefined) continue;
+    const at = fromNewYork(year, month, date, session[edge]);
     if (at > ms) return at;
   }
-  throw new Error('unreachable: a weekday occurs within 8 days');
+  throw new Error(`unreachable: the NYSE trades within ${DAYS_TO_SEARCH} days`);
 }
 
-export const nextOpenAfter = (ms: number): number => nextWeekdayAt(ms, OPEN_MINUTE);
-export const nextCloseAfter = (ms: number): number => nextWeekdayAt(ms, CLOSE_MINUTE);
+export const nextOpenAfter = (ms: number): number => nextEdge(ms, 'open');
+export const nextCloseAfter = (ms: number): number => nextEdge(ms, 'close');
 
 /** How much of [from, to) falls in regular trading hours: an open order's deadline runs only while the market can fill it. */
 export function tradingMsBetween(from: number, to: number): number {

@@ -121,6 +121,25 @@ it('the deadline counts regular hours only, across a weekend that ends daylight 
   expect(outcome).toMatchObject({ type: 'failed', reason: expect.stringContaining('open 16 min of trading time, past the 15 min deadline') });
 });
 
+it('an order placed the evening before Thanksgiving is not cancelled on the holiday: its deadline starts at Friday’s open', async () => {
+  const wednesday = { sim: { clock: createSimClock({ start: new Date('2025-11-26T22:00:00Z') }) } }; // 17:00 EST
+  const outcome = await lifecycle({ kind: 'stuck' }, 1n, async () => {
+    harness.sim.clock.set(new Date('2025-11-27T20:00:00Z')); // Thanksgiving, 15:00 EST
+    let polls = harness.requests('getOrder');
+    await harness.until(() => harness.requests('getOrder') >= polls + 5, 'polls on Thanksgiving');
+    expect(harness.requests('cancel')).toBe(0);
+    expect(harness.sim.control.orders()[0]?.status).toBe('QUEUED');
+    harness.sim.clock.set(new Date('2025-11-28T14:44:00Z')); // Friday 09:44 EST: 14 min of trading time
+    polls = harness.requests('getOrder');
+    await harness.until(() => harness.requests('getOrder') >= polls + 5, 'polls on Friday morning');
+    expect(harness.requests('cancel')).toBe(0);
+    harness.sim.clock.set(new Date('2025-11-28T14:46:00Z')); // 16 min: past it
+    await harness.until(() => harness.requests('cancel') === 1, 'the cancel');
+    harness.sim.clock.advance(2000);
+  }, wednesday, 15 * MINUTE);
+  expect(outcome).toMatchObject({ type: 'failed', reason: expect.stringContaining('open 16 min of trading time, past the 15 min deadline') });
+});
+
 it('an order stuck open past the deadline is cancelled, recorded and reported', async () => {
   const outcome = await lifecycle({ kind: 'stuck' }, 3n, async () => {
     harness.sim.clock.advance(6 * MINUTE);

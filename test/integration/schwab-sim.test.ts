@@ -474,6 +474,24 @@ describe('market hours over HTTP', () => {
     }
   });
 
+  it('on Thanksgiving an order queues until Friday’s 09:30; on Friday a working order expires at the 13:00 early close', async () => {
+    sim.clock.set(new Date('2025-11-27T15:00:00Z')); // Thursday 10:00 EST, Thanksgiving
+    accessToken = sim.control.issueTokens().access_token;
+    const queued = await place('GME', 1);
+    sim.clock.set(new Date('2025-11-28T14:29:59Z'));
+    accessToken = sim.control.issueTokens().access_token;
+    expect((await getOrder(queued)).status).toBe('QUEUED');
+    sim.clock.advance(SECOND); // Friday 09:30 EST
+    expect(await getOrder(queued)).toMatchObject({ status: 'FILLED', closeTime: '2025-11-28T14:30:00+0000' });
+
+    sim.clock.set(new Date('2025-11-28T17:59:59Z')); // 12:59:59 EST
+    accessToken = sim.control.issueTokens().access_token;
+    sim.control.setScript({ kind: 'partialThenExpire', first: 1 }, { next: 1 });
+    const expiring = await place('GME', 2);
+    sim.clock.advance(SECOND);
+    expect(await getOrder(expiring)).toMatchObject({ status: 'EXPIRED', filledQuantity: 1, closeTime: '2025-11-28T18:00:00+0000' });
+  });
+
   it('can pin the market closed or open regardless of the clock', async () => {
     sim.control.setMarketOpen(false);
     const id = await place('GME', 1);

@@ -12,7 +12,7 @@ export const Script = t.union([
   t.type({ kind: t.literal('fill') }),
   /** Fill `first` shares now, the rest `afterMs` later (at `laterPrice`, else the price then). */
   withOptional({ kind: t.literal('partialThenFill'), first: PositiveInt, afterMs: NonNegativeInt }, { laterPrice: PriceText }),
-  /** Fill `first` shares now; the rest stays WORKING until the 16:00 close expires it. */
+  /** Fill `first` shares now; the rest stays WORKING until the close (16:00, or 13:00 on an early close) expires it. */
   t.type({ kind: t.literal('partialThenExpire'), first: PositiveInt }),
   /** Fill `first` shares now; the broker cancels the rest `afterMs` later. */
   t.type({ kind: t.literal('partialThenCancel'), first: PositiveInt, afterMs: NonNegativeInt }),

@@ -63,6 +63,37 @@ describe('placement faults: one order per command', () => {
   });
 });
 
+describe("this host's clock off Schwab's by more than the skew: the Date header widens the search", () => {
+  it.each([
+    ['ahead of', 5],
+    ['behind', -5],
+  ])('an ambiguous POST with the clock 5 min %s Schwab', async (_name, minutes) => {
+    await oneCommandUnder([['place', { kind: 'drop', applied: true }]], { clockAheadOfSchwabMs: minutes * 60_000 });
+  });
+
+  it.each([
+    ['ahead of', 5],
+    ['behind', -5],
+  ])('a restart whose first answer is the orders list, with the clock 5 min %s Schwab', async (_name, minutes) => {
+    harness = await Harness.start({ clockAheadOfSchwabMs: minutes * 60_000 });
+    harness.sim.control.injectFault('place', { kind: 'drop', applied: true });
+    harness.sim.control.injectFault('listOrders', { kind: 'status', status: 503 }, { times: 1_000 });
+    const commandId = await harness.request('GME', 'BUY', 3n);
+    // The first executor records its intent and places; the answer is lost, it cannot reconcile, and it stops there (a crash).
+    const stopped = new AbortController();
+    const first = harness.executor().drainOpen(stopped.signal);
+    await harness.until(() => harness.requests('listOrders') > 0, 'a failed reconciliation');
+    stopped.abort();
+    await first.catch(() => undefined);
+    harness.sim.control.clearFaults();
+    expect((await harness.orderEvents(commandId)).map((e) => e.type)).toEqual(['HedgeOrderSubmitting']);
+    // A new process: a new adapter that has seen no answer yet.
+    await harness.executor().drainOpen();
+    expect(harness.ordersPlaced()).toBe(1);
+    expect((await harness.orderEvents(commandId)).map((e) => e.type)).toEqual(['HedgeOrderSubmitting', 'HedgeOrderPlaced', 'HedgeOrderFilled']);
+  });
+});
+
 describe('polling faults: the order is polled to its fill, never placed again', () => {
   const cases: [string, Fault, FaultSchedule][] = [
     ['500s', { kind: 'status', status: 500 }, { times: 3 }],

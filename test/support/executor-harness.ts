@@ -43,6 +43,8 @@ export interface HarnessOptions {
   readonly requestTimeoutMs?: number;
   /** Default 60000, as in production. */
   readonly reconcileSkewMs?: number;
+  /** How far the adapter's and the executor's clock runs ahead of the simulator's (negative: behind); default 0. */
+  readonly clockAheadOfSchwabMs?: number;
 }
 
 export class Harness {
@@ -65,7 +67,7 @@ export class Harness {
     return harness;
   }
 
-  readonly now = (): Date => (this.options.clock === 'wall' ? new Date() : this.sim.clock.now());
+  readonly now = (): Date => new Date((this.options.clock === 'wall' ? Date.now() : this.sim.clock.now().getTime()) + (this.options.clockAheadOfSchwabMs ?? 0));
 
   /** A fresh login written to the token file, as `auth login` would. */
   async login(): Promise<StoredTokens> {

@@ -74,6 +74,8 @@ async function handle(core: SimCore, control: SchwabSimControl, req: IncomingMes
     send(res, schwabError(413, 'Request body too large'), correlId);
     return;
   }
+  // Schwab's Date header and its entry times come from one clock: the adapter reads the one to judge the other.
+  res.setHeader('Date', core.clock.now().toUTCString());
   const url = new URL(req.url ?? '/', core.baseUrl);
   if (url.pathname.startsWith(CONTROL_PREFIX)) {
     send(res, handleControl(core, control, req.method ?? 'GET', url, body), correlId);

@@ -9,6 +9,7 @@ import * as E from 'fp-ts/lib/Either.js';
 import type { Logger } from '../../log.ts';
 import { Order, OrderList, decodeBody, decodeJson } from './codecs.ts';
 import { TransportError, type HttpAnswer } from './http.ts';
+import { ClockOffset } from './clock-offset.ts';
 import { matchesIntent, mayBeFor, orderBody, orderState } from './orders.ts';
 import type { TraderApi, TraderRequest } from './trader-api.ts';
 import type { WriteBudget } from './write-budget.ts';
@@ -56,7 +57,11 @@ function transient(e: unknown, what: string): Error {
 export class SchwabBroker implements Broker {
   readonly name = 'schwab';
 
-  constructor(private readonly options: SchwabBrokerOptions) {}
+  private readonly clock: ClockOffset;
+
+  constructor(private readonly options: SchwabBrokerOptions) {
+    this.clock = new ClockOffset(options.now, options.log);
+  }
 
   async place(intent: HedgeOrderIntent, signal?: AbortSignal): Promise<{ brokerOrderId: string }> {
     await this.options.budget.take(signal);
@@ -67,6 +72,7 @@ export class SchwabBroker implements Broker {
       // Only a request that got no answer may have created the order; anything else failed before it.
       throw e instanceof TransportError ? new AmbiguousPlacement(`place: ${e.message}`, undefined, { cause: e }) : transient(e, 'place');
     }
+    this.clock.observe(answer.date);
     this.options.budget.answered(answer.status, answer.retryAfterMs);
     const brokerOrderId = answer.status === 201 ? orderIdFromLocation(answer.location) : undefined;
     if (brokerOrderId !== undefined) return { brokerOrderId };
@@ -81,11 +87,20 @@ export class SchwabBroker implements Broker {
   }
 
   async findPlaced(intent: HedgeOrderIntent, linked: ReadonlySet<string>): Promise<string | undefined> {
+    const known = this.clock.known;
+    const found = await this.search(intent, linked);
+    // A new process's first answer may be this very list: searched before Schwab's clock was seen, it may have missed.
+    return !known && (this.clock.earlierMs > 0 || this.clock.laterMs > 0) ? this.search(intent, linked) : found;
+  }
+
+  private async search(intent: HedgeOrderIntent, linked: ReadonlySet<string>): Promise<string | undefined> {
     const now = this.options.now().getTime();
-    const notBefore = enteredNoEarlierThan(intent.intentAt, this.options.reconcileSkewMs);
+    const { earlierMs, laterMs } = this.clock;
+    const notBefore = enteredNoEarlierThan(new Date(intent.intentAt.getTime() - earlierMs), this.options.reconcileSkewMs);
     const query = {
-      fromEnteredTime: new Date(Math.max(notBefore.getTime(), now - LIST_WINDOW_MS)).toISOString(),
-      toEnteredTime: new Date(now + this.options.reconcileSkewMs).toISOString(),
+      // Schwab's 60 days count on its clock.
+      fromEnteredTime: new Date(Math.max(notBefore.getTime(), now - earlierMs + laterMs - LIST_WINDOW_MS)).toISOString(),
+      toEnteredTime: new Date(now + laterMs + this.options.reconcileSkewMs).toISOString(),
     };
     const listed = await this.read(OrderList, { method: 'GET', path: '/orders', query }, 'orders list');
     const orders = listed.flatMap((element, index) => this.listedOrder(element, index, intent.symbol));
@@ -132,10 +147,13 @@ export class SchwabBroker implements Broker {
   }
 
   private async send(request: TraderRequest, what: string): Promise<HttpAnswer> {
+    let answer: HttpAnswer;
     try {
-      return await this.options.api.account(request);
+      answer = await this.options.api.account(request);
     } catch (e) {
       throw transient(e, what);
     }
+    this.clock.observe(answer.date);
+    return answer;
   }
 }

@@ -19,6 +19,8 @@ export interface HttpAnswer {
   readonly location: string | null;
   readonly retryAfterMs: number | undefined;
   readonly correlId: string | null;
+  /** The server's clock as its Date header gives it (whole seconds, epoch ms); undefined when absent or unreadable. */
+  readonly date?: number | undefined;
 }
 
 /** No answer: refused, reset, dropped or timed out. The request may or may not have been acted on. */
@@ -41,8 +43,15 @@ const ASCTIME = /^[A-Za-z]{3} [A-Za-z]{3} [\d ]\d \d{2}:\d{2}:\d{2} \d{4}$/;
 function retryAfterMs(header: string | null, nowMs: number): number | undefined {
   const text = header?.trim() ?? '';
   if (/^\d+(\.\d+)?$/.test(text)) return Math.ceil(Number(text) * 1000);
+  const at = httpDate(text);
+  return at === undefined ? undefined : Math.max(0, at - nowMs);
+}
+
+/** An HTTP date as epoch ms; undefined unless the text is one. */
+function httpDate(header: string | null): number | undefined {
+  const text = header?.trim() ?? '';
   const at = GMT_DATE.test(text) ? Date.parse(text) : ASCTIME.test(text) ? Date.parse(`${text} GMT`) : NaN;
-  return Number.isNaN(at) ? undefined : Math.max(0, at - nowMs);
+  return Number.isNaN(at) ? undefined : at;
 }
 
 /** The path without the query, and the account hash as `{hash}`: shorter log lines, same meaning. */
@@ -61,6 +70,7 @@ export async function exchange(request: HttpRequest, timeoutMs: number, log: Log
       location: res.headers.get('location'),
       retryAfterMs: retryAfterMs(res.headers.get('retry-after'), Date.now()),
       correlId: res.headers.get('schwab-client-correlid'),
+      date: httpDate(res.headers.get('date')),
     };
     log.debug({ method: request.method, path: pathOf(request.url), status: res.status, correlId: answer.correlId, ms: Math.round(performance.now() - started) }, 'schwab answered');
     return answer;

@@ -44,6 +44,8 @@ export interface ExecutorLockOptions {
   /** Stops the wait for a live holder (a SIGTERM meanwhile). */
   readonly signal?: AbortSignal | undefined;
   readonly log?: Logger | undefined;
+  /** Told, once, that a live holder is being waited for (the warning logged): readiness says so meanwhile. */
+  readonly onWait?: ((waiting: string) => void) | undefined;
 }
 
 const describe = (h: Holder | undefined): string => (h ? `pid ${h.pid} on ${h.host} since ${h.since}` : 'a process that has not written its name yet');
@@ -79,7 +81,7 @@ export async function lockExecutor(storeUrl: string, options: ExecutorLockOption
   return hold(path, mine, options.staleMs, log);
 }
 
-async function acquire(path: string, { staleMs, signal }: ExecutorLockOptions, log: Logger): Promise<string> {
+async function acquire(path: string, { staleMs, signal, onWait }: ExecutorLockOptions, log: Logger): Promise<string> {
   const retryMs = Math.min(500, staleMs / 10);
   // A holder that stops renewing now is stale within the stale age; one more look past it settles it.
   const deadline = Date.now() + staleMs + retryMs;
@@ -101,7 +103,11 @@ async function acquire(path: string, { staleMs, signal }: ExecutorLockOptions, l
     }
     // Checked after staleness: a holder that stopped renewing is stale by now, so only a live one is refused.
     if (Date.now() >= deadline) throw new ExecutorLockHeld(path, found.holder);
-    if (!warned) log.warn({ lockPath: path, holder: found.holder, waitMs: staleMs }, `another executor holds the lock (${describe(found.holder)}); waiting up to ${staleMs} ms for it to go stale`);
+    if (!warned) {
+      const waiting = `another executor holds the lock (${describe(found.holder)}); waiting up to ${staleMs} ms for it to go stale`;
+      log.warn({ lockPath: path, holder: found.holder, waitMs: staleMs }, waiting);
+      onWait?.(waiting);
+    }
     warned = true;
     await sleep(retryMs, undefined, { signal });
   }

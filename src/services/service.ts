@@ -32,8 +32,11 @@ export interface ServiceOptions {
   readonly ingest?: IngesterSettings | undefined;
   /** With the execute role: the broker it hedges at (the others need none, nor its secrets). */
   readonly broker?: Broker | undefined;
-  /** With the execute role: takes the store's executor lock (`lockExecutor`), waiting until `signal` aborts at most; none when omitted. */
-  readonly lockExecutor?: ((signal: AbortSignal) => Promise<ExecutorLock>) | undefined;
+  /**
+   * With the execute role: takes the store's executor lock (`lockExecutor`), waiting until `signal` aborts at most, and
+   * calling `onWait` when it waits for a live holder; none when omitted.
+   */
+  readonly lockExecutor?: ((signal: AbortSignal, onWait: (waiting: string) => void) => Promise<ExecutorLock>) | undefined;
   readonly roles: ReadonlySet<Role>;
   readonly signal: AbortSignal;
   /** Called once the HTTP API listens (tests and the demo read the port from it). */
@@ -94,12 +97,16 @@ export async function runService(options: ServiceOptions): Promise<void> {
     let operatorProblem: string | undefined;
     const onOperatorProblem = (problem: string | undefined) => void (operatorProblem = problem);
     // Taken once for the process, not per attempt: a restart after a store blip keeps the lock instead of waiting for itself.
-    const lock = (executorLock = (options.lockExecutor ?? unlocked)(stopAll.signal));
+    // The other roles run meanwhile (only placing is exclusive), but the execute role is not ready while it waits:
+    // it may never start (the holder keeps renewing), and then this process exits 1.
+    let waiting: string | undefined;
+    const lock = (executorLock = (options.lockExecutor ?? unlocked)(stopAll.signal, (w) => (waiting = w)));
     start('execute', async (s) => {
       const { lost } = await lock;
+      waiting = undefined;
       await new ExecutorService({ store, broker: measured, log: logger('executor'), onOperatorProblem, ...executorTuning(config) }).follow(AbortSignal.any([s, lost]));
       lost.throwIfAborted(); // another executor took the store over: fail-stop, not a quiet restart
-    });
+    }, { impeded: () => waiting });
     health.register('broker', () => (operatorProblem === undefined ? { alive: true } : { alive: false, detail: `needs an operator: ${operatorProblem}` }));
   }
   if (follower) {

@@ -29,6 +29,8 @@ export interface SuperviseOptions {
   readonly progress?: () => Promise<RoleProgress>;
   /** How long a role may stay behind without progress before it is restarted. */
   readonly stallMs?: number;
+  /** Why the role, though running, cannot do its work yet (e.g. it waits for a lock): reported as not alive meanwhile. */
+  readonly impeded?: () => string | undefined;
 }
 
 export class RoleFailed extends Error {
@@ -85,8 +87,11 @@ export function supervise(options: SuperviseOptions, signal: AbortSignal): Super
       }
     }
   })();
-  return { health: () => health, done };
+  return { health: () => impededOr(health, options.impeded?.()), done };
 }
+
+/** The supervisor's own report wins once the role is down (retrying, failed); else what impedes it, if anything. */
+const impededOr = (health: RoleHealth, reason: string | undefined): RoleHealth => (!health.alive || reason === undefined ? health : { alive: false, detail: reason });
 
 /** Aborts the attempt when the role stays behind with an unchanged marker for `stallMs`. */
 function watch(options: SuperviseOptions, attempt: AbortController, report: (h: RoleHealth) => void): { stop(): void } {

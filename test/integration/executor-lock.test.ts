@@ -3,7 +3,8 @@
  * --broker schwab` (against the simulator) holds `<db file>.executor.lock`; `run --once` on the
  * same file waits the stale age and fails naming it; a holder killed with SIGKILL is taken
  * over at once by the next executor; a clean stop removes the lock; a holder whose lock was
- * taken from under it stops with exit 1. And in process: the supervisor restarting the execute
+ * taken from under it stops with exit 1; while a service's execute role waits for the lock, its
+ * readiness is 503 naming the holder. And in process: the supervisor restarting the execute
  * role after a store blip keeps the lock rather than waiting for itself.
  */
 import { afterEach, describe, expect, it } from 'vitest';
@@ -94,6 +95,36 @@ describe('the executor lock between processes', () => {
     const exited = await Promise.race([service.exited, sleep(10_000).then(() => undefined)]);
     expect(exited?.code, service.logTail).toBe(1);
     expect(service.logTail).toMatch(/hedge-ledger run: execute failed: \S+ is no longer this process's \(now pid 4242 on other-host/);
+  });
+});
+
+describe('readiness while the execute role waits for the lock', () => {
+  it('is 503 naming the holder while the other roles run, and ready once the holder stops and the lock is taken', async () => {
+    harness = await Harness.start({ store: 'file', clock: 'wall' });
+    const first = await holder(20_000);
+    const waiter = await spawnRoles(harness, 'waiter', 'accumulate,execute,api', stale(20_000));
+    running.push(waiter);
+    expect(await waiter.logged('another executor holds the lock', 10_000), waiter.logTail).toBe(true);
+
+    // Once the API's fold has caught up, the wait is the only reason left.
+    const waiting = await until(async () => {
+      const answer = await waiter.fetch('/health/ready');
+      return !answer.body.includes('ledger follower') && { status: answer.status, reasons: (JSON.parse(answer.body) as { reasons: string[] }).reasons };
+    }, 'the API to catch up', 10_000);
+    const held = new RegExp(`^another executor holds the lock \\(pid ${first.pid} on ${hostname()} since \\S+\\); waiting up to 20000 ms for it to go stale$`);
+    expect(waiting.status).toBe(503);
+    expect(waiting.reasons).toHaveLength(1);
+    expect(waiting.reasons[0]).toMatch(/^execute not alive: /);
+    expect(waiting.reasons[0]!.slice('execute not alive: '.length)).toMatch(held);
+    const { roles } = await waiter.get<{ roles: Record<string, { alive: boolean; detail: string | null }> }>('/status');
+    expect(roles['accumulate']).toEqual({ alive: true, detail: 'running' });
+    expect(roles['execute']?.alive).toBe(false);
+    expect(roles['execute']?.detail).toMatch(held);
+
+    expect((await first.stop('SIGTERM')).code).toBe(0);
+    await waiter.ready(10_000);
+    expect(waiter.logTail).toMatch('executor lock taken');
+    expect((await waiter.stop('SIGTERM')).code).toBe(0);
   });
 });
 

@@ -38,7 +38,7 @@ export async function serve(config: ResolvedConfig, rolesFlag: string | undefine
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   try {
-    const lock = (signal: AbortSignal) => lockExecutor(config.store, { staleMs: config.executorLockStaleMs, signal });
+    const lock = (signal: AbortSignal, onWait: (waiting: string) => void) => lockExecutor(config.store, { staleMs: config.executorLockStaleMs, signal, onWait });
     await withStore(config.store, (store) => runService({ store, config, fold, ingest, broker, lockExecutor: lock, roles, signal: stop.signal }));
   } finally {
     process.off('SIGINT', onSignal);

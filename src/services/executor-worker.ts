@@ -48,12 +48,17 @@ export interface WorkerContext {
   operatorNeeded(problem: BrokerNeedsOperator): number;
   /** The broker answered: whatever needed an operator is solved. */
   brokerAnswered(): void;
+  /** This worker's steps keep failing for `problem` (not the broker's trouble); undefined once a step succeeds. */
+  failing(commandId: string, problem: string | undefined): void;
 }
 
 /** The order stream holds events this worker did not know about (a restart raced it, or another writer). */
 export class TrackMoved extends Error {
   override readonly name = 'TrackMoved';
 }
+
+/** Failed steps in a row after which a worker reports it is stuck: one blip must not flap readiness. */
+const STUCK_AFTER_FAILURES = 3;
 
 /** The poll interval ±20%, so many pollers do not fire in step. */
 export const jittered = (intervalMs: number): number => intervalMs * (0.8 + 0.4 * Math.random());
@@ -81,6 +86,7 @@ export class OrderWorker {
       let pause: number;
       try {
         pause = await this.step();
+        if (this.failures > 0) this.ctx.failing(this.commandId, undefined);
         this.failures = 0;
       } catch (e) {
         pause = this.recover(e);
@@ -224,7 +230,10 @@ export class OrderWorker {
     const context = { err: e, stage: this.track.stage, retryInMs: Math.round(delay) };
     if (e instanceof AmbiguousPlacement) this.log.warn(context, 'placement outcome unknown: reconciling with the broker before any new placement');
     else if (e instanceof BrokerUnavailable) this.log.warn(context, 'broker unavailable: retrying');
-    else this.log.error(context, 'executor step failed: retrying');
+    else {
+      this.log.error(context, 'executor step failed: retrying');
+      if (this.failures >= STUCK_AFTER_FAILURES) this.ctx.failing(this.commandId, (e as Error).message);
+    }
     return delay;
   }
 }

@@ -73,6 +73,8 @@ export class ExecutorService {
   private readonly marks: OrderMarks | undefined;
   /** When the newest order event folded was recorded (the stream is in global order). */
   private newestOrderEventAt: string | undefined;
+  /** Why each worker whose steps keep failing is stuck, by command id. */
+  private readonly stuck = new Map<string, string>();
 
   constructor(private readonly options: ExecutorOptions) {
     this.settings = {
@@ -95,6 +97,12 @@ export class ExecutorService {
 
   openCommands(): number {
     return this.book.open().length;
+  }
+
+  /** Why order steps keep failing (the store refusing writes, a bug), while any do; the broker's trouble is not counted. */
+  failing(): string | undefined {
+    const [problem] = this.stuck.values();
+    return problem === undefined ? undefined : `order steps keep failing (${this.stuck.size} order(s)), retrying: ${problem}`;
   }
 
   /**
@@ -180,7 +188,10 @@ export class ExecutorService {
     const id = track.command.commandId;
     let worker = this.workers.get(id);
     if (worker === undefined) {
-      worker = new OrderWorker(this.context(policy), track, signal).run().finally(() => this.workers.delete(id));
+      worker = new OrderWorker(this.context(policy), track, signal).run().finally(() => {
+        this.workers.delete(id);
+        this.stuck.delete(id);
+      });
       this.workers.set(id, worker);
     }
     return worker;
@@ -197,6 +208,7 @@ export class ExecutorService {
       oneAtATime: (symbol, step) => this.oneAtATime(symbol, step),
       operatorNeeded: (problem) => this.operatorNeeded(problem, policy),
       brokerAnswered: () => this.brokerAnswered(),
+      failing: (commandId, problem) => this.noteStuck(commandId, problem),
     };
   }
 
@@ -241,6 +253,11 @@ export class ExecutorService {
     this.placing.set(symbol, tail);
     void tail.then(() => this.placing.get(symbol) === tail && this.placing.delete(symbol));
     return run;
+  }
+
+  private noteStuck(commandId: string, problem: string | undefined): void {
+    if (problem === undefined) this.stuck.delete(commandId);
+    else this.stuck.set(commandId, problem);
   }
 
   private operatorNeeded(problem: BrokerNeedsOperator, policy: OperatorPolicy): number {

@@ -101,12 +101,15 @@ export async function runService(options: ServiceOptions): Promise<void> {
     // it may never start (the holder keeps renewing), and then this process exits 1.
     let waiting: string | undefined;
     const lock = (executorLock = (options.lockExecutor ?? unlocked)(stopAll.signal, (w) => (waiting = w)));
+    // Its workers retry a failing step forever (a full disk may clear): not ready while some keep failing.
+    let executor: ExecutorService | undefined;
     start('execute', async (s) => {
       const { lost } = await lock;
       waiting = undefined;
-      await new ExecutorService({ store, broker: measured, log: logger('executor'), onOperatorProblem, ...executorTuning(config) }).follow(AbortSignal.any([s, lost]));
+      executor = new ExecutorService({ store, broker: measured, log: logger('executor'), onOperatorProblem, ...executorTuning(config) });
+      await executor.follow(AbortSignal.any([s, lost]));
       lost.throwIfAborted(); // another executor took the store over: fail-stop, not a quiet restart
-    }, { impeded: () => waiting });
+    }, { impeded: () => waiting ?? executor?.failing() });
     health.register('broker', () => (operatorProblem === undefined ? { alive: true } : { alive: false, detail: `needs an operator: ${operatorProblem}` }));
   }
   if (follower) {

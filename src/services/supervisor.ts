@@ -29,7 +29,7 @@ export interface SuperviseOptions {
   readonly progress?: () => Promise<RoleProgress>;
   /** How long a role may stay behind without progress before it is restarted. */
   readonly stallMs?: number;
-  /** Why the role, though running, cannot do its work yet (e.g. it waits for a lock): reported as not alive meanwhile. */
+  /** Why the role, though running, cannot do its work (it waits for a lock, its writes keep failing): reported as not alive meanwhile. */
   readonly impeded?: () => string | undefined;
 }
 

@@ -9,6 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import * as D from '../domain/decimal.ts';
 import { AmbiguousPlacement, BrokerNeedsOperator, BrokerUnavailable, OrderRejected, type Broker, type BrokerOrderState, type HedgeOrderIntent } from '../broker/port.ts';
 import { tradingMsBetween } from '../broker/market-hours.ts';
+import { StoreConfigError } from '../eventstore/errors.ts';
 import type { HedgeOrderBook, OrderEvent, OrderTrack } from '../../projections/hedge-orders.ts';
 import type { Logger } from '../log.ts';
 
@@ -220,6 +221,8 @@ export class OrderWorker {
     // Stopping (the service shuts down): the step was cut short, e.g. waiting for the rate limit;
     // the stage it left is recorded, so the next process picks it up from there.
     if (this.signal.aborted) return 0;
+    // The store's file is no longer the one this process opened (deleted, replaced): whatever it wrote now nobody would see.
+    if (e instanceof StoreConfigError) throw e;
     if (e instanceof BrokerNeedsOperator) return this.ctx.operatorNeeded(e);
     if (e instanceof TrackMoved) {
       this.log.warn({ err: e }, 'the order stream moved under this worker: re-reading it, then reconciling');

@@ -123,20 +123,24 @@ export class ExecutorService {
     await this.sync(); // the whole history first: no worker may start before its order stream is folded
     await this.checkNotRewound();
     await this.supervise(signal, async (inner) => {
-      const launch = (track: OrderTrack) => void this.start(track, inner, 'wait').catch((err: unknown) => this.options.log.error({ err }, 'order worker stopped'));
+      // A worker stops only for what retrying cannot mend (the store's file replaced under this process): so does the executor.
+      const failed = new AbortController();
+      const launch = (track: OrderTrack) => void this.start(track, inner, 'wait').catch((err: unknown) => failed.abort(err));
       this.book.open().forEach(launch);
       const subscription = this.options.store.subscribe({ from: this.position, prefixes: ORDER_PREFIXES });
       const stop = () => void subscription.close();
-      inner.addEventListener('abort', stop, { once: true });
+      const stopping = AbortSignal.any([inner, failed.signal]);
+      stopping.addEventListener('abort', stop, { once: true });
       try {
         for await (const recorded of subscription) {
           const appeared = this.fold(recorded);
           if (appeared !== undefined) launch(appeared);
         }
       } finally {
-        inner.removeEventListener('abort', stop);
+        stopping.removeEventListener('abort', stop);
         await subscription.close();
       }
+      failed.signal.throwIfAborted();
     });
   }
 

@@ -6,6 +6,9 @@
  */
 import { afterEach, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
+import { copyFileSync, renameSync } from 'node:fs';
+import { join } from 'node:path';
+import { createSimClock } from '../../src/broker/schwab-sim/index.ts';
 import { Harness } from '../support/executor-harness.ts';
 import type { ServiceProcess } from '../support/e2e-stack.ts';
 import { spawnRoles } from '../support/role-process.ts';
@@ -50,4 +53,26 @@ it('is not ready while its order steps keep failing to write, and ready again on
   await until(async () => (await harness.outcome(commandId))?.type === 'HedgeOrderFilled', 'the fill', 20_000);
   expect(harness.ordersPlaced()).toBe(1);
   expect((await service.stop('SIGTERM')).code).toBe(0);
+}, 60_000);
+
+it('stops (exit 1) when its store file is replaced under it, rather than retry writes into a file nobody sees', async () => {
+  harness = await Harness.start({ store: 'file', clock: 'wall', sim: { clock: createSimClock({ start: new Date(), followWallClock: true }) } });
+  harness.sim.control.setMarketOpen(true);
+  harness.sim.control.setScript({ kind: 'queued', afterMs: 60_000 }, { next: 1 });
+  const service = await spawnRoles(harness, 'executor', 'execute,api');
+  running.push(service);
+  const commandId = await harness.request('GME', 'BUY', 2n);
+  await until(async () => (await harness.orderEvents(commandId)).some((e) => e.type === 'HedgeOrderPlaced'), 'the order placed and polled');
+  await harness.store.close();
+
+  // Replaced as a careless restore would: a copy moved onto the path while the process runs.
+  const file = join(harness.dir, 'ledger.db');
+  copyFileSync(file, `${file}.copy`);
+  renameSync(`${file}.copy`, file);
+  harness.sim.clock.advance(60_000); // the order fills: recording it is the executor's next write
+
+  const exited = await service.exited;
+  expect(exited.code, service.logTail).toBe(1);
+  expect(service.logTail).toMatch(/was deleted or replaced since this process opened it/);
+  expect(harness.ordersPlaced()).toBe(1);
 }, 60_000);

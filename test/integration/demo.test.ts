@@ -2,7 +2,7 @@
  * The README's first command: `npm start` runs `hedge-ledger demo`. Run it (short) through the
  * real binary and check what it promises: trades hedged, a final report, exit 0.
  */
-import { mkdtempSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -32,6 +32,26 @@ describe('hedge-ledger demo (npm start)', () => {
     for (const p of positions) {
       expect(D.lt(D.abs(D.parse(p.net)), D.ONE)).toBe(true);
       expect(p.pending).toBeNull();
+    }
+  }, 120_000);
+});
+
+describe('hedge-ledger demo beside a ledger of its own directory', () => {
+  it('neither reads nor writes the executor mark of ./data/ledger.db (the default store), which is not the demo’s', async () => {
+    const cwd = mkdtempSync(join(tmpdir(), 'ledger-demo-cwd-'));
+    mkdirSync(join(cwd, 'data'));
+    // What an executor of the default store (./data/ledger.db) left there: a command the demo's new ledger never holds.
+    const mark = join(cwd, 'data', 'ledger.db.executor.mark');
+    const production = JSON.stringify({ commandId: '00000000-0000-5000-8000-000000000000', revision: '2', at: '2026-11-28T21:00:00.000Z' });
+    writeFileSync(mark, production);
+    try {
+      const { code, stdout, stderr } = await runCli(['demo', '--duration', '3'], { cwd, timeoutMs: 90_000 });
+      expect(stderr).not.toMatch(/this store lacks order event/);
+      expect(code).toBe(0);
+      expect(stdout).toMatch(/every symbol ends with \|net\| < 1 share: fully hedged\./);
+      expect(readFileSync(mark, 'utf8')).toBe(production);
+    } finally {
+      rmSync(cwd, { recursive: true, force: true });
     }
   }, 120_000);
 });

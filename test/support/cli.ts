@@ -14,13 +14,13 @@ export interface CliResult {
   readonly stderr: string;
 }
 
-/** Runs `bin/hedge-ledger.js` with `args` (logs at warn unless `env` says otherwise); resolves with its exit code, failing or not. */
-export function runCli(args: readonly string[], { env = {}, timeoutMs = 0 }: { env?: Readonly<Record<string, string>>; timeoutMs?: number } = {}): Promise<CliResult> {
+/** Runs `bin/hedge-ledger.js` with `args` (logs at warn unless `env` says otherwise) in `cwd` (the repository's root unless given); resolves with its exit code, failing or not. */
+export function runCli(args: readonly string[], { env = {}, timeoutMs = 0, cwd = ROOT }: { env?: Readonly<Record<string, string>>; timeoutMs?: number; cwd?: string } = {}): Promise<CliResult> {
   return new Promise((resolve) => {
     execFile(
       process.execPath,
       [join(ROOT, 'bin', 'hedge-ledger.js'), ...args],
-      { cwd: ROOT, env: { ...process.env, LEDGER_LOG_LEVEL: 'warn', ...env }, timeout: timeoutMs },
+      { cwd, env: { ...process.env, LEDGER_LOG_LEVEL: 'warn', ...env }, timeout: timeoutMs },
       (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
     );
   });

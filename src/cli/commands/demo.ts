@@ -50,7 +50,8 @@ export async function demo(argv: string[]): Promise<void> {
   let service: Promise<void> | undefined;
   try {
     // A kept store must be empty, as the demo's chain is new every run.
-    store = await openStore(kept ?? `sqlite:${join(dir, 'ledger.db')}`);
+    const storeUrl = kept ?? `sqlite:${join(dir, 'ledger.db')}`;
+    store = await openStore(storeUrl);
     if (kept !== undefined && (await store.headPosition()) !== undefined) {
       throw new UsageError(`demo --store needs an empty store, and ${redactStoreUrl(kept)} already holds events (the demo's chain is new every run)`);
     }
@@ -61,6 +62,7 @@ export async function demo(argv: string[]): Promise<void> {
     const config = loadConfig({
       env: {},
       overrides: {
+        store: storeUrl, // the executor keeps its mark beside this store's file, not beside the default ./data/ledger.db
         chainId: deployment.chainId, orderbook: deployment.orderbook.toLowerCase() as Address,
         owners: [OUR_OWNER], rpcUrl: anvil.rpcUrl, deploymentBlock: Number(deployment.deploymentBlock), confirmations: 0,
         chainPollIntervalMs: 200, pollIntervalMs: 200, httpPort: 0, broker: 'paper',

@@ -34,8 +34,24 @@ export function orderMarksFor(storeUrl: string): ((log: Logger) => OrderMarks) |
   return path === undefined ? undefined : (log) => fileMarks(path, log);
 }
 
+/**
+ * Each mark file's writes in this process, one at a time in the order asked: workers record side by
+ * side, and two writes at once would share the temp file (a lost or torn mark) or land out of order
+ * (a mark older than the newest event, which a backup taken in between holds).
+ */
+const writing = new Map<string, Promise<void>>();
+
 function fileMarks(path: string, log: Logger): OrderMarks {
   const temp = `${path}.${process.pid}.tmp`;
+  const replace = async (mark: OrderMark): Promise<void> => {
+    try {
+      await writeFile(temp, JSON.stringify(mark));
+      await rename(temp, path); // never half a mark
+    } catch (e) {
+      log.warn({ err: e, markPath: path }, 'cannot write the executor mark: a restored backup may go unnoticed');
+      await rm(temp, { force: true }).catch(() => undefined);
+    }
+  };
   return {
     path,
     async read() {
@@ -51,14 +67,11 @@ function fileMarks(path: string, log: Logger): OrderMarks {
       log.warn({ markPath: path }, 'the executor mark is not readable JSON of an order event: the restore check is skipped');
       return undefined;
     },
-    async write(mark) {
-      try {
-        await writeFile(temp, JSON.stringify(mark));
-        await rename(temp, path); // never half a mark
-      } catch (e) {
-        log.warn({ err: e, markPath: path }, 'cannot write the executor mark: a restored backup may go unnoticed');
-        await rm(temp, { force: true }).catch(() => undefined);
-      }
+    write(mark) {
+      const written = (writing.get(path) ?? Promise.resolve()).then(() => replace(mark));
+      writing.set(path, written);
+      void written.then(() => writing.get(path) === written && writing.delete(path));
+      return written;
     },
   };
 }

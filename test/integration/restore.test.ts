@@ -11,7 +11,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import * as D from '../../src/domain/decimal.ts';
 import { encodeEvent, streams } from '../../src/domain/events.ts';
 import { hedgeDecisionId } from '../../src/domain/ids.ts';
-import { NO_STREAM, type EventStore } from '../../src/eventstore/port.ts';
+import { NO_STREAM, type EventStore, type RecordedEvent } from '../../src/eventstore/port.ts';
 import { openStore } from '../../src/eventstore/url.ts';
 import { Harness } from '../support/executor-harness.ts';
 import { ROOT } from '../support/cli.ts';
@@ -20,6 +20,7 @@ import { createSimClock } from '../../src/broker/schwab-sim/index.ts';
 import { LedgerRewound } from '../../src/services/executor.ts';
 import { orderMarksFor } from '../../src/services/order-mark.ts';
 import { decodedEvents } from '../support/store-fixtures.ts';
+import { capturedLog } from '../support/test-log.ts';
 
 let harness: Harness | undefined;
 const stores: EventStore[] = [];
@@ -150,6 +151,21 @@ it('the store\'s first executor, or one on the unrestored store, starts without 
   }
   expect(h.ordersPlaced()).toBe(2);
   expect(orderMarksFor('sqlite::memory:')).toBeUndefined();
+});
+
+it('with many symbols at once, every mark is written, and the last names the newest order event in the store', async () => {
+  harness = await Harness.start({ store: 'file' });
+  const h = harness;
+  const { lines, log } = capturedLog('warn');
+  const symbols = ['GME', 'AAPL', 'TSLA', 'NVDA', 'MSFT', 'SPY'];
+  for (const symbol of symbols) await appendCommand(h.store, symbol, 1);
+  const marks = orderMarksFor(h.storeUrl);
+  await h.executor({ marks, log }).drainOpen(); // six workers record Submitting, Placed and Filled side by side
+  expect(h.ordersPlaced()).toBe(symbols.length);
+  expect(lines.filter((l) => l.msg.includes('executor mark'))).toEqual([]);
+  let newest: RecordedEvent | undefined;
+  for await (const recorded of h.store.readAll({ prefixes: ['hedgeorder-'] })) newest = recorded;
+  expect(await marks!(log).read()).toMatchObject({ commandId: newest!.stream.slice('hedgeorder-'.length), revision: String(newest!.revision) });
 });
 
 describe('hedge-ledger run --once --broker schwab on a restored store', () => {

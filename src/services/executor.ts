@@ -36,7 +36,7 @@ export interface ExecutorOptions {
   readonly openOrderDeadlineMs?: number;
   /** After a restore: adopt broker orders entered since this instant (see WorkerSettings); default none. */
   readonly reconcileSince?: Date | undefined;
-  /** The store's order marks (order-mark.ts): with them, the executor refuses to start on a restored copy; none for memory and EventStoreDB. */
+  /** The store's order marks (order-mark.ts): with them, the executor refuses to start on a restored copy; none for memory and EventStoreDB, nor with the paper broker. */
   readonly marks?: ((log: Logger) => OrderMarks) | undefined;
   /** How often to try again while the broker needs an operator (re-auth); default 30 s. */
   readonly operatorRetryMs?: number;

@@ -26,7 +26,8 @@ export const executorTuning = (config: ResolvedConfig): ExecutorTuning => ({
   pollIntervalMs: config.pollIntervalMs,
   openOrderDeadlineMs: config.openOrderDeadlineMs,
   reconcileSince: config.reconcileSince === undefined ? undefined : new Date(config.reconcileSince),
-  marks: orderMarksFor(config.store),
+  // The paper broker's order ids derive from the command: a restored ledger places nothing there twice, and needs no check.
+  marks: config.broker === 'paper' ? undefined : orderMarksFor(config.store),
 });
 
 export async function runOnce(store: EventStore, config: AccumulatorConfig, broker: Broker, tuning: ExecutorTuning = {}, signal?: AbortSignal): Promise<RunOnceReport> {

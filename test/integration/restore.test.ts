@@ -168,9 +168,9 @@ it('with many symbols at once, every mark is written, and the last names the new
   expect(await marks!(log).read()).toMatchObject({ commandId: newest!.stream.slice('hedgeorder-'.length), revision: String(newest!.revision) });
 });
 
-describe('hedge-ledger run --once --broker schwab on a restored store', () => {
-  const cli = (args: string[], env: Record<string, string>): Spawned => spawnTsx('src/cli/main.ts', args, env);
+const cli = (args: string[], env: Record<string, string>): Spawned => spawnTsx('src/cli/main.ts', args, env);
 
+describe('hedge-ledger run --once --broker schwab on a restored store', () => {
   it('stops before placing anything, then, given the backup time, adopts the orders placed after the backup', async () => {
     harness = await Harness.start({ store: 'file', clock: 'wall', sim: { clock: createSimClock({ start: new Date(), followWallClock: true }) } });
     const h = harness;
@@ -193,5 +193,22 @@ describe('hedge-ledger run --once --broker schwab on a restored store', () => {
     const hedges = JSON.parse(await succeeded(cli(['hedges', '--json'], env))) as { status: string; brokerOrderId: string }[];
     expect(hedges.map((x) => x.status)).toEqual(['filled', 'filled']);
     expect(hedges.map((x) => x.brokerOrderId).sort()).toEqual(h.sim.control.orders().map((o) => o.orderId).sort());
+  });
+});
+
+describe('hedge-ledger run --once --broker paper on a restored store', () => {
+  it('places nothing twice, so it needs no LEDGER_RECONCILE_SINCE (docs/operations.md)', async () => {
+    harness = await Harness.start({ store: 'file' });
+    const h = harness;
+    const env = h.cliEnv();
+    await succeeded(cli(['ingest-file', join(ROOT, 'docs/example/logs.jsonl'), '--tokens', join(ROOT, 'docs/example/tokens.json')], env));
+    const backup = await backUp(h);
+    expect(JSON.parse(await succeeded(cli(['run', '--once', '--broker', 'paper', '--json'], env)))).toMatchObject({ ordersCompleted: 2 });
+
+    await restore(h, backup.file);
+    const again = await cli(['run', '--once', '--broker', 'paper', '--json'], env).exited;
+    expect(again.stderr).not.toMatch(/this store lacks order event/);
+    expect(again.code).toBe(0);
+    expect(JSON.parse(again.stdout)).toMatchObject({ ordersCompleted: 2 });
   });
 });

@@ -44,16 +44,22 @@ export interface ExecutorOptions {
   readonly onOperatorProblem?: (problem: string | undefined) => void;
 }
 
-/** The store lacks the newest order event this executor recorded in it: an older copy (see order-mark.ts). */
+/**
+ * The store lacks the newest order event this executor recorded in it: an older copy (see
+ * order-mark.ts). With `since`: LEDGER_RECONCILE_SINCE is later than that event, so later than the copy.
+ */
 export class LedgerRewound extends Error {
   override readonly name = 'LedgerRewound';
-  constructor(marks: OrderMarks, mark: OrderMark, newestOrderEventAt: string | undefined) {
+  constructor(marks: OrderMarks, mark: OrderMark, newestOrderEventAt: string | undefined, since?: Date) {
     const safe = newestOrderEventAt === undefined ? '' : ` (if that is not known, ${newestOrderEventAt}, the newest order event this copy holds, is safe)`;
+    const lacks = `this store lacks order event ${mark.revision} of command ${mark.commandId}, which its executor recorded at ${mark.at} (${marks.path})`;
     super(
-      `this store lacks order event ${mark.revision} of command ${mark.commandId}, which its executor recorded at ${mark.at} (${marks.path}): ` +
-        'it is an older copy (a restored backup) or another ledger. Orders placed since are at the broker but not in this ledger, and would be placed again. ' +
-        `Set LEDGER_RECONCILE_SINCE to the time the backup was taken${safe} and start again (docs/operations.md, Backing up and restoring); ` +
-        `for a new ledger on purpose, delete ${marks.path}`,
+      since === undefined
+        ? `${lacks}: it is an older copy (a restored backup) or another ledger. Orders placed since are at the broker but not in this ledger, and would be placed again. ` +
+            `Set LEDGER_RECONCILE_SINCE to the time the backup was taken${safe} and start again (docs/operations.md, Backing up and restoring); ` +
+            `for a new ledger on purpose, delete ${marks.path}`
+        : `${lacks}, so the copy was taken before then, and LEDGER_RECONCILE_SINCE=${since.toISOString()} is later: orders placed in between would be placed again. ` +
+            `Set it to the time the backup was taken${safe} and start again (docs/operations.md, Backing up and restoring)`,
     );
   }
 }
@@ -148,7 +154,10 @@ export class ExecutorService {
   private async checkNotRewound(): Promise<void> {
     const mark = await this.marks?.read();
     if (mark === undefined || (this.book.track(mark.commandId)?.revision ?? -1n) >= BigInt(mark.revision)) return;
-    if (this.settings.reconcileSince === null) throw new LedgerRewound(this.marks!, mark, this.newestOrderEventAt);
+    const since = this.settings.reconcileSince;
+    if (since === null) throw new LedgerRewound(this.marks!, mark, this.newestOrderEventAt);
+    // The copy lacks an event recorded at mark.at: it was taken before, and a later time would miss what was placed in between.
+    if (since.getTime() > Date.parse(mark.at)) throw new LedgerRewound(this.marks!, mark, this.newestOrderEventAt, since);
     this.options.log.warn({ mark, markPath: this.marks!.path }, 'this store lacks the newest order event its executor recorded (a restored backup): reconciling since LEDGER_RECONCILE_SINCE');
   }
 

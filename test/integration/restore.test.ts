@@ -20,7 +20,7 @@ import { createSimClock } from '../../src/broker/schwab-sim/index.ts';
 import { LedgerRewound } from '../../src/services/executor.ts';
 import { orderMarksFor } from '../../src/services/order-mark.ts';
 import { decodedEvents } from '../support/store-fixtures.ts';
-import { capturedLog } from '../support/test-log.ts';
+import { capturedLog, testLog } from '../support/test-log.ts';
 
 let harness: Harness | undefined;
 const stores: EventStore[] = [];
@@ -138,6 +138,30 @@ it('an executor given the store\'s marks refuses a restored copy that lacks the 
   await appendCommand(restored, 'AAPL', 2);
   await h.executor({ store: restored, marks }).drainOpen();
   expect(h.ordersPlaced()).toBe(3);
+});
+
+it('refuses a LEDGER_RECONCILE_SINCE later than the marked order event the copy lacks (the backup is older than that), and places nothing', async () => {
+  harness = await Harness.start({ store: 'file' });
+  const h = harness;
+  const marks = orderMarksFor(h.storeUrl);
+  await seed(h);
+  const backup = await backUp(h);
+  await appendCommand(h.store, 'GME', 1);
+  await h.executor({ marks }).drainOpen();
+  expect(h.ordersPlaced()).toBe(1);
+  const markedAt = Date.parse((await marks!(testLog()).read())!.at);
+  h.sim.clock.advance(10 * 60_000);
+
+  const restored = await restore(h, backup.file);
+  await appendCommand(restored, 'GME', 1);
+  // Minutes after the order: a local time typed as UTC east of Greenwich, or the backup file's time when it was copied later.
+  const late = h.executor({ store: restored, marks, reconcileSince: new Date(markedAt + 5 * 60_000) }).drainOpen();
+  await expect(late).rejects.toThrow(LedgerRewound);
+  await expect(late).rejects.toThrow(/LEDGER_RECONCILE_SINCE=\S+ is later/);
+  expect(h.ordersPlaced()).toBe(1);
+
+  await h.executor({ store: restored, marks, reconcileSince: backup.at }).drainOpen();
+  expect(h.ordersPlaced()).toBe(1);
 });
 
 it('the store\'s first executor, or one on the unrestored store, starts without a word from the marks', async () => {

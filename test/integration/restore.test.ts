@@ -113,6 +113,35 @@ it('with LEDGER_RECONCILE_SINCE at the backup time, each restored command adopts
   expect(await recordedOrders(restored, before)).toEqual(original);
 });
 
+it('with more orders entered since the backup than one orders list answers (3000), each restored command still adopts its own', async () => {
+  harness = await Harness.start({ store: 'file' });
+  const h = harness;
+  h.sim.control.setMarketOpen(true);
+  await seed(h);
+  const backup = await backUp(h);
+  const gme = await appendCommand(h.store, 'GME', 1);
+  await h.executor().drainOpen();
+  const original = await recordedOrders(h.store, [gme]);
+  // The account's trading after the hedge (other symbols, other strategies): 3000 orders, newer than it.
+  const body = JSON.stringify({ orderType: 'MARKET', session: 'NORMAL', duration: 'DAY', orderStrategyType: 'SINGLE', orderLegCollection: [{ instruction: 'BUY', quantity: 1, instrument: { symbol: 'AAPL', assetType: 'EQUITY' } }] });
+  let token = '';
+  for (let i = 0; i < 3000; i++) {
+    if (i % 100 === 0) {
+      h.sim.clock.advance(60_000); // within the simulator's 120 order writes a minute
+      token = h.sim.control.issueTokens().access_token;
+    }
+    const res = await fetch(`${h.sim.baseUrl}/trader/v1/accounts/${h.sim.account.hashValue}/orders`, { method: 'POST', body, headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' } });
+    expect(res.status).toBe(201);
+  }
+  expect(h.ordersPlaced()).toBe(3001);
+
+  const restored = await restore(h, backup.file);
+  await appendCommand(restored, 'GME', 1);
+  await h.executor({ store: restored, reconcileSince: backup.at }).drainOpen();
+  expect(h.ordersPlaced()).toBe(3001);
+  expect(await recordedOrders(restored, [gme])).toEqual(original);
+}, 60_000);
+
 it('an executor given the store\'s marks refuses a restored copy that lacks the order events it recorded, naming a safe LEDGER_RECONCILE_SINCE, and places nothing', async () => {
   harness = await Harness.start({ store: 'file' });
   const h = harness;

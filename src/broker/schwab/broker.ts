@@ -16,6 +16,9 @@ import type { WriteBudget } from './write-budget.ts';
 
 /** The orders list reaches at most 60 days back; stay a minute inside it. */
 const LIST_WINDOW_MS = 60 * 24 * 60 * 60_000 - 60_000;
+/** The orders list answers at most this many orders, newest first (Schwab's default maxResults, asked for explicitly). */
+const LIST_PAGE = 3000;
+const SECOND_MS = 1000;
 
 export interface SchwabBrokerOptions {
   readonly api: Pick<TraderApi, 'account'>;
@@ -97,17 +100,32 @@ export class SchwabBroker implements Broker {
     const now = this.options.now().getTime();
     const { earlierMs, laterMs } = this.clock;
     const notBefore = enteredNoEarlierThan(new Date(intent.intentAt.getTime() - earlierMs), this.options.reconcileSkewMs);
-    const query = {
-      // Schwab's 60 days count on its clock.
-      fromEnteredTime: new Date(Math.max(notBefore.getTime(), now - earlierMs + laterMs - LIST_WINDOW_MS)).toISOString(),
-      toEnteredTime: new Date(now + laterMs + this.options.reconcileSkewMs).toISOString(),
-    };
-    const listed = await this.read(OrderList, { method: 'GET', path: '/orders', query }, 'orders list');
-    const orders = listed.flatMap((element, index) => this.listedOrder(element, index, intent.symbol));
+    // Schwab's 60 days count on its clock.
+    const orders = await this.ordersEntered(Math.max(notBefore.getTime(), now - earlierMs + laterMs - LIST_WINDOW_MS), now + laterMs + this.options.reconcileSkewMs, intent.symbol);
     // The earliest candidate: a later identical order is more likely someone else's.
     const candidates = orders.filter((o) => !linked.has(o.orderId) && matchesIntent(o, intent, notBefore));
     candidates.sort((a, b) => a.enteredTime.getTime() - b.enteredTime.getTime() || (BigInt(a.orderId) < BigInt(b.orderId) ? -1 : 1));
     return candidates[0]?.orderId;
+  }
+
+  /**
+   * Every order entered in [from, to]. A full answer may have cut off older orders (a long
+   * window, as after a restore): ask again up to the end of the oldest second it holds, until
+   * an answer is not full.
+   */
+  private async ordersEntered(from: number, to: number, symbol: string): Promise<Order[]> {
+    const orders = new Map<string, Order>();
+    for (let until = to; ; ) {
+      const query = { fromEnteredTime: new Date(from).toISOString(), toEnteredTime: new Date(until).toISOString(), maxResults: String(LIST_PAGE) };
+      const listed = await this.read(OrderList, { method: 'GET', path: '/orders', query }, 'orders list');
+      const page = listed.flatMap((element, index) => this.listedOrder(element, index, symbol));
+      for (const order of page) orders.set(order.orderId, order);
+      if (listed.length < LIST_PAGE) return [...orders.values()];
+      // enteredTime has whole seconds: the oldest second's other orders may be after the cut.
+      const next = Math.min(...page.map((o) => o.enteredTime.getTime())) + SECOND_MS - 1;
+      if (!(next < until)) throw new BrokerUnavailable(`orders list: more than ${LIST_PAGE} orders entered within one second; reconciliation cannot see them all`);
+      until = next;
+    }
   }
 
   async cancel(brokerOrderId: string, signal?: AbortSignal): Promise<void> {

@@ -19,6 +19,7 @@ import { HedgeOrderBook, isOrderEvent, type OrderEvent, type OrderTrack } from '
 import type { Broker, BrokerNeedsOperator } from '../broker/port.ts';
 import { OrderWorker, TrackMoved, type WorkerContext, type WorkerSettings } from './executor-worker.ts';
 import type { Logger } from '../log.ts';
+import { KeyedQueue } from '../keyed-queue.ts';
 import type { OrderMark, OrderMarks } from './order-mark.ts';
 
 const ORDER_PREFIXES = ['hedgecmd-', 'hedgeorder-'] as const;
@@ -74,8 +75,8 @@ export class ExecutorService {
   private readonly settings: WorkerSettings;
   /** The problem being reported while the broker needs an operator. */
   private operatorProblem: string | undefined;
-  /** The tail of each symbol's queue of placement steps. */
-  private readonly placing = new Map<string, Promise<unknown>>();
+  /** Placement steps, one symbol's at a time. */
+  private readonly placing = new KeyedQueue();
   private readonly marks: OrderMarks | undefined;
   /** When the newest order event folded was recorded (the stream is in global order). */
   private newestOrderEventAt: string | undefined;
@@ -218,7 +219,7 @@ export class ExecutorService {
       settings: this.settings,
       record: (commandId, after, event) => this.record(commandId, after, event),
       reload: (commandId) => this.reload(commandId),
-      oneAtATime: (symbol, step) => this.oneAtATime(symbol, step),
+      oneAtATime: (symbol, step) => this.placing.run(symbol, step),
       operatorNeeded: (problem) => this.operatorNeeded(problem, policy),
       brokerAnswered: () => this.brokerAnswered(),
       failing: (commandId, problem) => this.noteStuck(commandId, problem),
@@ -259,14 +260,6 @@ export class ExecutorService {
     return this.book.track(commandId)!;
   }
 
-  /** Runs `step` after every earlier step queued for `symbol` has settled. */
-  private oneAtATime<T>(symbol: string, step: () => Promise<T>): Promise<T> {
-    const run = (this.placing.get(symbol) ?? Promise.resolve()).then(step);
-    const tail = run.catch(() => undefined);
-    this.placing.set(symbol, tail);
-    void tail.then(() => this.placing.get(symbol) === tail && this.placing.delete(symbol));
-    return run;
-  }
 
   private noteStuck(commandId: string, problem: string | undefined): void {
     if (problem === undefined) this.stuck.delete(commandId);

@@ -14,6 +14,7 @@ import * as E from 'fp-ts/lib/Either.js';
 import { IsoTime } from '../domain/codecs.ts';
 import { storeSidecarPath } from '../eventstore/store-location.ts';
 import type { Logger } from '../log.ts';
+import { KeyedQueue } from '../keyed-queue.ts';
 
 const Revision = t.refinement(t.string, (s) => /^\d+$/.test(s), 'a revision');
 const MarkFile = t.readonly(t.type({ commandId: t.string, revision: Revision, at: IsoTime }));
@@ -39,7 +40,7 @@ export function orderMarksFor(storeUrl: string): ((log: Logger) => OrderMarks) |
  * side, and two writes at once would share the temp file (a lost or torn mark) or land out of order
  * (a mark older than the newest event, which a backup taken in between holds).
  */
-const writing = new Map<string, Promise<void>>();
+const writing = new KeyedQueue();
 
 function fileMarks(path: string, log: Logger): OrderMarks {
   const temp = `${path}.${process.pid}.tmp`;
@@ -67,11 +68,6 @@ function fileMarks(path: string, log: Logger): OrderMarks {
       log.warn({ markPath: path }, 'the executor mark is not readable JSON of an order event: the restore check is skipped');
       return undefined;
     },
-    write(mark) {
-      const written = (writing.get(path) ?? Promise.resolve()).then(() => replace(mark));
-      writing.set(path, written);
-      void written.then(() => writing.get(path) === written && writing.delete(path));
-      return written;
-    },
+    write: (mark) => writing.run(path, () => replace(mark)),
   };
 }

@@ -121,6 +121,7 @@ export class SchwabBroker implements Broker {
       const page = listed.flatMap((element, index) => this.listedOrder(element, index, symbol));
       for (const order of page) orders.set(order.orderId, order);
       if (listed.length < LIST_PAGE) return [...orders.values()];
+      if (page.length === 0) throw new BrokerUnavailable(`orders list: a full answer of ${LIST_PAGE} orders of other symbols that do not decode; reconciliation cannot see past them`);
       // enteredTime has whole seconds: the oldest second's other orders may be after the cut.
       const next = Math.min(...page.map((o) => o.enteredTime.getTime())) + SECOND_MS - 1;
       if (!(next < until)) throw new BrokerUnavailable(`orders list: more than ${LIST_PAGE} orders entered within one second; reconciliation cannot see them all`);

@@ -252,7 +252,10 @@ export class ExecutorService {
     try {
       for await (const recorded of this.options.store.readStream(streams.hedgeOrder(commandId))) {
         const decoded = decodeEvent(recorded);
-        if (decoded._tag === 'Right' && isOrderEvent(decoded.right)) this.book.applyOrderEvent(decoded.right, recorded.revision);
+        // Skipped, an event this version cannot read (a newer one wrote it) would leave the worker behind
+        // the stream: every write it makes then moves the track again, and it would re-read and retry at once, forever.
+        if (decoded._tag === 'Left') throw decoded.left;
+        if (isOrderEvent(decoded.right)) this.book.applyOrderEvent(decoded.right, recorded.revision);
       }
     } catch (e) {
       if (!(e instanceof StreamNotFound)) throw e;

@@ -9,6 +9,8 @@ import * as D from '../../src/domain/decimal.ts';
 import { AmbiguousPlacement, type Broker } from '../../src/broker/port.ts';
 import { createSimClock, type Endpoint, type Fault, type FaultSchedule } from '../../src/broker/schwab-sim/index.ts';
 import { Harness, type HarnessOptions } from '../support/executor-harness.ts';
+import { streams } from '../../src/domain/events.ts';
+import { orderEventId } from '../../src/domain/ids.ts';
 
 let harness: Harness;
 afterEach(() => harness.close());
@@ -182,4 +184,34 @@ it('placements for one broker symbol run one at a time: an ambiguous one never a
   const placedOrder = async (commandId: string) => (await harness.orderEvents(commandId)).find((e) => e.type === 'HedgeOrderPlaced')?.data;
   expect(harness.ordersPlaced()).toBe(2);
   expect(await placedOrder(a)).not.toEqual(await placedOrder(b));
+});
+
+it('an order event this version cannot read (a newer version wrote it, then a rollback) is retried with backoff and reported, never spun on against Schwab', async () => {
+  harness = await Harness.start({ store: 'file' });
+  harness.sim.control.setMarketOpen(false); // the order waits, queued: Placed is recorded, the outcome is not
+  const commandId = await harness.request('GME', 'BUY', 2n);
+  const first = new AbortController();
+  const placing = harness.executor().drainOpen(first.signal);
+  await harness.until(async () => (await harness.orderEvents(commandId)).length === 2, 'the order placed');
+  first.abort();
+  await placing;
+  // A newer executor recorded something this one does not know after Placed.
+  await harness.store.append(streams.hedgeOrder(commandId), [{ id: orderEventId(commandId, 2n), type: 'HedgeOrderAmended', data: { commandId, at: harness.now().toISOString() } }], 1n);
+  harness.sim.control.setMarketOpen(true); // it fills: recording that is the executor's next write, after that event
+
+  const polled = harness.requests('getOrder');
+  const executor = harness.executor();
+  const stop = new AbortController();
+  const running = executor.drainOpen(stop.signal);
+  await sleep(1_000);
+  const polls = harness.requests('getOrder') - polled;
+  const failing = executor.failing();
+  stop.abort();
+  await running;
+  expect(polls).toBeLessThan(10);
+  expect(failing).toMatch(/^order steps keep failing \(1 order\(s\)\), retrying: corrupt event hedgeorder-.*@2 at type: unknown event type "HedgeOrderAmended"/);
+  expect(harness.ordersPlaced()).toBe(1);
+  const stored: string[] = [];
+  for await (const e of harness.store.readStream(streams.hedgeOrder(commandId))) stored.push(e.type);
+  expect(stored).toEqual(['HedgeOrderSubmitting', 'HedgeOrderPlaced', 'HedgeOrderAmended']);
 });

@@ -5,6 +5,10 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { createServer, request } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createSchwabBroker } from '../../src/broker/schwab/index.ts';
+import { testLog } from '../support/test-log.ts';
 import * as D from '../../src/domain/decimal.ts';
 import { AmbiguousPlacement, type Broker } from '../../src/broker/port.ts';
 import { createSimClock, type Endpoint, type Fault, type FaultSchedule } from '../../src/broker/schwab-sim/index.ts';
@@ -94,6 +98,44 @@ describe("this host's clock off Schwab's by more than the skew: the Date header 
     expect(harness.ordersPlaced()).toBe(1);
     expect((await harness.orderEvents(commandId)).map((e) => e.type)).toEqual(['HedgeOrderSubmitting', 'HedgeOrderPlaced', 'HedgeOrderFilled']);
   });
+});
+
+/** An HTTP intermediary before the simulator that answers the first orders list itself: a 503 page stamped by its own clock, `aheadMs` off. */
+async function intermediary(target: string, aheadMs: number): Promise<{ readonly url: string; close(): Promise<void> }> {
+  const upstream = new URL(target);
+  let answered = false;
+  const server = createServer((req, res) => {
+    if (!answered && req.method === 'GET' && /\/orders\?/.test(req.url ?? '')) {
+      answered = true;
+      res.writeHead(503, { 'Content-Type': 'text/html', Date: new Date(harness.now().getTime() + aheadMs).toUTCString() });
+      return void res.end('<html><body>Service Unavailable</body></html>');
+    }
+    const forwarded = request({ host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
+      res.writeHead(answer.statusCode ?? 502, answer.headers);
+      answer.pipe(res);
+    });
+    forwarded.on('error', () => res.destroy()); // the simulator dropped the connection: so does the intermediary
+    req.pipe(forwarded);
+  });
+  await new Promise<void>((listening) => server.listen(0, '127.0.0.1', listening));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return { url, close: () => new Promise<void>((closed) => (server.closeAllConnections(), server.close(() => closed()))) };
+}
+
+it('a Date far off Schwab’s clock on one answer (an intermediary’s error page) never narrows reconciliation past our own order', async () => {
+  harness = await Harness.start();
+  const proxy = await intermediary(harness.sim.baseUrl, 90 * 24 * 60 * 60_000);
+  try {
+    harness.sim.control.injectFault('place', { kind: 'drop', applied: true });
+    const commandId = await harness.request('GME', 'BUY', 3n);
+    const settings = harness.settings();
+    const broker = createSchwabBroker({ ...settings, app: { ...settings.app, baseUrl: proxy.url } }, { now: harness.now, log: testLog('broker') });
+    await harness.executor({ broker }).drainOpen();
+    expect(harness.ordersPlaced()).toBe(1);
+    expect((await harness.orderEvents(commandId)).map((e) => e.type)).toEqual(['HedgeOrderSubmitting', 'HedgeOrderPlaced', 'HedgeOrderFilled']);
+  } finally {
+    await proxy.close();
+  }
 });
 
 describe('polling faults: the order is polled to its fill, never placed again', () => {

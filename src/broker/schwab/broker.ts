@@ -100,8 +100,9 @@ export class SchwabBroker implements Broker {
     const now = this.options.now().getTime();
     const { earlierMs, laterMs } = this.clock;
     const notBefore = enteredNoEarlierThan(new Date(intent.intentAt.getTime() - earlierMs), this.options.reconcileSkewMs);
-    // Schwab's 60 days count on its clock.
-    const orders = await this.ordersEntered(Math.max(notBefore.getTime(), now - earlierMs + laterMs - LIST_WINDOW_MS), now + laterMs + this.options.reconcileSkewMs, intent.symbol);
+    // Schwab's 60 days count on its clock, but only the side that widens is taken: a Date far ahead that is not its
+    // clock (an intermediary's page) would move the window past the intent, find nothing and place again.
+    const orders = await this.ordersEntered(Math.max(notBefore.getTime(), now - earlierMs - LIST_WINDOW_MS), now + laterMs + this.options.reconcileSkewMs, intent.symbol);
     // The earliest candidate: a later identical order is more likely someone else's.
     const candidates = orders.filter((o) => !linked.has(o.orderId) && matchesIntent(o, intent, notBefore));
     candidates.sort((a, b) => a.enteredTime.getTime() - b.enteredTime.getTime() || (BigInt(a.orderId) < BigInt(b.orderId) ? -1 : 1));

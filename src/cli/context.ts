@@ -7,9 +7,11 @@ import { rootLogger } from '../log.ts';
 export const commonOptions = {
   store: { type: 'string' },
   config: { type: 'string' },
-  json: { type: 'boolean', default: false },
   help: { type: 'boolean', short: 'h', default: false },
 } as const satisfies ParseArgsConfig['options'];
+
+/** `--json`, for the commands that print JSON: declared by each of them, so the others refuse it. */
+export const jsonOption = { json: { type: 'boolean', default: false } } as const satisfies ParseArgsConfig['options'];
 
 export class UsageError extends Error {
   override readonly name = 'UsageError';

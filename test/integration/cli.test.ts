@@ -93,6 +93,19 @@ describe('hedge-ledger CLI on the example ledger', () => {
     expect(await cli(['resume', 'GME', 'AAPL', '--reason', 'x', ...common])).toMatchObject(refused('AAPL', '<SYMBOL> and options'));
   });
 
+  it('refuses an option a command does not take, never ignoring it: --json where nothing prints JSON, --roles with --once', async () => {
+    const refused = (option: string) => ({ code: 2, stdout: '', stderr: expect.stringContaining(option) });
+    // Bounded: ignoring the option, the service, the simulator and the demo would run on.
+    const bounded = (args: string[], env: Record<string, string> = {}) => runCli(args, { env, timeoutMs: 15_000 });
+    expect(await bounded(['run', '--once', '--roles', 'api', ...common])).toMatchObject(refused('--roles'));
+    expect(await bounded(['run', '--json', '--roles', 'api', ...common], { LEDGER_HTTP_PORT: '0' })).toMatchObject(refused('--json'));
+    expect(await bounded(['schwab-sim', '--json'])).toMatchObject(refused('--json'));
+    expect(await bounded(['demo', '--json'])).toMatchObject(refused('--json'));
+    const schwab = { SCHWAB_APP_KEY: 'k', SCHWAB_APP_SECRET: 's', TOKEN_ENCRYPTION_KEY: '0'.repeat(64), SCHWAB_TOKEN_FILE: join(mkdtempSync(join(tmpdir(), 'ledger-cli-')), 'tokens.json') };
+    expect(await bounded(['auth', 'login', '--json'], schwab)).toMatchObject(refused('--json'));
+    expect(JSON.parse((await cli(['run', '--once', '--json', ...common])).stdout)).toMatchObject({ rounds: expect.any(Number) });
+  });
+
   it('run checks every role\'s settings before anything starts: without rpcUrl it exits 2, no store opened', async () => {
     const file = join(mkdtempSync(join(tmpdir(), 'ledger-cli-')), 'ledger.db');
     const r = await cli(['run', '--config', join(EXAMPLE, 'ledger.json'), '--store', `sqlite:${file}`], { LEDGER_LOG_LEVEL: 'info' });

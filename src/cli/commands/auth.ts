@@ -5,7 +5,7 @@
  */
 import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
-import { configFrom, parse, UsageError } from '../context.ts';
+import { configFrom, jsonOption, parse, UsageError } from '../context.ts';
 import type { ResolvedConfig } from '../../config.ts';
 import { LoginFailed, codeFromRedirect, oauthClient, saveLogin, schwabSettings, tokenFileOf, type SchwabRuntime, type StoredTokens } from '../../broker/schwab/index.ts';
 
@@ -80,10 +80,11 @@ export async function status(config: ResolvedConfig, json: boolean, output: Writ
 }
 
 export async function auth(argv: string[]): Promise<void> {
-  const { values, positionals } = parse(argv, {}, ['login|status']);
+  const { values, positionals } = parse(argv, jsonOption, ['login|status']);
   const config = configFrom(values);
   switch (positionals[0]) {
     case 'login':
+      if (values.json) throw new UsageError('auth login takes no --json (auth status --json does)');
       await login(config, { input: process.stdin, output: process.stdout });
       return;
     case 'status':

@@ -4,7 +4,7 @@
  * reported with their line number and skipped.
  */
 import * as E from 'fp-ts/lib/Either.js';
-import { configFrom, parse, UsageError } from '../context.ts';
+import { configFrom, jsonOption, parse, UsageError } from '../context.ts';
 import { withStore } from '../../eventstore/url.ts';
 import { requireSettings } from '../../config.ts';
 import { decodeRpcLog, toRecordedLog, type RecordedLog } from '../../chain/rpc-log.ts';
@@ -140,7 +140,7 @@ export async function appendLogFile(ingester: Ingester, scan: FileScan, appended
 }
 
 export async function ingestFile(argv: string[]): Promise<void> {
-  const { values, positionals } = parse(argv, { tokens: { type: 'string' } }, ['<logs.jsonl>']);
+  const { values, positionals } = parse(argv, { tokens: { type: 'string' }, ...jsonOption }, ['<logs.jsonl>']);
   const [file] = positionals;
   if (file === undefined || values.tokens === undefined) throw new UsageError('usage: hedge-ledger ingest-file <logs.jsonl> --tokens <tokens.json>');
   const config = configFrom(values);

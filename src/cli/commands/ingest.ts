@@ -3,14 +3,14 @@
  * up to the confirmed head as of the start, then exit. Progress: blocks done/total, logs/s,
  * ETA (a bar on a TTY, a log line every 5 s elsewhere).
  */
-import { configFrom, parse } from '../context.ts';
+import { configFrom, jsonOption, parse } from '../context.ts';
 import { withStore } from '../../eventstore/url.ts';
 import { IngesterService, ingesterSettings } from '../../chain/ingester-service.ts';
 import { isNothingYet, nothingYetText, type StepOutcome, type StepProgress } from '../../chain/follower.ts';
 import { progress } from '../progress.ts';
 
 export async function ingest(argv: string[]): Promise<void> {
-  const { values } = parse(argv, {});
+  const { values } = parse(argv, jsonOption);
   const config = configFrom(values);
   const settings = ingesterSettings(config, 'ingest');
   const bar = progress('ingest: blocks');

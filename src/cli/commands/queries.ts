@@ -1,5 +1,5 @@
 /** positions, hedges, trades, rejected: fold the stored ledger and print a table or JSON. */
-import { accumulatorConfig, configFrom, parse } from '../context.ts';
+import { accumulatorConfig, configFrom, jsonOption, parse } from '../context.ts';
 import { withStore } from '../../eventstore/url.ts';
 import { foldLedger } from '../../services/ledger-query.ts';
 import { hedgesJson, positionsJson, rejectionJson, tradeJson } from '../../../projections/queries.ts';
@@ -20,7 +20,7 @@ async function foldStored(values: Parameters<typeof configFrom>[0], command: str
 
 /** Folds the ledger, then prints the view's rows as JSON (`--json`) or as a table. */
 async function printView<R>(argv: string[], command: string, rowsOf: (view: LedgerView) => R[], headers: string[], cells: (row: R) => Cell[]): Promise<void> {
-  const { values } = parse(argv, {});
+  const { values } = parse(argv, jsonOption);
   const rows = rowsOf(await foldStored(values, command));
   out(values.json ? JSON.stringify(rows) : table(headers, rows.map(cells)));
 }
@@ -36,7 +36,7 @@ export const hedges = (argv: string[]) =>
     (h) => [h.commandId, h.symbol, h.side, h.quantity, h.status, h.filledQuantity, h.averagePrice, h.brokerOrderId]);
 
 export async function trades(argv: string[]): Promise<void> {
-  const { values } = parse(argv, {});
+  const { values } = parse(argv, jsonOption);
   // Keyed so that a fill undone by a reorg leaves the list again.
   const fills = new Map<string, ReturnType<typeof tradeJson>>();
   const key = (f: Fill) => `${f.logId}:${f.party}`;
@@ -54,7 +54,7 @@ export async function trades(argv: string[]): Promise<void> {
  * JSON array opens with its first row, so a command that fails before one leaves stdout empty.
  */
 export async function rejected(argv: string[]): Promise<void> {
-  const { values } = parse(argv, {});
+  const { values } = parse(argv, jsonOption);
   const rows: (string | number | null)[][] = [];
   let first = true;
   const emit = (r: ReturnType<typeof rejectionJson>) => {

@@ -1,12 +1,12 @@
 /** replay: rebuild every projection from the start of the log; print count, time, rate and a state hash. */
-import { accumulatorConfig, configFrom, parse } from '../context.ts';
+import { accumulatorConfig, configFrom, jsonOption, parse } from '../context.ts';
 import { withStore } from '../../eventstore/url.ts';
 import { foldLedger } from '../../services/ledger-query.ts';
 import { stateHash } from '../../services/state-hash.ts';
 import { progress } from '../progress.ts';
 
 export async function replay(argv: string[]): Promise<void> {
-  const { values } = parse(argv, {});
+  const { values } = parse(argv, jsonOption);
   const config = configFrom(values);
   const fold = accumulatorConfig(config, 'replay'); // before the store opens: a bad configuration creates no store file
   const bar = progress('replaying');

@@ -11,12 +11,12 @@ import { encodeEvent, streams } from '../../domain/events.ts';
 import { controlEventId } from '../../domain/ids.ts';
 import { foldLedger } from '../../services/ledger-query.ts';
 import { positionsJson } from '../../../projections/queries.ts';
-import { accumulatorConfig, configFrom, parse, UsageError } from '../context.ts';
+import { accumulatorConfig, configFrom, jsonOption, parse, UsageError } from '../context.ts';
 import { withStore } from '../../eventstore/url.ts';
 import { Ticker } from '../../domain/codecs.ts';
 
 export async function resume(argv: string[]): Promise<void> {
-  const { values, positionals } = parse(argv, { reason: { type: 'string' }, force: { type: 'boolean', default: false } }, ['<SYMBOL>']);
+  const { values, positionals } = parse(argv, { reason: { type: 'string' }, force: { type: 'boolean', default: false }, ...jsonOption }, ['<SYMBOL>']);
   const [symbol] = positionals;
   if (symbol === undefined) throw new UsageError('takes one base ticker: resume <SYMBOL> --reason <text>');
   if (!Ticker.is(symbol)) throw new UsageError(`the symbol is a base ticker such as GME, not ${JSON.stringify(symbol)}`);

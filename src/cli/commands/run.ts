@@ -1,5 +1,5 @@
 /** run: the service. `--once` processes everything stored until nothing is open, then exits 0. */
-import { accumulatorConfig, configFrom, parse, UsageError } from '../context.ts';
+import { accumulatorConfig, configFrom, jsonOption, parse, UsageError } from '../context.ts';
 import { withStore } from '../../eventstore/url.ts';
 import { executorTuning, runOnce } from '../../services/run-once.ts';
 import { PaperBroker } from '../../broker/paper.ts';
@@ -27,7 +27,10 @@ function withBrokerFlag(config: ResolvedConfig, flag: string | undefined): Resol
 }
 
 export async function run(argv: string[]): Promise<void> {
-  const { values } = parse(argv, { once: { type: 'boolean', default: false }, broker: { type: 'string' }, roles: { type: 'string' } });
+  const { values } = parse(argv, { once: { type: 'boolean', default: false }, broker: { type: 'string' }, roles: { type: 'string' }, ...jsonOption });
+  // Each flag of one mode is refused by the other, never ignored.
+  if (values.once && values.roles !== undefined) throw new UsageError('run --once takes no --roles: it accumulates and executes (drop --once to run a subset of the roles)');
+  if (!values.once && values.json) throw new UsageError('run takes --json only with --once (the service logs JSON lines on stderr)');
   const config = withBrokerFlag(configFrom(values), values.broker);
   if (!values.once) return serve(config, values.roles, () => brokerFor(config));
   const fold = accumulatorConfig(config, 'run');

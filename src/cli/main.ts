@@ -19,16 +19,16 @@ const commands: Record<string, { load: () => Promise<Command>; help: string }> =
       const { demo } = await import('./commands/demo.ts').catch(devOnly);
       return (argv) => demo(argv).catch(devOnly);
     },
-    help: 'demo [--duration s] [--store <empty store>]         the whole service on a local chain with random trades (npm start)' },
-  'ingest-file': { load: async () => (await import('./commands/ingest-file.ts')).ingestFile, help: 'ingest-file <logs.jsonl> --tokens <tokens.json>   append eth_getLogs logs from a file' },
-  ingest: { load: async () => (await import('./commands/ingest.ts')).ingest, help: 'ingest                                              ingest chain logs up to the confirmed head, then exit' },
-  run: { load: async () => (await import('./commands/run.ts')).run, help: 'run [--once] [--broker paper|schwab] [--roles …]     the service; --once: accumulate and execute until nothing is open' },
+    help: 'demo [--duration s] [--seed n] [--store <empty store>]   the whole service on a local chain with random trades (npm start)' },
+  'ingest-file': { load: async () => (await import('./commands/ingest-file.ts')).ingestFile, help: 'ingest-file <logs.jsonl> --tokens <tokens.json> [--json]   append eth_getLogs logs from a file' },
+  ingest: { load: async () => (await import('./commands/ingest.ts')).ingest, help: 'ingest [--json]                                     ingest chain logs up to the confirmed head, then exit' },
+  run: { load: async () => (await import('./commands/run.ts')).run, help: 'run [--once [--json]] [--broker paper|schwab] [--roles …]   the service; --once: accumulate and execute until nothing is open' },
   replay: { load: async () => (await import('./commands/replay.ts')).replay, help: 'replay [--json]                                     rebuild every projection from scratch' },
   positions: { load: async () => (await import('./commands/queries.ts')).positions, help: 'positions [--json]                                  net exposure per symbol' },
   hedges: { load: async () => (await import('./commands/queries.ts')).hedges, help: 'hedges [--json]                                     hedge commands and their outcomes' },
   trades: { load: async () => (await import('./commands/queries.ts')).trades, help: 'trades [--json]                                     onchain fills of our orders' },
   rejected: { load: async () => (await import('./commands/queries.ts')).rejected, help: 'rejected [--json]                                   logs that yielded no fill, with the reason' },
-  resume: { load: async () => (await import('./commands/resume.ts')).resume, help: 'resume <SYMBOL> --reason <text> [--force]           let a halted symbol hedge again (appends HedgingResumed)' },
+  resume: { load: async () => (await import('./commands/resume.ts')).resume, help: 'resume <SYMBOL> --reason <text> [--force] [--json]   let a halted symbol hedge again (appends HedgingResumed)' },
   auth: { load: async () => (await import('./commands/auth.ts')).auth, help: 'auth login | auth status [--json]                   log in to Schwab; show how long the tokens last' },
   'schwab-sim': { load: async () => (await import('./commands/schwab-sim.ts')).schwabSim, help: 'schwab-sim [--port N] [--start T] [--always-open]   run the Schwab simulator until Ctrl-C' },
 };

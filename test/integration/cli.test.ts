@@ -106,6 +106,17 @@ describe('hedge-ledger CLI on the example ledger', () => {
     expect(JSON.parse((await cli(['run', '--once', '--json', ...common])).stdout)).toMatchObject({ rounds: expect.any(Number) });
   });
 
+  it('the usage text names every option docs/cli.md gives each command', async () => {
+    const usage = (await cli(['--help'])).stdout;
+    const rows = readFileSync(join(ROOT, 'docs', 'cli.md'), 'utf8').split('\n').filter((line) => line.startsWith('| `'));
+    const missing = rows.flatMap((row) => {
+      const command = /^\| `([a-z-]+)/.exec(row)![1]!;
+      const help = usage.split('\n').find((line) => line.startsWith(`  ${command} `)) ?? '';
+      return [...row.split(' | ')[0]!.matchAll(/--[a-z-]+/g)].map(([option]) => option).filter((option) => !help.includes(option)).map((option) => `${command} ${option}`);
+    });
+    expect(missing).toEqual([]);
+  });
+
   it('run checks every role\'s settings before anything starts: without rpcUrl it exits 2, no store opened', async () => {
     const file = join(mkdtempSync(join(tmpdir(), 'ledger-cli-')), 'ledger.db');
     const r = await cli(['run', '--config', join(EXAMPLE, 'ledger.json'), '--store', `sqlite:${file}`], { LEDGER_LOG_LEVEL: 'info' });

@@ -39,3 +39,26 @@ describe('findPlaced over an orders list holding an order the codec refuses', ()
     await expect(failed).rejects.toThrow(/^orders list: order 1: at /);
   });
 });
+
+describe('findPlaced over more orders than one answer holds (3000)', () => {
+  const at = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, '+0000');
+  const order = (orderId: number, enteredMs: number, instruction: string, quantity: number) =>
+    JSON.parse(listed(orderId, 'GME', `${quantity}.0`).replace('2025-09-10T14:00:05+0000', at(enteredMs)).replace('"instruction":"BUY"', `"instruction":"${instruction}"`)) as { enteredTime: string };
+  // A restore searching from 13:00: 3,500 hand trades (SELL 1, one a second), then ours at 14:00:05.
+  const start = Date.parse('2025-09-10T13:00:10Z');
+  const account = [...Array.from({ length: 3500 }, (_, i) => order(1004055530000 + i, start + i * 1000, 'SELL', 1)), order(1004055538154, Date.parse('2025-09-10T14:00:05Z'), 'BUY', 3)];
+
+  it.each([
+    ['newest first', -1],
+    ['oldest first', 1],
+  ])('finds ours whichever way the list is sorted: %s', async (_name, direction) => {
+    const broker = fakeSchwabBroker((request) => {
+      const from = Date.parse(request.query!['fromEnteredTime']!);
+      const to = Date.parse(request.query!['toEnteredTime']!);
+      const entered = (o: { enteredTime: string }) => Date.parse(o.enteredTime.replace('+0000', 'Z'));
+      const page = account.filter((o) => entered(o) >= from && entered(o) <= to).sort((a, b) => direction * (entered(a) - entered(b)));
+      return { status: 200, body: JSON.stringify(page.slice(0, Number(request.query!['maxResults']))) };
+    }, () => NOW);
+    await expect(broker.findPlaced({ ...intent, intentAt: new Date('2025-09-10T13:00:00Z') }, new Set())).resolves.toBe('1004055538154');
+  });
+});

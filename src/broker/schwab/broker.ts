@@ -110,24 +110,18 @@ export class SchwabBroker implements Broker {
   }
 
   /**
-   * Every order entered in [from, to]. A full answer may have cut off older orders (a long
-   * window, as after a restore): ask again up to the end of the oldest second it holds, until
-   * an answer is not full.
+   * Every order entered in [from, to]. One answer holds at most LIST_PAGE orders, and which ones a
+   * full answer left out depends on how Schwab sorts the list: a full answer's window is split in
+   * two halves, each asked for in turn, down to one second. Orders on the seam may come twice.
    */
   private async ordersEntered(from: number, to: number, symbol: string): Promise<Order[]> {
-    const orders = new Map<string, Order>();
-    for (let until = to; ; ) {
-      const query = { fromEnteredTime: new Date(from).toISOString(), toEnteredTime: new Date(until).toISOString(), maxResults: String(LIST_PAGE) };
-      const listed = await this.read(OrderList, { method: 'GET', path: '/orders', query }, 'orders list');
-      const page = listed.flatMap((element, index) => this.listedOrder(element, index, symbol));
-      for (const order of page) orders.set(order.orderId, order);
-      if (listed.length < LIST_PAGE) return [...orders.values()];
-      if (page.length === 0) throw new BrokerUnavailable(`orders list: a full answer of ${LIST_PAGE} orders of other symbols that do not decode; reconciliation cannot see past them`);
-      // enteredTime has whole seconds: the oldest second's other orders may be after the cut.
-      const next = Math.min(...page.map((o) => o.enteredTime.getTime())) + SECOND_MS - 1;
-      if (!(next < until)) throw new BrokerUnavailable(`orders list: more than ${LIST_PAGE} orders entered within one second; reconciliation cannot see them all`);
-      until = next;
-    }
+    const query = { fromEnteredTime: new Date(from).toISOString(), toEnteredTime: new Date(to).toISOString(), maxResults: String(LIST_PAGE) };
+    const listed = await this.read(OrderList, { method: 'GET', path: '/orders', query }, 'orders list');
+    const page = listed.flatMap((element, index) => this.listedOrder(element, index, symbol));
+    if (listed.length < LIST_PAGE) return page;
+    if (to - from < SECOND_MS) throw new BrokerUnavailable(`orders list: more than ${LIST_PAGE} orders entered within one second; reconciliation cannot see them all`);
+    const middle = from + Math.floor((to - from) / 2);
+    return [...(await this.ordersEntered(from, middle, symbol)), ...(await this.ordersEntered(middle + 1, to, symbol))];
   }
 
   async cancel(brokerOrderId: string, signal?: AbortSignal): Promise<void> {

@@ -60,6 +60,8 @@ export class TrackMoved extends Error {
 
 /** Failed steps in a row after which a worker reports it is stuck: one blip must not flap readiness. */
 const STUCK_AFTER_FAILURES = 3;
+/** The broker's trouble (5xx, 429, timeouts, an orders list it cannot read) is reported once it has lasted this long. */
+const STUCK_ON_BROKER_MS = 5 * 60_000;
 
 /** The poll interval ±20%, so many pollers do not fire in step. */
 export const jittered = (intervalMs: number): number => intervalMs * (0.8 + 0.4 * Math.random());
@@ -74,6 +76,8 @@ export class OrderWorker {
   /** The order stream holds events this worker has not folded: re-read it before anything else. */
   private stale = false;
   private failures = 0;
+  /** When the current run of failed steps began (the settings' clock). */
+  private failingSince: number | undefined;
   private readonly log: Logger;
 
   constructor(private readonly ctx: WorkerContext, track: OrderTrack, private readonly signal: AbortSignal) {
@@ -89,6 +93,7 @@ export class OrderWorker {
         pause = await this.step();
         if (this.failures > 0) this.ctx.failing(this.commandId, undefined);
         this.failures = 0;
+        this.failingSince = undefined;
       } catch (e) {
         pause = this.recover(e);
       }
@@ -231,9 +236,13 @@ export class OrderWorker {
     }
     const delay = backoffDelay(this.failures++, this.ctx.settings.backoffMs, e instanceof BrokerUnavailable ? e.retryAfterMs : undefined);
     const context = { err: e, stage: this.track.stage, retryInMs: Math.round(delay) };
-    if (e instanceof AmbiguousPlacement) this.log.warn(context, 'placement outcome unknown: reconciling with the broker before any new placement');
-    else if (e instanceof BrokerUnavailable) this.log.warn(context, 'broker unavailable: retrying');
-    else {
+    const now = this.ctx.settings.now().getTime();
+    this.failingSince ??= now;
+    if (e instanceof BrokerUnavailable) {
+      this.log.warn(context, e instanceof AmbiguousPlacement ? 'placement outcome unknown: reconciling with the broker before any new placement' : 'broker unavailable: retrying');
+      // An outage of minutes is the broker's; one that lasts, or an answer it can never read, needs eyes.
+      if (now - this.failingSince >= STUCK_ON_BROKER_MS) this.ctx.failing(this.commandId, `broker unavailable for ${minutes(now - this.failingSince)}: ${e.message}`);
+    } else {
       this.log.error(context, 'executor step failed: retrying');
       if (this.failures >= STUCK_AFTER_FAILURES) this.ctx.failing(this.commandId, (e as Error).message);
     }

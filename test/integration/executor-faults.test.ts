@@ -138,6 +138,24 @@ it('a Date far off Schwab’s clock on one answer (an intermediary’s error pag
   }
 });
 
+it('a broker that keeps failing for 5 min makes the executor say so (readiness reads it), and its next good answer clears that', async () => {
+  harness = await Harness.start();
+  harness.sim.control.injectFault('place', { kind: 'drop', applied: true });
+  harness.sim.control.injectFault('listOrders', { kind: 'status', status: 503 }, { times: 1_000_000 });
+  await harness.request('GME', 'BUY', 3n);
+  const executor = harness.executor();
+  const drained = executor.drainOpen();
+  await harness.until(() => harness.requests('listOrders') >= 3, 'reconciliation failing');
+  expect(executor.failing()).toBeUndefined(); // minutes of 503s are the broker's to sort out
+  harness.sim.clock.advance(5 * 60_000);
+  await harness.until(() => executor.failing() !== undefined, 'the executor to say it is stuck');
+  expect(executor.failing()).toMatch(/^order steps keep failing \(1 order\(s\)\), retrying: broker unavailable for 5(\.\d)? min: orders list answered HTTP 503/);
+  harness.sim.control.clearFaults();
+  await drained;
+  expect(executor.failing()).toBeUndefined();
+  expect(harness.ordersPlaced()).toBe(1);
+});
+
 describe('polling faults: the order is polled to its fill, never placed again', () => {
   const cases: [string, Fault, FaultSchedule][] = [
     ['500s', { kind: 'status', status: 500 }, { times: 3 }],

@@ -228,7 +228,11 @@ export class OrderWorker {
     if (this.signal.aborted) return 0;
     // The store's file is no longer the one this process opened (deleted, replaced): whatever it wrote now nobody would see.
     if (e instanceof StoreConfigError) throw e;
-    if (e instanceof BrokerNeedsOperator) return this.ctx.operatorNeeded(e);
+    if (e instanceof BrokerNeedsOperator) {
+      // The wait for a login is the broker check's to report: after it, the broker's trouble is timed afresh.
+      this.failingSince = undefined;
+      return this.ctx.operatorNeeded(e);
+    }
     if (e instanceof TrackMoved) {
       this.log.warn({ err: e }, 'the order stream moved under this worker: re-reading it, then reconciling');
       this.stale = true;

@@ -156,6 +156,26 @@ it('a broker that keeps failing for 5 min makes the executor say so (readiness r
   expect(harness.ordersPlaced()).toBe(1);
 });
 
+it('minutes spent waiting for a login are not the broker failing: after the login, a short outage does not flip readiness', async () => {
+  harness = await Harness.start();
+  harness.sim.control.injectFault('place', { kind: 'status', status: 503 }); // the run of failed steps begins
+  await harness.request('GME', 'BUY', 3n);
+  const executor = harness.executor({ backoffMs: { min: 400, max: 400 } });
+  const drained = executor.drainOpen(undefined, 'wait');
+  await harness.until(() => harness.requests('place') === 1, 'the ambiguous placement');
+  harness.sim.control.revokeTokens(); // within the backoff: the reconciliation that follows needs a login
+  await harness.until(() => harness.requests('token') === 1, 'the refused refresh');
+  harness.sim.clock.advance(10 * 60_000); // nobody logs in for 10 minutes
+  harness.sim.control.injectFault('listOrders', { kind: 'status', status: 503 }, { times: 1_000_000 });
+  await harness.login();
+  const outage = () => harness.sim.control.counters().responses['listOrders']?.['503'] ?? 0;
+  await harness.until(() => outage() >= 3, 'reconciliation failing after the login');
+  expect(executor.failing()).toBeUndefined(); // seconds of 503s are the broker's to sort out
+  harness.sim.control.clearFaults();
+  await drained;
+  expect(harness.ordersPlaced()).toBe(1);
+});
+
 describe('polling faults: the order is polled to its fill, never placed again', () => {
   const cases: [string, Fault, FaultSchedule][] = [
     ['500s', { kind: 'status', status: 500 }, { times: 3 }],

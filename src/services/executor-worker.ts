@@ -49,7 +49,7 @@ export interface WorkerContext {
   operatorNeeded(problem: BrokerNeedsOperator): number;
   /** The broker answered: whatever needed an operator is solved. */
   brokerAnswered(): void;
-  /** This worker's steps keep failing for `problem` (not the broker's trouble); undefined once a step succeeds. */
+  /** This worker's steps keep failing for `problem` (3 in a row, or the broker's trouble for 5 minutes); undefined once a step succeeds. */
   failing(commandId: string, problem: string | undefined): void;
 }
 

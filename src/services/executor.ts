@@ -106,7 +106,7 @@ export class ExecutorService {
     return this.book.open().length;
   }
 
-  /** Why order steps keep failing (the store refusing writes, a bug), while any do; the broker's trouble is not counted. */
+  /** Why order steps keep failing (the store refusing writes, a bug, the broker's trouble for 5 minutes), while any do. */
   failing(): string | undefined {
     const [problem] = this.stuck.values();
     return problem === undefined ? undefined : `order steps keep failing (${this.stuck.size} order(s)), retrying: ${problem}`;

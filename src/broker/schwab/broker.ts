@@ -16,7 +16,7 @@ import type { WriteBudget } from './write-budget.ts';
 
 /** The orders list reaches at most 60 days back; stay a minute inside it. */
 const LIST_WINDOW_MS = 60 * 24 * 60 * 60_000 - 60_000;
-/** The orders list answers at most this many orders, newest first (Schwab's default maxResults, asked for explicitly). */
+/** The orders list answers at most this many orders (Schwab's default maxResults, asked for explicitly). */
 const LIST_PAGE = 3000;
 const SECOND_MS = 1000;
 
@@ -112,7 +112,8 @@ export class SchwabBroker implements Broker {
   /**
    * Every order entered in [from, to]. One answer holds at most LIST_PAGE orders, and which ones a
    * full answer left out depends on how Schwab sorts the list: a full answer's window is split in
-   * two halves, each asked for in turn, down to one second. Orders on the seam may come twice.
+   * two halves, each asked for in turn, down to one second. The halves share their seam, so an
+   * order entered exactly there is seen unless Schwab excluded both bounds (twice, at worst).
    */
   private async ordersEntered(from: number, to: number, symbol: string): Promise<Order[]> {
     const query = { fromEnteredTime: new Date(from).toISOString(), toEnteredTime: new Date(to).toISOString(), maxResults: String(LIST_PAGE) };
@@ -121,7 +122,7 @@ export class SchwabBroker implements Broker {
     if (listed.length < LIST_PAGE) return page;
     if (to - from < SECOND_MS) throw new BrokerUnavailable(`orders list: more than ${LIST_PAGE} orders entered within one second; reconciliation cannot see them all`);
     const middle = from + Math.floor((to - from) / 2);
-    return [...(await this.ordersEntered(from, middle, symbol)), ...(await this.ordersEntered(middle + 1, to, symbol))];
+    return [...(await this.ordersEntered(from, middle, symbol)), ...(await this.ordersEntered(middle, to, symbol))];
   }
 
   async cancel(brokerOrderId: string, signal?: AbortSignal): Promise<void> {

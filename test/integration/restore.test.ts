@@ -4,16 +4,13 @@
  * backup are forgotten by the ledger, not by Schwab. LEDGER_RECONCILE_SINCE (the backup's time)
  * makes the executor adopt those orders instead of placing them again.
  */
-import { copyFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
-import * as D from '../../src/domain/decimal.ts';
 import { encodeEvent, streams } from '../../src/domain/events.ts';
 import { hedgeDecisionId } from '../../src/domain/ids.ts';
 import { NO_STREAM, type EventStore, type RecordedEvent } from '../../src/eventstore/port.ts';
-import { openStore } from '../../src/eventstore/url.ts';
-import { Harness } from '../support/executor-harness.ts';
+import { Harness, appendCommand as appendHedgeCommand } from '../support/executor-harness.ts';
+import { backUp, recordedOrders, restoreBackup } from '../support/backups.ts';
 import { ROOT } from '../support/cli.ts';
 import { spawnTsx, succeeded, type Spawned } from '../support/executor-process.ts';
 import { createSimClock } from '../../src/broker/schwab-sim/index.ts';
@@ -30,45 +27,17 @@ afterEach(async () => {
 });
 
 /** The command the accumulator derives for a symbol's n-th decision: the same before and after the restore. */
-async function appendCommand(store: EventStore, symbol: string, sequence: number): Promise<string> {
-  const commandId = hedgeDecisionId(symbol, sequence);
-  const data = { commandId, sequence, symbol, brokerSymbol: symbol, side: 'SELL' as const, quantity: D.fromBigInt(2n), referencePrice: null, causationId: commandId };
-  await store.append(streams.hedgeCommands(symbol), [encodeEvent(commandId, { type: 'HedgeRequested', data })], sequence === 1 ? NO_STREAM : BigInt(sequence - 2));
-  return commandId;
-}
+const appendCommand = (store: EventStore, symbol: string, sequence: number): Promise<string> => appendHedgeCommand(store, symbol, sequence, 'SELL', 2n);
 
 /** Something in the store before the backup. */
 const seed = (h: Harness) =>
   h.store.append(streams.hedgeControl('X'), [encodeEvent(hedgeDecisionId('x', 1), { type: 'HedgingResumed', data: { symbol: 'X', reason: 'before the backup', at: '2025-01-01T00:00:00Z' } })], NO_STREAM);
 
-/** Backs up the harness's store as docs/operations.md says (VACUUM INTO); returns the backup's path and time. */
-async function backUp(h: Harness): Promise<{ file: string; at: Date }> {
-  const at = h.now();
-  const file = join(h.dir, 'backup.db');
-  const raw = new Database(join(h.dir, 'ledger.db'));
-  raw.exec(`VACUUM INTO '${file}'`);
-  raw.close();
-  return { file, at };
-}
-
-/** Stops the store, puts the backup in place (no WAL left over) and opens it again. */
+/** Puts the backup in place of the harness's store; closed after the test. */
 async function restore(h: Harness, backup: string): Promise<EventStore> {
-  await h.store.close();
-  const file = join(h.dir, 'ledger.db');
-  for (const suffix of ['', '-wal', '-shm']) rmSync(`${file}${suffix}`, { force: true });
-  copyFileSync(backup, file);
-  const restored = await openStore(h.storeUrl);
+  const restored = await restoreBackup(h, backup);
   stores.push(restored);
   return restored;
-}
-
-/** What the ledger records of each command's order: its Placed event's broker order id, and its outcome. */
-async function recordedOrders(store: EventStore, commandIds: readonly string[]): Promise<{ brokerOrderId: unknown; outcome: string | undefined }[]> {
-  return Promise.all(commandIds.map(async (id) => {
-    const events = await decodedEvents(store.readStream(streams.hedgeOrder(id)));
-    const placed = events.find((e) => e.type === 'HedgeOrderPlaced');
-    return { brokerOrderId: placed?.data.brokerOrderId, outcome: events.find((e) => e.type === 'HedgeOrderFilled' || e.type === 'HedgeOrderFailed')?.type };
-  }));
 }
 
 it('without LEDGER_RECONCILE_SINCE, a restore places every hedge decided after the backup a second time (why the setting exists)', async () => {

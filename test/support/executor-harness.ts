@@ -34,6 +34,17 @@ export function storedTokens(login: TokenResponse, now: Date): StoredTokens {
   };
 }
 
+/**
+ * Appends the HedgeRequested the accumulator derives for a symbol's n-th decision (the same
+ * command, with the same id, whenever it is derived again); returns its command id.
+ */
+export async function appendCommand(store: EventStore, symbol: string, sequence: number, side: Side, quantity: bigint): Promise<string> {
+  const commandId = hedgeDecisionId(symbol, sequence);
+  const data = { commandId, sequence, symbol, brokerSymbol: symbol, side, quantity: D.fromBigInt(quantity), referencePrice: null, causationId: commandId };
+  await store.append(streams.hedgeCommands(symbol), [encodeEvent(commandId, { type: 'HedgeRequested', data })], sequence === 1 ? NO_STREAM : BigInt(sequence - 2));
+  return commandId;
+}
+
 export interface HarnessOptions {
   readonly sim?: SchwabSimOptions;
   /** In memory (default), or a file other processes can open too. */
@@ -104,13 +115,10 @@ export class Harness {
   }
 
   /** Appends the symbol's next HedgeRequested, as the accumulator would; returns its command id. */
-  async request(symbol: string, side: Side, quantity: bigint): Promise<string> {
+  request(symbol: string, side: Side, quantity: bigint): Promise<string> {
     const sequence = (this.sequences.get(symbol) ?? 0) + 1;
     this.sequences.set(symbol, sequence);
-    const commandId = hedgeDecisionId(symbol, sequence);
-    const data = { commandId, sequence, symbol, brokerSymbol: symbol, side, quantity: D.fromBigInt(quantity), referencePrice: null, causationId: commandId };
-    await this.store.append(streams.hedgeCommands(symbol), [encodeEvent(commandId, { type: 'HedgeRequested', data })], sequence === 1 ? NO_STREAM : BigInt(sequence - 2));
-    return commandId;
+    return appendCommand(this.store, symbol, sequence, side, quantity);
   }
 
   /** The command's order stream, decoded. */

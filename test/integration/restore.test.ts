@@ -82,6 +82,32 @@ it('with LEDGER_RECONCILE_SINCE at the backup time, each restored command adopts
   expect(await recordedOrders(restored, before)).toEqual(original);
 });
 
+it.fails('a command refused at placement (HTTP 400) after the backup is refused again from the marks, and the next alike command adopts its own order', async () => {
+  harness = await Harness.start({ store: 'file' });
+  const h = harness;
+  const marks = orderMarksFor(h.storeUrl);
+  await seed(h);
+  const backup = await backUp(h);
+  // After the backup: GME's first hedge refused at placement (no order exists), the accumulator re-arms, and its second, alike, fills.
+  h.sim.control.injectFault('place', { kind: 'status', status: 400 });
+  const before = [await appendCommand(h.store, 'GME', 1)];
+  await h.executor({ marks }).drainOpen();
+  before.push(await appendCommand(h.store, 'GME', 2));
+  await h.executor({ marks }).drainOpen();
+  const original = await recordedOrders(h.store, before);
+  expect(original).toEqual([{ brokerOrderId: undefined, outcome: 'HedgeOrderFailed' }, { brokerOrderId: expect.any(String), outcome: 'HedgeOrderFilled' }]);
+  expect(h.ordersPlaced()).toBe(1);
+
+  // Restored, the first must fail again (else the accumulator would not derive the second): adopting the second's order was wrong.
+  const restored = await restore(h, backup.file);
+  for (const sequence of [1, 2]) {
+    await appendCommand(restored, 'GME', sequence);
+    await h.executor({ store: restored, marks, reconcileSince: backup.at }).drainOpen();
+  }
+  expect(await recordedOrders(restored, before)).toEqual(original);
+  expect(h.ordersPlaced()).toBe(1);
+});
+
 it('with more orders entered since the backup than one orders list answers (3000), each restored command still adopts its own', async () => {
   harness = await Harness.start({ store: 'file' });
   const h = harness;

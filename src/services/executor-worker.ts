@@ -12,6 +12,7 @@ import { tradingMsBetween } from '../broker/market-hours.ts';
 import { StoreConfigError } from '../eventstore/errors.ts';
 import type { HedgeOrderBook, OrderEvent, OrderTrack } from '../../projections/hedge-orders.ts';
 import type { Logger } from '../log.ts';
+import type { Refusal } from './order-mark.ts';
 
 export interface WorkerSettings {
   readonly now: () => Date;
@@ -51,6 +52,8 @@ export interface WorkerContext {
   brokerAnswered(): void;
   /** This worker's steps keep failing for `problem` (3 in a row, or the broker's trouble for 5 minutes); undefined once a step succeeds. */
   failing(commandId: string, problem: string | undefined): void;
+  /** Restore mode: the command's refusal at placement, recorded in the newer ledger since the backup (order-mark.ts). */
+  refusedBefore(commandId: string): Refusal | undefined;
 }
 
 /** The order stream holds events this worker did not know about (a restart raced it, or another writer). */
@@ -152,6 +155,12 @@ export class OrderWorker {
     // reconciling now would skip that order, linked to this very command, and place another.
     if (this.ctx.book.track(this.commandId)?.revision !== this.track.revision) throw new TrackMoved(`the order stream of ${this.commandId} holds events this worker has not folded`);
     const intent = this.intent();
+    const refused = this.ctx.refusedBefore(this.commandId);
+    if (refused !== undefined) {
+      // No order of it exists; adopting one would take its symbol's next alike command's order, decided after this refusal.
+      this.log.warn({ refusedAt: refused.at }, 'refused at placement before the restore (the executor mark remembers it): recording that outcome again');
+      return this.recordFailed({ status: 'failed', reason: refused.reason, filledQuantity: D.ZERO, averagePrice: null });
+    }
     if (this.reconcileFirst) {
       const found = await this.ctx.broker.findPlaced(this.searchFrom(intent), this.ctx.book.linkedOrderIds);
       this.ctx.brokerAnswered();

@@ -20,7 +20,7 @@ import type { Broker, BrokerNeedsOperator } from '../broker/port.ts';
 import { OrderWorker, TrackMoved, type WorkerContext, type WorkerSettings } from './executor-worker.ts';
 import type { Logger } from '../log.ts';
 import { KeyedQueue } from '../keyed-queue.ts';
-import type { OrderMark, OrderMarks } from './order-mark.ts';
+import type { OrderMark, OrderMarks, Refusal } from './order-mark.ts';
 
 const ORDER_PREFIXES = ['hedgecmd-', 'hedgeorder-'] as const;
 
@@ -82,6 +82,8 @@ export class ExecutorService {
   private newestOrderEventAt: string | undefined;
   /** Why each worker whose steps keep failing is stuck, by command id. */
   private readonly stuck = new Map<string, string>();
+  /** Restore mode: the refusals at placement since LEDGER_RECONCILE_SINCE that the marks remember, by command id. */
+  private refusals = new Map<string, Refusal>();
 
   constructor(private readonly options: ExecutorOptions) {
     this.settings = {
@@ -154,8 +156,10 @@ export class ExecutorService {
   /** Before any worker starts: a store without the marked order event is an older copy, where placing could place twice. */
   private async checkNotRewound(): Promise<void> {
     const mark = await this.marks?.read();
-    if (mark === undefined || (this.book.track(mark.commandId)?.revision ?? -1n) >= BigInt(mark.revision)) return;
     const since = this.settings.reconcileSince;
+    // One recorded before `since` is in the copy: the command has its outcome there.
+    if (since !== null) this.refusals = new Map((mark?.refusals ?? []).filter((r) => Date.parse(r.at) >= since.getTime()).map((r) => [r.commandId, r]));
+    if (mark === undefined || (this.book.track(mark.commandId)?.revision ?? -1n) >= BigInt(mark.revision)) return;
     if (since === null) throw new LedgerRewound(this.marks!, mark, this.newestOrderEventAt);
     // The copy lacks an event recorded at mark.at: it was taken before, and a later time would miss what was placed in between.
     if (since.getTime() > Date.parse(mark.at)) throw new LedgerRewound(this.marks!, mark, this.newestOrderEventAt, since);
@@ -223,6 +227,7 @@ export class ExecutorService {
       operatorNeeded: (problem) => this.operatorNeeded(problem, policy),
       brokerAnswered: () => this.brokerAnswered(),
       failing: (commandId, problem) => this.noteStuck(commandId, problem),
+      refusedBefore: (commandId) => this.refusals.get(commandId),
     };
   }
 
@@ -243,8 +248,9 @@ export class ExecutorService {
     }
     // Written before by someone (a process that died before we read its event): what it wrote is unknown here.
     if (!written) throw new TrackMoved(`${stream} already holds revision ${revision}`);
-    // Before the worker acts on the event (a Submitting: before it places).
-    await this.marks?.write({ commandId, revision: String(revision), at: event.data.at });
+    // Before the worker acts on the event (a Submitting: before it places). A failure without an order is a refusal at placement.
+    const refused = event.type === 'HedgeOrderFailed' && this.book.track(commandId)?.brokerOrderId === null;
+    await this.marks?.write({ commandId, revision: String(revision), at: event.data.at }, refused ? { commandId, reason: event.data.reason, at: event.data.at } : undefined);
     return this.book.applyOrderEvent(event, revision)!;
   }
 

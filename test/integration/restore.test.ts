@@ -82,7 +82,7 @@ it('with LEDGER_RECONCILE_SINCE at the backup time, each restored command adopts
   expect(await recordedOrders(restored, before)).toEqual(original);
 });
 
-it.fails('a command refused at placement (HTTP 400) after the backup is refused again from the marks, and the next alike command adopts its own order', async () => {
+it('a command refused at placement (HTTP 400) after the backup is refused again from the marks, and the next alike command adopts its own order', async () => {
   harness = await Harness.start({ store: 'file' });
   const h = harness;
   const marks = orderMarksFor(h.storeUrl);

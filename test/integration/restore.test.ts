@@ -82,12 +82,15 @@ it('with LEDGER_RECONCILE_SINCE at the backup time, each restored command adopts
   expect(await recordedOrders(restored, before)).toEqual(original);
 });
 
-it('a command refused at placement (HTTP 400) after the backup is refused again from the marks, and the next alike command adopts its own order', async () => {
+/** A file-store harness with something in it, its marks, and a backup taken now. */
+async function backedUp() {
   harness = await Harness.start({ store: 'file' });
-  const h = harness;
-  const marks = orderMarksFor(h.storeUrl);
-  await seed(h);
-  const backup = await backUp(h);
+  await seed(harness);
+  return { h: harness, marks: orderMarksFor(harness.storeUrl), backup: await backUp(harness) };
+}
+
+it('a command refused at placement (HTTP 400) after the backup is refused again from the marks, and the next alike command adopts its own order', async () => {
+  const { h, marks, backup } = await backedUp();
   // After the backup: GME's first hedge refused at placement (no order exists), the accumulator re-arms, and its second, alike, fills.
   h.sim.control.injectFault('place', { kind: 'status', status: 400 });
   const before = [await appendCommand(h.store, 'GME', 1)];
@@ -165,11 +168,7 @@ it('an executor given the store\'s marks refuses a restored copy that lacks the 
 });
 
 it('refuses a LEDGER_RECONCILE_SINCE later than the marked order event the copy lacks (the backup is older than that), and places nothing', async () => {
-  harness = await Harness.start({ store: 'file' });
-  const h = harness;
-  const marks = orderMarksFor(h.storeUrl);
-  await seed(h);
-  const backup = await backUp(h);
+  const { h, marks, backup } = await backedUp();
   await appendCommand(h.store, 'GME', 1);
   await h.executor({ marks }).drainOpen();
   expect(h.ordersPlaced()).toBe(1);

@@ -65,7 +65,12 @@ export class LedgerRewound extends Error {
   }
 }
 
-/** What to do when the broker needs a human: the service waits (and keeps saying so), `run --once` stops. */
+/** A command's order steps keep failing (3 in a row, or the broker's trouble for 5 minutes): `run --once` stops rather than wait for ever. */
+export class OrderStepsStuck extends Error {
+  override readonly name = 'OrderStepsStuck';
+}
+
+/** What to do when the broker needs a human or a command's steps keep failing: the service waits (and keeps saying so), `run --once` stops. */
 export type OperatorPolicy = 'wait' | 'fail';
 
 export class ExecutorService {
@@ -116,8 +121,8 @@ export class ExecutorService {
 
   /**
    * Drives every open command to a terminal outcome (unless `signal` aborts first); returns how
-   * many were open. With the 'fail' policy, a broker that needs an operator stops every worker
-   * and the call rejects with that problem.
+   * many were open. With the 'fail' policy, a broker that needs an operator, or a command whose
+   * steps keep failing, stops every worker and the call rejects with that problem.
    */
   async drainOpen(signal?: AbortSignal, policy: OperatorPolicy = 'fail'): Promise<number> {
     await this.sync();
@@ -226,7 +231,7 @@ export class ExecutorService {
       oneAtATime: (symbol, step) => this.placing.run(symbol, step),
       operatorNeeded: (problem) => this.operatorNeeded(problem, policy),
       brokerAnswered: () => this.brokerAnswered(),
-      failing: (commandId, problem) => this.noteStuck(commandId, problem),
+      failing: (commandId, problem) => this.noteStuck(commandId, problem, policy),
       refusedBefore: (commandId) => this.refusals.get(commandId),
     };
   }
@@ -270,8 +275,9 @@ export class ExecutorService {
   }
 
 
-  private noteStuck(commandId: string, problem: string | undefined): void {
+  private noteStuck(commandId: string, problem: string | undefined, policy: OperatorPolicy): void {
     if (problem === undefined) this.stuck.delete(commandId);
+    else if (policy === 'fail') throw new OrderStepsStuck(`the order steps of command ${commandId} keep failing: ${problem}`);
     else this.stuck.set(commandId, problem);
   }
 

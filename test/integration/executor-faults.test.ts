@@ -13,6 +13,7 @@ import * as D from '../../src/domain/decimal.ts';
 import { AmbiguousPlacement, type Broker } from '../../src/broker/port.ts';
 import { createSimClock, type Endpoint, type Fault, type FaultSchedule } from '../../src/broker/schwab-sim/index.ts';
 import { Harness, type HarnessOptions } from '../support/executor-harness.ts';
+import { OrderStepsStuck } from '../../src/services/executor.ts';
 import { streams } from '../../src/domain/events.ts';
 import { orderEventId } from '../../src/domain/ids.ts';
 
@@ -144,7 +145,7 @@ it('a broker that keeps failing for 5 min makes the executor say so (readiness r
   harness.sim.control.injectFault('listOrders', { kind: 'status', status: 503 }, { times: 1_000_000 });
   await harness.request('GME', 'BUY', 3n);
   const executor = harness.executor();
-  const drained = executor.drainOpen();
+  const drained = executor.drainOpen(undefined, 'wait'); // as the service runs it
   await harness.until(() => harness.requests('listOrders') >= 3, 'reconciliation failing');
   expect(executor.failing()).toBeUndefined(); // minutes of 503s are the broker's to sort out
   harness.sim.clock.advance(5 * 60_000);
@@ -154,6 +155,20 @@ it('a broker that keeps failing for 5 min makes the executor say so (readiness r
   await drained;
   expect(executor.failing()).toBeUndefined();
   expect(harness.ordersPlaced()).toBe(1);
+});
+
+it('run --once stops (rejects) once a command\'s steps have kept failing on the broker\'s side for 5 min, instead of waiting for ever', async () => {
+  harness = await Harness.start();
+  harness.sim.control.injectFault('place', { kind: 'drop', applied: true });
+  harness.sim.control.injectFault('listOrders', { kind: 'status', status: 503 }, { times: 1_000_000 });
+  const commandId = await harness.request('GME', 'BUY', 3n);
+  const drained = harness.executor().drainOpen();
+  drained.catch(() => undefined);
+  await harness.until(() => harness.requests('listOrders') >= 3, 'reconciliation failing');
+  harness.sim.clock.advance(5 * 60_000);
+  await expect(drained).rejects.toThrow(OrderStepsStuck);
+  await expect(drained).rejects.toThrow(/keep failing: broker unavailable for 5(\.\d)? min: orders list answered HTTP 503/);
+  expect((await harness.orderEvents(commandId)).map((e) => e.type)).toEqual(['HedgeOrderSubmitting']); // the next run reconciles first
 });
 
 it('minutes spent waiting for a login are not the broker failing: after the login, a short outage does not flip readiness', async () => {
@@ -282,7 +297,7 @@ it('an order event this version cannot read (a newer version wrote it, then a ro
   const polled = harness.requests('getOrder');
   const executor = harness.executor();
   const stop = new AbortController();
-  const running = executor.drainOpen(stop.signal);
+  const running = executor.drainOpen(stop.signal, 'wait'); // as the service runs it
   await sleep(1_000);
   const polls = harness.requests('getOrder') - polled;
   const failing = executor.failing();
@@ -290,6 +305,8 @@ it('an order event this version cannot read (a newer version wrote it, then a ro
   await running;
   expect(polls).toBeLessThan(10);
   expect(failing).toMatch(/^order steps keep failing \(1 order\(s\)\), retrying: corrupt event hedgeorder-.*@2 at type: unknown event type "HedgeOrderAmended"/);
+  // run --once does not wait for ever: it stops with the problem.
+  await expect(harness.executor().drainOpen()).rejects.toThrow(/^the order steps of command .* keep failing: corrupt event hedgeorder-.*@2/);
   expect(harness.ordersPlaced()).toBe(1);
   const stored: string[] = [];
   for await (const e of harness.store.readStream(streams.hedgeOrder(commandId))) stored.push(e.type);

@@ -26,6 +26,7 @@ import { openStore } from '../../src/eventstore/url.ts';
 import { DEFAULT_PRICES, startSchwabSim, type SchwabSim } from '../../src/broker/schwab-sim/index.ts';
 import { EncryptedTokenFile, createSchwabBroker } from '../../src/broker/schwab/index.ts';
 import { ExecutorService } from '../../src/services/executor.ts';
+import { orderMarksFor } from '../../src/services/order-mark.ts';
 import { storedTokens } from '../support/executor-harness.ts';
 
 const COMMANDS = 1_000;
@@ -100,7 +101,8 @@ async function bench(name: string, storeUrl: (dir: string) => string, perSecond?
   const dir = mkdtempSync(join(os.tmpdir(), 'bench-executor-'));
   const sim = await startSchwabSim(APP);
   const stopClock = fastClock(sim);
-  const store = await openStore(storeUrl(dir));
+  const url = storeUrl(dir);
+  const store = await openStore(url);
   const timings: Timings = { appended: new Map(), placed: new Map(), done: new Map() };
   try {
     const tokens = new EncryptedTokenFile(join(dir, 'tokens.json'), randomBytes(32));
@@ -109,7 +111,8 @@ async function bench(name: string, storeUrl: (dir: string) => string, perSecond?
     const log = pino({ level: 'info' }, pino.destination('/dev/null'));
     const broker = createSchwabBroker({ app: { ...APP, baseUrl: sim.baseUrl }, tokens, requestTimeoutMs: 10_000, reconcileSkewMs: 60_000 }, { now, log });
     const stop = new AbortController();
-    const following = new ExecutorService({ store: timed(store, timings), broker, log, now, pollIntervalMs: 200 }).follow(stop.signal);
+    // As `run` configures it: a file store gets the order mark beside it (a write per order event).
+    const following = new ExecutorService({ store: timed(store, timings), broker, log, now, pollIntervalMs: 200, marks: orderMarksFor(url) }).follow(stop.signal);
     const started = performance.now();
     await appendCommands(store, timings, perSecond);
     while (timings.done.size < COMMANDS) await new Promise((resolve) => setTimeout(resolve, 20));

@@ -274,7 +274,6 @@ export class ExecutorService {
     return this.book.track(commandId)!;
   }
 
-
   private noteStuck(commandId: string, problem: string | undefined, policy: OperatorPolicy): void {
     if (problem === undefined) this.stuck.delete(commandId);
     else if (policy === 'fail') throw new OrderStepsStuck(`the order steps of command ${commandId} keep failing: ${problem}`);

@@ -83,7 +83,7 @@ describe('the executor lock between processes', () => {
     const once = await runOnce(60_000); // a dead pid is stale at once: no waiting for the stale age
     expect(once.code, once.stderr).toBe(0);
     expect(once.stderr).toMatch(`taking over a left-over executor lock: pid ${service.pid} is gone`);
-    expect(once.stdout).toMatch('1 orders completed');
+    expect(once.stdout).toMatch('1 order completed');
     expect(once.ms).toBeLessThan(15_000);
     expect(existsSync(lockFile())).toBe(false);
   });

@@ -37,8 +37,10 @@ export async function run(argv: string[]): Promise<void> {
   const broker = brokerFor(config);
   const report = await withStore(config.store, (store) => runOnceLocked(store, config, fold, broker));
   if (values.json) process.stdout.write(`${JSON.stringify(report)}\n`);
-  else process.stdout.write(`run --once: folded ${report.eventsFolded} events in ${report.rounds} rounds; ${report.ordersCompleted} orders completed\n`);
+  else process.stdout.write(`run --once: folded ${count(report.eventsFolded, 'event')} in ${count(report.rounds, 'round')}; ${count(report.ordersCompleted, 'order')} completed\n`);
 }
+
+const count = (n: number, noun: string): string => `${n} ${noun}${n === 1 ? '' : 's'}`;
 
 /** `run --once` is an executor too: it holds the store's executor lock while it runs, and stops if another executor takes it over. */
 async function runOnceLocked(store: EventStore, config: ResolvedConfig, fold: AccumulatorConfig, broker: Broker) {

@@ -1,8 +1,8 @@
 /**
  * ERC20 `symbol()` read from the chain, for the tokens the ledger has not seen yet: one
  * multicall3 call where the chain has multicall3 (Base does; anvil does not), one eth_call per
- * token otherwise. A symbol that cannot be read (a revert, no contract, an answer that is no
- * string) is recorded as unknown with the reason and blocks nothing; a transport failure says
+ * token otherwise. A symbol that cannot be read (a revert, an invalid opcode or out of gas, no
+ * contract, an answer that is no string) is recorded as unknown with the reason and blocks nothing; a transport failure says
  * nothing about the token, so it is retried and, at the deadline, stops ingestion.
  */
 import * as E from 'fp-ts/lib/Either.js';
@@ -30,6 +30,27 @@ const isRevert = (error: unknown): boolean => {
   const e = nodeError(error);
   return e instanceof BaseError && (e.walk((c) => (c as { code?: unknown }).code === 3) !== null || /revert/i.test(e.details ?? ''));
 };
+
+/**
+ * How nodes word an EVM failure other than a revert: an invalid opcode (solc < 0.8's assert, an
+ * old fallback's throw), running out of gas, a bad jump or stack (geth, erigon, anvil/reth's
+ * revm, nethermind). The token's code failed, as it will at every try: no transport failure.
+ */
+const EXECUTION_FAILED = /invalid opcode|InvalidFEOpcode|OpcodeNotFound|NotActivated|BadInstruction|out of gas|OutOfGas|stack (underflow|overflow|limit)|Stack(Underflow|Overflow)|invalid jump|InvalidJump|BadJumpDestination/i;
+
+/** The node's words for an EVM failure other than a revert, or null when the error is no such failure. */
+const executionFailure = (error: unknown): string | null => {
+  const e = nodeError(error);
+  if (!(e instanceof BaseError)) return null;
+  const text = (e.details ?? '').split('\n')[0]!.slice(0, 200);
+  return EXECUTION_FAILED.test(text) ? text : null;
+};
+
+/** What no retry changes: the call ran, and the token's code refused or failed. */
+const failedInToken = (error: unknown): boolean => isRevert(error) || executionFailure(error) !== null;
+
+/** Retried: transport failures, not the token's own. */
+const retryableCall = (e: unknown): boolean => !failedInToken(e) && isRetryable(e);
 
 /** The revert data a node attaches to its error (JSON-RPC `error.data`), if any. */
 const revertData = (error: unknown): Hex => {
@@ -76,7 +97,9 @@ export class ChainTokenResolver implements TokenResolver {
   constructor(private readonly rpc: ChainRpc) {}
 
   async resolve(addresses: readonly string[]): Promise<ReadonlyMap<string, TokenMetadata>> {
-    const answers = (await this.hasMulticall()) ? await this.viaMulticall(addresses) : await Promise.all(addresses.map((a) => this.single(a)));
+    const singly = () => Promise.all(addresses.map((a) => this.single(a)));
+    // aggregate3 itself fails when its tokens eat all its gas (endless loops, invalid opcodes): each token is then asked alone.
+    const answers = (await this.hasMulticall()) ? await this.viaMulticall(addresses).catch((e: unknown) => (failedInToken(e) ? singly() : Promise.reject(e))) : await singly();
     return new Map(addresses.map((address, i) => [address, metadataOf(answers[i]!)]));
   }
 
@@ -88,16 +111,17 @@ export class ChainTokenResolver implements TokenResolver {
   private viaMulticall(addresses: readonly string[]): Promise<readonly Answer[]> {
     const calls = addresses.map((target) => ({ target: target as Hex, allowFailure: true, callData: SYMBOL_CALL }));
     const data = encodeFunctionData({ abi: multicall3Abi, functionName: 'aggregate3', args: [calls] });
-    return this.rpc.request('eth_call', [{ to: MULTICALL3, data }, 'latest'], aggregate3Results, `symbol() of ${addresses.length} tokens via multicall3`);
+    return this.rpc.request('eth_call', [{ to: MULTICALL3, data }, 'latest'], aggregate3Results, `symbol() of ${addresses.length} tokens via multicall3`, retryableCall);
   }
 
   private async single(address: string): Promise<Answer> {
     try {
-      const retryable = (e: unknown) => !isRevert(e) && isRetryable(e);
-      return { ok: true, data: await this.rpc.request('eth_call', [{ to: address, data: SYMBOL_CALL }, 'latest'], hexData, `symbol() of ${address}`, retryable) };
+      return { ok: true, data: await this.rpc.request('eth_call', [{ to: address, data: SYMBOL_CALL }, 'latest'], hexData, `symbol() of ${address}`, retryableCall) };
     } catch (error) {
-      if (!isRevert(error)) throw error;
-      return { ok: false, reason: `symbol() reverted${revertReason(revertData(error))}` };
+      if (isRevert(error)) return { ok: false, reason: `symbol() reverted${revertReason(revertData(error))}` };
+      const failure = executionFailure(error);
+      if (failure === null) throw error;
+      return { ok: false, reason: `symbol() failed: ${failure}` };
     }
   }
 }

@@ -1,0 +1,71 @@
+/**
+ * ChainTokenResolver against a real anvil node, with tokens whose symbol() misbehaves: code
+ * put at an address with anvil_setCode (no deployment needed). A token's bad answer is the
+ * token's, recorded as unknown with a reason; it must never stop ingestion.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Hex } from 'viem';
+import { startAnvil, type Anvil } from '../../src/chain/devnet/index.ts';
+import { ChainRpc } from '../../src/chain/rpc.ts';
+import { ChainTokenResolver } from '../../src/chain/token-symbols.ts';
+import { installMulticall3 } from '../support/chain-multicall.ts';
+import { testLog } from '../support/test-log.ts';
+
+/** Runtime code that returns `data` (copied from the code's own tail) to any call. */
+const returning = (data: Hex): Hex => {
+  const length = (data.length - 2) / 2;
+  const len = length.toString(16).padStart(4, '0');
+  // PUSH2 len, PUSH2 15 (offset of data), PUSH1 0, CODECOPY, PUSH2 len, PUSH1 0, RETURN
+  return `0x61${len}61000f60003961${len}6000f3${data.slice(2)}`;
+};
+
+const INVALID_OPCODE: Hex = '0xfe'; // solc < 0.8 assert(), or a fallback that throws the old way
+const ENDLESS_LOOP: Hex = '0x5b600056'; // JUMPDEST PUSH1 0 JUMP: runs out of gas
+const bytes32 = (text: string): Hex => `0x${Buffer.from(text, 'latin1').toString('hex').padEnd(64, '0')}`;
+
+describe('ChainTokenResolver with misbehaving tokens', () => {
+  let anvil: Anvil;
+  let rpc: ChainRpc;
+  let next = 0x1000;
+
+  beforeAll(async () => {
+    anvil = await startAnvil();
+    rpc = await ChainRpc.connect({ urls: [anvil.rpcUrl], chainId: anvil.chainId, deadlineMs: 3_000, log: testLog() });
+  });
+  afterAll(async () => {
+    rpc?.close();
+    await anvil?.stop();
+  });
+
+  /** A fresh address holding `code`. */
+  const token = async (code: Hex): Promise<string> => {
+    const address = `0x${(next++).toString(16).padStart(40, '0')}`;
+    await anvil.request('anvil_setCode', [address, code]);
+    return address;
+  };
+
+  it('records a token whose symbol() hits an invalid opcode or runs out of gas as unknown, without retrying to the deadline', async () => {
+    const invalid = await token(INVALID_OPCODE);
+    const looping = await token(ENDLESS_LOOP);
+    const mkr = await token(returning(bytes32('MKR')));
+    const started = performance.now();
+    const resolved = await new ChainTokenResolver(rpc).resolve([invalid, looping, mkr]);
+    expect(performance.now() - started).toBeLessThan(2_000);
+    expect(resolved.get(invalid)).toEqual({ symbol: null, reason: expect.stringMatching(/^symbol\(\) failed: .*InvalidFEOpcode/) });
+    expect(resolved.get(looping)).toEqual({ symbol: null, reason: expect.stringMatching(/^symbol\(\) failed: .*OutOfGas/) });
+    expect(resolved.get(mkr)).toEqual({ symbol: 'MKR', reason: null });
+  });
+
+  it('through multicall3: tokens that eat all the gas aggregate3 has do not stop the others being read', async () => {
+    await installMulticall3(anvil);
+    try {
+      const loops = [await token(ENDLESS_LOOP), await token(ENDLESS_LOOP), await token(ENDLESS_LOOP)];
+      const mkr = await token(returning(bytes32('MKR')));
+      const resolved = await new ChainTokenResolver(rpc).resolve([...loops, mkr]);
+      for (const loop of loops) expect(resolved.get(loop)).toEqual({ symbol: null, reason: expect.stringMatching(/^symbol\(\) /) });
+      expect(resolved.get(mkr)).toEqual({ symbol: 'MKR', reason: null });
+    } finally {
+      await anvil.request('anvil_setCode', ['0xca11bde05977b3631167028862be2a173976ca11', '0x']);
+    }
+  });
+});

@@ -2,11 +2,11 @@
  * ERC20 `symbol()` read from the chain, for the tokens the ledger has not seen yet: one
  * multicall3 call where the chain has multicall3 (Base does; anvil does not), one eth_call per
  * token otherwise. A symbol that cannot be read (a revert, an invalid opcode or out of gas, no
- * contract, an answer that is no string) is recorded as unknown with the reason and blocks nothing; a transport failure says
+ * contract, an answer that is no string or not UTF-8) is recorded as unknown with the reason and blocks nothing; a transport failure says
  * nothing about the token, so it is retried and, at the deadline, stops ingestion.
  */
 import * as E from 'fp-ts/lib/Either.js';
-import { BaseError, decodeAbiParameters, decodeErrorResult, decodeFunctionResult, encodeFunctionData, hexToString, parseAbi, size, type Hex } from 'viem';
+import { BaseError, decodeAbiParameters, decodeErrorResult, decodeFunctionResult, encodeFunctionData, hexToBytes, bytesToHex, parseAbi, size, type Hex } from 'viem';
 import { HexData } from '../domain/codecs.ts';
 import type { TokenMetadata, TokenResolver } from '../services/ingester.ts';
 import { fromCodec, isRetryable, nodeError, type ChainRpc, type Decoder } from './rpc.ts';
@@ -68,15 +68,34 @@ const revertReason = (data: Hex): string => {
   }
 };
 
+/** Refuses bytes that are not UTF-8, where a plain decoder would put U+FFFD in their place. */
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/** The bytes32 some old tokens (MKR) return, without its zero padding. */
+function bytes32Text(data: Hex): Uint8Array {
+  const bytes = hexToBytes(data);
+  let end = bytes.length;
+  while (end > 0 && bytes[end - 1] === 0) end--;
+  return bytes.subarray(0, end);
+}
+
 /** A string, or the bytes32 some old tokens (MKR) return. */
 function symbolOf(data: Hex): TokenMetadata {
   if (data === '0x') return { symbol: null, reason: 'symbol() returned no data: no contract at this address, or no symbol()' };
+  let bytes: Uint8Array;
   try {
-    const symbol = size(data) === 32 ? hexToString(data, { size: 32 }) : decodeAbiParameters([{ type: 'string' }], data)[0];
-    return symbol === '' ? { symbol: null, reason: 'symbol() returned an empty string' } : { symbol, reason: null };
+    // A string's ABI encoding is a bytes one's: its bytes are checked as UTF-8 below, not decoded lossily.
+    bytes = size(data) === 32 ? bytes32Text(data) : hexToBytes(decodeAbiParameters([{ type: 'bytes' }], data)[0]);
   } catch (error) {
     return { symbol: null, reason: `symbol() answer is not a string: ${(error as Error).message.split('\n')[0]}` };
   }
+  let symbol: string;
+  try {
+    symbol = utf8.decode(bytes);
+  } catch {
+    return { symbol: null, reason: `symbol() answer is not UTF-8 text: ${bytesToHex(bytes.subarray(0, 32))}` };
+  }
+  return symbol === '' ? { symbol: null, reason: 'symbol() returned an empty string' } : { symbol, reason: null };
 }
 
 const metadataOf = (answer: Answer): TokenMetadata => (answer.ok ? symbolOf(answer.data) : { symbol: null, reason: answer.reason });

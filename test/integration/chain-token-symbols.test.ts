@@ -4,7 +4,7 @@
  * token's, recorded as unknown with a reason; it must never stop ingestion.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Hex } from 'viem';
+import { encodeAbiParameters, type Hex } from 'viem';
 import { startAnvil, type Anvil } from '../../src/chain/devnet/index.ts';
 import { ChainRpc } from '../../src/chain/rpc.ts';
 import { ChainTokenResolver } from '../../src/chain/token-symbols.ts';
@@ -21,6 +21,8 @@ const returning = (data: Hex): Hex => {
 
 const INVALID_OPCODE: Hex = '0xfe'; // solc < 0.8 assert(), or a fallback that throws the old way
 const ENDLESS_LOOP: Hex = '0x5b600056'; // JUMPDEST PUSH1 0 JUMP: runs out of gas
+/** An ABI `string` answer holding these bytes as they are (valid UTF-8 or not): ABI-encoded like `bytes`. */
+const stringOfBytes = (bytes: Hex): Hex => encodeAbiParameters([{ type: 'bytes' }], [bytes]);
 const bytes32 = (text: string): Hex => `0x${Buffer.from(text, 'latin1').toString('hex').padEnd(64, '0')}`;
 
 describe('ChainTokenResolver with misbehaving tokens', () => {
@@ -67,5 +69,19 @@ describe('ChainTokenResolver with misbehaving tokens', () => {
     } finally {
       await anvil.request('anvil_setCode', ['0xca11bde05977b3631167028862be2a173976ca11', '0x']);
     }
+  });
+
+  it('records a symbol that is not UTF-8 as unknown, not as text with replacement characters', async () => {
+    const badBytes32 = await token(returning(bytes32('\xffGME')));
+    const badString = await token(returning(stringOfBytes('0x74474d45c0')));
+    const mkr = await token(returning(bytes32('MKR')));
+    const usd0 = await token(returning(bytes32('USD0'))); // ends in a zero nibble: trimmed bytewise
+    const tgme = await token(returning(stringOfBytes(`0x${Buffer.from('tGME').toString('hex')}`)));
+    const resolved = await new ChainTokenResolver(rpc).resolve([badBytes32, badString, mkr, usd0, tgme]);
+    expect(resolved.get(badBytes32)).toEqual({ symbol: null, reason: 'symbol() answer is not UTF-8 text: 0xff474d45' });
+    expect(resolved.get(badString)).toEqual({ symbol: null, reason: 'symbol() answer is not UTF-8 text: 0x74474d45c0' });
+    expect(resolved.get(mkr)).toEqual({ symbol: 'MKR', reason: null });
+    expect(resolved.get(usd0)).toEqual({ symbol: 'USD0', reason: null });
+    expect(resolved.get(tgme)).toEqual({ symbol: 'tGME', reason: null });
   });
 });

@@ -192,6 +192,7 @@ export class ChainFollower {
     if (top === undefined) return { from: this.options.deploymentBlock, kind: 'fresh' };
     const canonical = top.block === head.number ? top.hash === head.hash : await this.stillCanonical(top);
     if (canonical) return { from: top.block, kind: 'verified' };
+    await this.options.rpc.checkChainId(); // another network has none of these blocks either: that is no reorg
     this.options.log.warn({ block: top.block, hash: top.hash }, 'the chain no longer has a block the ledger relies on: reorg');
     const below = window.descending().slice(1); // sorted only on the way to a reorg
     for (const block of below) if (await this.stillCanonical(block)) return { from: block.block, kind: 'reorg' };

@@ -181,17 +181,25 @@ export class ChainRpc {
     const timeout = options.timeoutMs ?? Math.min(30_000, options.deadlineMs);
     try {
       for (const url of options.urls) {
-        const single = new ChainRpc({ ...options, urls: [url] }, createPublicClient({ transport: transportOf(url, timeout) }));
-        const served = await single.request('eth_chainId', [], fromCodec(HexQuantity));
-        if (served !== BigInt(options.chainId)) {
-          throw new ChainIdMismatch(`RPC ${single.label} serves chain ${served}, but the configured chainId is ${options.chainId} (LEDGER_CHAIN_ID)`);
-        }
+        await new ChainRpc({ ...options, urls: [url] }, createPublicClient({ transport: transportOf(url, timeout) })).checkChainId();
       }
     } catch (error) {
       closeSockets(options.urls);
       throw error;
     }
     return new ChainRpc(options, createPublicClient({ transport: transportFor(options.urls, timeout) }));
+  }
+
+  /**
+   * Throws ChainIdMismatch unless the endpoint answering serves the configured chain. Checked at
+   * connect, and again before blocks missing from the chain are taken for a reorg: an endpoint
+   * can start serving another network under its URL, whose chain has none of the ledger's blocks.
+   */
+  async checkChainId(): Promise<void> {
+    const served = await this.request('eth_chainId', [], fromCodec(HexQuantity));
+    if (served !== BigInt(this.options.chainId)) {
+      throw new ChainIdMismatch(`RPC ${this.label} serves chain ${served}, but the configured chainId is ${this.options.chainId} (LEDGER_CHAIN_ID)`);
+    }
   }
 
   /** Closes the websockets of its endpoints (viem keeps them open, reconnecting, for the whole process otherwise). */

@@ -21,6 +21,8 @@ export interface ProxyFaults {
   down?: boolean;
   /** Rewrites a successful answer's `result`. */
   rewrite?: (method: string, result: unknown) => unknown;
+  /** Sends the calls to this node instead (an endpoint that starts serving another network under its URL). */
+  target?: string;
   /** Runs once the node has answered a call, before the answer goes back: the chain can change in between. */
   answered?: (call: JsonRpcCall) => Promise<void>;
 }
@@ -90,7 +92,7 @@ export async function startRpcProxy(target: string, seed: number, faults: ProxyF
       const error = { code: -32005, message: 'query returned more than 10000 results' };
       return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ jsonrpc: '2.0', id: call.id, error }));
     }
-    const upstream = (await (await fetch(target, { method: 'POST', headers: { 'content-type': 'application/json' }, body: text })).json()) as { result?: unknown };
+    const upstream = (await (await fetch(f.target ?? target, { method: 'POST', headers: { 'content-type': 'application/json' }, body: text })).json()) as { result?: unknown };
     if (f.rewrite && 'result' in upstream) upstream.result = f.rewrite(call.method, upstream.result);
     await f.answered?.(call);
     res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(upstream));

@@ -68,6 +68,12 @@ const revertReason = (data: Hex): string => {
   }
 };
 
+/**
+ * Real symbols are a few characters. A token can answer megabytes for little gas, and its
+ * metadata event must stay far below EventStoreDB's 1 MiB event limit: past this it is unknown.
+ */
+const MAX_SYMBOL_BYTES = 64;
+
 /** Refuses bytes that are not UTF-8, where a plain decoder would put U+FFFD in their place. */
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
@@ -89,6 +95,7 @@ function symbolOf(data: Hex): TokenMetadata {
   } catch (error) {
     return { symbol: null, reason: `symbol() answer is not a string: ${(error as Error).message.split('\n')[0]}` };
   }
+  if (bytes.length > MAX_SYMBOL_BYTES) return { symbol: null, reason: `symbol() answer is ${bytes.length} bytes long, more than the ${MAX_SYMBOL_BYTES} a symbol may take` };
   let symbol: string;
   try {
     symbol = utf8.decode(bytes);

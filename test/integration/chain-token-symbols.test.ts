@@ -84,4 +84,13 @@ describe('ChainTokenResolver with misbehaving tokens', () => {
     expect(resolved.get(usd0)).toEqual({ symbol: 'USD0', reason: null });
     expect(resolved.get(tgme)).toEqual({ symbol: 'tGME', reason: null });
   });
+
+  it('records a symbol longer than 64 bytes as unknown: a token must not make its metadata event huge', async () => {
+    const text = (n: number): Hex => `0x${Buffer.from('G'.repeat(n)).toString('hex')}`;
+    const huge = await token(returning(stringOfBytes(text(20_000))));
+    const longest = await token(returning(stringOfBytes(text(64))));
+    const resolved = await new ChainTokenResolver(rpc).resolve([huge, longest]);
+    expect(resolved.get(huge)).toEqual({ symbol: null, reason: 'symbol() answer is 20000 bytes long, more than the 64 a symbol may take' });
+    expect(resolved.get(longest)).toEqual({ symbol: 'G'.repeat(64), reason: null });
+  });
 });

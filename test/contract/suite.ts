@@ -7,7 +7,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import * as E from 'fp-ts/lib/Either.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { decodeEvent } from '../../src/domain/events.ts';
-import { ANY, comparePositions, NO_STREAM, type EventStore, type From, type NewEvent, type RecordedEvent } from '../../src/eventstore/port.ts';
+import { ANY, asPosition, comparePositions, NO_STREAM, type EventStore, type From, type NewEvent, type RecordedEvent } from '../../src/eventstore/port.ts';
 import type { ConsumeResult, RaceRound } from '../support/store-child.ts';
 import { collect, event, events, hedgeRequested, idsOf, waitingForLive } from '../support/store-fixtures.ts';
 import { runChild, StoreChild } from '../support/store-process.ts';
@@ -154,6 +154,75 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
         expect(idsOf(after)).toEqual(idsOf(all.slice(2)));
       });
 
+      it('one event has one fixed-width position, in its stream, in the global order, as last event and in a subscription', async () => {
+        const store = await open();
+        const { stream, prefix } = names();
+        const from = await startOf(store);
+        await store.append(stream('pos', 1), events(3), NO_STREAM);
+        await store.append(stream('pos', 2), events(2), NO_STREAM);
+        await store.append(stream('pos', 1), events(1), 2n);
+        const global = await collect(store.readAll({ from, prefixes: [prefix('pos')] }));
+        const byId = new Map(global.map((e) => [e.id, e.position]));
+        const inStreams = [...(await collect(store.readStream(stream('pos', 1)))), ...(await collect(store.readStream(stream('pos', 2))))];
+        expect(inStreams.map((e) => e.position)).toEqual(inStreams.map((e) => byId.get(e.id)));
+        expect((await store.readLastEvent(stream('pos', 2)))?.position).toBe(byId.get(inStreams.at(-1)!.id));
+        const subscription = store.subscribe({ from, prefixes: [prefix('pos')] });
+        const delivered: RecordedEvent[] = [];
+        for await (const e of subscription) if (delivered.push(e) === global.length) break;
+        expect(delivered.map((e) => [e.id, e.position])).toEqual(global.map((e) => [e.id, e.position]));
+        // Opaque, but written at a fixed width, so plain string order (JSON, logs, checkpoints) is the store's order.
+        const widths = new Set(global.map((e) => e.position.length));
+        expect(widths.size).toBe(1);
+        const sorted = [...global].sort((a, b) => (a.position < b.position ? -1 : a.position > b.position ? 1 : 0));
+        expect(idsOf(sorted)).toEqual(idsOf(global));
+        expectIncreasing(global);
+      });
+
+      it('prefixes are literal and case-sensitive: no wildcards, no patterns', async () => {
+        const store = await open();
+        const tag = randomBytes(4).toString('hex');
+        const base = `lit${tag}`;
+        const from = await startOf(store);
+        const suffixes = ['a.c', 'abc', 'A.c', 'a_c', 'a%c', 'a*c'];
+        const ids = new Map<string, string>();
+        for (const n of suffixes) {
+          const e = event();
+          await store.append(`${base}${n}-1`, [e], NO_STREAM);
+          ids.set(n, e.id);
+        }
+        const read = async (...prefixes: string[]) =>
+          idsOf(await collect(store.readAll({ from, prefixes: prefixes.map((p) => `${base}${p}`) })));
+        expect(await read('a.c')).toEqual([ids.get('a.c')]);
+        expect(await read('a_c')).toEqual([ids.get('a_c')]);
+        expect(await read('a%')).toEqual([ids.get('a%c')]);
+        expect(await read('a*')).toEqual([ids.get('a*c')]);
+        expect(await read('A')).toEqual([ids.get('A.c')]);
+        expect(await read('ab', 'a.')).toEqual([ids.get('a.c'), ids.get('abc')]);
+      });
+
+      it('readStream reads exactly its stream, not streams whose names extend it', async () => {
+        const store = await open();
+        const { stream } = names();
+        const mine = events(2);
+        await store.append(stream('exactname', 1), mine, NO_STREAM);
+        await store.append(stream('exactname', 10), events(1), NO_STREAM);
+        await store.append(`${stream('exactname', 1)}x`, events(1), NO_STREAM);
+        expect(idsOf(await collect(store.readStream(stream('exactname', 1))))).toEqual(idsOf(mine));
+        expect((await store.readLastEvent(stream('exactname', 1)))?.id).toBe(mine[1]!.id);
+      });
+
+      it('a position that is not the store\'s own is a StoreConfigError, and no checkpoint is saved with it', async () => {
+        const store = await open();
+        const name = names().prefix('badpos');
+        const bad = asPosition('not-a-position');
+        await expect(collect(store.readAll({ from: bad }))).rejects.toMatchObject({ kind: 'StoreConfigError' });
+        const subscription = store.subscribe({ from: bad });
+        await expect(subscription[Symbol.asyncIterator]().next()).rejects.toMatchObject({ kind: 'StoreConfigError' });
+        await subscription.close();
+        await expect(store.saveCheckpoint(name, { position: bad })).rejects.toMatchObject({ kind: 'StoreConfigError' });
+        expect(await store.readCheckpoint(name)).toBeUndefined();
+      });
+
       it('headPosition is at or after the last appended event', async () => {
         const store = await open();
         const s = names().stream('head');
@@ -248,6 +317,63 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
       });
     });
 
+    describe('idempotency: what a repeat is keyed on', () => {
+      it('keyed on the ids: the same ids with other types or data at the same revision write nothing', async () => {
+        const store = await open();
+        const s = names().stream('keyed');
+        const [a, b] = events(2) as [NewEvent, NewEvent];
+        await store.append(s, [a, b], NO_STREAM);
+        const altered = [{ ...a, type: 'Other', data: { changed: true } }, { ...b, metadata: { changed: true } }];
+        expect(await store.append(s, altered, NO_STREAM)).toEqual({ nextRevision: 1n, written: false });
+        const stored = await collect(store.readStream(s));
+        expect(stored.map(({ id, type, data }) => ({ id, type, data }))).toEqual([a, b].map(({ id, type, data }) => ({ id, type, data })));
+      });
+
+      it('the same ids in another order, or a later part of the batch, are a conflict', async () => {
+        const store = await open();
+        const s = names().stream('order');
+        const [a, b, c] = events(3) as [NewEvent, NewEvent, NewEvent];
+        await store.append(s, [a, b, c], NO_STREAM);
+        await expect(store.append(s, [b, a], NO_STREAM)).rejects.toEqual(wrongVersion(s, NO_STREAM, 2n));
+        await expect(store.append(s, [b, c], NO_STREAM)).rejects.toEqual(wrongVersion(s, NO_STREAM, 2n));
+        await expect(store.append(s, [a, c], NO_STREAM)).rejects.toEqual(wrongVersion(s, NO_STREAM, 2n));
+        expect(await store.append(s, [b, c], 0n)).toEqual({ nextRevision: 2n, written: false });
+        expect(idsOf(await collect(store.readStream(s)))).toEqual([a.id, b.id, c.id]);
+      });
+
+      it('a repeat adds nothing to the global order: readAll and subscriptions see each event once', async () => {
+        const store = await open();
+        const { stream, prefix } = names();
+        const from = await startOf(store);
+        const batch = events(2);
+        const last = event();
+        await store.append(stream('once'), batch, NO_STREAM);
+        await store.append(stream('once'), batch, NO_STREAM);
+        await store.append(stream('once'), [batch[1]!], 0n);
+        await store.append(stream('once'), [last], 1n);
+        const all = await collect(store.readAll({ from, prefixes: [prefix('once')] }));
+        expect(idsOf(all)).toEqual(idsOf([...batch, last]));
+        const delivered: string[] = [];
+        for await (const e of store.subscribe({ from, prefixes: [prefix('once')] })) if (delivered.push(e.id) === 3) break;
+        expect(delivered).toEqual(idsOf([...batch, last]));
+      });
+
+      withSecondWriter('two connections appending one batch at one expected revision at once: both succeed, exactly one writes', async () => {
+        const first = await open();
+        const second = await openSecond(first);
+        const s = names().stream('twin');
+        for (let r = 0; r < 20; r++) {
+          const batch = [event('Twin', { r }), event('Twin', { r })];
+          const expected = r === 0 ? NO_STREAM : BigInt(2 * r - 1);
+          const [one, two] = r % 2 === 0 ? [first, second] : [second, first];
+          const results = await Promise.all([one.append(s, batch, expected), two.append(s, batch, expected)]);
+          expect(results.map((x) => x.nextRevision)).toEqual([BigInt(2 * r + 1), BigInt(2 * r + 1)]);
+          expect(results.map((x) => x.written).sort()).toEqual([false, true]);
+        }
+        expect(await collect(first.readStream(s))).toHaveLength(40);
+      });
+    });
+
     describe('concurrent writers', () => {
       withSecondWriter('two connections racing at one expected revision: one wins, the other gets WrongExpectedVersion', async () => {
         const first = await open();
@@ -310,6 +436,22 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
         await store.append(stream('sub'), [e3], 0n);
         expect((await live).value).toMatchObject({ id: e3.id, revision: 1n });
         await subscription.close();
+      });
+
+      it('a subscription from a position starts after it, and takes several prefixes', async () => {
+        const store = await open();
+        const { stream, prefix } = names();
+        const from = await startOf(store);
+        await store.append(stream('subx'), events(2), NO_STREAM);
+        await store.append(stream('suby'), events(1), NO_STREAM);
+        await store.append(stream('subz'), events(1), NO_STREAM);
+        await store.append(stream('subx'), events(1), 1n);
+        const all = await collect(store.readAll({ from, prefixes: [prefix('subx'), prefix('suby')] }));
+        expect(all).toHaveLength(4);
+        const subscription = store.subscribe({ from: all[0]!.position, prefixes: [prefix('subx'), prefix('suby')] });
+        const delivered: RecordedEvent[] = [];
+        for await (const e of subscription) if (delivered.push(e) === 3) break;
+        expect(idsOf(delivered)).toEqual(idsOf(all.slice(1)));
       });
 
       it('a subscription or read from a position past the head delivers only events after it', async () => {
@@ -423,6 +565,25 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
         expect(await store.readCheckpoint(name)).toEqual({ position: p0, snapshot: '{"n":1}' });
         await store.saveCheckpoint(name, { position: p1! });
         expect(await store.readCheckpoint(name)).toEqual({ position: p1 });
+      });
+
+      it('are not events: reads and subscriptions of the global order without prefixes never see them', async () => {
+        const store = await open();
+        const { stream } = names();
+        const name = names().prefix('notevent');
+        const from = await startOf(store);
+        const [e1, e2] = events(2) as [NewEvent, NewEvent];
+        await store.append(stream('cpe'), [e1], NO_STREAM);
+        const p1 = (await store.readLastEvent(stream('cpe')))!.position;
+        await store.saveCheckpoint(name, { position: p1, snapshot: '{}' });
+        await store.append(stream('cpe'), [e2], 0n);
+        await store.saveCheckpoint(name, { position: p1 });
+        const everything = await collect(store.readAll({ from }));
+        expect(everything.filter((e) => e.stream.includes(name) || e.type.startsWith('$'))).toEqual([]);
+        expect(idsOf(everything).filter((id) => id === e1.id || id === e2.id)).toEqual([e1.id, e2.id]);
+        const delivered: RecordedEvent[] = [];
+        for await (const e of store.subscribe({ from })) if (delivered.push(e) && e.id === e2.id) break;
+        expect(delivered.filter((e) => e.stream.includes(name) || e.stream.startsWith('$'))).toEqual([]);
       });
 
       withChildProcess('a new process resumes from its checkpoint after a restart: no loss, no repeat', async () => {

@@ -77,6 +77,8 @@ function optionProblem(pair: string): string | undefined {
   if (key.trim() === '' || value === undefined || value.trim() === '' || extra.length > 0 || pair.includes('?')) return `option ${JSON.stringify(pair)} is not key=value`;
   const kind = ESDB_OPTIONS.get(flat(key));
   if (kind === undefined) return `unknown option ${JSON.stringify(key)}`;
+  // The client folds case, `_` and `-` for every key but this one, which it matches exactly (and else ignores, printing the URL).
+  if (flat(key) === 'dnsdiscover' && key !== 'dnsDiscover') return `option ${JSON.stringify(key)} must be spelled dnsDiscover`;
   const expected = VALUE_CHECKS[kind](value);
   if (expected) return `option ${key} must be ${expected}, not ${JSON.stringify(value)}`;
   if (flat(key) === 'tlsverifycert' && value.trim() === 'false') return 'tlsVerifyCert=false is not supported by the EventStoreDB client; trust a private CA with tlsCAFile=<file> instead';

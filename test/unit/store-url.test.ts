@@ -60,6 +60,9 @@ describe('parseStoreUrl', () => {
     ['esdb://admin:s3cret@db:70000', 'port 70000 is out of range'],
     ['esdb+discover://admin:s3cret@a:2113,,b:2113', '"" is not host or host:port'],
     ['esdb://u:p@?tls=false', 'the host is missing'],
+    // The client matches every other key loosely but this one exactly: it would ignore these and print the URL.
+    ['esdb://admin:s3cret@db:2113?dnsdiscover=true', 'spelled dnsDiscover'],
+    ['esdb://admin:s3cret@db:2113?dns_discover=false', 'spelled dnsDiscover'],
   ])('refuses the esdb URL %j before the client sees it, without its password', (url, why) => {
     expect(() => parseStoreUrl(url)).toThrow(why);
     expect(() => parseStoreUrl(url)).not.toThrow(/s3cret/);
@@ -70,6 +73,7 @@ describe('parseStoreUrl', () => {
     'esdb://db:2113/?TLS=false&keep_alive_interval=20000&node-preference=Read_Only_Replica',
     'esdb://db?connectionName=hedge&defaultDeadline=10000&throwOnAppendFailure=true',
     'esdb+discover://n1:2113,n2:2113,n3?nodePreference=leader&maxDiscoverAttempts=10&discoveryInterval=100&gossipTimeout=5',
+    'esdb://db:2113?dnsDiscover=false',
   ])('accepts %j, which the client takes without a warning', async (url) => {
     expect(parseStoreUrl(url)).toEqual({ kind: 'esdb', connectionString: url });
     const warn = vi.spyOn(console, 'warn').mockImplementation(() => undefined);

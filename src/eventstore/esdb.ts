@@ -75,6 +75,8 @@ const utf8Text = new TextDecoder();
 const OUR_STREAMS = `^(?!\\$|${CHECKPOINT_PREFIX})`;
 /** Resubscribing: 100 ms, 200 ms … 5 s, jittered so consumers dropped together do not reconnect in lockstep. */
 const RESUBSCRIBE_BACKOFF = { min: 100, max: 5_000 };
+/** What the server sends for an event whose log position it does not know (Position.End's commit). */
+const NO_LOG_POSITION = 2n ** 64n - 1n;
 
 export class EsdbEventStore implements EventStore {
   readonly #client: EventStoreDBClient;
@@ -197,9 +199,10 @@ export class EsdbEventStore implements EventStore {
   async *#read(stream: string, options: EsdbReadStreamOptions): AsyncGenerator<RecordedEvent> {
     for await (const resolved of drain(this.#client.readStream(stream, options), stream)) {
       if (!resolved.event) continue;
-      // Stream reads carry positions only from server 22.6 on.
+      // Stream reads carry positions only from server 22.6 on. Without one the server sends Position.End
+      // (2^64-1 twice), which the client hands over as a position: at the end of the log, after everything.
       const { position } = resolved.event;
-      if (!position) throw new StoreConfigError('EventStoreDB older than 22.6: stream reads carry no log position');
+      if (!position || position.commit === NO_LOG_POSITION) throw new StoreConfigError('EventStoreDB older than 22.6: stream reads carry no log position');
       yield toRecorded(resolved.event, position);
     }
   }

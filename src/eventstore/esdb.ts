@@ -403,6 +403,9 @@ async function release<E>(read: StreamingRead<E>, events: AsyncIterator<E>): Pro
   }
 }
 
+/** gRPC's status code INVALID_ARGUMENT. */
+const GRPC_INVALID_ARGUMENT = 3;
+
 /** The client reports a failed cluster discovery as a plain Error (Client/discovery.js). */
 const DISCOVERY_FAILED = /^Failed to discover after \d+ attempts/;
 
@@ -412,7 +415,10 @@ function translate(error: unknown, stream?: string): unknown {
   // Some paths (the capability probe before an append) reject with a raw gRPC error.
   const e = convertToCommandError(error);
   if (e instanceof StreamNotFoundError || e instanceof StreamDeletedError) return new StreamNotFound(stream ?? e.streamName);
-  if (e instanceof AccessDeniedError || e instanceof MaxAppendSizeExceededError || e instanceof InvalidArgumentError) {
+  // The server refuses what it cannot serve (a read of $all from a position that is no record of its log) with
+  // the gRPC status INVALID_ARGUMENT and no error type, which the client reports as UnknownError: no retry helps.
+  const refused = e instanceof UnknownError && e.code === GRPC_INVALID_ARGUMENT;
+  if (e instanceof AccessDeniedError || e instanceof MaxAppendSizeExceededError || e instanceof InvalidArgumentError || refused) {
     return new StoreConfigError(`EventStoreDB: ${e.message}`, { cause: e });
   }
   const transient =

@@ -6,13 +6,16 @@
 import { Readable } from 'node:stream';
 import { collect } from '../support/store-fixtures.ts';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import type { ResolvedEvent } from '@eventstore/db-client';
+import { convertToCommandError, type ResolvedEvent } from '@eventstore/db-client';
 import { convertGrpcEvent } from '@eventstore/db-client/dist/utils/convertGrpcEvent.js';
 import { UUID, StreamIdentifier } from '@eventstore/db-client/generated/shared_pb.js';
 import { ReadResp } from '@eventstore/db-client/generated/streams_pb.js';
+import type { Position } from '../../src/eventstore/port.ts';
 
 const client = vi.hoisted(() => ({
   readStream: (() => undefined) as (...args: unknown[]) => unknown,
+  readAll: (() => undefined) as (...args: unknown[]) => unknown,
+  subscribeToAll: (() => undefined) as (...args: unknown[]) => unknown,
   dispose: () => Promise.resolve(),
 }));
 
@@ -43,8 +46,24 @@ function streamingRead(events: ResolvedEvent[]): Readable & { cancel(): Promise<
   return Object.assign(Readable.from(events), { cancel: () => Promise.resolve() });
 }
 
+/** A call that fails as the client reports a gRPC status: converted by the client's own code. */
+function failing(code: number, details: string): Readable & { cancel(): Promise<void>; unsubscribe(): Promise<void> } {
+  const status = Object.assign(new Error(`${code} ${details}`), { code, details });
+  const read = new Readable({ objectMode: true, read() {} });
+  setImmediate(() => read.destroy(convertToCommandError(status)));
+  return Object.assign(read, { cancel: () => Promise.resolve(), unsubscribe: () => Promise.resolve() });
+}
+
+const INVALID_ARGUMENT = 3;
+const UNAVAILABLE = 14;
+/** What the server answers (RpcExceptions.InvalidPositionException) for a read of $all from a position that is no record of its log. */
+const INVALID_POSITION = 'Trying to read from an invalid position.';
+const somewhere = '00000000000000001234/00000000000000001230' as Position;
+
 afterEach(() => {
   client.readStream = () => undefined;
+  client.readAll = () => undefined;
+  client.subscribeToAll = () => undefined;
 });
 
 describe('EventStoreDB adapter, stream reads', () => {
@@ -61,6 +80,44 @@ describe('EventStoreDB adapter, stream reads', () => {
     const store = new EsdbEventStore('esdb://localhost:2113?tls=false');
     await expect(collect(store.readStream('s-1'))).rejects.toMatchObject({ kind: 'StoreConfigError', message: expect.stringContaining('22.6') });
     await expect(store.readLastEvent('s-1')).rejects.toMatchObject({ kind: 'StoreConfigError' });
+    await store.close();
+  });
+});
+
+describe('EventStoreDB adapter, errors of $all reads', () => {
+  it('a position the server refuses (INVALID_ARGUMENT) is a StoreConfigError for readAll, not StoreUnavailable to retry forever', async () => {
+    client.readAll = () => failing(INVALID_ARGUMENT, INVALID_POSITION);
+    const store = new EsdbEventStore('esdb://localhost:2113?tls=false');
+    await expect(collect(store.readAll({ from: somewhere }))).rejects.toMatchObject({ kind: 'StoreConfigError', message: expect.stringContaining('invalid position') });
+    await store.close();
+  });
+
+  it('a subscription from a position the server refuses ends with a StoreConfigError instead of resubscribing forever', async () => {
+    let calls = 0;
+    client.subscribeToAll = () => (calls++, failing(INVALID_ARGUMENT, INVALID_POSITION));
+    const store = new EsdbEventStore('esdb://localhost:2113?tls=false');
+    const retries: number[] = [];
+    const subscription = store.subscribe({
+      from: somewhere,
+      onResubscribe: (_reason, delayMs) => {
+        retries.push(delayMs);
+        void subscription.close();
+      },
+    });
+    await expect(subscription[Symbol.asyncIterator]().next()).rejects.toMatchObject({ kind: 'StoreConfigError' });
+    expect({ calls, retries }).toEqual({ calls: 1, retries: [] });
+    await store.close();
+  });
+
+  it('an unavailable server is still StoreUnavailable, and a subscription resubscribes', async () => {
+    client.readAll = () => failing(UNAVAILABLE, 'No connection established');
+    let calls = 0;
+    client.subscribeToAll = () => (calls++, failing(UNAVAILABLE, 'No connection established'));
+    const store = new EsdbEventStore('esdb://localhost:2113?tls=false');
+    await expect(collect(store.readAll())).rejects.toMatchObject({ kind: 'StoreUnavailable' });
+    const subscription = store.subscribe({ from: somewhere, onResubscribe: () => void subscription.close() });
+    expect(await subscription[Symbol.asyncIterator]().next()).toMatchObject({ done: true });
+    expect(calls).toBe(1);
     await store.close();
   });
 });

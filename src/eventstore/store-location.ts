@@ -95,11 +95,13 @@ function hostProblem(host: string): string | undefined {
 
 /** esdb[+discover]://[user:password@]host[:port][,host[:port]…][/][?key=value[&key=value…]], checked as the client will read it. */
 function esdbLocation(text: string, rest: string): E.Either<string, StoreLocation> {
-  const parts = /^(?:[^:@]+:[^@]+@)?([^/?]*)\/?(?:\?(.*))?$/.exec(rest);
-  if (!parts || parts[1] === '') return E.left('the host is missing');
+  const parts = /^(?:[^:@]+:([^@]+)@)?([^/?]*)\/?(?:\?(.*))?$/.exec(rest);
+  if (!parts || parts[2] === '') return E.left('the host is missing');
+  // The client splits user:password at every ':' and keeps the first two parts, so it would log in with less.
+  if (parts[1]?.includes(':')) return E.left('the password holds a ":", where the client would cut it short: write it as %3A');
   const problem =
-    parts[1]!.split(',').map(hostProblem).find(Boolean) ??
-    (parts[2] === undefined ? undefined : parts[2].split('&').map(optionProblem).find(Boolean));
+    parts[2]!.split(',').map(hostProblem).find(Boolean) ??
+    (parts[3] === undefined ? undefined : parts[3].split('&').map(optionProblem).find(Boolean));
   return problem ? E.left(problem) : E.right({ kind: 'esdb', connectionString: text });
 }
 

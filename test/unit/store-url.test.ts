@@ -63,6 +63,8 @@ describe('parseStoreUrl', () => {
     // The client matches every other key loosely but this one exactly: it would ignore these and print the URL.
     ['esdb://admin:s3cret@db:2113?dnsdiscover=true', 'spelled dnsDiscover'],
     ['esdb://admin:s3cret@db:2113?dns_discover=false', 'spelled dnsDiscover'],
+    // The client splits user:password at every ':' and keeps the first two parts: it would log in with "s3cret".
+    ['esdb://admin:s3cret:s3cret@db:2113', 'write it as %3A'],
   ])('refuses the esdb URL %j before the client sees it, without its password', (url, why) => {
     expect(() => parseStoreUrl(url)).toThrow(why);
     expect(() => parseStoreUrl(url)).not.toThrow(/s3cret/);

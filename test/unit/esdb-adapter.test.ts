@@ -121,3 +121,39 @@ describe('EventStoreDB adapter, errors of $all reads', () => {
     await store.close();
   });
 });
+
+describe('EventStoreDB adapter, resubscribing', () => {
+  /** Events, then a failure with `code`, as one subscription call. */
+  function session(events: ResolvedEvent[], code: number): Readable & { unsubscribe(): Promise<void> } {
+    const read = new Readable({ objectMode: true, read() {} });
+    events.forEach((e) => read.push(e));
+    const status = Object.assign(new Error(`${code} dropped`), { code, details: 'dropped' });
+    setImmediate(() => read.destroy(convertToCommandError(status)));
+    return Object.assign(read, { unsubscribe: () => Promise.resolve() });
+  }
+
+  it('resubscribes after a drop from the last event it delivered, with the same filter, delivering nothing twice', async () => {
+    const [a, b, other, c] = [
+      serverEvent('sub-1', 0, '100', '100'),
+      serverEvent('sub-1', 1, '200', '200'),
+      serverEvent('$stats-1', 0, '250', '250'),
+      serverEvent('sub-2', 0, '300', '300'),
+    ];
+    const calls: { fromPosition: unknown; filter: unknown }[] = [];
+    const sessions = [() => session([a!, b!], UNAVAILABLE), () => session([b!, other!, c!], UNAVAILABLE)];
+    client.subscribeToAll = (options) => {
+      calls.push(options as (typeof calls)[number]);
+      return sessions[calls.length - 1]?.() ?? session([], UNAVAILABLE);
+    };
+    const store = new EsdbEventStore('esdb://localhost:2113?tls=false');
+    const retries: string[] = [];
+    const subscription = store.subscribe({ from: 'start', prefixes: ['sub-'], onResubscribe: (reason) => void retries.push(reason.kind) });
+    const delivered: string[] = [];
+    for await (const e of subscription) if (delivered.push(e.position) === 3) break;
+    expect(delivered).toEqual(['100', '200', '300'].map((n) => `${n.padStart(20, '0')}/${n.padStart(20, '0')}`));
+    expect(retries).toEqual(['StoreUnavailable']);
+    expect(calls.map((c) => c.fromPosition)).toEqual(['start', { commit: 200n, prepare: 200n }]);
+    expect(calls.map((c) => (c.filter as { prefixes?: string[] }).prefixes)).toEqual([['sub-'], ['sub-']]);
+    await store.close();
+  });
+});

@@ -6,7 +6,7 @@
 import { Readable } from 'node:stream';
 import { collect } from '../support/store-fixtures.ts';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { convertToCommandError, type ResolvedEvent } from '@eventstore/db-client';
+import { convertToCommandError, WrongExpectedVersionError, type ResolvedEvent } from '@eventstore/db-client';
 import { convertGrpcEvent } from '@eventstore/db-client/dist/utils/convertGrpcEvent.js';
 import { UUID, StreamIdentifier } from '@eventstore/db-client/generated/shared_pb.js';
 import { ReadResp } from '@eventstore/db-client/generated/streams_pb.js';
@@ -15,6 +15,7 @@ import type { Position } from '../../src/eventstore/port.ts';
 const client = vi.hoisted(() => ({
   readStream: (() => undefined) as (...args: unknown[]) => unknown,
   readAll: (() => undefined) as (...args: unknown[]) => unknown,
+  appendToStream: (() => Promise.resolve(undefined)) as (...args: unknown[]) => Promise<unknown>,
   subscribeToAll: (() => undefined) as (...args: unknown[]) => unknown,
   dispose: () => Promise.resolve(),
 }));
@@ -61,6 +62,7 @@ const INVALID_POSITION = 'Trying to read from an invalid position.';
 const somewhere = '00000000000000001234/00000000000000001230' as Position;
 
 afterEach(() => {
+  client.appendToStream = () => Promise.resolve(undefined);
   client.readStream = () => undefined;
   client.readAll = () => undefined;
   client.subscribeToAll = () => undefined;
@@ -154,6 +156,32 @@ describe('EventStoreDB adapter, resubscribing', () => {
     expect(retries).toEqual(['StoreUnavailable']);
     expect(calls.map((c) => c.fromPosition)).toEqual(['start', { commit: 200n, prepare: 200n }]);
     expect(calls.map((c) => (c.filter as { prefixes?: string[] }).prefixes)).toEqual([['sub-'], ['sub-']]);
+    await store.close();
+  });
+});
+
+describe('EventStoreDB adapter, appends', () => {
+  const e = { id: '6f1c1f0e-6c0b-4f43-9f57-3a1b2c3d4e5f', type: 'Tested', data: {} };
+
+  it('maps the client\'s WrongExpectedVersionError to ours, with our expected revision and the actual one', async () => {
+    client.readStream = () => streamingRead([serverEvent('s-1', 4, '500', '500')]);
+    client.appendToStream = () =>
+      Promise.reject(new WrongExpectedVersionError(undefined, { streamName: 's-1', current: 4n, expected: 2n }));
+    const store = new EsdbEventStore('esdb://localhost:2113?tls=false');
+    await expect(store.append('s-1', [e], 2n)).rejects.toMatchObject({ kind: 'WrongExpectedVersion', stream: 's-1', expected: 2n, actual: 4n });
+    client.appendToStream = () =>
+      Promise.reject(new WrongExpectedVersionError(undefined, { streamName: 's-1', current: 'no_stream', expected: 0n }));
+    await expect(store.append('s-1', [e], 0n)).rejects.toMatchObject({ kind: 'WrongExpectedVersion', expected: 0n, actual: 'no_stream' });
+    await store.close();
+  });
+
+  it('reports a repeat acknowledged at a revision the stream already had as nothing written', async () => {
+    client.readStream = () => streamingRead([serverEvent('s-1', 4, '500', '500')]);
+    client.appendToStream = () => Promise.resolve({ success: true, nextExpectedRevision: 2n, position: { commit: 300n, prepare: 300n } });
+    const store = new EsdbEventStore('esdb://localhost:2113?tls=false');
+    expect(await store.append('s-1', [e], 1n)).toEqual({ nextRevision: 2n, written: false });
+    client.appendToStream = () => Promise.resolve({ success: true, nextExpectedRevision: 5n, position: { commit: 600n, prepare: 600n } });
+    expect(await store.append('s-1', [e], 4n)).toEqual({ nextRevision: 5n, written: true });
     await store.close();
   });
 });

@@ -95,17 +95,17 @@ export class EsdbEventStore implements EventStore {
   }
 
   async append(stream: string, events: readonly NewEvent[], expected: ExpectedRevision): Promise<AppendResult> {
+    if (events.length === 0) return checkEmptyAppend(stream, expected, (await this.readLastEvent(stream))?.revision);
     // The server acknowledges an idempotent repeat exactly like a fresh write (same revision; the
-    // position is the original one, or absent on older servers), so "nothing written" is proven only
-    // by comparing against the stream's last revision before the append: a fresh write always lands
-    // beyond it. This costs one small read per append.
-    const before = (await this.readLastEvent(stream))?.revision;
-    if (events.length === 0) return checkEmptyAppend(stream, expected, before);
+    // position is the original one, or absent on older servers), also to a racer whose identical batch
+    // another connection wrote a moment before. So each append tags its events' metadata with an id of
+    // its own, and reads the last event back: "written" means the stored events carry this append's id.
+    const appendId = randomUUID();
     try {
-      const result = await this.#client.appendToStream(stream, events.map(toEventData), { expectedRevision: toExpectedRevision(expected) });
+      const result = await this.#client.appendToStream(stream, events.map((e) => toEventData(e, appendId)), { expectedRevision: toExpectedRevision(expected) });
       // Only with `throwOnAppendFailure=false` in the connection string; the client's revision is then unreliable.
       if (!result.success) throw conflict(stream, expected, (await this.readLastEvent(stream))?.revision ?? NO_STREAM);
-      return { nextRevision: result.nextExpectedRevision, written: before === undefined || result.nextExpectedRevision > before };
+      return { nextRevision: result.nextExpectedRevision, written: (await this.#appendIdAt(stream, result.nextExpectedRevision)) === appendId };
     } catch (error) {
       if (error instanceof WrongExpectedVersionError) throw conflict(stream, expected, error.actualVersion);
       throw translate(error, stream);
@@ -205,6 +205,14 @@ export class EsdbEventStore implements EventStore {
       if (!position || position.commit === NO_LOG_POSITION) throw new StoreConfigError('EventStoreDB older than 22.6: stream reads carry no log position');
       yield toRecorded(resolved.event, position);
     }
+  }
+
+  /** The id of the append that wrote the event at `revision` (undefined for events written before appends were tagged). */
+  async #appendIdAt(stream: string, revision: bigint): Promise<string | undefined> {
+    for await (const resolved of drain(this.#client.readStream(stream, { fromRevision: revision, maxCount: 1 }), stream)) {
+      if (resolved.event) return unwrapMetadata(metadataOf(resolved.event)).appendId;
+    }
+    return undefined;
   }
 
   /** Caps a checkpoint stream once: the metastream is written only if it does not exist yet. */
@@ -333,16 +341,33 @@ function toExpectedRevision(expected: ExpectedRevision): AppendExpectedRevision 
   return expected;
 }
 
-function toEventData(event: NewEvent): EventData {
+function toEventData(event: NewEvent, appendId?: string): EventData {
+  const metadata = appendId === undefined ? event.metadata : wrapMetadata(event.metadata, appendId);
   return jsonEvent({
     id: event.id,
     type: event.type,
     // The client writes `JSON.stringify(data)`, so scalars and null are fine despite its narrower type.
     data: event.data as JSONType,
     // Pre-encoded: the client silently drops falsy metadata (0, false, ''), which would not round-trip.
-    metadata: event.metadata === undefined ? undefined : utf8.encode(JSON.stringify(event.metadata)),
+    metadata: metadata === undefined ? undefined : utf8.encode(JSON.stringify(metadata)),
   });
 }
+
+/** The key under which an append's id travels in the stored metadata, beside the caller's metadata. */
+const APPEND_ID = 'hedgeLedgerAppendId';
+
+const wrapMetadata = (metadata: Json | undefined, appendId: string): Json =>
+  metadata === undefined ? { [APPEND_ID]: appendId } : { [APPEND_ID]: appendId, metadata };
+
+/** The caller's metadata and the append's id, from metadata as stored (untagged: all of it is the caller's). */
+function unwrapMetadata(stored: Json): { metadata: Json; appendId?: string } {
+  if (stored === null || typeof stored !== 'object' || Array.isArray(stored)) return { metadata: stored };
+  const appendId = stored[APPEND_ID];
+  if (typeof appendId !== 'string') return { metadata: stored };
+  return { metadata: stored['metadata'] ?? null, appendId };
+}
+
+const metadataOf = (event: EsdbRecordedEvent): Json => (event.metadata === undefined ? null : payload(event.metadata));
 
 function toRecorded(event: EsdbRecordedEvent, position: LogPosition): RecordedEvent {
   return {
@@ -352,7 +377,7 @@ function toRecorded(event: EsdbRecordedEvent, position: LogPosition): RecordedEv
     revision: event.revision,
     position: encodePosition(position),
     data: payload(event.data),
-    metadata: event.metadata === undefined ? null : payload(event.metadata),
+    metadata: unwrapMetadata(metadataOf(event)).metadata,
   };
 }
 

@@ -6,11 +6,11 @@
 import { Readable } from 'node:stream';
 import { collect } from '../support/store-fixtures.ts';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { convertToCommandError, WrongExpectedVersionError, type ResolvedEvent } from '@eventstore/db-client';
+import { BACKWARDS, convertToCommandError, END, WrongExpectedVersionError, type ResolvedEvent } from '@eventstore/db-client';
 import { convertGrpcEvent } from '@eventstore/db-client/dist/utils/convertGrpcEvent.js';
 import { UUID, StreamIdentifier } from '@eventstore/db-client/generated/shared_pb.js';
 import { ReadResp } from '@eventstore/db-client/generated/streams_pb.js';
-import type { Position } from '../../src/eventstore/port.ts';
+import { NO_STREAM, type Position } from '../../src/eventstore/port.ts';
 
 const client = vi.hoisted(() => ({
   readStream: (() => undefined) as (...args: unknown[]) => unknown,
@@ -31,9 +31,10 @@ const { EsdbEventStore } = await import('../../src/eventstore/esdb.ts');
 const NO_POSITION = '18446744073709551615';
 
 /** A stream-read event as the server sends it, converted by the client. */
-function serverEvent(stream: string, revision: number, commit: string, prepare: string): ResolvedEvent {
+function serverEvent(stream: string, revision: number, commit: string, prepare: string, stored: { id?: string; metadata?: Uint8Array } = {}): ResolvedEvent {
   const recorded = new ReadResp.ReadEvent.RecordedEvent();
-  recorded.setId(new UUID().setString('6f1c1f0e-6c0b-4f43-9f57-3a1b2c3d4e5f'));
+  recorded.setId(new UUID().setString(stored.id ?? '6f1c1f0e-6c0b-4f43-9f57-3a1b2c3d4e5f'));
+  if (stored.metadata) recorded.setCustomMetadata(stored.metadata);
   recorded.setStreamIdentifier(new StreamIdentifier().setStreamName(new TextEncoder().encode(stream)));
   recorded.setStreamRevision(String(revision));
   recorded.setCommitPosition(commit);
@@ -175,13 +176,60 @@ describe('EventStoreDB adapter, appends', () => {
     await store.close();
   });
 
-  it('reports a repeat acknowledged at a revision the stream already had as nothing written', async () => {
-    client.readStream = () => streamingRead([serverEvent('s-1', 4, '500', '500')]);
-    client.appendToStream = () => Promise.resolve({ success: true, nextExpectedRevision: 2n, position: { commit: 300n, prepare: 300n } });
+  /**
+   * One stream as the server keeps it: an append at the end is written; a batch whose ids are already
+   * there at the expected revision is acknowledged exactly like a write (the server checks ids only);
+   * anything else is a conflict. Acknowledgements travel back after other work, as over a network.
+   */
+  function serverStream(name: string): { id: string; metadata?: Uint8Array }[] {
+    const stored: { id: string; metadata?: Uint8Array }[] = [];
+    client.appendToStream = async (_stream, events, options) => {
+      const batch = events as { id: string; metadata?: Uint8Array }[];
+      const { expectedRevision } = options as { expectedRevision: bigint | 'no_stream' };
+      const from = expectedRevision === 'no_stream' ? 0 : Number(expectedRevision) + 1;
+      const repeat = batch.every((event, i) => stored[from + i]?.id === event.id);
+      if (from === stored.length) stored.push(...batch);
+      else if (!repeat) throw new WrongExpectedVersionError(undefined, { streamName: name, current: BigInt(stored.length - 1), expected: BigInt(from - 1) });
+      await new Promise(setImmediate);
+      const last = from + batch.length - 1;
+      return { success: true, nextExpectedRevision: BigInt(last), position: { commit: BigInt(100 * (last + 1)), prepare: BigInt(100 * (last + 1)) } };
+    };
+    client.readStream = (_stream, options) => {
+      const { fromRevision, maxCount, direction } = options as { fromRevision: bigint | typeof END; maxCount: number; direction?: typeof BACKWARDS };
+      const at = fromRevision === END ? stored.length - 1 : Number(fromRevision);
+      const all = [...stored.keys()];
+      const revisions = direction === BACKWARDS ? all.filter((r) => r <= at).reverse() : all.filter((r) => r >= at);
+      return streamingRead(revisions.slice(0, maxCount).map((r) => serverEvent(name, r, String(100 * (r + 1)), String(100 * (r + 1)), stored[r])));
+    };
+    return stored;
+  }
+
+  const other = { ...e, id: '0b7d4c2a-4b8e-4f1e-9a57-3a1b2c3d4e60' };
+
+  it('reports a repeat acknowledged like a write as nothing written, and a fresh write as written', async () => {
+    serverStream('s-1');
     const store = new EsdbEventStore('esdb://localhost:2113?tls=false');
-    expect(await store.append('s-1', [e], 1n)).toEqual({ nextRevision: 2n, written: false });
-    client.appendToStream = () => Promise.resolve({ success: true, nextExpectedRevision: 5n, position: { commit: 600n, prepare: 600n } });
-    expect(await store.append('s-1', [e], 4n)).toEqual({ nextRevision: 5n, written: true });
+    expect(await store.append('s-1', [e], NO_STREAM)).toEqual({ nextRevision: 0n, written: true });
+    expect(await store.append('s-1', [e], NO_STREAM)).toEqual({ nextRevision: 0n, written: false });
+    expect(await store.append('s-1', [other], 0n)).toEqual({ nextRevision: 1n, written: true });
+    await store.close();
+  });
+
+  it('two connections appending one batch at once: the server acknowledges both, and exactly one reports it wrote', async () => {
+    serverStream('s-1');
+    const [one, two] = [new EsdbEventStore('esdb://localhost:2113?tls=false'), new EsdbEventStore('esdb://localhost:2113?tls=false')];
+    const results = await Promise.all([one.append('s-1', [e, other], NO_STREAM), two.append('s-1', [e, other], NO_STREAM)]);
+    expect(results.map((r) => r.nextRevision)).toEqual([1n, 1n]);
+    expect(results.map((r) => r.written).sort()).toEqual([false, true]);
+    await Promise.all([one.close(), two.close()]);
+  });
+
+  it('hands back the metadata the caller gave, not the append id stored beside it', async () => {
+    const stored = serverStream('s-1');
+    const store = new EsdbEventStore('esdb://localhost:2113?tls=false');
+    await store.append('s-1', [{ ...e, metadata: 0 }, { ...other, metadata: { $correlationId: 'x' } }], NO_STREAM);
+    expect((await collect(store.readStream('s-1', { fromRevision: 0n, maxCount: 2 }))).map((r) => r.metadata)).toEqual([0, { $correlationId: 'x' }]);
+    expect(JSON.parse(new TextDecoder().decode(stored[0]!.metadata))).toEqual({ hedgeLedgerAppendId: expect.any(String), metadata: 0 });
     await store.close();
   });
 });

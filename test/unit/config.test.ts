@@ -85,6 +85,13 @@ describe('configuration', () => {
     expect(found.join('\n')).toMatch(/env LEDGER_BROKER → broker: .*"ibkr"/);
   });
 
+  it('refuses an empty or blank httpHost: node would bind every interface, exposing the API, where the default is 127.0.0.1', () => {
+    expect(problems(() => loadConfig({ file: file({ httpHost: '' }), env: {} }))).toEqual([expect.stringMatching(/^config file key httpHost: /)]);
+    expect(problems(() => loadConfig({ env: { LEDGER_HTTP_HOST: ' ' } }))).toEqual([expect.stringMatching(/^env LEDGER_HTTP_HOST → httpHost: /)]);
+    expect(loadConfig({ env: { LEDGER_HTTP_HOST: '' } }).httpHost).toBe('127.0.0.1'); // an empty env value is unset
+    expect(loadConfig({ file: file({ httpHost: '0.0.0.0' }), env: {} }).httpHost).toBe('0.0.0.0');
+  });
+
   it('names a bad RPC URL without quoting it (its path or query may hold an API key)', () => {
     const found = problems(() => loadConfig({ env: { LEDGER_RPC_URL: 'htps://base.example/v2/SECRETKEY123', LEDGER_RPC_URLS: 'ftp://x/SECRET2' } }));
     expect(found).toHaveLength(2);

@@ -38,6 +38,9 @@ export async function demo(argv: string[]): Promise<void> {
   const { values } = parse(argv, { duration: { type: 'string', default: '20' }, seed: { type: 'string', default: '1' } });
   const seconds = Number(values.duration);
   if (!Number.isFinite(seconds) || seconds <= 0) throw new UsageError(`--duration takes seconds, e.g. --duration 30 (got ${values.duration})`);
+  // The generator takes a 32-bit seed: anything else would silently replay another seed's session.
+  const seed = /^\d{1,10}$/.test(values.seed) ? Number(values.seed) : NaN;
+  if (!(seed <= 0xffff_ffff)) throw new UsageError(`--seed takes a whole number from 0 to 4294967295, e.g. --seed 7 (got ${values.seed})`);
   if (values.config !== undefined) throw new UsageError('demo needs no configuration: it makes its own chain, orderbook and ledger (drop --config)');
   // --store keeps the ledger for querying afterwards: a bad URL stops the demo before anything starts.
   const kept = values.store === undefined ? undefined : loadConfig({ env: {}, overrides: { store: values.store } }).store;
@@ -74,7 +77,7 @@ export async function demo(argv: string[]): Promise<void> {
     while (api === '' && !stop.signal.aborted) await sleep(50);
     say(`the read-only HTTP API is on ${api} (try ${api}/positions)\n`);
 
-    const sent = await trade(createTrader(anvil.rpcUrl, deployment), seconds, Number(values.seed), async () => summary(await get<Position[]>(api, '/positions'), await get<Hedge[]>(api, '/hedges')), stop.signal);
+    const sent = await trade(createTrader(anvil.rpcUrl, deployment), seconds, seed, async () => summary(await get<Position[]>(api, '/positions'), await get<Hedge[]>(api, '/hedges')), stop.signal);
     say(`\ntrading stopped after ${sent.ours} fills of our order and ${sent.other} other logs; waiting for the hedges to settle…`);
     const settled = await settle(api, sent.ours, stop.signal);
     stop.abort();

@@ -1,0 +1,12 @@
+/** Option values the CLI must refuse rather than silently replace (exit 2, before anything starts). */
+import { describe, expect, it } from 'vitest';
+import { runCli } from '../support/cli.ts';
+
+describe('demo --seed', () => {
+  it.each(['abc', '1.5', '-3', '4294967296'])('refuses --seed %s, which would silently replay another seed\'s session', async (seed) => {
+    const r = await runCli(['demo', '--seed', seed, '--duration', '0.2'], { timeoutMs: 60_000 });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--seed/);
+    expect(r.stdout).toBe(''); // nothing started: no anvil, no ledger
+  }, 70_000);
+});

@@ -6,7 +6,7 @@ import * as t from 'io-ts';
 import * as E from 'fp-ts/lib/Either.js';
 import { Address, IsoTime, Ticker, describeErrors } from './domain/codecs.ts';
 import { locateStore, redactStoreUrl } from './eventstore/store-location.ts';
-import { readTextFile, repeatedKeys } from './text-file.ts';
+import { readTextFile, repeatedKeyPaths } from './text-file.ts';
 
 export const DEFAULT_STORE = 'sqlite:./data/ledger.db';
 
@@ -157,12 +157,12 @@ function readFile(path: string): { values: Record<string, unknown>; problems: st
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return { values: {}, problems: [`config file ${path}: expected a JSON object`] };
   const unknown = Object.keys(parsed).filter((k) => !keys.includes(k as keyof Settings));
-  const repeated = new Set(repeatedKeys(text).map(([key]) => key));
+  const repeated = repeatedKeyPaths(text);
   return {
     values: parsed as Record<string, unknown>,
     problems: [
       ...unknown.map((k) => `config file ${path}: unknown key ${JSON.stringify(k)} (known: ${keys.join(', ')})`),
-      ...[...repeated].map((k) => `config file ${path}: key ${JSON.stringify(k)} given twice (JSON would keep the last; give it once)`),
+      ...repeated.map((k) => `config file ${path}: key ${JSON.stringify(k)} given twice (JSON would keep the last; give it once)`),
     ],
   };
 }

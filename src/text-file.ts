@@ -91,6 +91,30 @@ function topLevelKeys(text: string): string[] {
   return keys;
 }
 
+/**
+ * Keys of `text` (valid JSON) given more than once in one object, at any depth, each as the path
+ * of its repeat (`chainId`, `brokerSymbols.SPLG`; an array's elements as `owners[]`).
+ */
+export function repeatedKeyPaths(text: string): string[] {
+  const open: { readonly keys: Set<string> | null; readonly path: string }[] = [];
+  const repeats: string[] = [];
+  const within = (path: string, key: string) => (path === '' ? key : `${path}.${key}`);
+  let lastKey = '';
+  for (const [token, string, colon] of text.matchAll(JSON_TOKEN)) {
+    const parent = open[open.length - 1];
+    if (token === '{' || token === '[') {
+      const path = parent === undefined ? '' : parent.keys === null ? `${parent.path}[]` : within(parent.path, lastKey);
+      open.push({ keys: token === '{' ? new Set() : null, path });
+    } else if (token === '}' || token === ']') open.pop();
+    else if (colon !== undefined && parent?.keys) {
+      lastKey = JSON.parse(string!) as string;
+      if (parent.keys.has(lastKey)) repeats.push(within(parent.path, lastKey));
+      else parent.keys.add(lastKey);
+    }
+  }
+  return [...new Set(repeats)];
+}
+
 /** Top-level keys of `text` (valid JSON) given more than once, alike under `same`: [first spelling, repeat]. */
 export function repeatedKeys(text: string, same: (key: string) => string = (key) => key): [string, string][] {
   const first = new Map<string, string>();

@@ -74,6 +74,12 @@ describe('configuration', () => {
     expect(problems(() => loadConfig({ file: path, env: {} }))).toEqual([`config file ${path}: key "chainId" given twice (JSON would keep the last; give it once)`]);
   });
 
+  it('refuses a key given twice inside a setting too: brokerSymbols would silently hedge the last ticker given', () => {
+    const path = file(`{ "brokerSymbols": { "SPLG": "SPYM", "BRK.B": "BRKB", "SPLG": "SPY" }, "owners": [{ "SPLG": 1 }] }`);
+    expect(problems(() => loadConfig({ file: path, env: {} }))).toContainEqual(`config file ${path}: key "brokerSymbols.SPLG" given twice (JSON would keep the last; give it once)`);
+    expect(problems(() => loadConfig({ file: path, env: {} })).join('\n')).not.toMatch(/owners.*given twice/);
+  });
+
   it('names the key and the reason for every bad value at once', () => {
     const path = file({ chainId: -1, ownrs: [] });
     const found = problems(() => loadConfig({ file: path, env: { LEDGER_OWNERS: 'alice', LEDGER_DEPLOYMENT_BLOCK: 'soon', LEDGER_BROKER: 'ibkr' } }));

@@ -48,7 +48,8 @@ interface Setting<A> {
 }
 
 const text = (s: string): unknown => s;
-const integer = (s: string): unknown => (/^-?\d+$/.test(s.trim()) ? Number(s.trim()) : s);
+/** Past 2^53 a number is rounded: such text stays text, so a refusal quotes what was given. */
+const integer = (s: string): unknown => (/^-?\d+$/.test(s.trim()) && Number.isSafeInteger(Number(s.trim())) ? Number(s.trim()) : s);
 const list = (s: string): string[] => s.split(',').map((x) => x.trim()).filter((x) => x !== '');
 /** `SPLG=SPYM,BRK.B=BRK/B` → { SPLG: "SPYM", … }; a pair without `=` decodes to an empty target and is reported. */
 const pairs = (s: string): unknown => Object.fromEntries(list(s).map((p) => [p.split('=')[0]?.trim() ?? '', p.split('=')[1]?.trim() ?? '']));

@@ -80,6 +80,12 @@ describe('configuration', () => {
     expect(problems(() => loadConfig({ file: path, env: {} })).join('\n')).not.toMatch(/owners.*given twice/);
   });
 
+  it('quotes an env integer too large for a number as given, not as the rounded number it parses to', () => {
+    expect(problems(() => loadConfig({ env: { LEDGER_DEPLOYMENT_BLOCK: '12345678901234567891' } }))).toEqual([
+      expect.stringMatching(/^env LEDGER_DEPLOYMENT_BLOCK → deploymentBlock: expected a non-negative integer, got "12345678901234567891" \(/),
+    ]);
+  });
+
   it('names the key and the reason for every bad value at once', () => {
     const path = file({ chainId: -1, ownrs: [] });
     const found = problems(() => loadConfig({ file: path, env: { LEDGER_OWNERS: 'alice', LEDGER_DEPLOYMENT_BLOCK: 'soon', LEDGER_BROKER: 'ibkr' } }));

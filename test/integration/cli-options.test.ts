@@ -10,3 +10,12 @@ describe('demo --seed', () => {
     expect(r.stdout).toBe(''); // nothing started: no anvil, no ledger
   }, 70_000);
 });
+
+describe('demo and LEDGER_LOG_LEVEL', () => {
+  it('refuses a bad log level as bad configuration naming the variable (exit 2), before anything starts', async () => {
+    const r = await runCli(['demo', '--duration', '0.2'], { env: { LEDGER_LOG_LEVEL: 'verbose' }, timeoutMs: 60_000 });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/env LEDGER_LOG_LEVEL → logLevel: .*"verbose"/);
+    expect(r.stdout).toBe('');
+  }, 70_000);
+});

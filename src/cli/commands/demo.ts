@@ -42,9 +42,11 @@ export async function demo(argv: string[]): Promise<void> {
   const seed = /^\d{1,10}$/.test(values.seed) ? Number(values.seed) : NaN;
   if (!(seed <= 0xffff_ffff)) throw new UsageError(`--seed takes a whole number from 0 to 4294967295, e.g. --seed 7 (got ${values.seed})`);
   if (values.config !== undefined) throw new UsageError('demo needs no configuration: it makes its own chain, orderbook and ledger (drop --config)');
-  // --store keeps the ledger for querying afterwards: a bad URL stops the demo before anything starts.
-  const kept = values.store === undefined ? undefined : loadConfig({ env: {}, overrides: { store: values.store } }).store;
-  rootLogger(process.env['LEDGER_LOG_LEVEL'] ?? 'warn');
+  // --store keeps the ledger for querying afterwards: a bad URL (or log level) stops the demo before anything starts.
+  const logLevel = process.env['LEDGER_LOG_LEVEL'];
+  const given = loadConfig({ env: logLevel === undefined ? {} : { LEDGER_LOG_LEVEL: logLevel }, overrides: values.store === undefined ? {} : { store: values.store } });
+  const kept = values.store === undefined ? undefined : given.store;
+  rootLogger(logLevel ? given.logLevel : 'warn');
   const say = (line: string) => process.stdout.write(`${line}\n`);
   const dir = mkdtempSync(join(tmpdir(), 'hedge-ledger-demo-'));
   const stop = new AbortController();

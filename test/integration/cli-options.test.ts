@@ -1,6 +1,9 @@
 /** Option values the CLI must refuse rather than silently replace (exit 2, before anything starts). */
 import { describe, expect, it } from 'vitest';
-import { runCli } from '../support/cli.ts';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { EXAMPLE, runCli } from '../support/cli.ts';
 
 describe('demo --seed', () => {
   it.each(['abc', '1.5', '-3', '4294967296'])('refuses --seed %s, which would silently replay another seed\'s session', async (seed) => {
@@ -18,4 +21,18 @@ describe('demo and LEDGER_LOG_LEVEL', () => {
     expect(r.stderr).toMatch(/env LEDGER_LOG_LEVEL → logLevel: .*"verbose"/);
     expect(r.stdout).toBe('');
   }, 70_000);
+});
+
+describe('ingest-file and its input files', () => {
+  it('refuses a logs file that is missing or not a file as bad usage (exit 2), like a missing tokens file, opening no store', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ledger-cli-files-'));
+    const args = ['--config', join(EXAMPLE, 'ledger.json'), '--store', `sqlite:${join(dir, 'sub', 'ledger.db')}`];
+    for (const logs of [join(dir, 'missing.jsonl'), dir]) {
+      const r = await runCli(['ingest-file', logs, '--tokens', join(EXAMPLE, 'tokens.json'), ...args]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain(`logs file ${logs}`);
+      expect(r.stdout).toBe('');
+    }
+    expect(existsSync(join(dir, 'sub'))).toBe(false);
+  }, 30_000);
 });

@@ -139,6 +139,18 @@ export async function appendLogFile(ingester: Ingester, scan: FileScan, appended
   return total;
 }
 
+/** A logs file that is missing or not a file is bad usage (exit 2), as a tokens file is, not a failure at run time. */
+async function logsFileSize(file: string): Promise<number> {
+  let info;
+  try {
+    info = await stat(file);
+  } catch (e) {
+    throw new UsageError(`logs file ${file}: ${(e as Error).message}`);
+  }
+  if (!info.isFile()) throw new UsageError(`logs file ${file}: not a file`);
+  return info.size;
+}
+
 export async function ingestFile(argv: string[]): Promise<void> {
   const { values, positionals } = parse(argv, { tokens: { type: 'string' }, ...jsonOption }, ['<logs.jsonl>']);
   const [file] = positionals;
@@ -148,7 +160,7 @@ export async function ingestFile(argv: string[]): Promise<void> {
   const log = logger('ingest-file');
   const tokens = fileTokenResolver(values.tokens);
   const megabytes = (bytes: number) => Math.round(bytes / 1e6);
-  const size = megabytes((await stat(file)).size);
+  const size = megabytes(await logsFileSize(file));
   const checking = progress('ingest-file: MB checked');
   const read = await scanLogFile(file, config.chainId, config.orderbook!, (line, problem) => log.warn({ file, line, problem }, 'line skipped'), { scanned: (bytes) => checking.update(megabytes(bytes), size) });
   checking.finish();

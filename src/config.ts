@@ -4,7 +4,7 @@
  */
 import * as t from 'io-ts';
 import * as E from 'fp-ts/lib/Either.js';
-import { Address, IsoTime, Ticker, describeErrors } from './domain/codecs.ts';
+import { Address, IsoTime, Ticker, describeErrors, strictRecord } from './domain/codecs.ts';
 import { locateStore, redactStoreUrl } from './eventstore/store-location.ts';
 import { readTextFile, repeatedKeyPaths } from './text-file.ts';
 
@@ -71,7 +71,7 @@ export const settings = {
   maxBlockRange: setting('LEDGER_MAX_BLOCK_RANGE', PositiveInt, integer, 'most blocks per eth_getLogs call (the range adapts below it); default 10000'),
   rpcDeadlineMs: setting('LEDGER_RPC_DEADLINE_MS', PositiveInt, integer, 'how long one RPC call may keep failing or waiting, retried with backoff, before ingestion stops; default 120000'),
   maxConsecutiveFailures: setting('LEDGER_MAX_CONSECUTIVE_FAILURES', PositiveInt, integer, 'broker failures in a row before a symbol halts; default 3'),
-  brokerSymbols: setting('LEDGER_BROKER_SYMBOLS', t.record(Ticker, Ticker), pairs, 'base ticker → broker symbol (env: SPLG=SPYM,…)'),
+  brokerSymbols: setting('LEDGER_BROKER_SYMBOLS', strictRecord(Ticker, Ticker), pairs, 'base ticker → broker symbol (env: SPLG=SPYM,…)'),
   broker: setting('LEDGER_BROKER', BrokerKind, text, 'paper or schwab; default paper'),
   logLevel: setting('LEDGER_LOG_LEVEL', t.keyof({ trace: null, debug: null, info: null, warn: null, error: null, fatal: null, silent: null }), text, 'pino log level; default info'),
   // ---- execution (executor, paper broker, Schwab) ----

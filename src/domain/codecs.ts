@@ -127,6 +127,25 @@ const TICKER = /^[A-Z][A-Z0-9.]*$/;
 /** A base ticker or broker symbol: GME, BRK.B. */
 export const Ticker = t.refinement(t.string, (s) => TICKER.test(s), 'an uppercase ticker like GME');
 
+/**
+ * `t.record` that refuses a key its domain refuses: io-ts's own silently drops such a key when the
+ * domain is a refinement or custom type (`{"tSPLG": "SPYM"}` would decode to `{}`).
+ */
+export function strictRecord<D extends t.Mixed, C extends t.Mixed>(domain: D, codomain: C): t.RecordC<D, C> {
+  const record = t.record(domain, codomain);
+  const validate: t.Validate<unknown, t.TypeOf<t.RecordC<D, C>>> = (u, c) => {
+    if (t.UnknownRecord.is(u)) {
+      const refused = Object.keys(u).flatMap((k) => {
+        const key = domain.validate(k, t.appendContext(c, k, domain, k));
+        return E.isLeft(key) ? key.left : [];
+      });
+      if (refused.length > 0) return t.failures(refused);
+    }
+    return record.validate(u, c);
+  };
+  return new t.DictionaryType(record.name, record.is, validate, record.encode, domain, codomain);
+}
+
 export const Side = t.keyof({ BUY: null, SELL: null });
 export type Side = t.TypeOf<typeof Side>;
 

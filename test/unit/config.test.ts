@@ -86,6 +86,13 @@ describe('configuration', () => {
     ]);
   });
 
+  it('refuses a brokerSymbols key that is not a base ticker rather than drop it: SPLG would silently go to the broker as SPLG', () => {
+    const found = problems(() => loadConfig({ file: file({ brokerSymbols: { tSPLG: 'SPYM', GME: 'GME' } }), env: {} }));
+    expect(found).toEqual([expect.stringMatching(/^config file key brokerSymbols\.tSPLG: expected an uppercase ticker like GME, got "tSPLG" \(/)]);
+    expect(problems(() => loadConfig({ env: { LEDGER_BROKER_SYMBOLS: 'splg=SPYM' } }))).toEqual([expect.stringMatching(/^env LEDGER_BROKER_SYMBOLS → brokerSymbols\.splg: /)]);
+    expect(problems(() => loadConfig({ env: { LEDGER_BROKER_SYMBOLS: '=SPYM' } }))).toHaveLength(1);
+  });
+
   it('names the key and the reason for every bad value at once', () => {
     const path = file({ chainId: -1, ownrs: [] });
     const found = problems(() => loadConfig({ file: path, env: { LEDGER_OWNERS: 'alice', LEDGER_DEPLOYMENT_BLOCK: 'soon', LEDGER_BROKER: 'ibkr' } }));

@@ -2,13 +2,14 @@
 import * as t from 'io-ts';
 import * as E from 'fp-ts/lib/Either.js';
 import { UsageError } from './context.ts';
-import { Address, describeErrors } from '../domain/codecs.ts';
+import { Address, describeErrors, strictRecord } from '../domain/codecs.ts';
 import type { TokenMetadata, TokenResolver } from '../services/ingester.ts';
 import { readTextFile, repeatedKeys } from '../text-file.ts';
 
 /** Whitespace around a symbol would make tGME a token no fill rule knows. */
 const TokenSymbol = t.refinement(t.string, (s) => s !== '' && s.trim() === s, 'a non-empty symbol without surrounding whitespace');
-const TokensFile = t.record(Address, TokenSymbol);
+/** Strict: a key that is no address would otherwise be dropped, and its token recorded as unknown for good. */
+const TokensFile = strictRecord(Address, TokenSymbol);
 
 /** Addresses are case-insensitive: two spellings of one address are one token given twice, and which symbol is meant cannot be told. */
 function assertEachAddressOnce(path: string, text: string): void {

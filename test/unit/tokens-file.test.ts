@@ -52,4 +52,10 @@ describe('tokens file', () => {
       );
     }
   });
+
+  it('refuses a key that is not an address rather than drop it: the token would be recorded as unknown, for good', () => {
+    for (const key of ['WETH', `${GME}0`, GME.slice(2)]) {
+      expect(refusal(JSON.stringify({ [USDC]: 'USDC', [key]: 'tGME' }))).toMatch(new RegExp(`^tokens file tokens\\.json: at ${key}: expected `));
+    }
+  });
 });

@@ -36,6 +36,8 @@ export function parse<O extends NonNullable<ParseArgsConfig['options']>>(argv: s
 }
 
 export function configFrom(values: { store?: string | undefined; config?: string | undefined }): ResolvedConfig {
+  // An empty path (an unset shell variable) would read no file, and not LEDGER_CONFIG either.
+  if (values.config === '') throw new UsageError('--config takes the path of a JSON file, got an empty one');
   const config = loadConfig({ file: values.config, overrides: values.store === undefined ? {} : { store: values.store } });
   rootLogger(config.logLevel);
   return config;

@@ -36,3 +36,13 @@ describe('ingest-file and its input files', () => {
     expect(existsSync(join(dir, 'sub'))).toBe(false);
   }, 30_000);
 });
+
+describe('--config', () => {
+  it('refuses an empty --config (an unset shell variable) rather than silently read no file, nor LEDGER_CONFIG', async () => {
+    const env = { LEDGER_ORDERBOOK: '0xd2938e7c9fe3597f78832ce780feb61945c377d7', LEDGER_OWNERS: '0x1111111111111111111111111111111111111111', LEDGER_CONFIG: join(EXAMPLE, 'ledger.json') };
+    const r = await runCli(['positions', '--config', '', '--store', 'sqlite::memory:'], { env });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--config/);
+    expect(r.stdout).toBe('');
+  });
+});

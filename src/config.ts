@@ -51,8 +51,16 @@ const text = (s: string): unknown => s;
 /** Past 2^53 a number is rounded: such text stays text, so a refusal quotes what was given. */
 const integer = (s: string): unknown => (/^-?\d+$/.test(s.trim()) && Number.isSafeInteger(Number(s.trim())) ? Number(s.trim()) : s);
 const list = (s: string): string[] => s.split(',').map((x) => x.trim()).filter((x) => x !== '');
-/** `SPLG=SPYM,BRK.B=BRK/B` → { SPLG: "SPYM", … }; a pair without `=` decodes to an empty target and is reported. */
-const pairs = (s: string): unknown => Object.fromEntries(list(s).map((p) => [p.split('=')[0]?.trim() ?? '', p.split('=')[1]?.trim() ?? '']));
+/**
+ * `SPLG=SPYM,BRK.B=BRK/B` → { SPLG: "SPYM", … }; a pair without `=` decodes to an empty target and is
+ * reported. A pair with two `=` or a key given twice stays text, so the refusal quotes it (one meaning or none).
+ */
+function pairs(s: string): unknown {
+  const split = list(s).map((p) => p.split('=').map((x) => x.trim()));
+  const keys = split.map(([key]) => key);
+  if (split.some((p) => p.length > 2) || new Set(keys).size < keys.length) return s;
+  return Object.fromEntries(split.map(([key, value]) => [key, value ?? '']));
+}
 
 const setting = <A>(env: string, codec: t.Type<A, unknown, unknown>, fromEnv: (s: string) => unknown, describe: string): Setting<A> =>
   ({ env, codec, fromEnv, describe });

@@ -93,6 +93,12 @@ describe('configuration', () => {
     expect(problems(() => loadConfig({ env: { LEDGER_BROKER_SYMBOLS: '=SPYM' } }))).toHaveLength(1);
   });
 
+  it('refuses LEDGER_BROKER_SYMBOLS with a ticker given twice or a pair with two "=", quoting it, rather than keep one guess', () => {
+    for (const text of ['SPLG=SPYM,SPLG=SPY', 'SPLG=SPYM=X']) {
+      expect(problems(() => loadConfig({ env: { LEDGER_BROKER_SYMBOLS: text } }))).toEqual([expect.stringContaining(`→ brokerSymbols: expected { [K in an uppercase ticker like GME]: an uppercase ticker like GME }, got ${JSON.stringify(text)}`)]);
+    }
+  });
+
   it('names the key and the reason for every bad value at once', () => {
     const path = file({ chainId: -1, ownrs: [] });
     const found = problems(() => loadConfig({ file: path, env: { LEDGER_OWNERS: 'alice', LEDGER_DEPLOYMENT_BLOCK: 'soon', LEDGER_BROKER: 'ibkr' } }));

@@ -71,4 +71,8 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+// A reader that went away (`… | head`) ends the output, not the command: what it does to the ledger still completes.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code !== 'EPIPE') throw e;
+});
 process.exitCode = await main(process.argv.slice(2));

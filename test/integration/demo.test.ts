@@ -2,7 +2,8 @@
  * The README's first command: `npm start` runs `hedge-ledger demo`. Run it (short) through the
  * real binary and check what it promises: trades hedged, a final report, exit 0.
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -10,7 +11,7 @@ import { foldLedger } from '../../src/services/ledger-query.ts';
 import { openStore } from '../../src/eventstore/url.ts';
 import { positionsJson } from '../../projections/queries.ts';
 import * as D from '../../src/domain/decimal.ts';
-import { runCli } from '../support/cli.ts';
+import { ROOT, runCli } from '../support/cli.ts';
 
 describe('hedge-ledger demo (npm start)', () => {
   it('hedges random trades on a local chain, reports, exits 0, and leaves its ledger where asked', async () => {
@@ -54,4 +55,36 @@ describe('hedge-ledger demo beside a ledger of its own directory', () => {
       rmSync(cwd, { recursive: true, force: true });
     }
   }, 120_000);
+});
+
+describe('hedge-ledger demo stopped early', () => {
+  /** Starts a 60 s demo with its own TMPDIR; `stop` runs once its first line is out. */
+  function demoStoppedBy(stop: (child: ChildProcess) => void): Promise<{ code: number | null; stderr: string; leftovers: string[]; seconds: number }> {
+    const tmp = mkdtempSync(join(tmpdir(), 'ledger-demo-stop-'));
+    const started = performance.now();
+    const child = spawn(process.execPath, [join(ROOT, 'bin', 'hedge-ledger.js'), 'demo', '--duration', '60'], { env: { ...process.env, TMPDIR: tmp, LEDGER_LOG_LEVEL: 'warn' } });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.stdout.once('data', () => stop(child));
+    return new Promise((resolve) =>
+      child.once('exit', (code) => {
+        const leftovers = readdirSync(tmp).filter((name) => name.startsWith('hedge-ledger-')); // tsx keeps its cache there too
+        rmSync(tmp, { recursive: true, force: true });
+        resolve({ code, stderr, leftovers, seconds: (performance.now() - started) / 1000 });
+      }),
+    );
+  }
+
+  it('a reader that goes away (npm start | head) ends the demo early and cleanly: exit 0, no EPIPE trace, its temporary ledger removed', async () => {
+    const ended = await demoStoppedBy((child) => child.stdout!.destroy());
+    expect(ended.stderr).not.toMatch(/EPIPE|Unhandled/);
+    expect(ended).toMatchObject({ code: 0, leftovers: [] });
+    expect(ended.seconds).toBeLessThan(50);
+  }, 90_000);
+
+  it('Ctrl-C (SIGINT) stops the demo the same way, removing its temporary ledger', async () => {
+    const ended = await demoStoppedBy((child) => child.kill('SIGINT'));
+    expect(ended).toMatchObject({ code: 0, leftovers: [] });
+    expect(ended.seconds).toBeLessThan(50);
+  }, 90_000);
 });

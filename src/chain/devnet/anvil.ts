@@ -216,8 +216,9 @@ function killAll(): void {
   for (const child of running) child.kill('SIGKILL');
 }
 
-/** Kills the nodes, then keeps the signal's default (dying) unless the app handles it itself. */
+/** Keeps the signal's default (dying), killing the nodes first, unless the app handles it: then it stops them in its own order. */
 function onSignal(signal: NodeJS.Signals): void {
+  if (process.listenerCount(signal) > 0) return;
   killAll();
-  if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
+  process.kill(process.pid, signal);
 }

@@ -50,6 +50,13 @@ export async function demo(argv: string[]): Promise<void> {
   const say = (line: string) => process.stdout.write(`${line}\n`);
   const dir = mkdtempSync(join(tmpdir(), 'hedge-ledger-demo-'));
   const stop = new AbortController();
+  // Ctrl-C, or a reader that went away (`npm start | head`), ends the demo early but cleanly: chain stopped,
+  // temporary ledger removed. A second Ctrl-C does not wait for that.
+  const early = new AbortController();
+  const stopEarly = () => (early.signal.aborted ? process.exit(130) : early.abort());
+  for (const signal of STOP_SIGNALS) process.on(signal, stopEarly);
+  process.stdout.once('close', stopEarly);
+  const trading = AbortSignal.any([stop.signal, early.signal]);
   let store: EventStore | undefined;
   let anvil: Anvil | undefined;
   let service: Promise<void> | undefined;
@@ -79,23 +86,33 @@ export async function demo(argv: string[]): Promise<void> {
     while (api === '' && !stop.signal.aborted) await sleep(50);
     say(`the read-only HTTP API is on ${api} (try ${api}/positions)\n`);
 
-    const sent = await trade(createTrader(anvil.rpcUrl, deployment), seconds, seed, async () => summary(await get<Position[]>(api, '/positions'), await get<Hedge[]>(api, '/hedges')), stop.signal);
+    const sent = await trade(createTrader(anvil.rpcUrl, deployment), seconds, seed, async () => summary(await get<Position[]>(api, '/positions'), await get<Hedge[]>(api, '/hedges')), trading);
+    if (early.signal.aborted) return stoppedEarly(say);
     say(`\ntrading stopped after ${sent.ours} fills of our order and ${sent.other} other logs; waiting for the hedges to settle…`);
-    const settled = await settle(api, sent.ours, stop.signal);
+    const settled = await settle(api, sent.ours, trading);
+    if (early.signal.aborted) return stoppedEarly(say);
     stop.abort();
     await service.catch(() => undefined);
     report(say, await settled);
     if (kept !== undefined) {
       say(`\nthe ledger stays in ${redactStoreUrl(kept)}; query it with\n  LEDGER_CHAIN_ID=${deployment.chainId} LEDGER_ORDERBOOK=${config.orderbook} LEDGER_OWNERS=${OUR_OWNER} hedge-ledger positions --store ${redactStoreUrl(kept)}`);
     }
+  } catch (error) {
+    if (!early.signal.aborted) throw error; // else it is the chain or the API going away under the demo: it was asked to stop
   } finally {
     stop.abort();
     await service?.catch(() => undefined); // the roles stop (and checkpoint) before the store closes
     await store?.close();
     await anvil?.stop();
     rmSync(dir, { recursive: true, force: true });
+    for (const signal of STOP_SIGNALS) process.off(signal, stopEarly);
+    process.stdout.off('close', stopEarly);
   }
 }
+
+const STOP_SIGNALS = ['SIGINT', 'SIGTERM'] as const;
+
+const stoppedEarly = (say: (line: string) => void): void => say('\nstopped early: the demo chain and its ledger are gone (--store keeps a ledger)');
 
 async function get<T>(api: string, path: string): Promise<T> {
   const res = await fetch(`${api}${path}`);

@@ -99,6 +99,8 @@ function esdbLocation(text: string, rest: string): E.Either<string, StoreLocatio
   if (!parts || parts[2] === '') return E.left('the host is missing');
   // The client splits user:password at every ':' and keeps the first two parts, so it would log in with less.
   if (parts[1]?.includes(':')) return E.left('the password holds a ":", where the client would cut it short: write it as %3A');
+  // Only the password can hold a second "@" (a host cannot), and the client would take its rest for the host.
+  if (parts[2]!.includes('@')) return E.left('the password holds an "@", where the client would take its rest for the host: write it as %40');
   const problem =
     parts[2]!.split(',').map(hostProblem).find(Boolean) ??
     (parts[3] === undefined ? undefined : parts[3].split('&').map(optionProblem).find(Boolean));

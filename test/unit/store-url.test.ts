@@ -65,6 +65,8 @@ describe('parseStoreUrl', () => {
     ['esdb://admin:s3cret@db:2113?dns_discover=false', 'spelled dnsDiscover'],
     // The client splits user:password at every ':' and keeps the first two parts: it would log in with "s3cret".
     ['esdb://admin:s3cret:s3cret@db:2113', 'write it as %3A'],
+    // The host would read "s3cret@db": the rest of the password would be quoted as a host in errors.
+    ['esdb://admin:p@s3cret@db:2113', 'write it as %40'],
   ])('refuses the esdb URL %j before the client sees it, without its password', (url, why) => {
     expect(() => parseStoreUrl(url)).toThrow(why);
     expect(() => parseStoreUrl(url)).not.toThrow(/s3cret/);

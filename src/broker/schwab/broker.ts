@@ -84,9 +84,13 @@ export class SchwabBroker implements Broker {
     throw new AmbiguousPlacement(`${describe('place', answer)}${missing}`, answer.retryAfterMs);
   }
 
-  async status(brokerOrderId: string): Promise<BrokerOrderState> {
+  async status(brokerOrderId: string, intent: HedgeOrderIntent): Promise<BrokerOrderState> {
     const what = `order ${brokerOrderId}`;
-    return orderState(await this.read(Order, { method: 'GET', path: `/orders/${brokerOrderId}` }, what));
+    const order = await this.read(Order, { method: 'GET', path: `/orders/${brokerOrderId}` }, what);
+    // An answer about another order, or unlike the one placed for the intent, is no outcome of this command's: ask again.
+    if (order.orderId !== brokerOrderId) throw new BrokerUnavailable(`${what}: the answer describes order ${order.orderId}`);
+    if (!matchesIntent(order, intent, new Date(0))) throw new BrokerUnavailable(`${what}: the answer is not a MARKET order for ${intent.side} ${intent.quantity} ${intent.symbol}, as placed`);
+    return orderState(order);
   }
 
   async findPlaced(intent: HedgeOrderIntent, linked: ReadonlySet<string>): Promise<string | undefined> {

@@ -92,6 +92,14 @@ describe('order codec', () => {
     }
   });
 
+  it('never counts more shares filled than ordered: executions above the order on CANCELED, EXPIRED, REJECTED or REPLACED count the ordered shares, at an unknown price', () => {
+    for (const status of ['CANCELED', 'EXPIRED', 'REJECTED', 'REPLACED']) {
+      const state = orderState(decode(order(status, '5.0', [{ quantity: '4.0', price: '230.11' }, { quantity: '3.0', price: '230.12' }])));
+      expect(state).toMatchObject({ status: 'failed', averagePrice: null, reason: `${status}, but Schwab lists executions for 7 of 5 shares, so their average price is unknown: check the order at Schwab` });
+      expect(D.format(state.filledQuantity)).toBe('5');
+    }
+  });
+
   it('ignores fields it does not know, anywhere', () => {
     const decoded = decode(order('WORKING', '1.0', [], ',"someNewField":{"nested":[1,2,3]},"tag":"API_TOS"'));
     expect(decoded.status).toBe('WORKING');

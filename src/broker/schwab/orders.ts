@@ -62,13 +62,23 @@ function filledOrder(order: Order): BrokerOrderState {
   const all = ordered(order);
   const executed = executions(order);
   if (executed.averagePrice !== null && D.eq(executed.filled, all)) return { status: 'filled', filledQuantity: all, averagePrice: executed.averagePrice };
-  const reason = `${failureReason(order)}, but Schwab lists executions for ${D.format(executed.filled)} of ${D.format(all)} shares, so their average price is unknown: check the order at Schwab`;
-  return { status: 'failed', reason, filledQuantity: all, averagePrice: null };
+  return { status: 'failed', reason: unpriced(order, executed.filled, all), filledQuantity: all, averagePrice: null };
 }
+
+const unpriced = (order: Order, executed: D.Decimal, all: D.Decimal): string =>
+  `${failureReason(order)}, but Schwab lists executions for ${D.format(executed)} of ${D.format(all)} shares, so their average price is unknown: check the order at Schwab`;
 
 /** Every terminal status is an outcome; any status we do not know is an open order. */
 export function orderState(order: Order): BrokerOrderState {
   if (order.status === 'FILLED') return filledOrder(order);
+  const all = ordered(order);
+  const executed = executions(order).filled;
+  if (D.lt(all, executed)) {
+    // No order fills more shares than it ordered: executions above that contradict it. As for FILLED, count
+    // the ordered shares (none is hedged again, net never overshoots) at an unknown price, for an operator.
+    if (TERMINAL_FAILURES.has(order.status)) return { status: 'failed', reason: unpriced(order, executed, all), filledQuantity: all, averagePrice: null };
+    return { status: 'open', brokerStatus: order.status, filledQuantity: all };
+  }
   const { filled, averagePrice } = filledShares(order);
   if (TERMINAL_FAILURES.has(order.status)) return { status: 'failed', reason: failureReason(order), filledQuantity: filled, averagePrice };
   return { status: 'open', brokerStatus: order.status, filledQuantity: filled };

@@ -85,6 +85,7 @@ export const settings = {
   // ---- execution (executor, paper broker, Schwab) ----
   pollIntervalMs: setting('LEDGER_POLL_INTERVAL_MS', PositiveInt, integer, 'how often the executor asks the broker about each open order (±20% jitter); default 2000'),
   openOrderDeadlineMs: setting('LEDGER_OPEN_ORDER_DEADLINE_MS', PositiveInt, integer, 'an order still open after this much regular-hours time is cancelled and reported; default 900000 (15 min)'),
+  placementSettleMs: setting('LEDGER_PLACEMENT_SETTLE_MS', NonNegativeInt, integer, 'after an answer that leaves unclear whether an order was placed (or a restart mid-placement), how long the orders list gets to show it before the order is placed again; default 10000'),
   reconcileSkewMs: setting('LEDGER_RECONCILE_SKEW_MS', NonNegativeInt, integer, 'reconciliation adopts broker orders entered up to this long before the intent was recorded (rounded down to the whole second); default 60000'),
   reconcileSince: setting('LEDGER_RECONCILE_SINCE', ReconcileSince, text, 'after restoring a backup: every command without a recorded order first adopts a matching broker order entered since this UTC time (when the backup was taken), if there is one; remove it once the restored ledger has caught up; default unset'),
   executorLockStaleMs: setting('LEDGER_EXECUTOR_LOCK_STALE_MS', StaleAge, integer, 'with a SQLite file store: an executor lock (<db file>.executor.lock) not renewed for this long is taken over, and a live one is waited for this long before the executor refuses to start; renewed every sixth of it; default 30000'),
@@ -110,6 +111,7 @@ export type Config = { readonly [K in keyof Settings]?: t.TypeOf<Settings[K]['co
 const EXECUTION_DEFAULTS = {
   pollIntervalMs: 2000,
   openOrderDeadlineMs: 900_000,
+  placementSettleMs: 10_000,
   reconcileSkewMs: 60_000,
   executorLockStaleMs: 30_000,
   paperFillDelayMs: 0,

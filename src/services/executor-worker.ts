@@ -25,6 +25,13 @@ export interface WorkerSettings {
    * the broker did not, so every command without a recorded order first looks for one entered since.
    */
   readonly reconcileSince: Date | null;
+  /**
+   * After an attempt that may have left an order (an ambiguous answer, a restart mid-placement):
+   * how long the broker's orders list gets to show that order, as a request still in flight when
+   * the answer was lost may land later. Until then a reconciliation that finds none asks again
+   * rather than place: two orders are worse than a hedge a few seconds late.
+   */
+  readonly placementSettleMs: number;
 }
 
 /** What a worker shares with the executor: the broker, the fold, the store, the operator gate. */
@@ -78,6 +85,8 @@ export class OrderWorker {
   private cancelSent = false;
   /** The order stream holds events this worker has not folded: re-read it before anything else. */
   private stale = false;
+  /** When an attempt that may have placed an order was last made (performance.now(): the broker's lag is real time); a restart mid-placement counts as one. */
+  private lastAttemptAt: number | undefined;
   private failures = 0;
   /** When the current run of failed steps began (the settings' clock). */
   private failingSince: number | undefined;
@@ -86,6 +95,7 @@ export class OrderWorker {
   constructor(private readonly ctx: WorkerContext, track: OrderTrack, private readonly signal: AbortSignal) {
     this.track = track;
     this.reconcileFirst = track.stage !== 'new' || ctx.settings.reconcileSince !== null;
+    if (track.stage === 'submitting') this.lastAttemptAt = performance.now();
     this.log = ctx.log.child({ commandId: track.command.commandId, symbol: track.command.brokerSymbol });
   }
 
@@ -168,9 +178,15 @@ export class OrderWorker {
         this.log.info({ brokerOrderId: found }, 'reconciled: adopting the order already placed for this command');
         return this.recordPlaced(found);
       }
+      const settling = this.lastAttemptAt === undefined ? 0 : this.lastAttemptAt + this.ctx.settings.placementSettleMs - performance.now();
+      if (settling > 0) {
+        this.log.info({ askAgainInMs: settling }, 'reconciled: the broker lists no order for this command yet; asking again before placing');
+        return settling;
+      }
       this.log.info('reconciled: the broker has no order for this command; placing');
     }
     this.reconcileFirst = true;
+    this.lastAttemptAt = performance.now();
     let brokerOrderId: string;
     try {
       brokerOrderId = (await this.ctx.broker.place(intent, this.signal)).brokerOrderId;

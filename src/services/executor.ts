@@ -35,6 +35,8 @@ export interface ExecutorOptions {
   readonly backoffMs?: { readonly min: number; readonly max: number };
   /** Trading-hours time an order may stay open before it is cancelled and reported; default 15 min. */
   readonly openOrderDeadlineMs?: number;
+  /** After an attempt that may have placed an order, how long the orders list gets to show it before placing again (see WorkerSettings); default 10 s. */
+  readonly placementSettleMs?: number;
   /** After a restore: adopt broker orders entered since this instant (see WorkerSettings); default none. */
   readonly reconcileSince?: Date | undefined;
   /** The store's order marks (order-mark.ts): with them, the executor refuses to start on a restored copy; none for memory and EventStoreDB, nor with the paper broker. */
@@ -97,6 +99,7 @@ export class ExecutorService {
       backoffMs: options.backoffMs ?? { min: 250, max: 30_000 },
       openOrderDeadlineMs: options.openOrderDeadlineMs ?? 15 * 60_000,
       reconcileSince: options.reconcileSince ?? null,
+      placementSettleMs: options.placementSettleMs ?? 10_000,
     };
     this.marks = options.marks?.(options.log);
     if (options.reconcileSince !== undefined) {

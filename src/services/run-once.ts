@@ -25,6 +25,7 @@ export type ExecutorTuning = Omit<ExecutorOptions, 'store' | 'broker' | 'log'>;
 export const executorTuning = (config: ResolvedConfig): ExecutorTuning => ({
   pollIntervalMs: config.pollIntervalMs,
   openOrderDeadlineMs: config.openOrderDeadlineMs,
+  placementSettleMs: config.placementSettleMs,
   reconcileSince: config.reconcileSince === undefined ? undefined : new Date(config.reconcileSince),
   // The paper broker's order ids derive from the command: a restored ledger places nothing there twice, and needs no check.
   marks: config.broker === 'paper' ? undefined : orderMarksFor(config.store),

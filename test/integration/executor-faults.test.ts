@@ -70,6 +70,33 @@ describe('placement faults: one order per command', () => {
   });
 });
 
+describe('a POST Schwab acts on only after the client gave up (its order shows in the list late)', () => {
+  // The harness's broker gives up on a request after 500 ms; Schwab enters this order 800 ms after it arrived.
+  const late: Fault = { kind: 'timeout', appliedAfterMs: 800 };
+
+  it('the executor asks the orders list again within the settle time, adopts the late order and places nothing more', async () => {
+    harness = await Harness.start();
+    harness.sim.control.injectFault('place', late);
+    const commandId = await harness.request('GME', 'BUY', 3n);
+    await harness.executor({ placementSettleMs: 2_000 }).drainOpen();
+    const [order, ...others] = harness.sim.control.orders();
+    expect(others).toEqual([]);
+    const events = await harness.orderEvents(commandId);
+    expect(events.map((e) => e.type)).toEqual(['HedgeOrderSubmitting', 'HedgeOrderPlaced', 'HedgeOrderFilled']);
+    expect(events[1]?.data).toMatchObject({ brokerOrderId: order?.orderId });
+    expect(harness.requests('listOrders')).toBeGreaterThanOrEqual(2);
+  });
+
+  it('with no settle time the first empty list is believed and a second order is placed: the hazard the wait removes', async () => {
+    harness = await Harness.start();
+    harness.sim.control.injectFault('place', late);
+    await harness.request('GME', 'BUY', 3n);
+    await harness.executor({ placementSettleMs: 0 }).drainOpen();
+    await sleep(1_000);
+    expect(harness.ordersPlaced()).toBe(2);
+  });
+});
+
 describe("this host's clock off Schwab's by more than the skew: the Date header widens the search", () => {
   it.each([
     ['ahead of', 5],

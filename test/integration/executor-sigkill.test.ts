@@ -1,7 +1,7 @@
 /**
  * Real processes, killed at random instants: an executor child works through many commands at
  * the simulator over HTTP, under random faults on every endpoint (the ambiguous POST among
- * them), and is SIGKILLed after a random delay, again and again, until one runs to the end.
+ * them), and is SIGKILLed at a random instant after some progress, again and again, until one runs to the end.
  * Whatever instant each kill hit, the simulator holds exactly one order per command, in that
  * command's symbol, side and quantity, the ledger names it, and every outcome is the order's.
  */
@@ -11,6 +11,8 @@ import { createSimClock } from '../../src/broker/schwab-sim/index.ts';
 import { mulberry32 } from '../../src/seeded-random.ts';
 import { Harness } from '../support/executor-harness.ts';
 import { spawnTsx, type Exited } from '../support/executor-process.ts';
+import { until } from '../support/until.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 let harness: Harness;
 afterEach(() => harness.close());
@@ -51,14 +53,17 @@ it('an executor SIGKILLed at random instants, then restarted: one order per comm
       last = await child.exited;
       break;
     }
-    const delay = 250 + Math.floor(random() * 900);
-    const exited = await Promise.race([child.exited, new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), delay))]);
+    // At a random instant after 1 to 3 more orders reached the simulator: midway through the work however fast the machine is.
+    const target = control.counters().ordersPlaced + 1 + Math.floor(random() * 3);
+    const extraMs = Math.floor(random() * 30);
+    const progressed = until(() => control.counters().ordersPlaced >= target, `order ${target} at the simulator`, 20_000, 5).then(() => sleep(extraMs));
+    const exited = await Promise.race([child.exited, progressed.then(() => undefined)]);
     if (exited !== undefined) {
       last = exited;
       break;
     }
     await child.kill();
-    kills.push(`${delay} ms: ${control.counters().ordersPlaced} orders`);
+    kills.push(`${extraMs} ms after order ${target}: ${control.counters().ordersPlaced} orders`);
   }
   expect(kills.length, 'the children were killed midway, not after the work').toBeGreaterThan(1);
   expect(last?.code, last?.stderr).toBe(0);

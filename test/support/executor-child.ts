@@ -16,7 +16,7 @@ async function main([storeUrl, baseUrl, tokenPath]: string[]): Promise<void> {
   const tokens = new EncryptedTokenFile(tokenPath, Buffer.from(process.env['TOKEN_ENCRYPTION_KEY'] ?? '', 'hex'));
   const broker = createSchwabBroker({ app: { ...APP, baseUrl }, tokens, requestTimeoutMs: Number(process.env['CHILD_REQUEST_TIMEOUT_MS'] ?? 5_000), reconcileSkewMs: 60_000 }, { log: testLog('broker') });
   const store = await openStore(storeUrl);
-  const executor = new ExecutorService({ store, broker, log: testLog('executor'), pollIntervalMs: 20, backoffMs: { min: 10, max: 100 } });
+  const executor = new ExecutorService({ store, broker, log: testLog('executor'), pollIntervalMs: 20, backoffMs: { min: 10, max: 100 }, placementSettleMs: Number(process.env['CHILD_PLACEMENT_SETTLE_MS'] ?? 50) });
   const finished = await executor.drainOpen();
   await store.close();
   console.log(JSON.stringify({ finished, open: executor.openCommands() }));

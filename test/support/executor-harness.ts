@@ -96,7 +96,7 @@ export class Harness {
   }
 
   executor(options: Partial<ExecutorOptions> = {}): ExecutorService {
-    return new ExecutorService({ store: this.store, broker: this.broker(), log: testLog('executor'), now: this.now, pollIntervalMs: 10, backoffMs: { min: 5, max: 40 }, operatorRetryMs: 20, ...options });
+    return new ExecutorService({ store: this.store, broker: this.broker(), log: testLog('executor'), now: this.now, pollIntervalMs: 10, backoffMs: { min: 5, max: 40 }, operatorRetryMs: 20, placementSettleMs: 30, ...options });
   }
 
   /** The environment of a `hedge-ledger` child hedging the example ledger (docs/example) in this harness's store at its simulator. */

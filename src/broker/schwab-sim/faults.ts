@@ -21,8 +21,12 @@ export const Fault = t.union([
   withOptional({ kind: t.literal('html') }, { status: HttpStatus, ...Applied }),
   /** A gzip-encoded JSON error (default 500) with Content-Encoding: gzip. */
   withOptional({ kind: t.literal('gzip') }, { status: HttpStatus, ...Applied }),
-  /** Never answers; the connection stays open until the client gives up or the sim stops. */
-  withOptional({ kind: t.literal('timeout') }, Applied),
+  /**
+   * Never answers; the connection stays open until the client gives up or the sim stops. With
+   * appliedAfterMs, the handler runs that long after the request arrived: a request Schwab acts on
+   * after the client gave up, so its order shows in the orders list only then.
+   */
+  withOptional({ kind: t.literal('timeout') }, { ...Applied, appliedAfterMs: NonNegativeInt }),
   /** Destroys the socket without a response. With applied: true on place, the ambiguous POST. */
   withOptional({ kind: t.literal('drop') }, Applied),
   /** The handler runs and its answer goes out without the Location header (201 without Location). */

@@ -58,6 +58,7 @@ function deliver(fault: Fault | undefined, run: () => Reply, res: ServerResponse
   const handled = runsHandler(fault) ? run() : undefined;
   switch (fault.kind) {
     case 'timeout':
+      if (fault.appliedAfterMs !== undefined) setTimeout(run, fault.appliedAfterMs).unref();
       return 'timeout'; // hold the socket; stop() destroys it
     case 'drop':
       res.socket?.destroy();

@@ -10,12 +10,7 @@ import { asPosition } from '../src/eventstore/port.ts';
 import type { AccumulatorConfig, AccumulatorState } from './accumulator.ts';
 import { CorruptExtractorState, deserializeExtractorState, serializeExtractorState } from './fills.ts';
 
-/**
- * Bumped whenever the fold's rules change what a state holds, not only its shape: a snapshot folded
- * under the old rules would be resumed with a state the current fold never derives. 5: a failure
- * that kept a partial fill ends the failure streak (99a2c38).
- */
-const SNAPSHOT_VERSION = 5;
+const SNAPSHOT_VERSION = 4;
 
 const Snapshot = t.type({
   version: t.literal(SNAPSHOT_VERSION),

@@ -204,43 +204,6 @@ describe('accumulator service: divergence', () => {
     await store.close();
   });
 
-  it('a checkpoint from the build before the partial-fill streak rule (99a2c38, same snapshot format) is not resumed from', async () => {
-    const store = await openStore('sqlite::memory:');
-    const symbols = new Map<string, string>(Object.entries(TOKEN).map(([name, address]) => [address, name]));
-    await new Ingester({
-      store, chainId: CHAIN_ID, orderbook: ORDERBOOK, tokensOf: tokensOfLog,
-      tokens: { resolve: async (addresses) => new Map(addresses.map((a) => [a, { symbol: symbols.get(a) ?? null, reason: null }])) },
-    }).ingest([ourTake(new History(), 'SELL', 30n, 'tGME', 100n)]);
-    const first = new AccumulatorService({ store, config, log: logger('accumulator') });
-    await first.catchUp(); // BUY 3
-    const buy3 = first.current.state.symbols['GME']!.pending!.commandId;
-    // Expired after filling 1 of 3: under the rule since 99a2c38 that fill ends the failure streak.
-    await store.append(streams.hedgeOrder(buy3), [encodeEvent(orderEventId(buy3, 0n), { type: 'HedgeOrderFailed', data: { commandId: buy3, reason: 'EXPIRED', filledQuantity: D.ONE, averagePrice: D.parse('20'), at: '2025-09-08T14:00:00.000Z' } })], 'no_stream');
-    await first.catchUp(); // BUY 2
-    // The checkpoint the build before 99a2c38 (git show 99a2c38^) saves over this very store: it counted the partial fill as a failure.
-    const checkpoint = (await store.readCheckpoint(ACCUMULATOR_CHECKPOINT))!;
-    expect(checkpoint.position).toBe('00000000000000000005');
-    const older = String.raw`{"version":4,"config":"{\"chainId\":8453,\"orderbook\":\"0xd2938e7c9fe3597f78832ce780feb61945c377d7\",\"owners\":[\"0x1111111111111111111111111111111111111111\"],\"maxConsecutiveFailures\":3,\"brokerSymbols\":[]}","extractor":{"tokens":{"0x833589fcd6edb6e08f4c7c32d4f71b54bda02913":{"symbol":"USDC","reason":null},"0xa000000000000000000000000000000000000004":{"symbol":"tGME","reason":null}},"openClears":[]},"symbols":{"GME":{"net":"-2","lastPrice":"20","pending":{"commandId":"ce2ef8cc-049c-54cb-b50e-4c09ce040512","side":"BUY","quantity":"2"},"halted":false,"consecutiveFailures":1,"decisions":2}},"openCommands":{"ce2ef8cc-049c-54cb-b50e-4c09ce040512":"GME"},"position":"00000000000000000005"}`;
-    const withoutVersion = (snapshot: string) => snapshot.replace(/^\{"version":\d+,/, '{');
-    // The same state but for the streak (and the format version, which the current build stamps).
-    expect(withoutVersion(older.replace('"consecutiveFailures":1', '"consecutiveFailures":0'))).toBe(withoutVersion(checkpoint.snapshot!));
-    await store.saveCheckpoint(ACCUMULATOR_CHECKPOINT, { position: checkpoint.position, snapshot: older });
-
-    const upgraded = new AccumulatorService({ store, config, log: logger('accumulator') });
-    await upgraded.restore();
-    for (let i = 0; i < 2; i++) {
-      await upgraded.catchUp();
-      await rejected(store, upgraded.current.state.symbols['GME']!.pending!.commandId);
-    }
-    await upgraded.catchUp();
-    const scratch = new AccumulatorService({ store, config, log: logger('accumulator') });
-    await scratch.catchUp();
-    // Two failures in a row since the partial fill: no halt; the fold from scratch (the API, `resume`) agrees.
-    expect((await readAll(store, 'hedgecmd-GME')).map((e) => e.type)).toEqual(['HedgeRequested', 'HedgeRequested', 'HedgeRequested', 'HedgeRequested']);
-    expect(upgraded.current.state.symbols).toEqual(scratch.current.state.symbols);
-    await store.close();
-  });
-
   it('a checkpoint taken under another configuration is not resumed from: the log is folded again', async () => {
     const store = await openStore('sqlite::memory:');
     await seed(store);

@@ -113,8 +113,7 @@ function closeCommand(state: AccumulatorState, commandId: string, filled: D.Deci
     ...s,
     net: D.add(s.net, brokerFillEffect(s.pending.side, filled)),
     pending: null,
-    // Any broker fill ends the streak, also one a failure kept (an order cancelled after a partial fill).
-    consecutiveFailures: failed && D.isZero(filled) ? s.consecutiveFailures + 1 : 0,
+    consecutiveFailures: failed ? s.consecutiveFailures + 1 : 0,
   };
   return { ...withSymbol(state, symbol, next), openCommands };
 }

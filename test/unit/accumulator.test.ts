@@ -106,17 +106,6 @@ describe('accumulator: the acceptance scenarios of spec/accumulator.md', () => {
     expect(symbolState(s.state, 'GME').consecutiveFailures).toBe(0);
   });
 
-  it('11c: a failure that kept a partial fill ends the streak too (docs: any broker fill ends it)', () => {
-    const s = new Scenario();
-    expect(s.oS('5.4')).toEqual(['BUY 5 GME']);
-    expect(s.brokerFails()).toEqual(['BUY 5 GME']);
-    expect(s.brokerFails()).toEqual(['BUY 5 GME']);
-    // Cancelled past its deadline after filling 3: the only way the executor reports a partial fill.
-    expect(s.brokerFails('GME', 'CANCELED', '3')).toEqual(['BUY 2 GME']);
-    expect(symbolState(s.state, 'GME')).toMatchObject({ halted: false, consecutiveFailures: 0 });
-    expect(s.net()).toBe('-2.4');
-  });
-
   it('12: the same stored event delivered twice applies once', () => {
     const s = new Scenario();
     s.oS('0.6');

@@ -106,6 +106,15 @@ describe('accumulator: the acceptance scenarios of spec/accumulator.md', () => {
     expect(symbolState(s.state, 'GME').consecutiveFailures).toBe(0);
   });
 
+  it('11c: a failure that kept a partial fill is still a failure (rule 4): three in a row halt, the fills still count', () => {
+    const s = new Scenario();
+    expect(s.oS('5.4')).toEqual(['BUY 5 GME']);
+    expect(s.brokerFails('GME', 'CANCELED', '1')).toEqual(['BUY 4 GME']);
+    expect(s.brokerFails('GME', 'EXPIRED', '1')).toEqual(['BUY 3 GME']);
+    expect(s.brokerFails('GME', 'CANCELED', '1')).toEqual(['HALT GME']);
+    expect(s.net()).toBe('-2.4');
+  });
+
   it('12: the same stored event delivered twice applies once', () => {
     const s = new Scenario();
     s.oS('0.6');

@@ -5,6 +5,7 @@
  * file in this process signals it (no polling delay), or until a backoff timer fires to pick up
  * appends by other processes (min doubling to max, reset whenever events arrive).
  */
+import { setImmediate as yieldToIo } from 'node:timers/promises';
 import type { RecordedEvent, Subscription } from './port.ts';
 import { DONE, PageCursor, type PageSource } from './sqlite-pages.ts';
 
@@ -78,7 +79,10 @@ export class SqliteSubscription implements Subscription, AsyncIterableIterator<R
     while (!this.closed) {
       const event = this.cursor.next();
       if (event !== undefined) return { value: event, done: false };
-      if (!this.fill()) await this.sleep();
+      // A catch-up delivers from memory, as microtasks alone: one turn of the event loop per page keeps
+      // the process's timers, HTTP requests and signals answered while it works through a backlog.
+      await yieldToIo();
+      if (!this.closed && !this.fill()) await this.sleep();
     }
     return DONE;
   }

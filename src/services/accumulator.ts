@@ -4,7 +4,6 @@
  * deterministic id, then checkpoints. A crash between the append and the checkpoint
  * re-derives the same decision on restart, and its append writes nothing.
  */
-import { setImmediate as yieldToIo } from 'node:timers/promises';
 import type { EventStore, From, NewEvent, Position, RecordedEvent } from '../eventstore/port.ts';
 import { NO_STREAM } from '../eventstore/port.ts';
 import { WrongExpectedVersion } from '../eventstore/errors.ts';
@@ -17,8 +16,6 @@ import type { Logger } from '../log.ts';
 import { LULL, withLulls } from './lulls.ts';
 
 export const ACCUMULATOR_CHECKPOINT = 'accumulator';
-/** A catch-up can deliver its events as microtasks alone; yielding this often keeps the process's timers, HTTP requests and signals answered meanwhile. */
-const YIELD_EVERY = 1000;
 
 export interface AccumulatorServiceOptions {
   readonly store: EventStore;
@@ -39,7 +36,6 @@ export class AccumulatorService {
   private state: AccumulatorState = initialState;
   private position: From = 'start';
   private sinceCheckpoint = 0;
-  private handled = 0;
 
   constructor(private readonly options: AccumulatorServiceOptions) {}
 
@@ -114,7 +110,6 @@ export class AccumulatorService {
     }
     this.position = recorded.position;
     if (decided || ++this.sinceCheckpoint >= (this.options.checkpointEvery ?? 1000)) await this.checkpoint();
-    if (++this.handled % YIELD_EVERY === 0) await yieldToIo();
   }
 
   private async appendDecision(decision: Decision): Promise<void> {

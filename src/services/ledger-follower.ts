@@ -4,7 +4,7 @@
  * bounded buffers. Only the tail is kept in memory; the full lists come from the CLI
  * (`trades --json`, `rejected --json`), which folds the whole log on demand.
  */
-import { setImmediate as yieldToIo, setTimeout as sleep } from 'node:timers/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { comparePositions, type EventStore, type Position, type RecordedEvent } from '../eventstore/port.ts';
 import { StoreUnavailable } from '../eventstore/errors.ts';
 import { LEDGER_PREFIXES } from '../domain/events.ts';
@@ -17,8 +17,6 @@ import { LULL, withLulls } from './lulls.ts';
 const DEFAULT_RETENTION = 10_000;
 const DEFAULT_BACKOFF_MS = { min: 250, max: 10_000 } as const;
 const COMPONENT = 'ledger-follower';
-/** A catch-up can deliver its events as microtasks alone; yielding this often keeps HTTP requests answered meanwhile. */
-const YIELD_EVERY = 1000;
 /** A subscription quiet this long has read all it could: after an outage, time to ask whether the fold is back at the head. */
 const QUIET_MS = 100;
 
@@ -178,7 +176,6 @@ export class LedgerFollower {
           await this.confirmRecovery();
         } else {
           this.fold(recorded);
-          if (this.view.events % YIELD_EVERY === 0) await yieldToIo();
         }
       }
     } finally {

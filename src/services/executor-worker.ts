@@ -85,7 +85,7 @@ export class OrderWorker {
   private cancelSent = false;
   /** The order stream holds events this worker has not folded: re-read it before anything else. */
   private stale = false;
-  /** When an attempt that may have placed an order was last made (performance.now(): the broker's lag is real time); a restart mid-placement counts as one. */
+  /** When an attempt that may have placed an order last ended (performance.now(): the broker's lag is real time); a restart mid-placement counts as one. */
   private lastAttemptAt: number | undefined;
   private failures = 0;
   /** When the current run of failed steps began (the settings' clock). */
@@ -186,7 +186,6 @@ export class OrderWorker {
       this.log.info('reconciled: the broker has no order for this command; placing');
     }
     this.reconcileFirst = true;
-    this.lastAttemptAt = performance.now();
     let brokerOrderId: string;
     try {
       brokerOrderId = (await this.ctx.broker.place(intent, this.signal)).brokerOrderId;
@@ -194,6 +193,9 @@ export class OrderWorker {
       if (!(e instanceof OrderRejected)) throw e;
       this.ctx.brokerAnswered();
       return this.recordFailed({ status: 'failed', reason: `rejected at placement: ${e.message}`, filledQuantity: D.ZERO, averagePrice: null });
+    } finally {
+      // The settle time runs from when the client gave up (a timeout as long as it would otherwise use it all up), not from the send.
+      this.lastAttemptAt = performance.now();
     }
     this.ctx.brokerAnswered();
     this.log.info({ brokerOrderId, side: intent.side, quantity: intent.quantity.toString() }, 'order placed');

@@ -87,6 +87,16 @@ describe('a POST Schwab acts on only after the client gave up (its order shows i
     expect(harness.requests('listOrders')).toBeGreaterThanOrEqual(2);
   });
 
+  it('the settle time counts from when the client gave up, not from when it sent: a settle time no longer than the request timeout (the defaults: 10 s each) still waits', async () => {
+    harness = await Harness.start(); // gives up after 500 ms
+    harness.sim.control.injectFault('place', late);
+    const commandId = await harness.request('GME', 'BUY', 3n);
+    await harness.executor({ placementSettleMs: 500 }).drainOpen();
+    await sleep(1_000);
+    expect(harness.ordersPlaced()).toBe(1);
+    expect((await harness.orderEvents(commandId)).map((e) => e.type)).toEqual(['HedgeOrderSubmitting', 'HedgeOrderPlaced', 'HedgeOrderFilled']);
+  });
+
   it('with no settle time the first empty list is believed and a second order is placed: the hazard the wait removes', async () => {
     harness = await Harness.start();
     harness.sim.control.injectFault('place', late);

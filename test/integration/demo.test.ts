@@ -59,13 +59,16 @@ describe('hedge-ledger demo beside a ledger of its own directory', () => {
 
 describe('hedge-ledger demo stopped early', () => {
   /** Starts a 60 s demo with its own TMPDIR; `stop` runs once its first line is out. */
-  function demoStoppedBy(stop: (child: ChildProcess) => void): Promise<{ code: number | null; stderr: string; leftovers: string[]; seconds: number }> {
+  function demoStoppedBy(stop: (child: ChildProcess) => void, onFirstLine?: (line: string) => void): Promise<{ code: number | null; stderr: string; leftovers: string[]; seconds: number }> {
     const tmp = mkdtempSync(join(tmpdir(), 'ledger-demo-stop-'));
     const started = performance.now();
     const child = spawn(process.execPath, [join(ROOT, 'bin', 'hedge-ledger.js'), 'demo', '--duration', '60'], { env: { ...process.env, TMPDIR: tmp, LEDGER_LOG_LEVEL: 'warn' } });
     let stderr = '';
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.stdout.once('data', () => stop(child));
+    child.stdout.once('data', (chunk: Buffer) => {
+      onFirstLine?.(chunk.toString());
+      stop(child);
+    });
     return new Promise((resolve) =>
       child.once('exit', (code) => {
         const leftovers = readdirSync(tmp).filter((name) => name.startsWith('hedge-ledger-')); // tsx keeps its cache there too
@@ -86,5 +89,16 @@ describe('hedge-ledger demo stopped early', () => {
     const ended = await demoStoppedBy((child) => child.kill('SIGINT'));
     expect(ended).toMatchObject({ code: 0, leftovers: [] });
     expect(ended.seconds).toBeLessThan(50);
+  }, 90_000);
+
+  it('a second Ctrl-C ends it at once (exit 130), and still leaves no temporary ledger and no chain behind', async () => {
+    let rpcUrl: string | undefined;
+    const ended = await demoStoppedBy((child) => {
+      child.kill('SIGINT');
+      setTimeout(() => child.kill('SIGINT'), 50);
+    }, (line) => (rpcUrl ??= /anvil on (\S+),/.exec(line)?.[1]));
+    expect(ended).toMatchObject({ code: 130, leftovers: [] });
+    expect(rpcUrl).toBeDefined();
+    await expect(fetch(rpcUrl!, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":[]}' })).rejects.toThrow();
   }, 90_000);
 });

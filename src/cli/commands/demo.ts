@@ -51,9 +51,13 @@ export async function demo(argv: string[]): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'hedge-ledger-demo-'));
   const stop = new AbortController();
   // Ctrl-C, or a reader that went away (`npm start | head`), ends the demo early but cleanly: chain stopped,
-  // temporary ledger removed. A second Ctrl-C does not wait for that.
+  // temporary ledger removed. A second Ctrl-C does not wait for that: it removes the ledger and exits (the chain dies with the process).
   const early = new AbortController();
-  const stopEarly = () => (early.signal.aborted ? process.exit(130) : early.abort());
+  const stopEarly = () => {
+    if (!early.signal.aborted) return early.abort();
+    rmSync(dir, { recursive: true, force: true });
+    process.exit(130);
+  };
   for (const signal of STOP_SIGNALS) process.on(signal, stopEarly);
   process.stdout.once('close', stopEarly);
   const trading = AbortSignal.any([stop.signal, early.signal]);

@@ -209,7 +209,8 @@ export class EsdbEventStore implements EventStore {
 
   /** The id of the append that wrote the event at `revision` (undefined for events written before appends were tagged). */
   async #appendIdAt(stream: string, revision: bigint): Promise<string | undefined> {
-    for await (const resolved of drain(this.#client.readStream(stream, { fromRevision: revision, maxCount: 1 }), stream)) {
+    // From the leader, which acknowledged the append: a lagging follower might not hold the batch yet.
+    for await (const resolved of drain(this.#client.readStream(stream, { fromRevision: revision, maxCount: 1, requiresLeader: true }), stream)) {
       if (resolved.event) return unwrapMetadata(metadataOf(resolved.event)).appendId;
     }
     return undefined;

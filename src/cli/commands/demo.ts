@@ -114,7 +114,7 @@ export async function demo(argv: string[]): Promise<void> {
   }
 }
 
-const STOP_SIGNALS = ['SIGINT', 'SIGTERM'] as const;
+const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const; // SIGHUP: the terminal closed
 
 const stoppedEarly = (say: (line: string) => void): void => say('\nstopped early: the demo chain and its ledger are gone (--store keeps a ledger)');
 

@@ -2,6 +2,7 @@
  * Page sources over the SQLite store and a pull-based reader over them: one statement per page,
  * one event per `next()`, so memory stays flat however long the read.
  */
+import { setImmediate as yieldToIo } from 'node:timers/promises';
 import { StreamNotFound } from './errors.ts';
 import type { RecordedEvent } from './port.ts';
 import { toRecorded, type Row, type Statements } from './sqlite-statements.ts';
@@ -28,6 +29,11 @@ export class PageCursor {
     this.rows = rows;
     this.index = 0;
     return rows.length;
+  }
+
+  /** Every row of the page has been handed out. */
+  atEnd(): boolean {
+    return this.index >= this.rows.length;
   }
 
   /** The next row as an event; undefined at the end of the page. */
@@ -88,6 +94,13 @@ export class PageReader implements AsyncIterableIterator<RecordedEvent> {
   }
 
   next(): Promise<IteratorResult<RecordedEvent, undefined>> {
+    // Rows come from memory as microtasks alone: one turn of the event loop before each new page keeps
+    // the process's timers (the executor lock's heartbeat), HTTP requests and signals answered during a long read.
+    if (this.cursor.atEnd() && !this.exhausted) return yieldToIo().then(() => this.settle());
+    return this.settle();
+  }
+
+  private settle(): Promise<IteratorResult<RecordedEvent, undefined>> {
     try {
       return Promise.resolve(this.step());
     } catch (error) {

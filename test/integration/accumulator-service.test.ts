@@ -163,6 +163,24 @@ describe('accumulator service', () => {
     await store.close();
   });
 
+  it('a catch-up read (run --once) lets timers run meanwhile: the executor lock keeps its heartbeat through a long backlog', async () => {
+    const store = await openStore('sqlite::memory:');
+    for (let b = 0; b < 50; b++) {
+      const resumes = Array.from({ length: 1000 }, (_, i) => ({ id: uuidV5(`read backlog ${b}:${i}`), type: 'HedgingResumed', data: { symbol: 'GME', reason: 'test', at: '2025-01-01T00:00:00Z' } }));
+      await store.append('hedgectl-GME', resumes, b === 0 ? 'no_stream' : BigInt(b * 1000 - 1));
+    }
+    const service = new AccumulatorService({ store, config, log: logger('accumulator') });
+    let ticks = 0;
+    const heartbeat = setInterval(() => ticks++, 0);
+    try {
+      expect(await service.catchUp()).toBe(50_000);
+    } finally {
+      clearInterval(heartbeat);
+    }
+    expect(ticks).toBeGreaterThan(0);
+    await store.close();
+  });
+
   it('records a corrupt event and folds the events after it', async () => {
     const store = await openStore('sqlite::memory:');
     await store.append('hedgectl-GME', [{ id: '6f1c9a56-0d1e-5c3b-9a55-6a4f1e9e0001', type: 'HedgingResumed', data: { symbol: 42 } }], 'no_stream');

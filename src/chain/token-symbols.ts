@@ -59,10 +59,14 @@ const revertData = (error: unknown): Hex => {
   return withData?.data ?? '0x';
 };
 
+/** A revert reason is the token's text too: as long as it likes, so cut short before it goes into an event. */
+const MAX_REASON_CHARS = 200;
+
 const revertReason = (data: Hex): string => {
   try {
     const decoded = decodeErrorResult({ abi: [], data });
-    return `: ${decoded.args?.join(', ') ?? decoded.errorName}`;
+    const text = decoded.args?.join(', ') ?? decoded.errorName;
+    return `: ${text.length > MAX_REASON_CHARS ? `${text.slice(0, MAX_REASON_CHARS)}…` : text}`;
   } catch {
     return data === '0x' ? '' : ` with ${data.slice(0, 74)}`;
   }

@@ -19,6 +19,14 @@ const returning = (data: Hex): Hex => {
   return `0x61${len}61000f60003961${len}6000f3${data.slice(2)}`;
 };
 
+/** Runtime code that reverts with `data` (copied from the code's own tail) to any call. */
+const reverting = (data: Hex): Hex => {
+  const len = ((data.length - 2) / 2).toString(16).padStart(4, '0');
+  return `0x61${len}61000f60003961${len}6000fd${data.slice(2)}`; // as returning, ending in REVERT
+};
+/** Revert data for `revert(reason)`: Error(string). */
+const errorString = (reason: string): Hex => `0x08c379a0${encodeAbiParameters([{ type: 'string' }], [reason]).slice(2)}`;
+
 const INVALID_OPCODE: Hex = '0xfe'; // solc < 0.8 assert(), or a fallback that throws the old way
 const ENDLESS_LOOP: Hex = '0x5b600056'; // JUMPDEST PUSH1 0 JUMP: runs out of gas
 /** An ABI `string` answer holding these bytes as they are (valid UTF-8 or not): ABI-encoded like `bytes`. */
@@ -92,5 +100,24 @@ describe('ChainTokenResolver with misbehaving tokens', () => {
     const resolved = await new ChainTokenResolver(rpc).resolve([huge, longest]);
     expect(resolved.get(huge)).toEqual({ symbol: null, reason: 'symbol() answer is 20000 bytes long, more than the 64 a symbol may take' });
     expect(resolved.get(longest)).toEqual({ symbol: 'G'.repeat(64), reason: null });
+  });
+
+  it('records a token reverting with a reason longer than a symbol with that reason cut short: its metadata event must not grow with it either', async () => {
+    const long = await token(reverting(errorString('G'.repeat(20_000))));
+    const short = await token(reverting(errorString('no symbol')));
+    const expectShort = (resolved: ReadonlyMap<string, { symbol: string | null; reason: string | null }>) => {
+      expect(resolved.get(short)).toEqual({ symbol: null, reason: 'symbol() reverted: no symbol' });
+      const { symbol, reason } = resolved.get(long)!;
+      expect(symbol).toBeNull();
+      expect(reason?.length).toBeLessThan(300); // 20,000 characters, or a megabyte, made the event too large to store
+      expect(reason).toMatch(/^symbol\(\) reverted: G+…$/);
+    };
+    expectShort(await new ChainTokenResolver(rpc).resolve([long, short]));
+    await installMulticall3(anvil);
+    try {
+      expectShort(await new ChainTokenResolver(rpc).resolve([long, short]));
+    } finally {
+      await anvil.request('anvil_setCode', ['0xca11bde05977b3631167028862be2a173976ca11', '0x']);
+    }
   });
 });

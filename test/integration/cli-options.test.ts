@@ -4,9 +4,15 @@ import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EXAMPLE, runCli } from '../support/cli.ts';
+import { lcg } from '../../src/seeded-random.ts';
 
 describe('demo --seed', () => {
-  it.each(['abc', '1.5', '-3', '4294967296'])('refuses --seed %s, which would silently replay another seed\'s session', async (seed) => {
+  it('seed 0 is seed 1 to the generator, so --seed 0 would replay seed 1\'s session', () => {
+    const [zero, one] = [lcg(0), lcg(1)];
+    expect([zero(), zero(), zero()]).toEqual([one(), one(), one()]);
+  });
+
+  it.each(['abc', '1.5', '-3', '4294967296', '0'])('refuses --seed %s, which would silently replay another seed\'s session', async (seed) => {
     const r = await runCli(['demo', '--seed', seed, '--duration', '0.2'], { timeoutMs: 60_000 });
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/--seed/);

@@ -38,9 +38,9 @@ export async function demo(argv: string[]): Promise<void> {
   const { values } = parse(argv, { duration: { type: 'string', default: '20' }, seed: { type: 'string', default: '1' } });
   const seconds = Number(values.duration);
   if (!Number.isFinite(seconds) || seconds <= 0) throw new UsageError(`--duration takes seconds, e.g. --duration 30 (got ${values.duration})`);
-  // The generator takes a 32-bit seed: anything else would silently replay another seed's session.
+  // The generator takes a 32-bit seed, 0 counting as 1: anything else would silently replay another seed's session.
   const seed = /^\d{1,10}$/.test(values.seed) ? Number(values.seed) : NaN;
-  if (!(seed <= 0xffff_ffff)) throw new UsageError(`--seed takes a whole number from 0 to 4294967295, e.g. --seed 7 (got ${values.seed})`);
+  if (!(seed >= 1 && seed <= 0xffff_ffff)) throw new UsageError(`--seed takes a whole number from 1 to 4294967295, e.g. --seed 7 (got ${values.seed})`);
   if (values.config !== undefined) throw new UsageError('demo needs no configuration: it makes its own chain, orderbook and ledger (drop --config)');
   // --store keeps the ledger for querying afterwards: a bad URL (or log level) stops the demo before anything starts.
   const logLevel = process.env['LEDGER_LOG_LEVEL'];

@@ -52,7 +52,7 @@ const text = (s: string): unknown => s;
 const integer = (s: string): unknown => (/^-?\d+$/.test(s.trim()) && Number.isSafeInteger(Number(s.trim())) ? Number(s.trim()) : s);
 const list = (s: string): string[] => s.split(',').map((x) => x.trim()).filter((x) => x !== '');
 /**
- * `SPLG=SPYM,BRK.B=BRK/B` → { SPLG: "SPYM", … }; a pair without `=` decodes to an empty target and is
+ * `SPLG=SPYM,BRKB=BRK.B` → { SPLG: "SPYM", … }; a pair without `=` decodes to an empty target and is
  * reported. A pair with two `=` or a key given twice stays text, so the refusal quotes it (one meaning or none).
  */
 function pairs(s: string): unknown {

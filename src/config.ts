@@ -12,6 +12,11 @@ export const DEFAULT_STORE = 'sqlite:./data/ledger.db';
 
 const PositiveInt = t.refinement(t.number, (n) => Number.isSafeInteger(n) && n > 0, 'a positive integer');
 const NonNegativeInt = t.refinement(t.number, (n) => Number.isSafeInteger(n) && n >= 0, 'a non-negative integer');
+/** Node's timers take at most 2^31-1 ms (~24.8 days): a longer one fires after 1 ms, a loop polling flat out. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+const millis = (min: number) => t.refinement(t.number, (n) => Number.isSafeInteger(n) && n >= min && n <= MAX_TIMER_MS, `a whole number of milliseconds from ${min} to ${MAX_TIMER_MS}`);
+const Millis = millis(0);
+const PositiveMillis = millis(1);
 const BrokerKind = t.keyof({ paper: null, schwab: null });
 /** One `new URL()` parses too (a port in range, no space in the host…): fetch refuses any other at every retry, and quotes it, API key and all. */
 const RpcUrl = t.refinement(t.string, (s) => /^(https?|wss?):\/\/[^\s/?#]+/.test(s) && URL.canParse(s), 'an http(s) or ws(s) URL');
@@ -34,7 +39,7 @@ const Owners = t.refinement(t.array(Address), (owners) => owners.length > 0, 'at
 /** The instant a backup was taken, in UTC (a zone would be one more way to be hours off); a day past the month's end is a typo, not March. */
 const ReconcileSince = t.refinement(IsoTime, (s) => Number.isFinite(Date.parse(s)) && new Date(s).toISOString().slice(0, 19) === s.slice(0, 19), 'an ISO-8601 UTC time like 2026-11-28T21:00:00Z');
 /** The executor lock's heartbeat is a sixth of it: shorter would renew the file more often than a busy disk answers. */
-const StaleAge = t.refinement(t.number, (n) => Number.isSafeInteger(n) && n >= 1000, 'a whole number of milliseconds, at least 1000');
+const StaleAge = millis(1000);
 /** node:http binds every interface for an empty host: a blank one must not silently expose the API that defaults to 127.0.0.1. */
 const HttpHost = t.refinement(t.string, (s) => s !== '' && s.trim() === s, 'a host name or IP address without surrounding whitespace (0.0.0.0 or :: exposes the API)');
 const Port = t.refinement(t.number, (n) => Number.isSafeInteger(n) && n >= 0 && n <= 65535, 'a port from 0 to 65535');
@@ -74,34 +79,34 @@ export const settings = {
   rpcUrls: setting('LEDGER_RPC_URLS', t.array(RpcUrl), list, 'fallback JSON-RPC endpoints after rpcUrl, in order (comma-separated in env)'),
   deploymentBlock: setting('LEDGER_DEPLOYMENT_BLOCK', NonNegativeInt, integer, 'first block to ingest; default 0'),
   confirmations: setting('LEDGER_CONFIRMATIONS', Confirmations, integer, 'blocks behind the latest before a log is ingested (at most 10000), or "safe"/"finalized"; default 10 (20 s on Base)'),
-  chainPollIntervalMs: setting('LEDGER_CHAIN_POLL_INTERVAL_MS', PositiveInt, integer, 'how often the ingester asks the node for a new head; default 1000'),
+  chainPollIntervalMs: setting('LEDGER_CHAIN_POLL_INTERVAL_MS', PositiveMillis, integer, 'how often the ingester asks the node for a new head; default 1000'),
   rpcConcurrency: setting('LEDGER_RPC_CONCURRENCY', PositiveInt, integer, 'eth_getLogs calls in flight during a backfill; default 4'),
   maxBlockRange: setting('LEDGER_MAX_BLOCK_RANGE', PositiveInt, integer, 'most blocks per eth_getLogs call (the range adapts below it); default 10000'),
-  rpcDeadlineMs: setting('LEDGER_RPC_DEADLINE_MS', PositiveInt, integer, 'how long one RPC call may keep failing or waiting, retried with backoff, before ingestion stops; default 120000'),
+  rpcDeadlineMs: setting('LEDGER_RPC_DEADLINE_MS', PositiveMillis, integer, 'how long one RPC call may keep failing or waiting, retried with backoff, before ingestion stops; default 120000'),
   maxConsecutiveFailures: setting('LEDGER_MAX_CONSECUTIVE_FAILURES', PositiveInt, integer, 'broker failures in a row before a symbol halts; default 3'),
   brokerSymbols: setting('LEDGER_BROKER_SYMBOLS', strictRecord(Ticker, Ticker), pairs, 'base ticker → broker symbol (env: SPLG=SPYM,…)'),
   broker: setting('LEDGER_BROKER', BrokerKind, text, 'paper or schwab; default paper'),
   logLevel: setting('LEDGER_LOG_LEVEL', t.keyof({ trace: null, debug: null, info: null, warn: null, error: null, fatal: null, silent: null }), text, 'pino log level; default info'),
   // ---- execution (executor, paper broker, Schwab) ----
-  pollIntervalMs: setting('LEDGER_POLL_INTERVAL_MS', PositiveInt, integer, 'how often the executor asks the broker about each open order (±20% jitter); default 2000'),
-  openOrderDeadlineMs: setting('LEDGER_OPEN_ORDER_DEADLINE_MS', PositiveInt, integer, 'an order still open after this much regular-hours time is cancelled and reported; default 900000 (15 min)'),
-  placementSettleMs: setting('LEDGER_PLACEMENT_SETTLE_MS', NonNegativeInt, integer, 'after an answer that leaves unclear whether an order was placed (or a restart mid-placement), how long the orders list gets to show it before the order is placed again; default 10000'),
-  reconcileSkewMs: setting('LEDGER_RECONCILE_SKEW_MS', NonNegativeInt, integer, 'reconciliation adopts broker orders entered up to this long before the intent was recorded (rounded down to the whole second); default 60000'),
+  pollIntervalMs: setting('LEDGER_POLL_INTERVAL_MS', PositiveMillis, integer, 'how often the executor asks the broker about each open order (±20% jitter); default 2000'),
+  openOrderDeadlineMs: setting('LEDGER_OPEN_ORDER_DEADLINE_MS', PositiveMillis, integer, 'an order still open after this much regular-hours time is cancelled and reported; default 900000 (15 min)'),
+  placementSettleMs: setting('LEDGER_PLACEMENT_SETTLE_MS', Millis, integer, 'after an answer that leaves unclear whether an order was placed (or a restart mid-placement), how long the orders list gets to show it before the order is placed again; default 10000'),
+  reconcileSkewMs: setting('LEDGER_RECONCILE_SKEW_MS', Millis, integer, 'reconciliation adopts broker orders entered up to this long before the intent was recorded (rounded down to the whole second); default 60000'),
   reconcileSince: setting('LEDGER_RECONCILE_SINCE', ReconcileSince, text, 'after restoring a backup: every command without a recorded order first adopts a matching broker order entered since this UTC time (when the backup was taken), if there is one; remove it once the restored ledger has caught up; default unset'),
   executorLockStaleMs: setting('LEDGER_EXECUTOR_LOCK_STALE_MS', StaleAge, integer, 'with a SQLite file store: an executor lock (<db file>.executor.lock) not renewed for this long is taken over, and a live one is waited for this long before the executor refuses to start; renewed every sixth of it; default 30000'),
-  paperFillDelayMs: setting('LEDGER_PAPER_FILL_DELAY_MS', NonNegativeInt, integer, 'the paper broker fills this long after the intent; default 0'),
+  paperFillDelayMs: setting('LEDGER_PAPER_FILL_DELAY_MS', Millis, integer, 'the paper broker fills this long after the intent; default 0'),
   schwabBaseUrl: setting('SCHWAB_BASE_URL', SchwabBaseUrl, text, 'Schwab API base URL; default https://api.schwabapi.com (the simulator: http://127.0.0.1:<port>)'),
   schwabAppKey: setting('SCHWAB_APP_KEY', t.string, text, 'app key (client id) of your Schwab developer app'),
   schwabCallbackUrl: setting('SCHWAB_CALLBACK_URL', HttpUrl, text, "your app's registered callback URL, exactly; default https://127.0.0.1"),
   schwabTokenFile: setting('SCHWAB_TOKEN_FILE', t.string, text, 'the encrypted Schwab token file (key in env TOKEN_ENCRYPTION_KEY); default ./data/schwab-tokens.json'),
   schwabAccountNumber: setting('SCHWAB_ACCOUNT_NUMBER', t.string, text, 'Schwab account to hedge in; needed only when the login sees several'),
-  schwabRequestTimeoutMs: setting('SCHWAB_REQUEST_TIMEOUT_MS', PositiveInt, integer, 'timeout of one Schwab request; default 10000'),
+  schwabRequestTimeoutMs: setting('SCHWAB_REQUEST_TIMEOUT_MS', PositiveMillis, integer, 'timeout of one Schwab request; default 10000'),
   // ---- HTTP API ----
   httpHost: setting('LEDGER_HTTP_HOST', HttpHost, text, 'address the read-only HTTP API binds; default 127.0.0.1 (0.0.0.0 exposes it)'),
   httpPort: setting('LEDGER_HTTP_PORT', Port, integer, 'HTTP API port; default 8080, 0 picks a free one'),
   maxIngestLagBlocks: setting('LEDGER_MAX_INGEST_LAG_BLOCKS', PositiveInt, integer, 'the service is not ready while ingestion is further than this behind the confirmed chain head; default 50'),
-  ingestStallMs: setting('LEDGER_INGEST_STALL_MS', PositiveInt, integer, 'the watchdog restarts the ingester after this long without progress while the chain is ahead of it; default 300000 (5 min)'),
-  shutdownTimeoutMs: setting('LEDGER_SHUTDOWN_TIMEOUT_MS', PositiveInt, integer, 'how long a SIGINT/SIGTERM waits for the roles to stop before exiting anyway; default 15000'),
+  ingestStallMs: setting('LEDGER_INGEST_STALL_MS', PositiveMillis, integer, 'the watchdog restarts the ingester after this long without progress while the chain is ahead of it; default 300000 (5 min)'),
+  shutdownTimeoutMs: setting('LEDGER_SHUTDOWN_TIMEOUT_MS', PositiveMillis, integer, 'how long a SIGINT/SIGTERM waits for the roles to stop before exiting anyway; default 15000'),
   httpRetention: setting('LEDGER_HTTP_RETENTION', PositiveInt, integer, 'most recent trades and rejections (each) the HTTP API keeps in memory; default 10000 (the CLI lists them all)'),
 } as const;
 

@@ -93,6 +93,14 @@ describe('configuration', () => {
     expect(problems(() => loadConfig({ env: { LEDGER_BROKER_SYMBOLS: '=SPYM' } }))).toHaveLength(1);
   });
 
+  it('refuses a duration past what a timer takes (2^31-1 ms), which would fire after 1 ms and poll flat out', () => {
+    expect(problems(() => loadConfig({ env: { LEDGER_PLACEMENT_SETTLE_MS: '2147483648', LEDGER_POLL_INTERVAL_MS: '99999999999' } }))).toEqual([
+      expect.stringMatching(/^env LEDGER_POLL_INTERVAL_MS → pollIntervalMs: expected a whole number of milliseconds from 1 to 2147483647, got 99999999999/),
+      expect.stringMatching(/^env LEDGER_PLACEMENT_SETTLE_MS → placementSettleMs: expected a whole number of milliseconds from 0 to 2147483647, got 2147483648/),
+    ]);
+    expect(loadConfig({ env: { LEDGER_PLACEMENT_SETTLE_MS: '2147483647' } }).placementSettleMs).toBe(2147483647);
+  });
+
   it('refuses LEDGER_BROKER_SYMBOLS with a ticker given twice or a pair with two "=", quoting it, rather than keep one guess', () => {
     for (const text of ['SPLG=SPYM,SPLG=SPY', 'SPLG=SPYM=X']) {
       expect(problems(() => loadConfig({ env: { LEDGER_BROKER_SYMBOLS: text } }))).toEqual([expect.stringContaining(`→ brokerSymbols: expected { [K in an uppercase ticker like GME]: an uppercase ticker like GME }, got ${JSON.stringify(text)}`)]);

@@ -25,10 +25,20 @@ type Answer = { readonly ok: true; readonly data: Hex } | { readonly ok: false; 
 
 const hexData = fromCodec(HexData);
 
-/** A node's "execution reverted" (JSON-RPC code 3, or the message): the token answered, with a refusal. */
+/**
+ * What the node said about a failed call: its message, and the text some nodes put in `data`
+ * instead (older Nethermind: "VM execution error." with data "BadInstruction" or "Reverted 0x…").
+ * Revert data proper (hex) says nothing in words.
+ */
+const nodeWords = (e: BaseError): string => {
+  const data = (e.walk((c) => typeof (c as { data?: unknown }).data === 'string') as { data?: string } | null)?.data;
+  return data === undefined || data.startsWith('0x') ? (e.details ?? '') : `${e.details ?? ''} ${data}`;
+};
+
+/** A node's "execution reverted" (JSON-RPC code 3, or the words): the token answered, with a refusal. */
 const isRevert = (error: unknown): boolean => {
   const e = nodeError(error);
-  return e instanceof BaseError && (e.walk((c) => (c as { code?: unknown }).code === 3) !== null || /revert/i.test(e.details ?? ''));
+  return e instanceof BaseError && (e.walk((c) => (c as { code?: unknown }).code === 3) !== null || /revert/i.test(nodeWords(e)));
 };
 
 /**
@@ -42,7 +52,7 @@ const EXECUTION_FAILED = /invalid opcode|InvalidFEOpcode|OpcodeNotFound|NotActiv
 const executionFailure = (error: unknown): string | null => {
   const e = nodeError(error);
   if (!(e instanceof BaseError)) return null;
-  const text = (e.details ?? '').split('\n')[0]!.slice(0, 200);
+  const text = nodeWords(e).split('\n')[0]!.slice(0, 200);
   return EXECUTION_FAILED.test(text) ? text : null;
 };
 
@@ -52,11 +62,12 @@ const failedInToken = (error: unknown): boolean => isRevert(error) || executionF
 /** Retried: transport failures, not the token's own. */
 const retryableCall = (e: unknown): boolean => !failedInToken(e) && isRetryable(e);
 
-/** The revert data a node attaches to its error (JSON-RPC `error.data`), if any. */
+/** The revert data a node attaches to its error (JSON-RPC `error.data`, or its "Reverted 0x…" words), if any. */
 const revertData = (error: unknown): Hex => {
   const e = nodeError(error);
-  const withData = e instanceof BaseError ? (e.walk((c) => typeof (c as { data?: unknown }).data === 'string') as { data?: Hex } | null) : null;
-  return withData?.data ?? '0x';
+  const withData = e instanceof BaseError ? (e.walk((c) => typeof (c as { data?: unknown }).data === 'string') as { data?: string } | null) : null;
+  const hex = /^(?:Reverted )?(0x[0-9a-fA-F]*)$/.exec(withData?.data ?? '');
+  return (hex?.[1] as Hex | undefined) ?? '0x';
 };
 
 /** A revert reason is the token's text too: as long as it likes, so cut short before it goes into an event. */

@@ -363,7 +363,7 @@ describe('chain ingestion settings', () => {
   it('names every bad or missing value', () => {
     const bad = { LEDGER_RPC_URL: 'localhost:8545', LEDGER_CONFIRMATIONS: 'latest', LEDGER_CHAIN_POLL_INTERVAL_MS: '0' };
     expect(() => loadConfig({ env: bad })).toThrow(ConfigError);
-    expect(() => loadConfig({ env: bad })).toThrow(/rpcUrl: expected an http\(s\) or ws\(s\) URL \([\s\S]*confirmations: expected a block count up to 10000, "safe" or "finalized", got "latest"[\s\S]*chainPollIntervalMs: expected a positive integer/);
+    expect(() => loadConfig({ env: bad })).toThrow(/rpcUrl: expected an http\(s\) or ws\(s\) URL \([\s\S]*confirmations: expected a block count up to 10000, "safe" or "finalized", got "latest"[\s\S]*chainPollIntervalMs: expected a whole number of milliseconds from 1 to 2147483647, got 0/);
     expect(() => ingesterSettings(loadConfig({ env: {} }), 'ingest')).toThrow(/ingest needs orderbook[\s\S]*ingest needs rpcUrl/);
   });
 });

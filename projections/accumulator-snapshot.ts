@@ -10,7 +10,12 @@ import { asPosition } from '../src/eventstore/port.ts';
 import type { AccumulatorConfig, AccumulatorState } from './accumulator.ts';
 import { CorruptExtractorState, deserializeExtractorState, serializeExtractorState } from './fills.ts';
 
-const SNAPSHOT_VERSION = 4;
+/**
+ * Bumped whenever the fold's rules change what a state holds, not only its shape: a snapshot folded
+ * under the old rules would be resumed with a state the current fold never derives. 5: an undecodable
+ * clear keeps its place among its transaction's open clears.
+ */
+const SNAPSHOT_VERSION = 5;
 
 const Snapshot = t.type({
   version: t.literal(SNAPSHOT_VERSION),

@@ -12,7 +12,7 @@ import * as E from 'fp-ts/lib/Either.js';
 import * as D from '../src/domain/decimal.ts';
 import { BigIntString, describeErrors } from '../src/domain/codecs.ts';
 import type { Envelope, EventData, LedgerEventOf } from '../src/domain/events.ts';
-import { decodeRecordedOrderbookLog, type ClearV2Args, type ClearStateChange, type IO, type OrderV3, type TakeOrderV2Args } from '../src/domain/orderbook-abi.ts';
+import { decodeRecordedOrderbookLog, type ClearV2Args, type ClearStateChange, type IO, type OrderbookLog, type OrderV3, type TakeOrderV2Args } from '../src/domain/orderbook-abi.ts';
 import { baseTicker, isUsdc } from '../src/domain/symbols.ts';
 import type { Fill, Rejection, RejectionReason } from './fill.ts';
 
@@ -46,7 +46,10 @@ const PartyRefusal = t.type({ reason: t.keyof({ not_ours: null, bad_io_index: nu
 /** Why a clear's party yields no fill, known from the ClearV2 alone. */
 type PartyRefusal = t.TypeOf<typeof PartyRefusal>;
 
-const OpenClear = t.type({ log: LogRef, alice: t.union([OrderLegs, PartyRefusal]), bob: t.union([OrderLegs, PartyRefusal]) });
+const ReadableClear = t.type({ log: LogRef, alice: t.union([OrderLegs, PartyRefusal]), bob: t.union([OrderLegs, PartyRefusal]) });
+/** A ClearV2 whose data did not decode (already rejected): it keeps its place, so the AfterClear after it is its own, not the next clear's. */
+const UndecodableClear = t.type({ log: LogRef, undecodable: t.literal(true) });
+const OpenClear = t.union([ReadableClear, UndecodableClear]);
 /** A ClearV2 awaiting its AfterClear, reduced to what settling it needs (no re-decoding). */
 type OpenClear = t.TypeOf<typeof OpenClear>;
 
@@ -90,6 +93,8 @@ export function deserializeExtractorState(json: unknown): ExtractorState {
 }
 
 // ---- the fold ----
+
+type OrderbookEvent = OrderbookLog['event'];
 
 export interface Extracted {
   readonly state: ExtractorState;
@@ -143,7 +148,9 @@ function closeTransaction(state: ExtractorState, transactionHash: string): { sta
   if (first === undefined || first.log.transactionHash === transactionHash) return { state, rejections: NO_REJECTIONS };
   return {
     state: { ...state, openClears: [] },
-    rejections: state.openClears.map((clear) => rejection(clear.log, 'unpaired_clear', `no AfterClear followed it in transaction ${clear.log.transactionHash}`)),
+    rejections: state.openClears
+      .filter((clear) => !('undecodable' in clear)) // rejected as malformed already
+      .map((clear) => rejection(clear.log, 'unpaired_clear', `no AfterClear followed it in transaction ${clear.log.transactionHash}`)),
   };
 }
 
@@ -152,7 +159,7 @@ function extractDecoded(config: FillConfig, state: ExtractorState, ref: LogRef, 
   const decoded = decodeRecordedOrderbookLog(log);
   switch (decoded.event) {
     case null:
-      return { state, fills: NO_FILLS, rejections: [rejection(ref, decoded.reason, decoded.detail)] };
+      return undecodable(state, ref, rejection(ref, decoded.reason, decoded.detail), decoded.topic);
     case 'ClearV2':
       // New states are listed field by field: spreading costs measurably more on every log of a replay.
       return unchanged({ tokens: state.tokens, openClears: [...state.openClears, openClear(config, ref, decoded.args)] });
@@ -163,6 +170,20 @@ function extractDecoded(config: FillConfig, state: ExtractorState, ref: LogRef, 
       return { state, fills, rejections };
     }
   }
+}
+
+/**
+ * A log that does not decode is rejected; if it is a clear's, it still takes its place in the
+ * transaction's pairing, so one bad log cannot hand another clear's amounts to the next clear.
+ */
+function undecodable(state: ExtractorState, ref: LogRef, malformed: Rejection, topic: OrderbookEvent | undefined): Extracted {
+  if (topic === 'ClearV2') return { state: { tokens: state.tokens, openClears: [...state.openClears, { log: ref, undecodable: true }] }, fills: NO_FILLS, rejections: [malformed] };
+  const clear = state.openClears[0];
+  if (topic !== 'AfterClear' || clear === undefined) return { state, fills: NO_FILLS, rejections: [malformed] };
+  // The clear it settles gets no amounts: rejected too, unless it was unreadable itself.
+  const next: ExtractorState = { tokens: state.tokens, openClears: state.openClears.slice(1) };
+  const unsettled = 'undecodable' in clear ? [] : [rejection(clear.log, 'unpaired_clear', `its AfterClear (log ${ref.logIndex}) could not be decoded`)];
+  return { state: next, fills: NO_FILLS, rejections: [...unsettled, malformed] };
 }
 
 // ---- clears ----
@@ -182,6 +203,9 @@ function afterClear(state: ExtractorState, ref: LogRef, change: ClearStateChange
     return { state, fills: NO_FILLS, rejections: [rejection(ref, 'unpaired_after_clear', `no open ClearV2 before it in transaction ${ref.transactionHash}`)] };
   }
   const next: ExtractorState = { tokens: state.tokens, openClears: state.openClears.slice(1) };
+  if ('undecodable' in clear) {
+    return { state: next, fills: NO_FILLS, rejections: [rejection(ref, 'unpaired_after_clear', `its ClearV2 (log ${clear.log.logIndex}) could not be decoded`)] };
+  }
   if (isForeign(clear.alice) && isForeign(clear.bob)) {
     return { state: next, fills: NO_FILLS, rejections: [rejection(clear.log, 'not_ours', `alice: ${clear.alice.detail}; bob: ${clear.bob.detail}`)] };
   }

@@ -142,6 +142,8 @@ export interface UndecodableLog {
   readonly event: null;
   readonly reason: 'unknown_event' | 'malformed_log';
   readonly detail: string;
+  /** For a malformed log, the event its topic0 names: a clear's place in its transaction still counts. */
+  readonly topic?: OrderbookLog['event'];
 }
 
 /**
@@ -168,16 +170,20 @@ function decodeLog(topics: readonly Hex[], data: Hex | undefined): OrderbookLog 
     return { event: null, reason: 'unknown_event', detail: topic0 === undefined ? 'log has no topics' : `topic0 ${topic0} is not an IOrderBookV4 event we read` };
   }
   // An indexed variant of an event has the same topic0 but a different data layout.
-  if (topics.length !== 1) return { event: null, reason: 'malformed_log', detail: `expected 1 topic, got ${topics.length}` };
-  if (data === undefined) return { event: null, reason: 'malformed_log', detail: 'data is not 0x then whole bytes of hex' };
+  if (topics.length !== 1) return malformed(topic0, `expected 1 topic, got ${topics.length}`);
+  if (data === undefined) return malformed(topic0, 'data is not 0x then whole bytes of hex');
   try {
     return decodeKnown(topic0, data);
   } catch (error) {
-    return { event: null, reason: 'malformed_log', detail: error instanceof Error ? error.message : String(error) };
+    return malformed(topic0, error instanceof Error ? error.message : String(error));
   }
 }
 
+const malformed = (topic0: KnownTopic, detail: string): UndecodableLog => ({ event: null, reason: 'malformed_log', detail, topic: TOPIC_EVENTS[topic0] });
+
 type KnownTopic = typeof CLEAR_V2_TOPIC | typeof AFTER_CLEAR_TOPIC | typeof TAKE_ORDER_V2_TOPIC;
+
+const TOPIC_EVENTS: Record<KnownTopic, OrderbookLog['event']> = { [CLEAR_V2_TOPIC]: 'ClearV2', [AFTER_CLEAR_TOPIC]: 'AfterClear', [TAKE_ORDER_V2_TOPIC]: 'TakeOrderV2' };
 
 function decodeKnown(topic0: KnownTopic, data: Hex): OrderbookLog {
   switch (topic0) {

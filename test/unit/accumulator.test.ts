@@ -4,7 +4,8 @@ import * as D from '../../src/domain/decimal.ts';
 import { initialState, react, symbolState, type AccumulatorConfig } from '../../projections/accumulator.ts';
 import { deserializeState, serializeState } from '../../projections/accumulator-snapshot.ts';
 import { Scenario, config, replay, show } from '../support/scenario.ts';
-import { OUR_OWNER, io, takeOrderV2Log } from '../support/orderbook-logs.ts';
+import { OTHER_OWNER, OUR_OWNER, afterClearLog, clearV2Log, io, takeOrderV2Log } from '../support/orderbook-logs.ts';
+import type { Hex } from 'viem';
 
 describe('accumulator: the acceptance scenarios of spec/accumulator.md', () => {
   it('1: oS 0.3, 0.5, 0.4 → BUY 1 after the third; net −0.2 after the fill', () => {
@@ -160,6 +161,25 @@ describe('accumulator: the acceptance scenarios of spec/accumulator.md', () => {
     clear.forEach((log) => s.fold(s.history.logRemoved(log)));
     expect(s.net('AAPL')).toBe('-2');
     expect(s.events.filter((e) => e.type === 'HedgeRequested').map((e) => e.type === 'HedgeRequested' && `${e.data.side} ${D.format(e.data.quantity)}`)).toEqual(['SELL 2', 'BUY 2']);
+  });
+
+  it('a transaction whose first AfterClear does not decode: the second clear counts with its own amounts, and removing the transaction undoes exactly that', () => {
+    const s = new Scenario();
+    const E18 = 10n ** 18n;
+    const weBuy = (token: 'tGME' | 'tAAPL') => clearV2Log({ owner: OTHER_OWNER, validInputs: [io('USDC')], validOutputs: [io(token)] }, { owner: OUR_OWNER, validInputs: [io(token)], validOutputs: [io('USDC')] });
+    const settles = (shares: bigint) => afterClearLog({ aliceOutput: shares * E18, bobOutput: shares * 20_000_000n, aliceInput: shares * 20_000_000n, bobInput: shares * E18 });
+    const place = (logIndex: number) => ({ tx: 'clears with a broken log', logIndex, block: 500n });
+    const broken = settles(7n);
+    const logs = [
+      s.history.log(weBuy('tGME'), place(0)),
+      s.history.log({ ...broken, data: broken.data.slice(0, 90) as Hex }, place(1)),
+      s.history.log(weBuy('tAAPL'), place(2)),
+      s.history.log(settles(2n), place(3)),
+    ];
+    logs.forEach((log) => s.fold(log));
+    expect([s.net('GME'), s.net('AAPL')]).toEqual(['0', '2']);
+    logs.forEach((log) => s.fold(s.history.logRemoved(log)));
+    expect([s.net('GME'), s.net('AAPL')]).toEqual(['0', '0']);
   });
 
   it('15: two oS 0.8 folded back to back → exactly one BUY 1; net −0.6 after it', () => {

@@ -225,6 +225,42 @@ describe('fill extraction: clears', () => {
     expect(result.state.openClears).toEqual([]);
   });
 
+  it('given an AfterClear that does not decode, then its own ClearV2 is rejected with it, and the next clear still gets its own amounts', () => {
+    const h = new History();
+    const gme = h.log(clearV2Log(ourSeller('tGME'), theirs(ourBuyer('tGME'))), { tx: 'tx1', logIndex: 0 });
+    const good = afterClearLog({ aliceOutput: E18, bobOutput: 10_000_000n, aliceInput: 10_000_000n, bobInput: E18 });
+    const broken = h.log({ ...good, data: good.data.slice(0, 100) as Hex }, { tx: 'tx1', logIndex: 1 });
+    const aapl = h.log(clearV2Log(ourSeller('tAAPL'), theirs(ourBuyer('tAAPL'))), { tx: 'tx1', logIndex: 2 });
+    const aaplAfter = h.log(afterClearLog({ aliceOutput: 3n * E18, bobOutput: 600_000_000n, aliceInput: 600_000_000n, bobInput: 3n * E18 }), { tx: 'tx1', logIndex: 3 });
+
+    const { fills, rejections, state } = run([...h.allTokens(), gme, broken, aapl, aaplAfter]);
+
+    expect(fills.map((f) => [f.logId, f.tokenSymbol, f.side, D.format(f.shares), D.format(f.price)])).toEqual([[aapl.id, 'tAAPL', 'SELL', '3', '200']]);
+    expect(rejections.map((r) => [r.eventId, r.reason, r.detail])).toEqual([
+      [gme.id, 'unpaired_clear', 'its AfterClear (log 1) could not be decoded'],
+      [broken.id, 'malformed_log', expect.stringMatching(/^Data size/)],
+    ]);
+    expect(state.openClears).toEqual([]);
+  });
+
+  it('given a ClearV2 that does not decode before another clear, then its AfterClear is rejected, and the other clear gets its own amounts', () => {
+    const h = new History();
+    const valid = clearV2Log(ourSeller('tGME'), theirs(ourBuyer('tGME')));
+    const broken = h.log({ ...valid, data: valid.data.slice(0, 300) as Hex }, { tx: 'tx1', logIndex: 0 });
+    const aapl = h.log(clearV2Log(ourSeller('tAAPL'), theirs(ourBuyer('tAAPL'))), { tx: 'tx1', logIndex: 1 });
+    const brokenAfter = h.log(afterClearLog({ aliceOutput: 7n * E18, bobOutput: 70_000_000n, aliceInput: 70_000_000n, bobInput: 7n * E18 }), { tx: 'tx1', logIndex: 2 });
+    const aaplAfter = h.log(afterClearLog({ aliceOutput: 2n * E18, bobOutput: 400_000_000n, aliceInput: 400_000_000n, bobInput: 2n * E18 }), { tx: 'tx1', logIndex: 3 });
+    const next = h.log(takeFromSeller('tGME', E18, 20_000_000n), { tx: 'tx2', logIndex: 0 });
+
+    const { fills, rejections } = run([...h.allTokens(), broken, aapl, brokenAfter, aaplAfter, next]);
+
+    expect(fills.map((f) => [f.logId, f.tokenSymbol, D.format(f.shares)])).toEqual([[aapl.id, 'tAAPL', '2'], [next.id, 'tGME', '1']]);
+    expect(rejections.map((r) => [r.eventId, r.reason])).toEqual([
+      [broken.id, 'malformed_log'],
+      [brokenAfter.id, 'unpaired_after_clear'],
+    ]);
+  });
+
   it('given an AfterClear with no open ClearV2, then it is rejected as unpaired', () => {
     const h = new History();
     const after = h.log(afterClearLog({ aliceOutput: 1n, bobOutput: 1n, aliceInput: 1n, bobInput: 1n }), { tx: 'tx1', logIndex: 0 });

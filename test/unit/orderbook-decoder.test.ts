@@ -51,7 +51,8 @@ const hand = (log: RawLog): OrderbookLog | UndecodableLog => decodeOrderbookLog(
 
 const seller: OrderSpec = { owner: OUR_OWNER, validInputs: [io('USDC')], validOutputs: [io('tGME')] };
 
-const malformed = (detail: RegExp | string = /./) => ({ event: null, reason: 'malformed_log', detail: typeof detail === 'string' ? detail : expect.stringMatching(detail) });
+/** A log of one of the three events whose data does not decode: it names the event its topic0 is, for the pairing of clears. */
+const malformed = (detail: RegExp | string = /./) => ({ event: null, reason: 'malformed_log', detail: typeof detail === 'string' ? detail : expect.stringMatching(detail), topic: expect.stringMatching(/^(ClearV2|AfterClear|TakeOrderV2)$/) });
 
 // ---- well-formed arguments ----
 

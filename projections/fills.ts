@@ -136,16 +136,22 @@ function extractLog(config: FillConfig, state: ExtractorState, event: Envelope<L
   if (log.chainId !== config.chainId || log.address !== config.orderbook) {
     return { state, fills: NO_FILLS, rejections: [rejection(ref, 'not_ours', `log of ${log.address} on chain ${log.chainId}, not of orderbook ${config.orderbook} on chain ${config.chainId}`)] };
   }
-  const closed = closeTransaction(state, ref.transactionHash);
+  const closed = closeTransaction(state, ref);
   const outcome = extractDecoded(config, closed.state, ref, log);
   if (closed.rejections.length === 0) return outcome;
   return { ...outcome, rejections: [...closed.rejections, ...outcome.rejections] };
 }
 
-/** A new transaction leaves the previous one's open ClearV2s without their AfterClear for good. */
-function closeTransaction(state: ExtractorState, transactionHash: string): { state: ExtractorState; rejections: readonly Rejection[] } {
-  const first = state.openClears[0];
-  if (first === undefined || first.log.transactionHash === transactionHash) return { state, rejections: NO_REJECTIONS };
+/**
+ * A new transaction leaves the previous one's open ClearV2s without their AfterClear for good. So does
+ * a new pass over the same transaction (a log not after the newest open clear, or in another block):
+ * a reorg's removals replay it from its first log, and the clears it left open must not take them.
+ */
+function closeTransaction(state: ExtractorState, ref: LogRef): { state: ExtractorState; rejections: readonly Rejection[] } {
+  const newest = state.openClears[state.openClears.length - 1]?.log;
+  if (newest === undefined || (newest.transactionHash === ref.transactionHash && newest.blockNumber === ref.blockNumber && newest.logIndex < ref.logIndex)) {
+    return { state, rejections: NO_REJECTIONS };
+  }
   return {
     state: { ...state, openClears: [] },
     rejections: state.openClears

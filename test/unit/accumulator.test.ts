@@ -182,6 +182,42 @@ describe('accumulator: the acceptance scenarios of spec/accumulator.md', () => {
     expect([s.net('GME'), s.net('AAPL')]).toEqual(['0', '0']);
   });
 
+  it('a transaction ending with an unreadable ClearV2: removing it undoes the fill of its readable clear', () => {
+    const s = new Scenario();
+    const E18 = 10n ** 18n;
+    const weBuy = clearV2Log({ owner: OTHER_OWNER, validInputs: [io('USDC')], validOutputs: [io('tGME')] }, { owner: OUR_OWNER, validInputs: [io('tGME')], validOutputs: [io('USDC')] });
+    const place = (logIndex: number) => ({ tx: 'ends with a broken clear', logIndex, block: 500n });
+    // Each log stored as it is folded: the SELL 2 its AfterClear decides is read back before the next.
+    const logs = [
+      weBuy,
+      afterClearLog({ aliceOutput: 2n * E18, bobOutput: 40_000_000n, aliceInput: 40_000_000n, bobInput: 2n * E18 }),
+      { ...weBuy, data: weBuy.data.slice(0, 300) as Hex },
+    ].map((raw, logIndex) => {
+      const log = s.history.log(raw, place(logIndex));
+      s.fold(log);
+      return log;
+    });
+    expect(s.net()).toBe('2');
+    logs.forEach((log) => s.fold(s.history.logRemoved(log)));
+    expect(s.net()).toBe('0');
+  });
+
+  it('a transaction opening with an unreadable ClearV2 (its readable clear left unpaired): removing it undoes nothing', () => {
+    const s = new Scenario();
+    const E18 = 10n ** 18n;
+    const weBuy = clearV2Log({ owner: OTHER_OWNER, validInputs: [io('USDC')], validOutputs: [io('tGME')] }, { owner: OUR_OWNER, validInputs: [io('tGME')], validOutputs: [io('USDC')] });
+    const place = (logIndex: number) => ({ tx: 'opens with a broken clear', logIndex, block: 500n });
+    const logs = [
+      s.history.log({ ...weBuy, data: weBuy.data.slice(0, 300) as Hex }, place(0)),
+      s.history.log(weBuy, place(1)),
+      s.history.log(afterClearLog({ aliceOutput: 2n * E18, bobOutput: 40_000_000n, aliceInput: 40_000_000n, bobInput: 2n * E18 }), place(2)),
+    ];
+    logs.forEach((log) => s.fold(log));
+    expect(s.net()).toBe('0');
+    logs.forEach((log) => s.fold(s.history.logRemoved(log)));
+    expect(s.net()).toBe('0');
+  });
+
   it('15: two oS 0.8 folded back to back → exactly one BUY 1; net −0.6 after it', () => {
     const s = new Scenario();
     expect([s.oS('0.8'), s.oS('0.8')]).toEqual([[], ['BUY 1 GME']]);

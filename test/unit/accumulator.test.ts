@@ -1,10 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import * as D from '../../src/domain/decimal.ts';
-import { initialState, react, symbolState, type AccumulatorConfig } from '../../projections/accumulator.ts';
+import { initialState, react, symbolState, type AccumulatorConfig, type AccumulatorState } from '../../projections/accumulator.ts';
+import type { Fill } from '../../projections/fill.ts';
+import type { Envelope } from '../../src/domain/events.ts';
+import { decodeOrderbookLog } from '../../src/domain/orderbook-abi.ts';
 import { deserializeState, serializeState } from '../../projections/accumulator-snapshot.ts';
 import { Scenario, config, replay, show } from '../support/scenario.ts';
-import { OTHER_OWNER, OUR_OWNER, afterClearLog, clearV2Log, io, takeOrderV2Log } from '../support/orderbook-logs.ts';
+import { History, OTHER_OWNER, OUR_OWNER, afterClearLog, clearV2Log, io, takeOrderV2Log, type RawLog } from '../support/orderbook-logs.ts';
 import type { Hex } from 'viem';
 
 describe('accumulator: the acceptance scenarios of spec/accumulator.md', () => {
@@ -378,5 +381,120 @@ describe('accumulator: properties', () => {
         }
       }
     }), { numRuns: 40 });
+  });
+});
+
+describe('accumulator: transactions holding unreadable clears', () => {
+  const E18 = 10n ** 18n;
+  type Equity = 'tGME' | 'tAAPL';
+  /** One clear and its AfterClear; bob is ours, buying or selling `shares` at 20 USDC. */
+  interface Pair { readonly equity: Equity; readonly buys: boolean; readonly shares: bigint; readonly badClear: number | null; readonly badAfter: number | null }
+  /** Pairs adjacent (C A C A) or queued (C C A A); optionally a stray unreadable AfterClear first, and clears left open at the end. */
+  interface Tx { readonly pairs: readonly Pair[]; readonly queued: boolean; readonly stray: number | null; readonly trailing: readonly (number | null)[] }
+  type Role = { kind: 'pair'; bad: boolean } | { kind: 'extra' };
+
+  /** Cut at a byte: a truncated log never decodes (checked). */
+  const truncated = (raw: RawLog, cut: number): RawLog => {
+    const bytes = (raw.data.length - 2) / 2;
+    return { ...raw, data: raw.data.slice(0, 2 + 2 * (cut % bytes)) as Hex };
+  };
+  const clearOf = (p: Pick<Pair, 'equity' | 'buys'>): RawLog =>
+    p.buys
+      ? clearV2Log({ owner: OTHER_OWNER, validInputs: [io('USDC')], validOutputs: [io(p.equity)] }, { owner: OUR_OWNER, validInputs: [io(p.equity)], validOutputs: [io('USDC')] })
+      : clearV2Log({ owner: OTHER_OWNER, validInputs: [io(p.equity)], validOutputs: [io('USDC')] }, { owner: OUR_OWNER, validInputs: [io('USDC')], validOutputs: [io(p.equity)] });
+  const afterOf = (p: Pair): RawLog => {
+    const shares = p.shares * E18;
+    const usdc = p.shares * 20_000_000n;
+    return p.buys
+      ? afterClearLog({ aliceOutput: shares, bobOutput: usdc, aliceInput: usdc, bobInput: shares })
+      : afterClearLog({ aliceOutput: usdc, bobOutput: shares, aliceInput: shares, bobInput: usdc });
+  };
+  const spoil = (raw: RawLog, cut: number | null): RawLog => (cut === null ? raw : truncated(raw, cut));
+
+  const bad = fc.option(fc.nat(), { nil: null, freq: 3 });
+  const pair: fc.Arbitrary<Pair> = fc.record({ equity: fc.constantFrom<Equity>('tGME', 'tAAPL'), buys: fc.boolean(), shares: fc.bigInt({ min: 1n, max: 5n }), badClear: bad, badAfter: bad });
+  const tx: fc.Arbitrary<Tx> = fc.record({
+    pairs: fc.array(pair, { minLength: 1, maxLength: 4 }),
+    queued: fc.boolean(),
+    stray: fc.option(fc.nat(), { nil: null, freq: 4 }),
+    trailing: fc.array(fc.option(fc.nat(), { nil: null }), { maxLength: 2 }),
+  });
+
+  /** The transaction's logs in log order, each with its role: a pair's log (spoilt or not), or an extra (stray, left open). */
+  function logsOf(t: Tx): { raw: RawLog; role: Role; pair: number | null }[] {
+    const clears = t.pairs.map((p, i) => ({ raw: spoil(clearOf(p), p.badClear), role: { kind: 'pair', bad: p.badClear !== null || p.badAfter !== null } as Role, pair: i }));
+    const afters = t.pairs.map((p, i) => ({ raw: spoil(afterOf(p), p.badAfter), role: { kind: 'pair', bad: p.badClear !== null || p.badAfter !== null } as Role, pair: i }));
+    const body = t.queued ? [...clears, ...afters] : clears.flatMap((c, i) => [c, afters[i]!]);
+    const stray = t.stray === null ? [] : [{ raw: truncated(afterOf(t.pairs[0]!), t.stray), role: { kind: 'extra' } as Role, pair: null }];
+    const trailing = t.trailing.map((cut, i) => ({ raw: spoil(clearOf({ equity: 'tGME', buys: i % 2 === 0 }), cut), role: { kind: 'extra' } as Role, pair: null }));
+    return [...stray, ...body, ...trailing];
+  }
+
+  const unreadable = (raw: RawLog): boolean => decodeOrderbookLog(raw.topics, raw.data).event === null;
+
+  function build(txs: readonly Tx[]) {
+    const h = new History();
+    const tokens = h.allTokens();
+    const recorded = txs.map((t, i) =>
+      logsOf(t).map(({ raw, role }, logIndex) => ({ envelope: h.log(raw, { tx: `tx ${i}`, logIndex, block: 100n + BigInt(i) }), role, raw })),
+    );
+    return { h, tokens, recorded };
+  }
+
+  function fold(events: readonly Envelope[], from: AccumulatorState = initialState) {
+    let state = from;
+    const fills: Fill[] = [];
+    for (const e of events) {
+      const r = react(cfg, state, e);
+      state = r.state;
+      fills.push(...r.fills);
+    }
+    return { state, fills };
+  }
+
+  const nets = (state: AccumulatorState) => ['GME', 'AAPL'].map((s) => D.format(symbolState(state, s).net));
+
+  it('the fills are those of the same transactions without the unreadable logs and their partners', () => {
+    fc.assert(
+      fc.property(fc.array(tx, { minLength: 1, maxLength: 4 }), (txs) => {
+        const { tokens, recorded } = build(txs);
+        for (const t of txs) {
+          for (const p of t.pairs) {
+            if (p.badClear !== null) fc.pre(unreadable(spoil(clearOf(p), p.badClear)));
+            if (p.badAfter !== null) fc.pre(unreadable(spoil(afterOf(p), p.badAfter)));
+          }
+          for (const { raw, role } of logsOf(t)) if (role.kind === 'extra' && raw.data.length < clearOf({ equity: 'tGME', buys: true }).data.length) fc.pre(unreadable(raw));
+        }
+        const all = recorded.flat();
+        const clean = all.filter(({ role }) => role.kind === 'pair' && !role.bad);
+        expect(fold([...tokens, ...all.map((l) => l.envelope)]).fills).toEqual(fold([...tokens, ...clean.map((l) => l.envelope)]).fills);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('a reorg removing the newest transactions, in chain order, returns net to what the older ones alone give; a snapshot at any event resumes the same', () => {
+    fc.assert(
+      fc.property(fc.array(tx, { minLength: 1, maxLength: 4 }), fc.nat(), fc.nat(), (txs, keepAt, snapAt) => {
+        const { h, tokens, recorded } = build(txs);
+        const keep = keepAt % (txs.length + 1);
+        const logs = recorded.flat().map((l) => l.envelope);
+        const removals = recorded.slice(keep).flat().map((l) => h.logRemoved(l.envelope));
+        const events = [...tokens, ...logs, ...removals];
+        const whole = fold(events);
+        const older = fold([...tokens, ...recorded.slice(0, keep).flat().map((l) => l.envelope)]);
+        expect(nets(whole.state)).toEqual(nets(older.state));
+        // The removed transactions mined again in later blocks, at other log indexes (so other ids): net as before the reorg.
+        const again = recorded.slice(keep).flatMap((logs, i) => logs.map(({ raw }, logIndex) => h.log(raw, { tx: `tx ${keep + i}`, logIndex: 10 + logIndex, block: 200n + BigInt(i) })));
+        expect(nets(fold(again, whole.state).state)).toEqual(nets(fold([...tokens, ...logs]).state));
+
+        const at = snapAt % (events.length + 1);
+        const head = fold(events.slice(0, at));
+        const resumed = fold(events.slice(at), deserializeState(serializeState(head.state, cfg), cfg));
+        expect(serializeState(resumed.state, cfg)).toBe(serializeState(whole.state, cfg));
+        expect([...head.fills, ...resumed.fills]).toEqual(whole.fills);
+      }),
+      { numRuns: 300 },
+    );
   });
 });

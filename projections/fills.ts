@@ -46,7 +46,14 @@ const PartyRefusal = t.type({ reason: t.keyof({ not_ours: null, bad_io_index: nu
 /** Why a clear's party yields no fill, known from the ClearV2 alone. */
 type PartyRefusal = t.TypeOf<typeof PartyRefusal>;
 
-const ReadableClear = t.type({ log: LogRef, alice: t.union([OrderLegs, PartyRefusal]), bob: t.union([OrderLegs, PartyRefusal]) });
+const ReadableClearFields = t.type({ log: LogRef, alice: t.union([OrderLegs, PartyRefusal]), bob: t.union([OrderLegs, PartyRefusal]) });
+/** The fold tells the two kinds apart by `undecodable` alone: a readable clear carrying one is refused, not read as unreadable. */
+const ReadableClear = new t.Type<t.TypeOf<typeof ReadableClearFields>, t.OutputOf<typeof ReadableClearFields>, unknown>(
+  'ReadableClear',
+  ReadableClearFields.is,
+  (u, c) => (typeof u === 'object' && u !== null && 'undecodable' in u ? t.failure(u, c, 'a readable clear is not marked undecodable') : ReadableClearFields.validate(u, c)),
+  ReadableClearFields.encode,
+);
 /** A ClearV2 whose data did not decode (already rejected): it keeps its place, so the AfterClear after it is its own, not the next clear's. */
 const UndecodableClear = t.type({ log: LogRef, undecodable: t.literal(true) });
 const OpenClear = t.union([ReadableClear, UndecodableClear]);

@@ -722,6 +722,16 @@ describe('fill extraction: properties', () => {
     );
   });
 
+  it('restores an unreadable clear\'s placeholder, and refuses a readable clear carrying another `undecodable` (the fold would read it as unreadable)', () => {
+    const log = { logId: 'x', chainId: CHAIN_ID, transactionHash: txHash('tx1'), blockNumber: '100', logIndex: 0 };
+    const legs = { owner: OUR_OWNER, received: { token: TOKEN.tGME, decimals: 18 }, given: { token: TOKEN.USDC, decimals: 6 } };
+    const placeholder = { tokens: {}, openClears: [{ log, undecodable: true }] };
+    expect(serializeExtractorState(deserializeExtractorState(placeholder))).toEqual(placeholder);
+    for (const undecodable of [false, 'yes', null]) {
+      expect(() => deserializeExtractorState({ tokens: {}, openClears: [{ log, alice: legs, bob: { reason: 'not_ours', detail: 'theirs' }, undecodable }] })).toThrow(CorruptExtractorState);
+    }
+  });
+
   it('refuses a corrupt snapshot naming the failing path', () => {
     const corrupt = { tokens: {}, openClears: [{ log: { logId: 'x', chainId: 1, transactionHash: '0x', blockNumber: 'ten', logIndex: 0 } }] };
     expect(() => deserializeExtractorState(corrupt)).toThrow(CorruptExtractorState);

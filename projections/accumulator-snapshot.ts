@@ -13,7 +13,8 @@ import { CorruptExtractorState, deserializeExtractorState, serializeExtractorSta
 /**
  * Bumped whenever the fold's rules change what a state holds, not only its shape: a snapshot folded
  * under the old rules would be resumed with a state the current fold never derives. 5: an undecodable
- * clear keeps its place among its transaction's open clears.
+ * clear keeps its place among its transaction's open clears, and a reorg's removals replaying a
+ * transaction close the clears it left open instead of pairing with them.
  */
 const SNAPSHOT_VERSION = 5;
 

@@ -8,6 +8,7 @@ import * as D from '../../src/domain/decimal.ts';
 import { encodeEvent, streams, type Envelope, type LedgerEventOf } from '../../src/domain/events.ts';
 import { hedgeDecisionId, uuidV5 } from '../../src/domain/ids.ts';
 import { initialState, react, symbolState, type AccumulatorConfig, type AccumulatorState, type Decision } from '../../projections/accumulator.ts';
+import type { Fill } from '../../projections/fill.ts';
 import { History, OTHER_OWNER, OUR_OWNER, ORDERBOOK, CHAIN_ID, afterClearLog, clearV2Log, io, takeOrderV2Log, type OrderSpec, type TokenName } from './orderbook-logs.ts';
 
 export const config: AccumulatorConfig = {
@@ -109,14 +110,16 @@ export class Scenario {
   }
 }
 
-/** Folds a whole history from scratch; returns the final state and every decision in order. */
-export function replay(events: readonly Envelope[], cfg: AccumulatorConfig = config): { state: AccumulatorState; decisions: Decision[] } {
-  let state = initialState;
+/** Folds a history (from scratch, or on from a state); returns the final state, and every decision and fill in order. */
+export function replay(events: readonly Envelope[], cfg: AccumulatorConfig = config, from: AccumulatorState = initialState): { state: AccumulatorState; decisions: Decision[]; fills: Fill[] } {
+  let state = from;
   const decisions: Decision[] = [];
+  const fills: Fill[] = [];
   for (const e of events) {
     const r = react(cfg, state, e);
     state = r.state;
     decisions.push(...r.decisions);
+    fills.push(...r.fills);
   }
-  return { state, decisions };
+  return { state, decisions, fills };
 }

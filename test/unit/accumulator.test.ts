@@ -2,7 +2,6 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import * as D from '../../src/domain/decimal.ts';
 import { initialState, react, symbolState, type AccumulatorConfig, type AccumulatorState } from '../../projections/accumulator.ts';
-import type { Fill } from '../../projections/fill.ts';
 import type { Envelope } from '../../src/domain/events.ts';
 import { decodeOrderbookLog } from '../../src/domain/orderbook-abi.ts';
 import { deserializeState, serializeState } from '../../projections/accumulator-snapshot.ts';
@@ -166,59 +165,43 @@ describe('accumulator: the acceptance scenarios of spec/accumulator.md', () => {
     expect(s.events.filter((e) => e.type === 'HedgeRequested').map((e) => e.type === 'HedgeRequested' && `${e.data.side} ${D.format(e.data.quantity)}`)).toEqual(['SELL 2', 'BUY 2']);
   });
 
-  it('a transaction whose first AfterClear does not decode: the second clear counts with its own amounts, and removing the transaction undoes exactly that', () => {
-    const s = new Scenario();
+  describe('transactions with clears that do not decode, recorded then removed by a reorg', () => {
     const E18 = 10n ** 18n;
-    const weBuy = (token: 'tGME' | 'tAAPL') => clearV2Log({ owner: OTHER_OWNER, validInputs: [io('USDC')], validOutputs: [io(token)] }, { owner: OUR_OWNER, validInputs: [io(token)], validOutputs: [io('USDC')] });
+    const weBuy = (token: 'tGME' | 'tAAPL' = 'tGME') => clearV2Log({ owner: OTHER_OWNER, validInputs: [io('USDC')], validOutputs: [io(token)] }, { owner: OUR_OWNER, validInputs: [io(token)], validOutputs: [io('USDC')] });
     const settles = (shares: bigint) => afterClearLog({ aliceOutput: shares * E18, bobOutput: shares * 20_000_000n, aliceInput: shares * 20_000_000n, bobInput: shares * E18 });
-    const place = (logIndex: number) => ({ tx: 'clears with a broken log', logIndex, block: 500n });
-    const broken = settles(7n);
-    const logs = [
-      s.history.log(weBuy('tGME'), place(0)),
-      s.history.log({ ...broken, data: broken.data.slice(0, 90) as Hex }, place(1)),
-      s.history.log(weBuy('tAAPL'), place(2)),
-      s.history.log(settles(2n), place(3)),
-    ];
-    logs.forEach((log) => s.fold(log));
-    expect([s.net('GME'), s.net('AAPL')]).toEqual(['0', '2']);
-    logs.forEach((log) => s.fold(s.history.logRemoved(log)));
-    expect([s.net('GME'), s.net('AAPL')]).toEqual(['0', '0']);
-  });
+    const truncated = (raw: RawLog, chars: number): RawLog => ({ ...raw, data: raw.data.slice(0, chars) as Hex });
+    /** Records the logs as one transaction, each stored as it is folded (a decision is read back before the next log); returns them. */
+    const recordTx = (s: Scenario, tx: string, raws: readonly RawLog[]) =>
+      raws.map((raw, logIndex) => {
+        const log = s.history.log(raw, { tx, logIndex, block: 500n });
+        s.fold(log);
+        return log;
+      });
+    const removeAll = (s: Scenario, logs: ReturnType<typeof recordTx>) => logs.forEach((log) => s.fold(s.history.logRemoved(log)));
 
-  it('a transaction ending with an unreadable ClearV2: removing it undoes the fill of its readable clear', () => {
-    const s = new Scenario();
-    const E18 = 10n ** 18n;
-    const weBuy = clearV2Log({ owner: OTHER_OWNER, validInputs: [io('USDC')], validOutputs: [io('tGME')] }, { owner: OUR_OWNER, validInputs: [io('tGME')], validOutputs: [io('USDC')] });
-    const place = (logIndex: number) => ({ tx: 'ends with a broken clear', logIndex, block: 500n });
-    // Each log stored as it is folded: the SELL 2 its AfterClear decides is read back before the next.
-    const logs = [
-      weBuy,
-      afterClearLog({ aliceOutput: 2n * E18, bobOutput: 40_000_000n, aliceInput: 40_000_000n, bobInput: 2n * E18 }),
-      { ...weBuy, data: weBuy.data.slice(0, 300) as Hex },
-    ].map((raw, logIndex) => {
-      const log = s.history.log(raw, place(logIndex));
-      s.fold(log);
-      return log;
+    it('its first AfterClear does not decode: the second clear counts with its own amounts, and removing the transaction undoes exactly that', () => {
+      const s = new Scenario();
+      const logs = recordTx(s, 'clears with a broken log', [weBuy('tGME'), truncated(settles(7n), 90), weBuy('tAAPL'), settles(2n)]);
+      expect([s.net('GME'), s.net('AAPL')]).toEqual(['0', '2']);
+      removeAll(s, logs);
+      expect([s.net('GME'), s.net('AAPL')]).toEqual(['0', '0']);
     });
-    expect(s.net()).toBe('2');
-    logs.forEach((log) => s.fold(s.history.logRemoved(log)));
-    expect(s.net()).toBe('0');
-  });
 
-  it('a transaction opening with an unreadable ClearV2 (its readable clear left unpaired): removing it undoes nothing', () => {
-    const s = new Scenario();
-    const E18 = 10n ** 18n;
-    const weBuy = clearV2Log({ owner: OTHER_OWNER, validInputs: [io('USDC')], validOutputs: [io('tGME')] }, { owner: OUR_OWNER, validInputs: [io('tGME')], validOutputs: [io('USDC')] });
-    const place = (logIndex: number) => ({ tx: 'opens with a broken clear', logIndex, block: 500n });
-    const logs = [
-      s.history.log({ ...weBuy, data: weBuy.data.slice(0, 300) as Hex }, place(0)),
-      s.history.log(weBuy, place(1)),
-      s.history.log(afterClearLog({ aliceOutput: 2n * E18, bobOutput: 40_000_000n, aliceInput: 40_000_000n, bobInput: 2n * E18 }), place(2)),
-    ];
-    logs.forEach((log) => s.fold(log));
-    expect(s.net()).toBe('0');
-    logs.forEach((log) => s.fold(s.history.logRemoved(log)));
-    expect(s.net()).toBe('0');
+    it('it ends with an unreadable ClearV2: removing it undoes the fill of its readable clear', () => {
+      const s = new Scenario();
+      const logs = recordTx(s, 'ends with a broken clear', [weBuy(), settles(2n), truncated(weBuy(), 300)]);
+      expect(s.net()).toBe('2');
+      removeAll(s, logs);
+      expect(s.net()).toBe('0');
+    });
+
+    it('it opens with an unreadable ClearV2 (its readable clear left unpaired): removing it undoes nothing', () => {
+      const s = new Scenario();
+      const logs = recordTx(s, 'opens with a broken clear', [truncated(weBuy(), 300), weBuy(), settles(2n)]);
+      expect(s.net()).toBe('0');
+      removeAll(s, logs);
+      expect(s.net()).toBe('0');
+    });
   });
 
   it('15: two oS 0.8 folded back to back → exactly one BUY 1; net −0.6 after it', () => {
@@ -441,16 +424,7 @@ describe('accumulator: transactions holding unreadable clears', () => {
     return { h, tokens, recorded };
   }
 
-  function fold(events: readonly Envelope[], from: AccumulatorState = initialState) {
-    let state = from;
-    const fills: Fill[] = [];
-    for (const e of events) {
-      const r = react(cfg, state, e);
-      state = r.state;
-      fills.push(...r.fills);
-    }
-    return { state, fills };
-  }
+  const fold = (events: readonly Envelope[], from?: AccumulatorState) => replay(events, cfg, from);
 
   const nets = (state: AccumulatorState) => ['GME', 'AAPL'].map((s) => D.format(symbolState(state, s).net));
 

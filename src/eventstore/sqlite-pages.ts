@@ -31,9 +31,13 @@ export class PageCursor {
     return rows.length;
   }
 
-  /** Every row of the page has been handed out. */
-  atEnd(): boolean {
-    return this.index >= this.rows.length;
+  /**
+   * A page with rows has been handed out in full, so the next read is another page of a long read.
+   * Rows come from memory as microtasks alone: readers give the event loop one turn there, which keeps
+   * the process's timers (the executor lock's heartbeat), HTTP requests and signals answered meanwhile.
+   */
+  pageDone(): boolean {
+    return this.rows.length > 0 && this.index >= this.rows.length;
   }
 
   /** The next row as an event; undefined at the end of the page. */
@@ -94,9 +98,7 @@ export class PageReader implements AsyncIterableIterator<RecordedEvent> {
   }
 
   next(): Promise<IteratorResult<RecordedEvent, undefined>> {
-    // Rows come from memory as microtasks alone: one turn of the event loop before each new page keeps
-    // the process's timers (the executor lock's heartbeat), HTTP requests and signals answered during a long read.
-    if (this.cursor.atEnd() && !this.exhausted) return yieldToIo().then(() => this.settle());
+    if (this.cursor.pageDone() && !this.exhausted) return yieldToIo().then(() => this.settle());
     return this.settle();
   }
 

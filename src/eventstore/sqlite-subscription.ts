@@ -79,9 +79,7 @@ export class SqliteSubscription implements Subscription, AsyncIterableIterator<R
     while (!this.closed) {
       const event = this.cursor.next();
       if (event !== undefined) return { value: event, done: false };
-      // A catch-up delivers from memory, as microtasks alone: one turn of the event loop per page keeps
-      // the process's timers, HTTP requests and signals answered while it works through a backlog.
-      await yieldToIo();
+      if (this.cursor.pageDone()) await yieldToIo(); // between the pages of a catch-up (see PageCursor)
       if (!this.closed && !this.fill()) await this.sleep();
     }
     return DONE;

@@ -40,12 +40,16 @@ const ordered = (order: Order): D.Decimal => D.sum(order.orderLegCollection.map(
  * Shares filled and their average price, for an order that is not FILLED. The executions decide,
  * unless Schwab's filledQuantity counts more shares without contradicting them (at least the
  * executed, at most the ordered): executions can be missing. Then the price of those shares is
- * unknown (null), never guessed.
+ * unknown (null), never guessed. Executions above the ordered quantity contradict the order: as for
+ * FILLED, the ordered shares count (none is hedged again, net never overshoots) at an unknown
+ * price, and `contradiction` says why for an operator.
  */
-function filledShares(order: Order): Filled {
+function filledShares(order: Order): Filled & { readonly contradiction?: string } {
   const executed = executions(order);
+  const all = ordered(order);
+  if (D.lt(all, executed.filled)) return { filled: all, averagePrice: null, contradiction: unpriced(order, executed.filled, all) };
   const reported = order.filledQuantity;
-  const credible = reported !== undefined && D.lt(executed.filled, reported) && D.gte(ordered(order), reported);
+  const credible = reported !== undefined && D.lt(executed.filled, reported) && D.gte(all, reported);
   return credible ? { filled: reported, averagePrice: null } : executed;
 }
 
@@ -71,16 +75,8 @@ const unpriced = (order: Order, executed: D.Decimal, all: D.Decimal): string =>
 /** Every terminal status is an outcome; any status we do not know is an open order. */
 export function orderState(order: Order): BrokerOrderState {
   if (order.status === 'FILLED') return filledOrder(order);
-  const all = ordered(order);
-  const executed = executions(order).filled;
-  if (D.lt(all, executed)) {
-    // No order fills more shares than it ordered: executions above that contradict it. As for FILLED, count
-    // the ordered shares (none is hedged again, net never overshoots) at an unknown price, for an operator.
-    if (TERMINAL_FAILURES.has(order.status)) return { status: 'failed', reason: unpriced(order, executed, all), filledQuantity: all, averagePrice: null };
-    return { status: 'open', brokerStatus: order.status, filledQuantity: all };
-  }
-  const { filled, averagePrice } = filledShares(order);
-  if (TERMINAL_FAILURES.has(order.status)) return { status: 'failed', reason: failureReason(order), filledQuantity: filled, averagePrice };
+  const { filled, averagePrice, contradiction } = filledShares(order);
+  if (TERMINAL_FAILURES.has(order.status)) return { status: 'failed', reason: contradiction ?? failureReason(order), filledQuantity: filled, averagePrice };
   return { status: 'open', brokerStatus: order.status, filledQuantity: filled };
 }
 

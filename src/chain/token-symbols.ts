@@ -31,9 +31,12 @@ const hexData = fromCodec(HexData);
  * Revert data proper (hex) says nothing in words.
  */
 const nodeWords = (e: BaseError): string => {
-  const data = (e.walk((c) => typeof (c as { data?: unknown }).data === 'string') as { data?: string } | null)?.data;
+  const data = errorData(e);
   return data === undefined || data.startsWith('0x') ? (e.details ?? '') : `${e.details ?? ''} ${data}`;
 };
+
+/** The `data` a node attached to its error (JSON-RPC `error.data`), when it is text. */
+const errorData = (e: BaseError): string | undefined => (e.walk((c) => typeof (c as { data?: unknown }).data === 'string') as { data?: string } | null)?.data;
 
 /** A node's "execution reverted" (JSON-RPC code 3, or the words): the token answered, with a refusal. */
 const isRevert = (error: unknown): boolean => {
@@ -65,8 +68,7 @@ const retryableCall = (e: unknown): boolean => !failedInToken(e) && isRetryable(
 /** The revert data a node attaches to its error (JSON-RPC `error.data`, or its "Reverted 0x…" words), if any. */
 const revertData = (error: unknown): Hex => {
   const e = nodeError(error);
-  const withData = e instanceof BaseError ? (e.walk((c) => typeof (c as { data?: unknown }).data === 'string') as { data?: string } | null) : null;
-  const hex = /^(?:Reverted )?(0x[0-9a-fA-F]*)$/.exec(withData?.data ?? '');
+  const hex = /^(?:Reverted )?(0x[0-9a-fA-F]*)$/.exec((e instanceof BaseError ? errorData(e) : undefined) ?? '');
   return (hex?.[1] as Hex | undefined) ?? '0x';
 };
 

@@ -79,14 +79,34 @@ export async function readLineAt(file: FileHandle, place: LinePlace): Promise<st
 // A JSON string, with the colon that makes it a key, or a bracket outside any string.
 const JSON_TOKEN = /("(?:[^"\\]|\\.)*")(\s*:)?|[{}[\]]/g;
 
-/** The keys of the top-level object of `text` (valid JSON) as written, repeats included: JSON.parse keeps the last of a repeated key. */
-function topLevelKeys(text: string): string[] {
-  const keys: string[] = [];
-  let depth = 0;
+/** A key as written, with the object holding it: its number, in order of opening, and its path ('' for the top level). */
+interface KeyAt {
+  readonly object: number;
+  readonly path: string;
+  readonly key: string;
+}
+
+const within = (path: string, key: string) => (path === '' ? key : `${path}.${key}`);
+
+/**
+ * Every key of `text` (valid JSON) as written, repeats included: JSON.parse keeps the last of a
+ * repeated key. Paths name nested objects by their keys, an array's elements as `owners[]`.
+ */
+function keysOf(text: string): KeyAt[] {
+  const open: { readonly object: number | null; readonly path: string }[] = [];
+  const keys: KeyAt[] = [];
+  let objects = 0;
+  let lastKey = '';
   for (const [token, string, colon] of text.matchAll(JSON_TOKEN)) {
-    if (token === '{' || token === '[') depth++;
-    else if (token === '}' || token === ']') depth--;
-    else if (depth === 1 && colon !== undefined) keys.push(JSON.parse(string!) as string);
+    const parent = open[open.length - 1];
+    if (token === '{' || token === '[') {
+      const path = parent === undefined ? '' : parent.object === null ? `${parent.path}[]` : within(parent.path, lastKey);
+      open.push({ object: token === '{' ? objects++ : null, path });
+    } else if (token === '}' || token === ']') open.pop();
+    else if (colon !== undefined && parent !== undefined && parent.object !== null) {
+      lastKey = JSON.parse(string!) as string;
+      keys.push({ object: parent.object, path: parent.path, key: lastKey });
+    }
   }
   return keys;
 }
@@ -96,30 +116,21 @@ function topLevelKeys(text: string): string[] {
  * of its repeat (`chainId`, `brokerSymbols.SPLG`; an array's elements as `owners[]`).
  */
 export function repeatedKeyPaths(text: string): string[] {
-  const open: { readonly keys: Set<string> | null; readonly path: string }[] = [];
-  const repeats: string[] = [];
-  const within = (path: string, key: string) => (path === '' ? key : `${path}.${key}`);
-  let lastKey = '';
-  for (const [token, string, colon] of text.matchAll(JSON_TOKEN)) {
-    const parent = open[open.length - 1];
-    if (token === '{' || token === '[') {
-      const path = parent === undefined ? '' : parent.keys === null ? `${parent.path}[]` : within(parent.path, lastKey);
-      open.push({ keys: token === '{' ? new Set() : null, path });
-    } else if (token === '}' || token === ']') open.pop();
-    else if (colon !== undefined && parent?.keys) {
-      lastKey = JSON.parse(string!) as string;
-      if (parent.keys.has(lastKey)) repeats.push(within(parent.path, lastKey));
-      else parent.keys.add(lastKey);
-    }
+  const seen = new Set<string>();
+  const repeats = new Set<string>();
+  for (const { object, path, key } of keysOf(text)) {
+    const id = JSON.stringify([object, key]);
+    if (seen.has(id)) repeats.add(within(path, key));
+    else seen.add(id);
   }
-  return [...new Set(repeats)];
+  return [...repeats];
 }
 
 /** Top-level keys of `text` (valid JSON) given more than once, alike under `same`: [first spelling, repeat]. */
 export function repeatedKeys(text: string, same: (key: string) => string = (key) => key): [string, string][] {
   const first = new Map<string, string>();
   const repeats: [string, string][] = [];
-  for (const key of topLevelKeys(text)) {
+  for (const { key } of keysOf(text).filter((k) => k.path === '')) {
     const seen = first.get(same(key));
     if (seen === undefined) first.set(same(key), key);
     else repeats.push([seen, key]);

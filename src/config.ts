@@ -162,6 +162,12 @@ function decodeSetting(key: keyof Settings, raw: unknown, label: string): E.Eith
   return E.left(`${label}${path ? `.${path}` : ''}: ${reason} (${settings[key].describe})`);
 }
 
+/**
+ * JSON.parse's reason without the text it quotes around an unexpected token (`…"1KEY", https://o"…`,
+ * or a short file whole): the file holds RPC URLs and store URLs, API keys and passwords with them.
+ */
+const unquotedSyntaxError = (e: SyntaxError): string => e.message.replace(/, (\.\.\.)?".*"(\.\.\.)? is not valid JSON$/s, ' (not valid JSON)');
+
 function readFile(path: string): { values: Record<string, unknown>; problems: string[] } {
   let parsed: unknown;
   let text = '';
@@ -169,7 +175,7 @@ function readFile(path: string): { values: Record<string, unknown>; problems: st
     text = readTextFile(path);
     parsed = JSON.parse(text);
   } catch (e) {
-    return { values: {}, problems: [`config file ${path}: ${(e as Error).message}`] };
+    return { values: {}, problems: [`config file ${path}: ${e instanceof SyntaxError ? unquotedSyntaxError(e) : (e as Error).message}`] };
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return { values: {}, problems: [`config file ${path}: expected a JSON object`] };
   const unknown = Object.keys(parsed).filter((k) => !keys.includes(k as keyof Settings));

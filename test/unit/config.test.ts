@@ -170,6 +170,20 @@ describe('configuration', () => {
     expect(problems(() => loadConfig({ file: '/nonexistent/ledger.json', env: {} }))[0]).toMatch(/ENOENT/);
   });
 
+  it('reports a JSON syntax error in the file without quoting the text around it (an RPC key, a store password)', () => {
+    const found = [
+      '{"rpcUrls": ["https://base.example/v2/SECRET1KEY", https://other.example/v2/k]}', // node would quote ..."1KEY", https://o"...
+      `{"rpcUrl": 'https://x/SECRET2'}`,
+      '{"k": SECRET3}', // a text this short node would quote whole
+    ].flatMap((text) => problems(() => loadConfig({ file: file(text), env: {} })));
+    expect(found).toEqual([
+      expect.stringMatching(/^config file .*ledger\.json: Unexpected token 'h' \(not valid JSON\)$/),
+      expect.stringMatching(/^config file .*ledger\.json: Unexpected token ''' \(not valid JSON\)$/),
+      expect.stringMatching(/^config file .*ledger\.json: Unexpected token 'S' \(not valid JSON\)$/),
+    ]);
+    expect(found.join('\n')).not.toMatch(/SECRET|KEY|"/);
+  });
+
   it('reads a file that starts with a UTF-8 byte order mark, as some editors save it', () => {
     expect(loadConfig({ file: file(`\uFEFF${JSON.stringify({ chainId: 10 })}`), env: {} }).chainId).toBe(10);
   });

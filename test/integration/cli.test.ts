@@ -106,6 +106,12 @@ describe('hedge-ledger CLI on the example ledger', () => {
     expect(JSON.parse((await cli(['run', '--once', '--json', ...common])).stdout)).toMatchObject({ rounds: expect.any(Number) });
   });
 
+  it('schwab-sim refuses an empty or blank --host (an unset shell variable): node would bind every interface, where the default is 127.0.0.1', async () => {
+    for (const host of ['', ' 127.0.0.1']) {
+      expect(await runCli(['schwab-sim', '--host', host, '--port', '0'], { timeoutMs: 15_000 })).toMatchObject({ code: 2, stdout: '', stderr: expect.stringMatching(/^hedge-ledger schwab-sim: --host must be a host name or IP address without surrounding whitespace/) });
+    }
+  });
+
   it('the usage text names every option docs/cli.md gives each command', async () => {
     const usage = (await cli(['--help'])).stdout;
     const rows = readFileSync(join(ROOT, 'docs', 'cli.md'), 'utf8').split('\n').filter((line) => line.startsWith('| `'));

@@ -4,12 +4,20 @@
  * same settings as `auth` and `run --broker schwab`, so those work against it unchanged.
  */
 import { configFrom, parse, UsageError } from '../context.ts';
+import { settings } from '../../config.ts';
 import { createSimClock, startSchwabSim, type SchwabSimOptions } from '../../broker/schwab-sim/index.ts';
 
 function portOf(text: string): number {
   const port = /^\d{1,5}$/.test(text) ? Number(text) : NaN;
   if (!(port >= 0 && port <= 65_535)) throw new UsageError(`--port must be a TCP port number (got ${JSON.stringify(text)})`);
   return port;
+}
+
+/** As the HTTP API's httpHost: node binds every interface for an empty host, where the default is 127.0.0.1. */
+function hostOf(text: string): string {
+  const { codec } = settings.httpHost;
+  if (!codec.is(text)) throw new UsageError(`--host must be ${codec.name}, got ${JSON.stringify(text)}`);
+  return text;
 }
 
 function startOf(text: string | undefined): Date {
@@ -29,7 +37,7 @@ export async function schwabSim(argv: string[]): Promise<void> {
   const appSecret = process.env['SCHWAB_APP_SECRET']?.trim(); // as the adapter reads it (readSecret), so a trailing newline cannot make them disagree
   const options: SchwabSimOptions = {
     port: portOf(values.port),
-    host: values.host,
+    host: hostOf(values.host),
     clock: createSimClock({ start: startOf(values.start), followWallClock: true }),
     callbackUrl: config.schwabCallbackUrl,
     ...(config.schwabAppKey === undefined ? {} : { appKey: config.schwabAppKey }),

@@ -2,7 +2,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { exchange } from '../../src/broker/schwab/http.ts';
+import { pino } from 'pino';
+import { TransportError, exchange } from '../../src/broker/schwab/http.ts';
 import { testLog } from '../support/test-log.ts';
 
 let server: Server;
@@ -47,5 +48,15 @@ describe('Retry-After', () => {
 
   it('ignores what it cannot read (the pause then doubles per 429), rather than taking it for a date long past: no wait at all', async () => {
     for (const header of ['-1', '+5', '5.', 'soon', '1e3', '30 seconds', 'Jan 5']) expect([header, await retryAfterMs(header)]).toEqual([header, undefined]);
+  });
+});
+
+describe('a request fetch refuses to send', () => {
+  it('is a TransportError that quotes neither the header fetch refused nor carries fetch\'s error, which does (a token Schwab sent with a control character)', async () => {
+    const request = { method: 'GET' as const, url: `${baseUrl}/trader/v1/accounts/accountNumbers`, headers: { Authorization: 'Bearer at-SECRET\u0000x' } };
+    const error = await exchange(request, 2000, testLog()).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(TransportError);
+    expect((error as Error).message).toMatch(/^GET \/trader\/v1\/accounts\/accountNumbers: fetch refused to send the request \(a malformed URL or header\)$/);
+    expect(JSON.stringify(pino.stdSerializers.err(error as Error))).not.toContain('SECRET');
   });
 });

@@ -75,11 +75,19 @@ export async function exchange(request: HttpRequest, timeoutMs: number, log: Log
     log.debug({ method: request.method, path: pathOf(request.url), status: res.status, correlId: answer.correlId, ms: Math.round(performance.now() - started) }, 'schwab answered');
     return answer;
   } catch (e) {
+    if (refusedToSend(e)) throw new TransportError(`${request.method} ${pathOf(request.url)}: fetch refused to send the request (a malformed URL or header)`, false);
     const timedOut = (e as Error).name === 'TimeoutError';
     const reason = timedOut ? `no answer within ${timeoutMs} ms` : describeFailure(e);
     throw new TransportError(`${request.method} ${pathOf(request.url)}: ${reason}`, timedOut, { cause: e });
   }
 }
+
+/**
+ * fetch refused the request before sending it: a header value it cannot send (a token with a
+ * control character) or a bad URL. Its message quotes the value, `Bearer <token>` included, so
+ * neither the message nor the error goes any further. Every failure after sending is "fetch failed".
+ */
+const refusedToSend = (e: unknown): boolean => e instanceof TypeError && e.message !== 'fetch failed';
 
 /** fetch says "fetch failed"; the useful part (ECONNRESET, other side closed) is in the cause. */
 function describeFailure(e: unknown): string {

@@ -17,6 +17,12 @@ export class UsageError extends Error {
   override readonly name = 'UsageError';
 }
 
+/** An argument as a refusal quotes it; a URL only by its scheme: it may hold a password (a store URL) or an API key (an RPC URL). */
+function quoted(argument: string): string {
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(argument)?.[1];
+  return scheme === undefined ? JSON.stringify(argument) : `(a ${scheme}:// URL)`;
+}
+
 /**
  * `positionals` names the arguments the command takes, in order (`<logs.jsonl>`). Any more is
  * refused, not ignored: a stray word is often a mistyped flag (`run once`) or a second file.
@@ -30,7 +36,7 @@ export function parse<O extends NonNullable<ParseArgsConfig['options']>>(argv: s
   }
   const extra = parsed.positionals[positionals.length];
   if (extra !== undefined) {
-    throw new UsageError(`unexpected argument ${JSON.stringify(extra)}: this command takes ${positionals.length === 0 ? 'options only' : `${positionals.join(' ')} and options`}`);
+    throw new UsageError(`unexpected argument ${quoted(extra)}: this command takes ${positionals.length === 0 ? 'options only' : `${positionals.join(' ')} and options`}`);
   }
   return parsed;
 }

@@ -91,6 +91,12 @@ describe('hedge-ledger CLI on the example ledger', () => {
     const logs = join(EXAMPLE, 'logs.jsonl');
     expect(await cli(['ingest-file', logs, logs, '--tokens', join(EXAMPLE, 'tokens.json'), ...common])).toMatchObject(refused(logs, '<logs.jsonl> and options'));
     expect(await cli(['resume', 'GME', 'AAPL', '--reason', 'x', ...common])).toMatchObject(refused('AAPL', '<SYMBOL> and options'));
+    // A URL where none is taken (`--store=` and a space, a forgotten --store) is named by its scheme only: it may hold a password or an API key.
+    for (const [url, scheme] of [['esdb://admin:s3cret@db:2113', 'esdb'], ['https://base.example/v2/s3cret', 'https']]) {
+      const r = await cli(['positions', url!, ...common]);
+      expect(r).toMatchObject({ code: 2, stdout: '', stderr: expect.stringContaining(`unexpected argument (a ${scheme}:// URL): this command takes options only`) });
+      expect(r.stderr).not.toMatch(/s3cret/);
+    }
   });
 
   it('refuses an option a command does not take, never ignoring it: --json where nothing prints JSON, --roles with --once', async () => {

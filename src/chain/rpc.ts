@@ -90,13 +90,18 @@ const errorText = (e: unknown): string => {
   return e instanceof Error ? e.message.split('\n')[0]! : String(e);
 };
 
-/** A URL as written and as viem quotes it once parsed (normalized, a user:password moved into a header). */
+/**
+ * A URL as written and as viem quotes it once parsed (normalized, a user:password moved into a
+ * header), and the parts of it a server quotes back (Express: "Cannot POST /v2/<key>"; a proxy
+ * naming the request target): its path and its query, each alone and together.
+ */
 const spellings = (url: string): string[] => {
   if (!URL.canParse(url)) return [url];
   const parsed = new URL(url);
-  const { href } = parsed;
+  const { href, pathname, search } = parsed;
   parsed.username = parsed.password = '';
-  return [url, href, parsed.href];
+  const quotedBack = [`${pathname}${search}`, search, pathname].filter((part) => part !== '' && part !== '/');
+  return [url, href, parsed.href, ...quotedBack];
 };
 
 /**

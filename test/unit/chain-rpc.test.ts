@@ -42,6 +42,23 @@ describe('ChainRpc', () => {
     expect([(error as Error).message, ...lines.map((line) => JSON.stringify(line))].filter((text) => text.includes('SECRETKEY123'))).toEqual([]);
   });
 
+  it('masks the path and query of an endpoint that its server quotes back (Express: "Cannot POST /v2/<key>")', async () => {
+    let calls = 0;
+    const server = createServer((req, res) => {
+      const { pathname } = new URL(req.url ?? '/', 'http://x');
+      if (calls++ === 0) res.writeHead(429).end(`{"error":"rate limited on ${req.url}"}`); // retried, and logged
+      else res.writeHead(404, { 'content-type': 'text/html' }).end(`<pre>Cannot POST ${pathname}</pre>`); // refused, and thrown
+    });
+    servers.push(server);
+    await new Promise<void>((listening) => server.listen(0, '127.0.0.1', listening));
+    const { lines, log } = capturedLog('debug');
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v2/SECRETKEY123?apikey=SECRETQUERY`;
+    const error = await ChainRpc.connect({ urls: [url], chainId: 8453, deadlineMs: 5_000, log }).catch((e: Error) => e);
+    expect((error as Error).message).toMatch(/^eth_chainId from http:\/\/127\.0\.0\.1:\d+: HTTP 404: .*Cannot POST http:\/\/127\.0\.0\.1:\d+/);
+    expect(lines).toEqual([expect.objectContaining({ msg: 'RPC call failed; retrying', error: expect.stringMatching(/^HTTP 429: .*rate limited on http:\/\/127\.0\.0\.1:\d+/) })]);
+    expect([(error as Error).message, ...lines.map((line) => JSON.stringify(line))].filter((text) => /SECRET/.test(text))).toEqual([]);
+  });
+
   it('ends a call at its deadline, though each of three fallback endpoints stalls for as long', async () => {
     const deadlineMs = 1_500;
     const rpc = await ChainRpc.connect({ urls: [await stalling(), await stalling(), await stalling()], chainId: 8453, deadlineMs, log: testLog() });

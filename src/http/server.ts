@@ -42,6 +42,24 @@ function percentDecoded(captures: readonly string[]): string[] {
   }
 }
 
+/** Loopback names as a Host header's hostname: localhost, 127.0.0.0/8, [::1] (URL normalises 127.1, case and brackets). */
+const LOOPBACK_HOSTNAME = /^(localhost|127\.\d{1,3}\.\d{1,3}\.\d{1,3}|\[::1\])$/;
+
+const isLoopbackAddress = (address: string): boolean => address === '::1' || address.startsWith('127.');
+
+/**
+ * An API bound to loopback answers only requests addressed to a loopback name. A web page the
+ * operator opens could otherwise read the ledger through DNS rebinding: its own name, resolved
+ * to 127.0.0.1, makes the browser treat the API as the page's own origin. A request without
+ * Host (HTTP/1.0) comes from no browser.
+ */
+function hostRefused(host: string | undefined): Reply | undefined {
+  if (host === undefined) return undefined;
+  const hostname = URL.canParse(`http://${host}`) ? new URL(`http://${host}`).hostname : undefined;
+  if (hostname !== undefined && LOOPBACK_HOSTNAME.test(hostname)) return undefined;
+  return problem(403, 'host not allowed', { host, reason: 'the API listens on loopback and answers only requests addressed to localhost, 127.0.0.1 or [::1]' });
+}
+
 async function answer(routes: readonly Route[], method: string, target: string): Promise<Reply> {
   const url = new URL(`http://api${target.startsWith('/') ? target : `/${target}`}`);
   for (const { pattern, handle } of routes) {
@@ -67,10 +85,12 @@ function failure(error: unknown, options: HttpApiOptions, context: object): Repl
   return problem(500, 'internal error');
 }
 
-async function respond(routes: readonly Route[], options: HttpApiOptions, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function respond(routes: readonly Route[], options: HttpApiOptions, loopback: boolean, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const started = performance.now();
   const context = { method: req.method ?? 'GET', target: req.url ?? '/' };
-  const reply = await answer(routes, context.method, context.target).catch((error: unknown) => failure(error, options, context));
+  const reply =
+    (loopback ? hostRefused(req.headers.host) : undefined) ??
+    (await answer(routes, context.method, context.target).catch((error: unknown) => failure(error, options, context)));
   res.writeHead(reply.status, { ...reply.headers, 'Content-Length': Buffer.byteLength(reply.body) });
   res.end(reply.body);
   options.log.debug({ ...context, status: reply.status, ms: Math.round(performance.now() - started) }, 'request');
@@ -102,8 +122,9 @@ function closer(server: Server, unexpose: () => void): () => Promise<void> {
 
 export async function startHttpApi(options: HttpApiOptions): Promise<HttpApi> {
   const routes = apiRoutes(options);
+  let loopback = true; // until listen() says where: no request is answered before that
   const server = createServer((req, res) => {
-    respond(routes, options, req, res).catch((error: unknown) => {
+    respond(routes, options, loopback, req, res).catch((error: unknown) => {
       options.log.error({ err: error, target: req.url }, 'response failed');
       res.destroy();
     });
@@ -114,6 +135,7 @@ export async function startHttpApi(options: HttpApiOptions): Promise<HttpApi> {
     unexpose();
     throw error;
   });
+  loopback = isLoopbackAddress(address.address);
   const url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
   options.log.info({ url }, 'HTTP API listening');
   return { url, port: address.port, close: closer(server, unexpose) };

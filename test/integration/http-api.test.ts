@@ -67,6 +67,17 @@ async function get(api: HttpApi, path: string, init: RequestInit = {}): Promise<
   return { status: response.status, headers: response.headers, body: json ? JSON.parse(text) : text };
 }
 
+/** A GET with the Host header a browser would send for `host` (fetch does not let a caller set it). */
+function getAs(url: string, path: string, host: string): Promise<{ status: number; body: unknown }> {
+  return new Promise((resolve, reject) => {
+    const req = request(`${url}${path}`, { headers: { host } }, (res) => {
+      let text = '';
+      res.setEncoding('utf8').on('data', (chunk: string) => (text += chunk)).on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) }));
+    });
+    req.on('error', reject).end();
+  });
+}
+
 const body = async (api: HttpApi, path: string): Promise<unknown> => (await get(api, path)).body;
 
 async function caughtUp(follower: LedgerFollower): Promise<void> {
@@ -196,6 +207,24 @@ describe('HTTP API on the example ledger', () => {
     expect(await bad('/positions/%E0%A4%A')).toMatchObject({ status: 400, body: { parameter: 'path' } });
     expect(await bad('/trades?limit=1&limit=2')).toMatchObject({ status: 400, body: { parameter: 'limit', reason: 'given more than once' } });
     expect(await bad('/positions?sort=net')).toMatchObject({ status: 400, body: { parameter: 'sort', reason: expect.stringMatching(/unknown parameter/) } });
+  });
+
+  it('bound to loopback, answers only requests addressed to a loopback name (no DNS rebinding)', async () => {
+    for (const host of ['localhost', `localhost:${api.port}`, `127.0.0.1:${api.port}`, '127.1', `[::1]:${api.port}`, 'LOCALHOST']) {
+      expect((await getAs(api.url, '/positions', host)).status, host).toBe(200);
+    }
+    for (const host of [`attacker.example:${api.port}`, '127.0.0.1.attacker.example', 'localhost.attacker.example', '10.0.0.5', 'a b']) {
+      expect(await getAs(api.url, '/positions', host), host).toEqual({ status: 403, body: { error: 'host not allowed', host, reason: expect.stringMatching(/loopback/) } });
+    }
+  });
+
+  it('bound beyond loopback, answers any Host: names it is reached by are not known', async () => {
+    const wide = await startHttpApi({ host: '0.0.0.0', port: 0, follower, store, metrics: createMetrics(), roles: new Roles(), checkpoints: [], log: silent });
+    try {
+      expect((await getAs(`http://127.0.0.1:${wide.port}`, '/positions', 'hedge-ledger:8080')).status).toBe(200);
+    } finally {
+      await wide.close();
+    }
   });
 
   it('answers HEAD with the headers of GET and no body', async () => {

@@ -72,7 +72,14 @@ async function main(argv: string[]): Promise<number> {
 }
 
 // A reader that went away (`… | head`) ends the output, not the command: what it does to the ledger still completes.
+// Any other failure to write it (a full disk) does too, but then the command fails, saying why in one line.
+let unwritten: NodeJS.ErrnoException | undefined;
 process.stdout.on('error', (e: NodeJS.ErrnoException) => {
-  if (e.code !== 'EPIPE') throw e;
+  if (e.code !== 'EPIPE') unwritten ??= e;
 });
 process.exitCode = await main(process.argv.slice(2));
+await new Promise((resolve) => setImmediate(resolve)); // the last write's error comes a tick later
+if (unwritten !== undefined) {
+  process.stderr.write(`hedge-ledger ${process.argv[2]}: could not write the output: ${unwritten.message}\n`);
+  if (process.exitCode === 0) process.exitCode = 1;
+}

@@ -5,7 +5,7 @@ import { io, takeOrderV2Log, txHash, OUR_OWNER, ORDERBOOK, TOKEN, type RawLog } 
 import { freePort, ServiceProcess } from '../support/e2e-stack.ts';
 import { spawn } from 'node:child_process';
 import { createServer, type AddressInfo } from 'node:net';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -60,6 +60,21 @@ describe('hedge-ledger CLI on the example ledger', () => {
     expect(b.stateHash).toBe(a.stateHash);
     const documented = /^state hash ([0-9a-f]{64})$/m.exec(readFileSync(join(ROOT, 'docs', 'cli.md'), 'utf8'))?.[1];
     expect(a.stateHash).toBe(documented);
+  });
+
+  it.runIf(existsSync('/dev/full'))('output that cannot be written (a full disk) fails the command with one line, exit 1, no stack trace', async () => {
+    const full = openSync('/dev/full', 'w');
+    try {
+      for (const command of [['positions'], ['trades', '--json']]) {
+        const child = spawn(process.execPath, [join(ROOT, 'bin', 'hedge-ledger.js'), ...command, ...common], { cwd: ROOT, stdio: ['ignore', full, 'pipe'] });
+        let stderr = '';
+        child.stderr!.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+        const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+        expect({ command, code, stderr }).toEqual({ command, code: 1, stderr: `hedge-ledger ${command[0]}: could not write the output: ENOSPC: no space left on device, write\n` });
+      }
+    } finally {
+      closeSync(full);
+    }
   });
 
   it('names the key and reason of bad configuration, and exits 2', async () => {

@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   decodeEventLog,
@@ -31,6 +32,7 @@ import {
   type Fill,
   type Trader,
 } from '../../src/chain/devnet/index.ts';
+import { startRpcProxy } from '../support/chain-proxy.ts';
 
 const SPEC_ABI = JSON.parse(readFileSync(new URL('../fixtures/IOrderBookV4.events.json', import.meta.url), 'utf8')) as Abi;
 // The topic0 table of spec/orderbook-v4.md.
@@ -118,6 +120,27 @@ describe('devnet', () => {
         output: 160_155_077n, // the taker's output: what our order received
       },
     });
+  });
+
+  it('a receipt not yet readable when the trader first looks is found once it is, though no block follows (automine)', async () => {
+    // The node mined the block (automine) but answers no receipt for a while, as anvil does under load: the next
+    // block waits for the trader's next transaction, so a wait that looks again only at a new block waits for ever.
+    let since: number | undefined;
+    const proxy = await startRpcProxy(anvil.rpcUrl, 1, {
+      rewrite: (method, result) => {
+        if (method !== 'eth_getTransactionReceipt') return result;
+        since ??= Date.now();
+        return Date.now() - since < 1_000 ? null : result;
+      },
+    });
+    try {
+      const taking = createTrader(proxy.url, deployment).take({ owner: OURS, side: 'sell', equityToken: 'tSPLG', shares: E18, usdc: 80_000_000n });
+      const receipt = await Promise.race([taking, sleep(5_000).then(() => undefined)]);
+      expect(receipt?.status).toBe('success');
+      expect(proxy.calls.get('eth_getTransactionReceipt')).toBeGreaterThan(1);
+    } finally {
+      await proxy.close();
+    }
   });
 
   it('take: a buy swaps the IO indices and the amounts', async () => {

@@ -13,6 +13,7 @@ import {
   keccak256,
   parseAbi,
   parseAbiParameters,
+  TransactionReceiptNotFoundError,
   type Abi,
   type Account,
   type Address,
@@ -25,6 +26,7 @@ import {
   type Transport,
   type WalletClient,
 } from 'viem';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { privateKeyToAccount } from 'viem/accounts';
 import { compileContracts } from './compile.ts';
 
@@ -131,11 +133,29 @@ export async function deployDevnet(rpcUrl: string): Promise<DevnetDeployment> {
   return { chainId, orderbook: address(orderbookReceipt!), tokens, deploymentBlock: orderbookReceipt!.blockNumber };
 }
 
+/**
+ * Polls for the receipt rather than viem's waitForTransactionReceipt, which looks again only when a new
+ * block comes: on automine the next block waits for our next transaction, so a receipt that anvil (busy)
+ * did not answer yet at its first looks was waited for until viem's 180 s timeout, and the demo failed.
+ */
 async function confirmed(publicClient: PublicClient, hash: Hex): Promise<TransactionReceipt> {
-  const receipt = await publicClient.waitForTransactionReceipt({ hash });
-  if (receipt.status !== 'success') throw new Error(`transaction ${hash} reverted`);
-  return receipt;
+  const deadline = Date.now() + RECEIPT_TIMEOUT_MS;
+  for (;;) {
+    const receipt = await publicClient.getTransactionReceipt({ hash }).catch((e: unknown) => {
+      if (e instanceof TransactionReceiptNotFoundError) return undefined;
+      throw e;
+    });
+    if (receipt !== undefined) {
+      if (receipt.status !== 'success') throw new Error(`transaction ${hash} reverted`);
+      return receipt;
+    }
+    if (Date.now() > deadline) throw new Error(`transaction ${hash}: no receipt after ${RECEIPT_TIMEOUT_MS / 1000} s`);
+    await sleep(RECEIPT_POLL_MS);
+  }
 }
+
+const RECEIPT_POLL_MS = 50;
+const RECEIPT_TIMEOUT_MS = 180_000;
 
 // ── Fills of our orders ──────────────────────────────────────────────────────────────
 

@@ -3,11 +3,25 @@ import { accumulatorConfig, configFrom, jsonOption, parse } from '../context.ts'
 import { withStore } from '../../eventstore/url.ts';
 import { foldLedger } from '../../services/ledger-query.ts';
 import { hedgesJson, positionsJson, rejectionJson, tradeJson } from '../../../projections/queries.ts';
-import { table } from '../table.ts';
-import type { Fill } from '../../../projections/fill.ts';
+import { Columns, table } from '../table.ts';
+import type { Fill, Rejection } from '../../../projections/fill.ts';
 import type { LedgerView, LedgerViewListener } from '../../../projections/ledger.ts';
 
 const out = (text: string): void => void process.stdout.write(`${text}\n`);
+
+/** Output written in chunks of ~64 KiB as it comes: a write per row cost a sixth of the CPU time of `trades --json`. */
+function chunked(): { write(text: string): void; end(text: string): void } {
+  let chunk = '';
+  return {
+    write: (text) => {
+      chunk += text;
+      if (chunk.length < 65_536) return;
+      process.stdout.write(chunk);
+      chunk = '';
+    },
+    end: (text) => out(`${chunk}${text}`),
+  };
+}
 
 type Cell = string | number | boolean | null;
 
@@ -55,14 +69,11 @@ export async function trades(argv: string[]): Promise<void> {
   }
   const config = configFrom(values);
   const fold = accumulatorConfig(config, 'trades');
-  let chunk = '[';
+  const output = chunked();
   let first = true;
   const emit = (f: Fill) => {
-    chunk += `${first ? '' : ','}${JSON.stringify(tradeJson(f))}`;
+    output.write(`${first ? '[' : ','}${JSON.stringify(tradeJson(f))}`);
     first = false;
-    if (chunk.length < 65_536) return;
-    process.stdout.write(chunk); // in chunks: a write per row cost a sixth of the CPU time
-    chunk = '';
   };
   await withStore(config.store, async (store) => {
     const head = await store.headPosition();
@@ -79,23 +90,39 @@ export async function trades(argv: string[]): Promise<void> {
       onReversal: () => step++,
     }, undefined, head);
   });
-  out(`${chunk}]`);
+  output.end(first ? '[]' : ']');
 }
 
 /**
  * Streams rejections as the fold finds them: memory stays flat however many there are. The
  * JSON array opens with its first row, so a command that fails before one leaves stdout empty.
+ * The table folds twice: the first fold sizes its columns, the second prints its rows.
  */
 export async function rejected(argv: string[]): Promise<void> {
   const { values } = parse(argv, jsonOption);
-  const rows: (string | number | null)[][] = [];
-  let first = true;
-  const emit = (r: ReturnType<typeof rejectionJson>) => {
-    if (!values.json) return void rows.push([r.blockNumber, r.logIndex, r.transactionHash, r.reason, r.detail]);
-    process.stdout.write(`${first ? '[' : ','}${JSON.stringify(r)}`);
-    first = false;
+  if (values.json) {
+    let first = true;
+    await foldStored(values, 'rejected', {
+      onRejection: (r) => {
+        process.stdout.write(`${first ? '[' : ','}${JSON.stringify(rejectionJson(r))}`);
+        first = false;
+      },
+    });
+    return out(first ? '[]' : ']');
+  }
+  const cells = (rejection: Rejection): Cell[] => {
+    const r = rejectionJson(rejection);
+    return [r.blockNumber, r.logIndex, r.transactionHash, r.reason, r.detail];
   };
-  await foldStored(values, 'rejected', { onRejection: (r) => emit(rejectionJson(r)) });
-  if (values.json) out(first ? '[]' : ']');
-  else out(table(['block', 'log', 'tx', 'reason', 'detail'], rows));
+  const config = configFrom(values);
+  const fold = accumulatorConfig(config, 'rejected');
+  const columns = new Columns(['block', 'log', 'tx', 'reason', 'detail']);
+  const output = chunked();
+  await withStore(config.store, async (store) => {
+    const head = await store.headPosition();
+    if (head !== undefined) await foldLedger(store, fold, { onRejection: (r) => columns.fit(cells(r)) }, undefined, head);
+    output.write(columns.head());
+    if (head !== undefined) await foldLedger(store, fold, { onRejection: (r) => output.write(`\n${columns.line(cells(r))}`) }, undefined, head);
+  });
+  output.end('');
 }

@@ -1,0 +1,74 @@
+/** Queries on a long ledger, through the real binary: their memory stays flat (a fill a reorg undid stays out of `trades`). */
+import { describe, expect, it } from 'vitest';
+import { spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { EXAMPLE, ROOT } from '../support/cli.ts';
+import { History, io, takeOrderV2Log, OTHER_OWNER, OUR_OWNER, type RawLog } from '../support/orderbook-logs.ts';
+import { encodeEvent, type LedgerEvent } from '../../src/domain/events.ts';
+import { openStore } from '../../src/eventstore/url.ts';
+import type { Envelope } from '../../src/domain/events.ts';
+
+const TAKES = 30_000;
+
+/** A query in a heap of `heapMb`: its exit code, stdout and the tail of stderr. */
+function query(store: string, args: readonly string[], heapMb: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [`--max-old-space-size=${heapMb}`, join(ROOT, 'bin', 'hedge-ledger.js'), ...args, '--config', join(EXAMPLE, 'ledger.json'), '--store', store], {
+      cwd: ROOT, env: { ...process.env, LEDGER_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
+    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr = (stderr + c).slice(-2000)));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/** A ledger of TAKES takes of `take`, one per block; the reorg removes the log `removed` (an index), if given. */
+async function ledger(take: RawLog, removed?: number): Promise<{ store: string; logs: Envelope[] }> {
+  const store = `sqlite:${join(mkdtempSync(join(tmpdir(), 'ledger-long-')), 'ledger.db')}`;
+  const history = new History();
+  const stored = (e: Envelope) => encodeEvent(e.id, e as unknown as LedgerEvent);
+  const logs = Array.from({ length: TAKES }, (_, i) => history.log(take, { tx: `take ${i}`, logIndex: 0, block: 1_000n + BigInt(i) }));
+  const s = await openStore(store);
+  try {
+    await s.append('token-8453', history.allTokens().map(stored), 'no_stream');
+    const events = [...logs.map(stored), ...(removed === undefined ? [] : [stored(history.logRemoved(logs[removed]!))])];
+    for (let i = 0; i < events.length; i += 2_000) await s.append(logs[0]!.stream, events.slice(i, i + 2_000), i === 0 ? 'no_stream' : BigInt(i - 1));
+  } finally {
+    await s.close();
+  }
+  return { store, logs };
+}
+
+describe('queries on a long ledger', () => {
+  it(`trades --json lists ${TAKES} fills within a 32 MB heap, in chain order, without the one a reorg removed`, async () => {
+    const sell = takeOrderV2Log({ owner: OUR_OWNER, validInputs: [io('USDC')], validOutputs: [io('tGME')] }, { input: 10n ** 17n, output: 2_000_000n });
+    const { store, logs } = await ledger(sell, TAKES - 2);
+    const removed = logs[TAKES - 2];
+
+    const r = await query(store, ['trades', '--json'], 32);
+    expect(r.code, r.stderr).toBe(0);
+    const trades = JSON.parse(r.stdout) as { logId: string; side: string; shares: string }[];
+    expect(trades).toHaveLength(TAKES - 1);
+    expect(trades.map((t) => t.logId)).toEqual(logs.filter((l) => l !== removed).map((l) => l.id));
+    expect(trades[0]).toMatchObject({ side: 'SELL', shares: '0.1' });
+  }, 30_000);
+
+  it(`the rejected table lists ${TAKES} foreign takes within a 32 MB heap, aligned`, async () => {
+    const theirs = takeOrderV2Log({ owner: OTHER_OWNER, validInputs: [io('USDC')], validOutputs: [io('tGME')] }, { input: 10n ** 17n, output: 2_000_000n });
+    const { store, logs } = await ledger(theirs);
+
+    const r = await query(store, ['rejected'], 32);
+    expect(r.code, r.stderr).toBe(0);
+    const lines = r.stdout.split('\n');
+    expect(lines).toHaveLength(TAKES + 3); // header, rule, rows and the final newline
+    expect(lines[0]).toBe('block  log  tx                                                                  reason    detail');
+    const tx = logs[0]!.type === 'OrderbookLogRecorded' ? logs[0]!.data.transactionHash : '';
+    expect(lines[2]).toBe(`1000   0    ${tx}  not_ours  owner ${OTHER_OWNER} is not ours`);
+    expect(lines[TAKES + 1]).toMatch(/^30999 {2}0 {4}0x[0-9a-f]{64} {2}not_ours {2}owner 0x2{40} is not ours$/);
+  }, 30_000);
+});

@@ -9,8 +9,8 @@ import type { LedgerView, LedgerViewListener } from '../../../projections/ledger
 
 const out = (text: string): void => void process.stdout.write(`${text}\n`);
 
-/** Output written in chunks of ~64 KiB as it comes: a write per row cost a sixth of the CPU time of `trades --json`. */
-function chunked(): { write(text: string): void; end(text: string): void } {
+/** Text written to stdout in chunks of ~64 KiB as it comes: a write per row cost a sixth of the CPU time of `trades --json`. */
+function chunkedOutput(): { write(text: string): void; end(text: string): void } {
   let chunk = '';
   return {
     write: (text) => {
@@ -23,6 +23,22 @@ function chunked(): { write(text: string): void; end(text: string): void } {
   };
 }
 
+/**
+ * A JSON array streamed element by element, so memory stays flat however many there are. It opens
+ * with its first element: a command that fails before one leaves stdout empty.
+ */
+function jsonArray(): { push(value: unknown): void; end(): void } {
+  const output = chunkedOutput();
+  let first = true;
+  return {
+    push: (value) => {
+      output.write(`${first ? '[' : ','}${JSON.stringify(value)}`);
+      first = false;
+    },
+    end: () => output.end(first ? '[]' : ']'),
+  };
+}
+
 type Cell = string | number | boolean | null;
 
 /** Checks the configuration before the store is opened (a bad one must not create a store file), then folds the ledger. */
@@ -30,6 +46,22 @@ async function foldStored(values: Parameters<typeof configFrom>[0], command: str
   const config = configFrom(values);
   const fold = accumulatorConfig(config, command);
   return withStore(config.store, (store) => foldLedger(store, fold, listener));
+}
+
+/**
+ * Two folds of the same events (those stored when the first began), for output that must know
+ * the whole ledger before it prints its first row, yet must not hold every row: the first fold
+ * notes what it needs, `second` is asked for its listener once the first is done.
+ */
+async function foldTwice(values: Parameters<typeof configFrom>[0], command: string, first: LedgerViewListener, second: () => LedgerViewListener): Promise<void> {
+  const config = configFrom(values);
+  const fold = accumulatorConfig(config, command);
+  await withStore(config.store, async (store) => {
+    const head = await store.headPosition();
+    if (head !== undefined) await foldLedger(store, fold, first, undefined, head);
+    const listener = second();
+    if (head !== undefined) await foldLedger(store, fold, listener, undefined, head);
+  });
 }
 
 /** Folds the ledger, then prints the view's rows as JSON (`--json`) or as a table. */
@@ -54,75 +86,51 @@ const tradeKey = (f: Fill) => `${f.logId}:${f.party}`;
 
 /**
  * The table holds its rows (its columns are as wide as their widest cell), so it folds once.
- * `--json` streams instead, so that memory stays flat however many trades there are (holding
- * 900,000 took ~1 GB, and their JSON text passed V8's longest string at ~2.5 million): two folds
- * of the same events, the first noting the fills a reorg undoes later (rare: a few per reorg),
- * the second printing every other fill as the fold finds it.
+ * `--json` streams instead (holding 900,000 trades took ~1 GB, and their JSON text passed V8's
+ * longest string at ~2.5 million): the first fold notes the fills a reorg undoes later (rare: a
+ * few per reorg), the second prints every other fill as the fold finds it.
  */
 export async function trades(argv: string[]): Promise<void> {
   const { values } = parse(argv, jsonOption);
-  const tradeCells = (t: ReturnType<typeof tradeJson>): Cell[] => [t.blockNumber, t.logIndex, t.transactionHash, t.symbol, t.side, t.shares, t.price, t.usdc, t.tokenSymbol];
   if (!values.json) {
     const rows = new Map<string, Cell[]>();
-    await foldStored(values, 'trades', { onFill: (f) => rows.set(tradeKey(f), tradeCells(tradeJson(f))), onReversal: (f) => rows.delete(tradeKey(f)) });
+    const cells = (t: ReturnType<typeof tradeJson>): Cell[] => [t.blockNumber, t.logIndex, t.transactionHash, t.symbol, t.side, t.shares, t.price, t.usdc, t.tokenSymbol];
+    await foldStored(values, 'trades', { onFill: (f) => rows.set(tradeKey(f), cells(tradeJson(f))), onReversal: (f) => rows.delete(tradeKey(f)) });
     return out(table(['block', 'log', 'tx', 'symbol', 'side', 'shares', 'price', 'usdc', 'token'], [...rows.values()]));
   }
-  const config = configFrom(values);
-  const fold = accumulatorConfig(config, 'trades');
-  const output = chunked();
-  let first = true;
-  const emit = (f: Fill) => {
-    output.write(`${first ? '[' : ','}${JSON.stringify(tradeJson(f))}`);
-    first = false;
-  };
-  await withStore(config.store, async (store) => {
-    const head = await store.headPosition();
-    if (head === undefined) return;
-    // A fill is listed unless its key is undone after it: the step of each key's last reversal.
-    const undone = new Map<string, number>();
-    let step = 0;
-    await foldLedger(store, fold, { onFill: () => step++, onReversal: (f) => undone.set(tradeKey(f), step++) }, undefined, head);
+  const array = jsonArray();
+  // A fill is listed unless its key is undone after it: the step of each key's last reversal.
+  const undone = new Map<string, number>();
+  let step = 0;
+  await foldTwice(values, 'trades', { onFill: () => step++, onReversal: (f) => undone.set(tradeKey(f), step++) }, () => {
     step = 0;
-    await foldLedger(store, fold, {
+    return {
       onFill: (f) => {
-        if ((undone.get(tradeKey(f)) ?? -1) < step++) emit(f);
+        if ((undone.get(tradeKey(f)) ?? -1) < step++) array.push(tradeJson(f));
       },
       onReversal: () => step++,
-    }, undefined, head);
+    };
   });
-  output.end(first ? '[]' : ']');
+  array.end();
 }
 
-/**
- * Streams rejections as the fold finds them: memory stays flat however many there are. The
- * JSON array opens with its first row, so a command that fails before one leaves stdout empty.
- * The table folds twice: the first fold sizes its columns, the second prints its rows.
- */
+/** Rejections stream as the fold finds them; the table folds twice, the first fold sizing its columns. */
 export async function rejected(argv: string[]): Promise<void> {
   const { values } = parse(argv, jsonOption);
   if (values.json) {
-    let first = true;
-    await foldStored(values, 'rejected', {
-      onRejection: (r) => {
-        process.stdout.write(`${first ? '[' : ','}${JSON.stringify(rejectionJson(r))}`);
-        first = false;
-      },
-    });
-    return out(first ? '[]' : ']');
+    const array = jsonArray();
+    await foldStored(values, 'rejected', { onRejection: (r) => array.push(rejectionJson(r)) });
+    return array.end();
   }
   const cells = (rejection: Rejection): Cell[] => {
     const r = rejectionJson(rejection);
     return [r.blockNumber, r.logIndex, r.transactionHash, r.reason, r.detail];
   };
-  const config = configFrom(values);
-  const fold = accumulatorConfig(config, 'rejected');
   const columns = new Columns(['block', 'log', 'tx', 'reason', 'detail']);
-  const output = chunked();
-  await withStore(config.store, async (store) => {
-    const head = await store.headPosition();
-    if (head !== undefined) await foldLedger(store, fold, { onRejection: (r) => columns.fit(cells(r)) }, undefined, head);
+  const output = chunkedOutput();
+  await foldTwice(values, 'rejected', { onRejection: (r) => columns.fit(cells(r)) }, () => {
     output.write(columns.head());
-    if (head !== undefined) await foldLedger(store, fold, { onRejection: (r) => output.write(`\n${columns.line(cells(r))}`) }, undefined, head);
+    return { onRejection: (r) => output.write(`\n${columns.line(cells(r))}`) };
   });
   output.end('');
 }

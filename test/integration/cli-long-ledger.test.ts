@@ -1,6 +1,7 @@
 /** Queries on a long ledger, through the real binary: their memory stays flat (a fill a reorg undid stays out of `trades`). */
 import { describe, expect, it } from 'vitest';
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { promisify } from 'node:util';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +12,7 @@ import { openStore } from '../../src/eventstore/url.ts';
 import type { Envelope } from '../../src/domain/events.ts';
 
 const TAKES = 30_000;
+const execFileAsync = promisify(execFile);
 
 /** A query in a heap of `heapMb`: its exit code, stdout and the tail of stderr. */
 function query(store: string, args: readonly string[], heapMb: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
@@ -71,4 +73,28 @@ describe('queries on a long ledger', () => {
     expect(lines[2]).toBe(`1000   0    ${tx}  not_ours  owner ${OTHER_OWNER} is not ours`);
     expect(lines[TAKES + 1]).toMatch(/^30999 {2}0 {4}0x[0-9a-f]{64} {2}not_ours {2}owner 0x2{40} is not ours$/);
   }, 30_000);
+
+  it('shows a fold\'s progress on a terminal, and nothing on a pipe', async () => {
+    const sell = takeOrderV2Log({ owner: OUR_OWNER, validInputs: [io('USDC')], validOutputs: [io('tGME')] }, { input: 10n ** 17n, output: 2_000_000n });
+    const { store } = await ledger(sell);
+    const args = ['--config', join(EXAMPLE, 'ledger.json'), '--store', store];
+
+    const piped = await query(store, ['positions'], 256);
+    expect(piped.code).toBe(0);
+    expect(piped.stderr).toBe('');
+
+    // `script` runs the command on a pseudo-terminal: stdout and stderr are both that terminal.
+    const onTerminal = (command: string) => {
+      const line = [process.execPath, join(ROOT, 'bin', 'hedge-ledger.js'), command, ...args].join(' ');
+      return execFileAsync('script', ['-qec', line, '/dev/null'], { cwd: ROOT, env: { ...process.env, LEDGER_LOG_LEVEL: 'warn' }, maxBuffer: 64 << 20 });
+    };
+    const positions = (await onTerminal('positions')).stdout;
+    expect(positions).toMatch(/\rpositions \[#{6,7}\.{13,14}\] 10000\/3\d{4} \(\d+\/s, eta \d+s\)/);
+    expect(positions).toMatch(/\r\x1b\[K(\x1b\[K)*symbol +net/); // the bar is cleared before the table
+    // trades --json streams to the terminal in its second pass: a bar there would tear the JSON.
+    const trades = (await onTerminal('trades --json')).stdout;
+    expect(trades).toContain('trades (pass 1 of 2) [');
+    expect(trades).not.toContain('pass 2 of 2');
+    expect(JSON.parse(trades.slice(trades.indexOf('[{')))).toHaveLength(TAKES);
+  }, 60_000);
 });

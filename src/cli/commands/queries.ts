@@ -2,8 +2,11 @@
 import { accumulatorConfig, configFrom, jsonOption, parse } from '../context.ts';
 import { withStore } from '../../eventstore/url.ts';
 import { foldLedger } from '../../services/ledger-query.ts';
+import type { EventStore, Position } from '../../eventstore/port.ts';
+import type { AccumulatorConfig } from '../../../projections/accumulator.ts';
 import { hedgesJson, positionsJson, rejectionJson, tradeJson } from '../../../projections/queries.ts';
 import { Columns, table } from '../table.ts';
+import { progress, type Progress } from '../progress.ts';
 import type { Fill, Rejection } from '../../../projections/fill.ts';
 import type { LedgerView, LedgerViewListener } from '../../../projections/ledger.ts';
 
@@ -41,11 +44,29 @@ function jsonArray(): { push(value: unknown): void; end(): void } {
 
 type Cell = string | number | boolean | null;
 
+/**
+ * A fold's progress as a bar on a terminal (a million events take seconds). None elsewhere, so a
+ * script's stderr stays quiet, and none while rows stream to the same terminal the bar draws on.
+ */
+function bar(label: string, streaming: boolean): Progress | undefined {
+  return !process.stderr.isTTY || (streaming && process.stdout.isTTY) ? undefined : progress(label);
+}
+
+/** Folds the whole ledger, with a bar on a terminal; `streaming`: the listener prints as it goes. */
+async function foldWithBar(store: EventStore, fold: AccumulatorConfig, label: string, listener: LedgerViewListener, streaming: boolean, upTo?: Position): Promise<LedgerView> {
+  const shown = bar(label, streaming);
+  try {
+    return await foldLedger(store, fold, listener, shown?.update, upTo);
+  } finally {
+    shown?.finish();
+  }
+}
+
 /** Checks the configuration before the store is opened (a bad one must not create a store file), then folds the ledger. */
-async function foldStored(values: Parameters<typeof configFrom>[0], command: string, listener?: LedgerViewListener): Promise<LedgerView> {
+async function foldStored(values: Parameters<typeof configFrom>[0], command: string, listener: LedgerViewListener = {}, streaming = false): Promise<LedgerView> {
   const config = configFrom(values);
   const fold = accumulatorConfig(config, command);
-  return withStore(config.store, (store) => foldLedger(store, fold, listener));
+  return withStore(config.store, (store) => foldWithBar(store, fold, command, listener, streaming));
 }
 
 /**
@@ -58,9 +79,9 @@ async function foldTwice(values: Parameters<typeof configFrom>[0], command: stri
   const fold = accumulatorConfig(config, command);
   await withStore(config.store, async (store) => {
     const head = await store.headPosition();
-    if (head !== undefined) await foldLedger(store, fold, first, undefined, head);
+    if (head !== undefined) await foldWithBar(store, fold, `${command} (pass 1 of 2)`, first, false, head);
     const listener = second();
-    if (head !== undefined) await foldLedger(store, fold, listener, undefined, head);
+    if (head !== undefined) await foldWithBar(store, fold, `${command} (pass 2 of 2)`, listener, true, head);
   });
 }
 
@@ -119,7 +140,7 @@ export async function rejected(argv: string[]): Promise<void> {
   const { values } = parse(argv, jsonOption);
   if (values.json) {
     const array = jsonArray();
-    await foldStored(values, 'rejected', { onRejection: (r) => array.push(rejectionJson(r)) });
+    await foldStored(values, 'rejected', { onRejection: (r) => array.push(rejectionJson(r)) }, true);
     return array.end();
   }
   const cells = (rejection: Rejection): Cell[] => {

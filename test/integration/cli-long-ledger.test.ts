@@ -60,6 +60,21 @@ describe('queries on a long ledger', () => {
     expect(trades[0]).toMatchObject({ side: 'SELL', shares: '0.1' });
   }, 30_000);
 
+  it(`the trades table lists ${TAKES} fills within a 20 MB heap, aligned, without the one a reorg removed`, async () => {
+    const sell = takeOrderV2Log({ owner: OUR_OWNER, validInputs: [io('USDC')], validOutputs: [io('tGME')] }, { input: 10n ** 17n, output: 2_000_000n });
+    const { store, logs } = await ledger(sell, 1);
+    const txOf = (i: number) => (logs[i]!.type === 'OrderbookLogRecorded' ? logs[i]!.data.transactionHash : '');
+
+    const r = await query(store, ['trades'], 20); // holding the rows needs more than 24 MB here; streaming runs in 16
+    expect(r.code, r.stderr).toBe(0);
+    const lines = r.stdout.split('\n');
+    expect(lines).toHaveLength(TAKES - 1 + 3); // header, rule, rows and the final newline
+    expect(lines[0]).toBe('block  log  tx                                                                  symbol  side  shares  price  usdc  token');
+    expect(lines[2]).toBe(`1000   0    ${txOf(0)}  GME     SELL  0.1     20     2     tGME`);
+    expect(lines[3]).toBe(`1002   0    ${txOf(2)}  GME     SELL  0.1     20     2     tGME`);
+    expect(lines.join('\n')).not.toContain(txOf(1));
+  }, 30_000);
+
   it(`the rejected table lists ${TAKES} foreign takes within a 32 MB heap, aligned`, async () => {
     const theirs = takeOrderV2Log({ owner: OTHER_OWNER, validInputs: [io('USDC')], validOutputs: [io('tGME')] }, { input: 10n ** 17n, output: 2_000_000n });
     const { store, logs } = await ledger(theirs);

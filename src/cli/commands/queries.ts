@@ -30,15 +30,35 @@ function chunkedOutput(): { write(text: string): void; end(text: string): void }
  * A JSON array streamed element by element, so memory stays flat however many there are. It opens
  * with its first element: a command that fails before one leaves stdout empty.
  */
-function jsonArray(): { push(value: unknown): void; end(): void } {
+function jsonArray<T>(json: (item: T) => unknown): { push(item: T): void; end(): void } {
   const output = chunkedOutput();
   let first = true;
   return {
-    push: (value) => {
-      output.write(`${first ? '[' : ','}${JSON.stringify(value)}`);
+    push: (item) => {
+      output.write(`${first ? '[' : ','}${JSON.stringify(json(item))}`);
       first = false;
     },
     end: () => output.end(first ? '[]' : ']'),
+  };
+}
+
+/** A table streamed row by row; its header goes out with the first row (or at the end), once `columns` has been fitted to every row. */
+function streamedTable<T>(columns: Columns, cells: (item: T) => Cell[]): { push(item: T): void; end(): void } {
+  const output = chunkedOutput();
+  let headed = false;
+  const head = () => {
+    if (!headed) output.write(columns.head());
+    headed = true;
+  };
+  return {
+    push: (item) => {
+      head();
+      output.write(`\n${columns.line(cells(item))}`);
+    },
+    end: () => {
+      head();
+      output.end('');
+    },
   };
 }
 
@@ -71,17 +91,17 @@ async function foldStored(values: Parameters<typeof configFrom>[0], command: str
 
 /**
  * Two folds of the same events (those stored when the first began), for output that must know
- * the whole ledger before it prints its first row, yet must not hold every row: the first fold
- * notes what it needs, `second` is asked for its listener once the first is done.
+ * the whole ledger before it prints its first row, yet must not hold every row: the `first` fold
+ * notes what it needs, the `second` prints.
  */
-async function foldTwice(values: Parameters<typeof configFrom>[0], command: string, first: LedgerViewListener, second: () => LedgerViewListener): Promise<void> {
+async function foldTwice(values: Parameters<typeof configFrom>[0], command: string, first: LedgerViewListener, second: LedgerViewListener): Promise<void> {
   const config = configFrom(values);
   const fold = accumulatorConfig(config, command);
   await withStore(config.store, async (store) => {
     const head = await store.headPosition();
-    if (head !== undefined) await foldWithBar(store, fold, `${command} (pass 1 of 2)`, first, false, head);
-    const listener = second();
-    if (head !== undefined) await foldWithBar(store, fold, `${command} (pass 2 of 2)`, listener, true, head);
+    if (head === undefined) return;
+    await foldWithBar(store, fold, `${command} (pass 1 of 2)`, first, false, head);
+    await foldWithBar(store, fold, `${command} (pass 2 of 2)`, second, true, head);
   });
 }
 
@@ -106,52 +126,52 @@ export const hedges = (argv: string[]) =>
 const tradeKey = (f: Fill) => `${f.logId}:${f.party}`;
 
 /**
- * The table holds its rows (its columns are as wide as their widest cell), so it folds once.
- * `--json` streams instead (holding 900,000 trades took ~1 GB, and their JSON text passed V8's
- * longest string at ~2.5 million): the first fold notes the fills a reorg undoes later (rare: a
- * few per reorg), the second prints every other fill as the fold finds it.
+ * Both forms stream in flat memory (holding 900,000 trades took ~1 GB, and their JSON text passed
+ * V8's longest string at ~2.5 million), so the log is folded twice: the first fold notes the fills
+ * a reorg undoes later (rare: a few per reorg) and sizes the table's columns (over every fill, so
+ * after a reorg a column can be wider than the rows listed), the second prints the other fills.
  */
 export async function trades(argv: string[]): Promise<void> {
   const { values } = parse(argv, jsonOption);
-  if (!values.json) {
-    const rows = new Map<string, Cell[]>();
-    const cells = (t: ReturnType<typeof tradeJson>): Cell[] => [t.blockNumber, t.logIndex, t.transactionHash, t.symbol, t.side, t.shares, t.price, t.usdc, t.tokenSymbol];
-    await foldStored(values, 'trades', { onFill: (f) => rows.set(tradeKey(f), cells(tradeJson(f))), onReversal: (f) => rows.delete(tradeKey(f)) });
-    return out(table(['block', 'log', 'tx', 'symbol', 'side', 'shares', 'price', 'usdc', 'token'], [...rows.values()]));
-  }
-  const array = jsonArray();
+  const columns = new Columns(['block', 'log', 'tx', 'symbol', 'side', 'shares', 'price', 'usdc', 'token']);
+  const cells = (f: Fill): Cell[] => {
+    const t = tradeJson(f);
+    return [t.blockNumber, t.logIndex, t.transactionHash, t.symbol, t.side, t.shares, t.price, t.usdc, t.tokenSymbol];
+  };
+  const print = values.json ? jsonArray(tradeJson) : streamedTable(columns, cells);
   // A fill is listed unless its key is undone after it: the step of each key's last reversal.
   const undone = new Map<string, number>();
-  let step = 0;
-  await foldTwice(values, 'trades', { onFill: () => step++, onReversal: (f) => undone.set(tradeKey(f), step++) }, () => {
-    step = 0;
-    return {
-      onFill: (f) => {
-        if ((undone.get(tradeKey(f)) ?? -1) < step++) array.push(tradeJson(f));
-      },
-      onReversal: () => step++,
-    };
+  let noted = 0;
+  let printed = 0;
+  await foldTwice(values, 'trades', {
+    onFill: (f) => {
+      noted++;
+      if (!values.json) columns.fit(cells(f));
+    },
+    onReversal: (f) => undone.set(tradeKey(f), noted++),
+  }, {
+    onFill: (f) => {
+      if ((undone.get(tradeKey(f)) ?? -1) < printed++) print.push(f);
+    },
+    onReversal: () => printed++,
   });
-  array.end();
+  print.end();
 }
 
 /** Rejections stream as the fold finds them; the table folds twice, the first fold sizing its columns. */
 export async function rejected(argv: string[]): Promise<void> {
   const { values } = parse(argv, jsonOption);
   if (values.json) {
-    const array = jsonArray();
-    await foldStored(values, 'rejected', { onRejection: (r) => array.push(rejectionJson(r)) }, true);
-    return array.end();
+    const print = jsonArray(rejectionJson);
+    await foldStored(values, 'rejected', { onRejection: print.push }, true);
+    return print.end();
   }
+  const columns = new Columns(['block', 'log', 'tx', 'reason', 'detail']);
   const cells = (rejection: Rejection): Cell[] => {
     const r = rejectionJson(rejection);
     return [r.blockNumber, r.logIndex, r.transactionHash, r.reason, r.detail];
   };
-  const columns = new Columns(['block', 'log', 'tx', 'reason', 'detail']);
-  const output = chunkedOutput();
-  await foldTwice(values, 'rejected', { onRejection: (r) => columns.fit(cells(r)) }, () => {
-    output.write(columns.head());
-    return { onRejection: (r) => output.write(`\n${columns.line(cells(r))}`) };
-  });
-  output.end('');
+  const print = streamedTable(columns, cells);
+  await foldTwice(values, 'rejected', { onRejection: (r) => columns.fit(cells(r)) }, { onRejection: print.push });
+  print.end();
 }

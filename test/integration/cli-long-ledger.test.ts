@@ -105,7 +105,9 @@ describe('queries on a long ledger', () => {
     };
     const positions = (await onTerminal('positions')).stdout;
     expect(positions).toMatch(/\rpositions \[#{6,7}\.{13,14}\] 10000\/3\d{4} \(\d+\/s, eta \d+s\)/);
-    expect(positions).toMatch(/\r\x1b\[K(\x1b\[K)*symbol +net/); // the bar is cleared before the table
+    const cleared = positions.lastIndexOf('\r\x1b[K'); // the bar is cleared before the table
+    expect(cleared).toBeGreaterThan(0);
+    expect(positions.indexOf('symbol  net')).toBeGreaterThan(cleared);
     // trades --json streams to the terminal in its second pass: a bar there would tear the JSON.
     const trades = (await onTerminal('trades --json')).stdout;
     expect(trades).toContain('trades (pass 1 of 2) [');

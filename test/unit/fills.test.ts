@@ -225,6 +225,19 @@ describe('fill extraction: clears', () => {
     expect(result.state.openClears).toEqual([]);
   });
 
+  it('given a ClearV2 left open and a clear of the next transaction in the same block (log indexes count on across it), then the open clear is rejected and the next gets its own AfterClear', () => {
+    const h = new History();
+    const open = h.log(clearV2Log(ourSeller('tGME'), theirs(ourBuyer('tGME'))), { tx: 'tx1', logIndex: 0, block: 100n });
+    const next = h.log(clearV2Log(ourBuyer('tAAPL'), theirs(ourSeller('tAAPL'))), { tx: 'tx2', logIndex: 1, block: 100n });
+    const nextAfter = h.log(afterClearLog({ aliceOutput: 40_000_000n, bobOutput: 2n * E18, aliceInput: 2n * E18, bobInput: 40_000_000n }), { tx: 'tx2', logIndex: 2, block: 100n });
+
+    const { fills, rejections, state } = run([...h.allTokens(), open, next, nextAfter]);
+
+    expect(rejections.map((r) => [r.eventId, r.reason])).toEqual([[open.id, 'unpaired_clear']]);
+    expect(fills.map((f) => [f.logId, f.tokenSymbol, f.side, D.format(f.shares), D.format(f.price)])).toEqual([[next.id, 'tAAPL', 'BUY', '2', '20']]);
+    expect(state.openClears).toEqual([]);
+  });
+
   it('given an AfterClear that does not decode, then its own ClearV2 is rejected with it, and the next clear still gets its own amounts', () => {
     const h = new History();
     const gme = h.log(clearV2Log(ourSeller('tGME'), theirs(ourBuyer('tGME'))), { tx: 'tx1', logIndex: 0 });

@@ -109,6 +109,21 @@ describe('Decimal', () => {
       }));
     });
 
+    it('halfEven is the nearest value, ties to even, whatever the signs (a negative quotient rounds like its positive twin)', () => {
+      fc.assert(fc.property(anyDecimal, anyDecimal.filter((d) => !D.isZero(d)), (a, b) => {
+        const n = a.units * 10n ** 18n; // the exact quotient is n / d, in units of 1e-18
+        const d = b.units;
+        const r = D.div(a, b, 'halfEven').units;
+        const twiceError = 2n * (r * d - n);
+        const absTwiceError = twiceError < 0n ? -twiceError : twiceError;
+        const absD = d < 0n ? -d : d;
+        expect(absTwiceError <= absD).toBe(true);
+        if (absTwiceError === absD) expect(r % 2n).toBe(0n);
+        expect(D.div(D.neg(a), b, 'halfEven')).toEqual(D.neg(D.div(a, b, 'halfEven')));
+      }));
+      expect(['-2.5', '-3.5', '-2.7', '-2.2'].map((s) => D.format(D.round(D.parse(s), 0)))).toEqual(['-2', '-4', '-3', '-2']);
+    });
+
     it('fromUnits is exact for every token precision up to 18', () => {
       fc.assert(fc.property(fc.bigInt({ min: 0n, max: 2n ** 256n - 1n }), fc.integer({ min: 0, max: 18 }), (amount, decimals) =>
         D.fromUnits(amount, decimals).units === amount * 10n ** BigInt(18 - decimals),

@@ -41,6 +41,8 @@ describe('Decimal', () => {
     expect(D.format(D.div(D.fromUnits(160155077n, 6), D.fromUnits(2n * 10n ** 18n, 18)))).toBe('80.0775385');
     expect(D.format(D.fromUnits(5n * 10n ** 20n, 20))).toBe('5');
     expect(() => D.fromUnits(1n, 20)).toThrow(RangeError);
+    // An IO's decimals is a uint8: anything else is refused, even for an amount of 0.
+    for (const bad of [-1, 6.5, 256, Number.NaN]) expect(() => D.fromUnits(0n, bad), String(bad)).toThrow(/bad token decimals/);
   });
 
   it('rounds explicitly', () => {

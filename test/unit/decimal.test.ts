@@ -23,6 +23,10 @@ describe('Decimal', () => {
     ]);
   });
 
+  it('reads trailing fractional zeros past the 18th digit as the exact value they write', () => {
+    expect(['2.5000000000000000000000', '-0.1000000000000000010000', '3.0000000000000000000'].map((s) => D.format(D.parse(s)))).toEqual(['2.5', '-0.100000000000000001', '3']);
+  });
+
   it('rejects what is not a plain decimal, naming the input', () => {
     for (const bad of ['', '1e3', '+1', '.5', '1.', 'NaN', '0x10', ' 1', '1.0000000000000000001']) {
       expect(() => D.parse(bad), bad).toThrow(D.DecimalFormatError);

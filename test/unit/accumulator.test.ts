@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import * as D from '../../src/domain/decimal.ts';
 import { initialState, react, symbolState, type AccumulatorConfig, type AccumulatorState } from '../../projections/accumulator.ts';
-import type { Envelope } from '../../src/domain/events.ts';
+import { streams, type Envelope } from '../../src/domain/events.ts';
+import { uuidV5 } from '../../src/domain/ids.ts';
 import { decodeOrderbookLog } from '../../src/domain/orderbook-abi.ts';
 import { deserializeState, serializeState } from '../../projections/accumulator-snapshot.ts';
 import { Scenario, config, replay, show } from '../support/scenario.ts';
@@ -116,6 +117,21 @@ describe('accumulator: the acceptance scenarios of spec/accumulator.md', () => {
     expect(s.brokerFails('GME', 'EXPIRED', '1')).toEqual(['BUY 3 GME']);
     expect(s.brokerFails('GME', 'CANCELED', '1')).toEqual(['HALT GME']);
     expect(s.net()).toBe('-2.4');
+  });
+
+  it('an outcome of a command already closed (a repeated or late outcome) moves nothing, decides nothing, and leaves the next command pending', () => {
+    const s = new Scenario();
+    expect(s.oS('2.5')).toEqual(['BUY 2 GME']);
+    const { commandId: first } = s.pending();
+    s.brokerFills();
+    expect(s.oS('1.5')).toEqual(['BUY 2 GME']);
+    const { commandId: second } = s.pending();
+    const late = (type: 'HedgeOrderFilled' | 'HedgeOrderFailed', data: Record<string, string | null>) =>
+      s.fold(s.history.event(streams.hedgeOrder(first), type, uuidV5(`late ${type}`), { commandId: first, filledQuantity: '2', averagePrice: '20', at: '2025-09-08T15:00:00Z', ...data }));
+    expect(late('HedgeOrderFilled', {})).toEqual([]);
+    expect(late('HedgeOrderFailed', { reason: 'REJECTED' })).toEqual([]);
+    expect(s.net()).toBe('-2');
+    expect(symbolState(s.state, 'GME')).toMatchObject({ pending: { commandId: second }, consecutiveFailures: 0 });
   });
 
   it('12: the same stored event delivered twice applies once', () => {

@@ -97,6 +97,24 @@ describe('a POST Schwab acts on only after the client gave up (its order shows i
     expect((await harness.orderEvents(commandId)).map((e) => e.type)).toEqual(['HedgeOrderSubmitting', 'HedgeOrderPlaced', 'HedgeOrderFilled']);
   });
 
+  it('a restart while the POST is in flight gives that POST the settle time too: it adopts the late order and places nothing more', async () => {
+    harness = await Harness.start();
+    harness.sim.control.injectFault('place', late);
+    const commandId = await harness.request('GME', 'BUY', 3n);
+    const stop = new AbortController();
+    const first = harness.executor({ placementSettleMs: 2_000 }).drainOpen(stop.signal);
+    await harness.until(() => harness.requests('place') === 1, 'the first POST at Schwab');
+    stop.abort(); // the process stops with only Submitting recorded; its POST lands 800 ms after it arrived
+    await first;
+    expect((await harness.orderEvents(commandId)).map((e) => e.type)).toEqual(['HedgeOrderSubmitting']);
+    await harness.executor({ placementSettleMs: 2_000 }).drainOpen();
+    await sleep(1_000);
+    expect(harness.ordersPlaced()).toBe(1);
+    const events = await harness.orderEvents(commandId);
+    expect(events.map((e) => e.type)).toEqual(['HedgeOrderSubmitting', 'HedgeOrderPlaced', 'HedgeOrderFilled']);
+    expect(events[1]?.data).toMatchObject({ brokerOrderId: harness.sim.control.orders()[0]?.orderId });
+  });
+
   it('with no settle time the first empty list is believed and a second order is placed: the hazard the wait removes', async () => {
     harness = await Harness.start();
     harness.sim.control.injectFault('place', late);

@@ -14,7 +14,8 @@ import { AmbiguousPlacement, type Broker } from '../../src/broker/port.ts';
 import { createSimClock, type Endpoint, type Fault, type FaultSchedule } from '../../src/broker/schwab-sim/index.ts';
 import { Harness, type HarnessOptions } from '../support/executor-harness.ts';
 import { OrderStepsStuck } from '../../src/services/executor.ts';
-import { streams } from '../../src/domain/events.ts';
+import { encodeEvent, streams } from '../../src/domain/events.ts';
+import { NO_STREAM, type EventStore } from '../../src/eventstore/port.ts';
 import { orderEventId } from '../../src/domain/ids.ts';
 
 let harness: Harness;
@@ -288,6 +289,32 @@ describe('reconciliation adopts only an order that can be this command’s', () 
     await harness.executor().drainOpen();
     await expectItsOwnOrder(commandId);
   });
+});
+
+it('another writer records Submitting and places the order just before this executor records its own: it re-reads the stream and adopts that order, placing none', async () => {
+  harness = await Harness.start();
+  const commandId = await harness.request('GME', 'BUY', 3n);
+  const stream = streams.hedgeOrder(commandId);
+  let raced = false;
+  // Between this executor's read of the stream (no order event yet) and its first append: a process that dies after its POST.
+  const store: EventStore = Object.assign(Object.create(harness.store) as EventStore, {
+    append: async (name: string, events: Parameters<EventStore['append']>[1], expected: Parameters<EventStore['append']>[2]) => {
+      if (name === stream && !raced) {
+        raced = true;
+        const at = harness.now();
+        const submitting = { commandId, broker: 'schwab', symbol: 'GME', side: 'BUY' as const, quantity: D.fromBigInt(3n), at: at.toISOString() };
+        await harness.store.append(stream, [encodeEvent(orderEventId(commandId, 0n), { type: 'HedgeOrderSubmitting', data: submitting })], NO_STREAM);
+        await harness.broker().place({ commandId, symbol: 'GME', side: 'BUY', quantity: 3n, referencePrice: null, intentAt: at });
+      }
+      return harness.store.append(name, events, expected);
+    },
+  });
+  await harness.executor({ store }).drainOpen();
+  expect(raced).toBe(true);
+  expect(harness.ordersPlaced()).toBe(1);
+  const events = await harness.orderEvents(commandId);
+  expect(events.map((e) => e.type)).toEqual(['HedgeOrderSubmitting', 'HedgeOrderPlaced', 'HedgeOrderFilled']);
+  expect(events[1]?.data).toMatchObject({ brokerOrderId: harness.sim.control.orders()[0]?.orderId });
 });
 
 it('a symbol the broker refuses (400) fails the command at placement, with the reason', async () => {

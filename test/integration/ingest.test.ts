@@ -324,6 +324,16 @@ describe('the ingestion path', () => {
     expect(await storedNet(store, config)).toEqual({ GME: '-0.4' });
   });
 
+  it('an ingester whose token stream another ingester moved on re-reads it and records the tokens of its next logs', async () => {
+    const store = await memoryStore();
+    const [a, b] = [ingesterOn(store), ingesterOn(store)];
+    expect(await a.appendCanonical([oS('0.1', 'tokens a', 400n, 0, 'tGME')])).toMatchObject({ appended: 1, tokensRecorded: 2 });
+    expect(await b.appendCanonical([oS('0.1', 'tokens b', 401n, 0, 'tAAPL')])).toMatchObject({ appended: 1, tokensRecorded: 1 });
+    // a's view of the token stream ends before b's tAAPL: its next token is appended at a stale revision, and must be retried after a re-read.
+    expect(await a.appendCanonical([oS('0.1', 'tokens c', 402n, 0, 'GME0x')])).toMatchObject({ appended: 1, tokensRecorded: 1 });
+    expect(await storedNet(store, config)).toEqual({ GME: '-0.2', AAPL: '-0.1' });
+  });
+
   it('a rescan below the indexed tail of the stream is refused', async () => {
     const store = await memoryStore();
     await ingesterOn(store).appendCanonical(Array.from({ length: 10 }, (_, i) => oS('0.1', `deep ${i}`, 300n + BigInt(i))));

@@ -134,6 +134,17 @@ describe('accumulator: the acceptance scenarios of spec/accumulator.md', () => {
     expect(symbolState(s.state, 'GME')).toMatchObject({ pending: { commandId: second }, consecutiveFailures: 0 });
   });
 
+  it('11d: the halt replaces a command (rule 5): K failures that leave less than a share decide nothing; the fill that makes a share due halts', () => {
+    const s = new Scenario();
+    expect(s.oS('3.4')).toEqual(['BUY 3 GME']);
+    expect(s.brokerFails('GME', 'EXPIRED', '1')).toEqual(['BUY 2 GME']);
+    expect(s.brokerFails('GME', 'EXPIRED', '1')).toEqual(['BUY 1 GME']);
+    expect(s.brokerFails('GME', 'EXPIRED', '1')).toEqual([]);
+    expect(s.net()).toBe('-0.4');
+    expect(symbolState(s.state, 'GME')).toMatchObject({ halted: false, consecutiveFailures: 3 });
+    expect(s.oS('0.7')).toEqual(['HALT GME']);
+  });
+
   it('12: the same stored event delivered twice applies once', () => {
     const s = new Scenario();
     s.oS('0.6');

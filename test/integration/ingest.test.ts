@@ -272,6 +272,9 @@ describe('the ingestion path', () => {
     const changed = { ...remined(t1), data: oS('0.7', 'other', 100n).data };
     await expect(ingester.appendCanonical([changed])).rejects.toThrow(LogConflict);
     await expect(ingester.reconcile({ from: 100n, to: 100n }, [changed])).rejects.toThrow(/stored from block 100 .* with other content than the chain now has/);
+    // The same data under another event (topic0) is other content too.
+    const otherEvent = { ...remined(t1), topics: [keccak256(stringToHex('another event'))] };
+    await expect(ingester.appendCanonical([otherEvent])).rejects.toThrow(/with other content than the chain now has/);
     expect(await storedLogs(store, ingester.stream)).toHaveLength(1);
   });
 

@@ -24,8 +24,8 @@ afterEach(async () => {
 });
 
 /** `hedge-ledger run --roles execute --broker schwab` with this Schwab request timeout; the second one without the executor lock. */
-async function executorProcess(name: 'first' | 'second', requestTimeoutMs: number): Promise<ServiceProcess> {
-  const env = { SCHWAB_REQUEST_TIMEOUT_MS: String(requestTimeoutMs) };
+async function executorProcess(name: 'first' | 'second', requestTimeoutMs: number, extra: Record<string, string> = {}): Promise<ServiceProcess> {
+  const env = { SCHWAB_REQUEST_TIMEOUT_MS: String(requestTimeoutMs), ...extra };
   const service = await (name === 'first' ? spawnRoles(harness, name, 'execute', env) : spawnUnlockedExecutor(harness, name, env));
   running.push(service);
   return service;
@@ -62,7 +62,8 @@ describe('two executors at once', () => {
     harness.sim.control.setMarketOpen(true);
     // The order is created, the answer never comes: the first executor waits out its 6 s timeout.
     harness.sim.control.injectFault('place', { kind: 'timeout', applied: true });
-    const first = await executorProcess('first', 6_000);
+    // Its settle time (500 ms) ends within the wait below: a first executor that reconciled rather than re-read its stream would place again in it.
+    const first = await executorProcess('first', 6_000, { LEDGER_PLACEMENT_SETTLE_MS: '500' });
     const commandId = await harness.request('GME', 'BUY', 2n);
     await harness.until(() => harness.ordersPlaced() === 1, 'the first executor’s POST to reach the broker');
 

@@ -5,7 +5,7 @@ import { initialState, react, symbolState, type AccumulatorConfig, type Accumula
 import { streams, type Envelope } from '../../src/domain/events.ts';
 import { uuidV5 } from '../../src/domain/ids.ts';
 import { decodeOrderbookLog } from '../../src/domain/orderbook-abi.ts';
-import { deserializeState, serializeState } from '../../projections/accumulator-snapshot.ts';
+import { SnapshotError, deserializeState, serializeState } from '../../projections/accumulator-snapshot.ts';
 import { Scenario, config, replay, show } from '../support/scenario.ts';
 import { History, OTHER_OWNER, OUR_OWNER, afterClearLog, clearV2Log, io, takeOrderV2Log, type RawLog } from '../support/orderbook-logs.ts';
 import type { Hex } from 'viem';
@@ -257,6 +257,19 @@ describe('accumulator: the acceptance scenarios of spec/accumulator.md', () => {
     expect(weth).toEqual([]);
     expect(s.oS('1.5', 'tAAPL')).toEqual(['BUY 1 AAPL']);
     expect(s.net('AAPL')).toBe('-1.5');
+  });
+
+  it('a snapshot folded under another K (maxConsecutiveFailures) is refused: the halts in it are not that K\'s', () => {
+    const s = new Scenario();
+    s.oS('1.3');
+    s.brokerFails();
+    s.brokerFails();
+    expect(s.brokerFails()).toEqual(['HALT GME']);
+    const five: AccumulatorConfig = { ...config, maxConsecutiveFailures: 5 };
+    expect(() => deserializeState(serializeState(s.state, config), five)).toThrow(SnapshotError);
+    // Folded again under K = 5, the same facts do not halt: resuming the snapshot would have kept a halt that K never decided.
+    const facts = s.events.filter((e) => e.type !== 'HedgeRequested' && e.type !== 'HedgingHalted');
+    expect(symbolState(replay(facts, five).state, 'GME').halted).toBe(false);
   });
 
   it('maps base tickers to broker symbols on the command', () => {

@@ -167,6 +167,26 @@ it('an executor given the store\'s marks refuses a restored copy that lacks the 
   expect(h.ordersPlaced()).toBe(3);
 });
 
+it('refuses a copy that lacks only the newest order event, a Submitting whose POST reached Schwab: without the refusal the command would be placed again', async () => {
+  harness = await Harness.start({ store: 'file' });
+  const h = harness;
+  const marks = orderMarksFor(h.storeUrl);
+  await appendCommand(h.store, 'GME', 1);
+  const backup = await backUp(h); // the command, and none of its order events
+  h.sim.control.injectFault('place', { kind: 'timeout', applied: true }); // the order is entered, the answer never comes
+  const stop = new AbortController();
+  const placing = h.executor({ marks }).drainOpen(stop.signal);
+  await h.until(() => h.ordersPlaced() === 1, 'the POST to reach Schwab');
+  stop.abort(); // the process stops: Submitting (revision 0) is the newest order event it recorded
+  await placing;
+  expect((await marks!(testLog()).read())?.revision).toBe('0');
+  h.sim.control.clearFaults();
+
+  const restored = await restore(h, backup.file);
+  await expect(h.executor({ store: restored, marks }).drainOpen()).rejects.toThrow(LedgerRewound);
+  expect(h.ordersPlaced()).toBe(1);
+});
+
 it('refuses a LEDGER_RECONCILE_SINCE later than the marked order event the copy lacks (the backup is older than that), and places nothing', async () => {
   const { h, marks, backup } = await backedUp();
   await appendCommand(h.store, 'GME', 1);

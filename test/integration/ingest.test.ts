@@ -345,6 +345,16 @@ describe('the ingestion path', () => {
     await expect(restarted.reconcile({ from: 305n, to: 320n }, [])).rejects.toThrow(ReorgTooDeep);
     expect(await restarted.reconcile({ from: 309n, to: 320n }, [])).toMatchObject({ removed: 1 });
   });
+
+  it('a rescan of a block whose oldest log the index has dropped is refused, though the index still holds another log of that block', async () => {
+    const store = await memoryStore();
+    const ingester = ingesterOn(store, { recentLogs: 3 });
+    await ingester.appendCanonical([oS('0.1', 'evicted', 310n, 0), oS('0.1', 'kept', 310n, 1), oS('0.1', 'next', 311n, 0), oS('0.1', 'last', 312n, 0)]);
+    // (310, 0) left the index: a rescan from 310 could not compensate it, were it orphaned.
+    expect((await ingester.recentBlocks()).floor).toBe(311n);
+    await expect(ingester.reconcile({ from: 310n, to: 320n }, [])).rejects.toThrow(ReorgTooDeep);
+    expect(await ingester.reconcile({ from: 311n, to: 320n }, [])).toMatchObject({ removed: 2 });
+  });
 });
 
 /** The logs as one ingester stores them alone: the reference order. */

@@ -92,6 +92,14 @@ describe('order codec', () => {
     }
   });
 
+  it('believes no filledQuantity above the ordered shares: the executions decide, at their price', () => {
+    for (const status of ['CANCELED', 'EXPIRED', 'WORKING']) {
+      const state = orderState(decode(order(status, '5.0', [{ quantity: '2.0', price: '230.11' }], ',"filledQuantity":7.0')));
+      expect(D.format(state.filledQuantity), status).toBe('2');
+      if (state.status === 'failed') expect(state.averagePrice && D.format(state.averagePrice)).toBe('230.11');
+    }
+  });
+
   it('never counts more shares filled than ordered: executions above the order on CANCELED, EXPIRED, REJECTED or REPLACED count the ordered shares, at an unknown price', () => {
     for (const status of ['CANCELED', 'EXPIRED', 'REJECTED', 'REPLACED']) {
       const state = orderState(decode(order(status, '5.0', [{ quantity: '4.0', price: '230.11' }, { quantity: '3.0', price: '230.12' }])));

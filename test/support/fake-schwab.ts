@@ -12,6 +12,8 @@ export interface CannedAnswer {
   readonly status: number;
   readonly body: string;
   readonly location?: string;
+  /** The Date header, epoch ms (none by default). */
+  readonly date?: number;
 }
 
 export function fakeSchwabBroker(answer: (request: TraderRequest) => CannedAnswer, now: () => Date, log: Logger = testLog('broker')): SchwabBroker {

@@ -40,6 +40,15 @@ describe('findPlaced over an orders list holding an order the codec refuses', ()
   });
 });
 
+describe('findPlaced on a new adapter whose first answer is the orders list', () => {
+  it('searches again once that answer showed Schwab\'s clock 5 min behind ours, and finds our order', async () => {
+    // Entered 5 s after the intent (14:00:00 ours), which is 13:55:05 on Schwab's clock.
+    const ours = OURS.replace('2025-09-10T14:00:05+0000', '2025-09-10T13:55:05+0000');
+    const broker = fakeSchwabBroker(() => ({ status: 200, body: `[${ours}]`, date: NOW.getTime() - 5 * 60_000 }), () => NOW);
+    await expect(broker.findPlaced(intent, new Set())).resolves.toBe('1004055538154');
+  });
+});
+
 describe('findPlaced over more orders than one answer holds (3000)', () => {
   const at = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, '+0000');
   const order = (orderId: number, enteredMs: number, instruction: string, quantity: number) =>

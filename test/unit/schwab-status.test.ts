@@ -34,6 +34,7 @@ describe('status() of an order', () => {
 
   it.each<[string, Shape]>([
     ['another order id (100 shares of it filled)', { orderId: '1004055538999', quantity: '100.0' }],
+    ['another order id, alike in symbol, side and quantity', { orderId: '1004055538999' }],
     ['another symbol', { symbol: 'AAPL' }],
     ['another side', { instruction: 'SELL' }],
     ['another quantity', { quantity: '30.0' }],

@@ -144,6 +144,10 @@ describe('reconciliation match', () => {
   it('matches symbol, side, quantity, MARKET, and entry after the intent minus skew', () => {
     expect(matchesIntent(filled, intent, new Date('2025-08-29T17:14:00Z'))).toBe(true);
     expect(matchesIntent(filled, intent, new Date('2025-08-29T17:15:18Z'))).toBe(false);
+    // An order of two legs (a pair traded by hand) is not our single-leg order, though its first leg is alike.
+    const twoLegs = decode(FILLED.replace('"instrument":{"assetType":"EQUITY","symbol":"GME"}}]', '"instrument":{"assetType":"EQUITY","symbol":"GME"}},{"orderLegType":"EQUITY","legId":2,"instruction":"SELL","quantity":1.0,"instrument":{"assetType":"EQUITY","symbol":"AMC"}}]'));
+    expect(twoLegs.orderLegCollection).toHaveLength(2);
+    expect(matchesIntent(twoLegs, intent, new Date('2025-08-29T17:14:00Z'))).toBe(false);
     expect(matchesIntent(filled, { ...intent, side: 'SELL' }, new Date(0))).toBe(false);
     expect(matchesIntent(filled, { ...intent, quantity: 2n }, new Date(0))).toBe(false);
     expect(matchesIntent(filled, { ...intent, symbol: 'GMEW' }, new Date(0))).toBe(false);

@@ -42,3 +42,16 @@ describe('status() of an order', () => {
     await expect(poll(shape)).rejects.toThrow(BrokerUnavailable);
   });
 });
+
+describe('cancel() of an order', () => {
+  const cancel = (status: number) => fakeSchwabBroker(() => ({ status, body: '{"message":"order not cancelable"}' }), () => NOW).cancel(OURS);
+
+  it('takes a 400 as an order already terminal or being cancelled: no error, the next poll tells the outcome', async () => {
+    await expect(cancel(200)).resolves.toBeUndefined();
+    await expect(cancel(400)).resolves.toBeUndefined();
+  });
+
+  it('takes any other answer as the broker unavailable: the cancel is asked again', async () => {
+    for (const status of [401, 404, 429, 500, 503]) await expect(cancel(status), String(status)).rejects.toThrow(BrokerUnavailable);
+  });
+});

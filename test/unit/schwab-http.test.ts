@@ -60,3 +60,23 @@ describe('a request fetch refuses to send', () => {
     expect(JSON.stringify(pino.stdSerializers.err(error as Error))).not.toContain('SECRET');
   });
 });
+
+describe('an answer cut off in its body', () => {
+  it('is a TransportError naming the dropped connection, not a request fetch refused to send (fetch had sent it: the server answered)', async () => {
+    const cutting = createServer((_req, res) => {
+      res.writeHead(200, { 'Content-Length': '1000' });
+      res.write('{"orderId":');
+      setTimeout(() => res.socket?.destroy(), 20);
+    });
+    await new Promise<void>((resolve) => cutting.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `http://127.0.0.1:${(cutting.address() as AddressInfo).port}/trader/v1/orders`;
+      const error = await exchange({ method: 'GET', url, headers: {} }, 2000, testLog()).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(TransportError);
+      expect((error as Error).message).not.toMatch(/refused to send/);
+      expect((error as Error).message).toMatch(/^GET \/trader\/v1\/orders: .*other side closed/);
+    } finally {
+      await new Promise<void>((resolve) => cutting.close(() => resolve()));
+    }
+  });
+});

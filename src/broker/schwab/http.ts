@@ -61,8 +61,9 @@ export async function exchange(request: HttpRequest, timeoutMs: number, log: Log
   const started = performance.now();
   const init: RequestInit = { method: request.method, headers: request.headers, signal: AbortSignal.timeout(timeoutMs), redirect: 'manual' };
   if (request.body !== undefined) init.body = request.body;
+  let res: Response | undefined;
   try {
-    const res = await fetch(request.url, init);
+    res = await fetch(request.url, init);
     const body = await res.text();
     const answer: HttpAnswer = {
       status: res.status,
@@ -75,7 +76,7 @@ export async function exchange(request: HttpRequest, timeoutMs: number, log: Log
     log.debug({ method: request.method, path: pathOf(request.url), status: res.status, correlId: answer.correlId, ms: Math.round(performance.now() - started) }, 'schwab answered');
     return answer;
   } catch (e) {
-    if (refusedToSend(e)) throw new TransportError(`${request.method} ${pathOf(request.url)}: fetch refused to send the request (a malformed URL or header)`, false);
+    if (res === undefined && refusedToSend(e)) throw new TransportError(`${request.method} ${pathOf(request.url)}: fetch refused to send the request (a malformed URL or header)`, false);
     const timedOut = (e as Error).name === 'TimeoutError';
     const reason = timedOut ? `no answer within ${timeoutMs} ms` : describeFailure(e);
     throw new TransportError(`${request.method} ${pathOf(request.url)}: ${reason}`, timedOut, { cause: e });
@@ -85,7 +86,9 @@ export async function exchange(request: HttpRequest, timeoutMs: number, log: Log
 /**
  * fetch refused the request before sending it: a header value it cannot send (a token with a
  * control character) or a bad URL. Its message quotes the value, `Bearer <token>` included, so
- * neither the message nor the error goes any further. Every failure after sending is "fetch failed".
+ * neither the message nor the error goes any further. Every failure after sending is "fetch failed";
+ * one while reading the body (the connection dropped) is a TypeError too ("terminated"), hence only
+ * fetch's own failures, before any answer, are asked about.
  */
 const refusedToSend = (e: unknown): boolean => e instanceof TypeError && e.message !== 'fetch failed';
 

@@ -42,10 +42,11 @@ function percentDecoded(captures: readonly string[]): string[] {
   }
 }
 
-/** Loopback names as a Host header's hostname: localhost, 127.0.0.0/8, [::1] (URL normalises 127.1, case and brackets). */
-const LOOPBACK_HOSTNAME = /^(localhost|127\.\d{1,3}\.\d{1,3}\.\d{1,3}|\[::1\])$/;
+/** Loopback names as a Host header's hostname: localhost, 127.0.0.0/8, [::1], [::ffff:127.x.x.x] (URL normalises 127.1, case, brackets, and the mapped form to hex). */
+const LOOPBACK_HOSTNAME = /^(localhost|127\.\d{1,3}\.\d{1,3}\.\d{1,3}|\[::1\]|\[::ffff:7f[0-9a-f]{2}:[0-9a-f]{1,4}\])$/;
 
-const isLoopbackAddress = (address: string): boolean => address === '::1' || address.startsWith('127.');
+/** The address listen() reports: 127.0.0.0/8, ::1, or 127.x as an IPv4-mapped IPv6 address (a bind to ::ffff:127.0.0.1). */
+const isLoopbackAddress = (address: string): boolean => address === '::1' || /^(::ffff:)?127\./i.test(address);
 
 /**
  * An API bound to loopback answers only requests addressed to a loopback name. A web page the

@@ -218,6 +218,16 @@ describe('HTTP API on the example ledger', () => {
     }
   });
 
+  it('bound to loopback as an IPv4-mapped IPv6 address (::ffff:127.0.0.1), refuses another Host as well', async () => {
+    const mapped = await startHttpApi({ host: '::ffff:127.0.0.1', port: 0, follower, store, metrics: createMetrics(), roles: new Roles(), checkpoints: [], log: silent });
+    try {
+      expect((await getAs(`http://127.0.0.1:${mapped.port}`, '/positions', `attacker.example:${mapped.port}`)).status).toBe(403);
+      for (const host of [`localhost:${mapped.port}`, `[::ffff:127.0.0.1]:${mapped.port}`]) expect((await getAs(`http://127.0.0.1:${mapped.port}`, '/positions', host)).status, host).toBe(200);
+    } finally {
+      await mapped.close();
+    }
+  });
+
   it('bound beyond loopback, answers any Host: names it is reached by are not known', async () => {
     const wide = await startHttpApi({ host: '0.0.0.0', port: 0, follower, store, metrics: createMetrics(), roles: new Roles(), checkpoints: [], log: silent });
     try {

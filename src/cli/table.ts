@@ -1,5 +1,5 @@
 /** Plain aligned text tables for the terminal. */
-type Cell = string | number | null | boolean;
+export type Cell = string | number | null | boolean;
 
 const text = (c: Cell): string => (c === null ? '-' : String(c));
 

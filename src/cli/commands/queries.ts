@@ -5,7 +5,7 @@ import { foldLedger } from '../../services/ledger-query.ts';
 import type { EventStore, Position } from '../../eventstore/port.ts';
 import type { AccumulatorConfig } from '../../../projections/accumulator.ts';
 import { hedgesJson, positionsJson, rejectionJson, tradeJson } from '../../../projections/queries.ts';
-import { Columns, table } from '../table.ts';
+import { Columns, table, type Cell } from '../table.ts';
 import { progress, type Progress } from '../progress.ts';
 import type { Fill, Rejection } from '../../../projections/fill.ts';
 import type { LedgerView, LedgerViewListener } from '../../../projections/ledger.ts';
@@ -61,8 +61,6 @@ function streamedTable<T>(columns: Columns, cells: (item: T) => Cell[]): { push(
     },
   };
 }
-
-type Cell = string | number | boolean | null;
 
 /**
  * A fold's progress as a bar on a terminal (a million events take seconds). None elsewhere, so a

@@ -138,20 +138,21 @@ export async function trades(argv: string[]): Promise<void> {
   };
   const print = values.json ? jsonArray(tradeJson) : streamedTable(columns, cells);
   // A fill is listed unless its key is undone after it: the step of each key's last reversal.
+  // A step is a fill or a reversal; both passes count them alike, so their numbers agree.
   const undone = new Map<string, number>();
-  let noted = 0;
-  let printed = 0;
+  let firstStep = 0;
+  let secondStep = 0;
   await foldTwice(values, 'trades', {
     onFill: (f) => {
-      noted++;
+      firstStep++;
       if (!values.json) columns.fit(cells(f));
     },
-    onReversal: (f) => undone.set(tradeKey(f), noted++),
+    onReversal: (f) => undone.set(tradeKey(f), firstStep++),
   }, {
     onFill: (f) => {
-      if ((undone.get(tradeKey(f)) ?? -1) < printed++) print.push(f);
+      if ((undone.get(tradeKey(f)) ?? -1) < secondStep++) print.push(f);
     },
-    onReversal: () => printed++,
+    onReversal: () => secondStep++,
   });
   print.end();
 }

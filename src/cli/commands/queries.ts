@@ -62,17 +62,20 @@ function streamedTable<T>(columns: Columns, cells: (item: T) => Cell[]): { push(
   };
 }
 
+/** When a fold's rows reach stdout: after it ends, or during it (its listener prints as it goes). */
+type Printing = 'after' | 'during';
+
 /**
  * A fold's progress as a bar on a terminal (a million events take seconds). None elsewhere, so a
  * script's stderr stays quiet, and none while rows stream to the same terminal the bar draws on.
  */
-function bar(label: string, streaming: boolean): Progress | undefined {
-  return !process.stderr.isTTY || (streaming && process.stdout.isTTY) ? undefined : progress(label);
+function bar(label: string, printing: Printing): Progress | undefined {
+  return !process.stderr.isTTY || (printing === 'during' && process.stdout.isTTY) ? undefined : progress(label);
 }
 
-/** Folds the whole ledger, with a bar on a terminal; `streaming`: the listener prints as it goes. */
-async function foldWithBar(store: EventStore, fold: AccumulatorConfig, label: string, listener: LedgerViewListener, streaming: boolean, upTo?: Position): Promise<LedgerView> {
-  const shown = bar(label, streaming);
+/** Folds the whole ledger (up to `upTo`), with a bar on a terminal. */
+async function foldWithBar(store: EventStore, fold: AccumulatorConfig, label: string, listener: LedgerViewListener, printing: Printing, upTo?: Position): Promise<LedgerView> {
+  const shown = bar(label, printing);
   try {
     return await foldLedger(store, fold, listener, shown?.update, upTo);
   } finally {
@@ -81,10 +84,10 @@ async function foldWithBar(store: EventStore, fold: AccumulatorConfig, label: st
 }
 
 /** Checks the configuration before the store is opened (a bad one must not create a store file), then folds the ledger. */
-async function foldStored(values: Parameters<typeof configFrom>[0], command: string, listener: LedgerViewListener = {}, streaming = false): Promise<LedgerView> {
+async function foldStored(values: Parameters<typeof configFrom>[0], command: string, listener: LedgerViewListener = {}, printing: Printing = 'after'): Promise<LedgerView> {
   const config = configFrom(values);
   const fold = accumulatorConfig(config, command);
-  return withStore(config.store, (store) => foldWithBar(store, fold, command, listener, streaming));
+  return withStore(config.store, (store) => foldWithBar(store, fold, command, listener, printing));
 }
 
 /**
@@ -98,8 +101,8 @@ async function foldTwice(values: Parameters<typeof configFrom>[0], command: stri
   await withStore(config.store, async (store) => {
     const head = await store.headPosition();
     if (head === undefined) return;
-    await foldWithBar(store, fold, `${command} (pass 1 of 2)`, first, false, head);
-    await foldWithBar(store, fold, `${command} (pass 2 of 2)`, second, true, head);
+    await foldWithBar(store, fold, `${command} (pass 1 of 2)`, first, 'after', head);
+    await foldWithBar(store, fold, `${command} (pass 2 of 2)`, second, 'during', head);
   });
 }
 
@@ -162,7 +165,7 @@ export async function rejected(argv: string[]): Promise<void> {
   const { values } = parse(argv, jsonOption);
   if (values.json) {
     const print = jsonArray(rejectionJson);
-    await foldStored(values, 'rejected', { onRejection: print.push }, true);
+    await foldStored(values, 'rejected', { onRejection: print.push }, 'during');
     return print.end();
   }
   const columns = new Columns(['block', 'log', 'tx', 'reason', 'detail']);

@@ -41,7 +41,7 @@ const ReconcileSince = t.refinement(IsoTime, (s) => Number.isFinite(Date.parse(s
 /** The executor lock's heartbeat is a sixth of it: shorter would renew the file more often than a busy disk answers. */
 const StaleAge = millis(1000);
 /** node:http binds every interface for an empty host: a blank one must not silently expose the API that defaults to 127.0.0.1. */
-const HttpHost = t.refinement(t.string, (s) => s !== '' && s.trim() === s, 'a host name or IP address without surrounding whitespace (0.0.0.0 or :: exposes the API)');
+const HttpHost = t.refinement(t.string, (s) => s !== '' && s.trim() === s, 'a host name or IP address without surrounding whitespace');
 const Port = t.refinement(t.number, (n) => Number.isSafeInteger(n) && n >= 0 && n <= 65535, 'a port from 0 to 65535');
 
 /** One setting: its file key, env name, codec for the decoded value, and how env text becomes JSON. */
@@ -102,7 +102,7 @@ export const settings = {
   schwabAccountNumber: setting('SCHWAB_ACCOUNT_NUMBER', t.string, text, 'Schwab account to hedge in; needed only when the login sees several'),
   schwabRequestTimeoutMs: setting('SCHWAB_REQUEST_TIMEOUT_MS', PositiveMillis, integer, 'timeout of one Schwab request; default 10000'),
   // ---- HTTP API ----
-  httpHost: setting('LEDGER_HTTP_HOST', HttpHost, text, 'address the read-only HTTP API binds; default 127.0.0.1 (0.0.0.0 exposes it)'),
+  httpHost: setting('LEDGER_HTTP_HOST', HttpHost, text, 'address the read-only HTTP API binds; default 127.0.0.1 (0.0.0.0 or :: exposes it)'),
   httpPort: setting('LEDGER_HTTP_PORT', Port, integer, 'HTTP API port; default 8080, 0 picks a free one'),
   maxIngestLagBlocks: setting('LEDGER_MAX_INGEST_LAG_BLOCKS', PositiveInt, integer, 'the service is not ready while ingestion is further than this behind the confirmed chain head; default 50'),
   ingestStallMs: setting('LEDGER_INGEST_STALL_MS', PositiveMillis, integer, 'the watchdog restarts the ingester after this long without progress while the chain is ahead of it; default 300000 (5 min)'),

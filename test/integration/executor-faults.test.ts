@@ -21,18 +21,25 @@ import { orderEventId } from '../../src/domain/ids.ts';
 let harness: Harness;
 afterEach(() => harness.close());
 
-/** One BUY 3 GME through the executor under `faults`; checks it made exactly one order and recorded its exact fill. */
-async function oneCommandUnder(faults: readonly [Endpoint, Fault, FaultSchedule?][], options: HarnessOptions = {}): Promise<void> {
-  harness = await Harness.start(options);
-  for (const [endpoint, fault, schedule] of faults) harness.sim.control.injectFault(endpoint, fault, schedule);
-  const commandId = await harness.request('GME', 'BUY', 3n);
-  await harness.executor().drainOpen();
+/** The command made exactly one order at Schwab and recorded it whole: Submitting, Placed naming that order, Filled. */
+async function expectOneOrderFilled(commandId: string): Promise<Awaited<ReturnType<Harness['orderEvents']>>> {
   const [order, ...others] = harness.sim.control.orders();
   expect(others).toEqual([]);
   expect(harness.ordersPlaced()).toBe(1);
   const events = await harness.orderEvents(commandId);
   expect(events.map((e) => e.type)).toEqual(['HedgeOrderSubmitting', 'HedgeOrderPlaced', 'HedgeOrderFilled']);
   expect(events[1]?.data).toMatchObject({ brokerOrderId: order?.orderId });
+  return events;
+}
+
+/** One BUY 3 GME through the executor under `faults`; checks it made exactly one order and recorded its exact fill. */
+async function oneCommandUnder(faults: readonly [Endpoint, Fault, FaultSchedule?][], options: HarnessOptions = {}): Promise<void> {
+  harness = await Harness.start(options);
+  for (const [endpoint, fault, schedule] of faults) harness.sim.control.injectFault(endpoint, fault, schedule);
+  const commandId = await harness.request('GME', 'BUY', 3n);
+  await harness.executor().drainOpen();
+  const events = await expectOneOrderFilled(commandId);
+  const [order] = harness.sim.control.orders();
   const filled = events[2];
   if (filled?.type !== 'HedgeOrderFilled') throw new Error('expected a fill');
   expect([D.format(filled.data.filledQuantity), D.format(filled.data.averagePrice)]).toEqual(['3', '22.7299']);
@@ -80,11 +87,7 @@ describe('a POST Schwab acts on only after the client gave up (its order shows i
     harness.sim.control.injectFault('place', late);
     const commandId = await harness.request('GME', 'BUY', 3n);
     await harness.executor({ placementSettleMs: 2_000 }).drainOpen();
-    const [order, ...others] = harness.sim.control.orders();
-    expect(others).toEqual([]);
-    const events = await harness.orderEvents(commandId);
-    expect(events.map((e) => e.type)).toEqual(['HedgeOrderSubmitting', 'HedgeOrderPlaced', 'HedgeOrderFilled']);
-    expect(events[1]?.data).toMatchObject({ brokerOrderId: order?.orderId });
+    await expectOneOrderFilled(commandId);
     expect(harness.requests('listOrders')).toBeGreaterThanOrEqual(2);
   });
 
@@ -94,8 +97,7 @@ describe('a POST Schwab acts on only after the client gave up (its order shows i
     const commandId = await harness.request('GME', 'BUY', 3n);
     await harness.executor({ placementSettleMs: 500 }).drainOpen();
     await sleep(1_000);
-    expect(harness.ordersPlaced()).toBe(1);
-    expect((await harness.orderEvents(commandId)).map((e) => e.type)).toEqual(['HedgeOrderSubmitting', 'HedgeOrderPlaced', 'HedgeOrderFilled']);
+    await expectOneOrderFilled(commandId);
   });
 
   it('a restart while the POST is in flight gives that POST the settle time too: it adopts the late order and places nothing more', async () => {
@@ -110,10 +112,7 @@ describe('a POST Schwab acts on only after the client gave up (its order shows i
     expect((await harness.orderEvents(commandId)).map((e) => e.type)).toEqual(['HedgeOrderSubmitting']);
     await harness.executor({ placementSettleMs: 2_000 }).drainOpen();
     await sleep(1_000);
-    expect(harness.ordersPlaced()).toBe(1);
-    const events = await harness.orderEvents(commandId);
-    expect(events.map((e) => e.type)).toEqual(['HedgeOrderSubmitting', 'HedgeOrderPlaced', 'HedgeOrderFilled']);
-    expect(events[1]?.data).toMatchObject({ brokerOrderId: harness.sim.control.orders()[0]?.orderId });
+    await expectOneOrderFilled(commandId);
   });
 
   it('with no settle time the first empty list is believed and a second order is placed: the hazard the wait removes', async () => {
@@ -152,8 +151,7 @@ describe("this host's clock off Schwab's by more than the skew: the Date header 
     expect((await harness.orderEvents(commandId)).map((e) => e.type)).toEqual(['HedgeOrderSubmitting']);
     // A new process: a new adapter that has seen no answer yet.
     await harness.executor().drainOpen();
-    expect(harness.ordersPlaced()).toBe(1);
-    expect((await harness.orderEvents(commandId)).map((e) => e.type)).toEqual(['HedgeOrderSubmitting', 'HedgeOrderPlaced', 'HedgeOrderFilled']);
+    await expectOneOrderFilled(commandId);
   });
 });
 
@@ -188,8 +186,7 @@ it('a Date far off Schwab’s clock on one answer (an intermediary’s error pag
     const settings = harness.settings();
     const broker = createSchwabBroker({ ...settings, app: { ...settings.app, baseUrl: proxy.url } }, { now: harness.now, log: testLog('broker') });
     await harness.executor({ broker }).drainOpen();
-    expect(harness.ordersPlaced()).toBe(1);
-    expect((await harness.orderEvents(commandId)).map((e) => e.type)).toEqual(['HedgeOrderSubmitting', 'HedgeOrderPlaced', 'HedgeOrderFilled']);
+    await expectOneOrderFilled(commandId);
   } finally {
     await proxy.close();
   }
@@ -311,10 +308,7 @@ it('another writer records Submitting and places the order just before this exec
   });
   await harness.executor({ store }).drainOpen();
   expect(raced).toBe(true);
-  expect(harness.ordersPlaced()).toBe(1);
-  const events = await harness.orderEvents(commandId);
-  expect(events.map((e) => e.type)).toEqual(['HedgeOrderSubmitting', 'HedgeOrderPlaced', 'HedgeOrderFilled']);
-  expect(events[1]?.data).toMatchObject({ brokerOrderId: harness.sim.control.orders()[0]?.orderId });
+  await expectOneOrderFilled(commandId);
 });
 
 it('a symbol the broker refuses (400) fails the command at placement, with the reason', async () => {

@@ -2,6 +2,7 @@
 import { ConfigError } from '../config.ts';
 import { isStoreError } from '../eventstore/errors.ts';
 import { UsageError } from './context.ts';
+import { outputFailure } from './output.ts';
 type Command = (argv: string[]) => Promise<void>;
 
 /** The demo runs a local chain: it needs the development dependencies anvil and solc, which the container image leaves out. */
@@ -71,14 +72,12 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-// A reader that went away (`… | head`) ends the output, not the command: what it does to the ledger still completes.
-// Any other failure to write it (a full disk) does too, but then the command fails, saying why in one line.
-let unwritten: NodeJS.ErrnoException | undefined;
-process.stdout.on('error', (e: NodeJS.ErrnoException) => {
-  if (e.code !== 'EPIPE') unwritten ??= e;
-});
+// A reader that went away (`… | head`) ends the output; a command that changes the ledger still completes what it
+// does, while a query, whose only product is its output, stops. Any other failure to write (a full disk) ends the
+// output too, but then the command fails, saying why in one line.
 process.exitCode = await main(process.argv.slice(2));
 await new Promise((resolve) => setImmediate(resolve)); // the last write's error comes a tick later
+const unwritten = outputFailure();
 if (unwritten !== undefined) {
   process.stderr.write(`hedge-ledger ${process.argv[2]}: could not write the output: ${unwritten.message}\n`);
   if (process.exitCode === 0) process.exitCode = 1;

@@ -89,7 +89,7 @@ describe('chain backfill', () => {
     expect(symbols.get(tokens.BrokenToken.address.toLowerCase())).toMatchObject({ symbol: null, reason: 'symbol() reverted: BrokenToken: no symbol' });
     // Every token was recorded before a log needed it: the only unknown token is the one whose symbol() reverts.
     const unknown = new Set<string>();
-    await foldLedger(store, devnet.fold, { onRejection: (r) => r.reason === 'unknown_token' && unknown.add(r.detail.match(/token (0x[0-9a-f]{40})/)![1]!) });
+    await foldLedger(store, devnet.fold, { listener: { onRejection: (r) => r.reason === 'unknown_token' && unknown.add(r.detail.match(/token (0x[0-9a-f]{40})/)![1]!) } });
     expect([...unknown]).toEqual([tokens.BrokenToken.address.toLowerCase()]);
     await store.close();
 

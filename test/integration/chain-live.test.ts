@@ -77,7 +77,7 @@ describe('chain live', () => {
     const clearTx = (await storedLogs(store, devnet.stream)).filter((e) => e.transactionHash === receipt.transactionHash);
     expect(clearTx.map((e) => Number(e.logIndex))).toEqual([0, 1, 2, 3, 4, 5]);
     const rejected: string[] = [];
-    const view = await foldLedger(store, devnet.fold, { onRejection: (r) => rejected.push(r.reason) });
+    const view = await foldLedger(store, devnet.fold, { listener: { onRejection: (r) => rejected.push(r.reason) } });
     expect(rejected.filter((r) => r.startsWith('unpaired'))).toEqual([]);
     expect(view.rejectedByReason.get('not_ours')).toBeGreaterThan(0);
     expect(await storedNet(store, devnet.fold)).toEqual(expectedNet(fills)); // the chain holds this test's fills only

@@ -1,5 +1,6 @@
 /** Queries on a long ledger, through the real binary: their memory stays flat (a fill a reorg undid stays out of `trades`). */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
 import { mkdtempSync } from 'node:fs';
@@ -46,6 +47,10 @@ async function ledger(take: RawLog, removed?: number): Promise<{ store: string; 
   return { store, logs };
 }
 
+/** The folds a query's debug log says it ended, in order. */
+const foldsEnded = (stderr: string) =>
+  stderr.split('\n').filter((l) => l.includes('"fold ended"')).map((l) => JSON.parse(l) as { task: string; events: number; outputClosed: boolean });
+
 describe('queries on a long ledger', () => {
   it(`trades --json lists ${TAKES} fills within a 32 MB heap, in chain order, without the one a reorg removed`, async () => {
     const sell = takeOrderV2Log({ owner: OUR_OWNER, validInputs: [io('USDC')], validOutputs: [io('tGME')] }, { input: 10n ** 17n, output: 2_000_000n });
@@ -87,6 +92,48 @@ describe('queries on a long ledger', () => {
     const tx = logs[0]!.type === 'OrderbookLogRecorded' ? logs[0]!.data.transactionHash : '';
     expect(lines[2]).toBe(`1000   0    ${tx}  not_ours  owner ${OTHER_OWNER} is not ours`);
     expect(lines[TAKES + 1]).toMatch(/^30999 {2}0 {4}0x[0-9a-f]{64} {2}not_ours {2}owner 0x2{40} is not ours$/);
+  }, 30_000);
+
+  it('stops folding once the reader has gone away (trades | head), and exits 0', async () => {
+    const sell = takeOrderV2Log({ owner: OUR_OWNER, validInputs: [io('USDC')], validOutputs: [io('tGME')] }, { input: 10n ** 17n, output: 2_000_000n });
+    const { store } = await ledger(sell);
+    const child = spawn(process.execPath, [join(ROOT, 'bin', 'hedge-ledger.js'), 'trades', '--json', '--config', join(EXAMPLE, 'ledger.json'), '--store', store], {
+      cwd: ROOT, env: { ...process.env, LEDGER_LOG_LEVEL: 'debug' }, stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+    child.stdout.once('data', () => child.stdout.destroy()); // the first rows are all this reader wants
+    const code = await new Promise((resolve) => child.on('close', resolve));
+
+    expect(code, stderr).toBe(0);
+    const [first, second, ...more] = foldsEnded(stderr);
+    expect(more).toEqual([]);
+    expect(first).toMatchObject({ task: 'trades (pass 1 of 2)', outputClosed: false });
+    expect(first!.events).toBeGreaterThan(TAKES);
+    expect(second).toMatchObject({ task: 'trades (pass 2 of 2)', outputClosed: true });
+    expect(second!.events).toBeLessThan(TAKES / 2); // it stopped soon after the pipe closed
+    expect(stderr).not.toContain('could not write');
+  }, 30_000);
+
+  it('keeps pace with a reader that stops reading: no rows pile up in memory, and none are lost', async () => {
+    const sell = takeOrderV2Log({ owner: OUR_OWNER, validInputs: [io('USDC')], validOutputs: [io('tGME')] }, { input: 10n ** 17n, output: 2_000_000n });
+    const { store } = await ledger(sell);
+    const child = spawn(process.execPath, [join(ROOT, 'bin', 'hedge-ledger.js'), 'trades', '--json', '--config', join(EXAMPLE, 'ledger.json'), '--store', store], {
+      cwd: ROOT, env: { ...process.env, LEDGER_LOG_LEVEL: 'debug' }, stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const exited = new Promise((resolve) => child.on('close', resolve));
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+    child.stdout.pause(); // nothing is read until the check below: the pipe fills, and the second pass must wait
+    await vi.waitFor(() => expect(foldsEnded(stderr)).toHaveLength(1), { timeout: 20_000, interval: 50 });
+    await sleep(1_500); // without the wait, streaming 30,000 rows into memory takes well under this
+    expect(foldsEnded(stderr)).toHaveLength(1);
+
+    let stdout = '';
+    child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c)).resume();
+    expect(await exited, stderr).toBe(0);
+    expect(JSON.parse(stdout)).toHaveLength(TAKES);
+    expect(foldsEnded(stderr).map((f) => f.task)).toEqual(['trades (pass 1 of 2)', 'trades (pass 2 of 2)']);
   }, 30_000);
 
   it('shows a fold\'s progress on a terminal, and nothing on a pipe', async () => {

@@ -53,9 +53,11 @@ async function cliJson(store: EventStore) {
   const rejected: ReturnType<typeof rejectionJson>[] = [];
   const key = (f: Fill) => `${f.logId}:${f.party}`;
   const view = await foldLedger(store, config, {
-    onFill: (f) => trades.set(key(f), tradeJson(f)),
-    onReversal: (f) => trades.delete(key(f)),
-    onRejection: (r) => rejected.push(rejectionJson(r)),
+    listener: {
+      onFill: (f) => trades.set(key(f), tradeJson(f)),
+      onReversal: (f) => trades.delete(key(f)),
+      onRejection: (r) => rejected.push(rejectionJson(r)),
+    },
   });
   return { positions: positionsJson(view), hedges: hedgesJson(view), trades: [...trades.values()], rejected };
 }

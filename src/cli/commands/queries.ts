@@ -9,8 +9,10 @@ import { Columns, table, type Cell } from '../table.ts';
 import { progress, type Progress } from '../progress.ts';
 import type { Fill, Rejection } from '../../../projections/fill.ts';
 import type { LedgerView, LedgerViewListener } from '../../../projections/ledger.ts';
+import { logger } from '../../log.ts';
+import { outputClosed, outputDrained, writeOutput } from '../output.ts';
 
-const out = (text: string): void => void process.stdout.write(`${text}\n`);
+const out = (text: string): void => writeOutput(`${text}\n`);
 
 /** Text written to stdout in chunks of ~64 KiB as it comes: a write per row cost a sixth of the CPU time of `trades --json`. */
 function chunkedOutput(): { write(text: string): void; end(text: string): void } {
@@ -19,7 +21,7 @@ function chunkedOutput(): { write(text: string): void; end(text: string): void }
     write: (text) => {
       chunk += text;
       if (chunk.length < 65_536) return;
-      process.stdout.write(chunk);
+      writeOutput(chunk);
       chunk = '';
     },
     end: (text) => out(`${chunk}${text}`),
@@ -73,11 +75,17 @@ function bar(label: string, printing: Printing): Progress | undefined {
   return !process.stderr.isTTY || (printing === 'during' && process.stdout.isTTY) ? undefined : progress(label);
 }
 
-/** Folds the whole ledger (up to `upTo`), with a bar on a terminal. */
+/**
+ * Folds the whole ledger (up to `upTo`), with a bar on a terminal. A query's only product is its
+ * output: the fold keeps pace with a slow reader, and once stdout is closed (`trades | head` has
+ * its rows) it stops there.
+ */
 async function foldWithBar(store: EventStore, fold: AccumulatorConfig, label: string, listener: LedgerViewListener, printing: Printing, upTo?: Position): Promise<LedgerView> {
   const shown = bar(label, printing);
   try {
-    return await foldLedger(store, fold, listener, shown?.update, upTo);
+    const view = await foldLedger(store, fold, { listener, progress: shown?.update, upTo, signal: outputClosed, backpressure: outputDrained });
+    logger('queries').debug({ task: label, events: view.events, outputClosed: outputClosed.aborted }, 'fold ended');
+    return view;
   } finally {
     shown?.finish();
   }

@@ -11,7 +11,7 @@ export async function replay(argv: string[]): Promise<void> {
   const fold = accumulatorConfig(config, 'replay'); // before the store opens: a bad configuration creates no store file
   const bar = progress('replaying');
   const started = performance.now();
-  const view = await withStore(config.store, (store) => foldLedger(store, fold, {}, (n, total) => bar.update(n, total)));
+  const view = await withStore(config.store, (store) => foldLedger(store, fold, { progress: (n, total) => bar.update(n, total) }));
   bar.finish();
   const seconds = (performance.now() - started) / 1000;
   const report = {

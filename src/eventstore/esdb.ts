@@ -155,12 +155,12 @@ export class EsdbEventStore implements EventStore {
     return subscription;
   }
 
-  async headPosition(): Promise<Position | undefined> {
-    // Walk $all backwards to the newest event of ours. The read streams and is cancelled at the first
-    // match, so the cost is what was written after that event: system events (stats, projection
-    // links) and checkpoints, usually a handful.
+  async headPosition(options: Pick<ReadAllOptions, 'prefixes'> = {}): Promise<Position | undefined> {
+    // Walk $all backwards to the newest event of those streams. The read streams and is cancelled at
+    // the first match, so the cost is what was written after that event: system events (stats,
+    // projection links), checkpoints and other applications' events, usually a handful.
     for await (const resolved of drain(this.#client.readAll({ direction: BACKWARDS, fromPosition: END }))) {
-      const event = ours(resolved, []);
+      const event = ours(resolved, options.prefixes ?? []);
       if (event) return event.position;
     }
     return undefined;

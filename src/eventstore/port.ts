@@ -89,8 +89,12 @@ export interface EventStore {
   readLastEvent(stream: string): Promise<RecordedEvent | undefined>;
   readAll(options?: ReadAllOptions): AsyncIterable<RecordedEvent>;
   subscribe(options: SubscribeOptions): Subscription;
-  /** Position of the last event in the global order (any stream of ours), or undefined when empty. */
-  headPosition(): Promise<Position | undefined>;
+  /**
+   * Position of the last event in the global order of the streams `prefixes` name (empty or absent:
+   * any stream of ours), or undefined when there is none. A consumer compares its position with the
+   * head of what it reads: another application's streams in the same database are not its to reach.
+   */
+  headPosition(options?: Pick<ReadAllOptions, 'prefixes'>): Promise<Position | undefined>;
   /** Roughly how many events the store holds, for progress bars; absent where counting is not cheap. */
   estimateEventCount?(): Promise<number | undefined>;
   readCheckpoint(name: string): Promise<Checkpoint | undefined>;

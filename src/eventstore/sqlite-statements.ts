@@ -61,8 +61,10 @@ export function prefixRanges(prefixes: readonly string[] = []): string[] {
 
 // ---- statements ----
 
+const rangesSql = (rangeCount: number): string => Array.from({ length: rangeCount }, () => '(stream >= ? AND stream < ?)').join(' OR ');
+
 function globalPageSql(rangeCount: number): string {
-  const ranges = Array.from({ length: rangeCount }, () => '(stream >= ? AND stream < ?)').join(' OR ');
+  const ranges = rangesSql(rangeCount);
   // NOT INDEXED keeps the planner on the rowid range (the global order) instead of the
   // (stream, revision) index, which would need a sort of every matching row per page.
   return `SELECT ${COLUMNS} FROM events NOT INDEXED
@@ -70,9 +72,13 @@ function globalPageSql(rangeCount: number): string {
           ORDER BY position LIMIT ?`;
 }
 
+const lastPositionSql = (rangeCount: number): string =>
+  `SELECT position FROM events NOT INDEXED WHERE ${rangesSql(rangeCount)} ORDER BY position DESC LIMIT 1`;
+
 export function prepareStatements(db: Database.Database) {
   const rows = <P extends unknown[]>(sql: string) => db.prepare<P, Row>(sql).raw(true);
   const globalPages = new Map<number, Database.Statement<unknown[], Row>>();
+  const lastPositions = new Map<number, Database.Statement<string[], number>>();
   return {
     lastRevision: db.prepare<[string], number | null>('SELECT max(revision) FROM events WHERE stream = ?').pluck(),
     idsAfter: db.prepare<[string, number, number], string>(
@@ -86,6 +92,12 @@ export function prepareStatements(db: Database.Database) {
     streamExists: db.prepare<[string], number>('SELECT 1 FROM events WHERE stream = ? LIMIT 1').pluck(),
     lastEvent: rows<[string]>(`SELECT ${COLUMNS} FROM events WHERE stream = ? ORDER BY revision DESC LIMIT 1`),
     head: db.prepare<[], number | null>('SELECT max(position) FROM events').pluck(),
+    /** Params: ...ranges. The newest event of those streams, found walking back the global order. */
+    lastPositionIn(rangeCount: number): Database.Statement<string[], number> {
+      let statement = lastPositions.get(rangeCount);
+      if (!statement) lastPositions.set(rangeCount, (statement = db.prepare<string[], number>(lastPositionSql(rangeCount)).pluck()));
+      return statement;
+    },
     /** Params: after, upTo, ...ranges, limit. One statement per number of ranges. */
     globalPage(rangeCount: number): Database.Statement<unknown[], Row> {
       let statement = globalPages.get(rangeCount);

@@ -99,10 +99,11 @@ export class SqliteEventStore implements EventStore {
     return this.run(() => this.sql.head.get() ?? 0);
   }
 
-  headPosition(): Promise<Position | undefined> {
+  headPosition(options: Pick<ReadAllOptions, 'prefixes'> = {}): Promise<Position | undefined> {
     return this.run(() => {
       this.assertSameFile();
-      const head = this.sql.head.get();
+      const ranges = prefixRanges(options.prefixes);
+      const head = ranges.length === 0 ? this.sql.head.get() : this.sql.lastPositionIn(ranges.length / 2).get(...ranges);
       return head == null ? undefined : encodePosition(head);
     });
   }

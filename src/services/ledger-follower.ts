@@ -129,7 +129,7 @@ export class LedgerFollower {
 
   /** Progress and whether it has reached the store's head; throws when the store cannot be read. */
   async status(): Promise<FollowerStatus> {
-    const head = (await this.options.store.headPosition()) ?? null;
+    const head = (await this.options.store.headPosition({ prefixes: LEDGER_PREFIXES })) ?? null;
     const progress = this.progress();
     return { ...progress, head, caughtUp: reached(progress.position, head) };
   }

@@ -9,6 +9,7 @@ import type { ResolvedConfig } from '../config.ts';
 import type { Broker } from '../broker/port.ts';
 import type { AccumulatorConfig } from '../../projections/accumulator.ts';
 import { logger } from '../log.ts';
+import { LEDGER_PREFIXES } from '../domain/events.ts';
 import { createMetrics, exposeAccumulator, type Metrics } from '../http/metrics.ts';
 import { Roles, lagWithin } from '../http/health.ts';
 import { startHttpApi } from '../http/server.ts';
@@ -145,7 +146,7 @@ function given<T>(settings: T | undefined, role: Role): T {
 
 /** The watchdog's view of the accumulator: its position, and whether the store holds events past it. */
 async function foldProgress(store: EventStore, position: From): Promise<RoleProgress> {
-  const head = await store.headPosition();
+  const head = await store.headPosition({ prefixes: LEDGER_PREFIXES });
   return { marker: position, behind: head !== undefined && (position === 'start' || comparePositions(position, head) < 0) };
 }
 

@@ -232,6 +232,20 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
         expect(head).toBeDefined();
         expect(comparePositions(head!, last!.position)).toBeGreaterThanOrEqual(0);
       });
+
+      it('headPosition of some prefixes is the newest event of those streams, not of the streams after it', async () => {
+        const store = await open();
+        const { stream, prefix } = names();
+        await store.append(stream('mine', 1), events(2), NO_STREAM);
+        await store.append(stream('theirs', 1), events(3), NO_STREAM); // another application, writing after us
+        const mine = await store.readLastEvent(stream('mine', 1));
+        const theirs = await store.readLastEvent(stream('theirs', 1));
+
+        expect(await store.headPosition({ prefixes: [prefix('mine')] })).toBe(mine!.position);
+        expect(await store.headPosition({ prefixes: [prefix('theirs'), prefix('mine')] })).toBe(theirs!.position);
+        expect(comparePositions((await store.headPosition())!, theirs!.position)).toBeGreaterThanOrEqual(0);
+        expect(await store.headPosition({ prefixes: [prefix('none')] })).toBeUndefined();
+      });
     });
 
     describe('expected revisions', () => {

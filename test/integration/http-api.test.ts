@@ -388,6 +388,32 @@ describe('the run service\'s API', () => {
     }
   });
 
+  it('counts only ledger streams as its head: another application writing to the same database leaves it caught up', async () => {
+    const store = await openStore('sqlite::memory:');
+    await ingest(store, await exampleLogs());
+    const stop = new AbortController();
+    let url = '';
+    const service = runService({
+      store, config: { ...settings, httpPort: 0 }, fold: config, broker: new PaperBroker(),
+      roles: new Set(['accumulate', 'execute', 'api']), signal: stop.signal, onListening: (u) => (url = u),
+    });
+    try {
+      await expect.poll(async () => url && (await fetch(`${url}/hedges?status=filled`).then((r) => r.json() as Promise<unknown[]>)).length, { timeout: 10_000 }).toBe(2);
+      await store.append('inventory-1', [{ id: uuidV5('inventory-1:0'), type: 'StockCounted', data: { sku: 'x' } }], NO_STREAM); // not ours, and newest
+      const status = async () => (await fetch(`${url}/status`)).json() as Promise<{ follower: { caughtUp: boolean }; checkpoints: Record<string, { caughtUp: boolean }> }>;
+      await expect.poll(async () => (await status()).checkpoints[ACCUMULATOR_CHECKPOINT]?.caughtUp, { timeout: 10_000 }).toBe(true);
+      expect((await status()).follower.caughtUp).toBe(true);
+      expect((await fetch(`${url}/health/ready`)).status).toBe(200);
+      const metrics = await (await fetch(`${url}/metrics`)).text();
+      expect(metrics).toContain('\nhedge_ledger_accumulator_behind_head 0\n');
+      expect(metrics).toContain('\nhedge_ledger_fold_behind_head 0\n');
+    } finally {
+      stop.abort();
+      await service;
+      await store.close();
+    }
+  });
+
   it('starts nothing when stopped before it started (a SIGTERM while `run` opened the store)', async () => {
     const store = await openStore(`sqlite:${join(mkdtempSync(join(tmpdir(), 'ledger-http-')), 'ledger.db')}`);
     try {

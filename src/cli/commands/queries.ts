@@ -10,6 +10,7 @@ import { progress, type Progress } from '../progress.ts';
 import type { Fill, Rejection } from '../../../projections/fill.ts';
 import type { LedgerView, LedgerViewListener } from '../../../projections/ledger.ts';
 import { logger } from '../../log.ts';
+import { LEDGER_PREFIXES } from '../../domain/events.ts';
 import { outputClosed, outputDrained, writeOutput } from '../output.ts';
 
 const out = (text: string): void => writeOutput(`${text}\n`);
@@ -107,7 +108,7 @@ async function foldTwice(values: Parameters<typeof configFrom>[0], command: stri
   const config = configFrom(values);
   const fold = accumulatorConfig(config, command);
   await withStore(config.store, async (store) => {
-    const head = await store.headPosition();
+    const head = await store.headPosition({ prefixes: LEDGER_PREFIXES });
     if (head === undefined) return;
     await foldWithBar(store, fold, `${command} (pass 1 of 2)`, first, 'after', head);
     await foldWithBar(store, fold, `${command} (pass 2 of 2)`, second, 'during', head);

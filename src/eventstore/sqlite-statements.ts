@@ -75,10 +75,18 @@ function globalPageSql(rangeCount: number): string {
 const lastPositionSql = (rangeCount: number): string =>
   `SELECT position FROM events NOT INDEXED WHERE ${rangesSql(rangeCount)} ORDER BY position DESC LIMIT 1`;
 
+/** A statement per number of prefix ranges, prepared on first use. */
+function perRangeCount<S>(prepare: (rangeCount: number) => S): (rangeCount: number) => S {
+  const prepared = new Map<number, S>();
+  return (rangeCount) => {
+    let statement = prepared.get(rangeCount);
+    if (!statement) prepared.set(rangeCount, (statement = prepare(rangeCount)));
+    return statement;
+  };
+}
+
 export function prepareStatements(db: Database.Database) {
   const rows = <P extends unknown[]>(sql: string) => db.prepare<P, Row>(sql).raw(true);
-  const globalPages = new Map<number, Database.Statement<unknown[], Row>>();
-  const lastPositions = new Map<number, Database.Statement<string[], number>>();
   return {
     lastRevision: db.prepare<[string], number | null>('SELECT max(revision) FROM events WHERE stream = ?').pluck(),
     idsAfter: db.prepare<[string, number, number], string>(
@@ -93,17 +101,9 @@ export function prepareStatements(db: Database.Database) {
     lastEvent: rows<[string]>(`SELECT ${COLUMNS} FROM events WHERE stream = ? ORDER BY revision DESC LIMIT 1`),
     head: db.prepare<[], number | null>('SELECT max(position) FROM events').pluck(),
     /** Params: ...ranges. The newest event of those streams, found walking back the global order. */
-    lastPositionIn(rangeCount: number): Database.Statement<string[], number> {
-      let statement = lastPositions.get(rangeCount);
-      if (!statement) lastPositions.set(rangeCount, (statement = db.prepare<string[], number>(lastPositionSql(rangeCount)).pluck()));
-      return statement;
-    },
-    /** Params: after, upTo, ...ranges, limit. One statement per number of ranges. */
-    globalPage(rangeCount: number): Database.Statement<unknown[], Row> {
-      let statement = globalPages.get(rangeCount);
-      if (!statement) globalPages.set(rangeCount, (statement = rows<unknown[]>(globalPageSql(rangeCount))));
-      return statement;
-    },
+    lastPositionIn: perRangeCount((rangeCount) => db.prepare<string[], number>(lastPositionSql(rangeCount)).pluck()),
+    /** Params: after, upTo, ...ranges, limit. */
+    globalPage: perRangeCount((rangeCount) => rows<unknown[]>(globalPageSql(rangeCount))),
     readCheckpoint: db.prepare<[string], { position: string; snapshot: string | null }>(
       'SELECT position, snapshot FROM checkpoints WHERE name = ?',
     ),

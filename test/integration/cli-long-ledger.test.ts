@@ -47,6 +47,17 @@ async function ledger(take: RawLog, removed?: number): Promise<{ store: string; 
   return { store, logs };
 }
 
+/** `trades --json` with debug logs: the process, its stderr so far, and its exit code once it has exited. */
+function tradesJson(store: string) {
+  const child = spawn(process.execPath, [join(ROOT, 'bin', 'hedge-ledger.js'), 'trades', '--json', '--config', join(EXAMPLE, 'ledger.json'), '--store', store], {
+    cwd: ROOT, env: { ...process.env, LEDGER_LOG_LEVEL: 'debug' }, stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+  const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+  return { stdout: child.stdout, stderr: () => stderr, exited };
+}
+
 /** The folds a query's debug log says it ended, in order. */
 const foldsEnded = (stderr: string) =>
   stderr.split('\n').filter((l) => l.includes('"fold ended"')).map((l) => JSON.parse(l) as { task: string; events: number; outputClosed: boolean });
@@ -97,13 +108,10 @@ describe('queries on a long ledger', () => {
   it('stops folding once the reader has gone away (trades | head), and exits 0', async () => {
     const sell = takeOrderV2Log({ owner: OUR_OWNER, validInputs: [io('USDC')], validOutputs: [io('tGME')] }, { input: 10n ** 17n, output: 2_000_000n });
     const { store } = await ledger(sell);
-    const child = spawn(process.execPath, [join(ROOT, 'bin', 'hedge-ledger.js'), 'trades', '--json', '--config', join(EXAMPLE, 'ledger.json'), '--store', store], {
-      cwd: ROOT, env: { ...process.env, LEDGER_LOG_LEVEL: 'debug' }, stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stderr = '';
-    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+    const child = tradesJson(store);
     child.stdout.once('data', () => child.stdout.destroy()); // the first rows are all this reader wants
-    const code = await new Promise((resolve) => child.on('close', resolve));
+    const code = await child.exited;
+    const stderr = child.stderr();
 
     expect(code, stderr).toBe(0);
     const [first, second, ...more] = foldsEnded(stderr);
@@ -118,22 +126,17 @@ describe('queries on a long ledger', () => {
   it('keeps pace with a reader that stops reading: no rows pile up in memory, and none are lost', async () => {
     const sell = takeOrderV2Log({ owner: OUR_OWNER, validInputs: [io('USDC')], validOutputs: [io('tGME')] }, { input: 10n ** 17n, output: 2_000_000n });
     const { store } = await ledger(sell);
-    const child = spawn(process.execPath, [join(ROOT, 'bin', 'hedge-ledger.js'), 'trades', '--json', '--config', join(EXAMPLE, 'ledger.json'), '--store', store], {
-      cwd: ROOT, env: { ...process.env, LEDGER_LOG_LEVEL: 'debug' }, stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    const exited = new Promise((resolve) => child.on('close', resolve));
-    let stderr = '';
-    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+    const child = tradesJson(store);
     child.stdout.pause(); // nothing is read until the check below: the pipe fills, and the second pass must wait
-    await vi.waitFor(() => expect(foldsEnded(stderr)).toHaveLength(1), { timeout: 20_000, interval: 50 });
+    await vi.waitFor(() => expect(foldsEnded(child.stderr())).toHaveLength(1), { timeout: 20_000, interval: 50 });
     await sleep(1_500); // without the wait, streaming 30,000 rows into memory takes well under this
-    expect(foldsEnded(stderr)).toHaveLength(1);
+    expect(foldsEnded(child.stderr())).toHaveLength(1);
 
     let stdout = '';
     child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c)).resume();
-    expect(await exited, stderr).toBe(0);
+    expect(await child.exited, child.stderr()).toBe(0);
     expect(JSON.parse(stdout)).toHaveLength(TAKES);
-    expect(foldsEnded(stderr).map((f) => f.task)).toEqual(['trades (pass 1 of 2)', 'trades (pass 2 of 2)']);
+    expect(foldsEnded(child.stderr()).map((f) => f.task)).toEqual(['trades (pass 1 of 2)', 'trades (pass 2 of 2)']);
   }, 30_000);
 
   it('shows a fold\'s progress on a terminal, and nothing on a pipe', async () => {

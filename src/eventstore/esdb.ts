@@ -83,6 +83,8 @@ export class EsdbEventStore implements EventStore {
   readonly #subscriptions = new Set<EsdbSubscription>();
   /** Checkpoint streams whose retention metadata is known to be set. */
   readonly #retained = new Set<string>();
+  /** Per set of prefixes, `headPosition`'s last walk: where it began, and the head it knew then. */
+  readonly #heads = new Map<string, { readonly walkedFrom: Position; readonly head: Position | undefined }>();
 
   constructor(connectionString: string) {
     try {
@@ -156,14 +158,27 @@ export class EsdbEventStore implements EventStore {
   }
 
   async headPosition(options: Pick<ReadAllOptions, 'prefixes'> = {}): Promise<Position | undefined> {
-    // Walk $all backwards to the newest event of those streams. The read streams and is cancelled at
-    // the first match, so the cost is what was written after that event: system events (stats,
-    // projection links), checkpoints and other applications' events, usually a handful.
+    // Walk $all backwards to the newest event of those streams, or to where the previous walk began:
+    // what lies before that was looked at then. The read streams and is cancelled where it stops, so
+    // the cost is what was written since that event or since the previous call, whichever is less:
+    // system events (stats, projection links), checkpoints, another application's events.
+    const prefixes = options.prefixes ?? [];
+    const previous = this.#heads.get(prefixes.join('\n'));
+    let head = previous?.head;
+    let walkedFrom: Position | undefined;
     for await (const resolved of drain(this.#client.readAll({ direction: BACKWARDS, fromPosition: END }))) {
-      const event = ours(resolved, options.prefixes ?? []);
-      if (event) return event.position;
+      if (!resolved.event) continue;
+      const position = encodePosition(resolved.event.position);
+      walkedFrom ??= position;
+      if (previous && comparePositions(position, previous.walkedFrom) <= 0) break;
+      const event = ours(resolved, prefixes);
+      if (event) {
+        head = event.position;
+        break;
+      }
     }
-    return undefined;
+    if (walkedFrom !== undefined) this.#heads.set(prefixes.join('\n'), { walkedFrom, head });
+    return head;
   }
 
   async readCheckpoint(name: string): Promise<Checkpoint | undefined> {

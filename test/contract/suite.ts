@@ -245,6 +245,15 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
         expect(await store.headPosition({ prefixes: [prefix('theirs'), prefix('mine')] })).toBe(theirs!.position);
         expect(comparePositions((await store.headPosition())!, theirs!.position)).toBeGreaterThanOrEqual(0);
         expect(await store.headPosition({ prefixes: [prefix('none')] })).toBeUndefined();
+
+        // Asked again after more writes: it sees a newer event of its streams, and keeps the old one past another application's.
+        await store.append(stream('mine', 2), events(1), NO_STREAM);
+        await store.append(stream('theirs', 1), events(2), 2n);
+        const newer = await store.readLastEvent(stream('mine', 2));
+        expect(await store.headPosition({ prefixes: [prefix('mine')] })).toBe(newer!.position);
+        await store.append(stream('theirs', 1), events(2), 4n);
+        expect(await store.headPosition({ prefixes: [prefix('mine')] })).toBe(newer!.position);
+        expect(await store.headPosition({ prefixes: [prefix('none')] })).toBeUndefined();
       });
     });
 

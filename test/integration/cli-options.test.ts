@@ -52,3 +52,11 @@ describe('--config', () => {
     expect(r.stdout).toBe('');
   });
 });
+
+describe('--help', () => {
+  it('schwab-sim --help names every option it takes, --host included', async () => {
+    const r = await runCli(['schwab-sim', '--help']);
+    expect(r.code).toBe(0);
+    for (const option of ['--port', '--host', '--start', '--always-open']) expect(r.stdout).toContain(option);
+  });
+});

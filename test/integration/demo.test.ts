@@ -2,7 +2,8 @@
  * The README's first command: `npm start` runs `hedge-ledger demo`. Run it (short) through the
  * real binary and check what it promises: trades hedged, a final report, exit 0.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { promisify } from 'node:util';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,6 +26,11 @@ describe('hedge-ledger demo (npm start)', () => {
 
     // The kept ledger folds to what the report said: every symbol within a share, nothing pending.
     const [, orderbook, owner] = /LEDGER_ORDERBOOK=(0x[0-9a-f]{40}) LEDGER_OWNERS=(0x[0-9a-f]{40})/.exec(stdout) ?? [];
+    // The command it prints works as printed, pasted in the checkout (where hedge-ledger is not on PATH, but npx finds it).
+    const hint = /query it with\n {2}(.*)\n/.exec(stdout)?.[1] ?? '';
+    expect(hint).toMatch(/ npx hedge-ledger positions --store /);
+    const pasted = await promisify(execFile)('sh', ['-c', hint], { cwd: ROOT, env: { ...process.env, LEDGER_LOG_LEVEL: 'warn' } });
+    expect(pasted.stdout).toMatch(/^symbol +net +pending/);
     const ledger = await openStore(store);
     const view = await foldLedger(ledger, { fills: { chainId: 31337, orderbook: orderbook!, owners: new Set([owner!]) }, maxConsecutiveFailures: 3, brokerSymbols: {} });
     await ledger.close();

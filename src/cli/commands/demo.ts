@@ -99,7 +99,7 @@ export async function demo(argv: string[]): Promise<void> {
     await service.catch(() => undefined);
     report(say, await settled);
     if (kept !== undefined) {
-      say(`\nthe ledger stays in ${redactStoreUrl(kept)}; query it with\n  LEDGER_CHAIN_ID=${deployment.chainId} LEDGER_ORDERBOOK=${config.orderbook} LEDGER_OWNERS=${OUR_OWNER} hedge-ledger positions --store ${redactStoreUrl(kept)}`);
+      say(`\nthe ledger stays in ${redactStoreUrl(kept)}; query it with\n  LEDGER_CHAIN_ID=${deployment.chainId} LEDGER_ORDERBOOK=${config.orderbook} LEDGER_OWNERS=${OUR_OWNER} npx hedge-ledger positions --store ${redactStoreUrl(kept)}`);
     }
   } catch (error) {
     if (!early.signal.aborted) throw error; // else it is the chain or the API going away under the demo: it was asked to stop

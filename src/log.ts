@@ -17,10 +17,22 @@ export const createLogger = (level: string, destination: pino.DestinationStream)
   pino({ level, base: { pid: process.pid }, redact: { paths: REDACTED, censor: '[redacted]' }, serializers: { err: pino.stdSerializers.err } }, destination);
 
 let root: Logger | undefined;
+let beforeLine: (() => void) | undefined;
+
+/**
+ * Runs `clear` before each line the root logger writes (until called again): a progress bar drawn on
+ * the terminal erases itself, so a log line starts at column 0 instead of running on after the bar.
+ */
+export function beforeLogLine(clear: (() => void) | undefined): void {
+  beforeLine = clear;
+}
 
 /** The process's root logger; stderr so stdout stays clean for command output (tables, JSON). */
 export function rootLogger(level: string = process.env['LEDGER_LOG_LEVEL'] ?? 'info'): Logger {
-  root ??= createLogger(level, pino.destination({ fd: 2, sync: true }));
+  if (root === undefined) {
+    const stderr = pino.destination({ fd: 2, sync: true });
+    root = createLogger(level, { write: (line: string) => (beforeLine?.(), stderr.write(line)) });
+  }
   return root;
 }
 

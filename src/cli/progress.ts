@@ -2,7 +2,7 @@
  * Progress of long work: a one-line bar on a TTY (stderr); elsewhere (a container, a pipe) a
  * log line at most every `everyMs`, so long runs still say how far they are and stdout stays clean.
  */
-import { logger, type Logger } from '../log.ts';
+import { beforeLogLine, logger, type Logger } from '../log.ts';
 
 export interface Progress {
   /** `detail` (e.g. another rate) is shown after the rate and ETA. */
@@ -41,13 +41,25 @@ export function progress(label: string, options: Options = {}): Progress {
       finish: () => {},
     };
   }
+  // A log line written while the bar shows erases it first (the next update draws it again): else it would run on after the bar.
+  let shown = false;
+  const erase = () => {
+    if (shown) stream.write('\r\x1b[K');
+    shown = false;
+  };
+  beforeLogLine(erase);
   return {
     update: throttled(options.everyMs ?? 100, (done, total, detail) => {
       const { rate, etaSeconds } = measure(done, total);
       const bar = total ? `[${'#'.repeat(Math.round((20 * done) / total)).padEnd(20, '.')}] ${done}/${total}` : `${done}`;
       const eta = etaSeconds === undefined ? '' : `, eta ${etaSeconds}s`;
       stream.write(`\r${label} ${bar} (${rate}/s${eta})${detail ? ` ${detail}` : ''}\x1b[K`);
+      shown = true;
     }),
-    finish: () => void stream.write('\r\x1b[K'),
+    finish: () => {
+      beforeLogLine(undefined);
+      shown = true;
+      erase();
+    },
   };
 }

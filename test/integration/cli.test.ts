@@ -3,7 +3,8 @@ import { describe, expect, it, beforeAll } from 'vitest';
 import { EXAMPLE, ROOT, runCli, type CliResult } from '../support/cli.ts';
 import { io, takeOrderV2Log, txHash, OUR_OWNER, ORDERBOOK, TOKEN, type RawLog } from '../support/orderbook-logs.ts';
 import { freePort, ServiceProcess } from '../support/e2e-stack.ts';
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { promisify } from 'node:util';
 import { createServer, type AddressInfo } from 'node:net';
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -257,6 +258,20 @@ describe('ingest-file', () => {
     const categories = ['appended', 'alreadyIngested', 'outOfOrder', 'blank', 'malformed', 'otherContracts', 'otherEvents', 'removed'];
     expect(categories.reduce((sum, key) => sum + summary[key], 0)).toBe(summary.lines);
     expect((await cli([...ingest, ...fresh().args])).stdout).toMatch(/: 4 lines, 2 logs appended, .* 2 blank, /);
+  });
+});
+
+describe('ingest-file on a terminal', () => {
+  it('erases its progress bar before a skipped line\'s warning, so the log line starts at column 0 rather than run on after the bar', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ledger-cli-tty-'));
+    const line = [process.execPath, join(ROOT, 'bin', 'hedge-ledger.js'), 'ingest-file', join(EXAMPLE, 'logs.jsonl'), '--tokens', join(EXAMPLE, 'tokens.json'),
+      '--config', join(EXAMPLE, 'ledger.json'), '--store', `sqlite:${join(dir, 'ledger.db')}`].join(' ');
+    // `script` runs it on a pseudo-terminal: stderr is that terminal, so the bar is drawn.
+    const { stdout } = await promisify(execFile)('script', ['-qec', line, '/dev/null'], { cwd: ROOT, env: { ...process.env, LEDGER_LOG_LEVEL: 'warn' } });
+    expect(stdout).toContain('\ringest-file: MB checked');
+    const warning = stdout.indexOf('{"level":40');
+    expect(warning).toBeGreaterThan(0);
+    expect(stdout.slice(0, warning).endsWith('\r\x1b[K')).toBe(true);
   });
 });
 

@@ -96,7 +96,10 @@ function hostProblem(host: string): string | undefined {
 /** esdb[+discover]://[user:password@]host[:port][,host[:port]…][/][?key=value[&key=value…]], checked as the client will read it. */
 function esdbLocation(text: string, rest: string): E.Either<string, StoreLocation> {
   const parts = /^(?:[^:@]+:([^@]+)@)?([^/?]*)\/?(?:\?(.*))?$/.exec(rest);
-  if (!parts || parts[2] === '') return E.left('the host is missing');
+  if (!parts || parts[2] === '') {
+    // `esdb://db:2113/ledger`: a host is there, followed by a path, which the client has no use for.
+    return E.left(/^(?:[^:@]+:[^@]+@)?[^/?]+\/[^?]/.test(rest) ? 'the host is followed by a path (only ?options may follow it)' : 'the host is missing');
+  }
   // The client splits user:password at every ':' and keeps the first two parts, so it would log in with less.
   if (parts[1]?.includes(':')) return E.left('the password holds a ":", where the client would cut it short: write it as %3A');
   // Only the password can hold a second "@" (a host cannot), and the client would take its rest for the host.

@@ -60,6 +60,8 @@ describe('parseStoreUrl', () => {
     ['esdb://admin:s3cret@db:70000', 'port 70000 is out of range'],
     ['esdb+discover://admin:s3cret@a:2113,,b:2113', '"" is not host or host:port'],
     ['esdb://u:p@?tls=false', 'the host is missing'],
+    // Not "the host is missing": the host is there, a path follows it.
+    ['esdb://admin:s3cret@db:2113/ledger?tls=false', 'the host is followed by a path (only ?options may follow it)'],
     // The client matches every other key loosely but this one exactly: it would ignore these and print the URL.
     ['esdb://admin:s3cret@db:2113?dnsdiscover=true', 'spelled dnsDiscover'],
     ['esdb://admin:s3cret@db:2113?dns_discover=false', 'spelled dnsDiscover'],

@@ -28,7 +28,11 @@ import * as E from 'fp-ts/lib/Either.js';
 import { IsoTime } from '../domain/codecs.ts';
 
 /** Who holds a lock, as its file says (another process or container may have written it). */
-const HolderFile = t.readonly(t.type({ pid: t.refinement(t.number, (n) => Number.isSafeInteger(n) && n > 0, 'a pid'), host: t.string, since: IsoTime }));
+const HolderFile = t.readonly(t.intersection([
+  t.type({ pid: t.refinement(t.number, (n) => Number.isSafeInteger(n) && n > 0, 'a pid'), host: t.string, since: IsoTime }),
+  // The holder's own stale age: it renews every sixth of that, so a process configured with a shorter one must not call it stale sooner.
+  t.partial({ staleMs: t.refinement(t.number, (n) => Number.isSafeInteger(n) && n > 0, 'a stale age') }),
+]));
 export type Holder = t.TypeOf<typeof HolderFile>;
 
 export interface ExecutorLock {
@@ -83,15 +87,17 @@ export async function lockExecutor(storeUrl: string, options: ExecutorLockOption
 
 async function acquire(path: string, { staleMs, signal, onWait }: ExecutorLockOptions, log: Logger): Promise<string> {
   const retryMs = Math.min(500, staleMs / 10);
-  // A holder that stops renewing now is stale within the stale age; one more look past it settles it.
-  const deadline = Date.now() + staleMs + retryMs;
+  const started = Date.now();
   let warned = false;
   for (;;) {
     signal?.throwIfAborted();
-    const mine = await tryCreate(path);
+    const mine = await tryCreate(path, staleMs);
     if (mine !== undefined) return mine;
     const found = await inspect(path);
     if (found === undefined) continue; // removed meanwhile: try again at once
+    const waitMs = staleAge(found, staleMs);
+    // A holder that stops renewing now is stale within the stale age; one more look past it settles it.
+    const deadline = started + waitMs + retryMs;
     const reason = staleness(path, found, staleMs);
     if (reason !== undefined) {
       log.warn({ lockPath: path, holder: found.holder, reason }, `taking over a left-over executor lock: ${reason}`);
@@ -104,8 +110,8 @@ async function acquire(path: string, { staleMs, signal, onWait }: ExecutorLockOp
     // Checked after staleness: a holder that stopped renewing is stale by now, so only a live one is refused.
     if (Date.now() >= deadline) throw new ExecutorLockHeld(path, found.holder);
     if (!warned) {
-      const waiting = `another executor holds the lock (${describe(found.holder)}); waiting up to ${staleMs} ms for it to go stale`;
-      log.warn({ lockPath: path, holder: found.holder, waitMs: staleMs }, waiting);
+      const waiting = `another executor holds the lock (${describe(found.holder)}); waiting up to ${waitMs} ms for it to go stale`;
+      log.warn({ lockPath: path, holder: found.holder, waitMs }, waiting);
       onWait?.(waiting);
     }
     warned = true;
@@ -114,8 +120,8 @@ async function acquire(path: string, { staleMs, signal, onWait }: ExecutorLockOp
 }
 
 /** Creates the lock file if there is none; returns what it now holds. */
-async function tryCreate(path: string): Promise<string | undefined> {
-  const text = JSON.stringify({ pid: process.pid, host: hostname(), since: new Date().toISOString() } satisfies Holder);
+async function tryCreate(path: string, staleMs: number): Promise<string | undefined> {
+  const text = JSON.stringify({ pid: process.pid, host: hostname(), since: new Date().toISOString(), staleMs } satisfies Holder);
   return (await createExclusive(path, text, 0o644, held)) ? text : undefined;
 }
 
@@ -146,9 +152,13 @@ function parseHolder(text: string): Holder | undefined {
   return E.toUnion(E.mapLeft(() => undefined)(HolderFile.decode(json)));
 }
 
+/** How long the lock at hand may go unrenewed: this process's stale age, or its holder's if that is longer (it renews at a sixth of its own). */
+const staleAge = ({ holder }: Found, staleMs: number): number => Math.max(staleMs, holder?.staleMs ?? 0);
+
 /** Why a lock is left over, or undefined while its holder may be alive. */
-function staleness(path: string, { holder, ageMs }: Found, staleMs: number): string | undefined {
-  if (ageMs > staleMs) return `not renewed for ${Math.round(ageMs)} ms`;
+function staleness(path: string, found: Found, staleMs: number): string | undefined {
+  const { holder, ageMs } = found;
+  if (ageMs > staleAge(found, staleMs)) return `not renewed for ${Math.round(ageMs)} ms`;
   if (holder === undefined) return ageMs > UNWRITTEN_GRACE_MS ? 'empty or unreadable: its owner died creating it' : undefined;
   if (holder.host !== hostname()) return undefined; // another container or host: only its mtime tells
   if (holder.pid === process.pid) return held.has(path) ? undefined : 'it names this pid, which does not hold it: a previous process with the same pid';

@@ -97,6 +97,26 @@ describe('the executor lock', () => {
     expect(ours()).toEqual({ pid: 4242, host: 'other-host', since });
   });
 
+  it('goes by the holder\'s stale age when it is the longer: a process configured with a shorter one neither takes over a live lock nor refuses it early', async () => {
+    // A live executor on this host whose LEDGER_EXECUTOR_LOCK_STALE_MS is 3 s renews its lock every 500 ms.
+    writeFileSync(lockFile, JSON.stringify({ pid: process.ppid, host: hostname(), since, staleMs: 3_000 }));
+    const renewing = setInterval(() => utimesSync(lockFile, new Date(), new Date()), 500);
+    const started = Date.now();
+    try {
+      const refused = await take(300).catch((e: unknown) => e); // this one's stale age is 300 ms
+      expect(refused).toBeInstanceOf(ExecutorLockHeld);
+    } finally {
+      clearInterval(renewing);
+    }
+    expect(Date.now() - started).toBeGreaterThanOrEqual(3_000);
+    expect(ours()).toMatchObject({ pid: process.ppid, staleMs: 3_000 });
+  });
+
+  it('writes its own stale age into the lock, for the others to go by', async () => {
+    await take(1_234);
+    expect(ours()).toMatchObject({ pid: process.pid, staleMs: 1_234 });
+  });
+
   it('takes over a lock naming another host that stops being renewed while it waits (a restart right after a crash there)', async () => {
     writeLock({ pid: 4242, host: 'other-host' }, 200);
     const waited = await take(1_000);

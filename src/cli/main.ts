@@ -45,9 +45,14 @@ const usage = () =>
 
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
-  if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
+  if (name === 'help' || name === '--help' || name === '-h') {
     process.stdout.write(`${usage()}\n`);
-    return name === undefined ? 2 : 0;
+    return 0;
+  }
+  // No command is bad usage: the usage goes with the other refusals, to stderr (stdout is for a command's output).
+  if (name === undefined) {
+    process.stderr.write(`${usage()}\n`);
+    return 2;
   }
   const command = commands[name];
   if (!command) {

@@ -54,6 +54,12 @@ describe('--config', () => {
 });
 
 describe('--help', () => {
+  it('no command at all is bad usage: the usage on stderr, exit 2, nothing on stdout (--help prints it on stdout, exit 0)', async () => {
+    const r = await runCli([]);
+    expect(r).toMatchObject({ code: 2, stdout: '', stderr: expect.stringMatching(/^usage: hedge-ledger <command>/) });
+    expect(await runCli(['--help'])).toMatchObject({ code: 0, stdout: expect.stringMatching(/^usage: hedge-ledger <command>/), stderr: '' });
+  });
+
   it('schwab-sim --help names every option it takes, --host included', async () => {
     const r = await runCli(['schwab-sim', '--help']);
     expect(r.code).toBe(0);

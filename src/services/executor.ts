@@ -148,6 +148,9 @@ export class ExecutorService {
       const stop = () => void subscription.close();
       const stopping = AbortSignal.any([inner, failed.signal]);
       stopping.addEventListener('abort', stop, { once: true });
+      // Stopped before it got here (a SIGTERM while the lock was taken or the history read): that
+      // abort event has fired already, and the subscription would be followed for ever.
+      if (stopping.aborted) stop();
       try {
         for await (const recorded of subscription) {
           const appeared = this.fold(recorded);

@@ -52,6 +52,19 @@ function configKey(config: AccumulatorConfig): string {
 export const serializeState = (state: AccumulatorState, config: AccumulatorConfig): string =>
   JSON.stringify(Snapshot.encode({ version: SNAPSHOT_VERSION, config: configKey(config), ...state, extractor: serializeExtractorState(state.extractor) }));
 
+/**
+ * The settings (`owners`, `brokerSymbols`…) a snapshot was folded under that differ from `config`'s;
+ * none when they are the same, or when the text holds no configuration to compare.
+ */
+export function settingsChanged(text: string, config: AccumulatorConfig): string[] {
+  const folded = E.chainW((json: unknown) => t.type({ config: t.string }).decode(json))(E.tryCatch(() => JSON.parse(text) as unknown, () => undefined));
+  if (E.isLeft(folded)) return [];
+  const settings = E.tryCatch(() => JSON.parse(folded.right.config) as Record<string, unknown>, () => undefined);
+  if (E.isLeft(settings)) return [];
+  const now = JSON.parse(configKey(config)) as Record<string, unknown>;
+  return Object.keys(now).filter((key) => JSON.stringify(settings.right[key]) !== JSON.stringify(now[key]));
+}
+
 /** The state a snapshot holds; SnapshotError when it is not one, or was folded under another configuration. */
 export function deserializeState(text: string, config: AccumulatorConfig): AccumulatorState {
   let json: unknown;

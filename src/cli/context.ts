@@ -2,7 +2,11 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { loadConfig, requireSettings, type ResolvedConfig } from '../config.ts';
 import type { AccumulatorConfig } from '../../projections/accumulator.ts';
-import { rootLogger } from '../log.ts';
+import { settingsChanged } from '../../projections/accumulator-snapshot.ts';
+import { logger, rootLogger } from '../log.ts';
+import { withStore } from '../eventstore/url.ts';
+import type { EventStore } from '../eventstore/port.ts';
+import { ACCUMULATOR_CHECKPOINT } from '../services/accumulator.ts';
 
 export const commonOptions = {
   store: { type: 'string' },
@@ -56,4 +60,21 @@ export function accumulatorConfig(config: ResolvedConfig, command: string): Accu
     maxConsecutiveFailures: config.maxConsecutiveFailures,
     brokerSymbols: config.brokerSymbols,
   };
+}
+
+/**
+ * Opens the store for a command that folds the ledger under `fold`. It warns first when the
+ * accumulator last checkpointed the ledger under other settings: the answers then follow the
+ * settings given, and may show hedges that were never issued.
+ */
+export function withLedger<T>(config: ResolvedConfig, fold: AccumulatorConfig, command: string, body: (store: EventStore) => Promise<T>): Promise<T> {
+  return withStore(config.store, async (store) => {
+    const checkpoint = await store.readCheckpoint(ACCUMULATOR_CHECKPOINT);
+    const changed = checkpoint?.snapshot === undefined ? [] : settingsChanged(checkpoint.snapshot, fold);
+    if (changed.length > 0) {
+      const why = `the accumulator folded this ledger under other ${changed.join(', ')} than given here: these answers follow the settings given, and may differ from what was hedged (a new configuration needs a new ledger)`;
+      logger(command).warn({ settings: changed }, why);
+    }
+    return body(store);
+  });
 }

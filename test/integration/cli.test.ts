@@ -261,6 +261,27 @@ describe('ingest-file', () => {
   });
 });
 
+describe('queries under other settings than the accumulator folded the ledger with', () => {
+  it('warn, naming the settings, and answer under the ones given', async () => {
+    const store = `sqlite:${join(mkdtempSync(join(tmpdir(), 'ledger-cli-settings-')), 'ledger.db')}`;
+    const common = ['--config', join(EXAMPLE, 'ledger.json'), '--store', store];
+    expect((await cli(['ingest-file', join(EXAMPLE, 'logs.jsonl'), '--tokens', join(EXAMPLE, 'tokens.json'), ...common])).code).toBe(0);
+    const beforeRun = await cli(['positions', ...common], { LEDGER_OWNERS: '0x2222222222222222222222222222222222222222' });
+    expect(beforeRun.stderr).toBe(''); // nothing folded by the accumulator yet: nothing to compare with
+    expect((await cli(['run', '--once', ...common])).code).toBe(0);
+
+    const warnings = (r: CliResult) => r.stderr.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { level: number; settings: string[]; msg: string });
+    expect(warnings(await cli(['positions', ...common]))).toEqual([]);
+    // The example's foreign owner made ours too: the answer shows a hedge for AAPL that was never issued.
+    const otherOwners = await cli(['hedges', '--json', ...common], { LEDGER_OWNERS: '0x1111111111111111111111111111111111111111,0x2222222222222222222222222222222222222222' });
+    expect(otherOwners.code).toBe(0);
+    expect(warnings(otherOwners)).toEqual([expect.objectContaining({ level: 40, settings: ['owners'], msg: expect.stringContaining('the accumulator folded this ledger under other owners than given here') })]);
+    for (const command of ['replay', 'trades', 'rejected']) {
+      expect(warnings(await cli([command, ...common], { LEDGER_BROKER_SYMBOLS: 'GME=GMEX', LEDGER_MAX_CONSECUTIVE_FAILURES: '5' }))).toEqual([expect.objectContaining({ settings: ['maxConsecutiveFailures', 'brokerSymbols'] })]);
+    }
+  });
+});
+
 describe('ingest-file on a terminal', () => {
   it('erases its progress bar before a skipped line\'s warning, so the log line starts at column 0 rather than run on after the bar', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'ledger-cli-tty-'));

@@ -1,6 +1,5 @@
 /** positions, hedges, trades, rejected: fold the stored ledger and print a table or JSON. */
-import { accumulatorConfig, configFrom, jsonOption, parse } from '../context.ts';
-import { withStore } from '../../eventstore/url.ts';
+import { accumulatorConfig, configFrom, jsonOption, parse, withLedger } from '../context.ts';
 import { foldLedger } from '../../services/ledger-query.ts';
 import type { EventStore, Position } from '../../eventstore/port.ts';
 import type { AccumulatorConfig } from '../../../projections/accumulator.ts';
@@ -96,7 +95,7 @@ async function foldWithBar(store: EventStore, fold: AccumulatorConfig, label: st
 async function foldStored(values: Parameters<typeof configFrom>[0], command: string, listener: LedgerViewListener = {}, printing: Printing = 'after'): Promise<LedgerView> {
   const config = configFrom(values);
   const fold = accumulatorConfig(config, command);
-  return withStore(config.store, (store) => foldWithBar(store, fold, command, listener, printing));
+  return withLedger(config, fold, command, (store) => foldWithBar(store, fold, command, listener, printing));
 }
 
 /**
@@ -107,7 +106,7 @@ async function foldStored(values: Parameters<typeof configFrom>[0], command: str
 async function foldTwice(values: Parameters<typeof configFrom>[0], command: string, first: LedgerViewListener, second: LedgerViewListener): Promise<void> {
   const config = configFrom(values);
   const fold = accumulatorConfig(config, command);
-  await withStore(config.store, async (store) => {
+  await withLedger(config, fold, command, async (store) => {
     const head = await store.headPosition({ prefixes: LEDGER_PREFIXES });
     if (head === undefined) return;
     await foldWithBar(store, fold, `${command} (pass 1 of 2)`, first, 'after', head);

@@ -1,6 +1,5 @@
 /** replay: rebuild every projection from the start of the log; print count, time, rate and a state hash. */
-import { accumulatorConfig, configFrom, jsonOption, parse } from '../context.ts';
-import { withStore } from '../../eventstore/url.ts';
+import { accumulatorConfig, configFrom, jsonOption, parse, withLedger } from '../context.ts';
 import { foldLedger } from '../../services/ledger-query.ts';
 import { stateHash } from '../../services/state-hash.ts';
 import { progress } from '../progress.ts';
@@ -11,7 +10,7 @@ export async function replay(argv: string[]): Promise<void> {
   const fold = accumulatorConfig(config, 'replay'); // before the store opens: a bad configuration creates no store file
   const bar = progress('replaying');
   const started = performance.now();
-  const view = await withStore(config.store, (store) => foldLedger(store, fold, { progress: (n, total) => bar.update(n, total) }));
+  const view = await withLedger(config, fold, 'replay', (store) => foldLedger(store, fold, { progress: (n, total) => bar.update(n, total) }));
   bar.finish();
   const seconds = (performance.now() - started) / 1000;
   const report = {

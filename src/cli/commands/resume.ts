@@ -11,8 +11,7 @@ import { encodeEvent, streams } from '../../domain/events.ts';
 import { controlEventId } from '../../domain/ids.ts';
 import { foldLedger } from '../../services/ledger-query.ts';
 import { positionsJson } from '../../../projections/queries.ts';
-import { accumulatorConfig, configFrom, jsonOption, parse, UsageError } from '../context.ts';
-import { withStore } from '../../eventstore/url.ts';
+import { accumulatorConfig, configFrom, jsonOption, parse, UsageError, withLedger } from '../context.ts';
 import { Ticker } from '../../domain/codecs.ts';
 
 export async function resume(argv: string[]): Promise<void> {
@@ -25,7 +24,7 @@ export async function resume(argv: string[]): Promise<void> {
   const config = configFrom(values);
   const fold = accumulatorConfig(config, 'resume'); // before the store opens: a bad configuration creates no store file
 
-  const result = await withStore(config.store, async (store) => {
+  const result = await withLedger(config, fold, 'resume', async (store) => {
     // Read before the fold: a resume written meanwhile (the fold can take a while) makes our append conflict.
     const stream = streams.hedgeControl(symbol);
     const last = await store.readLastEvent(stream);

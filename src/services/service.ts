@@ -20,7 +20,7 @@ import { unlocked, type ExecutorLock } from './executor-lock.ts';
 import { instrumented } from '../broker/instrumented.ts';
 import { executorTuning } from './run-once.ts';
 import { IngesterService, type IngesterSettings } from '../chain/ingester-service.ts';
-import { supervise, type RoleProgress, type Supervised } from './supervisor.ts';
+import { allStopped, supervise, type RoleProgress } from './supervisor.ts';
 
 export const ROLES = ['ingest', 'accumulate', 'execute', 'api'] as const;
 export type Role = (typeof ROLES)[number];
@@ -57,13 +57,14 @@ export async function runService(options: ServiceOptions): Promise<void> {
   const health = new Roles();
   const stopAll = new AbortController();
   signal.addEventListener('abort', () => stopAll.abort(), { once: true });
-  const running: Supervised[] = [];
+  /** Each role's run, by name (the API's fold is `api`). */
+  const running: { readonly name: string; readonly done: Promise<void> }[] = [];
   let executorLock: Promise<ExecutorLock> | undefined;
   const unexpose: (() => void)[] = [];
   const start = (name: Role, run: (s: AbortSignal) => Promise<void>, extra: Partial<Parameters<typeof supervise>[0]> = {}) => {
     const role = supervise({ name, log: logger(name), metrics, run, ...extra }, stopAll.signal);
     health.register(name, role.health);
-    running.push(role);
+    running.push({ name, done: role.done });
   };
   const follower = roles.has('api') ? new LedgerFollower({ store, config: options.fold, log: logger('api'), retention: config.httpRetention, onRetry: (e) => metrics.errors.inc({ component: 'api', kind: e.name }) }) : undefined;
   // The API listens before any role starts: a busy port then fails the service with nothing to stop.
@@ -115,7 +116,7 @@ export async function runService(options: ServiceOptions): Promise<void> {
   }
   if (follower) {
     follower.start(stopAll.signal);
-    running.push({ health: () => ({ alive: true }), done: follower.stopped });
+    running.push({ name: 'api', done: follower.stopped });
     if (ingest) health.register('ingest-lag', lagWithin(config.maxIngestLagBlocks, () => ingestLag(metrics)));
   }
   log.info({ url: api?.url, roles: [...roles] }, 'service running');
@@ -129,7 +130,7 @@ export async function runService(options: ServiceOptions): Promise<void> {
     throw error;
   } finally {
     stopAll.abort();
-    await Promise.allSettled(running.map((r) => r.done));
+    await allStopped(running, config.shutdownTimeoutMs / 2, log);
     // Only once the executor has stopped: no order may be placed after another process could take the store.
     await (await executorLock?.catch(() => undefined))?.release();
     await api?.close();

@@ -121,3 +121,11 @@ function watch(options: SuperviseOptions, attempt: AbortController, report: (h: 
     },
   };
 }
+
+/** Waits for every role to stop, naming those still running after `namingMs`: a stuck one is known before `run` gives up on it. */
+export async function allStopped(running: readonly { readonly name: string; readonly done: Promise<void> }[], namingMs: number, log: Logger): Promise<void> {
+  const stopping = new Set(running.map((r) => r.name));
+  const naming = setTimeout(() => log.warn({ roles: [...stopping] }, `still stopping: ${[...stopping].join(', ')}`), namingMs);
+  await Promise.allSettled(running.map((r) => r.done.finally(() => stopping.delete(r.name))));
+  clearTimeout(naming);
+}

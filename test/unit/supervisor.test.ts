@@ -9,7 +9,7 @@ import { SqliteEventStore } from '../../src/eventstore/sqlite.ts';
 import { StoreUnavailable } from '../../src/eventstore/errors.ts';
 import { createMetrics } from '../../src/http/metrics.ts';
 import { logger } from '../../src/log.ts';
-import { RoleFailed, supervise } from '../../src/services/supervisor.ts';
+import { RoleFailed, allStopped, supervise } from '../../src/services/supervisor.ts';
 import { capturedLog } from '../support/test-log.ts';
 
 const base = { log: logger('test'), backoffMs: { min: 5, max: 20 } };
@@ -110,5 +110,28 @@ describe('supervise', () => {
       await store.close();
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('stopping the roles', () => {
+  it('names the roles still running once they have had half the shutdown bound, and waits for all of them', async () => {
+    const { lines, log } = capturedLog('warn');
+    let release = () => {};
+    const stuck = new Promise<void>((resolve) => (release = resolve));
+    const stopping = allStopped([{ name: 'ingest', done: Promise.resolve() }, { name: 'execute', done: stuck }, { name: 'api', done: Promise.reject(new Error('failed earlier')) }], 50, log);
+    await vi.waitFor(() => expect(lines.map((l) => [l.msg, l['roles']])).toEqual([['still stopping: execute', ['execute']]]), { timeout: 2_000, interval: 10 });
+    let done = false;
+    void stopping.then(() => (done = true));
+    await sleep(20);
+    expect(done).toBe(false);
+    release();
+    await stopping;
+  });
+
+  it('says nothing when every role stops in time', async () => {
+    const { lines, log } = capturedLog('warn');
+    await allStopped([{ name: 'execute', done: sleep(5) }], 200, log);
+    await sleep(250);
+    expect(lines).toEqual([]);
   });
 });

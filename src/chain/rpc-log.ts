@@ -1,7 +1,7 @@
 /** A log as `eth_getLogs` returns it (hex quantities), decoded at the boundary. */
 import * as t from 'io-ts';
 import * as E from 'fp-ts/lib/Either.js';
-import { Address, Hash32, HexData, HexQuantity, describeErrors } from '../domain/codecs.ts';
+import { Address, Hash32, HexData, SafeHexQuantity, describeErrors } from '../domain/codecs.ts';
 import type { EventData } from '../domain/events.ts';
 import { logEventId } from '../domain/ids.ts';
 import { compareLogMarks } from '../domain/log-order.ts';
@@ -11,11 +11,12 @@ export const RpcLog = t.intersection([
     address: Address,
     topics: t.array(Hash32),
     data: HexData,
-    blockNumber: HexQuantity,
+    // Exact as numbers: a log index becomes part of the log's event id.
+    blockNumber: SafeHexQuantity,
     blockHash: Hash32,
     transactionHash: Hash32,
-    transactionIndex: HexQuantity,
-    logIndex: HexQuantity,
+    transactionIndex: SafeHexQuantity,
+    logIndex: SafeHexQuantity,
   }),
   t.partial({ removed: t.boolean }),
 ]);

@@ -92,6 +92,22 @@ export const HexQuantity = new t.Type<bigint, string, unknown>(
   (b) => `0x${b.toString(16)}`,
 );
 
+/**
+ * A hex quantity that a JavaScript number holds exactly (at most 2^53 - 1): block numbers and
+ * transaction and log indexes. No chain comes near; a log claiming more is no log, and past it a
+ * log index would round (two logs, one event id) and a block number would end the stream's chain order.
+ */
+export const SafeHexQuantity = new t.Type<bigint, string, unknown>(
+  'SafeHexQuantity',
+  (u): u is bigint => typeof u === 'bigint' && u >= 0n && u <= BigInt(Number.MAX_SAFE_INTEGER),
+  (u, c) => {
+    if (typeof u !== 'string' || !HEX_QUANTITY.test(u)) return t.failure(u, c, 'expected a hex quantity like 0x1a');
+    const n = BigInt(u);
+    return n <= BigInt(Number.MAX_SAFE_INTEGER) ? t.success(n) : t.failure(u, c, 'expected a hex quantity of at most 2^53 - 1 (0x1fffffffffffff)');
+  },
+  (b) => `0x${b.toString(16)}`,
+);
+
 const LOWER_HEX = /^0x[0-9a-f]*$/;
 const MIXED_HEX = /^0x[0-9a-fA-F]*$/;
 

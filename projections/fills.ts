@@ -359,6 +359,17 @@ const toFill = (log: LogRef, party: Fill['party'], owner: string, fill: PricedFi
   price: fill.price,
 });
 
+/**
+ * The readable ClearV2s still waiting for their AfterClear where the fold stopped: no later log
+ * has closed their transaction (it is the ledger's last so far), so the fold has not rejected them.
+ * Queries list them as `unpaired_clear`, so that such a clear is never left out; an AfterClear of
+ * the same transaction stored later still pairs with it.
+ */
+export const awaitingAfterClear = (state: ExtractorState): Rejection[] =>
+  state.openClears.flatMap((clear) =>
+    'undecodable' in clear ? [] : [rejection(clear.log, 'unpaired_clear', `no AfterClear follows it in transaction ${clear.log.transactionHash}, the ledger's last so far`)],
+  );
+
 const rejection = (log: LogRef, reason: RejectionReason, detail: string): Rejection => ({
   eventId: log.logId,
   transactionHash: log.transactionHash,

@@ -11,6 +11,7 @@ import type { RecordedEvent } from '../src/eventstore/port.ts';
 import { alreadyFolded, initialState, react, symbolState, type AccumulatorConfig, type AccumulatorState, type Decision, type SymbolState } from './accumulator.ts';
 import { isOrderEvent } from './hedge-orders.ts';
 import type { Fill, Rejection, RejectionReason } from './fill.ts';
+import { awaitingAfterClear } from './fills.ts';
 
 export type HedgeStatus = 'requested' | 'submitting' | 'placed' | 'filled' | 'failed';
 
@@ -83,6 +84,11 @@ export class LedgerView {
     this.events++;
     this.addRejection({ eventId: recorded.id, transactionHash: null, blockNumber: null, logIndex: null, reason: 'corrupt_event', detail: decoded.left.message });
     return decoded.left;
+  }
+
+  /** ClearV2s of the ledger's last transaction so far that no AfterClear has followed yet: not rejected by the fold (yet). */
+  awaitingAfterClear(): Rejection[] {
+    return awaitingAfterClear(this.accumulator.extractor);
   }
 
   symbols(): string[] {

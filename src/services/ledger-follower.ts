@@ -118,9 +118,15 @@ export class LedgerFollower {
     return this.recentTrades.tail(limit, (f) => symbol === undefined || f.symbol === symbol);
   }
 
-  /** The newest rejections (fold order, oldest first), optionally of one reason. */
+  /**
+   * The newest rejections (fold order, oldest first), optionally of one reason; the newest of all are the
+   * ClearV2s that no AfterClear has followed yet at the ledger's end, which the fold rejects only once a
+   * later log closes their transaction (as `rejected` lists them).
+   */
   rejections(limit: number = this.retention, reason?: Rejection['reason']): Rejection[] {
-    return this.recentRejections.tail(limit, (r) => reason === undefined || r.reason === reason);
+    const wanted = (r: Rejection) => reason === undefined || r.reason === reason;
+    const all = [...this.recentRejections.tail(limit, wanted), ...this.view.awaitingAfterClear().filter(wanted)];
+    return all.slice(Math.max(0, all.length - limit));
   }
 
   progress(): FollowerProgress {

@@ -42,7 +42,7 @@ const EQUITIES = ['tGME', 'GME0x', 'GMEs1', 'tAAPL', 'AAPL0x', 'tSPLG'] as const
 type Equity = (typeof EQUITIES)[number];
 
 /** What one entry of the valid part of a file is: a take or a clear, or logs that yield no fill (the others). */
-const KINDS = ['take', 'clear', 'twoTopics', 'badOffset', 'emptyData', 'orphanAfterClear', 'clearBadAfter', 'badClear', 'zeroAmount', 'badIoIndex', 'notHedgeable'] as const;
+const KINDS = ['take', 'clear', 'twoTopics', 'badOffset', 'emptyData', 'unpairedClear', 'orphanAfterClear', 'clearBadAfter', 'badClear', 'zeroAmount', 'badIoIndex', 'notHedgeable'] as const;
 type Kind = (typeof KINDS)[number];
 
 interface Trade {
@@ -218,6 +218,8 @@ function validLogs(plan: Plan, run: string): ValidLog[] {
       }
       case 'emptyData':
         return emit(malformedData(take(), pick<Hex>(['0x', '0x00', `0x${'00'.repeat(31)}`], trade.tenths)), { reason: 'malformed_log' });
+      case 'unpairedClear':
+        return emit(clear(), { reason: 'unpaired_clear' });
       case 'orphanAfterClear':
         return emit(settle(), { reason: 'unpaired_after_clear' });
       case 'clearBadAfter':
@@ -543,6 +545,35 @@ describe('ingest-file: quantities past 2^53 are malformed lines', () => {
     const later = await runCli(args(join(EXAMPLE, 'logs.jsonl')));
     expect(later.code).toBe(0);
     expect(JSON.parse(later.stdout)).toMatchObject({ appended: 7, alreadyIngested: 2, outOfOrder: 0 });
+  });
+});
+
+describe('a ClearV2 without its AfterClear at the ledger\'s end', () => {
+  it('fast-check counterexample: a foreign ClearV2, the file\'s only log, is listed by rejected as unpaired_clear (was in no list)', async () => {
+    await fuzzedFileHolds(planOf([{ ...foreignTake, kind: 'unpairedClear' }]), inProcess);
+  });
+
+  it('is listed by rejected (JSON and table) until an AfterClear of its transaction, ingested later, pairs it', async () => {
+    const history = new History();
+    const ours = order(OUR_OWNER, 'tGME', 'USDC');
+    const theirs = order(OTHER_OWNER, 'USDC', 'tGME');
+    const at = (raw: RawLog, logIndex: number) => {
+      const log = history.log(raw, { tx: 'clear', logIndex, block: 30_000_000n }).data;
+      return JSON.stringify({ ...log, chainId: undefined, blockNumber: hexOf(log.blockNumber), transactionIndex: hexOf(log.transactionIndex), logIndex: hexOf(log.logIndex) });
+    };
+    const built = build(planOf([foreignTake]), 'unused');
+    const w = workspace(built);
+    writeFileSync(join(w.dir, 'clear.jsonl'), `${at(clearV2Log(theirs, ours), 0)}\n`);
+    writeFileSync(join(w.dir, 'after.jsonl'), `${at(afterClearLog({ aliceOutput: E18, bobOutput: 20_000_000n, aliceInput: 20_000_000n, bobInput: E18 }), 1)}\n`);
+    await ingestInProcess(w, join(w.dir, 'clear.jsonl'), 'ledger');
+    const listed = JSON.parse(await stdoutOf(rejected, ['--json', ...storeArgs(w, 'ledger')])) as Record<string, unknown>[];
+    expect(listed).toEqual([expect.objectContaining({ reason: 'unpaired_clear', blockNumber: '30000000', logIndex: 0, detail: expect.stringMatching(/^no AfterClear follows it in transaction 0x\w+, the ledger's last so far$/) })]);
+    expect(await stdoutOf(rejected, storeArgs(w, 'ledger'))).toMatch(/\n30000000 +0 +0x\w+ +unpaired_clear +no AfterClear follows it/);
+
+    expect(await ingestInProcess(w, join(w.dir, 'after.jsonl'), 'ledger')).toMatchObject({ appended: 1, outOfOrder: 0 });
+    const result = await queries(w, 'ledger');
+    expect(result.rejected).toEqual([]);
+    expect(result.trades).toEqual([expect.objectContaining({ symbol: 'GME', side: 'BUY', shares: '1', party: 'bob', logIndex: 0 })]);
   });
 });
 

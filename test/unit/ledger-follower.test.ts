@@ -6,7 +6,7 @@ import { StoreUnavailable } from '../../src/eventstore/errors.ts';
 import type { EventStore, From, RecordedEvent, Subscription } from '../../src/eventstore/port.ts';
 import { openStore } from '../../src/eventstore/url.ts';
 import { FollowerFailed, LedgerFollower } from '../../src/services/ledger-follower.ts';
-import { History, OTHER_OWNER, OUR_OWNER, io, takeOrderV2Log } from '../support/orderbook-logs.ts';
+import { History, OTHER_OWNER, OUR_OWNER, clearV2Log, io, takeOrderV2Log } from '../support/orderbook-logs.ts';
 import { config } from '../support/scenario.ts';
 import { capturedLog } from '../support/test-log.ts';
 
@@ -101,6 +101,22 @@ describe('LedgerFollower', () => {
     await followUntilCaughtUp(follower, stop.signal);
     expect(follower.rejections()).toMatchObject([{ reason: 'corrupt_event', eventId: corrupt.id }]);
     expect(follower.trades()).toHaveLength(1);
+    stop.abort();
+    await follower.stopped;
+  });
+
+  it('lists last the ClearV2 that no AfterClear has followed at the ledger\'s end (GET /rejected), within the limit and the reason asked for', async () => {
+    const history = new History();
+    const before = [...history.allTokens(), take(history, 1n, OTHER_OWNER), take(history, 2n, OTHER_OWNER)];
+    const clear = history.log(clearV2Log({ owner: OTHER_OWNER, validInputs: [io('USDC')], validOutputs: [io('tGME')] }, { owner: OTHER_OWNER, validInputs: [io('tGME')], validOutputs: [io('USDC')] }), { tx: 'clear', logIndex: 0, block: 3n });
+    const events = [...before, clear].map(recorded);
+    const follower = new LedgerFollower({ store: scriptedStore(events), config, log });
+    const stop = new AbortController();
+    await followUntilCaughtUp(follower, stop.signal);
+    expect(follower.rejections().map((r) => [r.blockNumber, r.reason])).toEqual([[1n, 'not_ours'], [2n, 'not_ours'], [3n, 'unpaired_clear']]);
+    expect(follower.rejections(2).map((r) => r.blockNumber)).toEqual([2n, 3n]);
+    expect(follower.rejections(5, 'unpaired_clear')).toMatchObject([{ eventId: clear.id, detail: expect.stringContaining("the ledger's last so far") }]);
+    expect(follower.rejections(5, 'not_ours')).toHaveLength(2);
     stop.abort();
     await follower.stopped;
   });

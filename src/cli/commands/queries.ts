@@ -103,14 +103,14 @@ async function foldStored(values: Parameters<typeof configFrom>[0], command: str
  * the whole ledger before it prints its first row, yet must not hold every row: the `first` fold
  * notes what it needs, the `second` prints.
  */
-async function foldTwice(values: Parameters<typeof configFrom>[0], command: string, first: LedgerViewListener, second: LedgerViewListener): Promise<void> {
+async function foldTwice(values: Parameters<typeof configFrom>[0], command: string, first: LedgerViewListener, second: LedgerViewListener, between: (view: LedgerView) => void = () => undefined): Promise<LedgerView | undefined> {
   const config = configFrom(values);
   const fold = accumulatorConfig(config, command);
-  await withLedger(config, fold, command, async (store) => {
+  return withLedger(config, fold, command, async (store) => {
     const head = await store.headPosition({ prefixes: LEDGER_PREFIXES });
-    if (head === undefined) return;
-    await foldWithBar(store, fold, `${command} (pass 1 of 2)`, first, 'after', head);
-    await foldWithBar(store, fold, `${command} (pass 2 of 2)`, second, 'during', head);
+    if (head === undefined) return undefined;
+    between(await foldWithBar(store, fold, `${command} (pass 1 of 2)`, first, 'after', head));
+    return foldWithBar(store, fold, `${command} (pass 2 of 2)`, second, 'during', head);
   });
 }
 
@@ -168,12 +168,17 @@ export async function trades(argv: string[]): Promise<void> {
   print.end();
 }
 
-/** Rejections stream as the fold finds them; the table folds twice, the first fold sizing its columns. */
+/**
+ * Rejections stream as the fold finds them; the table folds twice, the first fold sizing its columns.
+ * Both end with the ClearV2s that no AfterClear has followed at the ledger's end, which the fold
+ * rejects only once a later log closes their transaction: listed, not left out.
+ */
 export async function rejected(argv: string[]): Promise<void> {
   const { values } = parse(argv, jsonOption);
   if (values.json) {
     const print = jsonArray(rejectionJson);
-    await foldStored(values, 'rejected', { onRejection: print.push }, 'during');
+    const view = await foldStored(values, 'rejected', { onRejection: print.push }, 'during');
+    view.awaitingAfterClear().forEach(print.push);
     return print.end();
   }
   const columns = new Columns(['block', 'log', 'tx', 'reason', 'detail']);
@@ -182,6 +187,9 @@ export async function rejected(argv: string[]): Promise<void> {
     return [r.blockNumber, r.logIndex, r.transactionHash, r.reason, r.detail];
   };
   const print = streamedTable(columns, cells);
-  await foldTwice(values, 'rejected', { onRejection: (r) => columns.fit(cells(r)) }, { onRejection: print.push });
+  const fit = (r: Rejection) => columns.fit(cells(r));
+  // Both folds stop at the same event, so they leave the same clears waiting: the first sizes their rows too.
+  const view = await foldTwice(values, 'rejected', { onRejection: fit }, { onRejection: print.push }, (first) => first.awaitingAfterClear().forEach(fit));
+  view?.awaitingAfterClear().forEach(print.push);
   print.end();
 }

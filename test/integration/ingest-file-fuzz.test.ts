@@ -73,6 +73,10 @@ const MUTATIONS = {
   bomInside: 'malformed',
   badTopic: 'malformed',
   removedNotBoolean: 'malformed',
+  invalidUtf8: 'malformed',
+  nul: 'malformed',
+  invalidUtf8InString: 'duplicate',
+  trailingCr: 'duplicate',
   empty: 'blank',
   whitespace: 'blank',
   duplicate: 'duplicate',
@@ -247,6 +251,13 @@ const WRONG_VALUES: readonly unknown[] = [1, null, true, [], {}, 'nope', -1, 1.5
 
 const pick = <T>(items: readonly T[], n: number): T => items[n % items.length]!;
 
+/** Stands for a byte that is not UTF-8 (0xff) in a line's text: replaced when the file is written. */
+const INVALID_BYTE = '\uE000';
+function toBytes(content: string): Buffer {
+  const parts = content.split(INVALID_BYTE).map((part) => Buffer.from(part, 'utf8'));
+  return Buffer.concat(parts.flatMap((part, i) => (i === 0 ? [part] : [Buffer.from([0xff]), part])));
+}
+
 /** One bad (or redundant) line made from `log`'s JSON; its text without a line ending. */
 function mutate(mutation: Mutation, log: RpcLogJson, n: number): string {
   const line = JSON.stringify(log);
@@ -304,6 +315,15 @@ function mutate(mutation: Mutation, log: RpcLogJson, n: number): string {
       return edited({ topics: pick([[`${log.topics[0]!}00`], [log.topics[0]!, 'x'], log.topics[0]!, [1], [null]], n) });
     case 'removedNotBoolean':
       return edited({ removed: pick(['false', 0, null, 'true'], n) });
+    case 'invalidUtf8':
+      return pick([`${INVALID_BYTE}${line}`, `${line.slice(0, 1)}${INVALID_BYTE}${line.slice(1)}`], n);
+    case 'nul':
+      return pick([`${line}\u0000`, `\u0000${line}`], n);
+    case 'invalidUtf8InString':
+      // Decoded as U+FFFD inside a string the log does not read: still the log.
+      return edited({ note: `a${INVALID_BYTE}b` });
+    case 'trailingCr':
+      return `${line}\r`;
     case 'empty':
       return '';
     case 'whitespace':
@@ -480,7 +500,7 @@ async function fuzzedFileHolds(plan: Plan, ingest: (w: Workspace, file: string) 
   const w = workspace(built);
   try {
     const fuzzed = join(w.dir, 'fuzzed.jsonl');
-    writeFileSync(fuzzed, built.content);
+    writeFileSync(fuzzed, toBytes(built.content));
     const validFile = join(w.dir, 'valid.jsonl');
     writeFileSync(validFile, built.valid.map((log) => `${JSON.stringify(log.json)}\n`).join(''));
 

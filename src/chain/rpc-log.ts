@@ -49,30 +49,44 @@ export const recordedLogId = (log: RecordedLog): string => logEventId(log.chainI
 /** What a log says, wherever it was mined (a reorg may move a transaction to another block). */
 export const sameContent = (a: RecordedLog, b: RecordedLog): boolean => a.address === b.address && a.data === b.data && a.topics.join() === b.topics.join();
 
+/** Where logs first contradict each other, in chain order: the block of the log that contradicts one before it, and why. */
+export interface LogContradiction {
+  readonly blockNumber: bigint;
+  readonly reason: string;
+}
+
 /**
- * Logs sorted into chain order, repeats of a log dropped. Left when they contradict each other,
- * as logs from two forks do: one block with two hashes, two logs at one place, or one log
- * (transaction and index) at two places or with two contents.
+ * Logs sorted into chain order, repeats of a log dropped, as far as they agree: up to the first log
+ * (in chain order) that contradicts one before it, as logs from two forks do (one block with two
+ * hashes, two logs at one place, or one log, transaction and index, at two places or with two
+ * contents). `kept` then holds the logs before that log.
  */
-export function inChainOrder(logs: readonly RecordedLog[]): E.Either<string, RecordedLog[]> {
+export function sortLogs(logs: readonly RecordedLog[]): { readonly kept: RecordedLog[]; readonly contradiction: LogContradiction | null } {
   const kept: RecordedLog[] = [];
   const byTransaction = new Map<string, RecordedLog>();
+  const stop = (log: RecordedLog, reason: string) => ({ kept, contradiction: { blockNumber: log.blockNumber, reason } });
   for (const log of [...logs].sort(compareLogMarks)) {
     const previous = kept[kept.length - 1];
     if (previous !== undefined && previous.blockNumber === log.blockNumber && previous.blockHash !== log.blockHash) {
-      return E.left(`block ${log.blockNumber} has two hashes (${previous.blockHash}, ${log.blockHash})`);
+      return stop(log, `block ${log.blockNumber} has two hashes (${previous.blockHash}, ${log.blockHash})`);
     }
     const key = `${log.transactionHash}:${log.logIndex}`;
     const seen = byTransaction.get(key);
     if (seen !== undefined) {
       if (compareLogMarks(seen, log) === 0 && sameContent(seen, log)) continue; // the same log twice
-      return E.left(`log ${log.logIndex} of transaction ${log.transactionHash} appears twice, differently (blocks ${seen.blockNumber} and ${log.blockNumber})`);
+      return stop(log, `log ${log.logIndex} of transaction ${log.transactionHash} appears twice, differently (blocks ${seen.blockNumber} and ${log.blockNumber})`);
     }
     if (previous !== undefined && compareLogMarks(previous, log) === 0) {
-      return E.left(`two different logs at block ${log.blockNumber} index ${log.logIndex} (transactions ${previous.transactionHash} and ${log.transactionHash})`);
+      return stop(log, `two different logs at block ${log.blockNumber} index ${log.logIndex} (transactions ${previous.transactionHash} and ${log.transactionHash})`);
     }
     byTransaction.set(key, log);
     kept.push(log);
   }
-  return E.right(kept);
+  return { kept, contradiction: null };
+}
+
+/** Logs sorted into chain order, repeats of a log dropped. Left when they contradict each other (see sortLogs). */
+export function inChainOrder(logs: readonly RecordedLog[]): E.Either<string, RecordedLog[]> {
+  const { kept, contradiction } = sortLogs(logs);
+  return contradiction === null ? E.right(kept) : E.left(contradiction.reason);
 }

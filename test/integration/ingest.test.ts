@@ -2,7 +2,7 @@
  * The ingestion path on a real (in-memory SQLite) store: chain order whatever the delivery
  * order, dedupe, reorg compensation, the tip after removals, conflicts, racing ingesters.
  */
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -19,7 +19,7 @@ import type { EventStore } from '../../src/eventstore/port.ts';
 import { Ingester, LogConflict, ReorgTooDeep, StreamMovedOn, type TokenResolver } from '../../src/services/ingester.ts';
 import { LedgerView } from '../../projections/ledger.ts';
 import { History, OTHER_OWNER, OUR_OWNER, TOKEN, afterClearLog, clearV2Log, io, takeOrderV2Log, txHash, type OrderSpec, type TokenName } from '../support/orderbook-logs.ts';
-import { EXAMPLE, readLogFile } from '../support/cli.ts';
+import { EXAMPLE, readLogFile, runCli } from '../support/cli.ts';
 import { FileChanged, appendLogFile, logsInChainOrder, scanLogFile } from '../../src/cli/commands/ingest-file.ts';
 import { config } from '../support/scenario.ts';
 import { storedLogs, storedNet, type StoredEntry } from '../support/chain-fixture.ts';
@@ -193,6 +193,41 @@ describe('the ingestion path', () => {
     const store = await memoryStore();
     await expect(appendLogFile(ingesterOn(store), scan, () => undefined, 2)).rejects.toThrow(LogConflict);
     expect(marks(await storedLogs(store, ingesterOn(store).stream))).toEqual(['100:0', '100:1']);
+  });
+
+  // Found by the ingest-file audit: in one delivery (a file under ~2,000 logs is one), a contradiction appended nothing at all.
+  const contradictions = {
+    'two different logs at one place': () => JSON.stringify({ ...JSON.parse(exampleLogAt(101, 0)), transactionHash: txHash('another transaction') }),
+    'one log twice, differently': () => JSON.stringify({ ...JSON.parse(exampleLogAt(101, 0)), data: '0x' }),
+    'one block with two hashes': () => JSON.stringify({ ...JSON.parse(exampleLogAt(101, 1)), blockHash: txHash('another block 101') }),
+    'one log at two blocks': () => JSON.stringify({ ...JSON.parse(exampleLogAt(101, 1)), transactionHash: txHash('100:1') }),
+  };
+  it.each(Object.keys(contradictions) as (keyof typeof contradictions)[])('ingest-file in deliveries of the default size: %s stops the file at that block, the blocks before it appended', async (kind) => {
+    const file = join(mkdtempSync(join(tmpdir(), 'ingest-file-')), 'logs.jsonl');
+    writeFileSync(file, [exampleLogAt(100, 0), exampleLogAt(100, 1), exampleLogAt(101, 0), contradictions[kind](), exampleLogAt(102, 0)].join('\n'));
+    const scan = await scanLogFile(file, config.fills.chainId, config.fills.orderbook, () => undefined);
+    const store = await memoryStore();
+    const totals: number[] = [];
+    await expect(appendLogFile(ingesterOn(store), scan, (total) => totals.push(total.appended))).rejects.toThrow(/ at block 101 index 0 |block 101 has two hashes|\(blocks 101 and 101\)|\(blocks 100 and 101\)/);
+    await expect(appendLogFile(ingesterOn(store), scan, () => undefined)).rejects.toThrow(/: the logs before block 101 are appended, none from it on$/);
+    expect(totals).toEqual([2]);
+    expect(marks(await storedLogs(store, ingesterOn(store).stream))).toEqual(['100:0', '100:1']);
+  });
+
+  it('ingest-file through the binary: a contradiction exits 1 with the counts of what it appended; the corrected file carries on', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ingest-file-'));
+    const good = [exampleLogAt(100, 0), exampleLogAt(100, 1), exampleLogAt(101, 0), exampleLogAt(102, 0)];
+    writeFileSync(join(dir, 'bad.jsonl'), [...good.slice(0, 3), contradictions['two different logs at one place'](), good[3]].join('\n'));
+    writeFileSync(join(dir, 'good.jsonl'), good.join('\n'));
+    const args = (file: string) => ['ingest-file', join(dir, file), '--tokens', join(EXAMPLE, 'tokens.json'), '--json', '--store', `sqlite:${join(dir, 'ledger.db')}`, '--config', join(EXAMPLE, 'ledger.json')];
+    const bad = await runCli(args('bad.jsonl'));
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/\nhedge-ledger ingest-file: two different logs at block 101 index 0 \(transactions 0x\w+ and 0x\w+\): the logs before block 101 are appended, none from it on\n$/);
+    expect(bad.stderr.split('\n').filter((l) => l.includes('ingest-file stopped')).map((l) => JSON.parse(l))).toEqual([expect.objectContaining({ appended: 2, alreadyIngested: 0 })]);
+    const fixed = await runCli(args('good.jsonl'));
+    expect(fixed.code).toBe(0);
+    expect(JSON.parse(fixed.stdout)).toMatchObject({ appended: 2, alreadyIngested: 2, outOfOrder: 0 });
+    rmSync(dir, { recursive: true, force: true });
   });
 
   it('ingest-file stops with FileChanged when a line no longer holds the log the scan found there', async () => {

@@ -7,10 +7,10 @@ import * as E from 'fp-ts/lib/Either.js';
 import { configFrom, jsonOption, parse, UsageError } from '../context.ts';
 import { withStore } from '../../eventstore/url.ts';
 import { requireSettings } from '../../config.ts';
-import { decodeRpcLog, toRecordedLog, type RecordedLog } from '../../chain/rpc-log.ts';
+import { decodeRpcLog, sortLogs, toRecordedLog, type RecordedLog } from '../../chain/rpc-log.ts';
 import { tokensOfLog } from '../../chain/log-tokens.ts';
 import { hasOrderbookTopic } from '../../domain/orderbook-abi.ts';
-import { Ingester, type FileIngestReport } from '../../services/ingester.ts';
+import { Ingester, LogConflict, type FileIngestReport } from '../../services/ingester.ts';
 import { fileTokenResolver } from '../tokens-file.ts';
 import { logger } from '../../log.ts';
 import { readLineAt, readLines, type LinePlace } from '../../text-file.ts';
@@ -131,10 +131,21 @@ export async function* logsInChainOrder(scan: FileScan, size = LOGS_PER_DELIVERY
  */
 export async function appendLogFile(ingester: Ingester, scan: FileScan, appended: (total: FileIngestReport) => void, size = LOGS_PER_DELIVERY): Promise<FileIngestReport> {
   const total = { appended: 0, alreadyIngested: 0, outOfOrder: 0, tokensRecorded: 0 };
-  for await (const delivery of logsInChainOrder(scan, size)) {
-    const report = await ingester.ingest(delivery);
+  const ingest = async (logs: readonly RecordedLog[]) => {
+    const report = await ingester.ingest(logs);
     for (const key of Object.keys(total) as (keyof FileIngestReport)[]) total[key] += report[key];
     appended(total);
+  };
+  for await (const delivery of logsInChainOrder(scan, size)) {
+    // Logs that contradict each other stop the file at their block: the blocks before it go in first.
+    const { contradiction } = sortLogs(delivery);
+    if (contradiction === null) {
+      await ingest(delivery);
+      continue;
+    }
+    const before = delivery.filter((log) => log.blockNumber < contradiction.blockNumber);
+    if (before.length > 0) await ingest(before);
+    throw new LogConflict(`${contradiction.reason}: the logs before block ${contradiction.blockNumber} are appended, none from it on`);
   }
   return total;
 }

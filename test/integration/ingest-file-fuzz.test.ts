@@ -25,6 +25,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { keccak256, stringToHex, type Hex } from 'viem';
 import { ingestFile, scanLogFile } from '../../src/cli/commands/ingest-file.ts';
+import { LogConflict } from '../../src/services/ingester.ts';
 import { hedges, positions, rejected, trades } from '../../src/cli/commands/queries.ts';
 import { logEventId } from '../../src/domain/ids.ts';
 import { CHAIN_ID, History, ORDERBOOK, OTHER_OWNER, OUR_OWNER, TOKEN, afterClearLog, clearV2Log, io, takeOrderV2Log, type OrderSpec, type RawLog, type TokenName } from '../support/orderbook-logs.ts';
@@ -91,7 +92,7 @@ const MUTATIONS = {
   otherContract: 'otherContracts',
 } as const;
 type Mutation = keyof typeof MUTATIONS;
-type Outcome = (typeof MUTATIONS)[Mutation] | 'valid';
+type Outcome = (typeof MUTATIONS)[Mutation] | 'valid' | 'conflict';
 
 interface Mutant {
   readonly mutation: Mutation;
@@ -119,6 +120,8 @@ interface Plan {
   readonly tokensBom: boolean;
   /** The ledger holds the logs of the file's first blocks already, from an earlier file. */
   readonly storedBlocks: number;
+  /** A line that contradicts a valid one (another log at its place, its log with other data, its block with another hash): the file stops at that block. */
+  readonly conflict: { readonly of: number; readonly how: 'otherTransaction' | 'otherData' | 'otherBlockHash'; readonly at: number } | null;
 }
 
 const tradeArb: fc.Arbitrary<Trade> = fc.record({
@@ -143,6 +146,7 @@ const planArb: fc.Arbitrary<Plan> = fc.record({
   upperTokens: fc.boolean(),
   tokensBom: fc.boolean(),
   storedBlocks: fc.oneof({ weight: 3, arbitrary: fc.constant(0) }, { weight: 1, arbitrary: fc.nat({ max: 7 }) }),
+  conflict: fc.option(fc.record({ of: fc.nat(), how: fc.constantFrom('otherTransaction' as const, 'otherData' as const, 'otherBlockHash' as const), at: fc.nat() }), { freq: 5 }),
 });
 
 // ---- building the file ----
@@ -370,6 +374,8 @@ interface Built {
   /** The lines ingest-file reads, with what each must become (numbered from 1). */
   readonly lines: readonly FileLine[];
   readonly valid: readonly ValidLog[];
+  /** The block of the line that contradicts a valid one, if any. */
+  readonly conflictBlock: bigint | null;
   /** tokens.json's text. */
   readonly tokens: string;
 }
@@ -386,6 +392,13 @@ function build(plan: Plan, run: string): Built {
     const line = { text: mutate(m.mutation, valid[m.of % valid.length]!.json, m.pick), outcome: MUTATIONS[m.mutation] };
     lines.splice(m.at % (lines.length + 1), 0, line);
   }
+  let conflictBlock: bigint | null = null;
+  if (plan.conflict !== null) {
+    const { json } = valid[plan.conflict.of % valid.length]!;
+    const changes = { otherTransaction: { transactionHash: keccak256(stringToHex(`${run} conflict`)) }, otherData: { data: `0x${'00'.repeat(32)}` }, otherBlockHash: { blockHash: keccak256(stringToHex(`${run} fork`)) } }[plan.conflict.how];
+    lines.splice(plan.conflict.at % (lines.length + 1), 0, { text: JSON.stringify({ ...json, ...changes }), outcome: 'conflict' });
+    conflictBlock = BigInt(json.blockNumber as string);
+  }
   // A BOM on the first line is the file's: ignored. A BOM inside the file is a malformed line.
   if (!plan.bom && lines[0]?.text.startsWith('\uFEFF')) lines[0] = { ...lines[0], outcome: 'duplicate' };
   const endings = lines.map((_, i) => (plan.crlf === 'all' || (plan.crlf === 'some' && ((plan.crlfPick >> (i % 30)) & 1) === 1) ? '\r\n' : '\n'));
@@ -399,7 +412,7 @@ function build(plan: Plan, run: string): Built {
   const tokens = Object.fromEntries(
     Object.entries(TOKEN).filter(([name]) => !plan.omitted.includes(name as TokenName)).map(([name, address]) => [plan.upperTokens ? `0x${address.slice(2).toUpperCase()}` : address, name]),
   );
-  return { content, lines: read, valid, tokens: `${plan.tokensBom ? '\uFEFF' : ''}${JSON.stringify(tokens, null, 2)}` };
+  return { content, lines: read, valid, conflictBlock, tokens: `${plan.tokensBom ? '\uFEFF' : ''}${JSON.stringify(tokens, null, 2)}` };
 }
 
 // ---- running it ----
@@ -487,44 +500,61 @@ function expectSummary(summary: Summary, built: Built, validOnly: Summary, befor
 }
 
 /** Every stored log yields a fill or a rejection (a paired AfterClear's are its ClearV2's), with the reason its kind calls for. */
-function expectAccounted(built: Built, result: Awaited<ReturnType<typeof queries>>): void {
+function expectAccounted(valid: readonly ValidLog[], result: Awaited<ReturnType<typeof queries>>): void {
   const filled = new Set(result.trades.map((t) => t['logId']));
   const reasons = new Map<unknown, unknown[]>();
   for (const r of result.rejected) reasons.set(r['eventId'], [...(reasons.get(r['eventId']) ?? []), r['reason']]);
-  const unaccounted = built.valid.filter((log) => !log.paired && !filled.has(log.id) && !reasons.has(log.id));
+  const unaccounted = valid.filter((log) => !log.paired && !filled.has(log.id) && !reasons.has(log.id));
   expect(unaccounted.map((log) => `${log.json.blockNumber as string}:${log.json.logIndex as string}`), 'stored logs with neither a fill nor a rejection').toEqual([]);
-  for (const log of built.valid.filter((l) => l.reason !== undefined)) expect(reasons.get(log.id), `rejections of ${log.json.blockNumber as string}:${log.json.logIndex as string}`).toContain(log.reason);
+  for (const log of valid.filter((l) => l.reason !== undefined)) expect(reasons.get(log.id), `rejections of ${log.json.blockNumber as string}:${log.json.logIndex as string}`).toContain(log.reason);
 }
 
 let runs = 0;
 
-async function fuzzedFileHolds(plan: Plan, ingest: (w: Workspace, file: string) => Promise<{ summary: Summary; reported: number[] }>): Promise<void> {
+/** What ingest-file said: its summary, or (stopped by a LogConflict) its error; the lines it reported. */
+interface Ingested {
+  readonly summary: Summary | null;
+  readonly failure: string | null;
+  readonly reported: number[];
+}
+
+async function fuzzedFileHolds(plan: Plan, ingest: (w: Workspace, file: string) => Promise<Ingested>): Promise<void> {
   const built = build(plan, `run ${++runs}`);
   const w = workspace(built);
+  const blockOf = (log: ValidLog) => BigInt(log.json.blockNumber as string);
+  const linesOf = (logs: readonly ValidLog[]) => logs.map((log) => `${JSON.stringify(log.json)}\n`).join('');
   try {
     const fuzzed = join(w.dir, 'fuzzed.jsonl');
     writeFileSync(fuzzed, toBytes(built.content));
-    const validFile = join(w.dir, 'valid.jsonl');
-    writeFileSync(validFile, built.valid.map((log) => `${JSON.stringify(log.json)}\n`).join(''));
-
-    const validOnly = await ingestInProcess(w, validFile, 'valid');
-    expect(validOnly).toMatchObject({ appended: built.valid.length, malformed: 0, alreadyIngested: 0 });
     // The ledger may hold the first blocks' logs already (an earlier file): the file's copies of them count as ingested.
-    const stored = built.valid.filter((log) => BigInt(log.json.blockNumber as string) < BigInt(FIRST_BLOCK + plan.storedBlocks));
+    const storedBlocks = BigInt(FIRST_BLOCK + plan.storedBlocks);
+    const stored = built.valid.filter((log) => blockOf(log) < storedBlocks);
+    // A contradiction stops the file at its block: the valid logs before it are stored.
+    const kept = built.conflictBlock === null ? built.valid : built.valid.filter((log) => blockOf(log) < built.conflictBlock! || blockOf(log) < storedBlocks);
+    const validFile = join(w.dir, 'valid.jsonl');
+    writeFileSync(validFile, linesOf(kept));
+    const validOnly = await ingestInProcess(w, validFile, 'valid');
+    expect(validOnly).toMatchObject({ appended: kept.length, malformed: 0, alreadyIngested: 0 });
+
     const before = { appended: 0, tokensRecorded: 0, tokensUnknown: 0 };
     if (stored.length > 0) {
-      const storedFile = join(w.dir, 'stored.jsonl');
-      writeFileSync(storedFile, stored.map((log) => `${JSON.stringify(log.json)}\n`).join(''));
-      Object.assign(before, await ingestInProcess(w, storedFile, 'fuzzed'));
+      writeFileSync(join(w.dir, 'stored.jsonl'), linesOf(stored));
+      Object.assign(before, await ingestInProcess(w, join(w.dir, 'stored.jsonl'), 'fuzzed'));
     }
-    const { summary, reported } = await ingest(w, fuzzed);
     expect(before.appended).toBe(stored.length);
-    expectSummary(summary, built, validOnly, before);
+    const { summary, failure, reported } = await ingest(w, fuzzed);
+    if (built.conflictBlock === null) {
+      expect(failure).toBeNull();
+      expectSummary(summary!, built, validOnly, before);
+    } else {
+      expect({ summary, failure }).toEqual({ summary: null, failure: expect.stringMatching(new RegExp(`: the logs before block ${built.conflictBlock} are appended, none from it on$`)) });
+    }
     expect(reported, 'line numbers reported').toEqual(numbersOf(built.lines, REPORTED));
 
     const [got, want] = [await queries(w, 'fuzzed'), await queries(w, 'valid')];
     expect(got).toEqual(want);
-    expectAccounted(built, got);
+    expectAccounted(kept, got);
+    if (built.conflictBlock !== null) return;
 
     const again = await ingestInProcess(w, fuzzed, 'fuzzed');
     expect(again).toMatchObject({ appended: 0, alreadyIngested: built.valid.length + count(built.lines, 'duplicate'), tokensRecorded: 0 });
@@ -534,29 +564,41 @@ async function fuzzedFileHolds(plan: Plan, ingest: (w: Workspace, file: string) 
 }
 
 /** ingest-file in-process; its reports as scanLogFile gives them to the command's logger. */
-async function inProcess(w: Workspace, file: string) {
+async function inProcess(w: Workspace, file: string): Promise<Ingested> {
   const reported: number[] = [];
   await scanLogFile(file, CHAIN_ID, ORDERBOOK, (line) => reported.push(line));
-  return { summary: await ingestInProcess(w, file, 'fuzzed'), reported };
+  try {
+    return { summary: await ingestInProcess(w, file, 'fuzzed'), failure: null, reported };
+  } catch (error) {
+    if (!(error instanceof LogConflict)) throw error;
+    return { summary: null, failure: error.message, reported };
+  }
 }
 
 /** ingest-file through the real binary: exit 0, no stack trace, one `line skipped` warning per reported line. */
-async function throughBinary(w: Workspace, file: string) {
+async function throughBinary(w: Workspace, file: string): Promise<Ingested> {
   const { code, stdout, stderr } = await runCli(['ingest-file', file, '--tokens', w.tokens, '--json', ...storeArgs(w, 'fuzzed')]);
-  expect({ code, stderr: stderr.split('\n').filter((l) => /^\s+at /.test(l)) }).toEqual({ code: 0, stderr: [] });
+  expect(stderr.split('\n').filter((l) => /^\s+at /.test(l)), 'stack trace').toEqual([]);
+  // A LogConflict: exit 1, its message the last line, nothing on stdout.
+  const failure = /\nhedge-ledger ingest-file: (.*)\n$/.exec(`\n${stderr}`)?.[1] ?? null;
+  expect(code).toBe(failure === null ? 0 : 1);
   const warnings = stderr.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { msg: string; line?: number; problem?: string });
   const skipped = warnings.filter((w) => w.msg === 'line skipped');
   for (const s of skipped) expect(s.problem, `problem of line ${s.line}`).toMatch(/\S/);
+  if (failure !== null) {
+    expect(stdout).toBe('');
+    return { summary: null, failure, reported: skipped.map((s) => s.line!) };
+  }
   const summary = JSON.parse(stdout) as Summary;
   // Each token the tokens file lacks is named once.
   const unknown = (warnings as { msg: string; token?: string }[]).filter((w) => w.msg.startsWith('token not in the tokens file')).map((w) => w.token);
   expect(new Set(unknown).size).toBe(summary.tokensUnknown);
   expect(unknown).toHaveLength(summary.tokensUnknown);
-  return { summary, reported: skipped.map((s) => s.line!) };
+  return { summary, failure: null, reported: skipped.map((s) => s.line!) };
 }
 
 /** A plan of one valid line and `mutants`, as fast-check shrinks its counterexamples. */
-const planOf = (trades: Trade[], mutants: Mutant[] = []): Plan => ({ trades, omitted: [], mutants, shuffle: [], bom: false, crlf: 'none', finalNewline: false, crlfPick: 0, upperTokens: false, tokensBom: false, storedBlocks: 0 });
+const planOf = (trades: Trade[], mutants: Mutant[] = []): Plan => ({ trades, omitted: [], mutants, shuffle: [], bom: false, crlf: 'none', finalNewline: false, crlfPick: 0, upperTokens: false, tokensBom: false, storedBlocks: 0, conflict: null });
 const foreignTake: Trade = { kind: 'take', ours: false, bothOurs: false, side: 'SELL', tenths: 1, equity: 'tGME', block: 0 };
 
 describe('ingest-file: quantities past 2^53 are malformed lines', () => {

@@ -1,22 +1,27 @@
 /**
  * ingest-file against bad input, as a property (docs/cli.md, ingest-file): for any file mixing
- * valid eth_getLogs logs (takes and clears of our orders and foreign ones) with bad lines made by
- * mutating them (a field deleted or of the wrong type, bad hex, absurd numbers, truncated JSON,
- * lines that are JSON but no object, blank lines, a byte order mark, CRLF endings, duplicates,
- * `removed` logs, logs of other contracts or events), ingest-file
- * - completes (exit 0) and its summary counts each kind of line as the docs say;
+ * valid eth_getLogs logs (takes and clears of our orders and foreign ones, and logs that decode to
+ * no fill) with bad lines made by mutating them (a field deleted or of the wrong type, bad hex,
+ * quantities past 2^53 or negative, truncated JSON, lines that are JSON but no object, bytes that
+ * are not UTF-8, blank lines, a byte order mark, CRLF endings, duplicates, `removed` logs, logs of
+ * other contracts or events), a tokens file that may lack some tokens, and a ledger that may hold
+ * the file's first blocks already, ingest-file
+ * - completes (exit 0, no stack trace) and its summary counts each kind of line as the docs say;
  * - reports each malformed, foreign, other-event or removed line by its number, and no other;
  * - stores exactly what the valid lines alone store: `positions`, `hedges`, `trades` and
  *   `rejected` (--json) agree with a second store fed only those lines;
  * - accounts for every stored log: each yields a fill or a rejection with a reason (a paired
  *   AfterClear's fills are its ClearV2's), including the ones that decode to nothing (two topics,
- *   ABI offsets out of range, a ClearV2 without its AfterClear, unknown tokens);
+ *   ABI offsets out of range, a ClearV2 without its AfterClear, unknown tokens, zero amounts…);
  * - appends nothing when the same file is ingested again.
+ * A line that contradicts a valid one (two logs at one place…) stops the file at its block
+ * instead (LogConflict, exit 1), the valid logs before that block stored.
  *
- * The property runs the commands in-process (their stdout captured); the line reports come from
- * scanLogFile, the function whose reports ingest-file logs. A second property runs ingest-file
- * through the real binary and reads its exit code, stdout summary and stderr reports.
- * INGEST_FUZZ_RUNS=500 runs a longer campaign of the first.
+ * The first property runs the commands in-process (their stdout captured); its line reports come
+ * from scanLogFile, the function whose reports ingest-file logs. The second runs ingest-file
+ * through the real binary and reads its exit code, stdout summary and stderr reports. Each run
+ * takes its own temporary directory and SQLite files. A longer campaign:
+ * INGEST_FUZZ_RUNS=2000 INGEST_FUZZ_BINARY_RUNS=60 npx vitest run test/integration/ingest-file-fuzz.test.ts
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -41,6 +41,8 @@ process.env['LEDGER_LOG_LEVEL'] = 'silent';
 
 const RUNS = Number(process.env['INGEST_FUZZ_RUNS'] ?? 30);
 const BINARY_RUNS = Number(process.env['INGEST_FUZZ_BINARY_RUNS'] ?? 3);
+/** A run takes ~25 ms in-process and ~0.6 s through the binary on an idle machine; a busy CI one is allowed several times that. */
+const TIMEOUT_MS = Math.max(120_000, RUNS * 500 + BINARY_RUNS * 5_000);
 
 // ---- the plan of a file: what fast-check generates and shrinks ----
 
@@ -664,9 +666,9 @@ describe('a ClearV2 without its AfterClear at the ledger\'s end', () => {
 describe('ingest-file on a file of valid and bad lines', () => {
   it('stores what the valid lines alone store, reports each bad line by number, accounts for every stored log', async () => {
     await fc.assert(fc.asyncProperty(planArb, (plan) => fuzzedFileHolds(plan, inProcess)), { numRuns: RUNS });
-  }, 120_000);
+  }, TIMEOUT_MS);
 
   it('through the real binary: exit 0, no stack trace, the same summary and reports', async () => {
     await fc.assert(fc.asyncProperty(planArb, (plan) => fuzzedFileHolds(plan, throughBinary)), { numRuns: BINARY_RUNS });
-  }, 120_000);
+  }, TIMEOUT_MS);
 });

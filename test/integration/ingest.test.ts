@@ -214,6 +214,23 @@ describe('the ingestion path', () => {
     expect(marks(await storedLogs(store, ingesterOn(store).stream))).toEqual(['100:0', '100:1']);
   });
 
+  it('ingest-file: a log whose id the ledger holds with other content stops the file at its block, the blocks before it in the same delivery appended', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ingest-file-'));
+    const [stored, other] = [join(dir, 'stored.jsonl'), join(dir, 'other.jsonl')];
+    writeFileSync(stored, exampleLogAt(100, 0));
+    // The stored log's transaction and index, at block 103 with other data.
+    const taken = JSON.stringify({ ...JSON.parse(exampleLogAt(103, 0)), transactionHash: txHash('100:0'), data: '0x' });
+    writeFileSync(other, [exampleLogAt(101, 0), exampleLogAt(102, 0), taken, exampleLogAt(104, 0)].join('\n'));
+    const store = await memoryStore();
+    await appendLogFile(ingesterOn(store), await scanLogFile(stored, config.fills.chainId, config.fills.orderbook, () => undefined), () => undefined);
+    const totals: number[] = [];
+    const scan = await scanLogFile(other, config.fills.chainId, config.fills.orderbook, () => undefined);
+    await expect(appendLogFile(ingesterOn(store), scan, (total) => totals.push(total.appended))).rejects.toThrow(/with other content than the chain now has at block 103 /);
+    expect(totals).toEqual([1, 2]);
+    expect(marks(await storedLogs(store, ingesterOn(store).stream))).toEqual(['100:0', '101:0', '102:0']);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
   it('ingest-file through the binary: a contradiction exits 1 with the counts of what it appended; the corrected file carries on', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'ingest-file-'));
     const good = [exampleLogAt(100, 0), exampleLogAt(100, 1), exampleLogAt(101, 0), exampleLogAt(102, 0)];

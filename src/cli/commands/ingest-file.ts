@@ -140,7 +140,7 @@ export async function appendLogFile(ingester: Ingester, scan: FileScan, appended
     // Logs that contradict each other stop the file at their block: the blocks before it go in first.
     const { contradiction } = sortLogs(delivery);
     if (contradiction === null) {
-      await ingest(delivery);
+      await ingestUpToConflict(delivery, ingest);
       continue;
     }
     const before = delivery.filter((log) => log.blockNumber < contradiction.blockNumber);
@@ -148,6 +148,27 @@ export async function appendLogFile(ingester: Ingester, scan: FileScan, appended
     throw new LogConflict(`${contradiction.reason}: the logs before block ${contradiction.blockNumber} are appended, none from it on`);
   }
   return total;
+}
+
+/**
+ * Appends logs that agree with each other; one that contradicts a stored log (its id taken by other
+ * content, or by a log a reorg removed) stops them at its block, the blocks before it appended
+ * first, one by one (only then: a delivery in one append is what makes a file fast).
+ */
+async function ingestUpToConflict(logs: readonly RecordedLog[], ingest: (logs: readonly RecordedLog[]) => Promise<void>): Promise<void> {
+  try {
+    await ingest(logs);
+  } catch (error) {
+    if (!(error instanceof LogConflict)) throw error;
+    const blocks = new Map<bigint, RecordedLog[]>();
+    for (const log of logs) {
+      const block = blocks.get(log.blockNumber);
+      if (block === undefined) blocks.set(log.blockNumber, [log]);
+      else block.push(log);
+    }
+    for (const block of blocks.values()) await ingest(block); // throws at the conflicting block
+    throw error;
+  }
 }
 
 /** A logs file that is missing or not a file is bad usage (exit 2), as a tokens file is, not a failure at run time. */

@@ -127,7 +127,7 @@ export async function* logsInChainOrder(scan: FileScan, size = LOGS_PER_DELIVERY
 
 /**
  * Appends a scanned file's logs in chain order, delivery by delivery, telling `appended` the
- * totals after each. A failure (e.g. a LogConflict within a block) leaves the deliveries before it appended.
+ * totals after each. A failure leaves the deliveries before it appended, and a LogConflict the blocks before its block.
  */
 export async function appendLogFile(ingester: Ingester, scan: FileScan, appended: (total: FileIngestReport) => void, size = LOGS_PER_DELIVERY): Promise<FileIngestReport> {
   const total = { appended: 0, alreadyIngested: 0, outOfOrder: 0, tokensRecorded: 0 };
@@ -144,7 +144,7 @@ export async function appendLogFile(ingester: Ingester, scan: FileScan, appended
       continue;
     }
     const before = delivery.filter((log) => log.blockNumber < contradiction.blockNumber);
-    if (before.length > 0) await ingest(before);
+    if (before.length > 0) await ingestUpToConflict(before, ingest);
     throw new LogConflict(`${contradiction.reason}: the logs before block ${contradiction.blockNumber} are appended, none from it on`);
   }
   return total;

@@ -5,7 +5,7 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { keccak256, stringToHex } from 'viem';
 import * as D from '../../src/domain/decimal.ts';
 import { LEDGER_PREFIXES, decodeEvent } from '../../src/domain/events.ts';
@@ -64,6 +64,15 @@ const memoryStore = async () => {
 };
 const ingesterOn = (store: EventStore, extra: { batchSize?: number; recentLogs?: number } = {}) =>
   new Ingester({ store, chainId: config.fills.chainId, orderbook: config.fills.orderbook, tokens, tokensOf: tokensOfLog, ...extra });
+
+const dirs: string[] = [];
+/** A temporary directory, removed after the file's tests. */
+const tempDir = (): string => {
+  const dir = mkdtempSync(join(tmpdir(), 'ingest-file-'));
+  dirs.push(dir);
+  return dir;
+};
+afterAll(() => dirs.splice(0).forEach((dir) => rmSync(dir, { recursive: true, force: true })));
 
 afterEach(async () => {
   await Promise.all(stores.splice(0).map((s) => s.close()));
@@ -124,7 +133,7 @@ describe('the ingestion path', () => {
     const take = JSON.parse(readFileSync(join(EXAMPLE, 'logs.jsonl'), 'utf8').split('\n')[0]!);
     // eth_getLogs for the orderbook's address alone also returns its other events (DepositV2, AddOrderV2…).
     const deposit = { ...take, topics: [keccak256(stringToHex('DepositV2(address,address,uint256,uint256)'))], data: '0x', logIndex: '0x0', transactionHash: txHash('deposit') };
-    const file = join(mkdtempSync(join(tmpdir(), 'ingest-file-')), 'logs.jsonl');
+    const file = join(tempDir(), 'logs.jsonl');
     writeFileSync(file, `${JSON.stringify(deposit)}\n${JSON.stringify({ ...take, logIndex: '0x1' })}\n`);
     const problems: [number, string][] = [];
     const read = await readLogFile(file, config.fills.chainId, config.fills.orderbook, (line, problem) => problems.push([line, problem]));
@@ -144,7 +153,7 @@ describe('the ingestion path', () => {
   it('ingest-file skips a line longer than the limit, unread, and reports it by number; the lines around it are read', async () => {
     const [first, second] = readFileSync(join(EXAMPLE, 'logs.jsonl'), 'utf8').split('\n');
     const limit = Math.max(first!.length, second!.length);
-    const file = join(mkdtempSync(join(tmpdir(), 'ingest-file-')), 'logs.jsonl');
+    const file = join(tempDir(), 'logs.jsonl');
     writeFileSync(file, `${first}\n${'x'.repeat(limit + 1)}\n${second}\n`);
     const problems: [number, string][] = [];
     const read = await readLogFile(file, config.fills.chainId, config.fills.orderbook, (line, problem) => problems.push([line, problem]), { maxLineBytes: limit });
@@ -164,7 +173,7 @@ describe('the ingestion path', () => {
     const inOrder = [100, 101, 102, 103, 104].flatMap((block) => [0, 1, 2].map((logIndex) => exampleLogAt(block, logIndex)));
     // A fixed shuffle, and a repeat of one log far from its first line.
     const lines = [...inOrder.filter((_, i) => i % 2 === 1).reverse(), ...inOrder.filter((_, i) => i % 2 === 0), inOrder[7]!];
-    const file = join(mkdtempSync(join(tmpdir(), 'ingest-file-')), 'logs.jsonl');
+    const file = join(tempDir(), 'logs.jsonl');
     writeFileSync(file, `${lines.join('\n')}\n`);
     const { chainId, orderbook } = config.fills;
     const scan = await scanLogFile(file, chainId, orderbook, () => undefined);
@@ -187,7 +196,7 @@ describe('the ingestion path', () => {
 
   it('ingest-file stops at two different logs in one place; the blocks before them stay appended', async () => {
     const conflicting = JSON.stringify({ ...JSON.parse(exampleLogAt(101, 0)), data: '0x' });
-    const file = join(mkdtempSync(join(tmpdir(), 'ingest-file-')), 'logs.jsonl');
+    const file = join(tempDir(), 'logs.jsonl');
     writeFileSync(file, [exampleLogAt(100, 0), exampleLogAt(100, 1), exampleLogAt(101, 0), conflicting, exampleLogAt(102, 0)].join('\n'));
     const scan = await scanLogFile(file, config.fills.chainId, config.fills.orderbook, () => undefined);
     const store = await memoryStore();
@@ -203,7 +212,7 @@ describe('the ingestion path', () => {
     'one log at two blocks': () => JSON.stringify({ ...JSON.parse(exampleLogAt(101, 1)), transactionHash: txHash('100:1') }),
   };
   it.each(Object.keys(contradictions) as (keyof typeof contradictions)[])('ingest-file in deliveries of the default size: %s stops the file at that block, the blocks before it appended', async (kind) => {
-    const file = join(mkdtempSync(join(tmpdir(), 'ingest-file-')), 'logs.jsonl');
+    const file = join(tempDir(), 'logs.jsonl');
     writeFileSync(file, [exampleLogAt(100, 0), exampleLogAt(100, 1), exampleLogAt(101, 0), contradictions[kind](), exampleLogAt(102, 0)].join('\n'));
     const scan = await scanLogFile(file, config.fills.chainId, config.fills.orderbook, () => undefined);
     const store = await memoryStore();
@@ -215,7 +224,7 @@ describe('the ingestion path', () => {
   });
 
   it('ingest-file: a log whose id the ledger holds with other content stops the file at its block, the blocks before it in the same delivery appended', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'ingest-file-'));
+    const dir = tempDir();
     const [stored, other] = [join(dir, 'stored.jsonl'), join(dir, 'other.jsonl')];
     writeFileSync(stored, exampleLogAt(100, 0));
     // The stored log's transaction and index, at block 103 with other data.
@@ -228,11 +237,10 @@ describe('the ingestion path', () => {
     await expect(appendLogFile(ingesterOn(store), scan, (total) => totals.push(total.appended))).rejects.toThrow(/with other content than the chain now has at block 103 /);
     expect(totals).toEqual([1, 2]);
     expect(marks(await storedLogs(store, ingesterOn(store).stream))).toEqual(['100:0', '101:0', '102:0']);
-    rmSync(dir, { recursive: true, force: true });
   });
 
   it('ingest-file through the binary: a contradiction exits 1 with the counts of what it appended; the corrected file carries on', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'ingest-file-'));
+    const dir = tempDir();
     const good = [exampleLogAt(100, 0), exampleLogAt(100, 1), exampleLogAt(101, 0), exampleLogAt(102, 0)];
     writeFileSync(join(dir, 'bad.jsonl'), [...good.slice(0, 3), contradictions['two different logs at one place'](), good[3]].join('\n'));
     writeFileSync(join(dir, 'good.jsonl'), good.join('\n'));
@@ -244,11 +252,10 @@ describe('the ingestion path', () => {
     const fixed = await runCli(args('good.jsonl'));
     expect(fixed.code).toBe(0);
     expect(JSON.parse(fixed.stdout)).toMatchObject({ appended: 2, alreadyIngested: 2, outOfOrder: 0 });
-    rmSync(dir, { recursive: true, force: true });
   });
 
   it('ingest-file stops with FileChanged when a line no longer holds the log the scan found there', async () => {
-    const file = join(mkdtempSync(join(tmpdir(), 'ingest-file-')), 'logs.jsonl');
+    const file = join(tempDir(), 'logs.jsonl');
     const [first, second] = [exampleLogAt(100, 0), exampleLogAt(100, 1)];
     writeFileSync(file, `${first}\n${second}\n`);
     const { chainId, orderbook } = config.fills;

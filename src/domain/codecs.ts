@@ -84,6 +84,8 @@ export const BigIntString = new t.Type<bigint, string, unknown>(
   (b) => b.toString(),
 );
 
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+
 /** A 0x-prefixed hex quantity as JSON-RPC writes it ("0x1a") <-> bigint. */
 export const HexQuantity = new t.Type<bigint, string, unknown>(
   'HexQuantity',
@@ -99,13 +101,9 @@ export const HexQuantity = new t.Type<bigint, string, unknown>(
  */
 export const SafeHexQuantity = new t.Type<bigint, string, unknown>(
   'SafeHexQuantity',
-  (u): u is bigint => typeof u === 'bigint' && u >= 0n && u <= BigInt(Number.MAX_SAFE_INTEGER),
-  (u, c) => {
-    if (typeof u !== 'string' || !HEX_QUANTITY.test(u)) return t.failure(u, c, 'expected a hex quantity like 0x1a');
-    const n = BigInt(u);
-    return n <= BigInt(Number.MAX_SAFE_INTEGER) ? t.success(n) : t.failure(u, c, 'expected a hex quantity of at most 2^53 - 1 (0x1fffffffffffff)');
-  },
-  (b) => `0x${b.toString(16)}`,
+  (u): u is bigint => HexQuantity.is(u) && u >= 0n && u <= MAX_SAFE,
+  (u, c) => E.chain((n: bigint): t.Validation<bigint> => (n <= MAX_SAFE ? t.success(n) : t.failure(u, c, 'expected a hex quantity of at most 2^53 - 1 (0x1fffffffffffff)')))(HexQuantity.validate(u, c)),
+  HexQuantity.encode,
 );
 
 const LOWER_HEX = /^0x[0-9a-f]*$/;

@@ -34,10 +34,14 @@ function quoted(argument: string): string {
 export function parse<O extends NonNullable<ParseArgsConfig['options']>>(argv: string[], options: O, positionals: readonly string[] = []) {
   let parsed;
   try {
-    parsed = parseArgs({ args: argv, options: { ...commonOptions, ...options }, allowPositionals: true, strict: true });
+    parsed = parseArgs({ args: argv, options: { ...commonOptions, ...options }, allowPositionals: true, strict: true, tokens: true });
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
+  const given = parsed.tokens.flatMap((token) => (token.kind === 'option' ? [token.name] : []));
+  const twice = given.find((name, i) => given.indexOf(name) !== i);
+  // The last would win, silently: `--store a --store b` is a slip (a pasted line), not a choice.
+  if (twice !== undefined) throw new UsageError(`--${twice} is given twice: give it once`);
   const extra = parsed.positionals[positionals.length];
   if (extra !== undefined) {
     throw new UsageError(`unexpected argument ${quoted(extra)}: this command takes ${positionals.length === 0 ? 'options only' : `${positionals.join(' ')} and options`}`);

@@ -66,3 +66,17 @@ describe('--help', () => {
     for (const option of ['--port', '--host', '--start', '--always-open']) expect(r.stdout).toContain(option);
   });
 });
+
+describe('an option given twice', () => {
+  it.each([['positions', '--store'], ['trades', '--json'], ['ingest-file', '--tokens']])('%s refuses %s twice (exit 2) rather than take the last silently, opening no store', async (command, option) => {
+    const dir = mkdtempSync(join(tmpdir(), 'ledger-cli-twice-'));
+    const store = `sqlite:${join(dir, 'ledger.db')}`;
+    const values: Record<string, string[]> = { '--store': [store, `sqlite:${join(dir, 'other.db')}`], '--json': [], '--tokens': [join(EXAMPLE, 'tokens.json')] };
+    const twice = [option, ...values[option]!.slice(0, 1), option, ...values[option]!.slice(-1)];
+    const positional = command === 'ingest-file' ? [join(EXAMPLE, 'logs.jsonl')] : [];
+    const r = await runCli([command, ...positional, ...twice, '--config', join(EXAMPLE, 'ledger.json'), ...(option === '--store' ? [] : ['--store', store])]);
+    expect(r).toMatchObject({ code: 2, stdout: '' });
+    expect(r.stderr).toBe(`hedge-ledger ${command}: ${option} is given twice: give it once\n`);
+    expect(existsSync(join(dir, 'ledger.db')) || existsSync(join(dir, 'other.db'))).toBe(false);
+  });
+});

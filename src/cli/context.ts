@@ -67,7 +67,8 @@ export function accumulatorConfig(config: ResolvedConfig, command: string): Accu
 }
 
 /**
- * Opens the store for a command that folds the ledger under `fold`. It warns first when the
+ * Opens the store for a command that folds the ledger under `fold`: an existing one (a missing SQLite
+ * file is a mistyped path, not an empty ledger to answer from). It warns first when the
  * accumulator last checkpointed the ledger under other settings: the answers then follow the
  * settings given, and may show hedges that were never issued.
  */
@@ -80,5 +81,5 @@ export function withLedger<T>(config: ResolvedConfig, fold: AccumulatorConfig, c
       logger(command).warn({ settings: changed }, why);
     }
     return body(store);
-  });
+  }, { create: false });
 }

@@ -1,5 +1,5 @@
 /** Store URLs (`--store`, LEDGER_STORE; their forms in store-location.ts) -> an EventStore. */
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { StoreConfigError } from './errors.ts';
 import type { EventStore } from './port.ts';
@@ -15,13 +15,24 @@ function ensureDirectory(file: string): void {
   }
 }
 
-/** Opens the store a URL names; SQLite files (and their directory) are created when missing. */
-export async function openStore(url: string): Promise<EventStore> {
+export interface OpenOptions {
+  /**
+   * Whether a missing SQLite file (and its directory) is created; default true. A command that only
+   * reads says false: a mistyped path then fails, naming it, instead of answering from a new empty ledger.
+   */
+  readonly create?: boolean;
+}
+
+/** Opens the store a URL names; SQLite files (and their directory) are created when missing, unless told not to. */
+export async function openStore(url: string, { create = true }: OpenOptions = {}): Promise<EventStore> {
   const location = parseStoreUrl(url);
   switch (location.kind) {
     case 'sqlite-memory':
       return new SqliteEventStore(MEMORY);
     case 'sqlite':
+      if (!create && !existsSync(location.path)) {
+        throw new StoreConfigError(`no ledger at ${location.path}: nothing has been stored there (ingest, ingest-file or run first, or check --store / LEDGER_STORE)`);
+      }
       ensureDirectory(location.path);
       return new SqliteEventStore(location.path);
     case 'esdb': {
@@ -33,8 +44,8 @@ export async function openStore(url: string): Promise<EventStore> {
 }
 
 /** Opens the store at `url`, runs `body`, and always closes the store. */
-export async function withStore<T>(url: string, body: (store: EventStore) => Promise<T>): Promise<T> {
-  const store = await openStore(url);
+export async function withStore<T>(url: string, body: (store: EventStore) => Promise<T>, options: OpenOptions = {}): Promise<T> {
+  const store = await openStore(url, options);
   try {
     return await body(store);
   } finally {

@@ -1,6 +1,7 @@
 /** The CLI contract, through the real binary: the example session of docs/cli.md. */
 import { describe, expect, it, beforeAll } from 'vitest';
 import { EXAMPLE, ROOT, runCli, type CliResult } from '../support/cli.ts';
+import { openStore } from '../../src/eventstore/url.ts';
 import { io, takeOrderV2Log, txHash, OUR_OWNER, ORDERBOOK, TOKEN, type RawLog } from '../support/orderbook-logs.ts';
 import { freePort, ServiceProcess } from '../support/e2e-stack.ts';
 import { execFile, spawn } from 'node:child_process';
@@ -96,8 +97,19 @@ describe('hedge-ledger CLI on the example ledger', () => {
       expect({ command, code: r.code, stdout: r.stdout, stderr: r.stderr }).toMatchObject({ code: 2, stdout: '', stderr: expect.stringMatching(/needs orderbook/) });
     }
     expect(existsSync(join(dir, 'sub'))).toBe(false);
+    await (await openStore(`sqlite:${join(dir, 'empty.db')}`)).close(); // a ledger with nothing in it yet
     const empty = await cli(['rejected', '--json', ...common.slice(0, 2), '--store', `sqlite:${join(dir, 'empty.db')}`]);
     expect(empty).toMatchObject({ code: 0, stdout: '[]\n' });
+  });
+
+  it('answers no query, replay or resume from a SQLite file that does not exist (a mistyped path), and creates none', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ledger-cli-'));
+    const missing = join(dir, 'dta', 'ledger.db');
+    for (const command of [['positions'], ['hedges', '--json'], ['trades'], ['rejected', '--json'], ['replay'], ['resume', 'GME', '--reason', 'x']]) {
+      const r = await cli([...command, ...common.slice(0, 2), '--store', `sqlite:${missing}`]);
+      expect({ command, ...r }).toMatchObject({ code: 1, stdout: '', stderr: `hedge-ledger ${command[0]}: StoreConfigError: no ledger at ${missing}: nothing has been stored there (ingest, ingest-file or run first, or check --store / LEDGER_STORE)\n` });
+    }
+    expect(existsSync(join(dir, 'dta'))).toBe(false);
   });
 
   it('refuses an argument a command does not take, naming it', async () => {

@@ -223,6 +223,20 @@ describe('the ingestion path', () => {
     expect(marks(await storedLogs(store, ingesterOn(store).stream))).toEqual(['100:0', '100:1']);
   });
 
+  it('ingest-file: the same log at another place stops the file within one delivery, and counts as already ingested in a later one (docs/cli.md)', async () => {
+    const file = join(tempDir(), 'logs.jsonl');
+    // 100:0's transaction and index, with its content, at block 102: a reorg may mine a transaction again elsewhere.
+    const moved = JSON.stringify({ ...JSON.parse(exampleLogAt(102, 0)), transactionHash: txHash('100:0') });
+    writeFileSync(file, [exampleLogAt(100, 0), exampleLogAt(101, 0), moved].join('\n'));
+    const scan = await scanLogFile(file, config.fills.chainId, config.fills.orderbook, () => undefined);
+    const oneDelivery = await memoryStore();
+    await expect(appendLogFile(ingesterOn(oneDelivery), scan, () => undefined)).rejects.toThrow(/appears twice, differently \(blocks 100 and 102\): the logs before block 102 are appended/);
+    expect(marks(await storedLogs(oneDelivery, ingesterOn(oneDelivery).stream))).toEqual(['100:0', '101:0']);
+    const deliveriesOfOne = await memoryStore();
+    expect(await appendLogFile(ingesterOn(deliveriesOfOne), scan, () => undefined, 1)).toMatchObject({ appended: 2, alreadyIngested: 1 });
+    expect(marks(await storedLogs(deliveriesOfOne, ingesterOn(deliveriesOfOne).stream))).toEqual(['100:0', '101:0']);
+  });
+
   it('ingest-file: a log whose id the ledger holds with other content stops the file at its block, the blocks before it in the same delivery appended', async () => {
     const dir = tempDir();
     const [stored, other] = [join(dir, 'stored.jsonl'), join(dir, 'other.jsonl')];

@@ -1,9 +1,9 @@
 /** Queries on a long ledger, through the real binary: their memory stays flat (a fill a reorg undid stays out of `trades`). */
-import { describe, expect, it, vi } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EXAMPLE, ROOT } from '../support/cli.ts';
@@ -14,6 +14,10 @@ import type { Envelope } from '../../src/domain/events.ts';
 
 const TAKES = 30_000;
 const execFileAsync = promisify(execFile);
+
+/** Each test's ledger is ~70 MB: removed after the file's tests, not left in the temporary directory. */
+const dirs: string[] = [];
+afterAll(() => dirs.splice(0).forEach((dir) => rmSync(dir, { recursive: true, force: true })));
 
 /** A query in a heap of `heapMb`: its exit code, stdout and the tail of stderr. */
 function query(store: string, args: readonly string[], heapMb: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
@@ -32,7 +36,9 @@ function query(store: string, args: readonly string[], heapMb: number): Promise<
 
 /** A ledger of TAKES takes of `take`, one per block; the reorg removes the log `removed` (an index), if given. */
 async function ledger(take: RawLog, removed?: number): Promise<{ store: string; logs: Envelope[] }> {
-  const store = `sqlite:${join(mkdtempSync(join(tmpdir(), 'ledger-long-')), 'ledger.db')}`;
+  const dir = mkdtempSync(join(tmpdir(), 'ledger-long-'));
+  dirs.push(dir);
+  const store = `sqlite:${join(dir, 'ledger.db')}`;
   const history = new History();
   const stored = (e: Envelope) => encodeEvent(e.id, e as unknown as LedgerEvent);
   const logs = Array.from({ length: TAKES }, (_, i) => history.log(take, { tx: `take ${i}`, logIndex: 0, block: 1_000n + BigInt(i) }));

@@ -64,7 +64,7 @@ function configure(db: Database.Database, label: string): void {
 function assertNotCopiedWithoutWal(db: Database.Database, label: string): void {
   const tables = db.prepare("SELECT count(*) FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%'").pluck().get() as number;
   if (tables === 0 && db.pragma('user_version', { simple: true }) === 0) {
-    throw new StoreConfigError(
+    throw new EmptyWalWithoutWal(
       `${label} is an empty WAL-mode database without its -wal file: most likely a copy of a live store taken without ` +
         'its -wal file, which holds every event not yet checkpointed. Copy the store with sqlite3 ".backup" or VACUUM INTO ' +
         '(docs/operations.md#backing-up-and-restoring), or delete this file to start a new ledger',
@@ -72,8 +72,32 @@ function assertNotCopiedWithoutWal(db: Database.Database, label: string): void {
   }
 }
 
+/**
+ * How long an empty WAL-mode file without its -wal is looked at again before it is refused as a
+ * copy: another process creating the store (the roles started as separate processes at once)
+ * turns a new file WAL in configure() and commits the schema a moment later, and in between its
+ * file looks exactly like such a copy. Once it has committed, the -wal is there (or, closed, the
+ * schema is in the file); a copy stays as it is.
+ */
+const CREATION_GRACE_MS = 2_000;
+const CREATION_RECHECK_MS = 25;
+
+class EmptyWalWithoutWal extends StoreConfigError {}
+
 /** Opens (creating if missing) and migrates the store's database; `:memory:` for a private in-memory one. */
 export function openDatabase(file: string, where: Where): Database.Database {
+  const deadline = Date.now() + CREATION_GRACE_MS;
+  for (;;) {
+    try {
+      return openOnce(file, where);
+    } catch (error) {
+      if (!(error instanceof EmptyWalWithoutWal) || Date.now() >= deadline) throw error;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, CREATION_RECHECK_MS);
+    }
+  }
+}
+
+function openOnce(file: string, where: Where): Database.Database {
   let db: Database.Database | undefined;
   try {
     const withoutWal = file !== ':memory:' && !existsSync(`${file}-wal`);

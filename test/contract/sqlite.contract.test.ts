@@ -1,4 +1,5 @@
 /** The store contract on the embedded SQLite store, then what only SQLite promises (files, locks, schema). */
+import { spawn } from 'node:child_process';
 import { copyFileSync, existsSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +13,7 @@ import { MEMORY } from '../../src/eventstore/store-location.ts';
 import { openStore } from '../../src/eventstore/url.ts';
 import { collect, event, hedgeRequested, waitingForLive } from '../support/store-fixtures.ts';
 import { describeStoreContract } from './suite.ts';
+import { ROOT } from '../support/cli.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'hedge-ledger-store-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -158,6 +160,28 @@ describe('SQLite store specifics', () => {
     const backup = newFile();
     raw(file).exec(`VACUUM INTO '${backup}'`);
     expect(await open(backup).headPosition()).toBe('00000000000000000001');
+  });
+
+  it('opens a new file that another process is creating at that moment (WAL set, schema not yet committed)', async () => {
+    const file = newFile();
+    // A process creating the store turns the new file WAL and commits the schema a moment later; in
+    // between, the file is an empty WAL-mode database without a -wal, like a copy taken without it.
+    const creator = spawn(process.execPath, ['-e', `
+      const db = new (require('better-sqlite3'))(process.argv[1]);
+      db.pragma('page_size = 16384'); db.pragma('journal_mode = WAL');
+      console.log('wal');
+      setTimeout(() => {
+        db.exec('BEGIN IMMEDIATE; CREATE TABLE events (position INTEGER PRIMARY KEY, event_id TEXT NOT NULL UNIQUE, stream TEXT NOT NULL, revision INTEGER NOT NULL, type TEXT NOT NULL, data TEXT NOT NULL, metadata TEXT, UNIQUE (stream, revision)) STRICT; CREATE TABLE checkpoints (name TEXT PRIMARY KEY, position TEXT NOT NULL, snapshot TEXT) STRICT; PRAGMA user_version = 1; COMMIT');
+        console.log('migrated');
+        setTimeout(() => db.close(), 1000);
+      }, 300);`, file], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+    const exited = new Promise((resolve) => creator.once('close', resolve));
+    await new Promise<void>((resolve) => creator.stdout.on('data', (chunk: Buffer) => chunk.toString().includes('wal') && resolve()));
+    expect(existsSync(`${file}-wal`)).toBe(false);
+    const store = open(file);
+    await store.append('racing-1', [event()], NO_STREAM);
+    expect(await store.headPosition()).toBe('00000000000000000001');
+    await exited;
   });
 
   it('fails writes with StoreConfigError once its file is deleted or replaced under it', async () => {

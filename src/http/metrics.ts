@@ -96,15 +96,29 @@ function hedgeCounts(follower: LedgerSource): Map<string, number> {
   return counts;
 }
 
-const ledgerGauges = (follower: LedgerSource): GaugeConfiguration<string>[] => [
-  {
+/**
+ * The hedge counts, left out of the scrape until the fold has reached the store's head once. While
+ * a new process folds the log again they would climb from 0 to the counts the previous process
+ * exported, and Prometheus takes a drop in a series for a reset: `increase(…{status="failed"}[1h])`
+ * would count every failed hedge of the ledger again after each restart scraped while catching up.
+ * Once caught up, the fold only moves forward, and so does each terminal status's count.
+ */
+function hedgesGauge(follower: LedgerSource): GaugeConfiguration<string> {
+  let reachedHead = false;
+  return {
     name: `${PREFIX}hedges`,
-    help: 'Hedge commands by status',
+    help: "Hedge commands by status (absent until the API's fold has reached the store's head)",
     labelNames: ['status'],
-    collect() {
-      hedgeCounts(follower).forEach((n, status) => this.set({ status }, n));
+    async collect() {
+      this.reset();
+      reachedHead ||= await follower.status().then(({ caughtUp }) => caughtUp, () => false);
+      if (reachedHead) hedgeCounts(follower).forEach((n, status) => this.set({ status }, n));
     },
-  },
+  };
+}
+
+const ledgerGauges = (follower: LedgerSource): GaugeConfiguration<string>[] => [
+  hedgesGauge(follower),
   {
     name: `${PREFIX}fold_events`,
     help: "Events folded by the API's ledger fold: its position, counted in events",

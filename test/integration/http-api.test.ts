@@ -258,6 +258,7 @@ describe('HTTP API readiness, responsiveness and shutdown', () => {
   it('is not ready until the store answers, the fold has caught up and every role is alive', async () => {
     const store = await openStore('sqlite::memory:');
     await ingest(store, await exampleLogs());
+    await runOnce(store, config, new PaperBroker());
     const follower = new LedgerFollower({ store, config, log: silent });
     const roles = new Roles();
     let executor: RoleHealth = { alive: false, detail: 'broker login expired' };
@@ -275,14 +276,18 @@ describe('HTTP API readiness, responsiveness and shutdown', () => {
         'ingest-lag not alive: lag not measured yet',
       ]);
 
-      // Before it folds, the fold is behind the store's head.
+      // Before it folds, the fold is behind the store's head, and the hedge counts are left out:
+      // 0 now and the ledger's counts later would read to Prometheus as a reset (increase() > 0).
       expect(await body(api, '/metrics')).toMatch(/^hedge_ledger_fold_behind_head 1$/m);
+      expect(await body(api, '/metrics')).toContain('# TYPE hedge_ledger_hedges gauge');
+      expect(await body(api, '/metrics')).not.toMatch(/^hedge_ledger_hedges\{/m);
       follower.start(stop.signal);
       executor = { alive: true };
       lag = 3;
       await expect.poll(async () => (await get(api, '/health/ready')).status, { timeout: 5000, interval: 10 }).toBe(200);
       expect(await body(api, '/health/ready')).toEqual({ status: 'ready', reasons: [] });
       expect(await body(api, '/metrics')).toMatch(/^hedge_ledger_fold_behind_head 0$/m);
+      expect(await body(api, '/metrics')).toMatch(/^hedge_ledger_hedges\{status="filled"\} 2$/m);
       expect(await body(api, '/status')).toMatchObject({ roles: { execute: { alive: true, detail: null }, 'ingest-lag': { alive: true, detail: '3 blocks behind (bound 20)' } } });
     } finally {
       await api.close();

@@ -1,0 +1,62 @@
+/**
+ * Restoring a backup with the real accumulator deciding the commands (docs/operations.md, "Where
+ * adoption cannot help"). Before the restore, each fill of a symbol arrived after the previous
+ * hedge's outcome, so each command covered the fills since; after it, every log since the backup
+ * is ingested again before the first outcome is recorded again, and the symbol's second command
+ * covers them all. Adoption matches symbol, side and quantity, so that command finds no order and
+ * is placed: the shares of the orders it did not adopt are hedged twice. This pins the limitation
+ * the runbook describes (and tells the operator to check for); a fix changes this test and the doc.
+ */
+import { afterEach, expect, it } from 'vitest';
+import type { EventStore } from '../../src/eventstore/port.ts';
+import { Ingester } from '../../src/services/ingester.ts';
+import { tokensOfLog } from '../../src/chain/log-tokens.ts';
+import { runOnce } from '../../src/services/run-once.ts';
+import { hedgesJson } from '../../projections/queries.ts';
+import { foldLedger } from '../../src/services/ledger-query.ts';
+import { History, CHAIN_ID, ORDERBOOK, TOKEN, ourTake } from '../support/orderbook-logs.ts';
+import { config } from '../support/scenario.ts';
+import { Harness } from '../support/executor-harness.ts';
+import { backUp, restoreBackup } from '../support/backups.ts';
+import type { RecordedLog } from '../../src/chain/rpc-log.ts';
+
+let harness: Harness | undefined;
+let restored: EventStore | undefined;
+afterEach(async () => {
+  await restored?.close();
+  restored = undefined;
+  await harness?.close();
+});
+
+const symbols = new Map<string, string>(Object.entries(TOKEN).map(([name, address]) => [address, name]));
+const ingest = (store: EventStore, logs: readonly RecordedLog[]) =>
+  new Ingester({
+    store, chainId: CHAIN_ID, orderbook: ORDERBOOK, tokensOf: tokensOfLog,
+    tokens: { resolve: async (addresses) => new Map(addresses.map((a) => [a, { symbol: symbols.get(a) ?? null, reason: null }])) },
+  }).ingest(logs);
+
+const hedges = async (store: EventStore) => hedgesJson(await foldLedger(store, config)).map((h) => `${h.side} ${h.quantity}`);
+
+it('a restore re-decides a symbol\'s second command over every fill since the backup: it matches no order and is placed, hedging those shares twice', async () => {
+  harness = await Harness.start({ store: 'file' });
+  const h = harness;
+  const history = new History();
+  // Our order sells 1.4, 1.3, 1.3 and 1.3 tGME: each fill after the previous hedge's outcome.
+  const fills = [14n, 13n, 13n, 13n].map((tenths, i) => ourTake(history, 'SELL', tenths, 'tGME', 100n + BigInt(i)) as unknown as RecordedLog);
+  const backup = await backUp(h);
+  for (const fill of fills) {
+    await ingest(h.store, [fill]);
+    await runOnce(h.store, config, h.broker(), { pollIntervalMs: 10, placementSettleMs: 30 });
+  }
+  expect(await hedges(h.store)).toEqual(['BUY 1', 'BUY 1', 'BUY 2', 'BUY 1']);
+  expect(h.ordersPlaced()).toBe(4);
+
+  // Restored: the chain's logs are ingested again, all before the first outcome is recorded again.
+  restored = await restoreBackup(h, backup.file);
+  await ingest(restored, fills);
+  await runOnce(restored, config, h.broker(), { pollIntervalMs: 10, placementSettleMs: 30, reconcileSince: backup.at });
+  // The first command is decided alike and adopts its order; the second covers the other 4.3 shares: BUY 4.
+  expect(await hedges(restored)).toEqual(['BUY 1', 'BUY 4']);
+  // 1 + 1 + 2 + 1 shares were bought before the restore and 4 more after it, for fills of 5.3 shares.
+  expect(h.ordersPlaced()).toBe(5);
+});

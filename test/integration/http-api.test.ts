@@ -59,7 +59,8 @@ async function cliJson(store: EventStore) {
       onRejection: (r) => rejected.push(rejectionJson(r)),
     },
   });
-  return { positions: positionsJson(view), hedges: hedgesJson(view), trades: [...trades.values()], rejected };
+  // As `rejected` lists them: after the fold's rejections, the ClearV2s still waiting for their AfterClear.
+  return { positions: positionsJson(view), hedges: hedgesJson(view), trades: [...trades.values()], rejected: [...rejected, ...view.awaitingAfterClear().map(rejectionJson)] };
 }
 
 async function get(api: HttpApi, path: string, init: RequestInit = {}): Promise<{ status: number; headers: Headers; body: unknown }> {

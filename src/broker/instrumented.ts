@@ -27,6 +27,7 @@ export function instrumented(broker: Broker, metrics: BrokerInstruments): Broker
     place: (intent, signal) => timed('place', () => broker.place(intent, signal)),
     status: (brokerOrderId, intent) => timed('status', () => broker.status(brokerOrderId, intent)),
     findPlaced: (intent, linked) => timed('find_placed', () => broker.findPlaced(intent, linked)),
+    unlinkedOrders: (symbol, since, linked) => timed('unlinked_orders', () => broker.unlinkedOrders(symbol, since, linked)),
     cancel: (brokerOrderId, signal) => timed('cancel', () => broker.cancel(brokerOrderId, signal)),
   };
 }

@@ -28,5 +28,10 @@ export class PaperBroker implements Broker {
     return linked.has(orderId(intent)) ? undefined : orderId(intent);
   }
 
+  /** Its order ids derive from the command: a restored command finds its own, never another's. */
+  async unlinkedOrders(): Promise<string[]> {
+    return [];
+  }
+
   async cancel(): Promise<void> {}
 }

@@ -54,6 +54,11 @@ export interface Broker {
   status(brokerOrderId: string, intent: HedgeOrderIntent): Promise<BrokerOrderState>;
   /** An order placed for this intent (same symbol, side, quantity, market, entered after the intent minus skew), not one of `linked`. */
   findPlaced(intent: HedgeOrderIntent, linked: ReadonlySet<string>): Promise<string | undefined>;
+  /**
+   * The orders for `symbol` entered since `since` (minus skew), any side or quantity, that none of `linked` names.
+   * After a restore these are orders the restored ledger does not know: it must not place beside them unasked.
+   */
+  unlinkedOrders(symbol: string, since: Date, linked: ReadonlySet<string>): Promise<string[]>;
   /** Asks the broker to cancel; an order already terminal or being cancelled is not an error. `signal` as for `place`. */
   cancel(brokerOrderId: string, signal?: AbortSignal): Promise<void>;
 }

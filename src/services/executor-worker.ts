@@ -173,6 +173,7 @@ export class OrderWorker {
     }
     if (this.reconcileFirst) {
       const found = await this.ctx.broker.findPlaced(this.searchFrom(intent), this.ctx.book.linkedOrderIds);
+      if (found === undefined) await this.refuseBesideUnknownOrders(intent);
       this.ctx.brokerAnswered();
       if (found !== undefined) {
         this.log.info({ brokerOrderId: found }, 'reconciled: adopting the order already placed for this command');
@@ -200,6 +201,25 @@ export class OrderWorker {
     this.ctx.brokerAnswered();
     this.log.info({ brokerOrderId, side: intent.side, quantity: intent.quantity.toString() }, 'order placed');
     return this.recordPlaced(brokerOrderId);
+  }
+
+  /**
+   * After a restore, a command that adopts no order may still be hedged already: decided again over every
+   * fill since the backup, it can be larger than the orders placed for the commands it replaces, which then
+   * match nothing. While the broker holds orders for its symbol since the backup that no command is linked
+   * to, placing would hedge their shares twice: an operator must compare them with the ledger first.
+   */
+  private async refuseBesideUnknownOrders(intent: HedgeOrderIntent): Promise<void> {
+    const since = this.ctx.settings.reconcileSince;
+    if (since === null) return;
+    const unknown = await this.ctx.broker.unlinkedOrders(intent.symbol, since, this.ctx.book.linkedOrderIds);
+    if (unknown.length === 0) return;
+    throw new BrokerNeedsOperator(
+      `after the restore, ${intent.side} ${intent.quantity} ${intent.symbol} (command ${this.commandId}) matches no broker order, but orders ` +
+        `${unknown.join(', ')} for ${intent.symbol} entered since the backup are linked to no command: the ledger would hedge their shares again. ` +
+        'Offset them at the broker (an order the other way for what they filled), then unset LEDGER_RECONCILE_SINCE; until then nothing is placed ' +
+        `for this command (docs/operations.md, "Where adoption cannot help")`,
+    );
   }
 
   /** The intent as reconciliation sees it: entered since the intent, or since the restored backup if earlier. */

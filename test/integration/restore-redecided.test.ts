@@ -3,9 +3,10 @@
  * adoption cannot help"). Before the restore, each fill of a symbol arrived after the previous
  * hedge's outcome, so each command covered the fills since; after it, every log since the backup
  * is ingested again before the first outcome is recorded again, and the symbol's second command
- * covers them all. Adoption matches symbol, side and quantity, so that command finds no order and
- * is placed: the shares of the orders it did not adopt are hedged twice. This pins the limitation
- * the runbook describes (and tells the operator to check for); a fix changes this test and the doc.
+ * covers them all. Adoption matches symbol, side and quantity, so that command finds no order;
+ * placed, it would hedge the shares of the orders it does not adopt twice. The executor holds it
+ * instead, for an operator, while the broker lists orders of its symbol since the backup that no
+ * command is linked to.
  */
 import { afterEach, expect, it } from 'vitest';
 import type { EventStore } from '../../src/eventstore/port.ts';
@@ -37,16 +38,18 @@ const ingest = (store: EventStore, logs: readonly RecordedLog[]) =>
 
 const hedges = async (store: EventStore) => hedgesJson(await foldLedger(store, config)).map((h) => `${h.side} ${h.quantity}`);
 
-it('a restore re-decides a symbol\'s second command over every fill since the backup: it matches no order and is placed, hedging those shares twice', async () => {
+it('a restore re-decides a symbol\'s second command over every fill since the backup: it matches no order, and is held for an operator rather than placed beside the orders it replaces', async () => {
   harness = await Harness.start({ store: 'file' });
   const h = harness;
   const history = new History();
   // Our order sells 1.4, 1.3, 1.3 and 1.3 tGME: each fill after the previous hedge's outcome.
   const fills = [14n, 13n, 13n, 13n].map((tenths, i) => ourTake(history, 'SELL', tenths, 'tGME', 100n + BigInt(i)) as unknown as RecordedLog);
   const backup = await backUp(h);
+  const placedIds: string[] = [];
   for (const fill of fills) {
     await ingest(h.store, [fill]);
-    await runOnce(h.store, config, h.broker(), { pollIntervalMs: 10, placementSettleMs: 30 });
+    await runOnce(h.store, config, h.broker(), { pollIntervalMs: 10, placementSettleMs: 30, now: h.now });
+    placedIds.push(...hedgesJson(await foldLedger(h.store, config)).slice(-1).map((c) => c.brokerOrderId ?? ''));
   }
   expect(await hedges(h.store)).toEqual(['BUY 1', 'BUY 1', 'BUY 2', 'BUY 1']);
   expect(h.ordersPlaced()).toBe(4);
@@ -54,9 +57,14 @@ it('a restore re-decides a symbol\'s second command over every fill since the ba
   // Restored: the chain's logs are ingested again, all before the first outcome is recorded again.
   restored = await restoreBackup(h, backup.file);
   await ingest(restored, fills);
-  await runOnce(restored, config, h.broker(), { pollIntervalMs: 10, placementSettleMs: 30, reconcileSince: backup.at });
-  // The first command is decided alike and adopts its order; the second covers the other 4.3 shares: BUY 4.
+  const afterRestore = runOnce(restored, config, h.broker(), { pollIntervalMs: 10, placementSettleMs: 30, now: h.now, reconcileSince: backup.at });
+  // The first command is decided alike and adopts its order; the second covers the other 4.3 shares: BUY 4, which matches none.
+  await expect(afterRestore).rejects.toThrow(`matches no broker order, but orders ${placedIds.slice(1).join(', ')} for GME entered since the backup are linked to no command`);
+  expect(hedgesJson(await foldLedger(restored, config)).map((c) => `${c.side} ${c.quantity} ${c.status} ${c.brokerOrderId}`)).toEqual([`BUY 1 filled ${placedIds[0]}`, 'BUY 4 submitting null']);
+  expect(h.ordersPlaced()).toBe(4); // nothing placed beside the three orders it does not know
+
+  // The operator offsets those orders at the broker and unsets the setting: the command is placed.
+  await runOnce(restored, config, h.broker(), { pollIntervalMs: 10, placementSettleMs: 30, now: h.now });
   expect(await hedges(restored)).toEqual(['BUY 1', 'BUY 4']);
-  // 1 + 1 + 2 + 1 shares were bought before the restore and 4 more after it, for fills of 5.3 shares.
   expect(h.ordersPlaced()).toBe(5);
 });

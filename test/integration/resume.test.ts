@@ -52,6 +52,7 @@ const refusing: Broker = {
   place: () => Promise.reject(new OrderRejected('symbol not tradable in this account')),
   status: () => Promise.reject(new Error('no order was ever placed')),
   findPlaced: () => Promise.resolve(undefined),
+  unlinkedOrders: () => Promise.resolve([]),
   cancel: () => Promise.resolve(),
 };
 

@@ -57,6 +57,9 @@ function transient(e: unknown, what: string): Error {
   return new BrokerUnavailable(`${what}: ${(e as Error).message}`, undefined, { cause: e });
 }
 
+/** Oldest entered first; orders entered within one second by their ids. */
+const byEntry = (a: Order, b: Order): number => a.enteredTime.getTime() - b.enteredTime.getTime() || (BigInt(a.orderId) < BigInt(b.orderId) ? -1 : 1);
+
 export class SchwabBroker implements Broker {
   readonly name = 'schwab';
 
@@ -100,17 +103,28 @@ export class SchwabBroker implements Broker {
     return !known && (this.clock.earlierMs > 0 || this.clock.laterMs > 0) ? this.search(intent, linked) : found;
   }
 
-  private async search(intent: HedgeOrderIntent, linked: ReadonlySet<string>): Promise<string | undefined> {
+  async unlinkedOrders(symbol: string, since: Date, linked: ReadonlySet<string>): Promise<string[]> {
+    const { orders, notBefore } = await this.ordersSince(since, symbol);
+    const unlinked = orders.filter((o) => !linked.has(o.orderId) && o.enteredTime.getTime() >= notBefore.getTime() && o.orderLegCollection.some((leg) => leg.instrument.symbol === symbol));
+    return unlinked.sort(byEntry).map((o) => o.orderId);
+  }
+
+  /** Every order entered since `since` (on Schwab's clock, minus skew) up to now, and that bound; undecodable ones only if they cannot be `symbol`'s. */
+  private async ordersSince(since: Date, symbol: string): Promise<{ orders: Order[]; notBefore: Date }> {
     const now = this.options.now().getTime();
     const { earlierMs, laterMs } = this.clock;
-    const notBefore = enteredNoEarlierThan(new Date(intent.intentAt.getTime() - earlierMs), this.options.reconcileSkewMs);
+    const notBefore = enteredNoEarlierThan(new Date(since.getTime() - earlierMs), this.options.reconcileSkewMs);
     // Schwab's 60 days count on its clock, but only the side that widens is taken: a Date far ahead that is not its
     // clock (an intermediary's page) would move the window past the intent, find nothing and place again.
-    const orders = await this.ordersEntered(Math.max(notBefore.getTime(), now - earlierMs - LIST_WINDOW_MS), now + laterMs + this.options.reconcileSkewMs, intent.symbol);
+    const orders = await this.ordersEntered(Math.max(notBefore.getTime(), now - earlierMs - LIST_WINDOW_MS), now + laterMs + this.options.reconcileSkewMs, symbol);
+    return { orders, notBefore };
+  }
+
+  private async search(intent: HedgeOrderIntent, linked: ReadonlySet<string>): Promise<string | undefined> {
+    const { orders, notBefore } = await this.ordersSince(intent.intentAt, intent.symbol);
     // The earliest candidate: a later identical order is more likely someone else's.
     const candidates = orders.filter((o) => !linked.has(o.orderId) && matchesIntent(o, intent, notBefore));
-    candidates.sort((a, b) => a.enteredTime.getTime() - b.enteredTime.getTime() || (BigInt(a.orderId) < BigInt(b.orderId) ? -1 : 1));
-    return candidates[0]?.orderId;
+    return candidates.sort(byEntry)[0]?.orderId;
   }
 
   /**

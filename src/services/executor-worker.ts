@@ -53,14 +53,22 @@ export interface WorkerContext {
    * but not yet recorded for its own.
    */
   oneAtATime<T>(symbol: string, step: () => Promise<T>): Promise<T>;
-  /** A human must act: returns how long to wait before trying again, or throws to stop. */
-  operatorNeeded(problem: BrokerNeedsOperator): number;
-  /** The broker answered: whatever needed an operator is solved. */
-  brokerAnswered(): void;
+  /** A human must act (for the broker, or for this command: CommandHeld): returns how long to wait before trying again, or throws to stop. */
+  operatorNeeded(commandId: string, problem: BrokerNeedsOperator): number;
+  /** The broker answered this command's step: whatever the broker needed an operator for is solved, and this command is no longer held. */
+  brokerAnswered(commandId: string): void;
   /** This worker's steps keep failing for `problem` (3 in a row, or the broker's trouble for 5 minutes); undefined once a step succeeds. */
   failing(commandId: string, problem: string | undefined): void;
   /** Restore mode: the command's refusal at placement, recorded in the newer ledger since the backup (order-mark.ts). */
   refusedBefore(commandId: string): Refusal | undefined;
+}
+
+/**
+ * One command needs an operator, not the broker: it stays reported (and not ready) until this command's own
+ * step gets past it, whatever the broker answers other commands meanwhile.
+ */
+export class CommandHeld extends BrokerNeedsOperator {
+  override readonly name = 'CommandHeld';
 }
 
 /** The order stream holds events this worker did not know about (a restart raced it, or another writer). */
@@ -174,7 +182,7 @@ export class OrderWorker {
     if (this.reconcileFirst) {
       const found = await this.ctx.broker.findPlaced(this.searchFrom(intent), this.ctx.book.linkedOrderIds);
       if (found === undefined) await this.refuseBesideUnknownOrders(intent);
-      this.ctx.brokerAnswered();
+      this.ctx.brokerAnswered(this.commandId);
       if (found !== undefined) {
         this.log.info({ brokerOrderId: found }, 'reconciled: adopting the order already placed for this command');
         return this.recordPlaced(found);
@@ -192,13 +200,13 @@ export class OrderWorker {
       brokerOrderId = (await this.ctx.broker.place(intent, this.signal)).brokerOrderId;
     } catch (e) {
       if (!(e instanceof OrderRejected)) throw e;
-      this.ctx.brokerAnswered();
+      this.ctx.brokerAnswered(this.commandId);
       return this.recordFailed({ status: 'failed', reason: `rejected at placement: ${e.message}`, filledQuantity: D.ZERO, averagePrice: null });
     } finally {
       // The settle time runs from when the client gave up (a timeout as long as it would otherwise use it all up), not from the send.
       this.lastAttemptAt = performance.now();
     }
-    this.ctx.brokerAnswered();
+    this.ctx.brokerAnswered(this.commandId);
     this.log.info({ brokerOrderId, side: intent.side, quantity: intent.quantity.toString() }, 'order placed');
     return this.recordPlaced(brokerOrderId);
   }
@@ -214,11 +222,11 @@ export class OrderWorker {
     if (since === null) return;
     const unknown = await this.ctx.broker.unlinkedOrders(intent.symbol, since, this.ctx.book.linkedOrderIds);
     if (unknown.length === 0) return;
-    throw new BrokerNeedsOperator(
+    throw new CommandHeld(
       `after the restore, ${intent.side} ${intent.quantity} ${intent.symbol} (command ${this.commandId}) matches no broker order, but orders ` +
         `${unknown.join(', ')} for ${intent.symbol} entered since the backup are linked to no command: the ledger would hedge their shares again. ` +
-        'Offset them at the broker (an order the other way for what they filled), then unset LEDGER_RECONCILE_SINCE; until then nothing is placed ' +
-        `for this command (docs/operations.md, "Where adoption cannot help")`,
+        'Offset them at the broker (one order the other way for their net fill), then, once no other command is still to adopt its order, unset ' +
+        `LEDGER_RECONCILE_SINCE and restart; until then nothing is placed for this command (docs/operations.md, "Where adoption cannot help")`,
     );
   }
 
@@ -235,7 +243,7 @@ export class OrderWorker {
   private async poll(): Promise<number> {
     const brokerOrderId = this.track.brokerOrderId!;
     const state = await this.ctx.broker.status(brokerOrderId, this.intent());
-    this.ctx.brokerAnswered();
+    this.ctx.brokerAnswered(this.commandId);
     if (state.status === 'filled') {
       this.log.info({ brokerOrderId, filledQuantity: D.format(state.filledQuantity), averagePrice: D.format(state.averagePrice) }, 'order filled');
       const { filledQuantity, averagePrice } = state;
@@ -278,7 +286,7 @@ export class OrderWorker {
     if (e instanceof BrokerNeedsOperator) {
       // The wait for a login is the broker check's to report: after it, the broker's trouble is timed afresh.
       this.failingSince = undefined;
-      return this.ctx.operatorNeeded(e);
+      return this.ctx.operatorNeeded(this.commandId, e);
     }
     if (e instanceof TrackMoved) {
       this.log.warn({ err: e }, 'the order stream moved under this worker: re-reading it, then reconciling');

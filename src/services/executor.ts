@@ -17,7 +17,7 @@ import { decodeEvent, encodeEvent, streams } from '../domain/events.ts';
 import { orderEventId } from '../domain/ids.ts';
 import { HedgeOrderBook, isOrderEvent, type OrderEvent, type OrderTrack } from '../../projections/hedge-orders.ts';
 import type { Broker, BrokerNeedsOperator } from '../broker/port.ts';
-import { OrderWorker, TrackMoved, type WorkerContext, type WorkerSettings } from './executor-worker.ts';
+import { CommandHeld, OrderWorker, TrackMoved, type WorkerContext, type WorkerSettings } from './executor-worker.ts';
 import type { Logger } from '../log.ts';
 import { KeyedQueue } from '../keyed-queue.ts';
 import type { OrderMark, OrderMarks, Refusal } from './order-mark.ts';
@@ -80,8 +80,12 @@ export class ExecutorService {
   private position: From = 'start';
   private readonly workers = new Map<string, Promise<void>>();
   private readonly settings: WorkerSettings;
-  /** The problem being reported while the broker needs an operator. */
+  /** The problem being logged while the broker needs an operator (any successful broker call clears it). */
   private operatorProblem: string | undefined;
+  /** The commands held for an operator (CommandHeld), by command id: cleared only by their own worker. */
+  private readonly held = new Map<string, string>();
+  /** What onOperatorProblem was last told: the broker's problem, else the first held command's. */
+  private reportedProblem: string | undefined;
   /** Placement steps, one symbol's at a time. */
   private readonly placing = new KeyedQueue();
   private readonly marks: OrderMarks | undefined;
@@ -220,6 +224,8 @@ export class ExecutorService {
       worker = new OrderWorker(this.context(policy), track, signal).run().finally(() => {
         this.workers.delete(id);
         this.stuck.delete(id);
+        // Its command done (another writer finished it): no longer held. Stopped, it is still held, as the broker's problem outlives a restart.
+        if (!signal.aborted && this.held.delete(id)) this.reportOperatorProblem();
       });
       this.workers.set(id, worker);
     }
@@ -235,8 +241,8 @@ export class ExecutorService {
       record: (commandId, after, event) => this.record(commandId, after, event),
       reload: (commandId) => this.reload(commandId),
       oneAtATime: (symbol, step) => this.placing.run(symbol, step),
-      operatorNeeded: (problem) => this.operatorNeeded(problem, policy),
-      brokerAnswered: () => this.brokerAnswered(),
+      operatorNeeded: (commandId, problem) => this.operatorNeeded(commandId, problem, policy),
+      brokerAnswered: (commandId) => this.brokerAnswered(commandId),
       failing: (commandId, problem) => this.noteStuck(commandId, problem, policy),
       refusedBefore: (commandId) => this.refusals.get(commandId),
     };
@@ -286,21 +292,37 @@ export class ExecutorService {
     else this.stuck.set(commandId, problem);
   }
 
-  private operatorNeeded(problem: BrokerNeedsOperator, policy: OperatorPolicy): number {
+  private operatorNeeded(commandId: string, problem: BrokerNeedsOperator, policy: OperatorPolicy): number {
     if (policy === 'fail') throw problem;
     const retryMs = this.options.operatorRetryMs ?? 30_000;
-    if (this.operatorProblem !== problem.message) {
-      this.operatorProblem = problem.message;
-      this.options.onOperatorProblem?.(problem.message);
-      this.options.log.error({ problem: problem.message, retryEveryMs: retryMs }, `broker needs an operator: ${problem.message}. Nothing is placed until then; orders already at the broker keep working there`);
+    // A held command is its own: another command's successful broker call says nothing about it.
+    const isHeld = problem instanceof CommandHeld;
+    const known = isHeld ? this.held.get(commandId) : this.operatorProblem;
+    if (isHeld) this.held.set(commandId, problem.message);
+    else this.operatorProblem = problem.message;
+    if (known !== problem.message) {
+      const meanwhile = isHeld ? 'other commands go on' : 'Nothing is placed until then; orders already at the broker keep working there';
+      this.options.log.error({ problem: problem.message, retryEveryMs: retryMs, ...(isHeld ? { commandId } : {}) }, `broker needs an operator: ${problem.message}. ${meanwhile}`);
     }
+    this.reportOperatorProblem();
     return retryMs;
   }
 
-  private brokerAnswered(): void {
-    if (this.operatorProblem === undefined) return;
+  private brokerAnswered(commandId: string): void {
+    const wasHeld = this.held.delete(commandId);
+    if (this.operatorProblem === undefined && !wasHeld) return;
+    if (this.operatorProblem !== undefined) this.options.log.info('broker answers again: resuming');
+    else this.options.log.info({ commandId }, 'the command held for an operator is no longer held: resuming');
     this.operatorProblem = undefined;
-    this.options.onOperatorProblem?.(undefined);
-    this.options.log.info('broker answers again: resuming');
+    this.reportOperatorProblem();
+  }
+
+  /** Tells onOperatorProblem when what needs an operator changes: the broker's problem first, else a held command's. */
+  private reportOperatorProblem(): void {
+    const [held] = this.held.values();
+    const problem = this.operatorProblem ?? held;
+    if (problem === this.reportedProblem) return;
+    this.reportedProblem = problem;
+    this.options.onOperatorProblem?.(problem);
   }
 }

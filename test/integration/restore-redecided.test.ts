@@ -19,6 +19,7 @@ import { History, CHAIN_ID, ORDERBOOK, TOKEN, ourTake } from '../support/orderbo
 import { config } from '../support/scenario.ts';
 import { Harness } from '../support/executor-harness.ts';
 import { backUp, restoreBackup } from '../support/backups.ts';
+import { capturedLog } from '../support/test-log.ts';
 import type { RecordedLog } from '../../src/chain/rpc-log.ts';
 
 let harness: Harness | undefined;
@@ -67,4 +68,29 @@ it('a restore re-decides a symbol\'s second command over every fill since the ba
   await runOnce(restored, config, h.broker(), { pollIntervalMs: 10, placementSettleMs: 30, now: h.now });
   expect(await hedges(restored)).toEqual(['BUY 1', 'BUY 4']);
   expect(h.ordersPlaced()).toBe(5);
+});
+
+it('the hold stays reported while another symbol\'s orders are worked: a successful broker call elsewhere does not clear it (no 503/200 flapping, one error line)', async () => {
+  harness = await Harness.start();
+  const h = harness;
+  const since = h.now();
+  // An order of GME entered since that time that no command is linked to (one the restored ledger forgot).
+  const unknown = (await h.broker().place({ commandId: 'before-the-restore', symbol: 'GME', side: 'BUY', quantity: 3n, referencePrice: null, intentAt: since })).brokerOrderId;
+  const { lines, log } = capturedLog('info');
+  const reported: (string | undefined)[] = [];
+  const stop = new AbortController();
+  const following = h.executor({ log, reconcileSince: since, onOperatorProblem: (problem) => reported.push(problem) }).follow(stop.signal);
+  await h.request('GME', 'BUY', 4n);
+  await h.until(() => reported.length > 0, 'the hold reported');
+  // Another symbol's order stays open: polled every 10 ms, each answer a successful broker call.
+  h.sim.control.setScript({ kind: 'stuck' }, { next: 1 });
+  await h.request('AAPL', 'BUY', 1n);
+  await h.until(() => h.ordersPlaced() === 2, 'the AAPL order placed');
+  await new Promise((resolve) => setTimeout(resolve, 300)); // many polls and hold retries (20 ms) worth
+  stop.abort();
+  await following;
+  expect(h.ordersPlaced()).toBe(2); // GME held, AAPL placed
+  expect(reported).toEqual([expect.stringContaining(`orders ${unknown} for GME entered since the backup are linked to no command`)]);
+  expect(lines.filter((l) => String(l.msg).startsWith('broker needs an operator'))).toHaveLength(1);
+  expect(lines.filter((l) => l.msg === 'broker answers again: resuming')).toHaveLength(0);
 });

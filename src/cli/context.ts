@@ -49,7 +49,10 @@ export function parse<O extends NonNullable<ParseArgsConfig['options']>>(argv: s
   return parsed;
 }
 
-export function configFrom(values: { store?: string | undefined; config?: string | undefined }): ResolvedConfig {
+/** The options every command takes that name where its configuration and store are. */
+export type CommonValues = { readonly store?: string | undefined; readonly config?: string | undefined };
+
+export function configFrom(values: CommonValues): ResolvedConfig {
   // An empty path (an unset shell variable) would read no file, and not LEDGER_CONFIG either.
   if (values.config === '') throw new UsageError('--config takes the path of a JSON file, got an empty one');
   const config = loadConfig({ file: values.config, overrides: values.store === undefined ? {} : { store: values.store } });
@@ -67,12 +70,15 @@ export function accumulatorConfig(config: ResolvedConfig, command: string): Accu
 }
 
 /**
- * Opens the store for a command that folds the ledger under `fold`: an existing one (a missing SQLite
- * file is a mistyped path, not an empty ledger to answer from). It warns first when the
- * accumulator last checkpointed the ledger under other settings: the answers then follow the
- * settings given, and may show hedges that were never issued.
+ * Runs `body` on the ledger for a command that folds it. The configuration is checked before the
+ * store opens (a bad one creates no store file), and the store must exist (a missing SQLite file is
+ * a mistyped path, not an empty ledger to answer from). It warns first when the accumulator last
+ * checkpointed the ledger under other settings: the answers then follow the settings given, and
+ * may show hedges that were never issued.
  */
-export function withLedger<T>(config: ResolvedConfig, fold: AccumulatorConfig, command: string, body: (store: EventStore) => Promise<T>): Promise<T> {
+export function withLedger<T>(values: CommonValues, command: string, body: (store: EventStore, fold: AccumulatorConfig) => Promise<T>): Promise<T> {
+  const config = configFrom(values);
+  const fold = accumulatorConfig(config, command);
   return withStore(config.store, async (store) => {
     const checkpoint = await store.readCheckpoint(ACCUMULATOR_CHECKPOINT);
     const changed = checkpoint?.snapshot === undefined ? [] : settingsChanged(checkpoint.snapshot, fold);
@@ -80,6 +86,6 @@ export function withLedger<T>(config: ResolvedConfig, fold: AccumulatorConfig, c
       const why = `the accumulator folded this ledger under other ${changed.join(', ')} than given here: these answers follow the settings given, and may differ from what was hedged (a new configuration needs a new ledger)`;
       logger(command).warn({ settings: changed }, why);
     }
-    return body(store);
+    return body(store, fold);
   }, { create: false });
 }

@@ -20,7 +20,7 @@ import { unlocked, type ExecutorLock } from './executor-lock.ts';
 import { instrumented } from '../broker/instrumented.ts';
 import { executorTuning } from './run-once.ts';
 import { IngesterService, type IngesterSettings } from '../chain/ingester-service.ts';
-import { allStopped, supervise, type RoleProgress } from './supervisor.ts';
+import { allStopped, supervise, type RoleProgress, type RunningRole } from './supervisor.ts';
 
 export const ROLES = ['ingest', 'accumulate', 'execute', 'api'] as const;
 export type Role = (typeof ROLES)[number];
@@ -57,8 +57,8 @@ export async function runService(options: ServiceOptions): Promise<void> {
   const health = new Roles();
   const stopAll = new AbortController();
   signal.addEventListener('abort', () => stopAll.abort(), { once: true });
-  /** Each role's run, by name (the API's fold is `api`). */
-  const running: { readonly name: string; readonly done: Promise<void> }[] = [];
+  /** The API's fold runs as `api`. */
+  const running: RunningRole[] = [];
   let executorLock: Promise<ExecutorLock> | undefined;
   const unexpose: (() => void)[] = [];
   const start = (name: Role, run: (s: AbortSignal) => Promise<void>, extra: Partial<Parameters<typeof supervise>[0]> = {}) => {

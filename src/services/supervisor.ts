@@ -122,8 +122,14 @@ function watch(options: SuperviseOptions, attempt: AbortController, report: (h: 
   };
 }
 
+/** A role's run, by name: settles when it stops. */
+export interface RunningRole {
+  readonly name: string;
+  readonly done: Promise<void>;
+}
+
 /** Waits for every role to stop, naming those still running after `namingMs`: a stuck one is known before `run` gives up on it. */
-export async function allStopped(running: readonly { readonly name: string; readonly done: Promise<void> }[], namingMs: number, log: Logger): Promise<void> {
+export async function allStopped(running: readonly RunningRole[], namingMs: number, log: Logger): Promise<void> {
   const stopping = new Set(running.map((r) => r.name));
   const naming = setTimeout(() => log.warn({ roles: [...stopping] }, `still stopping: ${[...stopping].join(', ')}`), namingMs);
   await Promise.allSettled(running.map((r) => r.done.finally(() => stopping.delete(r.name))));

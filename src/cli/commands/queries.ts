@@ -1,5 +1,5 @@
 /** positions, hedges, trades, rejected: fold the stored ledger and print a table or JSON. */
-import { accumulatorConfig, configFrom, jsonOption, parse, withLedger } from '../context.ts';
+import { jsonOption, parse, withLedger, type CommonValues } from '../context.ts';
 import { foldLedger } from '../../services/ledger-query.ts';
 import type { EventStore, Position } from '../../eventstore/port.ts';
 import type { AccumulatorConfig } from '../../../projections/accumulator.ts';
@@ -91,11 +91,9 @@ async function foldWithBar(store: EventStore, fold: AccumulatorConfig, label: st
   }
 }
 
-/** Checks the configuration before the store is opened (a bad one must not create a store file), then folds the ledger. */
-async function foldStored(values: Parameters<typeof configFrom>[0], command: string, listener: LedgerViewListener = {}, printing: Printing = 'after'): Promise<LedgerView> {
-  const config = configFrom(values);
-  const fold = accumulatorConfig(config, command);
-  return withLedger(config, fold, command, (store) => foldWithBar(store, fold, command, listener, printing));
+/** Folds the ledger once. */
+function foldStored(values: CommonValues, command: string, listener: LedgerViewListener = {}, printing: Printing = 'after'): Promise<LedgerView> {
+  return withLedger(values, command, (store, fold) => foldWithBar(store, fold, command, listener, printing));
 }
 
 /**
@@ -103,10 +101,8 @@ async function foldStored(values: Parameters<typeof configFrom>[0], command: str
  * the whole ledger before it prints its first row, yet must not hold every row: the `first` fold
  * notes what it needs, the `second` prints.
  */
-async function foldTwice(values: Parameters<typeof configFrom>[0], command: string, first: LedgerViewListener, second: LedgerViewListener, between: (view: LedgerView) => void = () => undefined): Promise<LedgerView | undefined> {
-  const config = configFrom(values);
-  const fold = accumulatorConfig(config, command);
-  return withLedger(config, fold, command, async (store) => {
+function foldTwice(values: CommonValues, command: string, first: LedgerViewListener, second: LedgerViewListener, between: (view: LedgerView) => void = () => undefined): Promise<LedgerView | undefined> {
+  return withLedger(values, command, async (store, fold) => {
     const head = await store.headPosition({ prefixes: LEDGER_PREFIXES });
     if (head === undefined) return undefined;
     between(await foldWithBar(store, fold, `${command} (pass 1 of 2)`, first, 'after', head));

@@ -1,17 +1,20 @@
 /** replay: rebuild every projection from the start of the log; print count, time, rate and a state hash. */
-import { accumulatorConfig, configFrom, jsonOption, parse, withLedger } from '../context.ts';
+import { jsonOption, parse, withLedger } from '../context.ts';
 import { foldLedger } from '../../services/ledger-query.ts';
 import { stateHash } from '../../services/state-hash.ts';
 import { progress } from '../progress.ts';
 
 export async function replay(argv: string[]): Promise<void> {
   const { values } = parse(argv, jsonOption);
-  const config = configFrom(values);
-  const fold = accumulatorConfig(config, 'replay'); // before the store opens: a bad configuration creates no store file
-  const bar = progress('replaying');
   const started = performance.now();
-  const view = await withLedger(config, fold, 'replay', (store) => foldLedger(store, fold, { progress: (n, total) => bar.update(n, total) }));
-  bar.finish();
+  const view = await withLedger(values, 'replay', async (store, fold) => {
+    const bar = progress('replaying'); // once the configuration has set the log level: off a terminal it logs
+    try {
+      return await foldLedger(store, fold, { progress: (n, total) => bar.update(n, total) });
+    } finally {
+      bar.finish();
+    }
+  });
   const seconds = (performance.now() - started) / 1000;
   const report = {
     events: view.events,

@@ -11,7 +11,7 @@ import { encodeEvent, streams } from '../../domain/events.ts';
 import { controlEventId } from '../../domain/ids.ts';
 import { foldLedger } from '../../services/ledger-query.ts';
 import { positionsJson } from '../../../projections/queries.ts';
-import { accumulatorConfig, configFrom, jsonOption, parse, UsageError, withLedger } from '../context.ts';
+import { jsonOption, parse, UsageError, withLedger } from '../context.ts';
 import { Ticker } from '../../domain/codecs.ts';
 
 export async function resume(argv: string[]): Promise<void> {
@@ -21,10 +21,8 @@ export async function resume(argv: string[]): Promise<void> {
   if (!Ticker.is(symbol)) throw new UsageError(`the symbol is a base ticker such as GME, not ${JSON.stringify(symbol)}`);
   const reason = values.reason?.trim() ?? '';
   if (reason === '') throw new UsageError('--reason <text> is required: say why hedging may go on (it is recorded in the ledger)');
-  const config = configFrom(values);
-  const fold = accumulatorConfig(config, 'resume'); // before the store opens: a bad configuration creates no store file
 
-  const result = await withLedger(config, fold, 'resume', async (store) => {
+  const result = await withLedger(values, 'resume', async (store, fold) => {
     // Read before the fold: a resume written meanwhile (the fold can take a while) makes our append conflict.
     const stream = streams.hedgeControl(symbol);
     const last = await store.readLastEvent(stream);

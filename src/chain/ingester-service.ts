@@ -6,6 +6,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { requireSettings, type ResolvedConfig } from '../config.ts';
 import type { EventStore } from '../eventstore/port.ts';
+import { StoreUnavailable } from '../eventstore/errors.ts';
 import { logger, type Logger } from '../log.ts';
 import { Ingester, LogConflict, StreamMovedOn } from '../services/ingester.ts';
 import { ChainFollower, isNothingYet, nothingYetText, type Confirmations, type FollowObserver, type NothingYet, type StepOutcome, type StepProgress } from './follower.ts';
@@ -125,7 +126,9 @@ export class IngesterService {
       }
     } catch (error) {
       if (signal.aborted) return;
-      this.log.error({ error: (error as Error).message }, 'ingestion stopped'); // the message only: a cause may carry the RPC URL
+      // A store outage is the supervisor's to retry and log (warn); anything else ends ingestion.
+      // The message only: a cause may carry the RPC URL.
+      if (!(error instanceof StoreUnavailable)) this.log.error({ error: (error as Error).message }, 'ingestion stopped');
       throw error;
     } finally {
       heads.close();

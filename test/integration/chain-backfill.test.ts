@@ -14,6 +14,7 @@ import { DeadlineExceeded } from '../../src/chain/retry.ts';
 import { decodeEvent, streams } from '../../src/domain/events.ts';
 import { openStore, withStore } from '../../src/eventstore/url.ts';
 import type { EventStore } from '../../src/eventstore/port.ts';
+import { StoreUnavailable } from '../../src/eventstore/errors.ts';
 import { foldLedger } from '../../src/services/ledger-query.ts';
 import { chainLogIds, clearOf, dyingStore, expectedNet, mineEmpty, partiesOf, randomFills, recordedIds, reportOf, startDevnet, storedLogs, storedNet, type Devnet } from '../support/chain-fixture.ts';
 import { mulberry32 } from '../../src/seeded-random.ts';
@@ -250,6 +251,25 @@ describe('chain backfill', () => {
     service.close();
     await store.close();
     expect(lines.filter((l) => l.msg.includes('nothing to ingest yet')).map((l) => l.msg)).toEqual([expect.stringMatching(/^the confirmed head \d+ is below the deployment block 99999999; nothing to ingest yet$/)]);
+  });
+
+  it('leaves a store outage to the supervisor, which retries it; only a failure for good is logged as "ingestion stopped"', async () => {
+    const inner = await openStore('sqlite::memory:');
+    const locked = Object.assign(Object.create(inner) as EventStore, { append: () => Promise.reject(new StoreUnavailable('database is locked')) });
+    const outage = capturedLog('info');
+    const service = await IngesterService.start(locked, devnet.settings(), outage.log);
+    await expect(service.run(new AbortController().signal)).rejects.toThrow(StoreUnavailable);
+    service.close();
+    expect(outage.lines.filter((l) => l.msg === 'ingestion stopped')).toEqual([]);
+
+    const failing = await proxy(8, {});
+    const down = capturedLog('info');
+    const stopped = await IngesterService.start(inner, devnet.settings({ rpcUrls: [failing.url], deadlineMs: 300 }), down.log);
+    failing.faults = { down: true };
+    await expect(stopped.run(new AbortController().signal)).rejects.toThrow(DeadlineExceeded);
+    stopped.close();
+    await inner.close();
+    expect(down.lines.filter((l) => l.msg === 'ingestion stopped').map((l) => l.level)).toEqual([50]);
   });
 
   it('refuses a node that serves another chain', async () => {

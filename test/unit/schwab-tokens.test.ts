@@ -94,7 +94,7 @@ describe('TokenManager', () => {
   it('without a login, says to log in', async () => {
     harness = await Harness.start();
     const nobody = manager(harness, new EncryptedTokenFile(`${harness.dir}/none.json`, harness.key));
-    await expect(nobody.accessToken()).rejects.toThrow(/no Schwab login yet .*hedge-ledger auth login/);
+    await expect(nobody.accessToken()).rejects.toThrow(/no Schwab login yet \(.* does not exist\): log in with `hedge-ledger auth login`/);
   });
 });
 

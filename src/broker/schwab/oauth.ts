@@ -13,7 +13,9 @@ import type { StoredTokens } from './token-store.ts';
 /** A refresh token lasts 7 days from the login; refreshes do not extend it. */
 export const REFRESH_TOKEN_LIFETIME_MS = 7 * 24 * 60 * 60_000;
 
-export const REAUTH_ADVICE = 'log in again with `hedge-ledger auth login` (same environment: SCHWAB_APP_KEY, SCHWAB_APP_SECRET, TOKEN_ENCRYPTION_KEY); the running service picks the new tokens up by itself';
+const LOGIN_COMMAND = 'with `hedge-ledger auth login` (same environment: SCHWAB_APP_KEY, SCHWAB_APP_SECRET, TOKEN_ENCRYPTION_KEY); the running service picks the new tokens up by itself';
+export const LOGIN_ADVICE = `log in ${LOGIN_COMMAND}`;
+export const REAUTH_ADVICE = `log in again ${LOGIN_COMMAND}`;
 
 export interface SchwabApp {
   readonly baseUrl: string;

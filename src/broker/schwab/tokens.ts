@@ -7,7 +7,7 @@
 import { ReauthRequired } from '../port.ts';
 import type { Logger } from '../../log.ts';
 import { withFileLock } from './file-lock.ts';
-import { REAUTH_ADVICE, type OAuthClient } from './oauth.ts';
+import { LOGIN_ADVICE, REAUTH_ADVICE, type OAuthClient } from './oauth.ts';
 import type { EncryptedTokenFile, StoredTokens } from './token-store.ts';
 
 const LOCK_TIMEOUT_MS = 30_000;
@@ -86,7 +86,7 @@ export class TokenManager {
 
   private async load(): Promise<StoredTokens> {
     const tokens = await this.options.file.load();
-    if (tokens === undefined) throw new ReauthRequired(`no Schwab login yet (${this.options.file.path} does not exist): ${REAUTH_ADVICE}`);
+    if (tokens === undefined) throw new ReauthRequired(`no Schwab login yet (${this.options.file.path} does not exist): ${LOGIN_ADVICE}`);
     // The same words as the refusal: the executor reports a problem once, and this one says what Schwab answered.
     if (tokens.refreshToken === this.refused?.refreshToken) throw new ReauthRequired(this.refused.problem);
     this.current = tokens;

@@ -30,7 +30,7 @@ const commands: Record<string, { load: () => Promise<Command>; help: string }> =
   trades: { load: async () => (await import('./commands/queries.ts')).trades, help: 'trades [--json]                                     onchain fills of our orders' },
   rejected: { load: async () => (await import('./commands/queries.ts')).rejected, help: 'rejected [--json]                                   logs that yielded no fill, with the reason' },
   resume: { load: async () => (await import('./commands/resume.ts')).resume, help: 'resume <SYMBOL> --reason <text> [--force] [--json]   let a halted symbol hedge again (appends HedgingResumed)' },
-  auth: { load: async () => (await import('./commands/auth.ts')).auth, help: 'auth login | auth status [--json]                   log in to Schwab; show how long the tokens last' },
+  auth: { load: async () => (await import('./commands/auth.ts')).auth, help: 'auth login | auth status [--check] [--json]         log in to Schwab; show how long the tokens last (--check: ask Schwab)' },
   'schwab-sim': { load: async () => (await import('./commands/schwab-sim.ts')).schwabSim, help: 'schwab-sim [--port N] [--host H] [--start T] [--always-open]   run the Schwab simulator until Ctrl-C' },
 };
 

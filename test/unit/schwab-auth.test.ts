@@ -152,7 +152,7 @@ describe('auth status', () => {
       const out = new PassThrough();
       let text = '';
       out.on('data', (c: Buffer) => (text += c.toString()));
-      await status(config, json, out, now);
+      await status(config, { json, check: false }, out, { now: () => now });
       return text;
     };
     const later = new Date(harness.sim.clock.now().getTime() + 45 * 60_000);
@@ -161,7 +161,30 @@ describe('auth status', () => {
   });
 
   it('without a login says how to get one', async () => {
-    await expect(status(config, false, new PassThrough())).rejects.toThrow(/no Schwab login yet .*auth login/);
+    await expect(status(config, { json: false, check: true }, new PassThrough())).rejects.toThrow(/no Schwab login yet .*auth login/);
+  });
+
+  it('--check asks Schwab: a revoked login reads as valid in the token file, but the check says Schwab refuses it', async () => {
+    await (await loginThroughTheBrowser()).tokens;
+    const read = async (options: { json: boolean; check: boolean }) => {
+      const out = new PassThrough();
+      let text = '';
+      out.on('data', (c: Buffer) => (text += c.toString()));
+      const outcome = await status(config, options, out, { now: harness.now, log: testLog() }).then(() => 'ok', (e: Error) => e.message);
+      return { text, outcome };
+    };
+    const accepted = await read({ json: false, check: true });
+    expect(accepted).toEqual({ outcome: 'ok', text: expect.stringMatching(/refresh token: valid until .*\nSchwab accepts this login: trading in account \*{4}\d{4}\n$/) });
+    expect(JSON.parse((await read({ json: true, check: true })).text)).toMatchObject({ refreshExpired: false, check: { ok: true, account: expect.stringMatching(/^\*{4}\d{4}$/) } });
+
+    harness.sim.control.revokeTokens();
+    expect(await read({ json: false, check: false })).toEqual({ outcome: 'ok', text: expect.stringMatching(/refresh token: valid until/) });
+    const refused = await read({ json: false, check: true });
+    expect(refused.text).not.toMatch(/accepts/);
+    expect(refused.outcome).toMatch(/^Schwab check failed: Schwab refused the refresh token \(HTTP 400 \w+\): log in again with `hedge-ledger auth login`/);
+    const json = await read({ json: true, check: true });
+    expect(JSON.parse(json.text)).toMatchObject({ refreshExpired: false, check: { ok: false, problem: expect.stringMatching(/^Schwab refused the refresh token/) } });
+    expect(json.outcome).toMatch(/^Schwab check failed/);
   });
 
   it('writes durations for people', () => {

@@ -8,7 +8,7 @@ import { SchwabBroker } from './broker.ts';
 import { OAuthClient, type SchwabApp } from './oauth.ts';
 import { EncryptedTokenFile, parseEncryptionKey } from './token-store.ts';
 import { TokenManager } from './tokens.ts';
-import { TraderApi } from './trader-api.ts';
+import { TraderApi, masked } from './trader-api.ts';
 import { WriteBudget } from './write-budget.ts';
 
 export { SchwabBroker } from './broker.ts';
@@ -57,10 +57,23 @@ export function oauthClient(settings: SchwabSettings, runtime: SchwabRuntime = {
   return new OAuthClient(settings.app, { timeoutMs: settings.requestTimeoutMs, log: runtime.log ?? logger('schwab'), now: runtime.now ?? (() => new Date()) });
 }
 
+function traderApi(settings: SchwabSettings, now: () => Date, log: Logger): TraderApi {
+  const tokens = new TokenManager({ file: settings.tokens, oauth: oauthClient(settings, { now, log }), now, log });
+  return new TraderApi({ baseUrl: settings.app.baseUrl, tokens, timeoutMs: settings.requestTimeoutMs, log, accountNumber: settings.accountNumber });
+}
+
 export function createSchwabBroker(settings: SchwabSettings, runtime: SchwabRuntime = {}): SchwabBroker {
   const now = runtime.now ?? (() => new Date());
   const log = runtime.log ?? logger('schwab');
-  const tokens = new TokenManager({ file: settings.tokens, oauth: oauthClient(settings, { now, log }), now, log });
-  const api = new TraderApi({ baseUrl: settings.app.baseUrl, tokens, timeoutMs: settings.requestTimeoutMs, log, accountNumber: settings.accountNumber });
-  return new SchwabBroker({ api, budget: new WriteBudget(now), now, reconcileSkewMs: settings.reconcileSkewMs, log });
+  return new SchwabBroker({ api: traderApi(settings, now, log), budget: new WriteBudget(now), now, reconcileSkewMs: settings.reconcileSkewMs, log });
+}
+
+/**
+ * Asks Schwab whether the saved login works, as the executor's first call would: the account it
+ * trades in (masked), refreshing an expired access token on the way (saved, as the service does).
+ * Throws ReauthRequired when Schwab refuses the login, BrokerNeedsOperator when no account fits.
+ */
+export async function checkLogin(settings: SchwabSettings, runtime: SchwabRuntime = {}): Promise<string> {
+  const account = await traderApi(settings, runtime.now ?? (() => new Date()), runtime.log ?? logger('schwab')).selectedAccount();
+  return masked(account.accountNumber);
 }

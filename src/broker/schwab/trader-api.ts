@@ -3,9 +3,12 @@
  * retry after a 401 (a 401 means the request was refused, so repeating it cannot duplicate
  * an order), and the account hash, looked up once and cached.
  */
+import type * as t from 'io-ts';
 import { BrokerNeedsOperator, BrokerUnavailable, ReauthRequired } from '../port.ts';
 import type { Logger } from '../../log.ts';
 import { AccountNumbers, decodeBody } from './codecs.ts';
+
+type Account = t.TypeOf<typeof AccountNumbers>[number];
 import { exchange, type HttpAnswer, type HttpRequest } from './http.ts';
 import { REAUTH_ADVICE } from './oauth.ts';
 import type { TokenManager } from './tokens.ts';
@@ -28,29 +31,30 @@ export interface TraderRequest {
 }
 
 /** Account numbers are not secrets, but logs and errors show only their last digits. */
-const masked = (accountNumber: string): string => `****${accountNumber.slice(-4)}`;
+export const masked = (accountNumber: string): string => `****${accountNumber.slice(-4)}`;
 
 export class TraderApi {
-  private hash: Promise<string> | undefined;
+  private selected: Promise<Account> | undefined;
 
   constructor(private readonly options: TraderApiOptions) {}
 
   /** A request about our account. Throws TransportError when no answer came. */
   async account(request: TraderRequest): Promise<HttpAnswer> {
-    const hash = await this.accountHash();
+    const { hashValue: hash } = await this.selectedAccount();
     const query = request.query === undefined ? '' : `?${new URLSearchParams(request.query)}`;
     return this.authorized(request.method, `/trader/v1/accounts/${encodeURIComponent(hash)}${request.path}${query}`, request.body);
   }
 
-  private accountHash(): Promise<string> {
-    this.hash ??= this.lookUpHash().catch((e: unknown) => {
-      this.hash = undefined;
+  /** The account this login trades in (asked of Schwab once): proof that Schwab accepts the login. */
+  selectedAccount(): Promise<Account> {
+    this.selected ??= this.selectAccount().catch((e: unknown) => {
+      this.selected = undefined;
       throw e;
     });
-    return this.hash;
+    return this.selected;
   }
 
-  private async lookUpHash(): Promise<string> {
+  private async selectAccount(): Promise<Account> {
     const answer = await this.authorized('GET', '/trader/v1/accounts/accountNumbers');
     if (answer.status !== 200) throw new BrokerUnavailable(`accountNumbers answered HTTP ${answer.status} (correlId ${answer.correlId})`, answer.retryAfterMs);
     const accounts = decodeBody(AccountNumbers, answer.body, 'accountNumbers');
@@ -62,7 +66,7 @@ export class TraderApi {
       throw new BrokerNeedsOperator(`${what} (${seen}): set SCHWAB_ACCOUNT_NUMBER to the account to hedge in`);
     }
     this.options.log.info({ account: masked(chosen.accountNumber) }, 'schwab account selected');
-    return chosen.hashValue;
+    return chosen;
   }
 
   private async authorized(method: HttpRequest['method'], path: string, body?: string): Promise<HttpAnswer> {

@@ -1,13 +1,14 @@
 /**
  * auth: `auth login` runs Schwab's OAuth login with a human in the loop (open the URL, paste
- * the address the browser lands on); `auth status` shows how long both tokens last. Neither
- * the code, the tokens nor the app secret is ever printed or logged.
+ * the address the browser lands on); `auth status` shows how long both tokens last and, with
+ * `--check`, whether Schwab accepts the login. Neither the code, the tokens nor the app secret
+ * is ever printed or logged.
  */
 import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
 import { configFrom, jsonOption, parse, UsageError } from '../context.ts';
-import type { ResolvedConfig } from '../../config.ts';
-import { LoginFailed, codeFromRedirect, oauthClient, saveLogin, schwabSettings, tokenFileOf, type SchwabRuntime, type StoredTokens } from '../../broker/schwab/index.ts';
+import { ConfigError, type ResolvedConfig } from '../../config.ts';
+import { LoginFailed, checkLogin, codeFromRedirect, oauthClient, saveLogin, schwabSettings, tokenFileOf, type SchwabRuntime, type StoredTokens } from '../../broker/schwab/index.ts';
 
 export interface Terminal {
   readonly input: Readable;
@@ -66,30 +67,51 @@ export async function login(config: ResolvedConfig, terminal: Terminal, runtime:
   return tokens;
 }
 
-export async function status(config: ResolvedConfig, json: boolean, output: Writable, now = new Date()): Promise<void> {
+export interface StatusOptions {
+  readonly json: boolean;
+  /** Also ask Schwab whether the login works: the token file's dates cannot show a revoked login. */
+  readonly check: boolean;
+}
+
+/** Asks Schwab (see checkLogin); the problem as text when the login cannot be used. */
+async function checked(config: ResolvedConfig, runtime: SchwabRuntime): Promise<{ ok: true; account: string } | { ok: false; problem: string }> {
+  const settings = schwabSettings(config, 'auth status --check');
+  try {
+    return { ok: true, account: await checkLogin(settings, runtime) };
+  } catch (e) {
+    if (e instanceof ConfigError) throw e;
+    return { ok: false, problem: (e as Error).message };
+  }
+}
+
+export async function status(config: ResolvedConfig, options: StatusOptions, output: Writable, runtime: SchwabRuntime = {}): Promise<void> {
   const file = tokenFileOf(config, 'auth status');
   const tokens = await file.load();
   if (tokens === undefined) throw new Error(`no Schwab login yet (${file.path} does not exist): run \`hedge-ledger auth login\``);
-  if (!json) {
-    output.write(`${file.path}\n${describeTokens(tokens, now)}\n`);
-    return;
+  const check = options.check ? await checked(config, runtime) : undefined;
+  const now = runtime.now?.() ?? new Date();
+  if (options.json) {
+    const { accessExpiresAt, refreshExpiresAt } = tokens;
+    const expired = (at: string) => Date.parse(at) <= now.getTime();
+    output.write(`${JSON.stringify({ tokenFile: file.path, accessExpiresAt, accessExpired: expired(accessExpiresAt), refreshExpiresAt, refreshExpired: expired(refreshExpiresAt), ...(check && { check }) })}\n`);
+  } else {
+    const verdict = check === undefined ? '' : check.ok ? `Schwab accepts this login: trading in account ${check.account}\n` : '';
+    output.write(`${file.path}\n${describeTokens(tokens, now)}\n${verdict}`);
   }
-  const { accessExpiresAt, refreshExpiresAt } = tokens;
-  const expired = (at: string) => Date.parse(at) <= now.getTime();
-  output.write(`${JSON.stringify({ tokenFile: file.path, accessExpiresAt, accessExpired: expired(accessExpiresAt), refreshExpiresAt, refreshExpired: expired(refreshExpiresAt) })}\n`);
+  if (check?.ok === false) throw new Error(`Schwab check failed: ${check.problem}`);
 }
 
 export async function auth(argv: string[]): Promise<void> {
-  const { values, positionals } = parse(argv, jsonOption, ['login|status']);
+  const { values, positionals } = parse(argv, { ...jsonOption, check: { type: 'boolean', default: false } }, ['login|status']);
   const config = configFrom(values);
   switch (positionals[0]) {
     case 'login':
-      if (values.json) throw new UsageError('auth login takes no --json (auth status --json does)');
+      if (values.json || values.check) throw new UsageError(`auth login takes no ${values.json ? '--json' : '--check'} (auth status does)`);
       await login(config, { input: process.stdin, output: process.stdout });
       return;
     case 'status':
-      return status(config, values.json, process.stdout);
+      return status(config, { json: values.json, check: values.check }, process.stdout);
     default:
-      throw new UsageError('auth login | auth status [--json]');
+      throw new UsageError('auth login | auth status [--check] [--json]');
   }
 }

@@ -63,7 +63,7 @@ export interface Reaction {
 
 export const initialState: AccumulatorState = { extractor: initialExtractorState, symbols: {}, openCommands: {}, position: null };
 
-export const emptySymbol: SymbolState = { net: D.ZERO, lastPrice: null, pending: null, halted: false, consecutiveFailures: 0, decisions: 0 };
+const emptySymbol: SymbolState = { net: D.ZERO, lastPrice: null, pending: null, halted: false, consecutiveFailures: 0, decisions: 0 };
 
 export const symbolState = (state: AccumulatorState, symbol: string): SymbolState => state.symbols[symbol] ?? emptySymbol;
 

@@ -6,7 +6,7 @@
  */
 import type { BlockHash } from './recent-logs.ts';
 
-const DEFAULT_WINDOW_BLOCKS = 1_024;
+const WINDOW_BLOCKS = 1_024;
 
 export class BlockWindow {
   private readonly hashes = new Map<bigint, `0x${string}`>();
@@ -17,7 +17,6 @@ export class BlockWindow {
     seed: readonly BlockHash[],
     /** The seed does not reach the stream's first log. */
     partial: boolean,
-    private readonly limit = DEFAULT_WINDOW_BLOCKS,
   ) {
     this.pruned = partial;
     seed.forEach((b) => this.remember(b));
@@ -31,7 +30,7 @@ export class BlockWindow {
   remember({ block, hash }: BlockHash): void {
     this.hashes.delete(block);
     this.hashes.set(block, hash);
-    if (this.hashes.size <= this.limit) return;
+    if (this.hashes.size <= WINDOW_BLOCKS) return;
     // Blocks arrive in ascending order (a reorg forgets the higher ones first): the first is the oldest.
     this.hashes.delete(this.hashes.keys().next().value!);
     this.pruned = true;

@@ -101,7 +101,7 @@ export class ChainFollower {
   }
 
   /** The newest block deep enough to ingest, or why the chain has none; null when the node does not have it (any more). */
-  async confirmedHead(): Promise<BlockRef | NothingYet | null> {
+  private async confirmedHead(): Promise<BlockRef | NothingYet | null> {
     const { rpc, confirmations } = this.options;
     if (typeof confirmations === 'string') return (await rpc.block(confirmations)) ?? { nothingYet: 'noTaggedHead', tag: confirmations };
     const latest = await rpc.blockNumber();

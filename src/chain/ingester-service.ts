@@ -111,8 +111,8 @@ export class IngesterService {
   }
 
   /** Up to the confirmed head as of now; null when the ledger was there already, or why there is nothing to ingest yet. */
-  catchUp(onProgress?: (progress: StepProgress) => void, signal?: AbortSignal): Promise<StepOutcome> {
-    return this.step(signal, onProgress);
+  catchUp(onProgress?: (progress: StepProgress) => void): Promise<StepOutcome> {
+    return this.step(undefined, onProgress);
   }
 
   /** Follows the chain until `signal` aborts (then resolves); throws, after logging, when ingestion cannot go on. */

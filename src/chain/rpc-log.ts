@@ -6,7 +6,7 @@ import type { EventData } from '../domain/events.ts';
 import { logEventId } from '../domain/ids.ts';
 import { compareLogMarks } from '../domain/log-order.ts';
 
-export const RpcLog = t.intersection([
+const RpcLog = t.intersection([
   t.type({
     address: Address,
     topics: t.array(Hash32),

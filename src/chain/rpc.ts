@@ -80,6 +80,9 @@ const BlockRefCodec = t.type({ number: HexQuantity, hash: Hash32 });
 export type BlockRef = t.TypeOf<typeof BlockRefCodec>;
 export type BlockTag = 'latest' | 'safe' | 'finalized';
 
+/** Each endpoint's timeout within an attempt (at most the deadline, which bounds the whole call all the same). */
+const ENDPOINT_TIMEOUT_MS = 30_000;
+
 const RANGE_TOO_LARGE =
   /too many (results|logs|blocks)|more than \d+ (results|logs)|range (is )?too (large|wide|big)|exceeds? (the )?(max|maximum|limit)|block range|response size|size exceeded|limited to/i;
 
@@ -154,8 +157,6 @@ export interface RpcOptions {
   readonly chainId: number;
   readonly deadlineMs: number;
   readonly log: Logger;
-  /** Each endpoint's timeout within an attempt; default min(30 s, deadline). The deadline bounds the whole call all the same. */
-  readonly timeoutMs?: number;
   readonly random?: () => number;
   readonly signal?: AbortSignal;
   /** Told of every failed attempt that is retried (the service counts them in its metrics). */
@@ -183,7 +184,7 @@ export class ChainRpc {
 
   /** Connects and checks every endpoint serves the configured chain. */
   static async connect(options: RpcOptions): Promise<ChainRpc> {
-    const timeout = options.timeoutMs ?? Math.min(30_000, options.deadlineMs);
+    const timeout = Math.min(ENDPOINT_TIMEOUT_MS, options.deadlineMs);
     try {
       for (const url of options.urls) {
         await new ChainRpc({ ...options, urls: [url] }, createPublicClient({ transport: transportOf(url, timeout) })).checkChainId();

@@ -8,7 +8,7 @@ import { withStore } from '../eventstore/url.ts';
 import type { EventStore } from '../eventstore/port.ts';
 import { ACCUMULATOR_CHECKPOINT } from '../services/accumulator.ts';
 
-export const commonOptions = {
+const commonOptions = {
   store: { type: 'string' },
   config: { type: 'string' },
   help: { type: 'boolean', short: 'h', default: false },

@@ -25,7 +25,7 @@ const MIGRATIONS: readonly string[] = [
    ) STRICT;`,
 ];
 
-export const SCHEMA_VERSION = MIGRATIONS.length;
+const SCHEMA_VERSION = MIGRATIONS.length;
 
 const userVersion = (db: Database.Database): number => db.pragma('user_version', { simple: true }) as number;
 

@@ -16,13 +16,13 @@ import type { Logger } from '../log.ts';
 import { LULL, withLulls } from './lulls.ts';
 
 export const ACCUMULATOR_CHECKPOINT = 'accumulator';
+/** Checkpoint at least this often (events) even when nothing was decided. */
+const CHECKPOINT_EVERY = 1000;
 
 export interface AccumulatorServiceOptions {
   readonly store: EventStore;
   readonly config: AccumulatorConfig;
   readonly log: Logger;
-  /** Checkpoint at least this often (events) even when nothing was decided. */
-  readonly checkpointEvery?: number;
   /** Called after each decision's append (written: false when it was already recorded), before the checkpoint. */
   readonly onAppended?: (decision: Decision, written: boolean) => Promise<void> | void;
 }
@@ -92,7 +92,7 @@ export class AccumulatorService {
     }
   }
 
-  /** Folds one event; checkpoints after every decision, and every `checkpointEvery` events otherwise. */
+  /** Folds one event; checkpoints after every decision, and every CHECKPOINT_EVERY events otherwise. */
   private async handle(recorded: RecordedEvent): Promise<void> {
     const decoded = decodeEvent(recorded);
     let decided = false;
@@ -109,7 +109,7 @@ export class AccumulatorService {
       decided = reaction.decisions.length > 0;
     }
     this.position = recorded.position;
-    if (decided || ++this.sinceCheckpoint >= (this.options.checkpointEvery ?? 1000)) await this.checkpoint();
+    if (decided || ++this.sinceCheckpoint >= CHECKPOINT_EVERY) await this.checkpoint();
   }
 
   private async appendDecision(decision: Decision): Promise<void> {
@@ -139,7 +139,7 @@ export class AccumulatorService {
     if (!same) throw diverged(decision, `is not the one recorded (${recorded ? `${recorded.type} ${JSON.stringify(recorded.data)}` : 'nothing'})`);
   }
 
-  async checkpoint(): Promise<void> {
+  private async checkpoint(): Promise<void> {
     this.sinceCheckpoint = 0;
     if (this.position === 'start') return;
     await this.options.store.saveCheckpoint(ACCUMULATOR_CHECKPOINT, { position: this.position as Position, snapshot: serializeState(this.state, this.options.config) });

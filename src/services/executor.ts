@@ -112,7 +112,7 @@ export class ExecutorService {
   }
 
   /** Folds the command and order streams stored since the last sync. */
-  async sync(): Promise<void> {
+  private async sync(): Promise<void> {
     for await (const recorded of this.options.store.readAll({ from: this.position, prefixes: ORDER_PREFIXES })) this.fold(recorded);
   }
 

@@ -22,7 +22,7 @@ import { executorTuning } from './run-once.ts';
 import { IngesterService, type IngesterSettings } from '../chain/ingester-service.ts';
 import { allStopped, supervise, type RoleProgress, type RunningRole } from './supervisor.ts';
 
-export const ROLES = ['ingest', 'accumulate', 'execute', 'api'] as const;
+const ROLES = ['ingest', 'accumulate', 'execute', 'api'] as const;
 export type Role = (typeof ROLES)[number];
 
 export interface ServiceOptions {

@@ -23,7 +23,6 @@ export interface SuperviseOptions {
   readonly metrics: Metrics;
   /** Runs the role until the signal aborts; rejects on failure. */
   readonly run: (signal: AbortSignal) => Promise<void>;
-  readonly isTransient?: (error: unknown) => boolean;
   readonly backoffMs?: { readonly min: number; readonly max: number };
   /** Progress probe for the watchdog; omit to run without one. */
   readonly progress?: () => Promise<RoleProgress>;
@@ -36,8 +35,6 @@ export interface SuperviseOptions {
 export class RoleFailed extends Error {
   override readonly name = 'RoleFailed';
 }
-
-export const isStoreTransient = (error: unknown): boolean => error instanceof StoreUnavailable;
 
 /** A supervised role: its health for /health/ready, and a promise that settles when it stops. */
 export interface Supervised {
@@ -66,7 +63,7 @@ export function supervise(options: SuperviseOptions, signal: AbortSignal): Super
         delay = min;
       } catch (error) {
         if (signal.aborted) return;
-        if (!(options.isTransient ?? isStoreTransient)(error)) {
+        if (!(error instanceof StoreUnavailable)) {
           health = { alive: false, detail: (error as Error).message };
           throw error instanceof RoleFailed ? error : new RoleFailed(`${options.name} failed: ${(error as Error).message}`, { cause: error });
         }

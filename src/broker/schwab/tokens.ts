@@ -11,14 +11,14 @@ import { LOGIN_ADVICE, REAUTH_ADVICE, type OAuthClient } from './oauth.ts';
 import type { EncryptedTokenFile, StoredTokens } from './token-store.ts';
 
 const LOCK_TIMEOUT_MS = 30_000;
+/** Refresh when the access token expires within this. */
+const REFRESH_MARGIN_MS = 60_000;
 
 export interface TokenManagerOptions {
   readonly file: EncryptedTokenFile;
   readonly oauth: OAuthClient;
   readonly now: () => Date;
   readonly log: Logger;
-  /** Refresh when the access token expires within this; default 60 s. */
-  readonly refreshMarginMs?: number;
 }
 
 /**
@@ -51,7 +51,7 @@ export class TokenManager {
   }
 
   private isFresh(tokens: StoredTokens): boolean {
-    return Date.parse(tokens.accessExpiresAt) - (this.options.refreshMarginMs ?? 60_000) > this.options.now().getTime();
+    return Date.parse(tokens.accessExpiresAt) - REFRESH_MARGIN_MS > this.options.now().getTime();
   }
 
   private refreshOnce(stale: string): Promise<StoredTokens> {

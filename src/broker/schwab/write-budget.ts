@@ -19,7 +19,7 @@ export class WriteBudget {
   private pausedUntil = 0;
   private throttlesInARow = 0;
 
-  constructor(private readonly now: () => Date, private readonly limit = ORDER_WRITES_PER_MINUTE) {}
+  constructor(private readonly now: () => Date) {}
 
   /** Resolves when one more write fits, and counts it; rejects (AbortError) if `signal` aborts first. */
   async take(signal?: AbortSignal): Promise<void> {
@@ -46,7 +46,7 @@ export class WriteBudget {
   /** Counts a write at `at` and returns 0, or returns how long to wait first. */
   private reserve(at: number): number {
     while (this.writes.length > 0 && this.writes[0]! <= at - WINDOW_MS) this.writes.shift();
-    if (this.writes.length >= this.limit) return this.writes[0]! + WINDOW_MS - at;
+    if (this.writes.length >= ORDER_WRITES_PER_MINUTE) return this.writes[0]! + WINDOW_MS - at;
     this.writes.push(at);
     return 0;
   }

@@ -38,7 +38,7 @@ export interface FileScan {
 }
 
 /** A log is a few KiB; a line this long is no log, and holding it whole would take memory without bound. */
-export const MAX_LINE_BYTES = 16 * 1024 * 1024;
+const MAX_LINE_BYTES = 16 * 1024 * 1024;
 
 /** Logs per delivery to the ingester: bounds memory however long the file is. */
 const LOGS_PER_DELIVERY = 2_000;

@@ -4,7 +4,7 @@ import { withStore } from '../../eventstore/url.ts';
 import { executorTuning, runOnce } from '../../services/run-once.ts';
 import { PaperBroker } from '../../broker/paper.ts';
 import type { Broker } from '../../broker/port.ts';
-import { createSchwabBroker, schwabSettings, type SchwabRuntime } from '../../broker/schwab/index.ts';
+import { createSchwabBroker, schwabSettings } from '../../broker/schwab/index.ts';
 import type { ResolvedConfig } from '../../config.ts';
 import { serve } from './serve.ts';
 import { lockExecutor } from '../../services/executor-lock.ts';
@@ -14,9 +14,9 @@ import type { AccumulatorConfig } from '../../../projections/accumulator.ts';
 const BROKERS = ['paper', 'schwab'] as const;
 
 /** The configured broker; Schwab's secrets come from the environment and are checked here, before anything runs. */
-export function brokerFor(config: ResolvedConfig, runtime: SchwabRuntime = {}): Broker {
+export function brokerFor(config: ResolvedConfig): Broker {
   if (config.broker === 'paper') return new PaperBroker({ fillDelayMs: config.paperFillDelayMs });
-  return createSchwabBroker(schwabSettings(config, 'run --broker schwab'), runtime);
+  return createSchwabBroker(schwabSettings(config, 'run --broker schwab'));
 }
 
 function withBrokerFlag(config: ResolvedConfig, flag: string | undefined): ResolvedConfig {

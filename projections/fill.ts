@@ -13,7 +13,7 @@ export interface Fill {
   readonly blockNumber: bigint;
   readonly logIndex: number;
   readonly owner: string;
-  /** Base ticker (GME for tGME, GME0x, GMEs1), after the broker symbol map is NOT applied. */
+  /** Base ticker (GME for tGME, GME0x, GMEs1); the broker symbol map is not applied here. */
   readonly symbol: string;
   /** The token's own symbol (tGME). */
   readonly tokenSymbol: string;

@@ -44,7 +44,7 @@ const StaleAge = millis(1000);
 const HttpHost = t.refinement(t.string, (s) => s !== '' && s.trim() === s, 'a host name or IP address without surrounding whitespace');
 const Port = t.refinement(t.number, (n) => Number.isSafeInteger(n) && n >= 0 && n <= 65535, 'a port from 0 to 65535');
 
-/** One setting: its file key, env name, codec for the decoded value, and how env text becomes JSON. */
+/** One setting (its file key is its key in `settings`): env name, codec for the decoded value, how env text becomes JSON, and what it means. */
 interface Setting<A> {
   readonly env: string;
   readonly codec: t.Type<A, unknown, unknown>;

@@ -1,4 +1,7 @@
-/** Typed store errors. Callers switch on `kind`; adapters translate their client's errors into these. */
+/**
+ * Typed store errors; adapters translate their client's errors into these. Callers tell them apart
+ * with `instanceof`; `kind` names the error where it is shown (the CLI's one-line failure) or matched as data (tests).
+ */
 
 export type StoreError = WrongExpectedVersion | StreamNotFound | StoreUnavailable | CorruptEvent | StoreConfigError;
 

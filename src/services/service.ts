@@ -57,7 +57,7 @@ export async function runService(options: ServiceOptions): Promise<void> {
   const health = new Roles();
   const stopAll = new AbortController();
   signal.addEventListener('abort', () => stopAll.abort(), { once: true });
-  /** The API's fold runs as `api`. */
+  /** Every role started, and the API's fold as `api`. */
   const running: RunningRole[] = [];
   let executorLock: Promise<ExecutorLock> | undefined;
   const unexpose: (() => void)[] = [];

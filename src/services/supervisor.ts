@@ -1,7 +1,8 @@
 /**
- * Runs one long-lived role: transient failures (the store or a node briefly unreachable)
- * restart it with exponential backoff and jitter, counted in metrics and logged; anything
- * else stops it for good, so the process fails loudly instead of keeping a stuck worker.
+ * Runs one long-lived role: a transient failure (StoreUnavailable: the store briefly
+ * unreachable) restarts it with exponential backoff and jitter, counted in metrics and logged;
+ * anything else stops it for good, so the process fails loudly instead of keeping a stuck
+ * worker. (An RPC node's outages are retried inside ChainRpc, up to its deadline.)
  * A watchdog restarts a role whose progress stalls while there is work ahead of it.
  */
 import { setTimeout as sleep } from 'node:timers/promises';

@@ -109,7 +109,10 @@ export class SchwabBroker implements Broker {
     return unlinked.sort(byEntry).map((o) => o.orderId);
   }
 
-  /** Every order entered since `since` (on Schwab's clock, minus skew) up to now, and that bound; undecodable ones only if they cannot be `symbol`'s. */
+  /**
+   * Every order entered since `since` (on Schwab's clock, minus skew) up to now, and that bound. An order that does
+   * not decode is skipped if it cannot be `symbol`'s, else the list fails as BrokerUnavailable (listedOrder).
+   */
   private async ordersSince(since: Date, symbol: string): Promise<{ orders: Order[]; notBefore: Date }> {
     const now = this.options.now().getTime();
     const { earlierMs, laterMs } = this.clock;

@@ -1,6 +1,7 @@
 /**
- * The Schwab adapter assembled from configuration: app credentials and the token key from
- * the environment, everything else from the config. `run --broker schwab` and `auth` share it.
+ * The Schwab adapter assembled from configuration: the app secret and the token key from the
+ * environment only, everything else (the app key included) from the config. `run --broker
+ * schwab` and `auth` share it.
  */
 import { ConfigError, readSecret, requireSettings, type ResolvedConfig } from '../../config.ts';
 import { logger, type Logger } from '../../log.ts';

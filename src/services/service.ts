@@ -20,7 +20,7 @@ import { unlocked, type ExecutorLock } from './executor-lock.ts';
 import { instrumented } from '../broker/instrumented.ts';
 import { executorTuning } from './run-once.ts';
 import { IngesterService, type IngesterSettings } from '../chain/ingester-service.ts';
-import { allStopped, supervise, type RoleProgress, type RunningRole } from './supervisor.ts';
+import { allStopped, supervise, type RoleProgress, type RunningRole, type SuperviseOptions } from './supervisor.ts';
 
 const ROLES = ['ingest', 'accumulate', 'execute', 'api'] as const;
 export type Role = (typeof ROLES)[number];
@@ -59,9 +59,8 @@ export async function runService(options: ServiceOptions): Promise<void> {
   signal.addEventListener('abort', () => stopAll.abort(), { once: true });
   /** Every role started, and the API's fold as `api`. */
   const running: RunningRole[] = [];
-  let executorLock: Promise<ExecutorLock> | undefined;
   const unexpose: (() => void)[] = [];
-  const start = (name: Role, run: (s: AbortSignal) => Promise<void>, extra: Partial<Parameters<typeof supervise>[0]> = {}) => {
+  const start: StartRole = (name, run, extra = {}) => {
     const role = supervise({ name, log: logger(name), metrics, run, ...extra }, stopAll.signal);
     health.register(name, role.health);
     running.push({ name, done: role.done });
@@ -70,50 +69,9 @@ export async function runService(options: ServiceOptions): Promise<void> {
   // The API listens before any role starts: a busy port then fails the service with nothing to stop.
   const api = follower && (await startHttpApi({ host: config.httpHost, port: config.httpPort, follower, store, metrics, roles: health, checkpoints: [ACCUMULATOR_CHECKPOINT], log: logger('http') }));
 
-  if (ingest) {
-    // A new ingester per attempt: its RPC retries follow the attempt's signal, which the watchdog
-    // aborts, and its view of the stream's tail is re-read after a store outage.
-    start('ingest', async (s) => {
-      const ingester = await IngesterService.start(store, ingest, logger('ingester'), s, metrics);
-      try {
-        await ingester.run(s);
-      } finally {
-        ingester.close();
-      }
-    }, { progress: async () => ingestProgress(metrics), stallMs: config.ingestStallMs });
-  }
-  if (roles.has('accumulate')) {
-    let accumulator: AccumulatorService | undefined;
-    const progress = () => foldProgress(store, accumulator?.current.position ?? 'start');
-    start('accumulate', async (s) => {
-      accumulator = new AccumulatorService({ store, config: options.fold, log: logger('accumulator') });
-      await accumulator.restore();
-      await accumulator.follow(s);
-    }, { progress, stallMs: 60_000 });
-    unexpose.push(exposeAccumulator(metrics, async () => (await progress()).behind));
-  }
-  if (broker) {
-    const measured = instrumented(broker, metrics);
-    // The executor keeps running while the broker needs a login (orders already placed keep
-    // working), but is not ready; the problem outlives a restart of the role.
-    let operatorProblem: string | undefined;
-    const onOperatorProblem = (problem: string | undefined) => void (operatorProblem = problem);
-    // Taken once for the process, not per attempt: a restart after a store blip keeps the lock instead of waiting for itself.
-    // The other roles run meanwhile (only placing is exclusive), but the execute role is not ready while it waits:
-    // it may never start (the holder keeps renewing), and then this process exits 1.
-    let waiting: string | undefined;
-    const lock = (executorLock = (options.lockExecutor ?? unlocked)(stopAll.signal, (w) => (waiting = w)));
-    // Its workers retry a failing step forever (a full disk may clear): not ready while some keep failing.
-    let executor: ExecutorService | undefined;
-    start('execute', async (s) => {
-      const { lost } = await lock;
-      waiting = undefined;
-      executor = new ExecutorService({ store, broker: measured, log: logger('executor'), onOperatorProblem, ...executorTuning(config) });
-      await executor.follow(AbortSignal.any([s, lost]));
-      lost.throwIfAborted(); // another executor took the store over: fail-stop, not a quiet restart
-    }, { impeded: () => waiting ?? executor?.failing() });
-    health.register('broker', () => (operatorProblem === undefined ? { alive: true } : { alive: false, detail: `needs an operator: ${operatorProblem}` }));
-  }
+  if (ingest) startIngest(start, store, ingest, config, metrics);
+  if (roles.has('accumulate')) unexpose.push(startAccumulate(start, store, options.fold, metrics));
+  const executorLock = broker && startExecute(start, health, { store, config, broker, metrics, lockExecutor: options.lockExecutor }, stopAll.signal);
   if (follower) {
     follower.start(stopAll.signal);
     running.push({ name: 'api', done: follower.stopped });
@@ -137,6 +95,72 @@ export async function runService(options: ServiceOptions): Promise<void> {
     unexpose.forEach((remove) => remove());
     log.info('service stopped');
   }
+}
+
+/** Starts a role under the supervisor, its health registered and its end awaited by runService. */
+type StartRole = (name: Role, run: (signal: AbortSignal) => Promise<void>, extra?: Partial<SuperviseOptions>) => void;
+
+/**
+ * A new ingester per attempt: its RPC retries follow the attempt's signal, which the watchdog
+ * aborts, and its view of the stream's tail is re-read after a store outage.
+ */
+function startIngest(start: StartRole, store: EventStore, settings: IngesterSettings, config: ResolvedConfig, metrics: Metrics): void {
+  start('ingest', async (s) => {
+    const ingester = await IngesterService.start(store, settings, logger('ingester'), s, metrics);
+    try {
+      await ingester.run(s);
+    } finally {
+      ingester.close();
+    }
+  }, { progress: async () => ingestProgress(metrics), stallMs: config.ingestStallMs });
+}
+
+/** The accumulator, resumed from its checkpoint at every attempt; returns what removes its metric. */
+function startAccumulate(start: StartRole, store: EventStore, fold: AccumulatorConfig, metrics: Metrics): () => void {
+  let accumulator: AccumulatorService | undefined;
+  const progress = () => foldProgress(store, accumulator?.current.position ?? 'start');
+  start('accumulate', async (s) => {
+    accumulator = new AccumulatorService({ store, config: fold, log: logger('accumulator') });
+    await accumulator.restore();
+    await accumulator.follow(s);
+  }, { progress, stallMs: 60_000 });
+  return exposeAccumulator(metrics, async () => (await progress()).behind);
+}
+
+interface ExecuteRole {
+  readonly store: EventStore;
+  readonly config: ResolvedConfig;
+  readonly broker: Broker;
+  readonly metrics: Metrics;
+  readonly lockExecutor: ServiceOptions['lockExecutor'];
+}
+
+/**
+ * The executor, behind the store's executor lock; returns the lock, which runService releases once
+ * every role has stopped. The broker's health is registered beside the role's.
+ */
+function startExecute(start: StartRole, health: Roles, { store, config, broker, metrics, lockExecutor }: ExecuteRole, stopAll: AbortSignal): Promise<ExecutorLock> {
+  const measured = instrumented(broker, metrics);
+  // The executor keeps running while the broker needs a login (orders already placed keep
+  // working), but is not ready; the problem outlives a restart of the role.
+  let operatorProblem: string | undefined;
+  const onOperatorProblem = (problem: string | undefined) => void (operatorProblem = problem);
+  // Taken once for the process, not per attempt: a restart after a store blip keeps the lock instead of waiting for itself.
+  // The other roles run meanwhile (only placing is exclusive), but the execute role is not ready while it waits:
+  // it may never start (the holder keeps renewing), and then this process exits 1.
+  let waiting: string | undefined;
+  const lock = (lockExecutor ?? unlocked)(stopAll, (w) => (waiting = w));
+  // Its workers retry a failing step forever (a full disk may clear): not ready while some keep failing.
+  let executor: ExecutorService | undefined;
+  start('execute', async (s) => {
+    const { lost } = await lock;
+    waiting = undefined;
+    executor = new ExecutorService({ store, broker: measured, log: logger('executor'), onOperatorProblem, ...executorTuning(config) });
+    await executor.follow(AbortSignal.any([s, lost]));
+    lost.throwIfAborted(); // another executor took the store over: fail-stop, not a quiet restart
+  }, { impeded: () => waiting ?? executor?.failing() });
+  health.register('broker', () => (operatorProblem === undefined ? { alive: true } : { alive: false, detail: `needs an operator: ${operatorProblem}` }));
+  return lock;
 }
 
 /** A role's settings, which the caller resolves before calling runService. */

@@ -58,7 +58,7 @@ export interface WorkerContext {
   /** The broker answered this command's step: whatever the broker needed an operator for is solved, and this command is no longer held. */
   brokerAnswered(commandId: string): void;
   /** This worker's steps keep failing for `problem` (3 in a row, or the broker's trouble for 5 minutes); undefined once a step succeeds. */
-  failing(commandId: string, problem: string | undefined): void;
+  stuck(commandId: string, problem: string | undefined): void;
   /** Restore mode: the command's refusal at placement, recorded in the newer ledger since the backup (order-mark.ts). */
   refusedBefore(commandId: string): Refusal | undefined;
 }
@@ -112,7 +112,7 @@ export class OrderWorker {
       let pause: number;
       try {
         pause = await this.step();
-        if (this.failures > 0) this.ctx.failing(this.commandId, undefined);
+        if (this.failures > 0) this.ctx.stuck(this.commandId, undefined);
         this.failures = 0;
         this.failingSince = undefined;
       } catch (e) {
@@ -300,10 +300,10 @@ export class OrderWorker {
     if (e instanceof BrokerUnavailable) {
       this.log.warn(context, e instanceof AmbiguousPlacement ? 'placement outcome unknown: reconciling with the broker before any new placement' : 'broker unavailable: retrying');
       // An outage of minutes is the broker's; one that lasts, or an answer it can never read, needs eyes.
-      if (now - this.failingSince >= STUCK_ON_BROKER_MS) this.ctx.failing(this.commandId, `broker unavailable for ${minutes(now - this.failingSince)}: ${e.message}`);
+      if (now - this.failingSince >= STUCK_ON_BROKER_MS) this.ctx.stuck(this.commandId, `broker unavailable for ${minutes(now - this.failingSince)}: ${e.message}`);
     } else {
       this.log.error(context, 'executor step failed: retrying');
-      if (this.failures >= STUCK_AFTER_FAILURES) this.ctx.failing(this.commandId, (e as Error).message);
+      if (this.failures >= STUCK_AFTER_FAILURES) this.ctx.stuck(this.commandId, (e as Error).message);
     }
     return delay;
   }

@@ -20,7 +20,8 @@ import type { Broker, BrokerNeedsOperator } from '../broker/port.ts';
 import { CommandHeld, OrderWorker, TrackMoved, type WorkerContext, type WorkerSettings } from './executor-worker.ts';
 import type { Logger } from '../log.ts';
 import { KeyedQueue } from '../keyed-queue.ts';
-import type { OrderMark, OrderMarks, Refusal } from './order-mark.ts';
+import { orderMarksFor, type OrderMark, type OrderMarks, type Refusal } from './order-mark.ts';
+import type { ResolvedConfig } from '../config.ts';
 
 const ORDER_PREFIXES = ['hedgecmd-', 'hedgeorder-'] as const;
 
@@ -66,6 +67,19 @@ export class LedgerRewound extends Error {
     );
   }
 }
+
+/** Executor settings a caller may tune (poll interval, deadline, clock…). */
+export type ExecutorTuning = Omit<ExecutorOptions, 'store' | 'broker' | 'log'>;
+
+/** The executor's settings from the configuration (`run --once` and the service alike). */
+export const executorTuning = (config: ResolvedConfig): ExecutorTuning => ({
+  pollIntervalMs: config.pollIntervalMs,
+  openOrderDeadlineMs: config.openOrderDeadlineMs,
+  placementSettleMs: config.placementSettleMs,
+  reconcileSince: config.reconcileSince === undefined ? undefined : new Date(config.reconcileSince),
+  // The paper broker's order ids derive from the command: a restored ledger places nothing there twice, and needs no check.
+  marks: config.broker === 'paper' ? undefined : orderMarksFor(config.store),
+});
 
 /** A command's order steps keep failing (3 in a row, or the broker's trouble for 5 minutes): `run --once` stops rather than wait for ever. */
 export class OrderStepsStuck extends Error {
@@ -243,7 +257,7 @@ export class ExecutorService {
       oneAtATime: (symbol, step) => this.placing.run(symbol, step),
       operatorNeeded: (commandId, problem) => this.operatorNeeded(commandId, problem, policy),
       brokerAnswered: (commandId) => this.brokerAnswered(commandId),
-      failing: (commandId, problem) => this.noteStuck(commandId, problem, policy),
+      stuck: (commandId, problem) => this.noteStuck(commandId, problem, policy),
       refusedBefore: (commandId) => this.refusals.get(commandId),
     };
   }

@@ -7,29 +7,14 @@ import type { EventStore } from '../eventstore/port.ts';
 import type { Broker } from '../broker/port.ts';
 import type { AccumulatorConfig } from '../../projections/accumulator.ts';
 import { AccumulatorService } from './accumulator.ts';
-import { ExecutorService, type ExecutorOptions } from './executor.ts';
+import { ExecutorService, type ExecutorTuning } from './executor.ts';
 import { logger } from '../log.ts';
-import type { ResolvedConfig } from '../config.ts';
-import { orderMarksFor } from './order-mark.ts';
 
 export interface RunOnceReport {
   readonly rounds: number;
   readonly eventsFolded: number;
   readonly ordersCompleted: number;
 }
-
-/** Executor settings a caller may tune (poll interval, deadline, clock…). */
-export type ExecutorTuning = Omit<ExecutorOptions, 'store' | 'broker' | 'log'>;
-
-/** The executor's settings from the configuration (`run --once` and the service alike). */
-export const executorTuning = (config: ResolvedConfig): ExecutorTuning => ({
-  pollIntervalMs: config.pollIntervalMs,
-  openOrderDeadlineMs: config.openOrderDeadlineMs,
-  placementSettleMs: config.placementSettleMs,
-  reconcileSince: config.reconcileSince === undefined ? undefined : new Date(config.reconcileSince),
-  // The paper broker's order ids derive from the command: a restored ledger places nothing there twice, and needs no check.
-  marks: config.broker === 'paper' ? undefined : orderMarksFor(config.store),
-});
 
 export async function runOnce(store: EventStore, config: AccumulatorConfig, broker: Broker, tuning: ExecutorTuning = {}, signal?: AbortSignal): Promise<RunOnceReport> {
   const accumulator = new AccumulatorService({ store, config, log: logger('accumulator') });

@@ -15,10 +15,9 @@ import { Roles, lagWithin } from '../http/health.ts';
 import { startHttpApi } from '../http/server.ts';
 import { LedgerFollower } from './ledger-follower.ts';
 import { ACCUMULATOR_CHECKPOINT, AccumulatorService } from './accumulator.ts';
-import { ExecutorService } from './executor.ts';
+import { ExecutorService, executorTuning } from './executor.ts';
 import { unlocked, type ExecutorLock } from './executor-lock.ts';
 import { instrumented } from '../broker/instrumented.ts';
-import { executorTuning } from './run-once.ts';
 import { IngesterService, type IngesterSettings } from '../chain/ingester-service.ts';
 import { allStopped, supervise, type RoleProgress, type RunningRole, type SuperviseOptions } from './supervisor.ts';
 

@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, loadConfig, requireSettings } from '../../src/config.ts';
-import { executorTuning } from '../../src/services/run-once.ts';
+import { executorTuning } from '../../src/services/executor.ts';
 
 const OWNER = '0x1111111111111111111111111111111111111111';
 const BOOK = '0xd2938e7c9fe3597f78832ce780feb61945c377d7';

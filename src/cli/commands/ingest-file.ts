@@ -194,14 +194,14 @@ export async function ingestFile(argv: string[]): Promise<void> {
   const megabytes = (bytes: number) => Math.round(bytes / 1e6);
   const size = megabytes(await logsFileSize(file));
   const checking = progress('ingest-file: MB checked');
-  const read = await scanLogFile(file, config.chainId, config.orderbook!, (line, problem) => log.warn({ file, line, problem }, 'line skipped'), { scanned: (bytes) => checking.update(megabytes(bytes), size) });
+  const scan = await scanLogFile(file, config.chainId, config.orderbook!, (line, problem) => log.warn({ file, line, problem }, 'line skipped'), { scanned: (bytes) => checking.update(megabytes(bytes), size) });
   checking.finish();
   const bar = progress('ingest-file: logs appended');
   let sofar: FileIngestReport | undefined;
   const { appended, alreadyIngested, outOfOrder, tokensRecorded } = await withStore(config.store, (store) =>
-    appendLogFile(new Ingester({ store, chainId: config.chainId, orderbook: config.orderbook!, tokens, tokensOf: tokensOfLog }), read, (total) => {
+    appendLogFile(new Ingester({ store, chainId: config.chainId, orderbook: config.orderbook!, tokens, tokensOf: tokensOfLog }), scan, (total) => {
       sofar = total;
-      bar.update(total.appended + total.alreadyIngested + total.outOfOrder, read.logs.length);
+      bar.update(total.appended + total.alreadyIngested + total.outOfOrder, scan.logs.length);
     }),
   ).catch((error: unknown) => {
     bar.finish();
@@ -213,12 +213,12 @@ export async function ingestFile(argv: string[]): Promise<void> {
   for (const token of tokens.missing) log.warn({ tokens: values.tokens, token }, 'token not in the tokens file: recorded as unknown for good, so its fills are rejected');
   const tokensUnknown = tokens.missing.size;
   if (outOfOrder > 0) log.warn({ file, outOfOrder }, 'logs at or before the ledger\'s last log were not appended: ingest files in chain order');
-  const summary = { file, lines: read.lines, appended, alreadyIngested, outOfOrder, tokensRecorded, tokensUnknown, blank: read.blank, malformed: read.malformed, otherContracts: read.otherContracts, otherEvents: read.otherEvents, removed: read.removed };
+  const summary = { file, lines: scan.lines, appended, alreadyIngested, outOfOrder, tokensRecorded, tokensUnknown, blank: scan.blank, malformed: scan.malformed, otherContracts: scan.otherContracts, otherEvents: scan.otherEvents, removed: scan.removed };
   if (values.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
   else {
     process.stdout.write(
-      `${file}: ${read.lines} lines, ${appended} logs appended, ${alreadyIngested} already ingested, ${tokensRecorded} tokens recorded (${tokensUnknown} unknown); ` +
-        `skipped ${outOfOrder} out of chain order, ${read.blank} blank, ${read.malformed} malformed, ${read.otherContracts} of other contracts, ${read.otherEvents} of other events, ${read.removed} removed\n`,
+      `${file}: ${scan.lines} lines, ${appended} logs appended, ${alreadyIngested} already ingested, ${tokensRecorded} tokens recorded (${tokensUnknown} unknown); ` +
+        `skipped ${outOfOrder} out of chain order, ${scan.blank} blank, ${scan.malformed} malformed, ${scan.otherContracts} of other contracts, ${scan.otherEvents} of other events, ${scan.removed} removed\n`,
     );
   }
 }

@@ -1,7 +1,8 @@
 /** run: the service. `--once` processes everything stored until nothing is open, then exits 0. */
 import { accumulatorConfig, configFrom, jsonOption, parse, UsageError } from '../context.ts';
 import { withStore } from '../../eventstore/url.ts';
-import { executorTuning, runOnce } from '../../services/run-once.ts';
+import { runOnce } from '../../services/run-once.ts';
+import { executorTuning } from '../../services/executor.ts';
 import { PaperBroker } from '../../broker/paper.ts';
 import type { Broker } from '../../broker/port.ts';
 import { createSchwabBroker, schwabSettings } from '../../broker/schwab/index.ts';

@@ -227,7 +227,7 @@ export function requireSettings<K extends keyof Settings>(config: ResolvedConfig
 /** Secrets come from the environment only: never from a config file, never into a log line. */
 export const secrets = {
   schwabAppSecret: { env: 'SCHWAB_APP_SECRET', describe: 'app secret of your Schwab developer app' },
-  tokenEncryptionKey: { env: 'TOKEN_ENCRYPTION_KEY', describe: '32 random bytes, as 64 hex digits or padded base64 (not a passphrase), that encrypt the Schwab tokens at rest (generate one: openssl rand -base64 32)' },
+  tokenEncryptionKey: { env: 'TOKEN_ENCRYPTION_KEY', describe: '32 random bytes, as 64 hex digits or base64 (not a passphrase), that encrypt the Schwab tokens at rest (generate one: openssl rand -base64 32)' },
 } as const;
 
 export function readSecret(name: keyof typeof secrets, command: string, env: NodeJS.ProcessEnv = process.env): string {

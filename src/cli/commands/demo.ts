@@ -168,7 +168,7 @@ function walk(prices: Map<string, D.Decimal>, symbol: string, random: () => numb
 const summary = (positions: Position[], hedges: Hedge[]): string => {
   const filled = hedges.filter((h) => h.status === 'filled').length;
   const nets = positions.map((p) => `${p.symbol} ${p.net}${p.pending ? ` (${p.pending.side} ${p.pending.quantity} pending)` : ''}`).join(', ');
-  return `fills ${positions.reduce((n, p) => n + p.trades, 0)} · hedges ${hedges.length} placed, ${filled} filled · net ${nets || '-'}`;
+  return `fills ${positions.reduce((n, p) => n + p.trades, 0)} · hedges ${hedges.length} (${filled} filled) · net ${nets || '-'}`;
 };
 
 /** Waits until every fill sent is in the ledger and no hedge is open; returns the final state. */

@@ -19,8 +19,8 @@ export interface ProxyFaults {
   maxLogRange?: number;
   /** Every call answers HTTP 503. */
   down?: boolean;
-  /** Rewrites a successful answer's `result`. */
-  rewrite?: (method: string, result: unknown) => unknown;
+  /** Rewrites a successful answer's `result`; an RpcErrorAnswer returned answers with that JSON-RPC error instead. */
+  rewrite?: (method: string, result: unknown, call: JsonRpcCall) => unknown;
   /** Sends the calls to this node instead (an endpoint that starts serving another network under its URL). */
   target?: string;
   /** Runs once the node has answered a call, before the answer goes back: the chain can change in between. */
@@ -43,6 +43,11 @@ export interface JsonRpcCall {
   readonly id: unknown;
   readonly method: string;
   readonly params?: readonly { fromBlock?: string; toBlock?: string; to?: string }[];
+}
+
+/** What a `rewrite` returns to answer with a JSON-RPC error (a revert, a refusal) instead of a result. */
+export class RpcErrorAnswer {
+  constructor(readonly error: { readonly code: number; readonly message: string; readonly data?: string }) {}
 }
 
 const body = async (req: IncomingMessage): Promise<string> => {
@@ -92,8 +97,14 @@ export async function startRpcProxy(target: string, seed: number, faults: ProxyF
       const error = { code: -32005, message: 'query returned more than 10000 results' };
       return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ jsonrpc: '2.0', id: call.id, error }));
     }
-    const upstream = (await (await fetch(f.target ?? target, { method: 'POST', headers: { 'content-type': 'application/json' }, body: text })).json()) as { result?: unknown };
-    if (f.rewrite && 'result' in upstream) upstream.result = f.rewrite(call.method, upstream.result);
+    const upstream = (await (await fetch(f.target ?? target, { method: 'POST', headers: { 'content-type': 'application/json' }, body: text })).json()) as { result?: unknown; error?: unknown };
+    if (f.rewrite && 'result' in upstream) {
+      const rewritten = f.rewrite(call.method, upstream.result, call);
+      if (rewritten instanceof RpcErrorAnswer) {
+        delete upstream.result;
+        upstream.error = rewritten.error;
+      } else upstream.result = rewritten;
+    }
     await f.answered?.(call);
     res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(upstream));
   };

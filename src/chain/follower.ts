@@ -18,7 +18,7 @@ import { BlockWindow } from './block-window.ts';
 import { min, type BlockRange, type LogChunk, type LogScanner } from './log-scanner.ts';
 import type { BlockHash } from './recent-logs.ts';
 import type { RecordedLog } from './rpc-log.ts';
-import type { BlockRef, ChainRpc } from './rpc.ts';
+import { MalformedRpcResponse, type BlockRef, type ChainRpc } from './rpc.ts';
 
 /** Blocks behind the latest, or the node's `safe` / `finalized` head. */
 export type Confirmations = number | 'safe' | 'finalized';
@@ -100,12 +100,22 @@ export class ChainFollower {
     this.options.ingester.forget();
   }
 
-  /** The newest block deep enough to ingest, or why the chain has none; null when the node does not have it (any more). */
-  private async confirmedHead(): Promise<BlockRef | NothingYet | null> {
+  /**
+   * The newest block deep enough to ingest, or why the chain has none. A node without the block
+   * below the head it just reported (one behind a balancer lagging the one that answered, or a
+   * head that was garbage) is asked again, head first: taken for "nothing new", it had a pass
+   * report the ledger up to date with nothing ingested.
+   */
+  private async confirmedHead(): Promise<BlockRef | NothingYet> {
     const { rpc, confirmations } = this.options;
     if (typeof confirmations === 'string') return (await rpc.block(confirmations)) ?? { nothingYet: 'noTaggedHead', tag: confirmations };
-    const latest = await rpc.blockNumber();
-    return latest < BigInt(confirmations) ? { nothingYet: 'belowDepth', latest, confirmations } : rpc.block(latest - BigInt(confirmations));
+    return rpc.consistent('the confirmed head', async () => {
+      const latest = await rpc.blockNumber();
+      if (latest < BigInt(confirmations)) return { nothingYet: 'belowDepth', latest, confirmations };
+      const block = await rpc.block(latest - BigInt(confirmations));
+      if (block === null) throw new MalformedRpcResponse(`eth_getBlockByNumber has no block ${latest - BigInt(confirmations)}, though eth_blockNumber answered ${latest}`);
+      return block;
+    });
   }
 
   /**
@@ -127,7 +137,7 @@ export class ChainFollower {
   private async stepOnce(onProgress?: (progress: StepProgress) => void): Promise<{ report: StepReport; complete: boolean } | NothingYet | null> {
     // The head's hash is read before any log: a reorg after it shows up at the next step.
     const head = await this.confirmedHead();
-    if (head === null || isNothingYet(head)) return head;
+    if (isNothingYet(head)) return head;
     this.options.observer?.head(head.number);
     const window = await this.loadWindow();
     const start = await this.start(window, head);

@@ -252,6 +252,24 @@ export class ChainRpc {
     const id = typeof at === 'bigint' ? `0x${at.toString(16)}` : at;
     return this.request('eth_getBlockByNumber', [id, false], fromCodec(t.union([BlockRefCodec, t.null])), `block ${at}`);
   }
+
+  /**
+   * `read`, a few calls whose answers must agree, done again (with the calls' backoff, under one
+   * deadline) while they disagree: `read` throws MalformedRpcResponse when they do.
+   */
+  consistent<T>(what: string, read: () => Promise<T>): Promise<T> {
+    return retrying(`${what} from ${this.label}`, read, {
+      backoff: this.backoff,
+      retryable: (e) => e instanceof MalformedRpcResponse,
+      attemptsBounded: true,
+      signal: this.options.signal,
+      describe: this.errorText,
+      onRetry: (error, attempt, delayMs) => {
+        this.options.log.warn({ what, attempt, delayMs: Math.round(delayMs), error: this.errorText(error) }, 'RPC answers disagree; asking again');
+        this.options.onRetry?.(error);
+      },
+    });
+  }
 }
 
 /** viem shares one socket per websocket URL and options; close every one open to these URLs. */

@@ -223,6 +223,27 @@ describe('chain backfill', () => {
     expect(recordedIds(stored)).toEqual(canonical.slice(0, stored.length));
   });
 
+  /** Settings that ingest only the chain's last block (the three clears): a pass takes a few calls. */
+  const lastBlock = async (overrides: Partial<IngesterSettings>) =>
+    devnet.settings({ deploymentBlock: BigInt(await devnet.anvil.request<string>('eth_blockNumber', [])), deadlineMs: 800, ...overrides });
+
+  /** The first `times` answers of `method` rewritten by `f`. */
+  const firstAnswers = (method: string, times: number, f: (result: unknown) => unknown) => {
+    let left = times;
+    return (m: string, result: unknown) => (m === method && left-- > 0 ? f(result) : result);
+  };
+
+  it('a node without the block at the head it reported is asked again, head first; it never makes a pass report the ledger up to date', async () => {
+    const lagging = await proxy(8, { rewrite: firstAnswers('eth_getBlockByNumber', 2, () => null) });
+    const report = await backfill('sqlite::memory:', await lastBlock({ rpcUrls: [lagging.url] }));
+    expect(report).toMatchObject({ appended: 6, reorg: false });
+
+    lagging.faults = { rewrite: firstAnswers('eth_getBlockByNumber', Infinity, () => null) };
+    await expect(backfill('sqlite::memory:', await lastBlock({ rpcUrls: [lagging.url] }))).rejects.toThrow(
+      /^the confirmed head from http:\/\/127\.0\.0\.1:\d+: still failing after \d+ attempts .*\(deadline\): eth_getBlockByNumber has no block (\d+), though eth_blockNumber answered \1$/,
+    );
+  });
+
   it('says why a young chain has nothing to ingest yet, instead of "already at the confirmed head"', async () => {
     const latest = BigInt(await devnet.anvil.request<string>('eth_blockNumber', []));
     const outcome = (overrides: Partial<IngesterSettings>) =>

@@ -21,7 +21,7 @@ import {
   type Transport,
 } from 'viem';
 import { socketClientCache } from 'viem/utils';
-import { Hash32, HexQuantity, describeErrors } from '../domain/codecs.ts';
+import { Hash32, HexQuantity, SafeHexQuantity, describeErrors } from '../domain/codecs.ts';
 import type { Logger } from '../log.ts';
 import { backoff, retrying, type Backoff } from './retry.ts';
 
@@ -76,12 +76,21 @@ export const fromCodec =
       return `${path ? `at ${path}: ` : ''}${reason}`;
     })(codec.decode(u));
 
-const BlockRefCodec = t.type({ number: HexQuantity, hash: Hash32 });
+// A block number past 2^53 is no block's (as in a log): a scan to it would never end.
+const BlockRefCodec = t.type({ number: SafeHexQuantity, hash: Hash32 });
 export type BlockRef = t.TypeOf<typeof BlockRefCodec>;
 export type BlockTag = 'latest' | 'safe' | 'finalized';
 
 /** Each endpoint's timeout within an attempt (at most the deadline, which bounds the whole call all the same). */
 const ENDPOINT_TIMEOUT_MS = 30_000;
+
+const maybeBlock = fromCodec(t.union([BlockRefCodec, t.null]));
+
+/** A block asked for by number must be that block: another one's hash would vouch for (or against) the wrong block, and its number be taken for the head's. */
+const blockAt =
+  (at: bigint | BlockTag): Decoder<BlockRef | null> =>
+  (u) =>
+    E.chain((ref: BlockRef | null) => (ref !== null && typeof at === 'bigint' && ref.number !== at ? E.left(`asked for block ${at}, got block ${ref.number}`) : E.right(ref)))(maybeBlock(u));
 
 const RANGE_TOO_LARGE =
   /too many (results|logs|blocks)|more than \d+ (results|logs)|range (is )?too (large|wide|big)|exceeds? (the )?(max|maximum|limit)|block range|response size|size exceeded|limited to/i;
@@ -244,13 +253,13 @@ export class ChainRpc {
   }
 
   blockNumber(): Promise<bigint> {
-    return this.request('eth_blockNumber', [], fromCodec(HexQuantity));
+    return this.request('eth_blockNumber', [], fromCodec(SafeHexQuantity));
   }
 
   /** The block's number and hash; null when the node has no such block (yet, or any more). */
   block(at: bigint | BlockTag): Promise<BlockRef | null> {
     const id = typeof at === 'bigint' ? `0x${at.toString(16)}` : at;
-    return this.request('eth_getBlockByNumber', [id, false], fromCodec(t.union([BlockRefCodec, t.null])), `block ${at}`);
+    return this.request('eth_getBlockByNumber', [id, false], blockAt(at), `block ${at}`);
   }
 
   /**

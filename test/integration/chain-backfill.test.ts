@@ -244,6 +244,18 @@ describe('chain backfill', () => {
     );
   });
 
+  it('a block answer of another number than asked, or a head past 2^53, is malformed: retried, then fatal, never scanned to', async () => {
+    const plusOne = (block: unknown) => block && { ...block, number: `0x${(BigInt((block as { number: string }).number) + 1n).toString(16)}` };
+    const shifted = await proxy(10, { rewrite: firstAnswers('eth_getBlockByNumber', 2, plusOne) });
+    const settings = await lastBlock({ rpcUrls: [shifted.url] });
+    expect(await backfill('sqlite::memory:', settings)).toMatchObject({ appended: 6, to: settings.deploymentBlock });
+
+    shifted.faults = { rewrite: firstAnswers('eth_getBlockByNumber', Infinity, plusOne) };
+    await expect(backfill('sqlite::memory:', settings)).rejects.toThrow(/^block (\d+) from http:\/\/127\.0\.0\.1:\d+: still failing .*: malformed answer: asked for block \1, got block \d+$/);
+    shifted.faults = { rewrite: firstAnswers('eth_blockNumber', Infinity, () => '0x20000000000000') };
+    await expect(backfill('sqlite::memory:', settings)).rejects.toThrow(/^eth_blockNumber from .*: malformed answer: expected a hex quantity of at most 2\^53 - 1 \(0x1fffffffffffff\), got "0x20000000000000"$/);
+  });
+
   it('says why a young chain has nothing to ingest yet, instead of "already at the confirmed head"', async () => {
     const latest = BigInt(await devnet.anvil.request<string>('eth_blockNumber', []));
     const outcome = (overrides: Partial<IngesterSettings>) =>

@@ -124,15 +124,20 @@ function symbolOf(data: Hex): TokenMetadata {
 
 const metadataOf = (answer: Answer): TokenMetadata => (answer.ok ? symbolOf(answer.data) : { symbol: null, reason: answer.reason });
 
-const aggregate3Results: Decoder<readonly Answer[]> = (u) =>
-  E.chain((data: Hex) => {
-    try {
-      const results = decodeFunctionResult({ abi: multicall3Abi, functionName: 'aggregate3', data });
+/** One answer per call: a list of another length (a provider's garbage) would leave tokens without one, or give them another's. */
+const aggregate3Results =
+  (calls: number): Decoder<readonly Answer[]> =>
+  (u) =>
+    E.chain((data: Hex) => {
+      let results: readonly { success: boolean; returnData: Hex }[];
+      try {
+        results = decodeFunctionResult({ abi: multicall3Abi, functionName: 'aggregate3', data });
+      } catch (error) {
+        return E.left(`aggregate3 answer does not decode: ${(error as Error).message.split('\n')[0]}`);
+      }
+      if (results.length !== calls) return E.left(`aggregate3 answered ${results.length} results for ${calls} calls`);
       return E.right(results.map((r): Answer => (r.success ? { ok: true, data: r.returnData } : { ok: false, reason: `symbol() reverted${revertReason(r.returnData)}` })));
-    } catch (error) {
-      return E.left(`aggregate3 answer does not decode: ${(error as Error).message.split('\n')[0]}`);
-    }
-  })(hexData(u));
+    })(hexData(u));
 
 export class ChainTokenResolver implements TokenResolver {
   private multicall: Promise<boolean> | null = null;
@@ -154,7 +159,7 @@ export class ChainTokenResolver implements TokenResolver {
   private viaMulticall(addresses: readonly string[]): Promise<readonly Answer[]> {
     const calls = addresses.map((target) => ({ target: target as Hex, allowFailure: true, callData: SYMBOL_CALL }));
     const data = encodeFunctionData({ abi: multicall3Abi, functionName: 'aggregate3', args: [calls] });
-    return this.rpc.request('eth_call', [{ to: MULTICALL3, data }, 'latest'], aggregate3Results, `symbol() of ${addresses.length} tokens via multicall3`, retryableCall);
+    return this.rpc.request('eth_call', [{ to: MULTICALL3, data }, 'latest'], aggregate3Results(calls.length), `symbol() of ${addresses.length} tokens via multicall3`, retryableCall);
   }
 
   private async single(address: string): Promise<Answer> {

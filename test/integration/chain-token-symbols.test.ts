@@ -4,11 +4,12 @@
  * token's, recorded as unknown with a reason; it must never stop ingestion.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { encodeAbiParameters, type Hex } from 'viem';
+import { decodeFunctionResult, encodeAbiParameters, encodeFunctionResult, parseAbi, type Hex } from 'viem';
 import { startAnvil, type Anvil } from '../../src/chain/devnet/index.ts';
 import { ChainRpc } from '../../src/chain/rpc.ts';
 import { ChainTokenResolver } from '../../src/chain/token-symbols.ts';
 import { installMulticall3 } from '../support/chain-multicall.ts';
+import { startRpcProxy } from '../support/chain-proxy.ts';
 import { testLog } from '../support/test-log.ts';
 
 /** Runtime code that returns `data` (copied from the code's own tail) to any call. */
@@ -118,6 +119,33 @@ describe('ChainTokenResolver with misbehaving tokens', () => {
       expectShort(await new ChainTokenResolver(rpc).resolve([long, short]));
     } finally {
       await anvil.request('anvil_setCode', ['0xca11bde05977b3631167028862be2a173976ca11', '0x']);
+    }
+  });
+
+  it('an aggregate3 answer with fewer results than calls is malformed: asked again, never a TypeError, never a token left without its answer', async () => {
+    const aggregate3 = parseAbi(['struct Result { bool success; bytes returnData; }', 'function aggregate3((address, bool, bytes)[] calls) returns (Result[])']);
+    const shortened = (data: unknown) => {
+      const results = decodeFunctionResult({ abi: aggregate3, functionName: 'aggregate3', data: data as Hex });
+      return encodeFunctionResult({ abi: aggregate3, functionName: 'aggregate3', result: results.slice(0, -1) });
+    };
+    let faults = 2;
+    const proxy = await startRpcProxy(anvil.rpcUrl, 1, { rewrite: (method, result) => (method === 'eth_call' && faults-- > 0 ? shortened(result) : result) });
+    await installMulticall3(anvil);
+    try {
+      const shortRpc = await ChainRpc.connect({ urls: [proxy.url], chainId: anvil.chainId, deadlineMs: 800, log: testLog() });
+      const mkr = await token(returning(bytes32('MKR')));
+      const abc = await token(returning(stringOfBytes(`0x${Buffer.from('ABC').toString('hex')}`)));
+      const resolved = await new ChainTokenResolver(shortRpc).resolve([mkr, abc]);
+      expect(resolved.get(mkr)).toEqual({ symbol: 'MKR', reason: null });
+      expect(resolved.get(abc)).toEqual({ symbol: 'ABC', reason: null });
+
+      faults = Infinity;
+      await expect(new ChainTokenResolver(shortRpc).resolve([mkr, abc])).rejects.toThrow(
+        /^symbol\(\) of 2 tokens via multicall3 from http:\/\/127\.0\.0\.1:\d+: still failing .*: malformed answer: aggregate3 answered 1 results for 2 calls$/,
+      );
+    } finally {
+      await anvil.request('anvil_setCode', ['0xca11bde05977b3631167028862be2a173976ca11', '0x']);
+      await proxy.close();
     }
   });
 });

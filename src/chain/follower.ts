@@ -79,8 +79,8 @@ export interface FollowerOptions {
 
 type Start = { readonly from: bigint; readonly kind: 'fresh' | 'verified' | 'reorg' };
 
-/** What a forward step or rescan did; not complete when a reorg during it stopped it early. */
-type Outcome = { readonly report: ReconcileReport; readonly complete: boolean };
+/** What a forward step or rescan did, and why a reorg during it stopped it early (null when none did). */
+type Outcome = { readonly report: ReconcileReport; readonly interrupted: string | null };
 
 const NOTHING: ReconcileReport = { appended: 0, removed: 0, alreadyIngested: 0, tokensRecorded: 0 };
 
@@ -88,6 +88,16 @@ const NOTHING: ReconcileReport = { appended: 0, removed: 0, alreadyIngested: 0, 
 const STEPS_PER_CALL = 3;
 
 const logBlocks = (logs: readonly RecordedLog[]): BlockHash[] => logs.map((l) => ({ block: l.blockNumber, hash: l.blockHash }));
+
+/**
+ * The chain reorganised during every step of one call: the ledger is not up to the confirmed
+ * head. A chain that does not settle within a few steps is most likely nodes behind a balancer
+ * on different forks, or a provider answering garbage hashes; the service tries again at its
+ * next poll, a single pass (`ingest`) stops here rather than report the head reached.
+ */
+export class ChainUnsettled extends Error {
+  override readonly name = 'ChainUnsettled';
+}
 
 export class ChainFollower {
   private window: BlockWindow | null = null;
@@ -121,7 +131,8 @@ export class ChainFollower {
   /**
    * Brings the stream up to the confirmed head as of now; null when there was nothing new, or
    * why there is nothing to ingest yet. A reorg during a step stops it; the next one, right
-   * away (up to STEPS_PER_CALL in one call), finds and reconciles it.
+   * away (up to STEPS_PER_CALL in one call), finds and reconciles it. Throws ChainUnsettled when
+   * every one of them was interrupted.
    */
   async step(onProgress?: (progress: StepProgress) => void): Promise<StepOutcome> {
     let report: StepReport | null = null;
@@ -129,12 +140,16 @@ export class ChainFollower {
       const part = await this.stepOnce(onProgress);
       if (part === null || isNothingYet(part)) return report ?? part;
       report = report === null ? part.report : afterInterruption(report, part.report);
-      // A chain still unsettled after a few tries (nodes behind a balancer that disagree) waits for the next poll.
-      if (part.complete || attempt >= STEPS_PER_CALL) return report;
+      if (part.interrupted === null) return report;
+      if (attempt >= STEPS_PER_CALL) {
+        throw new ChainUnsettled(
+          `the chain reorganised during each of ${STEPS_PER_CALL} steps towards block ${report.to}, the last time: ${part.interrupted}; ${report.appended} logs appended, the ledger is not up to the confirmed head`,
+        );
+      }
     }
   }
 
-  private async stepOnce(onProgress?: (progress: StepProgress) => void): Promise<{ report: StepReport; complete: boolean } | NothingYet | null> {
+  private async stepOnce(onProgress?: (progress: StepProgress) => void): Promise<{ report: StepReport; interrupted: string | null } | NothingYet | null> {
     // The head's hash is read before any log: a reorg after it shows up at the next step.
     const head = await this.confirmedHead();
     if (isNothingYet(head)) return head;
@@ -146,51 +161,62 @@ export class ChainFollower {
     if (upToDate) this.options.observer?.ingested(head.number, 0);
     if (upToDate || start.from > head.number) return null;
     const range = { from: start.from, to: head.number };
-    const { report, complete } = start.kind === 'reorg' ? await this.rescan(range, head, window) : await this.forward(range, head, window, onProgress);
+    const { report, interrupted } = start.kind === 'reorg' ? await this.rescan(range, head, window) : await this.forward(range, head, window, onProgress);
     // An interrupted step vouches for nothing up to the head: the next one starts below it.
-    if (complete) window.remember({ block: head.number, hash: head.hash });
-    return { report: { ...range, reorg: start.kind === 'reorg', ...report }, complete };
+    if (interrupted === null) window.remember({ block: head.number, hash: head.hash });
+    return { report: { ...range, reorg: start.kind === 'reorg', ...report }, interrupted };
   }
 
   private async forward(range: BlockRange, head: BlockRef, window: BlockWindow, onProgress?: (progress: StepProgress) => void): Promise<Outcome> {
     let total = NOTHING;
     for await (const chunk of this.options.scanner.scan(range)) {
       // An empty answer appends nothing; a reorg of the head still shows at the next step's start.
-      if (chunk.logs.length > 0 && !(await this.stillOnChain(head, chunk.logs))) return { report: total, complete: false };
+      const interrupted = chunk.logs.length > 0 ? await this.moved(head, chunk.logs) : null;
+      if (interrupted !== null) return { report: total, interrupted };
       const report = await this.options.ingester.appendCanonical(chunk.logs);
       total = sum(total, report);
       logBlocks(chunk.logs).forEach((b) => window.remember(b));
       this.options.observer?.ingested(chunk.to, report.appended);
       onProgress?.({ ...range, done: chunk.to, logs: total.appended });
     }
-    return { report: total, complete: true };
+    return { report: total, interrupted: null };
   }
 
   private async rescan(range: BlockRange, head: BlockRef, window: BlockWindow): Promise<Outcome> {
     const chunks: LogChunk[] = [];
     for await (const chunk of this.options.scanner.scan(range)) chunks.push(chunk);
     const logs = chunks.flatMap((c) => c.logs);
-    if (!(await this.stillOnChain(head, logs))) return { report: NOTHING, complete: false };
+    const interrupted = await this.moved(head, logs);
+    if (interrupted !== null) return { report: NOTHING, interrupted };
     const report = await this.options.ingester.reconcile(range, logs);
     this.options.observer?.ingested(range.to, report.appended);
     this.options.log.warn({ ...range, removed: report.removed, appended: report.appended, kept: report.alreadyIngested }, 'reorg reconciled');
     // Blocks above the head keep their old hashes: the next steps find them changed and rescan them once confirmed.
     window.forget(range.from, range.to);
     logBlocks(logs).forEach((b) => window.remember(b));
-    return { report, complete: true };
+    return { report, interrupted: null };
   }
 
   /**
-   * Whether logs read during this step are still the chain's: it still has the step's head and
-   * the newest block the logs are in (a block's hash commits to every block below it).
+   * Why logs read during this step are no longer the chain's, or null while they are: it still
+   * has the step's head and the newest block the logs are in (a block's hash commits to every
+   * block below it).
    */
-  private async stillOnChain(head: BlockRef, logs: readonly RecordedLog[]): Promise<boolean> {
+  private async moved(head: BlockRef, logs: readonly RecordedLog[]): Promise<string | null> {
     const newest = logs.at(-1);
-    const checks = [this.stillCanonical({ block: head.number, hash: head.hash })];
-    if (newest !== undefined && newest.blockNumber !== head.number) checks.push(this.stillCanonical({ block: newest.blockNumber, hash: newest.blockHash }));
-    const onChain = (await Promise.all(checks)).every(Boolean) && (newest?.blockNumber !== head.number || newest.blockHash === head.hash);
-    if (!onChain) this.options.log.warn({ head: head.number, hash: head.hash }, 'the chain reorganised during the step; it stops before these logs');
-    return onChain;
+    const relied = [{ block: head.number, hash: head.hash }];
+    if (newest !== undefined && newest.blockNumber !== head.number) relied.push({ block: newest.blockNumber, hash: newest.blockHash });
+    const changes = await Promise.all(relied.map((b) => this.changed(b)));
+    const stale = newest?.blockNumber === head.number && newest.blockHash !== head.hash ? `eth_getLogs has block ${head.number} as ${newest.blockHash}, not ${head.hash}` : null;
+    const why = changes.find((c) => c !== null) ?? stale;
+    if (why !== null) this.options.log.warn({ head: head.number, hash: head.hash, why }, 'the chain reorganised during the step; it stops before these logs');
+    return why;
+  }
+
+  /** How eth_getBlockByNumber now differs from a block read before, or null when it does not. */
+  private async changed({ block, hash }: BlockHash): Promise<string | null> {
+    const now = (await this.options.rpc.block(block))?.hash;
+    return now === hash ? null : `eth_getBlockByNumber has block ${block} as ${now ?? 'missing'}, not ${hash}`;
   }
 
   /**

@@ -9,7 +9,7 @@ import type { EventStore } from '../eventstore/port.ts';
 import { StoreUnavailable } from '../eventstore/errors.ts';
 import { logger, type Logger } from '../log.ts';
 import { Ingester, LogConflict, StreamMovedOn } from '../services/ingester.ts';
-import { ChainFollower, isNothingYet, nothingYetText, type Confirmations, type FollowObserver, type NothingYet, type StepOutcome, type StepProgress } from './follower.ts';
+import { ChainFollower, ChainUnsettled, isNothingYet, nothingYetText, type Confirmations, type FollowObserver, type NothingYet, type StepOutcome, type StepProgress } from './follower.ts';
 import { tokensOfLog } from './log-tokens.ts';
 import { LogScanner } from './log-scanner.ts';
 import { NewHeads } from './new-heads.ts';
@@ -121,7 +121,7 @@ export class IngesterService {
     let waiting: NothingYet['nothingYet'] | undefined;
     try {
       while (!signal.aborted) {
-        waiting = this.logStep(await this.step(signal), waiting);
+        waiting = this.logStep(await this.step(signal).catch((error: unknown) => this.unsettled(error)), waiting);
         await heads.next(this.settings.pollIntervalMs, signal);
       }
     } catch (error) {
@@ -133,6 +133,13 @@ export class IngesterService {
     } finally {
       heads.close();
     }
+  }
+
+  /** A chain that did not settle during a step is tried again at the next poll; anything else stops the service. */
+  private unsettled(error: unknown): null {
+    if (!(error instanceof ChainUnsettled)) throw error;
+    this.log.warn({ error: error.message }, 'the chain keeps reorganising; trying again at the next poll');
+    return null;
   }
 
   /** Logs what a step did; why there is nothing to ingest yet only when that changes, not at every poll. Returns the reason waited on. */

@@ -256,6 +256,27 @@ describe('chain backfill', () => {
     await expect(backfill('sqlite::memory:', settings)).rejects.toThrow(/^eth_blockNumber from .*: malformed answer: expected a hex quantity of at most 2\^53 - 1 \(0x1fffffffffffff\), got "0x20000000000000"$/);
   });
 
+  it('a node whose block hashes change at every call stops a pass (ChainUnsettled), naming the block; the service tries again at its next poll', async () => {
+    let made = 0;
+    const rehash = (method: string, block: unknown) => (method === 'eth_getBlockByNumber' && block ? { ...block, hash: `0x${(++made).toString(16).padStart(64, '0')}` } : block);
+    const flapping = await proxy(11, { rewrite: rehash });
+    const settings = await lastBlock({ rpcUrls: [flapping.url] });
+    await expect(backfill('sqlite::memory:', settings)).rejects.toThrow(
+      /^the chain reorganised during each of 3 steps towards block (\d+), the last time: eth_getBlockByNumber has block \1 as 0x0+[0-9a-f]+, not 0x0+[0-9a-f]+; 0 logs appended, the ledger is not up to the confirmed head$/,
+    );
+
+    const store = await openStore('sqlite::memory:');
+    const service = await IngesterService.start(store, settings, testLog());
+    const abort = new AbortController();
+    const running = service.run(abort.signal);
+    await until(() => made > 20, 'several interrupted steps');
+    flapping.faults = {};
+    await until(async () => (await storedLogs(store, devnet.stream)).length === 6, 'the last block ingested once the node settles');
+    abort.abort();
+    await running;
+    await store.close();
+  });
+
   it('says why a young chain has nothing to ingest yet, instead of "already at the confirmed head"', async () => {
     const latest = BigInt(await devnet.anvil.request<string>('eth_blockNumber', []));
     const outcome = (overrides: Partial<IngesterSettings>) =>

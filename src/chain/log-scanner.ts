@@ -148,7 +148,8 @@ export class LogScanner {
 
   /** Decodes and checks an answer: every log of the filter and range, one hash per block; sorted, repeats dropped. */
   private decode(answer: unknown, range: BlockRange): E.Either<string, readonly RecordedLog[]> {
-    if (!Array.isArray(answer)) return E.left(`expected an array of logs, got ${typeof answer}`);
+    // typeof says "object" for null too: a node answering null (no logs, it means) must read as such.
+    if (!Array.isArray(answer)) return E.left(`expected an array of logs, got ${answer === null ? 'null' : typeof answer}`);
     const logs: RecordedLog[] = [];
     for (const [i, item] of answer.entries()) {
       const decoded = decodeRpcLog(item);

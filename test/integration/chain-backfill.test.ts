@@ -277,6 +277,11 @@ describe('chain backfill', () => {
     await store.close();
   });
 
+  it('an eth_getLogs answer of null is named null, not "object"', async () => {
+    const empty = await proxy(12, { rewrite: firstAnswers('eth_getLogs', Infinity, () => null) });
+    await expect(backfill('sqlite::memory:', await lastBlock({ rpcUrls: [empty.url] }))).rejects.toThrow(/^eth_getLogs \d+\.\.\d+ from .*: malformed answer: expected an array of logs, got null$/);
+  });
+
   it('says why a young chain has nothing to ingest yet, instead of "already at the confirmed head"', async () => {
     const latest = BigInt(await devnet.anvil.request<string>('eth_blockNumber', []));
     const outcome = (overrides: Partial<IngesterSettings>) =>

@@ -154,11 +154,16 @@ export const isWebSocket = (url: string): boolean => /^wss?:/.test(url);
 const transportOf = (url: string, timeout: number): Transport =>
   isWebSocket(url) ? webSocket(url, { retryCount: 0, timeout, reconnect: false }) : http(url, { retryCount: 0, timeout });
 
-/** HTTP endpoints first (cheaper for large answers), websockets after; viem falls back in that order. */
-function transportFor(urls: readonly string[], timeout: number): Transport {
+/**
+ * HTTP endpoints first (cheaper for large answers), websockets after; viem falls back in that
+ * order when a transport fails. One transport per endpoint to start from, the order rotated:
+ * viem never falls back for an answer that fails decoding, so ChainRpc moves on itself.
+ */
+function transportsFor(urls: readonly string[], timeout: number): Transport[] {
   const ordered = [...urls.filter((u) => !isWebSocket(u)), ...urls.filter(isWebSocket)];
   const transports = ordered.map((u) => transportOf(u, timeout));
-  return transports.length === 1 ? transports[0]! : fallback(transports, { retryCount: 0 });
+  if (transports.length === 1) return transports;
+  return transports.map((_, i) => fallback([...transports.slice(i), ...transports.slice(0, i)], { retryCount: 0 }));
 }
 
 export interface RpcOptions {
@@ -177,17 +182,20 @@ type RawRequest = (args: { method: string; params: readonly unknown[] }, options
 export class ChainRpc {
   readonly label: string;
   private readonly backoff: Backoff;
-  private readonly raw: RawRequest;
+  /** By the endpoint each starts from (see transportsFor). */
+  private readonly raws: readonly RawRequest[];
+  /** Where calls start: moved on to the next endpoint when one answers malformed, which a retry there would get again. */
+  private preferred = 0;
   /** The only way an error reaches a message or a log line from here. */
   private readonly errorText: (e: unknown) => string;
 
   private constructor(
     private readonly options: RpcOptions,
-    client: PublicClient,
+    clients: readonly PublicClient[],
   ) {
     this.label = options.urls.map(endpointLabel).join(', ');
     this.backoff = backoff(options.deadlineMs, options.random);
-    this.raw = client.request as unknown as RawRequest;
+    this.raws = clients.map((client) => client.request as unknown as RawRequest);
     this.errorText = maskedErrorText(options.urls);
   }
 
@@ -196,13 +204,13 @@ export class ChainRpc {
     const timeout = Math.min(ENDPOINT_TIMEOUT_MS, options.deadlineMs);
     try {
       for (const url of options.urls) {
-        await new ChainRpc({ ...options, urls: [url] }, createPublicClient({ transport: transportOf(url, timeout) })).checkChainId();
+        await new ChainRpc({ ...options, urls: [url] }, [createPublicClient({ transport: transportOf(url, timeout) })]).checkChainId();
       }
     } catch (error) {
       closeSockets(options.urls);
       throw error;
     }
-    return new ChainRpc(options, createPublicClient({ transport: transportFor(options.urls, timeout) }));
+    return new ChainRpc(options, transportsFor(options.urls, timeout).map((transport) => createPublicClient({ transport })));
   }
 
   /**
@@ -233,11 +241,16 @@ export class ChainRpc {
 
   private retried<T>(method: string, params: readonly unknown[], decode: Decoder<T>, what: string, retryable: (e: unknown) => boolean): Promise<T> {
     const call = async (signal: AbortSignal) => {
-      const answer = decode(await this.raw({ method, params }, { signal }).catch((error: unknown) => {
+      const from = this.preferred;
+      const answer = decode(await this.raws[from]!({ method, params }, { signal }).catch((error: unknown) => {
         closeDeadSockets(this.options.urls);
         throw error;
       }));
-      if (E.isLeft(answer)) throw new MalformedRpcResponse(`malformed answer: ${answer.left}`);
+      if (E.isLeft(answer)) {
+        // The endpoint after this attempt's, not after `preferred`: calls in flight that all got garbage move on once, not past a good one.
+        this.preferred = (from + 1) % this.raws.length;
+        throw new MalformedRpcResponse(`malformed answer: ${answer.left}`);
+      }
       return answer.right;
     };
     return retrying(what, call, {
@@ -264,10 +277,19 @@ export class ChainRpc {
 
   /**
    * `read`, a few calls whose answers must agree, done again (with the calls' backoff, under one
-   * deadline) while they disagree: `read` throws MalformedRpcResponse when they do.
+   * deadline, from the next endpoint) while they disagree: `read` throws MalformedRpcResponse when they do.
    */
   consistent<T>(what: string, read: () => Promise<T>): Promise<T> {
-    return retrying(`${what} from ${this.label}`, read, {
+    const once = async () => {
+      const from = this.preferred;
+      try {
+        return await read();
+      } catch (error) {
+        if (error instanceof MalformedRpcResponse) this.preferred = (from + 1) % this.raws.length; // as for a malformed answer
+        throw error;
+      }
+    };
+    return retrying(`${what} from ${this.label}`, once, {
       backoff: this.backoff,
       retryable: (e) => e instanceof MalformedRpcResponse,
       attemptsBounded: true,

@@ -282,6 +282,16 @@ describe('chain backfill', () => {
     await expect(backfill('sqlite::memory:', await lastBlock({ rpcUrls: [empty.url] }))).rejects.toThrow(/^eth_getLogs \d+\.\.\d+ from .*: malformed answer: expected an array of logs, got null$/);
   });
 
+  it('an endpoint answering malformed logs, or no block at its head, has the calls move on to the next endpoint, which answers right', async () => {
+    const broken = await proxy(13, { rewrite: firstAnswers('eth_getLogs', Infinity, () => null) });
+    expect(await backfill('sqlite::memory:', await lastBlock({ rpcUrls: [broken.url, devnet.anvil.rpcUrl] }))).toMatchObject({ appended: 6 });
+    expect(broken.calls.get('eth_getLogs')).toBe(1);
+
+    const lagging = await proxy(14, { rewrite: firstAnswers('eth_getBlockByNumber', Infinity, () => null) });
+    expect(await backfill('sqlite::memory:', await lastBlock({ rpcUrls: [lagging.url, devnet.anvil.rpcUrl] }))).toMatchObject({ appended: 6 });
+    expect(lagging.calls.get('eth_getBlockByNumber')).toBe(1);
+  });
+
   it('says why a young chain has nothing to ingest yet, instead of "already at the confirmed head"', async () => {
     const latest = BigInt(await devnet.anvil.request<string>('eth_blockNumber', []));
     const outcome = (overrides: Partial<IngesterSettings>) =>

@@ -3,13 +3,15 @@
  * multicall3 call where the chain has multicall3 (Base does; anvil does not), one eth_call per
  * token otherwise. A symbol that cannot be read (a revert, an invalid opcode or out of gas, no
  * contract, an answer that is no string or not UTF-8) is recorded as unknown with the reason and blocks nothing; a transport failure says
- * nothing about the token, so it is retried and, at the deadline, stops ingestion.
+ * nothing about the token, so it is retried and, at the deadline, stops ingestion. An empty
+ * answer at 'latest' is asked again at the block of the log that mentions the token: a node
+ * lagging behind that block answers empty too, having no contract there yet.
  */
 import * as E from 'fp-ts/lib/Either.js';
-import { BaseError, decodeAbiParameters, decodeErrorResult, decodeFunctionResult, encodeFunctionData, hexToBytes, bytesToHex, parseAbi, size, type Hex } from 'viem';
+import { BaseError, LimitExceededRpcError, RpcRequestError, decodeAbiParameters, decodeErrorResult, decodeFunctionResult, encodeFunctionData, hexToBytes, bytesToHex, parseAbi, size, type Hex } from 'viem';
 import { HexData } from '../domain/codecs.ts';
 import type { TokenMetadata, TokenResolver } from '../services/ingester.ts';
-import { fromCodec, isRetryable, nodeError, type ChainRpc, type Decoder } from './rpc.ts';
+import { RpcRefused, fromCodec, isRetryable, nodeError, type ChainRpc, type Decoder } from './rpc.ts';
 
 /** keccak256("symbol()")[0..4]. */
 const SYMBOL_CALL: Hex = '0x95d89b41';
@@ -51,11 +53,14 @@ const isRevert = (error: unknown): boolean => {
  */
 const EXECUTION_FAILED = /invalid opcode|InvalidFEOpcode|OpcodeNotFound|NotActivated|BadInstruction|out of gas|OutOfGas|stack (underflow|overflow|limit)|Stack(Underflow|Overflow)|invalid jump|InvalidJump|BadJumpDestination/i;
 
+/** The first line of what the node said, cut short: it goes into a reason, recorded for good. */
+const firstWords = (e: BaseError): string => nodeWords(e).split('\n')[0]!.slice(0, 200);
+
 /** The node's words for an EVM failure other than a revert, or null when the error is no such failure. */
 const executionFailure = (error: unknown): string | null => {
   const e = nodeError(error);
   if (!(e instanceof BaseError)) return null;
-  const text = nodeWords(e).split('\n')[0]!.slice(0, 200);
+  const text = firstWords(e);
   return EXECUTION_FAILED.test(text) ? text : null;
 };
 
@@ -64,6 +69,35 @@ const failedInToken = (error: unknown): boolean => isRevert(error) || executionF
 
 /** Retried: transport failures, not the token's own. */
 const retryableCall = (e: unknown): boolean => !failedInToken(e) && isRetryable(e);
+
+/**
+ * How nodes say they do not have a block (yet): the node behind the load balancer lags behind
+ * the log's block. geth and reth "header not found", besu and reth "block not found", erigon
+ * "Unknown block" or "block … not available (head block: N)", nethermind "… could not be
+ * found", anvil "BlockOutOfRangeError: block height is 4 but requested was 100" (code -32602).
+ */
+const BLOCK_NOT_YET = /header not found|block not found|unknown block|could not be found|\(head block: \d+\)|BlockOutOfRange/i;
+
+const lagsBehind = (error: unknown): boolean => {
+  const e = nodeError(error);
+  return e instanceof BaseError && BLOCK_NOT_YET.test(nodeWords(e));
+};
+
+/** A rate limit answered as a JSON-RPC error (Infura's -32005, Alchemy's 429): says nothing about the block. */
+const rateLimited = (e: BaseError): boolean => e.walk((c) => c instanceof LimitExceededRpcError || (c as { code?: unknown }).code === 429) !== null;
+
+/**
+ * The node answered the call with an error of its own (a JSON-RPC error in an HTTP 200), neither
+ * its lag nor a rate limit: e.g. a pruned node without the block's state ("missing trie node").
+ * Transport failures and HTTP error statuses say nothing about the block: they are retried.
+ */
+const refusedAtBlock = (error: unknown): boolean => {
+  const e = nodeError(error);
+  return e instanceof BaseError && !rateLimited(e) && !lagsBehind(e) && e.walk((c) => c instanceof RpcRequestError && c.status === undefined) !== null;
+};
+
+/** At a log's block, a node that lacks the block is retried like a transport failure; one that refuses to run there is not. */
+const retryableAtBlock = (e: unknown): boolean => lagsBehind(e) || (!refusedAtBlock(e) && retryableCall(e));
 
 /** The revert data a node attaches to its error (JSON-RPC `error.data`, or its "Reverted 0x…" words), if any. */
 const revertData = (error: unknown): Hex => {
@@ -144,11 +178,24 @@ export class ChainTokenResolver implements TokenResolver {
 
   constructor(private readonly rpc: ChainRpc) {}
 
-  async resolve(addresses: readonly string[]): Promise<ReadonlyMap<string, TokenMetadata>> {
-    const singly = () => Promise.all(addresses.map((a) => this.single(a)));
+  async resolve(tokens: ReadonlyMap<string, bigint>): Promise<ReadonlyMap<string, TokenMetadata>> {
+    const addresses = [...tokens.keys()];
+    const singly = () => Promise.all(addresses.map((a) => this.single(a, 'latest')));
     // aggregate3 itself fails when its tokens eat all its gas (endless loops, invalid opcodes): each token is then asked alone.
     const answers = (await this.hasMulticall()) ? await this.viaMulticall(addresses).catch((e: unknown) => (failedInToken(e) ? singly() : Promise.reject(e))) : await singly();
-    return new Map(addresses.map((address, i) => [address, metadataOf(answers[i]!)]));
+    return new Map(await Promise.all(addresses.map(async (address, i) => [address, await this.confirmed(address, answers[i]!, tokens.get(address)!)] as const)));
+  }
+
+  /** An empty answer at 'latest' may be a lagging node's, which has no contract there yet: it is asked again at the block of the log. */
+  private async confirmed(address: string, answer: Answer, block: bigint): Promise<TokenMetadata> {
+    if (!answer.ok || answer.data !== '0x') return metadataOf(answer);
+    try {
+      return metadataOf(await this.single(address, block));
+    } catch (error) {
+      // A backfill on a node without old state must not stall on a spam order's non-contract token: unknown, as the answer at 'latest' says.
+      if (!(error instanceof RpcRefused && refusedAtBlock(error))) throw error;
+      return { symbol: null, reason: `symbol() returned no data at latest, and block ${block}'s state is not available to confirm: ${firstWords(error.node as BaseError)}` };
+    }
   }
 
   private hasMulticall(): Promise<boolean> {
@@ -162,9 +209,14 @@ export class ChainTokenResolver implements TokenResolver {
     return this.rpc.request('eth_call', [{ to: MULTICALL3, data }, 'latest'], aggregate3Results(calls.length), `symbol() of ${addresses.length} tokens via multicall3`, retryableCall);
   }
 
-  private async single(address: string): Promise<Answer> {
+  /** `symbol()` of one token, at 'latest' or at a log's block. */
+  private async single(address: string, at: 'latest' | bigint): Promise<Answer> {
+    const call =
+      at === 'latest'
+        ? { block: 'latest', what: `symbol() of ${address}`, retryable: retryableCall }
+        : { block: `0x${at.toString(16)}`, what: `symbol() of ${address} at block ${at}, where a log mentions it`, retryable: retryableAtBlock };
     try {
-      return { ok: true, data: await this.rpc.request('eth_call', [{ to: address, data: SYMBOL_CALL }, 'latest'], hexData, `symbol() of ${address}`, retryableCall) };
+      return { ok: true, data: await this.rpc.request('eth_call', [{ to: address, data: SYMBOL_CALL }, call.block], hexData, call.what, call.retryable) };
     } catch (error) {
       if (isRevert(error)) return { ok: false, reason: `symbol() reverted${revertReason(revertData(error))}` };
       const failure = executionFailure(error);

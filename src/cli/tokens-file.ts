@@ -46,5 +46,6 @@ export function fileTokenResolver(path: string): FileTokenResolver {
     missing.add(address);
     return { symbol: null, reason: `not in tokens file ${path}` };
   };
-  return { missing, resolve: async (addresses) => new Map(addresses.map((a) => [a, metadata(a)])) };
+  // The file's symbols hold at every block: the blocks the tokens are mentioned at do not matter.
+  return { missing, resolve: async (tokens) => new Map([...tokens.keys()].map((a) => [a, metadata(a)])) };
 }

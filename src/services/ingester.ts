@@ -24,7 +24,8 @@ export type TokenMetadata = Pick<EventData<'TokenMetadataRecorded'>, 'symbol' | 
 
 /** Reads ERC20 symbols (from the chain, or a file); never throws for one bad token: it answers symbol null and a reason. */
 export interface TokenResolver {
-  resolve(addresses: readonly string[]): Promise<ReadonlyMap<string, TokenMetadata>>;
+  /** `tokens`: address → block of the first log that mentions it (the chain may be asked there). */
+  resolve(tokens: ReadonlyMap<string, bigint>): Promise<ReadonlyMap<string, TokenMetadata>>;
 }
 
 export interface IngestReport {
@@ -221,9 +222,10 @@ export class Ingester {
   /** Records metadata for every token the logs mention that the ledger has not seen, before the logs. */
   private async recordTokens(logs: readonly RecordedLog[]): Promise<number> {
     const known = await this.loadKnownTokens();
-    const unseen = [...new Set(logs.flatMap((l) => this.options.tokensOf(l).map((a) => a.toLowerCase())))].filter((a) => !known.has(a)).sort();
+    const firstMentions = this.firstMentions(logs, known);
+    const unseen = [...firstMentions.keys()];
     if (unseen.length === 0) return 0;
-    const resolved = await this.options.tokens.resolve(unseen);
+    const resolved = await this.options.tokens.resolve(firstMentions);
     const events = unseen.map((address) => {
       const meta = resolved.get(address) ?? { symbol: null, reason: 'resolver returned no answer' };
       return encodeEvent(tokenEventId(this.options.chainId, address), {
@@ -235,6 +237,21 @@ export class Ingester {
     this.tokenRevision = result.nextRevision;
     unseen.forEach((a) => known.add(a));
     return result.written ? unseen.length : 0;
+  }
+
+  /**
+   * Each token the logs mention that is not `known`, in address order, with the block of the
+   * first log (they come in chain order) that mentions it: there the token's contract must exist.
+   */
+  private firstMentions(logs: readonly RecordedLog[], known: ReadonlySet<string>): Map<string, bigint> {
+    const first = new Map<string, bigint>();
+    for (const log of logs) {
+      for (const token of this.options.tokensOf(log)) {
+        const address = token.toLowerCase();
+        if (!known.has(address) && !first.has(address)) first.set(address, log.blockNumber);
+      }
+    }
+    return new Map([...first].sort(([a], [b]) => (a < b ? -1 : 1)));
   }
 
   private async loadKnownTokens(): Promise<Set<string>> {

@@ -29,7 +29,7 @@ async function seed(store: EventStore): Promise<void> {
   const symbols = new Map<string, string>(Object.entries(TOKEN).map(([name, address]) => [address, name]));
   const ingester = new Ingester({
     store, chainId: CHAIN_ID, orderbook: ORDERBOOK, tokensOf: tokensOfLog,
-    tokens: { resolve: async (addresses) => new Map(addresses.map((a) => [a, { symbol: symbols.get(a) ?? null, reason: null }])) },
+    tokens: { resolve: async (tokens) => new Map([...tokens.keys()].map((a) => [a, { symbol: symbols.get(a) ?? null, reason: null }])) },
   });
   await ingester.ingest([ourTake(history, 'SELL', 12n, 'tGME', 100n), ourTake(history, 'BUY', 25n, 'tAAPL', 101n)]);
 }

@@ -58,7 +58,7 @@ describe('two accumulators at once', () => {
     const symbols = new Map<string, string>(Object.entries(TOKEN).map(([name, address]) => [address, name]));
     const ingester = new Ingester({
       store: harness.store, chainId: CHAIN_ID, orderbook: ORDERBOOK, tokensOf: tokensOfLog,
-      tokens: { resolve: async (addresses) => new Map(addresses.map((a) => [a, { symbol: symbols.get(a) ?? null, reason: null }])) },
+      tokens: { resolve: async (tokens) => new Map([...tokens.keys()].map((a) => [a, { symbol: symbols.get(a) ?? null, reason: null }])) },
     });
     const history = new History();
     const random = mulberry32(7);

@@ -1,15 +1,21 @@
 /**
  * ChainTokenResolver against a real anvil node, with tokens whose symbol() misbehaves: code
  * put at an address with anvil_setCode (no deployment needed). A token's bad answer is the
- * token's, recorded as unknown with a reason; it must never stop ingestion.
+ * token's, recorded as unknown with a reason; it must never stop ingestion. And behind a proxy
+ * playing a node that lags behind the log that mentions a real token (no data at 'latest'):
+ * that token must get its symbol, or ingestion stop, never be recorded as unknown.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeFunctionResult, encodeAbiParameters, encodeFunctionResult, parseAbi, type Hex } from 'viem';
 import { startAnvil, type Anvil } from '../../src/chain/devnet/index.ts';
 import { ChainRpc } from '../../src/chain/rpc.ts';
-import { ChainTokenResolver } from '../../src/chain/token-symbols.ts';
+import { ChainTokenResolver, MULTICALL3 } from '../../src/chain/token-symbols.ts';
+import { streams } from '../../src/domain/events.ts';
+import { openStore } from '../../src/eventstore/url.ts';
+import { Ingester } from '../../src/services/ingester.ts';
 import { installMulticall3 } from '../support/chain-multicall.ts';
-import { startRpcProxy } from '../support/chain-proxy.ts';
+import { RpcErrorAnswer, startRpcProxy, type JsonRpcCall } from '../support/chain-proxy.ts';
+import { History, ORDERBOOK, OUR_OWNER, io, takeOrderV2Log } from '../support/orderbook-logs.ts';
 import { testLog } from '../support/test-log.ts';
 
 /** Runtime code that returns `data` (copied from the code's own tail) to any call. */
@@ -33,6 +39,29 @@ const ENDLESS_LOOP: Hex = '0x5b600056'; // JUMPDEST PUSH1 0 JUMP: runs out of ga
 /** An ABI `string` answer holding these bytes as they are (valid UTF-8 or not): ABI-encoded like `bytes`. */
 const stringOfBytes = (bytes: Hex): Hex => encodeAbiParameters([{ type: 'bytes' }], [bytes]);
 const bytes32 = (text: string): Hex => `0x${Buffer.from(text, 'latin1').toString('hex').padEnd(64, '0')}`;
+const text = (s: string): Hex => stringOfBytes(`0x${Buffer.from(s).toString('hex')}`);
+
+const aggregate3 = parseAbi(['struct Result { bool success; bytes returnData; }', 'function aggregate3((address, bool, bytes)[] calls) returns (Result[])']);
+/** The block an eth_call was asked at. */
+const blockOf = (call: JsonRpcCall): unknown => (call.params as readonly unknown[] | undefined)?.[1];
+const atLatest = (method: string, call: JsonRpcCall): boolean => method === 'eth_call' && blockOf(call) === 'latest';
+const atBlock = (method: string, call: JsonRpcCall): boolean => method === 'eth_call' && blockOf(call) !== 'latest';
+
+/**
+ * A node behind the block of the log that mentions the tokens: it has no contract at their
+ * addresses yet, so it answers every eth_call at 'latest' with no data, and aggregate3 with
+ * success and no data for each call.
+ */
+const lagging = (method: string, result: unknown, call: JsonRpcCall): unknown => {
+  if (!atLatest(method, call)) return result;
+  if (call.params?.[0]?.to !== MULTICALL3) return '0x';
+  const results = decodeFunctionResult({ abi: aggregate3, functionName: 'aggregate3', data: result as Hex });
+  return encodeFunctionResult({ abi: aggregate3, functionName: 'aggregate3', result: results.map(() => ({ success: true, returnData: '0x' as Hex })) });
+};
+const HEADER_NOT_FOUND = new RpcErrorAnswer({ code: -32000, message: 'header not found' });
+/** anvil's first dev account: an EOA, no contract at any block. */
+const EOA = '0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266';
+const NO_DATA = 'symbol() returned no data: no contract at this address, or no symbol()';
 
 describe('ChainTokenResolver with misbehaving tokens', () => {
   let anvil: Anvil;
@@ -48,6 +77,12 @@ describe('ChainTokenResolver with misbehaving tokens', () => {
     await anvil?.stop();
   });
 
+  /** The tokens as the ingester hands them over, each with the block of a log that mentions it: here the head. */
+  const mentioned = async (...addresses: string[]): Promise<Map<string, bigint>> => {
+    const head = await rpc.blockNumber();
+    return new Map(addresses.map((a) => [a, head]));
+  };
+
   /** A fresh address holding `code`. */
   const token = async (code: Hex): Promise<string> => {
     const address = `0x${(next++).toString(16).padStart(40, '0')}`;
@@ -60,7 +95,7 @@ describe('ChainTokenResolver with misbehaving tokens', () => {
     const looping = await token(ENDLESS_LOOP);
     const mkr = await token(returning(bytes32('MKR')));
     const started = performance.now();
-    const resolved = await new ChainTokenResolver(rpc).resolve([invalid, looping, mkr]);
+    const resolved = await new ChainTokenResolver(rpc).resolve(await mentioned(invalid, looping, mkr));
     expect(performance.now() - started).toBeLessThan(2_000);
     expect(resolved.get(invalid)).toEqual({ symbol: null, reason: expect.stringMatching(/^symbol\(\) failed: .*InvalidFEOpcode/) });
     expect(resolved.get(looping)).toEqual({ symbol: null, reason: expect.stringMatching(/^symbol\(\) failed: .*OutOfGas/) });
@@ -72,7 +107,7 @@ describe('ChainTokenResolver with misbehaving tokens', () => {
     try {
       const loops = [await token(ENDLESS_LOOP), await token(ENDLESS_LOOP), await token(ENDLESS_LOOP)];
       const mkr = await token(returning(bytes32('MKR')));
-      const resolved = await new ChainTokenResolver(rpc).resolve([...loops, mkr]);
+      const resolved = await new ChainTokenResolver(rpc).resolve(await mentioned(...loops, mkr));
       for (const loop of loops) expect(resolved.get(loop)).toEqual({ symbol: null, reason: expect.stringMatching(/^symbol\(\) /) });
       expect(resolved.get(mkr)).toEqual({ symbol: 'MKR', reason: null });
     } finally {
@@ -86,7 +121,7 @@ describe('ChainTokenResolver with misbehaving tokens', () => {
     const mkr = await token(returning(bytes32('MKR')));
     const usd0 = await token(returning(bytes32('USD0'))); // ends in a zero nibble: trimmed bytewise
     const tgme = await token(returning(stringOfBytes(`0x${Buffer.from('tGME').toString('hex')}`)));
-    const resolved = await new ChainTokenResolver(rpc).resolve([badBytes32, badString, mkr, usd0, tgme]);
+    const resolved = await new ChainTokenResolver(rpc).resolve(await mentioned(badBytes32, badString, mkr, usd0, tgme));
     expect(resolved.get(badBytes32)).toEqual({ symbol: null, reason: 'symbol() answer is not UTF-8 text: 0xff474d45' });
     expect(resolved.get(badString)).toEqual({ symbol: null, reason: 'symbol() answer is not UTF-8 text: 0x74474d45c0' });
     expect(resolved.get(mkr)).toEqual({ symbol: 'MKR', reason: null });
@@ -98,7 +133,7 @@ describe('ChainTokenResolver with misbehaving tokens', () => {
     const text = (n: number): Hex => `0x${Buffer.from('G'.repeat(n)).toString('hex')}`;
     const huge = await token(returning(stringOfBytes(text(20_000))));
     const longest = await token(returning(stringOfBytes(text(64))));
-    const resolved = await new ChainTokenResolver(rpc).resolve([huge, longest]);
+    const resolved = await new ChainTokenResolver(rpc).resolve(await mentioned(huge, longest));
     expect(resolved.get(huge)).toEqual({ symbol: null, reason: 'symbol() answer is 20000 bytes long, more than the 64 a symbol may take' });
     expect(resolved.get(longest)).toEqual({ symbol: 'G'.repeat(64), reason: null });
   });
@@ -113,17 +148,16 @@ describe('ChainTokenResolver with misbehaving tokens', () => {
       expect(reason?.length).toBeLessThan(300); // 20,000 characters, or a megabyte, made the event too large to store
       expect(reason).toMatch(/^symbol\(\) reverted: G+…$/);
     };
-    expectShort(await new ChainTokenResolver(rpc).resolve([long, short]));
+    expectShort(await new ChainTokenResolver(rpc).resolve(await mentioned(long, short)));
     await installMulticall3(anvil);
     try {
-      expectShort(await new ChainTokenResolver(rpc).resolve([long, short]));
+      expectShort(await new ChainTokenResolver(rpc).resolve(await mentioned(long, short)));
     } finally {
       await anvil.request('anvil_setCode', ['0xca11bde05977b3631167028862be2a173976ca11', '0x']);
     }
   });
 
   it('an aggregate3 answer with fewer results than calls is malformed: asked again, never a TypeError, never a token left without its answer', async () => {
-    const aggregate3 = parseAbi(['struct Result { bool success; bytes returnData; }', 'function aggregate3((address, bool, bytes)[] calls) returns (Result[])']);
     const shortened = (data: unknown) => {
       const results = decodeFunctionResult({ abi: aggregate3, functionName: 'aggregate3', data: data as Hex });
       return encodeFunctionResult({ abi: aggregate3, functionName: 'aggregate3', result: results.slice(0, -1) });
@@ -134,18 +168,115 @@ describe('ChainTokenResolver with misbehaving tokens', () => {
     try {
       const shortRpc = await ChainRpc.connect({ urls: [proxy.url], chainId: anvil.chainId, deadlineMs: 800, log: testLog() });
       const mkr = await token(returning(bytes32('MKR')));
-      const abc = await token(returning(stringOfBytes(`0x${Buffer.from('ABC').toString('hex')}`)));
-      const resolved = await new ChainTokenResolver(shortRpc).resolve([mkr, abc]);
+      const abc = await token(returning(text('ABC')));
+      const resolved = await new ChainTokenResolver(shortRpc).resolve(await mentioned(mkr, abc));
       expect(resolved.get(mkr)).toEqual({ symbol: 'MKR', reason: null });
       expect(resolved.get(abc)).toEqual({ symbol: 'ABC', reason: null });
 
       faults = Infinity;
-      await expect(new ChainTokenResolver(shortRpc).resolve([mkr, abc])).rejects.toThrow(
+      await expect(new ChainTokenResolver(shortRpc).resolve(await mentioned(mkr, abc))).rejects.toThrow(
         /^symbol\(\) of 2 tokens via multicall3 from http:\/\/127\.0\.0\.1:\d+: still failing .*: malformed answer: aggregate3 answered 1 results for 2 calls$/,
       );
     } finally {
       await anvil.request('anvil_setCode', ['0xca11bde05977b3631167028862be2a173976ca11', '0x']);
       await proxy.close();
     }
+  });
+  describe('behind a node that lags behind the log that mentions the token', () => {
+    const proxies: { close(): Promise<void> }[] = [];
+    const rpcs: ChainRpc[] = [];
+    afterAll(async () => {
+      rpcs.forEach((r) => r.close());
+      await Promise.all(proxies.map((p) => p.close()));
+    });
+
+    /** An RPC through a proxy answering as `rewrite` says, and the proxy (for its call counts). */
+    const through = async (rewrite: (method: string, result: unknown, call: JsonRpcCall) => unknown, deadlineMs = 3_000, answered?: (call: JsonRpcCall) => Promise<void>) => {
+      const proxy = await startRpcProxy(anvil.rpcUrl, 1, { rewrite, ...(answered && { answered }) });
+      proxies.push(proxy);
+      const proxied = await ChainRpc.connect({ urls: [proxy.url], chainId: anvil.chainId, deadlineMs, log: testLog() });
+      rpcs.push(proxied);
+      return { proxy, rpc: proxied };
+    };
+
+    /** A real token, its code in a mined block: the block of the log that mentions it. */
+    const mined = async (symbol: string): Promise<string> => {
+      const address = await token(returning(text(symbol)));
+      await anvil.request('anvil_mine', ['0x1']);
+      return address;
+    };
+
+    it.each([
+      ['one eth_call per token', 2 + 2],
+      ['multicall3', 1 + 2],
+    ] as const)('an empty answer at latest is asked again at the log\'s block: the real token gets its symbol, an EOA stays unknown, at once (%s)', async (path, ethCalls) => {
+      if (path === 'multicall3') await installMulticall3(anvil);
+      try {
+        const { proxy, rpc: lag } = await through(lagging);
+        const tgme = await mined('tGME');
+        const started = performance.now();
+        const resolved = await new ChainTokenResolver(lag).resolve(await mentioned(tgme, EOA));
+        expect(performance.now() - started).toBeLessThan(1_500);
+        expect(resolved.get(tgme)).toEqual({ symbol: 'tGME', reason: null });
+        expect(resolved.get(EOA)).toEqual({ symbol: null, reason: NO_DATA });
+        expect(proxy.calls.get('eth_call')).toBe(ethCalls); // each asked once at latest (or in one aggregate3), once at the block
+      } finally {
+        await anvil.request('anvil_setCode', [MULTICALL3, '0x']);
+      }
+    });
+
+    it('a node without the log\'s block yet ("header not found"), or rate-limiting, is asked again until it answers', async () => {
+      const refusals = [new RpcErrorAnswer({ code: -32005, message: 'project ID request rate exceeded' }), HEADER_NOT_FOUND, HEADER_NOT_FOUND];
+      const { proxy, rpc: lag } = await through((method, result, call) => (atBlock(method, call) && refusals.length > 0 ? refusals.shift() : lagging(method, result, call)));
+      const tgme = await mined('tGME');
+      const resolved = await new ChainTokenResolver(lag).resolve(await mentioned(tgme));
+      expect(resolved.get(tgme)).toEqual({ symbol: 'tGME', reason: null });
+      expect(proxy.calls.get('eth_call')).toBe(1 + 4);
+    });
+
+    it('anvil\'s own answer for a block above its head (BlockOutOfRangeError, code -32602) is a lag too: asked again until the block is mined', async () => {
+      const tgme = await token(returning(text('tGME')));
+      const ahead = (await rpc.blockNumber()) + 2n; // the log's block, which this node has not mined yet
+      let mining: Promise<unknown> | null = null;
+      const { rpc: lag } = await through(lagging, 3_000, async (call) => {
+        if (call.method === 'eth_call' && blockOf(call) !== 'latest') mining ??= anvil.request('anvil_mine', ['0x2']);
+        await mining;
+      });
+      const resolved = await new ChainTokenResolver(lag).resolve(new Map([[tgme, ahead]]));
+      expect(resolved.get(tgme)).toEqual({ symbol: 'tGME', reason: null });
+    });
+
+    it('a node that never gets the log\'s block stops ingestion at the deadline, naming the token and the block: nothing is recorded as unknown', async () => {
+      const { rpc: lag } = await through((method, result, call) => (atBlock(method, call) ? HEADER_NOT_FOUND : lagging(method, result, call)), 800);
+      const tgme = await mined('tGME');
+      const block = await rpc.blockNumber();
+      const store = await openStore('sqlite::memory:');
+      try {
+        const ingester = new Ingester({ store, chainId: anvil.chainId, orderbook: ORDERBOOK, tokens: new ChainTokenResolver(lag), tokensOf: () => [tgme] });
+        const log = new History().log(takeOrderV2Log({ owner: OUR_OWNER, validInputs: [io('tGME')], validOutputs: [io('USDC')] }, { input: 1n, output: 1n }), { tx: 'take', block, logIndex: 0 }).data;
+        await expect(ingester.ingest([{ ...log, chainId: anvil.chainId }])).rejects.toThrow(
+          new RegExp(`^symbol\\(\\) of ${tgme} at block ${block}, where a log mentions it from http://127\\.0\\.0\\.1:\\d+: still failing .*header not found$`, 's'),
+        );
+        expect(await store.readLastEvent(streams.tokens(anvil.chainId))).toBeUndefined();
+        expect(await store.readLastEvent(ingester.stream)).toBeUndefined();
+      } finally {
+        await store.close();
+      }
+    });
+
+    it('a node without the state of the log\'s block (pruned: "missing trie node") cannot confirm an empty answer: unknown with that reason, at once', async () => {
+      const pruned = new RpcErrorAnswer({ code: -32000, message: 'missing trie node 2d1f56d2b9b6b0e0b7e1d6c0d0c1f5b5a2a0e0c4e1b5f0d6a4c8e2b1d7f3a9c5 (path )' });
+      const { proxy, rpc: lag } = await through((method, result, call) => (atBlock(method, call) ? pruned : result));
+      await anvil.request('anvil_mine', ['0x1']);
+      const started = performance.now();
+      const resolved = await new ChainTokenResolver(lag).resolve(await mentioned(EOA));
+      expect(performance.now() - started).toBeLessThan(1_500);
+      const block = await rpc.blockNumber();
+      expect(resolved.get(EOA)).toEqual({
+        symbol: null,
+        reason: `symbol() returned no data at latest, and block ${block}'s state is not available to confirm: missing trie node 2d1f56d2b9b6b0e0b7e1d6c0d0c1f5b5a2a0e0c4e1b5f0d6a4c8e2b1d7f3a9c5 (path )`,
+      });
+      expect(proxy.calls.get('eth_call')).toBe(2); // not retried
+    });
   });
 });

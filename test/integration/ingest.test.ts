@@ -53,7 +53,7 @@ const remined = (log: RecordedLog, block = log.blockNumber): RecordedLog => ({ .
 
 const symbols = new Map<string, string>(Object.entries(TOKEN).map(([name, address]) => [address, name]));
 const tokens: TokenResolver = {
-  resolve: async (addresses) => new Map(addresses.map((a) => [a, symbols.has(a) ? { symbol: symbols.get(a)!, reason: null } : { symbol: null, reason: 'unknown' }])),
+  resolve: async (tokens) => new Map([...tokens.keys()].map((a) => [a, symbols.has(a) ? { symbol: symbols.get(a)!, reason: null } : { symbol: null, reason: 'unknown' }])),
 };
 
 const stores: EventStore[] = [];
@@ -102,6 +102,18 @@ describe('the ingestion path', () => {
     expect(report).toMatchObject({ appended: 3, alreadyIngested: 0, tokensRecorded: 2 });
     expect(marks(await storedLogs(store, ingester.stream))).toEqual(['100:2', '100:5', '101:0']);
     expect(await foldStepByStep(store)).toEqual({ nets: ['-0.6', '0', '0.6'], hedges: 0 });
+  });
+
+  it('the token resolver is told, for each token not recorded yet, the block of the first log that mentions it (where the chain may be asked)', async () => {
+    const store = await memoryStore();
+    const asked: ReadonlyMap<string, bigint>[] = [];
+    const recording: TokenResolver = { resolve: (mentioned) => (asked.push(mentioned), tokens.resolve(mentioned)) };
+    const ingester = new Ingester({ store, chainId: config.fills.chainId, orderbook: config.fills.orderbook, tokens: recording, tokensOf: tokensOfLog });
+    await ingester.ingest([oB('0.6', 'c', 103n, 0, 'tAAPL'), oB('0.6', 'a', 101n, 5), oS('0.6', 'b', 102n, 2)]);
+    await ingester.ingest([oS('0.6', 'd', 104n, 0, 'tAAPL'), oB('0.6', 'e', 105n, 0, 'tSPLG')]);
+    const byAddress = (entries: [TokenName, bigint][]) => new Map(entries.map(([name, block]) => [TOKEN[name], block]));
+    expect(asked).toEqual([byAddress([['tGME', 101n], ['USDC', 101n], ['tAAPL', 103n]]), byAddress([['tSPLG', 105n]])]);
+    expect(asked.map((m) => [...m.keys()])).toEqual(asked.map((m) => [...m.keys()].sort())); // recorded in address order, as before
   });
 
   it('a duplicate delivery (again, and twice within one delivery) writes nothing new', async () => {

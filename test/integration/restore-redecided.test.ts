@@ -34,7 +34,7 @@ const symbols = new Map<string, string>(Object.entries(TOKEN).map(([name, addres
 const ingest = (store: EventStore, logs: readonly RecordedLog[]) =>
   new Ingester({
     store, chainId: CHAIN_ID, orderbook: ORDERBOOK, tokensOf: tokensOfLog,
-    tokens: { resolve: async (addresses) => new Map(addresses.map((a) => [a, { symbol: symbols.get(a) ?? null, reason: null }])) },
+    tokens: { resolve: async (tokens) => new Map([...tokens.keys()].map((a) => [a, { symbol: symbols.get(a) ?? null, reason: null }])) },
   }).ingest(logs);
 
 const hedges = async (store: EventStore) => hedgesJson(await foldLedger(store, config)).map((h) => `${h.side} ${h.quantity}`);

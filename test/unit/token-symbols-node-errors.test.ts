@@ -35,7 +35,7 @@ describe('ChainTokenResolver, failures a node names in error.data', () => {
   const resolve = async (url: string) => {
     const rpc = await ChainRpc.connect({ urls: [url], chainId: 8453, deadlineMs: 1_500, log: testLog() });
     try {
-      return (await new ChainTokenResolver(rpc).resolve(['0x00000000000000000000000000000000000000aa'])).get('0x00000000000000000000000000000000000000aa');
+      return (await new ChainTokenResolver(rpc).resolve(new Map([['0x00000000000000000000000000000000000000aa', 1n]]))).get('0x00000000000000000000000000000000000000aa');
     } finally {
       rpc.close();
     }

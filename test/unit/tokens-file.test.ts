@@ -29,12 +29,13 @@ const refusal = (text: string): string => {
 describe('tokens file', () => {
   it('resolves addresses in any case to their symbol, and a token it does not name to unknown, listing it once', async () => {
     const resolver = fileTokenResolver(tokensFile(JSON.stringify({ [GME.toUpperCase().replace('0X', '0x')]: 'tGME', [USDC]: 'a "quoted": {symbol}' })));
-    expect(await resolver.resolve([GME, USDC, '0x4200000000000000000000000000000000000006'])).toEqual(new Map([
+    const mentioned = (...addresses: string[]) => new Map(addresses.map((a) => [a, 100n])); // the blocks do not matter to a file
+    expect(await resolver.resolve(mentioned(GME, USDC, '0x4200000000000000000000000000000000000006'))).toEqual(new Map([
       [GME, { symbol: 'tGME', reason: null }],
       [USDC, { symbol: 'a "quoted": {symbol}', reason: null }],
       ['0x4200000000000000000000000000000000000006', { symbol: null, reason: expect.stringMatching(/^not in tokens file /) }],
     ]));
-    await resolver.resolve(['0x4200000000000000000000000000000000000006']); // asked again, after a racing ingester
+    await resolver.resolve(mentioned('0x4200000000000000000000000000000000000006')); // asked again, after a racing ingester
     expect([...resolver.missing]).toEqual(['0x4200000000000000000000000000000000000006']);
   });
 

@@ -166,7 +166,8 @@ describe('ChainTokenResolver with misbehaving tokens', () => {
     const proxy = await startRpcProxy(anvil.rpcUrl, 1, { rewrite: (method, result) => (method === 'eth_call' && faults-- > 0 ? shortened(result) : result) });
     await installMulticall3(anvil);
     try {
-      const shortRpc = await ChainRpc.connect({ urls: [proxy.url], chainId: anvil.chainId, deadlineMs: 800, log: testLog() });
+      // Two answers are faulted, then one passes: the deadline leaves room for both backoffs on a loaded machine.
+      const shortRpc = await ChainRpc.connect({ urls: [proxy.url], chainId: anvil.chainId, deadlineMs: 3_000, log: testLog() });
       const mkr = await token(returning(bytes32('MKR')));
       const abc = await token(returning(text('ABC')));
       const resolved = await new ChainTokenResolver(shortRpc).resolve(await mentioned(mkr, abc));

@@ -176,7 +176,7 @@ describe('ChainTokenResolver with misbehaving tokens', () => {
 
       faults = Infinity;
       await expect(new ChainTokenResolver(shortRpc).resolve(await mentioned(mkr, abc))).rejects.toThrow(
-        /^symbol\(\) of 2 tokens via multicall3 from http:\/\/127\.0\.0\.1:\d+: still failing .*: malformed answer: aggregate3 answered 1 results for 2 calls$/,
+        /^symbol\(\) of 2 tokens via multicall3 from http:\/\/127\.0\.0\.1:\d+: still failing .*malformed answer: aggregate3 answered 1 results for 2 calls\)?$/,
       );
     } finally {
       await anvil.request('anvil_setCode', ['0xca11bde05977b3631167028862be2a173976ca11', '0x']);
@@ -256,7 +256,7 @@ describe('ChainTokenResolver with misbehaving tokens', () => {
         const ingester = new Ingester({ store, chainId: anvil.chainId, orderbook: ORDERBOOK, tokens: new ChainTokenResolver(lag), tokensOf: () => [tgme] });
         const log = new History().log(takeOrderV2Log({ owner: OUR_OWNER, validInputs: [io('tGME')], validOutputs: [io('USDC')] }, { input: 1n, output: 1n }), { tx: 'take', block, logIndex: 0 }).data;
         await expect(ingester.ingest([{ ...log, chainId: anvil.chainId }])).rejects.toThrow(
-          new RegExp(`^symbol\\(\\) of ${tgme} at block ${block}, where a log mentions it from http://127\\.0\\.0\\.1:\\d+: still failing .*header not found$`, 's'),
+          new RegExp(`^symbol\\(\\) of ${tgme} at block ${block}, where a log mentions it from http://127\\.0\\.0\\.1:\\d+: still failing .*header not found\\)?$`, 's'),
         );
         expect(await store.readLastEvent(streams.tokens(anvil.chainId))).toBeUndefined();
         expect(await store.readLastEvent(ingester.stream)).toBeUndefined();

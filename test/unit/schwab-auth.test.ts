@@ -187,6 +187,17 @@ describe('auth status', () => {
     expect(json.outcome).toMatch(/^Schwab check failed/);
   });
 
+  it('--check that refreshes an expired access token reports the token file as the check left it, not as it was before', async () => {
+    await (await loginThroughTheBrowser()).tokens;
+    harness.sim.clock.advance(45 * 60_000); // the access token (30 min) has expired: the check refreshes it, and saves the new one
+    const out = new PassThrough();
+    let text = '';
+    out.on('data', (c: Buffer) => (text += c.toString()));
+    await status(config, { json: true, check: true }, out, { now: harness.now, log: testLog() });
+    const saved = await new EncryptedTokenFile(`${harness.dir}/login.json`, harness.key).load();
+    expect(JSON.parse(text)).toMatchObject({ accessExpiresAt: saved?.accessExpiresAt, accessExpired: false, check: { ok: true } });
+  });
+
   it('writes durations for people', () => {
     expect([relative(29 * 60_000 + 59_000), relative(-(2 * 3_600_000 + 5 * 60_000)), relative(30_000), relative(7 * 86_400_000)]).toEqual(['in 29 min', '2 h 5 min ago', 'in less than a minute', 'in 7 d 0 h']);
   });

@@ -86,9 +86,11 @@ async function checked(config: ResolvedConfig, runtime: SchwabRuntime): Promise<
 
 export async function status(config: ResolvedConfig, options: StatusOptions, output: Writable, runtime: SchwabRuntime = {}): Promise<void> {
   const file = tokenFileOf(config, 'auth status');
-  const tokens = await file.load();
-  if (tokens === undefined) throw new Error(`no Schwab login yet (${file.path} does not exist): run \`hedge-ledger auth login\``);
+  const before = await file.load();
+  if (before === undefined) throw new Error(`no Schwab login yet (${file.path} does not exist): run \`hedge-ledger auth login\``);
   const check = options.check ? await checked(config, runtime) : undefined;
+  // The check may have refreshed the access token and saved the new one: show the file as it is now.
+  const tokens = check === undefined ? before : ((await file.load()) ?? before);
   const now = runtime.now?.() ?? new Date();
   if (options.json) {
     const { accessExpiresAt, refreshExpiresAt } = tokens;

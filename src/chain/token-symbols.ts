@@ -74,9 +74,11 @@ const retryableCall = (e: unknown): boolean => !failedInToken(e) && isRetryable(
  * How nodes say they do not have a block (yet): the node behind the load balancer lags behind
  * the log's block. geth and reth "header not found", besu and reth "block not found", erigon
  * "Unknown block" or "block … not available (head block: N)", nethermind "… could not be
- * found", anvil "BlockOutOfRangeError: block height is 4 but requested was 100" (code -32602).
+ * found", anvil "BlockOutOfRangeError: block height is 4 but requested was 100" (code -32602);
+ * an RPC gateway "upstream does not have the requested block yet" (-32603), nethermind also
+ * "Block is not available" (-32002). Unlisted words would record a real token unknown for good.
  */
-const BLOCK_NOT_YET = /header not found|block not found|unknown block|could not be found|\(head block: \d+\)|BlockOutOfRange/i;
+const BLOCK_NOT_YET = /header not found|block not found|unknown block|could not be found|\(head block: \d+\)|BlockOutOfRange|does not have the requested block|block is not available/i;
 
 const lagsBehind = (error: unknown): boolean => {
   const e = nodeError(error);

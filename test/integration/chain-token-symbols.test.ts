@@ -235,6 +235,18 @@ describe('ChainTokenResolver with misbehaving tokens', () => {
       expect(proxy.calls.get('eth_call')).toBe(1 + 4);
     });
 
+    it.each([
+      ['an RPC gateway', -32603, 'upstream does not have the requested block yet'],
+      ['nethermind (its words for a block it has not got, as eth_feeHistory answers them)', -32002, 'newestBlock: Block is not available'],
+    ] as const)('%s saying it lacks the log\'s block (%s "%s") is a lag too: asked again, never recorded unknown', async (_, code, message) => {
+      let refusals = 2;
+      const { proxy, rpc: lag } = await through((method, result, call) => (atBlock(method, call) && refusals-- > 0 ? new RpcErrorAnswer({ code, message }) : lagging(method, result, call)));
+      const tgme = await mined('tGME');
+      const resolved = await new ChainTokenResolver(lag).resolve(await mentioned(tgme));
+      expect(resolved.get(tgme)).toEqual({ symbol: 'tGME', reason: null });
+      expect(proxy.calls.get('eth_call')).toBe(1 + 3);
+    });
+
     it('anvil\'s own answer for a block above its head (BlockOutOfRangeError, code -32602) is a lag too: asked again until the block is mined', async () => {
       const tgme = await token(returning(text('tGME')));
       const ahead = (await rpc.blockNumber()) + 2n; // the log's block, which this node has not mined yet

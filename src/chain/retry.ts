@@ -32,8 +32,6 @@ export interface RetryOptions {
   /** One line on what went wrong, for the deadline error; default the message's first line. */
   readonly describe?: (error: unknown) => string;
   readonly signal?: AbortSignal | undefined;
-  /** Each attempt's own calls give up at the deadline, each naming itself: the attempt is not also cut short there, hiding their error. */
-  readonly attemptsBounded?: boolean;
 }
 
 /** Node fires a timer set longer than this after 1 ms: a deadline of weeks must not end every call at once. */
@@ -74,8 +72,7 @@ export async function retrying<T>(what: string, op: (signal: AbortSignal) => Pro
   for (let attempt = 1; ; attempt++) {
     options.signal?.throwIfAborted(); // a stopped caller sends nothing more
     try {
-      const attempt = options.attemptsBounded ? op(options.signal ?? new AbortController().signal) : attemptWithin(op, options.backoff.deadlineMs - (performance.now() - started), options.signal);
-      return await attempt;
+      return await attemptWithin(op, options.backoff.deadlineMs - (performance.now() - started), options.signal);
     } catch (error) {
       options.signal?.throwIfAborted();
       const elapsed = performance.now() - started;

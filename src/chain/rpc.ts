@@ -292,7 +292,6 @@ export class ChainRpc {
     return retrying(`${what} from ${this.label}`, once, {
       backoff: this.backoff,
       retryable: (e) => e instanceof MalformedRpcResponse,
-      attemptsBounded: true,
       signal: this.options.signal,
       describe: this.errorText,
       onRetry: (error, attempt, delayMs) => {

@@ -22,6 +22,7 @@ import { capturedLog, testLog } from '../support/test-log.ts';
 import { startRpcProxy, type RpcProxy } from '../support/chain-proxy.ts';
 import { runCli } from '../support/cli.ts';
 import { until } from '../support/until.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 const E18 = 10n ** 18n;
 
@@ -247,6 +248,23 @@ describe('chain backfill', () => {
     await expect(backfill('sqlite::memory:', await lastBlock({ rpcUrls: [lagging.url], ...failFast }))).rejects.toThrow(
       /^the confirmed head from http:\/\/127\.0\.0\.1:\d+: still failing after \d+ attempts .*\(deadline\): eth_getBlockByNumber has no block (\d+), though eth_blockNumber answered \1$/,
     );
+  });
+
+  it('the confirmed head gives up at the deadline, even when the read it asks again is slow', async () => {
+    let blocks = 0;
+    const slow = await proxy(15, {
+      rewrite: firstAnswers('eth_getBlockByNumber', Infinity, () => null),
+      // The first read's block answer comes late but within the deadline; the next one never in time.
+      answered: async (call) => void (call.method === 'eth_getBlockByNumber' && (await sleep(++blocks === 1 ? 1_500 : 3_000))),
+    });
+    const settings = await lastBlock({ rpcUrls: [slow.url], deadlineMs: 2_000, random: () => 0 });
+    const started = performance.now();
+    // The read cut short at the deadline names the disagreement before it.
+    await expect(backfill('sqlite::memory:', settings)).rejects.toThrow(
+      /^the confirmed head from http:\/\/127\.0\.0\.1:\d+: still failing after \d+ attempts .*eth_getBlockByNumber has no block (\d+), though eth_blockNumber answered \1\)?$/,
+    );
+    // Not a deadline per call of the read asked again just before the deadline, running past it.
+    expect(performance.now() - started).toBeLessThan(3_000);
   });
 
   it('a block answer of another number than asked, or a head past 2^53, is malformed: retried, then fatal, never scanned to', async () => {

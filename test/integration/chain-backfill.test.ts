@@ -356,7 +356,7 @@ describe('chain backfill', () => {
 
     const failing = await proxy(8, {});
     const down = capturedLog('info');
-    const stopped = await IngesterService.start(inner, devnet.settings({ rpcUrls: [failing.url], deadlineMs: 300 }), down.log);
+    const stopped = await IngesterService.start(inner, devnet.settings({ rpcUrls: [failing.url], deadlineMs: 1_000 }), down.log);
     failing.faults = { down: true };
     await expect(stopped.run(new AbortController().signal)).rejects.toThrow(DeadlineExceeded);
     stopped.close();

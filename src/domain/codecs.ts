@@ -177,8 +177,8 @@ export function describeErrors(errors: t.Errors, { showValue = true }: { showVal
   return { path, reason: showValue ? `${expected}, got ${preview(first.value)}` : expected };
 }
 
-/** A short rendering of an offending value: errors must stay one readable line. */
+/** A short rendering of an offending value: errors must stay one readable line. JSON writes a number past its range (1e400) as null: it is Infinity. */
 function preview(value: unknown): string {
-  const text = value === undefined ? 'nothing' : JSON.stringify(value) ?? String(value);
+  const text = value === undefined ? 'nothing' : typeof value === 'number' && !Number.isFinite(value) ? String(value) : JSON.stringify(value) ?? String(value);
   return text.length > 80 ? `${text.slice(0, 77)}...` : text;
 }

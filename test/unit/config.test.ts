@@ -86,6 +86,13 @@ describe('configuration', () => {
     ]);
   });
 
+  it('quotes a file number past what a double holds (1e400) as Infinity, not as the null JSON.stringify makes of it', () => {
+    expect(problems(() => loadConfig({ file: file('{"chainId": 1e400, "httpPort": -1e400}'), env: {} }))).toEqual([
+      expect.stringMatching(/^config file key chainId: expected a positive integer, got Infinity \(/),
+      expect.stringMatching(/^config file key httpPort: expected a port from 0 to 65535, got -Infinity \(/),
+    ]);
+  });
+
   it('refuses a brokerSymbols key that is not a base ticker rather than drop it: SPLG would silently go to the broker as SPLG', () => {
     const found = problems(() => loadConfig({ file: file({ brokerSymbols: { tSPLG: 'SPYM', GME: 'GME' } }), env: {} }));
     expect(found).toEqual([expect.stringMatching(/^config file key brokerSymbols\.tSPLG: expected an uppercase ticker like GME, got "tSPLG" \(/)]);

@@ -42,6 +42,8 @@ const ReconcileSince = t.refinement(IsoTime, (s) => Number.isFinite(Date.parse(s
 const StaleAge = millis(1000);
 /** node:http binds every interface for an empty host: a blank one must not silently expose the API that defaults to 127.0.0.1. */
 const HttpHost = t.refinement(t.string, (s) => s !== '' && s.trim() === s, 'a host name or IP address without surrounding whitespace');
+/** An app key, account number or path: an empty one would be sent to Schwab (or opened) as given, a trailing space or newline too, failing only at login or order time. */
+const Text = t.refinement(t.string, (s) => s !== '' && s.trim() === s, 'text, not empty, without surrounding whitespace');
 const Port = t.refinement(t.number, (n) => Number.isSafeInteger(n) && n >= 0 && n <= 65535, 'a port from 0 to 65535');
 
 /** One setting (its file key is its key in `settings`): env name, codec for the decoded value, how env text becomes JSON, and what it means. */
@@ -96,10 +98,10 @@ export const settings = {
   executorLockStaleMs: setting('LEDGER_EXECUTOR_LOCK_STALE_MS', StaleAge, integer, 'with a SQLite file store: an executor lock (<db file>.executor.lock) not renewed for this long is taken over (or for the stale age its holder runs with, if longer), and a live one is waited for as long before the executor refuses to start; renewed every sixth of it; default 30000'),
   paperFillDelayMs: setting('LEDGER_PAPER_FILL_DELAY_MS', Millis, integer, 'the paper broker fills this long after the intent; default 0'),
   schwabBaseUrl: setting('SCHWAB_BASE_URL', SchwabBaseUrl, text, 'Schwab API base URL; default https://api.schwabapi.com (the simulator: http://127.0.0.1:<port>)'),
-  schwabAppKey: setting('SCHWAB_APP_KEY', t.string, text, 'app key (client id) of your Schwab developer app'),
+  schwabAppKey: setting('SCHWAB_APP_KEY', Text, text, 'app key (client id) of your Schwab developer app'),
   schwabCallbackUrl: setting('SCHWAB_CALLBACK_URL', HttpUrl, text, "your app's registered callback URL, exactly; default https://127.0.0.1"),
-  schwabTokenFile: setting('SCHWAB_TOKEN_FILE', t.string, text, 'the encrypted Schwab token file (key in env TOKEN_ENCRYPTION_KEY); default ./data/schwab-tokens.json'),
-  schwabAccountNumber: setting('SCHWAB_ACCOUNT_NUMBER', t.string, text, 'Schwab account to hedge in; needed only when the login sees several'),
+  schwabTokenFile: setting('SCHWAB_TOKEN_FILE', Text, text, 'the encrypted Schwab token file (key in env TOKEN_ENCRYPTION_KEY); default ./data/schwab-tokens.json'),
+  schwabAccountNumber: setting('SCHWAB_ACCOUNT_NUMBER', Text, text, 'Schwab account to hedge in; needed only when the login sees several'),
   schwabRequestTimeoutMs: setting('SCHWAB_REQUEST_TIMEOUT_MS', PositiveMillis, integer, 'timeout of one Schwab request; default 10000'),
   // ---- HTTP API ----
   httpHost: setting('LEDGER_HTTP_HOST', HttpHost, text, 'address the read-only HTTP API binds; default 127.0.0.1 (0.0.0.0 or :: exposes it)'),

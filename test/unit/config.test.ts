@@ -132,6 +132,17 @@ describe('configuration', () => {
     expect(loadConfig({ file: file({ httpHost: '0.0.0.0' }), env: {} }).httpHost).toBe('0.0.0.0');
   });
 
+  it('refuses an empty or blank Schwab app key, token file or account number, from the file or the environment: it would fail only at login or order time', () => {
+    const path = file({ schwabAppKey: '', schwabTokenFile: ' ', schwabAccountNumber: '' });
+    expect(problems(() => loadConfig({ file: path, env: { SCHWAB_APP_KEY: 'key\n' } }))).toEqual([
+      expect.stringMatching(/^config file key schwabAppKey: expected text, not empty, without surrounding whitespace, got "" \(/),
+      expect.stringMatching(/^env SCHWAB_APP_KEY → schwabAppKey: expected text, not empty, without surrounding whitespace, got "key\\n" \(/),
+      expect.stringMatching(/^config file key schwabTokenFile: /),
+      expect.stringMatching(/^config file key schwabAccountNumber: /),
+    ]);
+    expect(loadConfig({ env: { SCHWAB_APP_KEY: 'my app key', SCHWAB_TOKEN_FILE: './t.json', SCHWAB_ACCOUNT_NUMBER: '12345678' } })).toMatchObject({ schwabAppKey: 'my app key', schwabTokenFile: './t.json', schwabAccountNumber: '12345678' });
+  });
+
   it('names a bad RPC URL without quoting it (its path or query may hold an API key)', () => {
     const found = problems(() => loadConfig({ env: { LEDGER_RPC_URL: 'htps://base.example/v2/SECRETKEY123', LEDGER_RPC_URLS: 'ftp://x/SECRET2' } }));
     expect(found).toHaveLength(2);

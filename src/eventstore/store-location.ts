@@ -44,13 +44,13 @@ function sqliteLocation(rest: string): E.Either<string, StoreLocation> {
   return E.right({ kind: 'sqlite', path: rest });
 }
 
-type OptionKind = 'integer' | 'boolean' | 'text' | 'nodePreference';
+type OptionKind = 'integer' | 'positiveInteger' | 'keepAlive' | 'boolean' | 'text' | 'nodePreference';
 
 /** The EventStoreDB client's connection string options, by their flat name (it ignores case, `_` and `-`). */
 const ESDB_OPTIONS: ReadonlyMap<string, OptionKind> = new Map(
   Object.entries({
-    maxDiscoverAttempts: 'integer', defaultDeadline: 'integer', discoveryInterval: 'integer', gossipTimeout: 'integer',
-    keepAliveInterval: 'integer', keepAliveTimeout: 'integer', tls: 'boolean', tlsVerifyCert: 'boolean',
+    maxDiscoverAttempts: 'integer', defaultDeadline: 'positiveInteger', discoveryInterval: 'integer', gossipTimeout: 'integer',
+    keepAliveInterval: 'keepAlive', keepAliveTimeout: 'keepAlive', tls: 'boolean', tlsVerifyCert: 'boolean',
     throwOnAppendFailure: 'boolean', dnsDiscover: 'boolean', connectionName: 'text', tlsCAFile: 'text',
     userCertFile: 'text', userKeyFile: 'text', nodePreference: 'nodePreference',
   } satisfies Record<string, OptionKind>).map(([key, kind]) => [flat(key), kind]),
@@ -62,6 +62,10 @@ function flat(key: string): string {
 
 const VALUE_CHECKS: Record<OptionKind, (value: string) => string | undefined> = {
   integer: (v) => (/^\d+$/.test(v.trim()) ? undefined : 'a whole number'),
+  // The client refuses 0 when it connects ("Invalid defaultDeadline"), long after the configuration's check.
+  positiveInteger: (v) => (/^\d+$/.test(v.trim()) && Number(v) > 0 ? undefined : 'a whole number from 1'),
+  // The client's keep-alive takes -1 for off.
+  keepAlive: (v) => (/^(\d+|-1)$/.test(v.trim()) ? undefined : 'a whole number, or -1 for off'),
   boolean: (v) => (v.trim() === 'true' || v.trim() === 'false' ? undefined : 'true or false'),
   text: () => undefined,
   nodePreference: (v) => (['leader', 'follower', 'readonlyreplica', 'random'].includes(flat(v)) ? undefined : 'leader, follower, read_only_replica or random'),

@@ -53,6 +53,9 @@ describe('parseStoreUrl', () => {
     ['esdb://admin:s3cret@db:2113?tls=false&tlsVerifyCert=false', 'tlsVerifyCert=false is not supported'],
     ['esdb://admin:s3cret@db:2113?tls=maybe', 'option tls must be true or false, not "maybe"'],
     ['esdb://admin:s3cret@db:2113?keepAliveTimeout=10s', 'option keepAliveTimeout must be a whole number'],
+    ['esdb://admin:s3cret@db:2113?keepAliveInterval=-2', 'option keepAliveInterval must be a whole number, or -1 for off'],
+    // The client would throw "Invalid defaultDeadline" only when the store opens.
+    ['esdb://admin:s3cret@db:2113?defaultDeadline=0', 'option defaultDeadline must be a whole number from 1, not "0"'],
     ['esdb://admin:s3cret@db:2113?nodePreference=primary', 'leader, follower, read_only_replica or random'],
     ['esdb://admin:s3cret@db:2113?tls', 'option "tls" is not key=value'],
     ['esdb://admin:s3cret@db:2113?tls=false?x=1', 'is not key=value'],
@@ -80,6 +83,8 @@ describe('parseStoreUrl', () => {
     'esdb://db?connectionName=hedge&defaultDeadline=10000&throwOnAppendFailure=true',
     'esdb+discover://n1:2113,n2:2113,n3?nodePreference=leader&maxDiscoverAttempts=10&discoveryInterval=100&gossipTimeout=5',
     'esdb://db:2113?dnsDiscover=false',
+    // -1 turns the client's keep-alive off, as its documentation says.
+    'esdb://db:2113?tls=false&keepAliveInterval=-1&keepAliveTimeout=-1',
   ])('accepts %j, which the client takes without a warning', async (url) => {
     expect(parseStoreUrl(url)).toEqual({ kind: 'esdb', connectionString: url });
     const warn = vi.spyOn(console, 'warn').mockImplementation(() => undefined);

@@ -185,7 +185,12 @@ function readFile(path: string): { values: Record<string, unknown>; problems: st
   return {
     values: parsed as Record<string, unknown>,
     problems: [
-      ...unknown.map((k) => `config file ${path}: unknown key ${JSON.stringify(k)} (known: ${keys.join(', ')})`),
+      ...unknown.map((k) => {
+        const secret = Object.entries(secrets).find(([name, { env }]) => k === name || k === env)?.[1];
+        return secret === undefined
+          ? `config file ${path}: unknown key ${JSON.stringify(k)} (known: ${keys.join(', ')})`
+          : `config file ${path}: key ${JSON.stringify(k)} is a secret, which comes from env ${secret.env} only (never from a file)`;
+      }),
       ...repeated.map((k) => `config file ${path}: key ${JSON.stringify(k)} given twice (JSON would keep the last; give it once)`),
     ],
   };

@@ -74,6 +74,16 @@ describe('configuration', () => {
     expect(problems(() => loadConfig({ file: path, env: {} }))).toEqual([`config file ${path}: key "chainId" given twice (JSON would keep the last; give it once)`]);
   });
 
+  it('refuses a secret put in the file as such, naming the variable it comes from, never quoting it', () => {
+    const path = file({ schwabAppSecret: 'S3CRETVALUE', TOKEN_ENCRYPTION_KEY: 'K3YVALUE', schwabAppSecrt: 1 });
+    const found = problems(() => loadConfig({ file: path, env: {} }));
+    expect(found).toEqual([
+      `config file ${path}: key "schwabAppSecret" is a secret, which comes from env SCHWAB_APP_SECRET only (never from a file)`,
+      `config file ${path}: key "TOKEN_ENCRYPTION_KEY" is a secret, which comes from env TOKEN_ENCRYPTION_KEY only (never from a file)`,
+      expect.stringMatching(/: unknown key "schwabAppSecrt" \(known: store, /),
+    ]);
+  });
+
   it('refuses a key given twice inside a setting too: brokerSymbols would silently hedge the last ticker given', () => {
     const path = file(`{ "brokerSymbols": { "SPLG": "SPYM", "BRK.B": "BRKB", "SPLG": "SPY" }, "owners": [{ "SPLG": 1 }] }`);
     expect(problems(() => loadConfig({ file: path, env: {} }))).toContainEqual(`config file ${path}: key "brokerSymbols.SPLG" given twice (JSON would keep the last; give it once)`);

@@ -99,18 +99,22 @@ function hostProblem(host: string): string | undefined {
 
 /** esdb[+discover]://[user:password@]host[:port][,host[:port]…][/][?key=value[&key=value…]], checked as the client will read it. */
 function esdbLocation(text: string, rest: string): E.Either<string, StoreLocation> {
-  const parts = /^(?:[^:@]+:([^@]+)@)?([^/?]*)\/?(?:\?(.*))?$/.exec(rest);
-  if (!parts || parts[2] === '') {
+  // The user:password first, as the client reads it (up to the first "@" after a ":"), and for good: read
+  // as part of a host or an option (a password holding a "?" before a path), it would be quoted in the refusal.
+  const credentials = /^[^:@]+:([^@]+)@/.exec(rest);
+  const afterCredentials = rest.slice(credentials?.[0].length ?? 0);
+  const parts = /^([^/?]*)\/?(?:\?(.*))?$/.exec(afterCredentials);
+  if (!parts || parts[1] === '') {
     // `esdb://db:2113/ledger`: a host is there, followed by a path, which the client has no use for.
-    return E.left(/^(?:[^:@]+:[^@]+@)?[^/?]+\/[^?]/.test(rest) ? 'the host is followed by a path (only ?options may follow it)' : 'the host is missing');
+    return E.left(/^[^/?]+\/[^?]/.test(afterCredentials) ? 'the host is followed by a path (only ?options may follow it)' : 'the host is missing');
   }
   // The client splits user:password at every ':' and keeps the first two parts, so it would log in with less.
-  if (parts[1]?.includes(':')) return E.left('the password holds a ":", where the client would cut it short: write it as %3A');
+  if (credentials?.[1]!.includes(':')) return E.left('the password holds a ":", where the client would cut it short: write it as %3A');
   // Only the password can hold a second "@" (a host cannot), and the client would take its rest for the host.
-  if (parts[2]!.includes('@')) return E.left('the password holds an "@", where the client would take its rest for the host: write it as %40');
+  if (parts[1]!.includes('@')) return E.left('the password holds an "@", where the client would take its rest for the host: write it as %40');
   const problem =
-    parts[2]!.split(',').map(hostProblem).find(Boolean) ??
-    (parts[3] === undefined ? undefined : parts[3].split('&').map(optionProblem).find(Boolean));
+    parts[1]!.split(',').map(hostProblem).find(Boolean) ??
+    (parts[2] === undefined ? undefined : parts[2].split('&').map(optionProblem).find(Boolean));
   return problem ? E.left(problem) : E.right({ kind: 'esdb', connectionString: text });
 }
 

@@ -72,6 +72,9 @@ describe('parseStoreUrl', () => {
     ['esdb://admin:s3cret:s3cret@db:2113', 'write it as %3A'],
     // The host would read "s3cret@db": the rest of the password would be quoted as a host in errors.
     ['esdb://admin:p@s3cret@db:2113', 'write it as %40'],
+    // A "?" in the password, a path after the host: the password was read as a host ("admin:p") and an option, and quoted.
+    ['esdb://admin:p?s3cret@db:2113/ledger', 'the host is followed by a path'],
+    ['esdb://admin:12?s3cret@db:2113/ledger', 'the host is followed by a path'],
   ])('refuses the esdb URL %j before the client sees it, without its password', (url, why) => {
     expect(() => parseStoreUrl(url)).toThrow(why);
     expect(() => parseStoreUrl(url)).not.toThrow(/s3cret/);

@@ -172,10 +172,13 @@ export function describeErrors(errors: t.Errors, { showValue = true }: { showVal
   if (!first) return { path: '', reason: 'invalid' };
   // Intersections and unions add their member index to the context; it is not part of the data's path.
   const combinator = (i: number) => ['IntersectionType', 'UnionType'].includes((first.context[i - 1]?.type as { _tag?: string } | undefined)?._tag ?? '');
-  const path = first.context.filter((c, i) => c.key !== '' && !combinator(i)).map((c) => c.key).join('.');
+  const path = first.context.filter((c, i) => c.key !== '' && !combinator(i)).map((c) => pathSegment(c.key)).join('.');
   const expected = first.message ?? `expected ${first.context[first.context.length - 1]?.type.name ?? 'a valid value'}`;
   return { path, reason: showValue ? `${expected}, got ${preview(first.value)}` : expected };
 }
+
+/** A key as a path names it: quoted unless plain (a key from a file may hold a newline, which would break the one-line error, or a ':'). */
+const pathSegment = (key: string): string => (/^[\w.$-]+$/.test(key) ? key : JSON.stringify(key));
 
 /** A short rendering of an offending value: errors must stay one readable line. JSON writes a number past its range (1e400) as null: it is Infinity. */
 function preview(value: unknown): string {

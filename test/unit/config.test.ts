@@ -118,6 +118,12 @@ describe('configuration', () => {
     expect(loadConfig({ env: { LEDGER_PLACEMENT_SETTLE_MS: '2147483647' } }).placementSettleMs).toBe(2147483647);
   });
 
+  it('quotes a bad key that is not plain text in the path, so that each problem stays one line', () => {
+    const found = problems(() => loadConfig({ file: file({ brokerSymbols: { 'A\n  env LEDGER_STORE → store: ok': 'X' } }), env: {} }));
+    expect(found).toEqual([expect.stringMatching(/^config file key brokerSymbols\."A\\n {2}env LEDGER_STORE → store: ok": expected an uppercase ticker like GME, got "A\\n/)]);
+    expect(found[0]).not.toContain('\n');
+  });
+
   it('refuses LEDGER_BROKER_SYMBOLS with a ticker given twice or a pair with two "=", quoting it, rather than keep one guess', () => {
     for (const text of ['SPLG=SPYM,SPLG=SPY', 'SPLG=SPYM=X']) {
       expect(problems(() => loadConfig({ env: { LEDGER_BROKER_SYMBOLS: text } }))).toEqual([expect.stringContaining(`→ brokerSymbols: expected { [K in an uppercase ticker like GME]: an uppercase ticker like GME }, got ${JSON.stringify(text)}`)]);

@@ -25,9 +25,10 @@ const MAX_CONFIRMATIONS = 10_000;
 /** A block count behind the latest block, or a head tag the node maintains. */
 const isConfirmations = (u: unknown): u is number | 'safe' | 'finalized' => (NonNegativeInt.is(u) && u <= MAX_CONFIRMATIONS) || u === 'safe' || u === 'finalized';
 const Confirmations = new t.Type<number | 'safe' | 'finalized', unknown, unknown>(`a block count up to ${MAX_CONFIRMATIONS}, "safe" or "finalized"`, isConfirmations, (u, c) => (isConfirmations(u) ? t.success(u) : t.failure(u, c)), t.identity);
-const HttpUrl = t.refinement(t.string, (s) => /^https?:\/\/[^\s/]+(\/\S*)?$/.test(s), 'an http(s) URL');
+/** One a URL parser takes too: a callback on port 99999 would only fail in the browser, after the login. */
+const HttpUrl = t.refinement(t.string, (s) => /^https?:\/\/[^\s/]+(\/\S*)?$/.test(s) && URL.canParse(s), 'an http(s) URL');
 /** fetch refuses a URL with a user:password at every call, and quotes it, password and all. */
-const SchwabBaseUrl = t.refinement(t.string, (s) => HttpUrl.is(s) && URL.canParse(s) && new URL(s).username === '' && new URL(s).password === '', 'an http(s) URL without user:password');
+const SchwabBaseUrl = t.refinement(t.string, (s) => HttpUrl.is(s) && new URL(s).username === '' && new URL(s).password === '', 'an http(s) URL without user:password');
 /** A URL that names a store; a bad one is quoted without its user:password. */
 const StoreUrl = new t.Type<string, string, unknown>('a store URL', t.string.is, (u, c) => {
   if (typeof u !== 'string') return t.failure(u, c);

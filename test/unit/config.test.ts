@@ -187,6 +187,13 @@ describe('configuration', () => {
     expect(loadConfig({ env: { SCHWAB_BASE_URL: 'http://127.0.0.1:8182' } }).schwabBaseUrl).toBe('http://127.0.0.1:8182');
   });
 
+  it('refuses a Schwab callback URL that no URL parser takes (a port past 65535), which would fail only in the browser after the login', () => {
+    for (const url of ['https://127.0.0.1:99999', 'https://xn--/callback', 'http://[::1/cb']) {
+      expect(problems(() => loadConfig({ env: { SCHWAB_CALLBACK_URL: url } }))).toEqual([expect.stringMatching(/^env SCHWAB_CALLBACK_URL → schwabCallbackUrl: expected an http\(s\) URL, got /)]);
+    }
+    expect(loadConfig({ file: file({ schwabCallbackUrl: 'https://127.0.0.1:8182/callback' }), env: {} }).schwabCallbackUrl).toBe('https://127.0.0.1:8182/callback');
+  });
+
   it('refuses a bad store URL from the file, the environment or --store, naming its source, never its password', () => {
     const path = file({ store: 'sqlite://host/ledger.db' });
     const found = problems(() => loadConfig({ file: path, env: { LEDGER_STORE: 'kurrentdb://admin:s3cret@db:2113' }, overrides: { store: 'esdb://' } }));

@@ -27,14 +27,21 @@ const ACCEPTED =
 /**
  * The URL as messages may quote it: everything between the scheme and the last `@` (a
  * user:password, e.g. esdb://admin:changeit@db:2113) becomes `***`. Up to the last `@`, as a
- * password may itself hold an unescaped `@`, `/` or `?`.
+ * password may itself hold an unescaped `@`, `/` or `?`. So does the value of an option the
+ * client does not know (`?password=…`, a credential put in the wrong place).
  */
 export function redactStoreUrl(url: string): string {
   const at = url.lastIndexOf('@');
-  if (at < 0) return url;
   const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(url)?.[0] ?? '';
-  return `${scheme}***${url.slice(at)}`;
+  const shown = at < 0 ? url : `${scheme}***${url.slice(at)}`;
+  const query = shown.indexOf('?');
+  return /^esdb/i.test(scheme) && query >= 0 ? `${shown.slice(0, query)}?${shown.slice(query + 1).split('&').map(redactOption).join('&')}` : shown;
 }
+
+const redactOption = (pair: string): string => {
+  const eq = pair.indexOf('=');
+  return eq < 0 || ESDB_OPTIONS.has(flat(pair.slice(0, eq))) ? pair : `${pair.slice(0, eq)}=***`;
+};
 
 function sqliteLocation(rest: string): E.Either<string, StoreLocation> {
   if (rest === MEMORY) return E.right({ kind: 'sqlite-memory' });
@@ -78,7 +85,8 @@ const VALUE_CHECKS: Record<OptionKind, (value: string) => string | undefined> = 
  */
 function optionProblem(pair: string): string | undefined {
   const [key = '', value, ...extra] = pair.split('=');
-  if (key.trim() === '' || value === undefined || value.trim() === '' || extra.length > 0 || pair.includes('?')) return `option ${JSON.stringify(pair)} is not key=value`;
+  // Quoted without its value, which may be a credential put in the wrong place.
+  if (key.trim() === '' || value === undefined || value.trim() === '' || extra.length > 0 || pair.includes('?')) return `option ${JSON.stringify(value === undefined ? key : `${key}=…`)} is not key=value`;
   const kind = ESDB_OPTIONS.get(flat(key));
   if (kind === undefined) return `unknown option ${JSON.stringify(key)}`;
   // The client folds case, `_` and `-` for every key but this one, which it matches exactly (and else ignores, printing the URL).

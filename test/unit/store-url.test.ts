@@ -105,6 +105,14 @@ describe('parseStoreUrl', () => {
     expect(parseStoreUrl(url)).toEqual({ kind: 'esdb', connectionString: url });
   });
 
+  it.each([
+    ['esdb://db:2113?password=s3cret', 'unknown option "password"', 'esdb://db:2113?password=***'],
+    ['esdb://db:2113?tls=false&apiKey=s3=cret', 'option "apiKey=…" is not key=value', 'esdb://db:2113?tls=false&apiKey=***'],
+  ])('quotes neither the value of an unknown option nor the rest of a bad pair: a misplaced password (%s)', (url, reason, shown) => {
+    expect(() => parseStoreUrl(url)).toThrow(`bad store URL ${JSON.stringify(shown)}: ${reason}`);
+    expect(() => parseStoreUrl(url)).not.toThrow(/s3/);
+  });
+
   it('quotes a bad URL without its user:password', () => {
     expect(() => parseStoreUrl('kurrentdb://admin:s3cret@db:2113')).toThrow('bad store URL "kurrentdb://***@db:2113": unknown kind of store');
   });

@@ -2,8 +2,9 @@
  * The read-only HTTP API (node:http): health, Prometheus metrics and the ledger's queries.
  * Binds 127.0.0.1 unless told otherwise. Every error is JSON `{ error, … }`.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { STATUS_CODES, createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { StoreUnavailable } from '../eventstore/errors.ts';
 import type { Logger } from '../log.ts';
 import { exposeLedger } from './metrics.ts';
@@ -86,15 +87,42 @@ function failure(error: unknown, options: HttpApiOptions, context: object): Repl
   return problem(500, 'internal error');
 }
 
+/** HTTP/1.1 requires a Host (RFC 9112 §3.2); node:http's own 400 for none has no body. */
+function hostMissing(req: IncomingMessage): Reply | undefined {
+  if (req.headers.host === undefined && req.httpVersionMajor === 1 && req.httpVersionMinor >= 1) return problem(400, 'bad request', { reason: 'an HTTP/1.1 request needs a Host header' }, { Connection: 'close' });
+  return undefined;
+}
+
+/** A request refused whatever it asks: no Host, or (bound to loopback) another host's name. */
+const refused = (req: IncomingMessage, loopback: boolean): Reply | undefined => hostMissing(req) ?? (loopback ? hostRefused(req.headers.host) : undefined);
+
+function send(res: ServerResponse, reply: Reply): void {
+  res.writeHead(reply.status, { ...reply.headers, 'Content-Length': Buffer.byteLength(reply.body) });
+  res.end(reply.body);
+}
+
 async function respond(routes: readonly Route[], options: HttpApiOptions, loopback: boolean, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const started = performance.now();
   const context = { method: req.method ?? 'GET', target: req.url ?? '/' };
   const reply =
-    (loopback ? hostRefused(req.headers.host) : undefined) ??
+    refused(req, loopback) ??
     (await answer(routes, context.method, context.target).catch((error: unknown) => failure(error, options, context)));
-  res.writeHead(reply.status, { ...reply.headers, 'Content-Length': Buffer.byteLength(reply.body) });
-  res.end(reply.body);
+  send(res, reply);
   options.log.debug({ ...context, status: reply.status, ms: Math.round(performance.now() - started) }, 'request');
+}
+
+/** A reply written straight to a socket node:http no longer answers on (a parse error, CONNECT), then closed. */
+function sendRaw(socket: Duplex, reply: Reply): void {
+  const headers = Object.entries({ ...reply.headers, 'Content-Length': String(Buffer.byteLength(reply.body)), Connection: 'close' }).map(([k, v]) => `${k}: ${v}\r\n`);
+  socket.end(`HTTP/1.1 ${reply.status} ${STATUS_CODES[reply.status] ?? ''}\r\n${headers.join('')}\r\n${reply.body}`, () => socket.destroy());
+}
+
+/** What node:http's parser refused, answered as JSON like every other error (node:http's own answers have no body). */
+function parseFailure(error: Error & { code?: string; reason?: string }): Reply {
+  const reason = error.reason ?? error.message;
+  if (error.code === 'HPE_HEADER_OVERFLOW') return problem(431, 'request header fields too large', { reason: 'the request line and headers exceed 16 KB' });
+  if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') return problem(408, 'request timeout', { reason });
+  return problem(400, 'bad request', { reason });
 }
 
 function listen(server: Server, port: number, host: string): Promise<AddressInfo> {
@@ -124,11 +152,29 @@ function closer(server: Server, unexpose: () => void): () => Promise<void> {
 export async function startHttpApi(options: HttpApiOptions): Promise<HttpApi> {
   const routes = apiRoutes(options);
   let loopback = true; // until listen() says where: no request is answered before that
-  const server = createServer((req, res) => {
+  // No requireHostHeader: its 400 has no body; hostMissing answers in JSON.
+  const server = createServer({ requireHostHeader: false }, (req, res) => {
     respond(routes, options, loopback, req, res).catch((error: unknown) => {
       options.log.error({ err: error, target: req.url }, 'response failed');
       res.destroy();
     });
+  });
+  server.on('clientError', (error: Error & { code?: string; reason?: string }, socket: Duplex) => {
+    options.log.debug({ code: error.code, reason: error.reason ?? error.message }, 'malformed request');
+    // As node:http does: answer only while nothing else has been written on the connection.
+    if (socket.writable && (socket as Duplex & { bytesWritten?: number }).bytesWritten === 0) sendRaw(socket, parseFailure(error));
+    else socket.destroy();
+  });
+  // Without these node:http drops a CONNECT without a word, and answers an unknown Expect with an empty 417.
+  server.on('connect', (req: IncomingMessage, socket: Duplex) => {
+    const method = req.method ?? 'CONNECT';
+    sendRaw(socket, problem(405, 'method not allowed', { method, allowed: READ_METHODS }, { Allow: READ_METHODS.join(', ') }));
+    options.log.debug({ method, target: req.url, status: 405 }, 'request');
+  });
+  server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
+    const reply = refused(req, loopback) ?? problem(417, 'expectation failed', { expect: req.headers.expect ?? '', reason: 'the API supports only Expect: 100-continue' });
+    send(res, reply);
+    options.log.debug({ method: req.method, target: req.url, status: reply.status }, 'request');
   });
   const host = options.host ?? DEFAULT_HTTP_HOST;
   const unexpose = exposeLedger(options.metrics, options.follower);

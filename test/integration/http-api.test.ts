@@ -1,7 +1,7 @@
 /** The HTTP API over real HTTP, on the example ledger in a SQLite store, against the CLI's JSON shapes. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createServer, request, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { connect, type AddressInfo } from 'node:net';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { execFile } from 'node:child_process';
 import { tmpdir } from 'node:os';
@@ -82,6 +82,54 @@ function getAs(url: string, path: string, host: string): Promise<{ status: numbe
 }
 
 const body = async (api: HttpApi, path: string): Promise<unknown> => (await get(api, path)).body;
+
+interface RawResponse {
+  readonly status: number;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body: unknown;
+}
+
+/** The complete final (non-1xx) responses in what a connection received, bodies parsed when JSON. */
+function responsesOf(received: string): RawResponse[] {
+  const responses: RawResponse[] = [];
+  let rest = received;
+  while (rest.startsWith('HTTP/1.1 ') && rest.includes('\r\n\r\n')) {
+    const end = rest.indexOf('\r\n\r\n');
+    const [line = '', ...lines] = rest.slice(0, end).split('\r\n');
+    const headers = Object.fromEntries(lines.map((l) => [l.slice(0, l.indexOf(':')).toLowerCase(), l.slice(l.indexOf(':') + 1).trim()]));
+    const length = Number(headers['content-length'] ?? 0);
+    if (rest.length < end + 4 + length) break;
+    const text = rest.slice(end + 4, end + 4 + length);
+    rest = rest.slice(end + 4 + length);
+    const status = Number(line.split(' ')[1]);
+    if (status >= 200) responses.push({ status, headers, body: headers['content-type']?.startsWith('application/json') ? JSON.parse(text) : text });
+  }
+  return responses;
+}
+
+/**
+ * Sends `text` as it is on a new connection (node:net: anything, malformed HTTP included); resolves once
+ * `expected` responses have arrived or the server closed the connection, or after `ms` (timedOut).
+ */
+function rawHttp(port: number, text: string, expected = 1, ms = 3000): Promise<{ responses: RawResponse[]; closed: boolean; timedOut: boolean }> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    let received = '';
+    const done = (closed: boolean, timedOut: boolean) => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve({ responses: responsesOf(received), closed, timedOut });
+    };
+    const timer = setTimeout(() => done(false, true), ms);
+    socket.on('data', (chunk: Buffer) => {
+      received += chunk.toString('latin1');
+      if (responsesOf(received).length >= expected) done(false, false);
+    });
+    socket.on('error', () => undefined);
+    socket.on('close', () => done(true, false));
+    socket.write(text, 'latin1');
+  });
+}
 
 async function caughtUp(follower: LedgerFollower): Promise<void> {
   await expect.poll(async () => (await follower.status()).caughtUp, { timeout: 5000, interval: 10 }).toBe(true);
@@ -210,6 +258,24 @@ describe('HTTP API on the example ledger', () => {
     expect(await bad('/positions/%E0%A4%A')).toMatchObject({ status: 400, body: { parameter: 'path' } });
     expect(await bad('/trades?limit=1&limit=2')).toMatchObject({ status: 400, body: { parameter: 'limit', reason: 'given more than once' } });
     expect(await bad('/positions?sort=net')).toMatchObject({ status: 400, body: { parameter: 'sort', reason: expect.stringMatching(/unknown parameter/) } });
+  });
+
+  it('answers what node:http refuses before any route in JSON too: malformed HTTP, headers over 16 KB, no Host, an unknown Expect, CONNECT', async () => {
+    const one = async (text: string): Promise<RawResponse | undefined> => {
+      const { responses } = await rawHttp(api.port, text);
+      expect(responses.length, text.slice(0, 80)).toBeLessThanOrEqual(1);
+      return responses[0];
+    };
+    const json = { 'content-type': 'application/json; charset=utf-8' };
+    expect(await one('FOO /positions HTTP/1.1\r\nHost: localhost\r\n\r\n')).toMatchObject({ status: 400, headers: json, body: { error: 'bad request', reason: 'Invalid method encountered' } });
+    expect(await one('GET /posi\0tions HTTP/1.1\r\nHost: localhost\r\n\r\n')).toMatchObject({ status: 400, headers: json, body: { error: 'bad request', reason: 'Invalid char in url path' } });
+    expect(await one(`GET /positions HTTP/1.1\r\nHost: localhost\r\nX-Padding: ${'x'.repeat(20_000)}\r\n\r\n`)).toMatchObject({ status: 431, headers: json, body: { error: 'request header fields too large', reason: expect.stringMatching(/16 KB/) } });
+    expect(await one('GET /positions HTTP/1.1\r\n\r\n')).toMatchObject({ status: 400, headers: json, body: { error: 'bad request', reason: 'an HTTP/1.1 request needs a Host header' } });
+    expect(await one('GET /positions HTTP/1.0\r\n\r\n')).toMatchObject({ status: 200 }); // HTTP/1.0 has no Host
+    expect(await one('GET /positions HTTP/1.1\r\nHost: localhost\r\nExpect: 200-ok\r\n\r\n')).toMatchObject({ status: 417, headers: json, body: { error: 'expectation failed', expect: '200-ok', reason: expect.stringMatching(/100-continue/) } });
+    expect(await one('GET /positions HTTP/1.1\r\nHost: attacker.example\r\nExpect: 200-ok\r\n\r\n')).toMatchObject({ status: 403, body: { error: 'host not allowed' } });
+    expect(await one('CONNECT localhost:443 HTTP/1.1\r\nHost: localhost:443\r\n\r\n')).toMatchObject({ status: 405, headers: { ...json, allow: 'GET, HEAD' }, body: { error: 'method not allowed', method: 'CONNECT', allowed: ['GET', 'HEAD'] } });
+    expect(await get(api, '/health/live')).toMatchObject({ status: 200 });
   });
 
   it('bound to loopback, answers only requests addressed to a loopback name (no DNS rebinding)', async () => {

@@ -87,14 +87,17 @@ function failure(error: unknown, options: HttpApiOptions, context: object): Repl
   return problem(500, 'internal error');
 }
 
-/** HTTP/1.1 requires a Host (RFC 9112 §3.2); node:http's own 400 for none has no body. */
-function hostMissing(req: IncomingMessage): Reply | undefined {
-  if (req.headers.host === undefined && req.httpVersionMajor === 1 && req.httpVersionMinor >= 1) return problem(400, 'bad request', { reason: 'an HTTP/1.1 request needs a Host header' }, { Connection: 'close' });
+/** HTTP/1.1 requires exactly one Host (RFC 9112 §3.2); node:http keeps only the first of several, and its own 400 for none has no body. */
+function hostMissingOrRepeated(req: IncomingMessage): Reply | undefined {
+  const hosts = req.rawHeaders.filter((name, i) => i % 2 === 0 && name.toLowerCase() === 'host').length;
+  const close = { Connection: 'close' };
+  if (hosts > 1) return problem(400, 'bad request', { reason: `${hosts} Host headers; a request carries at most one` }, close);
+  if (hosts === 0 && req.httpVersionMajor === 1 && req.httpVersionMinor >= 1) return problem(400, 'bad request', { reason: 'an HTTP/1.1 request needs a Host header' }, close);
   return undefined;
 }
 
-/** A request refused whatever it asks: no Host, or (bound to loopback) another host's name. */
-const refused = (req: IncomingMessage, loopback: boolean): Reply | undefined => hostMissing(req) ?? (loopback ? hostRefused(req.headers.host) : undefined);
+/** A request refused whatever it asks: a missing or repeated Host, or (bound to loopback) another host's name. */
+const refused = (req: IncomingMessage, loopback: boolean): Reply | undefined => hostMissingOrRepeated(req) ?? (loopback ? hostRefused(req.headers.host) : undefined);
 
 function send(res: ServerResponse, reply: Reply): void {
   res.writeHead(reply.status, { ...reply.headers, 'Content-Length': Buffer.byteLength(reply.body) });
@@ -152,7 +155,7 @@ function closer(server: Server, unexpose: () => void): () => Promise<void> {
 export async function startHttpApi(options: HttpApiOptions): Promise<HttpApi> {
   const routes = apiRoutes(options);
   let loopback = true; // until listen() says where: no request is answered before that
-  // No requireHostHeader: its 400 has no body; hostMissing answers in JSON.
+  // No requireHostHeader: its 400 has no body; hostMissingOrRepeated answers in JSON.
   const server = createServer({ requireHostHeader: false }, (req, res) => {
     respond(routes, options, loopback, req, res).catch((error: unknown) => {
       options.log.error({ err: error, target: req.url }, 'response failed');

@@ -277,6 +277,12 @@ describe('HTTP API on the example ledger', () => {
     expect(await one('CONNECT localhost:443 HTTP/1.1\r\nHost: localhost:443\r\n\r\n')).toMatchObject({ status: 405, headers: { ...json, allow: 'GET, HEAD' }, body: { error: 'method not allowed', method: 'CONNECT', allowed: ['GET', 'HEAD'] } });
     expect(await get(api, '/health/live')).toMatchObject({ status: 200 });
   });
+  it('refuses a request with more than one Host: node:http would judge it by the first alone', async () => {
+    for (const hosts of [['localhost', 'attacker.example'], ['attacker.example', 'localhost'], ['localhost', 'localhost']]) {
+      const { responses } = await rawHttp(api.port, `GET /positions HTTP/1.1\r\n${hosts.map((h) => `Host: ${h}\r\n`).join('')}\r\n`);
+      expect(responses, hosts.join(', ')).toMatchObject([{ status: 400, body: { error: 'bad request', reason: '2 Host headers; a request carries at most one' } }]);
+    }
+  });
 
   it('bound to loopback, answers only requests addressed to a loopback name (no DNS rebinding)', async () => {
     for (const host of ['localhost', `localhost:${api.port}`, `127.0.0.1:${api.port}`, '127.1', `[::1]:${api.port}`, 'LOCALHOST']) {

@@ -96,11 +96,19 @@ function hostMissingOrRepeated(req: IncomingMessage): Reply | undefined {
   return undefined;
 }
 
+/**
+ * node:http, with no 'upgrade' listener, answers a request asking for an Upgrade like any other but
+ * reads nothing more from its connection: a request sent after it on the connection would wait for
+ * the keep-alive timeout, unanswered. Closing the connection tells the client to send it on another.
+ */
+const closeAfterUpgrade = (req: IncomingMessage): Record<string, string> =>
+  req.headers.upgrade !== undefined && /(^|,)\s*upgrade\s*(,|$)/i.test(req.headers.connection ?? '') ? { Connection: 'close' } : {};
+
 /** A request refused whatever it asks: a missing or repeated Host, or (bound to loopback) another host's name. */
 const refused = (req: IncomingMessage, loopback: boolean): Reply | undefined => hostMissingOrRepeated(req) ?? (loopback ? hostRefused(req.headers.host) : undefined);
 
-function send(res: ServerResponse, reply: Reply): void {
-  res.writeHead(reply.status, { ...reply.headers, 'Content-Length': Buffer.byteLength(reply.body) });
+function send(req: IncomingMessage, res: ServerResponse, reply: Reply): void {
+  res.writeHead(reply.status, { ...reply.headers, ...closeAfterUpgrade(req), 'Content-Length': Buffer.byteLength(reply.body) });
   res.end(reply.body);
 }
 
@@ -110,7 +118,7 @@ async function respond(routes: readonly Route[], options: HttpApiOptions, loopba
   const reply =
     refused(req, loopback) ??
     (await answer(routes, context.method, context.target).catch((error: unknown) => failure(error, options, context)));
-  send(res, reply);
+  send(req, res, reply);
   options.log.debug({ ...context, status: reply.status, ms: Math.round(performance.now() - started) }, 'request');
 }
 
@@ -176,7 +184,7 @@ export async function startHttpApi(options: HttpApiOptions): Promise<HttpApi> {
   });
   server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
     const reply = refused(req, loopback) ?? problem(417, 'expectation failed', { expect: req.headers.expect ?? '', reason: 'the API supports only Expect: 100-continue' });
-    send(res, reply);
+    send(req, res, reply);
     options.log.debug({ method: req.method, target: req.url, status: reply.status }, 'request');
   });
   const host = options.host ?? DEFAULT_HTTP_HOST;

@@ -283,6 +283,16 @@ describe('HTTP API on the example ledger', () => {
       expect(responses, hosts.join(', ')).toMatchObject([{ status: 400, body: { error: 'bad request', reason: '2 Host headers; a request carries at most one' } }]);
     }
   });
+  it('closes the connection after answering a request for an Upgrade, so a request sent after it does not wait unanswered', async () => {
+    const upgrade = 'GET /health/live HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n';
+    // node:http reads nothing more from such a connection: it used to say keep-alive and leave the next request unanswered until its keep-alive timeout (5 s).
+    const { responses, closed, timedOut } = await rawHttp(api.port, `${upgrade}GET /positions HTTP/1.1\r\nHost: localhost\r\n\r\n`, 2);
+    expect({ closed, timedOut }).toEqual({ closed: true, timedOut: false });
+    expect(responses).toMatchObject([{ status: 200, headers: { connection: 'close' }, body: { status: 'ok' } }]);
+    // An Upgrade header alone (without Connection: Upgrade) asks for nothing: the connection stays usable.
+    const plain = await rawHttp(api.port, 'GET /health/live HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n\r\nGET /health/live HTTP/1.1\r\nHost: localhost\r\n\r\n', 2);
+    expect(plain.responses.map((r) => r.status)).toEqual([200, 200]);
+  });
 
   it('bound to loopback, answers only requests addressed to a loopback name (no DNS rebinding)', async () => {
     for (const host of ['localhost', `localhost:${api.port}`, `127.0.0.1:${api.port}`, '127.1', `[::1]:${api.port}`, 'LOCALHOST']) {

@@ -163,8 +163,16 @@ function closer(server: Server, unexpose: () => void): () => Promise<void> {
 export async function startHttpApi(options: HttpApiOptions): Promise<HttpApi> {
   const routes = apiRoutes(options);
   let loopback = true; // until listen() says where: no request is answered before that
+  /** Per connection, the responses not yet sent in full. */
+  const unanswered = new WeakMap<Duplex, Set<ServerResponse>>();
+  const track = (req: IncomingMessage, res: ServerResponse): void => {
+    const pending = unanswered.get(req.socket) ?? new Set();
+    unanswered.set(req.socket, pending.add(res));
+    res.once('close', () => pending.delete(res));
+  };
   // No requireHostHeader: its 400 has no body; hostMissingOrRepeated answers in JSON.
   const server = createServer({ requireHostHeader: false }, (req, res) => {
+    track(req, res);
     respond(routes, options, loopback, req, res).catch((error: unknown) => {
       options.log.error({ err: error, target: req.url }, 'response failed');
       res.destroy();
@@ -172,9 +180,9 @@ export async function startHttpApi(options: HttpApiOptions): Promise<HttpApi> {
   });
   server.on('clientError', (error: Error & { code?: string; reason?: string }, socket: Duplex) => {
     options.log.debug({ code: error.code, reason: error.reason ?? error.message }, 'malformed request');
-    // As node:http does: answer only while nothing else has been written on the connection.
-    if (socket.writable && (socket as Duplex & { bytesWritten?: number }).bytesWritten === 0) sendRaw(socket, parseFailure(error));
-    else socket.destroy();
+    // The requests before it on the connection (pipelined) are answered first: the refusal follows their answers.
+    const before = [...(unanswered.get(socket) ?? [])].map((res) => new Promise((closed) => res.once('close', closed)));
+    void Promise.all(before).then(() => (socket.writable ? sendRaw(socket, parseFailure(error)) : socket.destroy()));
   });
   // Without these node:http drops a CONNECT without a word, and answers an unknown Expect with an empty 417.
   server.on('connect', (req: IncomingMessage, socket: Duplex) => {
@@ -183,6 +191,7 @@ export async function startHttpApi(options: HttpApiOptions): Promise<HttpApi> {
     options.log.debug({ method, target: req.url, status: 405 }, 'request');
   });
   server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
+    track(req, res);
     const reply = refused(req, loopback) ?? problem(417, 'expectation failed', { expect: req.headers.expect ?? '', reason: 'the API supports only Expect: 100-continue' });
     send(req, res, reply);
     options.log.debug({ method: req.method, target: req.url, status: reply.status }, 'request');

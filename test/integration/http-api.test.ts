@@ -293,6 +293,14 @@ describe('HTTP API on the example ledger', () => {
     const plain = await rawHttp(api.port, 'GET /health/live HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n\r\nGET /health/live HTTP/1.1\r\nHost: localhost\r\n\r\n', 2);
     expect(plain.responses.map((r) => r.status)).toEqual([200, 200]);
   });
+  it('answers the requests pipelined before a malformed one, then refuses it', async () => {
+    const good = 'GET /health/live HTTP/1.1\r\nHost: localhost\r\n\r\nGET /hedges?status=filled HTTP/1.1\r\nHost: localhost\r\n\r\n';
+    const { responses } = await rawHttp(api.port, `${good}GARBAGE\r\n\r\n`, 3);
+    expect(responses.map((r) => [r.status, r.body])).toEqual([[200, { status: 'ok' }], [200, expect.any(Array)], [400, { error: 'bad request', reason: 'Invalid method encountered' }]]);
+    // After an Expect: 100-continue, whose interim answer node:http writes at once: the final answers still come.
+    const put = await rawHttp(api.port, 'PUT /positions HTTP/1.1\r\nHost: localhost\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n{}\x01\r\n\r\n', 2);
+    expect(put.responses.map((r) => r.status)).toEqual([405, 400]);
+  });
 
   it('bound to loopback, answers only requests addressed to a loopback name (no DNS rebinding)', async () => {
     for (const host of ['localhost', `localhost:${api.port}`, `127.0.0.1:${api.port}`, '127.1', `[::1]:${api.port}`, 'LOCALHOST']) {

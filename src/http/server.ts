@@ -62,8 +62,11 @@ function hostRefused(host: string | undefined): Reply | undefined {
   return problem(403, 'host not allowed', { host, reason: 'the API listens on loopback and answers only requests addressed to localhost, 127.0.0.1 or [::1]' });
 }
 
+/** A request target in absolute-form (`http://host/path`), which a server must accept as well (RFC 9112 §3.2.2); else undefined. */
+const absoluteForm = (target: string): URL | undefined => (/^https?:\/\//i.test(target) && URL.canParse(target) ? new URL(target) : undefined);
+
 async function answer(routes: readonly Route[], method: string, target: string): Promise<Reply> {
-  const url = new URL(`http://api${target.startsWith('/') ? target : `/${target}`}`);
+  const url = absoluteForm(target) ?? new URL(`http://api${target.startsWith('/') ? target : `/${target}`}`);
   for (const { pattern, handle } of routes) {
     const match = pattern.exec(url.pathname);
     if (match === null) continue;
@@ -104,8 +107,11 @@ function hostMissingOrRepeated(req: IncomingMessage): Reply | undefined {
 const closeAfterUpgrade = (req: IncomingMessage): Record<string, string> =>
   req.headers.upgrade !== undefined && /(^|,)\s*upgrade\s*(,|$)/i.test(req.headers.connection ?? '') ? { Connection: 'close' } : {};
 
-/** A request refused whatever it asks: a missing or repeated Host, or (bound to loopback) another host's name. */
-const refused = (req: IncomingMessage, loopback: boolean): Reply | undefined => hostMissingOrRepeated(req) ?? (loopback ? hostRefused(req.headers.host) : undefined);
+/** A request refused whatever it asks: a missing or repeated Host, or (bound to loopback) another host's name, in Host or in an absolute-form target. */
+const refused = (req: IncomingMessage, loopback: boolean): Reply | undefined => {
+  const authority = absoluteForm(req.url ?? '')?.host;
+  return hostMissingOrRepeated(req) ?? (loopback ? (hostRefused(req.headers.host) ?? (authority === undefined ? undefined : hostRefused(authority))) : undefined);
+};
 
 function send(req: IncomingMessage, res: ServerResponse, reply: Reply): void {
   res.writeHead(reply.status, { ...reply.headers, ...closeAfterUpgrade(req), 'Content-Length': Buffer.byteLength(reply.body) });

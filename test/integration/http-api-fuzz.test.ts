@@ -244,7 +244,11 @@ const caseOf = (port: number): fc.Arbitrary<Case> =>
     .tuple(
       method,
       fc.oneof(
-        { weight: 3, arbitrary: fc.constantFrom(...ROUTES).chain((r) => validQuery(r).map((q) => ({ path: r, query: q, route: r as string | undefined }))) },
+        {
+          weight: 3,
+          // Origin-form mostly; absolute-form (with a loopback authority) now and then.
+          arbitrary: fc.tuple(fc.constantFrom(...ROUTES), fc.constantFrom('', '', '', `http://localhost:${port}`, 'HTTP://127.0.0.1')).chain(([r, authority]) => validQuery(r).map((q) => ({ path: authority + r, query: q, route: r as string | undefined }))),
+        },
         { weight: 3, arbitrary: fc.tuple(fc.constantFrom(...ROUTES), query).map(([r, q]) => ({ path: r, query: q, route: r as string | undefined })) },
         { weight: 3, arbitrary: fc.tuple(path, query).map(([p, q]) => ({ path: p, query: q, route: undefined })) },
       ),

@@ -302,6 +302,15 @@ describe('HTTP API on the example ledger', () => {
     expect(put.responses.map((r) => r.status)).toEqual([405, 400]);
   });
 
+  it('accepts a request target in absolute form (http://host/path), as HTTP/1.1 requires of a server', async () => {
+    const as = async (target: string, host = 'localhost') => (await rawHttp(api.port, `GET ${target} HTTP/1.1\r\nHost: ${host}\r\n\r\n`)).responses.map((r) => [r.status, r.body]);
+    expect(await as(`http://localhost:${api.port}/hedges?status=filled`)).toEqual([[200, await body(api, '/hedges?status=filled')]]);
+    expect(await as(`HTTP://127.0.0.1/positions/GME`)).toEqual([[200, await body(api, '/positions/GME')]]);
+    expect(await as(`http://localhost:${api.port}/nope`)).toEqual([[404, { error: 'not found', path: '/nope' }]]);
+    // Bound to loopback, the target's host is judged like Host.
+    expect(await as('http://attacker.example/positions')).toEqual([[403, expect.objectContaining({ error: 'host not allowed', host: 'attacker.example' })]]);
+  });
+
   it('bound to loopback, answers only requests addressed to a loopback name (no DNS rebinding)', async () => {
     for (const host of ['localhost', `localhost:${api.port}`, `127.0.0.1:${api.port}`, '127.1', `[::1]:${api.port}`, 'LOCALHOST']) {
       expect((await getAs(api.url, '/positions', host)).status, host).toBe(200);

@@ -1,0 +1,228 @@
+/**
+ * Corrupt stored events, over a real SQLite file: the example ledger (ingest-file, run --once) with
+ * k of its stored events damaged in place (a field dropped, a wrong type, text that is not JSON,
+ * another type's data, an unknown type, huge numbers, non-hex hashes, 40-digit decimals…). Every
+ * fold (replay, the queries, the accumulator service, the API's follower) goes on past them,
+ * reports each one that fails its codec as a `corrupt_event` naming it, gives the same answers
+ * every time, and folds the good logs around a corrupt orderbook log as if it had never been stored.
+ */
+import { describe, expect, it, beforeAll } from 'vitest';
+import fc from 'fast-check';
+import Database from 'better-sqlite3';
+import { copyFileSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { EXAMPLE, runCli } from '../support/cli.ts';
+import { openStore } from '../../src/eventstore/url.ts';
+import { decodeEvent } from '../../src/domain/events.ts';
+import { foldLedger } from '../../src/services/ledger-query.ts';
+import { stateHash } from '../../src/services/state-hash.ts';
+import { AccumulatorService } from '../../src/services/accumulator.ts';
+import { LedgerFollower } from '../../src/services/ledger-follower.ts';
+import { accumulatorConfig } from '../../src/cli/context.ts';
+import { loadConfig } from '../../src/config.ts';
+import { logger } from '../../src/log.ts';
+import { positionsJson, hedgesJson, tradeJson, rejectionJson } from '../../projections/queries.ts';
+import type { Fill, Rejection } from '../../projections/fill.ts';
+import type { RecordedEvent } from '../../src/eventstore/port.ts';
+import { until } from '../support/until.ts';
+
+const CONFIG_FILE = join(EXAMPLE, 'ledger.json');
+const fold = accumulatorConfig(loadConfig({ file: CONFIG_FILE }), 'test');
+const dir = mkdtempSync(join(tmpdir(), 'corrupt-events-'));
+const BASE = join(dir, 'base.db');
+
+interface Row { position: number; stream: string; type: string; data: string }
+
+/** A damage to one stored event: the new type and data text (data is written as is, JSON or not). */
+type Damage = (row: Row, rows: readonly Row[], pick: number) => { type: string; data: string };
+
+const obj = (row: Row): Record<string, unknown> => JSON.parse(row.data) as Record<string, unknown>;
+const keyOf = (o: Record<string, unknown>, pick: number): string => Object.keys(o)[pick % Object.keys(o).length]!;
+const set = (row: Row, key: string | undefined, value: unknown): { type: string; data: string } => {
+  const o = obj(row);
+  const k = key !== undefined && key in o ? key : keyOf(o, key?.length ?? 0);
+  return { type: row.type, data: JSON.stringify({ ...o, [k]: value }) };
+};
+
+const DAMAGES: Record<string, Damage> = {
+  dropField: (row, _rows, pick) => {
+    const o = obj(row);
+    delete o[keyOf(o, pick)];
+    return { type: row.type, data: JSON.stringify(o) };
+  },
+  wrongType: (row, _rows, pick) => set(row, keyOf(obj(row), pick), pick % 2 ? 42 : { nested: true }),
+  invalidJson: (row) => ({ type: row.type, data: row.data.slice(0, -7) }),
+  otherTypesData: (row, rows, pick) => {
+    const others = rows.filter((r) => r.type !== row.type);
+    return { type: row.type, data: others[pick % others.length]!.data };
+  },
+  unknownType: (row) => ({ type: 'HedgeOrderAmended', data: row.data }),
+  hugeNumber: (row, _rows, pick) => {
+    const o = obj(row);
+    const k = ['sequence', 'chainId', 'consecutiveFailures'].find((key) => key in o);
+    if (k) return { type: row.type, data: JSON.stringify(o).replace(`"${k}":${JSON.stringify(o[k])}`, `"${k}":${pick % 2 ? '1e400' : '1e300'}`) };
+    const hex = ['logIndex', 'blockNumber', 'transactionIndex'].find((key) => key in o);
+    if (hex) return set(row, hex, `0x${'f'.repeat(40)}`);
+    return set(row, ['quantity', 'filledQuantity', 'averagePrice'].find((key) => key in o), '9'.repeat(80));
+  },
+  nonHexHash: (row) => {
+    const o = obj(row);
+    const k = ['transactionHash', 'blockHash', 'address', 'commandId', 'causationId'].find((key) => key in o);
+    return set(row, k, `0x${'zz'.repeat(32)}`);
+  },
+  decimal40: (row) => {
+    const o = obj(row);
+    return set(row, ['quantity', 'filledQuantity', 'averagePrice', 'referencePrice'].find((key) => key in o), `1.${'3'.repeat(40)}`);
+  },
+  negativeQuantity: (row) => {
+    const o = obj(row);
+    return set(row, ['quantity', 'filledQuantity', 'averagePrice'].find((key) => key in o), '-3');
+  },
+  nonWholeQuantity: (row) => {
+    const o = obj(row);
+    return row.type === 'HedgeRequested' ? set(row, 'quantity', '1.5') : set(row, ['filledQuantity', 'quantity'].find((k) => k in o), '0.5');
+  },
+  unknownCommand: (row) => {
+    const o = obj(row);
+    return 'commandId' in o ? set(row, 'commandId', '00000000-0000-5000-8000-000000000001') : set(row, keyOf(o, 0), null);
+  },
+};
+
+const view = async (url: string) => {
+  const store = await openStore(url);
+  const fills: Fill[] = [];
+  const rejections: Rejection[] = [];
+  try {
+    const v = await foldLedger(store, fold, { listener: { onFill: (f) => fills.push(f), onRejection: (r) => rejections.push(r) } });
+    return { hash: stateHash(v), positions: positionsJson(v), hedges: hedgesJson(v), fills: fills.map(tradeJson), rejections: rejections.map(rejectionJson) };
+  } finally {
+    await store.close();
+  }
+};
+
+function corrupt(path: string, damages: readonly (readonly [number, string, number])[]): Row[] {
+  const db = new Database(path);
+  try {
+    const rows = db.prepare('SELECT position, stream, type, data FROM events ORDER BY position').all() as Row[];
+    const update = db.prepare('UPDATE events SET type = ?, data = ? WHERE position = ?');
+    const damaged: Row[] = [];
+    for (const [index, kind, pick] of damages) {
+      const row = rows[index % rows.length]!;
+      if (damaged.some((d) => d.position === row.position)) continue;
+      const { type, data } = DAMAGES[kind]!(row, rows, pick);
+      update.run(type, data, row.position);
+      damaged.push({ ...row, type, data });
+    }
+    db.prepare('DELETE FROM checkpoints').run();
+    return damaged;
+  } finally {
+    db.close();
+  }
+}
+
+function remove(path: string, positions: readonly number[]): void {
+  const db = new Database(path);
+  try {
+    const del = db.prepare('DELETE FROM events WHERE position = ?');
+    for (const p of positions) del.run(p);
+    db.prepare('DELETE FROM checkpoints').run();
+  } finally {
+    db.close();
+  }
+}
+
+async function storedEvents(url: string): Promise<RecordedEvent[]> {
+  const store = await openStore(url);
+  const out: RecordedEvent[] = [];
+  try {
+    for await (const e of store.readAll({})) out.push(e);
+  } finally {
+    await store.close();
+  }
+  return out;
+}
+
+let copies = 0;
+const copyOf = (from: string): string => {
+  const path = join(dir, `copy-${copies++}.db`);
+  copyFileSync(from, path);
+  return path;
+};
+const copy = (): string => copyOf(BASE);
+
+beforeAll(async () => {
+  const common = ['--config', CONFIG_FILE, '--store', `sqlite:${BASE}`];
+  expect((await runCli(['ingest-file', join(EXAMPLE, 'logs.jsonl'), '--tokens', join(EXAMPLE, 'tokens.json'), ...common])).code).toBe(0);
+  expect((await runCli(['run', '--once', '--broker', 'paper', ...common])).code).toBe(0);
+});
+
+const damageArb = fc.array(fc.tuple(fc.nat(), fc.constantFrom(...Object.keys(DAMAGES)), fc.nat()), { minLength: 1, maxLength: 4 });
+
+describe('corrupt stored events', () => {
+  it('every fold goes on past them, names each, answers the same every time', async () => {
+    await fc.assert(
+      fc.asyncProperty(damageArb, async (damages) => {
+        const path = copy();
+        const damaged = corrupt(path, damages);
+        const url = `sqlite:${path}`;
+        const stored = await storedEvents(url);
+        const failing = stored.filter((e) => decodeEvent(e)._tag === 'Left');
+
+        const a = await view(url);
+        const b = await view(url);
+        expect(b).toEqual(a);
+        // Every event that fails its codec is one corrupt_event rejection naming it and the failing path.
+        const corruptRejections = a.rejections.filter((r) => r.reason === 'corrupt_event');
+        expect(corruptRejections.map((r) => r.eventId).sort()).toEqual(failing.map((e) => e.id).sort());
+        for (const r of corruptRejections) expect(r.detail).toMatch(/^corrupt event \S+@\d+ at (type|data\S*): ./);
+
+        // Corrupt orderbook and token logs: the good ones around them fold as if the corrupt ones had never been stored.
+        const ledgerFailing = failing.filter((e) => /^(orderbook|token)-/.test(e.stream));
+        if (ledgerFailing.length === failing.length && damaged.every((d) => failing.some((f) => f.position === `${d.position}`.padStart(20, '0')))) {
+          const without = copy();
+          remove(without, ledgerFailing.map((e) => Number(e.position)));
+          const w = await view(`sqlite:${without}`);
+          expect(a.fills).toEqual(w.fills);
+          expect(a.positions.map(({ symbol, net, onchainBought, onchainSold }) => ({ symbol, net, onchainBought, onchainSold })))
+            .toEqual(w.positions.map(({ symbol, net, onchainBought, onchainSold }) => ({ symbol, net, onchainBought, onchainSold })));
+        }
+
+        // The accumulator service folds them the same way every time: done, or stopped with a named reason (no TypeError).
+        const outcomes: string[] = [];
+        for (let i = 0; i < 2; i++) {
+          const store = await openStore(`sqlite:${copyOf(path)}`);
+          try {
+            const service = new AccumulatorService({ store, config: fold, log: logger('accumulator') });
+            outcomes.push(await service.catchUp().then((n) => `folded ${n}`, (e: Error) => `${e.name}: ${e.message}`));
+          } finally {
+            await store.close();
+          }
+        }
+        if (process.env['TRACE']) console.log(JSON.stringify(damaged.map((d) => [d.type, d.data.slice(0, 200)])), outcomes[0]);
+        expect(outcomes[1]).toBe(outcomes[0]);
+        expect(outcomes[0]).toMatch(/^(folded \d+|DecisionDiverged: )/);
+        // The API's follower folds them too, to the same view.
+        const store = await openStore(url);
+        try {
+          const follower = new LedgerFollower({ store, config: fold, log: logger('ledger-follower') });
+          const stop = new AbortController();
+          follower.start(stop.signal);
+          try {
+            await until(async () => (await follower.status()).caughtUp, 'the follower at the head');
+            expect(stateHash(follower.view)).toBe(a.hash);
+            expect(follower.progress().state).toBe('following');
+          } finally {
+            stop.abort();
+            await follower.stopped;
+          }
+        } finally {
+          await store.close();
+        }
+        return true;
+      }),
+      { numRuns: Number(process.env['RUNS'] ?? 40), seed: Number(process.env['SEED'] ?? 7) },
+    );
+  });
+});
+

@@ -12,7 +12,7 @@
  */
 import { setMaxListeners } from 'node:events';
 import { NO_STREAM, type EventStore, type From, type RecordedEvent } from '../eventstore/port.ts';
-import { StreamNotFound, WrongExpectedVersion } from '../eventstore/errors.ts';
+import { StreamNotFound, WrongExpectedVersion, type CorruptEvent } from '../eventstore/errors.ts';
 import { decodeEvent, encodeEvent, streams } from '../domain/events.ts';
 import { orderEventId } from '../domain/ids.ts';
 import { HedgeOrderBook, isOrderEvent, type OrderEvent, type OrderTrack } from '../../projections/hedge-orders.ts';
@@ -86,6 +86,21 @@ export class OrderStepsStuck extends Error {
   override readonly name = 'OrderStepsStuck';
 }
 
+/**
+ * A stored hedge command that cannot be read (a corrupt event in `hedgecmd-<SYMBOL>`): no order can be
+ * placed for it, while the accumulator, which decided it, waits for its outcome and issues nothing more
+ * for the symbol. `run --once` stops with it once the readable commands are done; the service reports it.
+ */
+export class UnreadableCommand extends Error {
+  override readonly name = 'UnreadableCommand';
+  constructor(readonly corrupt: CorruptEvent) {
+    super(
+      `hedge command ${corrupt.stream}@${corrupt.revision} cannot be read (${corrupt.message}): no order is placed for it, ` +
+        'and its symbol waits for its outcome; restore the store from a backup (docs/operations.md, Backing up and restoring)',
+    );
+  }
+}
+
 /** What to do when the broker needs a human or a command's steps keep failing: the service waits (and keeps saying so), `run --once` stops. */
 export type OperatorPolicy = 'wait' | 'fail';
 
@@ -109,6 +124,8 @@ export class ExecutorService {
   private readonly stuck = new Map<string, string>();
   /** Restore mode: the refusals at placement since LEDGER_RECONCILE_SINCE that the marks remember, by command id. */
   private refusals = new Map<string, Refusal>();
+  /** Commands that could not be read, in stream order (see UnreadableCommand). */
+  private readonly unreadable: UnreadableCommand[] = [];
 
   constructor(private readonly options: ExecutorOptions) {
     this.settings = {
@@ -137,7 +154,8 @@ export class ExecutorService {
   /** Why order steps keep failing (the store refusing writes, a bug, the broker's trouble for 5 minutes), while any do. */
   failing(): string | undefined {
     const [problem] = this.stuck.values();
-    return problem === undefined ? undefined : `order steps keep failing (${this.stuck.size} order(s)), retrying: ${problem}`;
+    if (problem !== undefined) return `order steps keep failing (${this.stuck.size} order(s)), retrying: ${problem}`;
+    return this.unreadable[0]?.message;
   }
 
   /**
@@ -150,6 +168,8 @@ export class ExecutorService {
     await this.checkNotRewound();
     const open = this.book.open();
     await this.supervise(signal, (inner) => Promise.all(open.map((track) => this.start(track, inner, policy))));
+    // The readable commands first: one bad command never holds back the others.
+    if (policy === 'fail' && this.unreadable[0] !== undefined) throw this.unreadable[0];
     return open.length;
   }
 
@@ -216,7 +236,12 @@ export class ExecutorService {
     this.position = recorded.position;
     const decoded = decodeEvent(recorded);
     if (decoded._tag === 'Left') {
-      this.options.log.error({ err: decoded.left }, 'skipping corrupt order event');
+      // A halt is no work for the executor; anything else unreadable in a command stream may be a command.
+      if (recorded.stream.startsWith('hedgecmd-') && recorded.type !== 'HedgingHalted') {
+        const unreadable = new UnreadableCommand(decoded.left);
+        this.unreadable.push(unreadable);
+        this.options.log.error({ err: decoded.left }, unreadable.message);
+      } else this.options.log.error({ err: decoded.left }, 'skipping corrupt order event');
       return undefined;
     }
     const event = decoded.right;

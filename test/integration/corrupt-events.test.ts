@@ -226,3 +226,26 @@ describe('corrupt stored events', () => {
   });
 });
 
+describe('a corrupt hedge command', () => {
+  it('run --once places the readable commands, then stops naming the unreadable one (not exit 0 with its symbol pending for ever)', async () => {
+    const path = join(dir, 'command.db');
+    const common = ['--config', CONFIG_FILE, '--store', `sqlite:${path}`];
+    expect((await runCli(['ingest-file', join(EXAMPLE, 'logs.jsonl'), '--tokens', join(EXAMPLE, 'tokens.json'), ...common])).code).toBe(0);
+    const store = await openStore(`sqlite:${path}`);
+    try {
+      await new AccumulatorService({ store, config: fold, log: logger('accumulator') }).catchUp(); // decides BUY 1 GME and SELL 2 AAPL
+    } finally {
+      await store.close();
+    }
+    const db = new Database(path);
+    db.prepare(`UPDATE events SET data = json_set(data, '$.quantity', '1.5') WHERE stream = 'hedgecmd-GME'`).run();
+    db.close();
+
+    const run = await runCli(['run', '--once', '--broker', 'paper', ...common]);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(/^hedge-ledger run: hedge command hedgecmd-GME@0 cannot be read \(corrupt event hedgecmd-GME@0 at data\.quantity: expected a whole, non-negative number of shares, got "1\.5"\): no order is placed for it/m);
+    expect(run.stderr).not.toMatch(/^\s+at /m);
+    const hedges = JSON.parse((await runCli(['hedges', '--json', ...common])).stdout) as { symbol: string; status: string }[];
+    expect(hedges.map((h) => [h.symbol, h.status])).toEqual([['GME', 'requested'], ['AAPL', 'filled']]);
+  });
+});

@@ -134,6 +134,13 @@ export class AccumulatorService {
     let recorded: RecordedEvent | undefined;
     for await (const e of this.options.store.readStream(streams.hedgeCommands(symbol), { fromRevision: BigInt(sequence - 1), maxCount: 1 })) recorded = e;
     const decoded = recorded && decodeEvent(recorded);
+    // Unreadable, it is no evidence of another configuration: say what it is.
+    if (decoded?._tag === 'Left') {
+      throw new DecisionDiverged(
+        `decision ${sequence} for ${symbol} cannot be checked against the one recorded, which is corrupt (${decoded.left.message}); ` +
+          'restore the store from a backup (docs/operations.md, Backing up and restoring)',
+      );
+    }
     // Both encoded by the same codec: the same decision is the same JSON.
     const same = decoded?._tag === 'Right' && JSON.stringify(encodeEvent(event.id, decoded.right)) === JSON.stringify(event);
     if (!same) throw diverged(decision, `is not the one recorded (${recorded ? `${recorded.type} ${JSON.stringify(recorded.data)}` : 'nothing'})`);

@@ -11,14 +11,14 @@ import type { EventStore, RecordedEvent } from '../../src/eventstore/port.ts';
 import { Ingester } from '../../src/services/ingester.ts';
 import { tokensOfLog } from '../../src/chain/log-tokens.ts';
 import { foldLedger } from '../../src/services/ledger-query.ts';
-import { ACCUMULATOR_CHECKPOINT, AccumulatorService } from '../../src/services/accumulator.ts';
+import { ACCUMULATOR_CHECKPOINT, AccumulatorService, DecisionDiverged } from '../../src/services/accumulator.ts';
 import { positionsJson } from '../../projections/queries.ts';
 import { StoreUnavailable } from '../../src/eventstore/errors.ts';
 import { logger } from '../../src/log.ts';
 import { History, CHAIN_ID, ORDERBOOK, OTHER_OWNER, TOKEN, io, ourTake, takeOrderV2Log } from '../support/orderbook-logs.ts';
 import { config } from '../support/scenario.ts';
 import { LEDGER_PREFIXES, encodeEvent, streams } from '../../src/domain/events.ts';
-import { orderEventId, uuidV5 } from '../../src/domain/ids.ts';
+import { hedgeDecisionId, orderEventId, uuidV5 } from '../../src/domain/ids.ts';
 import * as D from '../../src/domain/decimal.ts';
 import { until } from '../support/until.ts';
 
@@ -201,6 +201,19 @@ describe('accumulator service: divergence', () => {
     await store.append('hedgecmd-GME', [{ id: '6f1c9a56-0d1e-5c3b-9a55-6a4f1e9e0002', type: 'HedgingHalted', data: { sequence: 1, symbol: 'GME', reason: 'x', consecutiveFailures: 3, causationId: '6f1c9a56-0d1e-5c3b-9a55-6a4f1e9e0003' } }], 'no_stream');
     const service = new AccumulatorService({ store, config, log: logger('accumulator') });
     await expect(service.catchUp()).rejects.toThrow(/decision 1 for GME differs from the one recorded in hedgecmd-GME/);
+    await store.close();
+  });
+
+  it('stops naming the corrupt event, not the configuration, when the recorded decision cannot be read', async () => {
+    const store = await openStore('sqlite::memory:');
+    await seed(store);
+    const id = hedgeDecisionId('GME', 1);
+    await store.append('hedgecmd-GME', [{ id, type: 'HedgeRequested', data: { commandId: id, sequence: 1, symbol: 'GME', brokerSymbol: 'GME', side: 'BUY', quantity: '1.5', referencePrice: null, causationId: id } }], 'no_stream');
+    const service = new AccumulatorService({ store, config, log: logger('accumulator') });
+    const stopped = await service.catchUp().then(() => undefined, (e: Error) => e);
+    expect(stopped).toBeInstanceOf(DecisionDiverged);
+    expect(stopped?.message).toMatch(/^decision 1 for GME cannot be checked against the one recorded, which is corrupt \(corrupt event hedgecmd-GME@0 at data\.quantity: expected a whole, non-negative number of shares, got "1\.5"\); restore the store from a backup/);
+    expect(stopped?.message).not.toMatch(/configuration/);
     await store.close();
   });
 

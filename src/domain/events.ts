@@ -5,7 +5,7 @@
 import * as t from 'io-ts';
 import * as E from 'fp-ts/lib/Either.js';
 import { pipe } from 'fp-ts/lib/function.js';
-import { Address, arrayOf, DecimalString, Hash32, HexData, HexQuantity, IsoTime, Side, struct, Uuid, WholeShares, describeErrors } from './codecs.ts';
+import { Address, arrayOf, DecimalString, Hash32, HexData, IsoTime, NonNegativeInteger, PositiveInteger, SafeHexQuantity, Side, struct, Uuid, WholeShares, describeErrors } from './codecs.ts';
 import { CorruptEvent } from '../eventstore/errors.ts';
 import type { Json, NewEvent, Position, RecordedEvent } from '../eventstore/port.ts';
 
@@ -26,13 +26,13 @@ export const LEDGER_PREFIXES = ['orderbook-', 'token-', 'hedgecmd-', 'hedgeorder
 
 /** One log exactly as `eth_getLogs` returned it, plus the chain it came from. */
 export const OrderbookLogRecorded = struct({
-  chainId: t.number,
+  chainId: PositiveInteger,
   address: Address,
-  blockNumber: HexQuantity,
+  blockNumber: SafeHexQuantity,
   blockHash: Hash32,
   transactionHash: Hash32,
-  transactionIndex: HexQuantity,
-  logIndex: HexQuantity,
+  transactionIndex: SafeHexQuantity,
+  logIndex: SafeHexQuantity,
   topics: arrayOf(Hash32),
   data: HexData,
 });
@@ -53,7 +53,7 @@ export const OrderbookLogRemoved = t.intersection([
 
 /** ERC20 metadata, read once from the chain; `symbol` null with a reason when unreadable. */
 export const TokenMetadataRecorded = struct({
-  chainId: t.number,
+  chainId: PositiveInteger,
   address: Address,
   symbol: t.union([t.string, t.null]),
   reason: t.union([t.string, t.null]),
@@ -64,7 +64,7 @@ export const TokenMetadataRecorded = struct({
 export const HedgeRequested = struct({
   commandId: Uuid,
   /** 1-based decision number within the symbol's stream. */
-  sequence: t.number,
+  sequence: PositiveInteger,
   symbol: t.string,
   brokerSymbol: t.string,
   side: Side,
@@ -76,10 +76,10 @@ export const HedgeRequested = struct({
 });
 
 export const HedgingHalted = struct({
-  sequence: t.number,
+  sequence: PositiveInteger,
   symbol: t.string,
   reason: t.string,
-  consecutiveFailures: t.number,
+  consecutiveFailures: NonNegativeInteger,
   causationId: Uuid,
 });
 

@@ -39,4 +39,28 @@ describe('LedgerView', () => {
     expect(view.applyStored(recorded)?.message).toMatch(/more than 18 fractional digits/);
     expect(view.rejectedByReason.get('corrupt_event')).toBe(1);
   });
+
+  it.each([['1.5', 1.5], ['0', 0], ['-1', -1], ['1e400 (Infinity once parsed)', Number.POSITIVE_INFINITY]])(
+    'a stored decision numbered %s is a corrupt event: the fold neither adopts it nor numbers its next decision after it',
+    (_name, sequence) => {
+      const s = new Scenario();
+      s.oS('1.5');
+      const { commandId } = s.pending();
+      const phantom = '00000000-0000-5000-8000-0000000000ff';
+      const recorded: RecordedEvent = {
+        stream: 'hedgecmd-GME',
+        type: 'HedgeRequested',
+        id: phantom,
+        revision: 1n,
+        position: asPosition('00000000000000009999'),
+        metadata: null,
+        data: { commandId: phantom, sequence, symbol: 'GME', brokerSymbol: 'GME', side: 'SELL', quantity: '5', referencePrice: null, causationId: phantom },
+      };
+      const view = new LedgerView(config);
+      for (const e of s.events) view.apply(e);
+      expect(view.applyStored(recorded)?.path).toBe('data.sequence');
+      expect(view.rejectedByReason.get('corrupt_event')).toBe(1);
+      expect(view.position('GME').state).toMatchObject({ pending: { commandId }, decisions: 1 });
+    },
+  );
 });

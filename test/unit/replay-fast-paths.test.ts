@@ -33,6 +33,9 @@ describe('a stored log with corrupt hex', () => {
     ['characters that truncate to hex digits', { data: '0x\u0130\u0131' }, 'data.data'],
     ['a short topic', { topics: ['0x12'] }, 'data.topics.0'],
     ['a missing block hash', { blockHash: undefined }, 'data.blockHash'],
+    ['a log index past 2^53 - 1, where it would round', { logIndex: '0x20000000000000' }, 'data.logIndex'],
+    ['a block number past 2^53 - 1', { blockNumber: `0x${'f'.repeat(40)}` }, 'data.blockNumber'],
+    ['a chain id that is not a whole number', { chainId: 1.5 }, 'data.chainId'],
   ])('becomes a CorruptEvent (%s)', (_name, change, path) => {
     const log: Record<string, Json | undefined> = { ...validLog(take), ...change };
     for (const [key, value] of Object.entries(change)) if (value === undefined) delete log[key];

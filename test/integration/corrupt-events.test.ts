@@ -95,7 +95,7 @@ const view = async (url: string) => {
   const rejections: Rejection[] = [];
   try {
     const v = await foldLedger(store, fold, { listener: { onFill: (f) => fills.push(f), onRejection: (r) => rejections.push(r) } });
-    return { hash: stateHash(v), positions: positionsJson(v), hedges: hedgesJson(v), fills: fills.map(tradeJson), rejections: rejections.map(rejectionJson) };
+    return { hash: stateHash(v), positions: positionsJson(v), hedges: hedgesJson(v), fills: fills.map(tradeJson), rejections: [...rejections, ...v.awaitingAfterClear()].map(rejectionJson) };
   } finally {
     await store.close();
   }
@@ -156,6 +156,10 @@ beforeAll(async () => {
   expect((await runCli(['ingest-file', join(EXAMPLE, 'logs.jsonl'), '--tokens', join(EXAMPLE, 'tokens.json'), ...common])).code).toBe(0);
   expect((await runCli(['run', '--once', '--broker', 'paper', ...common])).code).toBe(0);
 });
+
+/** Campaign sizes: RUNS=300 CLI_RUNS=30 SEED=n for a longer search. */
+const RUNS = Number(process.env['RUNS'] ?? 40);
+const CLI_RUNS = Number(process.env['CLI_RUNS'] ?? 3);
 
 const damageArb = fc.array(fc.tuple(fc.nat(), fc.constantFrom(...Object.keys(DAMAGES)), fc.nat()), { minLength: 1, maxLength: 4 });
 
@@ -221,9 +225,36 @@ describe('corrupt stored events', () => {
         }
         return true;
       }),
-      { numRuns: Number(process.env['RUNS'] ?? 40), seed: Number(process.env['SEED'] ?? 7) },
+      { numRuns: RUNS, seed: Number(process.env['SEED'] ?? 7) },
     );
-  });
+  }, 20_000 + RUNS * 200);
+});
+
+describe('corrupt stored events, through the real binary', () => {
+  it('replay gives the same state hash twice and the queries answer, exit 0 and no stack trace', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.tuple(fc.nat(), fc.constantFrom(...Object.keys(DAMAGES)), fc.nat()), { minLength: 1, maxLength: 3 }), async (damages) => {
+        const path = copy();
+        corrupt(path, damages);
+        const common = ['--config', CONFIG_FILE, '--store', `sqlite:${path}`, '--json'];
+        const expected = await view(`sqlite:${path}`);
+        const [a, b, positions, hedges, trades, rejected] = await Promise.all(
+          [['replay'], ['replay'], ['positions'], ['hedges'], ['trades'], ['rejected']].map((command) => runCli([...command, ...common])),
+        );
+        for (const r of [a, b, positions, hedges, trades, rejected]) {
+          expect(r!.code).toBe(0);
+          expect(r!.stderr).not.toMatch(/^\s+at |TypeError|RangeError/m);
+        }
+        expect(JSON.parse(a!.stdout).stateHash).toBe(expected.hash);
+        expect(JSON.parse(b!.stdout).stateHash).toBe(expected.hash);
+        expect(JSON.parse(positions!.stdout)).toEqual(expected.positions);
+        expect(JSON.parse(hedges!.stdout)).toEqual(expected.hedges);
+        expect(JSON.parse(trades!.stdout)).toEqual(expected.fills);
+        expect(JSON.parse(rejected!.stdout)).toEqual(expected.rejections);
+      }),
+      { numRuns: CLI_RUNS, seed: Number(process.env['SEED'] ?? 7) },
+    );
+  }, 20_000 + CLI_RUNS * 3_000);
 });
 
 describe('a corrupt hedge command', () => {

@@ -12,9 +12,9 @@
  */
 import { setMaxListeners } from 'node:events';
 import { NO_STREAM, type EventStore, type From, type RecordedEvent } from '../eventstore/port.ts';
-import { StreamNotFound, WrongExpectedVersion, type CorruptEvent } from '../eventstore/errors.ts';
-import { decodeEvent, encodeEvent, streams } from '../domain/events.ts';
-import { orderEventId } from '../domain/ids.ts';
+import { CorruptEvent, StreamNotFound, WrongExpectedVersion } from '../eventstore/errors.ts';
+import { decodeEvent, encodeEvent, streams, type EventData } from '../domain/events.ts';
+import { hedgeDecisionId, orderEventId } from '../domain/ids.ts';
 import { HedgeOrderBook, isOrderEvent, type OrderEvent, type OrderTrack } from '../../projections/hedge-orders.ts';
 import type { Broker, BrokerNeedsOperator } from '../broker/port.ts';
 import { CommandHeld, OrderWorker, TrackMoved, type WorkerContext, type WorkerSettings } from './executor-worker.ts';
@@ -99,6 +99,19 @@ export class UnreadableCommand extends Error {
         'and its symbol waits for its outcome; restore the store from a backup (docs/operations.md, Backing up and restoring)',
     );
   }
+}
+
+/**
+ * Decision n of a symbol is stored in `hedgecmd-<SYMBOL>` at revision n - 1 with the command id
+ * hedgeDecisionId(symbol, n): a command that is not where and what the accumulator writes is corrupt.
+ */
+function misplacedCommand(recorded: RecordedEvent, command: EventData<'HedgeRequested'>): CorruptEvent | undefined {
+  const { stream, revision } = recorded;
+  const { symbol, sequence, commandId } = command;
+  if (stream !== streams.hedgeCommands(symbol)) return new CorruptEvent(stream, revision, 'data.symbol', `a command for ${symbol} in another symbol's stream`);
+  if (revision !== BigInt(sequence - 1)) return new CorruptEvent(stream, revision, 'data.sequence', `decision ${sequence} stored at revision ${revision}, not ${sequence - 1}`);
+  if (commandId !== hedgeDecisionId(symbol, sequence)) return new CorruptEvent(stream, revision, 'data.commandId', `${commandId} is not the id of decision ${sequence} of ${symbol}`);
+  return undefined;
 }
 
 /** What to do when the broker needs a human or a command's steps keep failing: the service waits (and keeps saying so), `run --once` stops. */
@@ -245,6 +258,14 @@ export class ExecutorService {
       return undefined;
     }
     const event = decoded.right;
+    const misplaced = event.type === 'HedgeRequested' ? misplacedCommand(recorded, event.data) : undefined;
+    if (misplaced !== undefined) {
+      // Readable, yet not the command the accumulator decided there: placing it would hedge what nothing decided.
+      const unreadable = new UnreadableCommand(misplaced);
+      this.unreadable.push(unreadable);
+      this.options.log.error({ err: misplaced }, unreadable.message);
+      return undefined;
+    }
     if (event.type !== 'HedgeRequested') {
       if (isOrderEvent(event)) this.newestOrderEventAt = event.data.at;
       this.book.apply(event);

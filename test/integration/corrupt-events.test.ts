@@ -258,8 +258,9 @@ describe('corrupt stored events, through the real binary', () => {
 });
 
 describe('a corrupt hedge command', () => {
-  it('run --once places the readable commands, then stops naming the unreadable one (not exit 0 with its symbol pending for ever)', async () => {
-    const path = join(dir, 'command.db');
+  /** The example ledger with its two commands decided (not executed), then the GME one damaged by `sql`. */
+  async function decidedThenDamaged(name: string, sql: string): Promise<string[]> {
+    const path = join(dir, `${name}.db`);
     const common = ['--config', CONFIG_FILE, '--store', `sqlite:${path}`];
     expect((await runCli(['ingest-file', join(EXAMPLE, 'logs.jsonl'), '--tokens', join(EXAMPLE, 'tokens.json'), ...common])).code).toBe(0);
     const store = await openStore(`sqlite:${path}`);
@@ -269,14 +270,28 @@ describe('a corrupt hedge command', () => {
       await store.close();
     }
     const db = new Database(path);
-    db.prepare(`UPDATE events SET data = json_set(data, '$.quantity', '1.5') WHERE stream = 'hedgecmd-GME'`).run();
+    db.prepare(sql).run();
     db.close();
+    return common;
+  }
 
+  const statuses = async (common: string[]) =>
+    (JSON.parse((await runCli(['hedges', '--json', ...common])).stdout) as { symbol: string; status: string }[]).map((h) => [h.symbol, h.status]);
+
+  it('run --once places the readable commands, then stops naming the unreadable one (not exit 0 with its symbol pending for ever)', async () => {
+    const common = await decidedThenDamaged('unreadable', `UPDATE events SET data = json_set(data, '$.quantity', '1.5') WHERE stream = 'hedgecmd-GME'`);
     const run = await runCli(['run', '--once', '--broker', 'paper', ...common]);
     expect(run.code).toBe(1);
     expect(run.stderr).toMatch(/^hedge-ledger run: hedge command hedgecmd-GME@0 cannot be read \(corrupt event hedgecmd-GME@0 at data\.quantity: expected a whole, non-negative number of shares, got "1\.5"\): no order is placed for it/m);
     expect(run.stderr).not.toMatch(/^\s+at /m);
-    const hedges = JSON.parse((await runCli(['hedges', '--json', ...common])).stdout) as { symbol: string; status: string }[];
-    expect(hedges.map((h) => [h.symbol, h.status])).toEqual([['GME', 'requested'], ['AAPL', 'filled']]);
+    expect(await statuses(common)).toEqual([['GME', 'requested'], ['AAPL', 'filled']]);
+  });
+
+  it('a readable command with another id than its decision gets no order: it is not the command the accumulator waits for', async () => {
+    const common = await decidedThenDamaged('misplaced', `UPDATE events SET data = json_set(data, '$.commandId', '00000000-0000-5000-8000-000000000001') WHERE stream = 'hedgecmd-GME'`);
+    const run = await runCli(['run', '--once', '--broker', 'paper', ...common]);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(/^hedge-ledger run: hedge command hedgecmd-GME@0 cannot be read \(corrupt event hedgecmd-GME@0 at data\.commandId: 00000000-0000-5000-8000-000000000001 is not the id of decision 1 of GME\)/m);
+    expect(await statuses(common)).toEqual([['GME', 'requested'], ['AAPL', 'filled']]);
   });
 });

@@ -338,6 +338,10 @@ export class ExecutorService {
         // Skipped, an event this version cannot read (a newer one wrote it) would leave the worker behind
         // the stream: every write it makes then moves the track again, and it would re-read and retry at once, forever.
         if (decoded._tag === 'Left') throw decoded.left;
+        // Likewise an event of another command (the book files it under that one): the worker would retry behind it forever.
+        if (isOrderEvent(decoded.right) && decoded.right.data.commandId !== commandId) {
+          throw new CorruptEvent(recorded.stream, recorded.revision, 'data.commandId', `an event of command ${decoded.right.data.commandId} in the order stream of ${commandId}`);
+        }
         if (isOrderEvent(decoded.right)) this.book.applyOrderEvent(decoded.right, recorded.revision);
       }
     } catch (e) {

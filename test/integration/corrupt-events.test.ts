@@ -295,3 +295,16 @@ describe('a corrupt hedge command', () => {
     expect(await statuses(common)).toEqual([['GME', 'requested'], ['AAPL', 'filled']]);
   });
 });
+
+describe('a corrupt order event', () => {
+  it('one of another command in an order stream stops run --once naming it, instead of retrying behind it for ever', async () => {
+    const path = copy();
+    const db = new Database(path);
+    db.prepare(`UPDATE events SET data = json_set(data, '$.commandId', '00000000-0000-5000-8000-000000000001')
+                WHERE position = (SELECT max(position) FROM events WHERE type = 'HedgeOrderFilled')`).run();
+    db.close();
+    const run = await runCli(['run', '--once', '--broker', 'paper', '--config', CONFIG_FILE, '--store', `sqlite:${path}`], { timeoutMs: 20_000 });
+    expect(run.stderr).toMatch(/^hedge-ledger run: the order steps of command \S+ keep failing: corrupt event hedgeorder-\S+@2 at data\.commandId: an event of command 00000000-0000-5000-8000-000000000001 in the order stream of \S+$/m);
+    expect(run.code).toBe(1);
+  });
+});

@@ -1,7 +1,7 @@
 /** Schwab's order JSON → what the executor records: tolerant of growth, strict on money, exact. */
 import { describe, expect, it } from 'vitest';
 import * as D from '../../src/domain/decimal.ts';
-import { Order, OrderList, TokenResponse, UnexpectedAnswer, decodeBody } from '../../src/broker/schwab/codecs.ts';
+import { AccountNumbers, Order, OrderList, TokenResponse, UnexpectedAnswer, decodeBody } from '../../src/broker/schwab/codecs.ts';
 import { executions, matchesIntent, orderBody, orderState } from '../../src/broker/schwab/orders.ts';
 import type { HedgeOrderIntent } from '../../src/broker/port.ts';
 
@@ -130,6 +130,12 @@ describe('order codec', () => {
     expect(decodeBody(OrderList, `[${FILLED},${order('WORKING', '2.5', [])}]`, 'orders')).toHaveLength(2); // each order is decoded on its own
     const tokens = decodeBody(TokenResponse, '{"expires_in":1800,"token_type":"Bearer","scope":"api","refresh_token":"r","access_token":"a","id_token":"i"}', 'token');
     expect(tokens).toMatchObject({ expires_in: 1800, token_type: 'Bearer', refresh_token: 'r', access_token: 'a' });
+  });
+
+  it('refuses an account list with an empty account number or hash: the hash is cached and goes into every path (/accounts//orders answers 404 for ever)', () => {
+    expect(decodeBody(AccountNumbers, '[{"accountNumber":"12345678","hashValue":"ABC"}]', 'accountNumbers')).toHaveLength(1);
+    expect(() => decodeBody(AccountNumbers, '[{"accountNumber":"12345678","hashValue":""}]', 'accountNumbers')).toThrow(/^accountNumbers: at 0\.hashValue: expected a non-empty string$/);
+    expect(() => decodeBody(AccountNumbers, '[{"accountNumber":" ","hashValue":"ABC"}]', 'accountNumbers')).toThrow(/^accountNumbers: at 0\.accountNumber: expected a non-empty string$/);
   });
 
   it('names what is wrong in an answer without quoting its values (they may be tokens)', () => {

@@ -75,7 +75,15 @@ export const TokenResponse = t.type({
 });
 export type TokenResponse = t.TypeOf<typeof TokenResponse>;
 
-export const AccountNumbers = t.array(t.type({ accountNumber: t.string, hashValue: t.string }));
+/** An identifier that must name something: an empty one would be cached and put in every path (`/accounts//orders`). */
+const NonEmptyString = new t.Type<string, string, unknown>(
+  'NonEmptyString',
+  (u): u is string => typeof u === 'string' && u.trim() !== '',
+  (u, c) => (typeof u === 'string' && u.trim() !== '' ? t.success(u) : t.failure(u, c, 'expected a non-empty string')),
+  t.identity,
+);
+
+export const AccountNumbers = t.array(t.type({ accountNumber: NonEmptyString, hashValue: NonEmptyString }));
 
 const ExecutionLeg = t.type({ quantity: Shares, price: Price });
 

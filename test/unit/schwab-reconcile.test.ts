@@ -71,3 +71,23 @@ describe('findPlaced over more orders than one answer holds (3000)', () => {
     await expect(broker.findPlaced({ ...intent, intentAt: new Date('2025-09-10T13:00:00Z') }, new Set())).resolves.toBe('1004055538154');
   });
 });
+
+describe('order ids beyond int64', () => {
+  const garbled = OURS.replace('1004055538154', '10040555381541004055538154');
+
+  it('an order whose id is more digits than an int64 holds is unreadable, not adopted (it would be polled for ever as 404 while the real order goes unseen)', async () => {
+    const failed = reconcile([garbled]);
+    await expect(failed).rejects.toThrow(BrokerUnavailable);
+    await expect(failed).rejects.toThrow(/^orders list: order 0: at orderId: expected a positive int64 order id$/);
+    await expect(reconcile([OURS])).resolves.toBe('1004055538154');
+    await expect(reconcile([OURS.replace('1004055538154', '9223372036854775807')])).resolves.toBe('9223372036854775807');
+    await expect(reconcile([OURS.replace('1004055538154', '9223372036854775808')])).rejects.toThrow(BrokerUnavailable);
+  });
+
+  it('a Location naming such an id is a placement without a usable Location (reconciled), not an order id', async () => {
+    const location = (id: string) => `https://api.schwabapi.com/trader/v1/accounts/H/orders/${id}`;
+    const place = (id: string) => fakeSchwabBroker(() => ({ status: 201, body: '', location: location(id) }), () => NOW).place(intent);
+    await expect(place('1004055538154')).resolves.toEqual({ brokerOrderId: '1004055538154' });
+    await expect(place('10040555381541004055538154')).rejects.toThrow(/without a usable Location/);
+  });
+});

@@ -7,7 +7,7 @@ import { AmbiguousPlacement, BrokerNeedsOperator, BrokerUnavailable, OrderReject
 import type * as t from 'io-ts';
 import * as E from 'fp-ts/lib/Either.js';
 import type { Logger } from '../../log.ts';
-import { Order, OrderList, decodeBody, decodeJson } from './codecs.ts';
+import { Order, OrderList, decodeBody, decodeJson, isOrderId } from './codecs.ts';
 import { TransportError, type HttpAnswer } from './http.ts';
 import { ClockOffset } from './clock-offset.ts';
 import { matchesIntent, mayBeFor, orderBody, orderState } from './orders.ts';
@@ -36,7 +36,10 @@ export interface SchwabBrokerOptions {
  */
 const enteredNoEarlierThan = (intentAt: Date, skewMs: number): Date => new Date(Math.floor((intentAt.getTime() - skewMs) / 1000) * 1000);
 
-const orderIdFromLocation = (location: string | null): string | undefined => /\/orders\/([1-9]\d*)$/.exec(location ?? '')?.[1];
+const orderIdFromLocation = (location: string | null): string | undefined => {
+  const digits = /\/orders\/(\d+)$/.exec(location ?? '')?.[1];
+  return digits !== undefined && isOrderId(digits) ? digits : undefined;
+};
 
 /** Schwab's `{message, errors}` when the body is that, else nothing: bodies are opaque. */
 function refusal(answer: HttpAnswer): string {

@@ -31,11 +31,20 @@ const Shares = numberDecimal('Shares', (d) => D.sign(d) >= 0 && D.eq(D.floor(d),
 /** A positive execution price. */
 const Price = numberDecimal('Price', (d) => D.sign(d) > 0, 'a positive price');
 
-/** Order ids are int64: kept as the digits Schwab wrote. */
+const INT64_MAX = 2n ** 63n - 1n;
+
+/** Whether `digits` is an order id Schwab can issue: a positive int64 without leading zeros. */
+export const isOrderId = (digits: string): boolean => /^[1-9]\d{0,18}$/.test(digits) && BigInt(digits) <= INT64_MAX;
+
+/**
+ * Order ids are int64: kept as the digits Schwab wrote. A longer run of digits is a garbled
+ * answer, not an id: adopted by reconciliation, it would be polled for ever (404) while the
+ * command's real order went unseen.
+ */
 const OrderId = new t.Type<string, JsonNumber, unknown>(
   'OrderId',
   (u): u is string => typeof u === 'string',
-  (u, c) => (u instanceof JsonNumber && /^[1-9]\d*$/.test(u.text) ? t.success(u.text) : t.failure(u, c, 'expected a positive integer order id')),
+  (u, c) => (u instanceof JsonNumber && isOrderId(u.text) ? t.success(u.text) : t.failure(u, c, 'expected a positive int64 order id')),
   (s) => new JsonNumber(s),
 );
 

@@ -91,3 +91,22 @@ describe('order ids beyond int64', () => {
     await expect(place('10040555381541004055538154')).rejects.toThrow(/without a usable Location/);
   });
 });
+
+describe('an order listed outside the window asked for', () => {
+  it('like ours but entered before the window (1970): the answer cannot be trusted, so reconciliation retries rather than find nothing and place a second order', async () => {
+    const queries: string[] = [];
+    const odd = OURS.replace('2025-09-10T14:00:05+0000', '1970-01-01T00:00:00+0000');
+    const broker = fakeSchwabBroker((request) => (queries.push(request.query?.['fromEnteredTime'] ?? ''), { status: 200, body: `[${odd}]` }), () => NOW);
+    const failed = broker.findPlaced(intent, new Set());
+    await expect(failed).rejects.toThrow(BrokerUnavailable);
+    await expect(failed).rejects.toThrow(/^orders list: order 1004055538154 is a MARKET BUY 3 GME entered at 1970-01-01T00:00:00.000Z, before the window asked for \(from 2025-09-10T13:59:00.000Z\)/);
+    expect(queries[0]).toBe('2025-09-10T13:59:00.000Z');
+  });
+
+  it('other orders before the window (another side, another quantity, one already linked) do not matter', async () => {
+    const early = (o: string) => o.replace('2025-09-10T14:00:05+0000', '1970-01-01T00:00:00+0000');
+    await expect(reconcile([early(listed(1004055538150, 'GME', '1.0')), early(listed(1004055538151, 'AAPL', '3.0')), OURS])).resolves.toBe('1004055538154');
+    const broker = fakeSchwabBroker(() => ({ status: 200, body: `[${early(listed(1004055538150, 'GME', '3.0'))},${OURS}]` }), () => NOW);
+    await expect(broker.findPlaced(intent, new Set(['1004055538150']))).resolves.toBe('1004055538154');
+  });
+});

@@ -60,6 +60,17 @@ function transient(e: unknown, what: string): Error {
   return new BrokerUnavailable(`${what}: ${(e as Error).message}`, undefined, { cause: e });
 }
 
+/** What one search of the orders list found, or why its answer cannot be believed when it found nothing. */
+interface Search {
+  readonly found: string | undefined;
+  readonly untrusted?: BrokerUnavailable;
+}
+
+const accepted = (search: Search): string | undefined => {
+  if (search.untrusted !== undefined) throw search.untrusted;
+  return search.found;
+};
+
 /** Oldest entered first; orders entered within one second by their ids. */
 const byEntry = (a: Order, b: Order): number => a.enteredTime.getTime() - b.enteredTime.getTime() || (BigInt(a.orderId) < BigInt(b.orderId) ? -1 : 1);
 
@@ -103,7 +114,7 @@ export class SchwabBroker implements Broker {
     const known = this.clock.known;
     const found = await this.search(intent, linked);
     // A new process's first answer may be this very list: searched before Schwab's clock was seen, it may have missed.
-    return !known && (this.clock.earlierMs > 0 || this.clock.laterMs > 0) ? this.search(intent, linked) : found;
+    return accepted(!known && (this.clock.earlierMs > 0 || this.clock.laterMs > 0) ? await this.search(intent, linked) : found);
   }
 
   async unlinkedOrders(symbol: string, since: Date, linked: ReadonlySet<string>): Promise<string[]> {
@@ -126,11 +137,22 @@ export class SchwabBroker implements Broker {
     return { orders, notBefore };
   }
 
-  private async search(intent: HedgeOrderIntent, linked: ReadonlySet<string>): Promise<string | undefined> {
+  private async search(intent: HedgeOrderIntent, linked: ReadonlySet<string>): Promise<Search> {
     const { orders, notBefore } = await this.ordersSince(intent.intentAt, intent.symbol);
     // The earliest candidate: a later identical order is more likely someone else's.
     const candidates = orders.filter((o) => !linked.has(o.orderId) && matchesIntent(o, intent, notBefore));
-    return candidates.sort(byEntry)[0]?.orderId;
+    const found = candidates.sort(byEntry)[0]?.orderId;
+    // The list was asked for orders entered since notBefore: one like the intent's shown as entered earlier
+    // contradicts the question (a garbled entry time). Ignored, it could be our own order, placed again.
+    const early = orders.find((o) => !linked.has(o.orderId) && matchesIntent(o, intent, new Date(0)) && o.enteredTime.getTime() < notBefore.getTime());
+    if (found !== undefined || early === undefined) return { found };
+    return {
+      found,
+      untrusted: new BrokerUnavailable(
+        `orders list: order ${early.orderId} is a MARKET ${intent.side} ${intent.quantity} ${intent.symbol} entered at ${early.enteredTime.toISOString()}, ` +
+          `before the window asked for (from ${notBefore.toISOString()}): reconciliation cannot trust this answer`,
+      ),
+    };
   }
 
   /**

@@ -138,6 +138,12 @@ describe('order codec', () => {
     expect(() => decodeBody(AccountNumbers, '[{"accountNumber":" ","hashValue":"ABC"}]', 'accountNumbers')).toThrow(/^accountNumbers: at 0\.accountNumber: expected a non-empty string$/);
   });
 
+  it('refuses a token answer with an empty token: saved, an empty refresh token would end the login at the next refresh', () => {
+    const answer = (access: string, refresh: string) => `{"expires_in":1800,"token_type":"Bearer","scope":"api","refresh_token":"${refresh}","access_token":"${access}","id_token":"i"}`;
+    expect(() => decodeBody(TokenResponse, answer('a', ''), 'token response')).toThrow(/^token response: at refresh_token: expected a non-empty string$/);
+    expect(() => decodeBody(TokenResponse, answer('', 'r'), 'token response')).toThrow(/^token response: at access_token: expected a non-empty string$/);
+  });
+
   it('names what is wrong in an answer without quoting its values (they may be tokens)', () => {
     const odd = '{"expires_in":1800,"token_type":"Bearer","scope":"api","refresh_token":"secret-refresh","access_token":["secret-access"],"id_token":"i"}';
     expect(() => decodeBody(TokenResponse, odd, 'token')).toThrow(/^token: at access_token: expected string$/);

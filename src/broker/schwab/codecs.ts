@@ -76,21 +76,24 @@ const Seconds = new t.Type<number, JsonNumber, unknown>(
   (n) => new JsonNumber(String(n)),
 );
 
+/**
+ * A token or identifier that must name something: an empty account hash would be cached and put in every path
+ * (`/accounts//orders`); an empty refresh token would be saved over the login and refused at the next refresh.
+ */
+const NonEmptyString = new t.Type<string, string, unknown>(
+  'NonEmptyString',
+  (u): u is string => typeof u === 'string' && u.trim() !== '',
+  (u, c) => (typeof u !== 'string' ? t.failure(u, c, 'expected string') : u.trim() === '' ? t.failure(u, c, 'expected a non-empty string') : t.success(u)),
+  t.identity,
+);
+
 export const TokenResponse = t.type({
-  access_token: t.string,
-  refresh_token: t.string,
+  access_token: NonEmptyString,
+  refresh_token: NonEmptyString,
   expires_in: Seconds,
   token_type: t.string,
 });
 export type TokenResponse = t.TypeOf<typeof TokenResponse>;
-
-/** An identifier that must name something: an empty one would be cached and put in every path (`/accounts//orders`). */
-const NonEmptyString = new t.Type<string, string, unknown>(
-  'NonEmptyString',
-  (u): u is string => typeof u === 'string' && u.trim() !== '',
-  (u, c) => (typeof u === 'string' && u.trim() !== '' ? t.success(u) : t.failure(u, c, 'expected a non-empty string')),
-  t.identity,
-);
 
 export const AccountNumbers = t.array(t.type({ accountNumber: NonEmptyString, hashValue: NonEmptyString }));
 

@@ -287,13 +287,19 @@ async function fuzz(r: Run): Promise<void> {
     // Commands whose answers are not spoiled for good complete, whatever the others' answers are.
     await until(async () => (await Promise.all(others.map((c) => done(c.symbol)))).every(Boolean), 'the commands without permanent garbage to complete', 15_000, 10);
     if (r.permanent !== undefined) {
+      const placedId = await until(async () => {
+        const placed = (await harness.orderEvents(ids.get(STUCK_SYMBOL)!)).find((e) => e.type === 'HedgeOrderPlaced');
+        return placed?.type === 'HedgeOrderPlaced' ? placed.data.brokerOrderId : undefined;
+      }, 'the command with garbage answers to be placed', 10_000, 10);
       // The spoiled command is reported, naming the field, once its trouble has lasted (5 min of the executor's clock).
       const failing = await until(
         () => {
           harness.sim.clock.advance(60_000);
-          return executor.failing();
+          // Its poll's problem, not an earlier blip of its placement that happened to last while the clock ran.
+          const problem = executor.failing();
+          return problem !== undefined && problem.includes(`order ${placedId}`) ? problem : undefined;
         },
-        'the command with garbage answers to be reported',
+        'the command with garbage answers to be reported (naming its order)',
         5_000,
         20,
       );

@@ -13,11 +13,12 @@ import fc from 'fast-check';
 import * as D from '../../src/domain/decimal.ts';
 import type { Envelope } from '../../src/domain/events.ts';
 import type { Fault, Script } from '../../src/broker/schwab-sim/index.ts';
-import { createSchwabBroker } from '../../src/broker/schwab/index.ts';
+import { checkLogin, createSchwabBroker } from '../../src/broker/schwab/index.ts';
+import { BrokerNeedsOperator } from '../../src/broker/port.ts';
 import { JsonNumber, parseJsonText, stringifyJson, type JsonValue } from '../../src/broker/schwab/json-text.ts';
 import { Harness, storedTokens } from '../support/executor-harness.ts';
 import { rewriteProxy, type ProxiedAnswer, type ProxiedEndpoint } from '../support/rewrite-proxy.ts';
-import { capturedLog } from '../support/test-log.ts';
+import { capturedLog, testLog } from '../support/test-log.ts';
 import { until } from '../support/until.ts';
 import type { Side } from '../../src/domain/codecs.ts';
 
@@ -362,4 +363,20 @@ describe('Schwab answers fuzz', () => {
   it('mutated answer bodies: one order per command, true outcomes, garbage named and never blocking others', async () => {
     await fc.assert(fc.asyncProperty(run, fuzz), { numRuns: Number(process.env['FUZZ_RUNS'] ?? 25), endOnFailure: process.env['FUZZ_NOSHRINK'] !== undefined, ...(process.env['FUZZ_SEED'] === undefined ? {} : { seed: Number(process.env['FUZZ_SEED']) }), ...(process.env['FUZZ_PATH'] === undefined ? {} : { path: process.env['FUZZ_PATH'] }) });
   }, 120_000);
+});
+
+describe('an account list Schwab answers empty', () => {
+  it('says Schwab lists no account, not that the login sees several', async () => {
+    const harness = await Harness.start();
+    const proxy = await rewriteProxy(harness.sim.port, (endpoint, answer) => (endpoint === 'accountNumbers' ? { ...answer, body: Buffer.from('[]') } : answer));
+    try {
+      const settings = { ...harness.settings(), app: { ...harness.settings().app, baseUrl: proxy.baseUrl } };
+      const check = checkLogin(settings, { now: harness.now, log: testLog('broker') });
+      await expect(check).rejects.toThrow(BrokerNeedsOperator);
+      await expect(check).rejects.toThrow(/^Schwab lists no account for this login \(accountNumbers answered an empty list\)/);
+    } finally {
+      await proxy.close();
+      await harness.close();
+    }
+  });
 });

@@ -60,6 +60,9 @@ export class TraderApi {
     const accounts = decodeBody(AccountNumbers, answer.body, 'accountNumbers');
     const wanted = this.options.accountNumber;
     const chosen = wanted === undefined ? (accounts.length === 1 ? accounts[0] : undefined) : accounts.find((a) => a.accountNumber === wanted);
+    if (accounts.length === 0) {
+      throw new BrokerNeedsOperator(`Schwab lists no account for this login (accountNumbers answered an empty list): check the app's access to the account to hedge in at Schwab, then ${REAUTH_ADVICE}`);
+    }
     if (chosen === undefined) {
       const seen = accounts.map((a) => masked(a.accountNumber)).join(', ') || 'none';
       const what = wanted === undefined ? 'this login sees several accounts' : `account ${masked(wanted)} is not among this login's accounts`;

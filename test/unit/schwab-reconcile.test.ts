@@ -110,3 +110,19 @@ describe('an order listed outside the window asked for', () => {
     await expect(broker.findPlaced(intent, new Set(['1004055538150']))).resolves.toBe('1004055538154');
   });
 });
+
+describe('an answer that does not decode', () => {
+  const intentOf = { ...intent, quantity: 3n };
+  it.each([
+    ['an empty body', '', /^order 1004055538154: bad JSON at offset 0: expected a value$/],
+    ['a field of the wrong type', OURS.replace('"orderType":"MARKET"', '"orderType":7'), /^order 1004055538154: at orderType: expected string$/],
+  ])('names what is wrong once, after the request (%s)', async (_name, body, message) => {
+    const status = fakeSchwabBroker(() => ({ status: 200, body }), () => NOW).status('1004055538154', intentOf);
+    await expect(status).rejects.toThrow(BrokerUnavailable);
+    await expect(status).rejects.toThrow(message);
+  });
+
+  it('names the orders list once', async () => {
+    await expect(reconcile(['{'])).rejects.toThrow(/^orders list: bad JSON at offset 2: expected a string$/);
+  });
+});

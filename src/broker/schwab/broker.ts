@@ -7,7 +7,7 @@ import { AmbiguousPlacement, BrokerNeedsOperator, BrokerUnavailable, OrderReject
 import type * as t from 'io-ts';
 import * as E from 'fp-ts/lib/Either.js';
 import type { Logger } from '../../log.ts';
-import { Order, OrderList, decodeBody, decodeJson, isOrderId } from './codecs.ts';
+import { Order, OrderList, UnexpectedAnswer, decodeBody, decodeJson, isOrderId } from './codecs.ts';
 import { TransportError, type HttpAnswer } from './http.ts';
 import { ClockOffset } from './clock-offset.ts';
 import { matchesIntent, mayBeFor, orderBody, orderState } from './orders.ts';
@@ -203,7 +203,8 @@ export class SchwabBroker implements Broker {
     try {
       return decodeBody(codec, answer.body, what);
     } catch (e) {
-      throw transient(e, what);
+      // Its message starts with `what` already ("order 1004055538153: at orderId: …"): said once.
+      throw e instanceof UnexpectedAnswer ? new BrokerUnavailable(e.message, undefined, { cause: e }) : transient(e, what);
     }
   }
 

@@ -6,7 +6,8 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 60_000,
     pool: 'forks',
-    // Fails the run if a test left an anvil node running (issue: no leftover processes).
-    globalSetup: ['test/support/no-leftover-processes.ts'],
+    // Fails the run if a test left an anvil node running (issue: no leftover processes); keeps temporary files in one
+    // directory of the run, removed at its end.
+    globalSetup: ['test/support/no-leftover-processes.ts', 'test/support/run-temp-dir.ts'],
   },
 });

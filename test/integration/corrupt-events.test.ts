@@ -6,10 +6,10 @@
  * reports each one that fails its codec as a `corrupt_event` naming it, gives the same answers
  * every time, and folds the good logs around a corrupt orderbook log as if it had never been stored.
  */
-import { describe, expect, it, beforeAll } from 'vitest';
+import { afterAll, describe, expect, it, beforeAll } from 'vitest';
 import fc from 'fast-check';
 import Database from 'better-sqlite3';
-import { copyFileSync, mkdtempSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EXAMPLE, runCli } from '../support/cli.ts';
@@ -30,6 +30,7 @@ import { until } from '../support/until.ts';
 const CONFIG_FILE = join(EXAMPLE, 'ledger.json');
 const fold = accumulatorConfig(loadConfig({ file: CONFIG_FILE }), 'test');
 const dir = mkdtempSync(join(tmpdir(), 'corrupt-events-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const BASE = join(dir, 'base.db');
 
 interface Row { position: number; stream: string; type: string; data: string }

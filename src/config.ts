@@ -4,14 +4,12 @@
  */
 import * as t from 'io-ts';
 import * as E from 'fp-ts/lib/Either.js';
-import { Address, IsoTime, Ticker, describeErrors, strictRecord } from './domain/codecs.ts';
+import { Address, IsoTime, NonNegativeInt, PositiveInt, Ticker, describeErrors, strictRecord } from './domain/codecs.ts';
 import { locateStore, redactStoreUrl } from './eventstore/store-location.ts';
 import { readTextFile, repeatedKeyPaths } from './text-file.ts';
 
 export const DEFAULT_STORE = 'sqlite:./data/ledger.db';
 
-const PositiveInt = t.refinement(t.number, (n) => Number.isSafeInteger(n) && n > 0, 'a positive integer');
-const NonNegativeInt = t.refinement(t.number, (n) => Number.isSafeInteger(n) && n >= 0, 'a non-negative integer');
 /** Node's timers take at most 2^31-1 ms (~24.8 days): a longer one fires after 1 ms, a loop polling flat out. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 const millis = (min: number) => t.refinement(t.number, (n) => Number.isSafeInteger(n) && n >= min && n <= MAX_TIMER_MS, `a whole number of milliseconds from ${min} to ${MAX_TIMER_MS}`);
@@ -41,10 +39,12 @@ const Owners = t.refinement(t.array(Address), (owners) => owners.length > 0, 'at
 const ReconcileSince = t.refinement(IsoTime, (s) => Number.isFinite(Date.parse(s)) && new Date(s).toISOString().slice(0, 19) === s.slice(0, 19), 'an ISO-8601 UTC time like 2026-11-28T21:00:00Z');
 /** The executor lock's heartbeat is a sixth of it: shorter would renew the file more often than a busy disk answers. */
 const StaleAge = millis(1000);
+/** Not empty, no whitespace around it. */
+const trimmedText = (s: string): boolean => s !== '' && s.trim() === s;
 /** node:http binds every interface for an empty host: a blank one must not silently expose the API that defaults to 127.0.0.1. */
-const HttpHost = t.refinement(t.string, (s) => s !== '' && s.trim() === s, 'a host name or IP address without surrounding whitespace');
+const HttpHost = t.refinement(t.string, trimmedText, 'a host name or IP address without surrounding whitespace');
 /** An app key, account number or path: an empty one would be sent to Schwab (or opened) as given, a trailing space or newline too, failing only at login or order time. */
-const Text = t.refinement(t.string, (s) => s !== '' && s.trim() === s, 'text, not empty, without surrounding whitespace');
+const Text = t.refinement(t.string, trimmedText, 'text, not empty, without surrounding whitespace');
 const Port = t.refinement(t.number, (n) => Number.isSafeInteger(n) && n >= 0 && n <= 65535, 'a port from 0 to 65535');
 
 /** One setting (its file key is its key in `settings`): env name, codec for the decoded value, how env text becomes JSON, and what it means. */

@@ -247,8 +247,7 @@ export class ChainRpc {
         throw error;
       }));
       if (E.isLeft(answer)) {
-        // The endpoint after this attempt's, not after `preferred`: calls in flight that all got garbage move on once, not past a good one.
-        this.preferred = (from + 1) % this.raws.length;
+        this.passOver(from);
         throw new MalformedRpcResponse(`malformed answer: ${answer.left}`);
       }
       return answer.right;
@@ -263,6 +262,14 @@ export class ChainRpc {
         this.options.onRetry?.(error);
       },
     });
+  }
+
+  /**
+   * Calls start from the endpoint after `from`, the one that answered malformed. After that one, not after
+   * `preferred`: calls in flight that all got garbage from it move on once, not past a good endpoint.
+   */
+  private passOver(from: number): void {
+    this.preferred = (from + 1) % this.raws.length;
   }
 
   blockNumber(): Promise<bigint> {
@@ -285,7 +292,7 @@ export class ChainRpc {
       try {
         return await read();
       } catch (error) {
-        if (error instanceof MalformedRpcResponse) this.preferred = (from + 1) % this.raws.length; // as for a malformed answer
+        if (error instanceof MalformedRpcResponse) this.passOver(from);
         throw error;
       }
     };

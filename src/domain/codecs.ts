@@ -138,11 +138,11 @@ const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
 export const IsoTime = t.refinement(t.string, (s) => ISO_TIME.test(s), 'IsoTime');
 
 /**
- * Whole numbers a JavaScript number holds exactly: decision numbers, failure counts, chain ids. Plain
- * `t.number` takes 1.5, -1 and Infinity (JSON's 1e400), which a stored event must not smuggle into a fold.
+ * Whole numbers a JavaScript number holds exactly: decision numbers, failure counts, chain ids, counts in
+ * the configuration. Plain `t.number` takes 1.5, -1 and Infinity (JSON's 1e400).
  */
-export const PositiveInteger = t.refinement(t.number, (n) => Number.isSafeInteger(n) && n > 0, 'a positive whole number');
-export const NonNegativeInteger = t.refinement(t.number, (n) => Number.isSafeInteger(n) && n >= 0, 'a whole number, 0 or more');
+export const PositiveInt = t.refinement(t.number, (n) => Number.isSafeInteger(n) && n > 0, 'a positive integer');
+export const NonNegativeInt = t.refinement(t.number, (n) => Number.isSafeInteger(n) && n >= 0, 'a non-negative integer');
 
 const TICKER = /^[A-Z][A-Z0-9.]*$/;
 /** A base ticker or broker symbol: GME, BRK.B. */

@@ -5,7 +5,7 @@
 import * as t from 'io-ts';
 import * as E from 'fp-ts/lib/Either.js';
 import { pipe } from 'fp-ts/lib/function.js';
-import { Address, arrayOf, DecimalString, Hash32, HexData, IsoTime, NonNegativeInteger, PositiveInteger, SafeHexQuantity, Side, struct, Uuid, WholeShares, describeErrors } from './codecs.ts';
+import { Address, arrayOf, DecimalString, Hash32, HexData, IsoTime, NonNegativeInt, PositiveInt, SafeHexQuantity, Side, struct, Uuid, WholeShares, describeErrors } from './codecs.ts';
 import { CorruptEvent } from '../eventstore/errors.ts';
 import type { Json, NewEvent, Position, RecordedEvent } from '../eventstore/port.ts';
 
@@ -26,7 +26,7 @@ export const LEDGER_PREFIXES = ['orderbook-', 'token-', 'hedgecmd-', 'hedgeorder
 
 /** One log exactly as `eth_getLogs` returned it, plus the chain it came from. */
 export const OrderbookLogRecorded = struct({
-  chainId: PositiveInteger,
+  chainId: PositiveInt,
   address: Address,
   blockNumber: SafeHexQuantity,
   blockHash: Hash32,
@@ -53,7 +53,7 @@ export const OrderbookLogRemoved = t.intersection([
 
 /** ERC20 metadata, read once from the chain; `symbol` null with a reason when unreadable. */
 export const TokenMetadataRecorded = struct({
-  chainId: PositiveInteger,
+  chainId: PositiveInt,
   address: Address,
   symbol: t.union([t.string, t.null]),
   reason: t.union([t.string, t.null]),
@@ -64,7 +64,7 @@ export const TokenMetadataRecorded = struct({
 export const HedgeRequested = struct({
   commandId: Uuid,
   /** 1-based decision number within the symbol's stream. */
-  sequence: PositiveInteger,
+  sequence: PositiveInt,
   symbol: t.string,
   brokerSymbol: t.string,
   side: Side,
@@ -76,10 +76,10 @@ export const HedgeRequested = struct({
 });
 
 export const HedgingHalted = struct({
-  sequence: PositiveInteger,
+  sequence: PositiveInt,
   symbol: t.string,
   reason: t.string,
-  consecutiveFailures: NonNegativeInteger,
+  consecutiveFailures: NonNegativeInt,
   causationId: Uuid,
 });
 

@@ -250,22 +250,14 @@ export class ExecutorService {
     const decoded = decodeEvent(recorded);
     if (decoded._tag === 'Left') {
       // A halt is no work for the executor; anything else unreadable in a command stream may be a command.
-      if (recorded.stream.startsWith('hedgecmd-') && recorded.type !== 'HedgingHalted') {
-        const unreadable = new UnreadableCommand(decoded.left);
-        this.unreadable.push(unreadable);
-        this.options.log.error({ err: decoded.left }, unreadable.message);
-      } else this.options.log.error({ err: decoded.left }, 'skipping corrupt order event');
+      if (recorded.stream.startsWith('hedgecmd-') && recorded.type !== 'HedgingHalted') return this.unreadableCommand(decoded.left);
+      this.options.log.error({ err: decoded.left }, 'skipping corrupt order event');
       return undefined;
     }
     const event = decoded.right;
     const misplaced = event.type === 'HedgeRequested' ? misplacedCommand(recorded, event.data) : undefined;
-    if (misplaced !== undefined) {
-      // Readable, yet not the command the accumulator decided there: placing it would hedge what nothing decided.
-      const unreadable = new UnreadableCommand(misplaced);
-      this.unreadable.push(unreadable);
-      this.options.log.error({ err: misplaced }, unreadable.message);
-      return undefined;
-    }
+    // Readable, yet not the command the accumulator decided there: placing it would hedge what nothing decided.
+    if (misplaced !== undefined) return this.unreadableCommand(misplaced);
     if (event.type !== 'HedgeRequested') {
       if (isOrderEvent(event)) this.newestOrderEventAt = event.data.at;
       this.book.apply(event);
@@ -274,6 +266,14 @@ export class ExecutorService {
     const isNew = this.book.track(event.data.commandId) === undefined;
     this.book.apply(event);
     return isNew ? this.book.track(event.data.commandId) : undefined;
+  }
+
+  /** Notes a command no order may be placed for (see UnreadableCommand); it starts no worker. */
+  private unreadableCommand(corrupt: CorruptEvent): undefined {
+    const unreadable = new UnreadableCommand(corrupt);
+    this.unreadable.push(unreadable);
+    this.options.log.error({ err: corrupt }, unreadable.message);
+    return undefined;
   }
 
   /** One worker per command: a second call joins the running one. */

@@ -260,7 +260,8 @@ type Run = typeof run extends fc.Arbitrary<infer R> ? R : never;
 const FIELD_NAMES = /orderId|status|orderType|enteredTime|orderLegCollection|instruction|quantity|instrument|symbol/;
 
 async function fuzz(r: Run): Promise<void> {
-  const harness = await Harness.start({ requestTimeoutMs: 200 });
+  // 1 s, not 200 ms: on a loaded machine a slow answer's timeout would be the last error reported, not the garbage.
+  const harness = await Harness.start({ requestTimeoutMs: 1_000 });
   const armed: Armed[] = r.transients.map((t) => ({ endpoint: t.endpoint, mutation: t.mutation, remaining: t.times }));
   if (r.permanent !== undefined) armed.unshift({ endpoint: 'getOrder', mutation: { kind: 'order', edit: r.permanent }, remaining: Infinity, symbol: STUCK_SYMBOL });
   let mutating = true;

@@ -211,6 +211,12 @@ describe('Schwab times', () => {
       expect(() => inTimeZone('Europe/Berlin', () => enteredTime(text)), text).toThrow(/enteredTime/);
   });
 
+  it('refuses a date the calendar does not have instead of rolling it into the next month', () => {
+    for (const text of ['2025-02-29T17:15:17+0000', '2025-02-30T17:15:17+0000', '2025-04-31T17:15:17Z', '2025-08-29T25:15:17+0000', '2025-08-29T17:61:17'])
+      expect(() => enteredTime(text), text).toThrow(/enteredTime/);
+    expect(enteredTime('2024-02-29T17:15:17+0000').toISOString()).toBe('2024-02-29T17:15:17.000Z');
+  });
+
   it('a zone-less entry time one second after the intent still matches it on a host east of UTC (else the order would be placed twice)', () => {
     const order = inTimeZone('Europe/Berlin', () => decode(FILLED.replace('"enteredTime":"2025-08-29T17:15:17+0000"', '"enteredTime":"2025-08-29T17:15:01"')));
     expect(matchesIntent(order, intent, new Date('2025-08-29T17:15:00Z'))).toBe(true);

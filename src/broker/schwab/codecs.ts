@@ -51,6 +51,12 @@ const OrderId = new t.Type<string, JsonNumber, unknown>(
 /** ISO 8601 date and time; the zone is optional (Schwab's `+0000` has no colon). */
 const ISO_TIME = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?)(Z|[+-]\d{2}:?\d{2})?$/;
 
+/** Date.parse rolls `2025-02-30` into March: the fields must read back unchanged. */
+const onTheCalendar = (fields: string): boolean => {
+  const ms = Date.parse(`${fields}Z`);
+  return !Number.isNaN(ms) && new Date(ms).toISOString().startsWith(fields.slice(0, 19));
+};
+
 /**
  * `2025-08-29T17:15:17+0000` → Date. Schwab writes UTC, so a time without a zone is read as UTC:
  * Date.parse would take it as the host's local time, and an entry time hours off can make
@@ -62,7 +68,7 @@ const SchwabTime = new t.Type<Date, string, unknown>(
   (u, c) => {
     const m = typeof u === 'string' ? ISO_TIME.exec(u) : null;
     const zone = m?.[2] === undefined ? 'Z' : m[2].replace(/^([+-]\d{2})(\d{2})$/, '$1:$2');
-    const ms = m === null ? NaN : Date.parse(`${m[1]}${zone}`);
+    const ms = m === null || !onTheCalendar(m[1]!) ? NaN : Date.parse(`${m[1]}${zone}`);
     return Number.isNaN(ms) ? t.failure(u, c, 'expected a time like 2025-08-29T17:15:17+0000') : t.success(new Date(ms));
   },
   (d) => d.toISOString(),

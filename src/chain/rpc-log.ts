@@ -58,8 +58,10 @@ export interface LogContradiction {
 /**
  * Logs sorted into chain order, repeats of a log dropped, as far as they agree: up to the first log
  * (in chain order) that contradicts one before it, as logs from two forks do (one block with two
- * hashes, two logs at one place, or one log, transaction and index, at two places or with two
- * contents). `kept` then holds the logs before that log.
+ * hashes, two logs at one place, or one log, transaction and index, with two contents). `kept` then
+ * holds the logs before that log. The same log at a later place (its transaction mined again
+ * after a reorg) is a repeat: the fill is the same, and the first place is kept, as it is when
+ * the log is stored already.
  */
 export function sortLogs(logs: readonly RecordedLog[]): { readonly kept: RecordedLog[]; readonly contradiction: LogContradiction | null } {
   const kept: RecordedLog[] = [];
@@ -73,7 +75,7 @@ export function sortLogs(logs: readonly RecordedLog[]): { readonly kept: Recorde
     const key = `${log.transactionHash}:${log.logIndex}`;
     const seen = byTransaction.get(key);
     if (seen !== undefined) {
-      if (compareLogMarks(seen, log) === 0 && sameContent(seen, log)) continue; // the same log twice
+      if (sameContent(seen, log)) continue; // the same log twice
       return stop(log, `log ${log.logIndex} of transaction ${log.transactionHash} appears twice, differently (blocks ${seen.blockNumber} and ${log.blockNumber})`);
     }
     if (previous !== undefined && compareLogMarks(previous, log) === 0) {

@@ -33,6 +33,8 @@ describe('findPlaced over an orders list holding an order the codec refuses', ()
     ['in the intent’s symbol', listed(1004055538155, 'GME', '0.5')],
     ['without a readable symbol', listed(1004055538155, 'GME', '3.0', '[{"instruction":"BUY","quantity":3.0,"instrument":{"cusip":"36467W109"}}]')],
     ['not an order at all', '"?"'],
+    // Found by the Schwab answers fuzz (seed 537315964): an empty leg list decoded, matched nothing, and the order was placed again.
+    ['without any leg', listed(1004055538155, 'GME', '3.0', '[]')],
   ])('keeps failing (the broker is unavailable, try later) when it may be ours: %s', async (_name, undecodable) => {
     const failed = reconcile([OURS, undecodable]);
     await expect(failed).rejects.toThrow(BrokerUnavailable);

@@ -109,6 +109,17 @@ const Activity = t.partial({ activityType: t.string, executionLegs: t.array(Exec
 
 const OrderLeg = t.type({ instruction: t.string, quantity: Shares, instrument: t.type({ symbol: t.string }) });
 
+/** An order's legs: at least one. An empty list says nothing of what the order is for, so it cannot rule out ours. */
+function legsOf<C extends t.Mixed>(leg: C) {
+  const legs = t.array(leg);
+  return new t.Type<t.TypeOf<C>[], t.OutputOf<C>[], unknown>(
+    'OrderLegs',
+    (u): u is t.TypeOf<C>[] => legs.is(u) && u.length > 0,
+    (u, c) => (Array.isArray(u) && u.length === 0 ? t.failure(u, c, 'expected at least one leg') : legs.validate(u, c)),
+    legs.encode,
+  );
+}
+
 export const Order = t.intersection([
   t.type({
     orderId: OrderId,
@@ -116,7 +127,7 @@ export const Order = t.intersection([
     status: t.string,
     orderType: t.string,
     enteredTime: SchwabTime,
-    orderLegCollection: t.array(OrderLeg),
+    orderLegCollection: legsOf(OrderLeg),
   }),
   /** filledQuantity: Schwab's own count, for when the executions are missing or incomplete. */
   t.partial({ statusDescription: t.string, filledQuantity: Shares, orderActivityCollection: t.array(Activity) }),
@@ -127,7 +138,7 @@ export type Order = t.TypeOf<typeof Order>;
 export const OrderList = t.array(t.unknown);
 
 /** Just the symbols of an order's legs: enough to tell whether an order we cannot read could be ours. */
-export const OrderSymbols = t.type({ orderLegCollection: t.array(t.type({ instrument: t.type({ symbol: t.string }) })) });
+export const OrderSymbols = t.type({ orderLegCollection: legsOf(t.type({ instrument: t.type({ symbol: t.string }) })) });
 
 /** Why a body did not decode: bad JSON or the first failing path; never the body itself (it may hold tokens). */
 export class UnexpectedAnswer extends Error {

@@ -35,6 +35,7 @@ describe('findPlaced over an orders list holding an order the codec refuses', ()
     ['not an order at all', '"?"'],
     // Found by the Schwab answers fuzz (seed 537315964): an empty leg list decoded, matched nothing, and the order was placed again.
     ['without any leg', listed(1004055538155, 'GME', '3.0', '[]')],
+    ['with a blank symbol', listed(1004055538155, ' ', '3.0')],
   ])('keeps failing (the broker is unavailable, try later) when it may be ours: %s', async (_name, undecodable) => {
     const failed = reconcile([OURS, undecodable]);
     await expect(failed).rejects.toThrow(BrokerUnavailable);

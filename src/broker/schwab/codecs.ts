@@ -107,7 +107,10 @@ const ExecutionLeg = t.type({ quantity: Shares, price: Price });
 
 const Activity = t.partial({ activityType: t.string, executionLegs: t.array(ExecutionLeg) });
 
-const OrderLeg = t.type({ instruction: t.string, quantity: Shares, instrument: t.type({ symbol: t.string }) });
+/** A leg's symbol: a blank one names no symbol, so, like a missing one, it cannot rule out ours. */
+const LegInstrument = t.type({ instrument: t.type({ symbol: NonEmptyString }) });
+
+const OrderLeg = t.intersection([t.type({ instruction: t.string, quantity: Shares }), LegInstrument]);
 
 /** An order's legs: at least one. An empty list says nothing of what the order is for, so it cannot rule out ours. */
 function legsOf<C extends t.Mixed>(leg: C) {
@@ -138,7 +141,7 @@ export type Order = t.TypeOf<typeof Order>;
 export const OrderList = t.array(t.unknown);
 
 /** Just the symbols of an order's legs: enough to tell whether an order we cannot read could be ours. */
-export const OrderSymbols = t.type({ orderLegCollection: legsOf(t.type({ instrument: t.type({ symbol: t.string }) })) });
+export const OrderSymbols = t.type({ orderLegCollection: legsOf(LegInstrument) });
 
 /** Why a body did not decode: bad JSON or the first failing path; never the body itself (it may hold tokens). */
 export class UnexpectedAnswer extends Error {

@@ -168,10 +168,31 @@ export type Envelope<Ev extends LedgerEvent = LedgerEvent> = Ev & {
 
 const isEventType = (type: string): type is EventType => Object.hasOwn(eventCodecs, type);
 
-/** Decodes a stored event, or a CorruptEvent naming stream, revision and the failing path. */
+/** The stream prefix (category and '-') every event type is stored under: one writer each, see `streams`. */
+const STREAM_PREFIX: { readonly [K in EventType]: (typeof LEDGER_PREFIXES)[number] } = {
+  OrderbookLogRecorded: 'orderbook-',
+  OrderbookLogRemoved: 'orderbook-',
+  TokenMetadataRecorded: 'token-',
+  HedgeRequested: 'hedgecmd-',
+  HedgingHalted: 'hedgecmd-',
+  HedgingResumed: 'hedgectl-',
+  HedgeOrderSubmitting: 'hedgeorder-',
+  HedgeOrderPlaced: 'hedgeorder-',
+  HedgeOrderCancelRequested: 'hedgeorder-',
+  HedgeOrderFilled: 'hedgeorder-',
+  HedgeOrderFailed: 'hedgeorder-',
+};
+
+/**
+ * Decodes a stored event, or a CorruptEvent naming stream, revision and the failing path. An event
+ * of a type that belongs in another stream is corrupt too: no writer puts it there, and a fold
+ * would otherwise take it for what its type says (a fill, a decision, an outcome).
+ */
 export function decodeEvent(recorded: RecordedEvent): E.Either<CorruptEvent, Envelope> {
   const { stream, revision, type } = recorded;
   if (!isEventType(type)) return E.left(new CorruptEvent(stream, revision, 'type', `unknown event type ${JSON.stringify(type)}`));
+  const prefix = STREAM_PREFIX[type];
+  if (!stream.startsWith(prefix)) return E.left(new CorruptEvent(stream, revision, 'type', `a ${type} belongs in a ${prefix}… stream`));
   const codec = eventCodecs[type] as t.Type<unknown, unknown, unknown>;
   return pipe(
     codec.decode(recorded.data),

@@ -61,7 +61,7 @@ describe('SQLite store specifics', () => {
   it('delivers a row whose data is not JSON as a string (a CorruptEvent once decoded) and moves on', async () => {
     const file = newFile();
     const store = open(file);
-    await store.append('hedgecmd-tGME', [hedgeRequested(), hedgeRequested(), hedgeRequested()], NO_STREAM);
+    await store.append('hedgecmd-tGME', [1, 2, 3].map((n) => hedgeRequested('tGME', n)), NO_STREAM);
     raw(file).prepare("UPDATE events SET data = 'not json {' WHERE revision = 1").run();
 
     const delivered = [];

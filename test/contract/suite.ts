@@ -6,7 +6,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import * as E from 'fp-ts/lib/Either.js';
 import { afterEach, describe, expect, it } from 'vitest';
-import { decodeEvent } from '../../src/domain/events.ts';
+import { decodeEvent, streams } from '../../src/domain/events.ts';
 import { ANY, asPosition, comparePositions, NO_STREAM, type EventStore, type From, type NewEvent, type RecordedEvent } from '../../src/eventstore/port.ts';
 import type { ConsumeResult, RaceRound } from '../support/store-child.ts';
 import { collect, event, events, hedgeRequested, idsOf, waitingForLive } from '../support/store-fixtures.ts';
@@ -633,16 +633,16 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
     describe('corrupt events', () => {
       it('data failing its codec decodes to a CorruptEvent naming stream, revision and path, and reading goes on', async () => {
         const store = await open();
-        const { stream, prefix } = names();
-        const s = stream('corrupt');
+        const symbol = names().prefix('corrupt').slice(0, -1);
+        const s = streams.hedgeCommands(symbol);
         const from = await startOf(store);
-        await store.append(s, [hedgeRequested(), hedgeRequested('1.5'), hedgeRequested()], NO_STREAM);
+        await store.append(s, [hedgeRequested(symbol, 1), hedgeRequested(symbol, 2, '1.5'), hedgeRequested(symbol, 3)], NO_STREAM);
 
         const decoded = (await collect(store.readStream(s))).map(decodeEvent);
         expect(decoded.map(E.isRight)).toEqual([true, false, true]);
         expect(decoded[1]).toEqual(E.left(expect.objectContaining({ kind: 'CorruptEvent', stream: s, revision: 1n, path: 'data.quantity' })));
 
-        const subscription = store.subscribe({ from, prefixes: [prefix('corrupt')] });
+        const subscription = store.subscribe({ from, prefixes: [s] });
         const delivered: bigint[] = [];
         for await (const e of subscription) if (delivered.push(e.revision) === 3) break;
         expect(delivered).toEqual([0n, 1n, 2n]);

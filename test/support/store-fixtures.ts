@@ -2,6 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import * as D from '../../src/domain/decimal.ts';
 import { decodeEvent, encodeEvent, type Envelope } from '../../src/domain/events.ts';
+import { hedgeDecisionId } from '../../src/domain/ids.ts';
 import type { Json, NewEvent, RecordedEvent } from '../../src/eventstore/port.ts';
 
 export const event = (type = 'Tested', data: Json = {}, metadata?: Json): NewEvent =>
@@ -24,16 +25,15 @@ export const waitingForLive = (): Promise<void> => new Promise((resolve) => setT
 export const idsOf = (list: readonly { id: string }[]): string[] => list.map((e) => e.id);
 
 /**
- * A HedgeRequested the domain codec accepts, or, given a `quantity` text, the same with that
- * quantity written as is (e.g. '1.5', which is not whole shares, so it fails at data.quantity).
+ * Decision `n` of `symbol` as the accumulator stores it (revision n - 1 of its `hedgecmd-` stream),
+ * or, given a `quantity` text, the same with that quantity written as is (e.g. '1.5', which is not
+ * whole shares, so it fails at data.quantity).
  */
-export function hedgeRequested(quantity?: string): NewEvent {
-  const valid = encodeEvent(randomUUID(), {
+export function hedgeRequested(symbol: string, n: number, quantity?: string): NewEvent {
+  const id = hedgeDecisionId(symbol, n);
+  const valid = encodeEvent(id, {
     type: 'HedgeRequested',
-    data: {
-      commandId: randomUUID(), sequence: 1, symbol: 'tGME', brokerSymbol: 'GME', side: 'SELL',
-      quantity: D.parse('3'), referencePrice: null, causationId: randomUUID(),
-    },
+    data: { commandId: id, sequence: n, symbol, brokerSymbol: symbol, side: 'SELL', quantity: D.parse('3'), referencePrice: null, causationId: randomUUID() },
   });
   return quantity === undefined ? valid : { ...valid, data: { ...(valid.data as Record<string, Json>), quantity } };
 }

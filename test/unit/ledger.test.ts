@@ -1,11 +1,20 @@
 /** The read models' view of the ledger (projections/ledger.ts): redeliveries and corrupt events. */
 import { describe, expect, it } from 'vitest';
-import { decodeEvent } from '../../src/domain/events.ts';
+import { decodeEvent, encodeEvent, type Envelope } from '../../src/domain/events.ts';
 import { asPosition, type RecordedEvent } from '../../src/eventstore/port.ts';
 import { LedgerView } from '../../projections/ledger.ts';
 import { Scenario, config } from '../support/scenario.ts';
 
 const at = '2025-01-01T00:00:00.000Z';
+
+/** `event` as the store would deliver it from `stream` at `revision`, after everything else. */
+const storedAs = (event: Envelope, stream: string, revision: bigint): RecordedEvent => ({
+  ...encodeEvent(event.id, event),
+  stream,
+  revision,
+  position: asPosition('00000000000000009999'),
+  metadata: null,
+});
 
 describe('LedgerView', () => {
   it('a redelivered order event changes nothing: a placed hedge does not go back to submitting', () => {
@@ -63,4 +72,22 @@ describe('LedgerView', () => {
       expect(view.position('GME').state).toMatchObject({ pending: { commandId }, decisions: 1 });
     },
   );
+
+  it.each([
+    ['a decision in the orderbook stream', (e: Envelope) => e.type === 'HedgeRequested', (s: Scenario) => `orderbook-1_${s.pending().commandId}`],
+    ['an orderbook log in an order stream', (e: Envelope) => e.type === 'OrderbookLogRecorded', (s: Scenario) => `hedgeorder-${s.pending().commandId}`],
+    ['token metadata in a command stream', (e: Envelope) => e.type === 'TokenMetadataRecorded', () => 'hedgecmd-GME'],
+  ])('%s is a corrupt event naming its type, and no fold takes it for what its type says', (_name, pick, streamOf) => {
+    const s = new Scenario();
+    s.oS('1.5');
+    const moved = storedAs(s.events.find(pick)!, streamOf(s), 7n);
+    const decoded = decodeEvent(moved);
+    expect(decoded._tag === 'Left' && decoded.left.message).toMatch(new RegExp(`^corrupt event ${moved.stream}@7 at type: a ${moved.type} belongs in a [a-z]+-… stream$`));
+    const view = new LedgerView(config);
+    for (const e of s.events) view.apply(e);
+    const before = view.accumulator;
+    expect(view.applyStored(moved)?.path).toBe('type');
+    expect(view.rejectedByReason.get('corrupt_event')).toBe(1);
+    expect(view.accumulator).toBe(before);
+  });
 });

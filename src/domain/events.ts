@@ -4,7 +4,6 @@
  */
 import * as t from 'io-ts';
 import * as E from 'fp-ts/lib/Either.js';
-import { pipe } from 'fp-ts/lib/function.js';
 import { Address, arrayOf, DecimalString, Hash32, HexData, IsoTime, NonNegativeInt, PositiveInt, SafeHexQuantity, Side, struct, Uuid, WholeShares, describeErrors } from './codecs.ts';
 import { CorruptEvent } from '../eventstore/errors.ts';
 import type { Json, NewEvent, Position, RecordedEvent } from '../eventstore/port.ts';
@@ -194,17 +193,35 @@ export function decodeEvent(recorded: RecordedEvent): E.Either<CorruptEvent, Env
   const prefix = STREAM_PREFIX[type];
   if (!stream.startsWith(prefix)) return E.left(new CorruptEvent(stream, revision, 'type', `a ${type} belongs in a ${prefix}… stream`));
   const codec = eventCodecs[type] as t.Type<unknown, unknown, unknown>;
-  return pipe(
-    codec.decode(recorded.data),
-    E.bimap(
-      (errors) => {
-        const { path, reason } = describeErrors(errors);
-        return new CorruptEvent(stream, revision, path ? `data.${path}` : 'data', reason);
-      },
-      (data) =>
-        ({ type, data, stream, id: recorded.id, revision, position: recorded.position, metadata: recorded.metadata }) as Envelope,
-    ),
-  );
+  const data = codec.decode(recorded.data);
+  if (data._tag === 'Left') {
+    const { path, reason } = describeErrors(data.left);
+    return E.left(new CorruptEvent(stream, revision, path ? `data.${path}` : 'data', reason));
+  }
+  const event = { type, data: data.right, stream, id: recorded.id, revision, position: recorded.position, metadata: recorded.metadata } as Envelope;
+  const misplaced = misplacedEvent(event);
+  return misplaced === undefined ? E.right(event) : E.left(misplaced);
+}
+
+/**
+ * A stream named after what it holds holds nothing else: a readable event there whose data names
+ * something else is corrupt, or every fold would file it under what its data says.
+ */
+function misplacedEvent(event: Envelope): CorruptEvent | undefined {
+  const { stream, revision } = event;
+  switch (event.type) {
+    case 'HedgeOrderSubmitting':
+    case 'HedgeOrderPlaced':
+    case 'HedgeOrderCancelRequested':
+    case 'HedgeOrderFilled':
+    case 'HedgeOrderFailed': {
+      const { commandId } = event.data;
+      if (stream === streams.hedgeOrder(commandId)) return undefined;
+      return new CorruptEvent(stream, revision, 'data.commandId', `an event of command ${commandId} in the order stream of ${stream.slice(STREAM_PREFIX[event.type].length)}`);
+    }
+    default:
+      return undefined;
+  }
 }
 
 /** Encodes a domain event for appending under the given id. */

@@ -335,13 +335,9 @@ export class ExecutorService {
     try {
       for await (const recorded of this.options.store.readStream(streams.hedgeOrder(commandId))) {
         const decoded = decodeEvent(recorded);
-        // Skipped, an event this version cannot read (a newer one wrote it) would leave the worker behind
-        // the stream: every write it makes then moves the track again, and it would re-read and retry at once, forever.
+        // Skipped, an event this version cannot read (a newer one wrote it), or one of another command, would leave
+        // the worker behind the stream: every write it makes then moves the track again, and it would re-read and retry at once, forever.
         if (decoded._tag === 'Left') throw decoded.left;
-        // Likewise an event of another command (the book files it under that one): the worker would retry behind it forever.
-        if (isOrderEvent(decoded.right) && decoded.right.data.commandId !== commandId) {
-          throw new CorruptEvent(recorded.stream, recorded.revision, 'data.commandId', `an event of command ${decoded.right.data.commandId} in the order stream of ${commandId}`);
-        }
         if (isOrderEvent(decoded.right)) this.book.applyOrderEvent(decoded.right, recorded.revision);
       }
     } catch (e) {

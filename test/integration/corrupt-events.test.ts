@@ -102,6 +102,26 @@ const view = async (url: string) => {
   }
 };
 
+/** The state hash of the API's follower once at the head (still following: no corrupt event stops it). */
+async function followed(url: string): Promise<string> {
+  const store = await openStore(url);
+  try {
+    const follower = new LedgerFollower({ store, config: fold, log: logger('ledger-follower') });
+    const stop = new AbortController();
+    follower.start(stop.signal);
+    try {
+      await until(async () => (await follower.status()).caughtUp, 'the follower at the head');
+      expect(follower.progress().state).toBe('following');
+      return stateHash(follower.view);
+    } finally {
+      stop.abort();
+      await follower.stopped;
+    }
+  } finally {
+    await store.close();
+  }
+}
+
 function corrupt(path: string, damages: readonly (readonly [number, string, number])[]): Row[] {
   const db = new Database(path);
   try {
@@ -208,22 +228,7 @@ describe('corrupt stored events', () => {
         expect(outcomes[1]).toBe(outcomes[0]);
         expect(outcomes[0]).toMatch(/^(folded \d+|DecisionDiverged: )/);
         // The API's follower folds them too, to the same view.
-        const store = await openStore(url);
-        try {
-          const follower = new LedgerFollower({ store, config: fold, log: logger('ledger-follower') });
-          const stop = new AbortController();
-          follower.start(stop.signal);
-          try {
-            await until(async () => (await follower.status()).caughtUp, 'the follower at the head');
-            expect(stateHash(follower.view)).toBe(a.hash);
-            expect(follower.progress().state).toBe('following');
-          } finally {
-            stop.abort();
-            await follower.stopped;
-          }
-        } finally {
-          await store.close();
-        }
+        expect(await followed(url)).toBe(a.hash);
         return true;
       }),
       { numRuns: RUNS, seed: Number(process.env['SEED'] ?? 7) },
@@ -298,6 +303,25 @@ describe('a corrupt hedge command', () => {
 });
 
 describe('a corrupt order event', () => {
+  it('one of another command in an order stream is a corrupt_event in replay, the queries and the follower, the outcome of neither command', async () => {
+    const path = copy();
+    const db = new Database(path);
+    const commandOf = (symbol: string) => (db.prepare(`SELECT json_extract(data, '$.commandId') AS id FROM events WHERE stream = ?`).get(`hedgecmd-${symbol}`) as { id: string }).id;
+    const [gme, aapl] = [commandOf('GME'), commandOf('AAPL')];
+    db.prepare(`UPDATE events SET data = json_set(data, '$.commandId', ?) WHERE stream = ? AND type = 'HedgeOrderFilled'`).run(aapl, `hedgeorder-${gme}`);
+    db.close();
+    const url = `sqlite:${path}`;
+    const expected = await view(url);
+    expect(expected.rejections).toContainEqual(expect.objectContaining({ reason: 'corrupt_event', detail: `corrupt event hedgeorder-${gme}@2 at data.commandId: an event of command ${aapl} in the order stream of ${gme}` }));
+    expect(expected.hedges.map((h) => [h.symbol, h.status])).toEqual([['GME', 'placed'], ['AAPL', 'filled']]);
+    const common = ['--config', CONFIG_FILE, '--store', url, '--json'];
+    const [replay, hedges, rejected] = await Promise.all([['replay'], ['hedges'], ['rejected']].map((command) => runCli([...command, ...common])));
+    expect(JSON.parse(replay!.stdout).stateHash).toBe(expected.hash);
+    expect(JSON.parse(hedges!.stdout)).toEqual(expected.hedges);
+    expect(JSON.parse(rejected!.stdout)).toEqual(expected.rejections);
+    expect(await followed(url)).toBe(expected.hash);
+  });
+
   it('one of another command in an order stream stops run --once naming it, instead of retrying behind it for ever', async () => {
     const path = copy();
     const db = new Database(path);

@@ -90,4 +90,22 @@ describe('LedgerView', () => {
     expect(view.rejectedByReason.get('corrupt_event')).toBe(1);
     expect(view.accumulator).toBe(before);
   });
+
+  it('an outcome in one command\'s order stream that names another command is a corrupt event, not that command\'s outcome', () => {
+    const s = new Scenario();
+    s.oS('1.5');
+    s.oB('2.5', 'tAAPL');
+    const gme = s.pending('GME').commandId;
+    const aapl = s.pending('AAPL').commandId;
+    const filled = s.history.event(`hedgeorder-${aapl}`, 'HedgeOrderFilled', '00000000-0000-5000-8000-00000000000c', { commandId: aapl, filledQuantity: '2', averagePrice: '20', at });
+    const misfiled = storedAs(filled, `hedgeorder-${gme}`, 0n);
+    const view = new LedgerView(config);
+    for (const e of s.events) view.apply(e);
+    const before = view.accumulator;
+    expect(view.applyStored(misfiled)?.message).toBe(`corrupt event hedgeorder-${gme}@0 at data.commandId: an event of command ${aapl} in the order stream of ${gme}`);
+    expect(view.rejectedByReason.get('corrupt_event')).toBe(1);
+    expect(view.accumulator).toBe(before);
+    expect(view.hedges.get(aapl)?.status).toBe('requested');
+    expect(view.position('AAPL').state.pending?.commandId).toBe(aapl);
+  });
 });

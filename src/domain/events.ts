@@ -6,6 +6,7 @@ import * as t from 'io-ts';
 import * as E from 'fp-ts/lib/Either.js';
 import { Address, arrayOf, DecimalString, Hash32, HexData, IsoTime, NonNegativeInt, PositiveInt, SafeHexQuantity, Side, struct, Uuid, WholeShares, describeErrors } from './codecs.ts';
 import { CorruptEvent } from '../eventstore/errors.ts';
+import { hedgeDecisionId } from './ids.ts';
 import type { Json, NewEvent, Position, RecordedEvent } from '../eventstore/port.ts';
 
 // ---- streams (categories contain no '-'; EventStoreDB takes the text before the first '-') ----
@@ -219,9 +220,27 @@ function misplacedEvent(event: Envelope): CorruptEvent | undefined {
       if (stream === streams.hedgeOrder(commandId)) return undefined;
       return new CorruptEvent(stream, revision, 'data.commandId', `an event of command ${commandId} in the order stream of ${stream.slice(STREAM_PREFIX[event.type].length)}`);
     }
+    case 'HedgeRequested':
+    case 'HedgingHalted':
+      return misplacedDecision(event);
     default:
       return undefined;
   }
+}
+
+/**
+ * Decision n of a symbol (command or halt) is stored in `hedgecmd-<SYMBOL>` at revision n - 1, a command
+ * with the id hedgeDecisionId(symbol, n): one that is not where and what the accumulator writes would have
+ * a fold adopt a decision nobody made (and number its next one after it), and the executor place it.
+ */
+function misplacedDecision({ stream, revision, type, data }: Envelope<LedgerEventOf<'HedgeRequested' | 'HedgingHalted'>>): CorruptEvent | undefined {
+  const { symbol, sequence } = data;
+  if (stream !== streams.hedgeCommands(symbol)) return new CorruptEvent(stream, revision, 'data.symbol', `a decision for ${symbol} in another symbol's stream`);
+  if (revision !== BigInt(sequence - 1)) return new CorruptEvent(stream, revision, 'data.sequence', `decision ${sequence} stored at revision ${revision}, not ${sequence - 1}`);
+  if (type === 'HedgeRequested' && data.commandId !== hedgeDecisionId(symbol, sequence)) {
+    return new CorruptEvent(stream, revision, 'data.commandId', `${data.commandId} is not the id of decision ${sequence} of ${symbol}`);
+  }
+  return undefined;
 }
 
 /** Encodes a domain event for appending under the given id. */

@@ -13,8 +13,8 @@
 import { setMaxListeners } from 'node:events';
 import { NO_STREAM, type EventStore, type From, type RecordedEvent } from '../eventstore/port.ts';
 import { CorruptEvent, StreamNotFound, WrongExpectedVersion } from '../eventstore/errors.ts';
-import { decodeEvent, encodeEvent, streams, type EventData } from '../domain/events.ts';
-import { hedgeDecisionId, orderEventId } from '../domain/ids.ts';
+import { decodeEvent, encodeEvent, streams } from '../domain/events.ts';
+import { orderEventId } from '../domain/ids.ts';
 import { HedgeOrderBook, isOrderEvent, type OrderEvent, type OrderTrack } from '../../projections/hedge-orders.ts';
 import type { Broker, BrokerNeedsOperator } from '../broker/port.ts';
 import { CommandHeld, OrderWorker, TrackMoved, type WorkerContext, type WorkerSettings } from './executor-worker.ts';
@@ -99,19 +99,6 @@ export class UnreadableCommand extends Error {
         'and its symbol waits for its outcome; restore the store from a backup (docs/operations.md, Backing up and restoring)',
     );
   }
-}
-
-/**
- * Decision n of a symbol is stored in `hedgecmd-<SYMBOL>` at revision n - 1 with the command id
- * hedgeDecisionId(symbol, n): a command that is not where and what the accumulator writes is corrupt.
- */
-function misplacedCommand(recorded: RecordedEvent, command: EventData<'HedgeRequested'>): CorruptEvent | undefined {
-  const { stream, revision } = recorded;
-  const { symbol, sequence, commandId } = command;
-  if (stream !== streams.hedgeCommands(symbol)) return new CorruptEvent(stream, revision, 'data.symbol', `a command for ${symbol} in another symbol's stream`);
-  if (revision !== BigInt(sequence - 1)) return new CorruptEvent(stream, revision, 'data.sequence', `decision ${sequence} stored at revision ${revision}, not ${sequence - 1}`);
-  if (commandId !== hedgeDecisionId(symbol, sequence)) return new CorruptEvent(stream, revision, 'data.commandId', `${commandId} is not the id of decision ${sequence} of ${symbol}`);
-  return undefined;
 }
 
 /** What to do when the broker needs a human or a command's steps keep failing: the service waits (and keeps saying so), `run --once` stops. */
@@ -249,15 +236,13 @@ export class ExecutorService {
     this.position = recorded.position;
     const decoded = decodeEvent(recorded);
     if (decoded._tag === 'Left') {
-      // A halt is no work for the executor; anything else unreadable in a command stream may be a command.
+      // A halt is no work for the executor; anything else unreadable in a command stream may be a command
+      // (one that is not where and what the accumulator writes too: placing it would hedge what nothing decided).
       if (recorded.stream.startsWith('hedgecmd-') && recorded.type !== 'HedgingHalted') return this.unreadableCommand(decoded.left);
       this.options.log.error({ err: decoded.left }, 'skipping corrupt order event');
       return undefined;
     }
     const event = decoded.right;
-    const misplaced = event.type === 'HedgeRequested' ? misplacedCommand(recorded, event.data) : undefined;
-    // Readable, yet not the command the accumulator decided there: placing it would hedge what nothing decided.
-    if (misplaced !== undefined) return this.unreadableCommand(misplaced);
     if (event.type !== 'HedgeRequested') {
       if (isOrderEvent(event)) this.newestOrderEventAt = event.data.at;
       this.book.apply(event);

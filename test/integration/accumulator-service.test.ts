@@ -192,6 +192,27 @@ describe('accumulator service', () => {
     expect(view.rejectedByReason.get('corrupt_event')).toBe(1);
     await store.close();
   });
+
+  it('a readable decision stored out of its place (decision 3 at revision 1) is corrupt: the pending command stays, its fill counts, and no second command follows', async () => {
+    const store = await openStore('sqlite::memory:');
+    await seed(store);
+    const service = new AccumulatorService({ store, config, log: logger('accumulator') });
+    await service.catchUp();
+    const pending = service.current.state.symbols['GME']!.pending!;
+    const three = hedgeDecisionId('GME', 3);
+    await store.append('hedgecmd-GME', [encodeEvent(three, { type: 'HedgeRequested', data: { commandId: three, sequence: 3, symbol: 'GME', brokerSymbol: 'GME', side: 'SELL', quantity: D.parse('7'), referencePrice: null, causationId: three } })], 0n);
+    await service.catchUp();
+    expect(service.current.state.symbols['GME']).toMatchObject({ pending, decisions: 1 });
+    const filled = encodeEvent(orderEventId(pending.commandId, 0n), { type: 'HedgeOrderFilled', data: { commandId: pending.commandId, filledQuantity: pending.quantity, averagePrice: D.parse('20'), at: '2025-09-08T14:00:00.000Z' } });
+    await store.append(streams.hedgeOrder(pending.commandId), [filled], 'no_stream');
+    await service.catchUp();
+    expect(service.current.state.symbols['GME']).toMatchObject({ pending: null, decisions: 1, net: D.parse('-0.2') });
+    expect((await readAll(store, 'hedgecmd-GME')).map((e) => e.id)).toEqual([pending.commandId, three]);
+    const view = await foldLedger(store, config);
+    expect(positionsJson(view).find((p) => p.symbol === 'GME')).toMatchObject({ net: '-0.2', pending: null });
+    expect(view.rejectedByReason.get('corrupt_event')).toBe(1);
+    await store.close();
+  });
 });
 
 describe('accumulator service: divergence', () => {

@@ -1,14 +1,16 @@
 /** The read models' view of the ledger (projections/ledger.ts): redeliveries and corrupt events. */
 import { describe, expect, it } from 'vitest';
-import { decodeEvent, encodeEvent, type Envelope } from '../../src/domain/events.ts';
+import { decodeEvent, encodeEvent, type Envelope, type LedgerEvent } from '../../src/domain/events.ts';
 import { asPosition, type RecordedEvent } from '../../src/eventstore/port.ts';
 import { LedgerView } from '../../projections/ledger.ts';
+import { hedgeDecisionId } from '../../src/domain/ids.ts';
+import * as D from '../../src/domain/decimal.ts';
 import { Scenario, config } from '../support/scenario.ts';
 
 const at = '2025-01-01T00:00:00.000Z';
 
 /** `event` as the store would deliver it from `stream` at `revision`, after everything else. */
-const storedAs = (event: Envelope, stream: string, revision: bigint): RecordedEvent => ({
+const storedAs = (event: LedgerEvent & { readonly id: string }, stream: string, revision: bigint): RecordedEvent => ({
   ...encodeEvent(event.id, event),
   stream,
   revision,
@@ -107,5 +109,18 @@ describe('LedgerView', () => {
     expect(view.accumulator).toBe(before);
     expect(view.hedges.get(aapl)?.status).toBe('requested');
     expect(view.position('AAPL').state.pending?.commandId).toBe(aapl);
+  });
+
+  it('a readable decision with a larger sequence than its place in the stream is corrupt: the fold keeps its pending command', () => {
+    const s = new Scenario();
+    s.oS('1.5');
+    const { commandId } = s.pending();
+    const five = hedgeDecisionId('GME', 5);
+    const decision = { id: five, type: 'HedgeRequested', data: { commandId: five, sequence: 5, symbol: 'GME', brokerSymbol: 'GME', side: 'SELL', quantity: D.parse('5'), referencePrice: null, causationId: five } } as const;
+    const view = new LedgerView(config);
+    for (const e of s.events) view.apply(e);
+    expect(view.applyStored(storedAs(decision, 'hedgecmd-GME', 1n))?.message).toBe('corrupt event hedgecmd-GME@1 at data.sequence: decision 5 stored at revision 1, not 4');
+    expect(view.position('GME').state).toMatchObject({ pending: { commandId }, decisions: 1 });
+    expect(view.hedges.has(five)).toBe(false);
   });
 });

@@ -6,7 +6,7 @@
  */
 import type { EventStore, From, NewEvent, Position, RecordedEvent } from '../eventstore/port.ts';
 import { NO_STREAM } from '../eventstore/port.ts';
-import { WrongExpectedVersion } from '../eventstore/errors.ts';
+import { StreamNotFound, WrongExpectedVersion, type CorruptEvent } from '../eventstore/errors.ts';
 import { LEDGER_PREFIXES, decodeEvent, encodeEvent, streams } from '../domain/events.ts';
 import { hedgeDecisionId } from '../domain/ids.ts';
 import { format } from '../domain/decimal.ts';
@@ -116,34 +116,65 @@ export class AccumulatorService {
     const { symbol, sequence } = decision.data;
     const expected = sequence === 1 ? NO_STREAM : BigInt(sequence - 2);
     const event = encodeEvent(hedgeDecisionId(symbol, sequence), decision);
+    let written: boolean;
     try {
-      const result = await this.options.store.append(streams.hedgeCommands(symbol), [event], expected);
-      // A repeat is told by its id alone (the id names symbol and sequence, not the content): compare what is recorded.
-      if (!result.written) await this.assertRecorded(decision, event);
-      this.options.log.info({ symbol, sequence, decision: decision.type, written: result.written, ...describe(decision) }, 'decision appended');
-      await this.options.onAppended?.(decision, result.written);
+      ({ written } = await this.options.store.append(streams.hedgeCommands(symbol), [event], expected));
     } catch (e) {
-      if (e instanceof WrongExpectedVersion) throw diverged(decision, `differs from the one recorded in ${e.stream} (actual revision ${e.actual})`, e);
+      if (e instanceof WrongExpectedVersion) throw await this.conflict(decision, event, e);
       throw e;
     }
+    // A repeat is told by its id alone (the id names symbol and sequence, not the content): compare what is recorded.
+    if (!written) await this.assertRecorded(decision, event);
+    this.options.log.info({ symbol, sequence, decision: decision.type, written, ...describe(decision) }, 'decision appended');
+    await this.options.onAppended?.(decision, written);
+  }
+
+  /** The event stored at the decision's revision (n - 1), if the stream reaches it. */
+  private async recordedAt(decision: Decision): Promise<RecordedEvent | undefined> {
+    const { symbol, sequence } = decision.data;
+    let recorded: RecordedEvent | undefined;
+    try {
+      for await (const e of this.options.store.readStream(streams.hedgeCommands(symbol), { fromRevision: BigInt(sequence - 1), maxCount: 1 })) recorded = e;
+    } catch (e) {
+      if (!(e instanceof StreamNotFound)) throw e;
+    }
+    return recorded;
   }
 
   /** Throws DecisionDiverged unless the decision recorded at this one's revision is the same. */
   private async assertRecorded(decision: Decision, event: NewEvent): Promise<void> {
-    const { symbol, sequence } = decision.data;
-    let recorded: RecordedEvent | undefined;
-    for await (const e of this.options.store.readStream(streams.hedgeCommands(symbol), { fromRevision: BigInt(sequence - 1), maxCount: 1 })) recorded = e;
+    const recorded = await this.recordedAt(decision);
     const decoded = recorded && decodeEvent(recorded);
-    // Unreadable, it is no evidence of another configuration: say what it is.
-    if (decoded?._tag === 'Left') {
-      throw new DecisionDiverged(
-        `decision ${sequence} for ${symbol} cannot be checked against the one recorded, which is corrupt (${decoded.left.message}); ` +
-          'restore the store from a backup (docs/operations.md, Backing up and restoring)',
-      );
-    }
+    if (decoded?._tag === 'Left') throw corruptRecorded(decision, decoded.left);
     // Both encoded by the same codec: the same decision is the same JSON.
     const same = decoded?._tag === 'Right' && JSON.stringify(encodeEvent(event.id, decoded.right)) === JSON.stringify(event);
+    // Under its id, by an accumulator, so one that folded the ledger under another configuration.
     if (!same) throw diverged(decision, `is not the one recorded (${recorded ? `${recorded.type} ${JSON.stringify(recorded.data)}` : 'nothing'})`);
+  }
+
+  /**
+   * Why the append conflicted. Not another configuration: every accumulator writes decision n under the
+   * same id at the same revision, which the store takes as a repeat (assertRecorded compares the content).
+   */
+  private async conflict(decision: Decision, event: NewEvent, e: WrongExpectedVersion): Promise<DecisionDiverged> {
+    const { symbol, sequence } = decision.data;
+    const stream = streams.hedgeCommands(symbol);
+    const cannot = `decision ${sequence} for ${symbol} cannot be appended to ${stream}`;
+    if (e.stream !== stream) return new DecisionDiverged(`${cannot}: its id ${event.id} is already used in ${e.stream}; ${RESTORE}`, { cause: e });
+    const recorded = await this.recordedAt(decision);
+    if (recorded === undefined) {
+      return new DecisionDiverged(`${cannot}: the stream ends at revision ${e.actual}, short of decision ${sequence - 1}, which was recorded: decisions are missing from the store; ${RESTORE}`, { cause: e });
+    }
+    const decoded = decodeEvent(recorded);
+    if (decoded._tag === 'Left') return corruptRecorded(decision, decoded.left, e);
+    if (recorded.id !== event.id) {
+      return new DecisionDiverged(
+        `decision ${sequence} for ${symbol} differs from the one recorded in ${stream} (${recorded.type} ${JSON.stringify(recorded.data)}), ` +
+          `whose id ${recorded.id} is not decision ${sequence}'s: no accumulator wrote it, whatever its configuration; something else writes to ${stream}`,
+        { cause: e },
+      );
+    }
+    return new DecisionDiverged(`${cannot}: ${e.message}, though decision ${sequence} is recorded there`, { cause: e });
   }
 
   private async checkpoint(): Promise<void> {
@@ -153,10 +184,18 @@ export class AccumulatorService {
   }
 }
 
-const diverged = (decision: Decision, how: string, cause?: Error): DecisionDiverged =>
+const RESTORE = 'restore the store from a backup (docs/operations.md, Backing up and restoring)';
+
+const diverged = (decision: Decision, how: string): DecisionDiverged =>
   new DecisionDiverged(
     `decision ${decision.data.sequence} for ${decision.data.symbol} ${how}; ` +
       'the configuration (owners, orderbook, symbol map, failure limit) must match the one that wrote this ledger',
+  );
+
+/** Unreadable, the recorded decision is no evidence of another configuration: say what it is. */
+const corruptRecorded = (decision: Decision, corrupt: CorruptEvent, cause?: Error): DecisionDiverged =>
+  new DecisionDiverged(
+    `decision ${decision.data.sequence} for ${decision.data.symbol} cannot be checked against the one recorded, which is corrupt (${corrupt.message}); ${RESTORE}`,
     cause && { cause },
   );
 

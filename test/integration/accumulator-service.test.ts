@@ -216,12 +216,49 @@ describe('accumulator service', () => {
 });
 
 describe('accumulator service: divergence', () => {
-  it('stops with DecisionDiverged when the recorded decision differs from the fold', async () => {
+  it('stops with DecisionDiverged when an event no accumulator wrote (another id) holds its place, blaming no configuration', async () => {
     const store = await openStore('sqlite::memory:');
     await seed(store);
     await store.append('hedgecmd-GME', [{ id: '6f1c9a56-0d1e-5c3b-9a55-6a4f1e9e0002', type: 'HedgingHalted', data: { sequence: 1, symbol: 'GME', reason: 'x', consecutiveFailures: 3, causationId: '6f1c9a56-0d1e-5c3b-9a55-6a4f1e9e0003' } }], 'no_stream');
     const service = new AccumulatorService({ store, config, log: logger('accumulator') });
-    await expect(service.catchUp()).rejects.toThrow(/decision 1 for GME differs from the one recorded in hedgecmd-GME/);
+    const stopped = await service.catchUp().then(() => undefined, (e: Error) => e);
+    expect(stopped).toBeInstanceOf(DecisionDiverged);
+    // Another configuration would have written it under decision 1's id: the store would take it as a repeat, compared below.
+    expect(stopped?.message).toMatch(/^decision 1 for GME differs from the one recorded in hedgecmd-GME \(HedgingHalted \{.*\}\), whose id 6f1c9a56-0d1e-5c3b-9a55-6a4f1e9e0002 is not decision 1's: no accumulator wrote it/);
+    expect(stopped?.message).not.toMatch(/configuration \(/);
+    await store.close();
+  });
+
+  it('stops naming the corrupt event when its append conflicts with one stored at its place (a decision 3 at revision 1)', async () => {
+    const store = await openStore('sqlite::memory:');
+    await seed(store);
+    const service = new AccumulatorService({ store, config, log: logger('accumulator') });
+    await service.catchUp();
+    const three = hedgeDecisionId('GME', 3);
+    await store.append('hedgecmd-GME', [encodeEvent(three, { type: 'HedgeRequested', data: { commandId: three, sequence: 3, symbol: 'GME', brokerSymbol: 'GME', side: 'SELL', quantity: D.parse('7'), referencePrice: null, causationId: three } })], 0n);
+    await rejected(store, service.current.state.symbols['GME']!.pending!.commandId); // re-arms: decision 2 goes to revision 1
+    const stopped = await service.catchUp().then(() => undefined, (e: Error) => e);
+    expect(stopped).toBeInstanceOf(DecisionDiverged);
+    expect(stopped?.message).toMatch(/^decision 2 for GME cannot be checked against the one recorded, which is corrupt \(corrupt event hedgecmd-GME@1 at data\.sequence: decision 3 stored at revision 1, not 2\); restore the store from a backup/);
+    expect((await readAll(store, 'hedgecmd-GME')).length).toBe(2);
+    await store.close();
+  });
+
+  it('stops saying decisions are missing when the stream ends before the place of its decision', async () => {
+    const store = await openStore('sqlite::memory:');
+    await seed(store);
+    // Decision 1 is acknowledged but lost (as a stream deleted after it was written).
+    const losing: EventStore = Object.assign(Object.create(store) as EventStore, {
+      append: (stream: string, events: Parameters<EventStore['append']>[1], expected: Parameters<EventStore['append']>[2]) =>
+        stream === 'hedgecmd-GME' ? Promise.resolve({ written: true, nextRevision: 0n }) : store.append(stream, events, expected),
+    });
+    const service = new AccumulatorService({ store: losing, config, log: logger('accumulator') });
+    await service.catchUp();
+    await rejected(store, service.current.state.symbols['GME']!.pending!.commandId);
+    const again = new AccumulatorService({ store, config, log: logger('accumulator') });
+    await again.restore();
+    const stopped = await again.catchUp().then(() => undefined, (e: Error) => e);
+    expect(stopped?.message).toMatch(/^decision 2 for GME cannot be appended to hedgecmd-GME: the stream ends at revision no_stream, short of decision 1, which was recorded: decisions are missing from the store; restore/);
     await store.close();
   });
 

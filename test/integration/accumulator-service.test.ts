@@ -44,6 +44,18 @@ function runChild(url: string, mode?: string): Promise<{ code: number | null; si
   });
 }
 
+/** The seeded ledger folded (decision 1 of GME pending), then a readable decision 3 stored out of its place, at revision 1 of hedgecmd-GME. */
+async function misplacedDecision() {
+  const store = await openStore('sqlite::memory:');
+  await seed(store);
+  const service = new AccumulatorService({ store, config, log: logger('accumulator') });
+  await service.catchUp();
+  const pending = service.current.state.symbols['GME']!.pending!;
+  const three = hedgeDecisionId('GME', 3);
+  await store.append('hedgecmd-GME', [encodeEvent(three, { type: 'HedgeRequested', data: { commandId: three, sequence: 3, symbol: 'GME', brokerSymbol: 'GME', side: 'SELL', quantity: D.parse('7'), referencePrice: null, causationId: three } })], 0n);
+  return { store, service, pending, three };
+}
+
 const readAll = async (store: EventStore, prefix: string): Promise<RecordedEvent[]> => {
   const events: RecordedEvent[] = [];
   for await (const e of store.readAll({ prefixes: [prefix] })) events.push(e);
@@ -194,13 +206,7 @@ describe('accumulator service', () => {
   });
 
   it('a readable decision stored out of its place (decision 3 at revision 1) is corrupt: the pending command stays, its fill counts, and no second command follows', async () => {
-    const store = await openStore('sqlite::memory:');
-    await seed(store);
-    const service = new AccumulatorService({ store, config, log: logger('accumulator') });
-    await service.catchUp();
-    const pending = service.current.state.symbols['GME']!.pending!;
-    const three = hedgeDecisionId('GME', 3);
-    await store.append('hedgecmd-GME', [encodeEvent(three, { type: 'HedgeRequested', data: { commandId: three, sequence: 3, symbol: 'GME', brokerSymbol: 'GME', side: 'SELL', quantity: D.parse('7'), referencePrice: null, causationId: three } })], 0n);
+    const { store, service, pending, three } = await misplacedDecision();
     await service.catchUp();
     expect(service.current.state.symbols['GME']).toMatchObject({ pending, decisions: 1 });
     const filled = encodeEvent(orderEventId(pending.commandId, 0n), { type: 'HedgeOrderFilled', data: { commandId: pending.commandId, filledQuantity: pending.quantity, averagePrice: D.parse('20'), at: '2025-09-08T14:00:00.000Z' } });
@@ -230,13 +236,8 @@ describe('accumulator service: divergence', () => {
   });
 
   it('stops naming the corrupt event when its append conflicts with one stored at its place (a decision 3 at revision 1)', async () => {
-    const store = await openStore('sqlite::memory:');
-    await seed(store);
-    const service = new AccumulatorService({ store, config, log: logger('accumulator') });
-    await service.catchUp();
-    const three = hedgeDecisionId('GME', 3);
-    await store.append('hedgecmd-GME', [encodeEvent(three, { type: 'HedgeRequested', data: { commandId: three, sequence: 3, symbol: 'GME', brokerSymbol: 'GME', side: 'SELL', quantity: D.parse('7'), referencePrice: null, causationId: three } })], 0n);
-    await rejected(store, service.current.state.symbols['GME']!.pending!.commandId); // re-arms: decision 2 goes to revision 1
+    const { store, service, pending } = await misplacedDecision();
+    await rejected(store, pending.commandId); // re-arms: decision 2 goes to revision 1
     const stopped = await service.catchUp().then(() => undefined, (e: Error) => e);
     expect(stopped).toBeInstanceOf(DecisionDiverged);
     expect(stopped?.message).toMatch(/^decision 2 for GME cannot be checked against the one recorded, which is corrupt \(corrupt event hedgecmd-GME@1 at data\.sequence: decision 3 stored at revision 1, not 2\); restore the store from a backup/);

@@ -223,6 +223,9 @@ function misplacedEvent(event: Envelope): CorruptEvent | undefined {
     case 'HedgeRequested':
     case 'HedgingHalted':
       return misplacedDecision(event);
+    case 'HedgingResumed':
+      if (stream === streams.hedgeControl(event.data.symbol)) return undefined;
+      return new CorruptEvent(stream, revision, 'data.symbol', `a resume of ${event.data.symbol} in another symbol's stream`);
     default:
       return undefined;
   }

@@ -123,4 +123,16 @@ describe('LedgerView', () => {
     expect(view.position('GME').state).toMatchObject({ pending: { commandId }, decisions: 1 });
     expect(view.hedges.has(five)).toBe(false);
   });
+
+  it('a resume in one symbol\'s control stream that names another symbol is a corrupt event: the other symbol stays halted', () => {
+    const s = new Scenario();
+    s.oS('1.5');
+    for (let i = 0; i < 3; i++) s.brokerFails();
+    const view = new LedgerView(config);
+    for (const e of s.events) view.apply(e);
+    expect(view.position('GME').state.halted).toBe(true);
+    const resume = { id: '00000000-0000-5000-8000-00000000000d', type: 'HedgingResumed', data: { symbol: 'GME', reason: 'operator', at } } as const;
+    expect(view.applyStored(storedAs(resume, 'hedgectl-AAPL', 0n))?.message).toBe("corrupt event hedgectl-AAPL@0 at data.symbol: a resume of GME in another symbol's stream");
+    expect(view.position('GME').state.halted).toBe(true);
+  });
 });

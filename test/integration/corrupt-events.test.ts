@@ -1,9 +1,10 @@
 /**
  * Corrupt stored events, over a real SQLite file: the example ledger (ingest-file, run --once) with
  * k of its stored events damaged in place (a field dropped, a wrong type, text that is not JSON,
- * another type's data, an unknown type, huge numbers, non-hex hashes, 40-digit decimals…). Every
- * fold (replay, the queries, the accumulator service, the API's follower) goes on past them,
- * reports each one that fails its codec as a `corrupt_event` naming it, gives the same answers
+ * another type's data, an unknown type, another stream's event, huge numbers, non-hex hashes,
+ * 40-digit decimals…). Every fold (replay, the queries, the accumulator service, the API's follower)
+ * goes on past them, reports each one decodeEvent refuses (its codec, or its place: a type, command,
+ * symbol or decision number not its stream's) as a `corrupt_event` naming it, gives the same answers
  * every time, and folds the good logs around a corrupt orderbook log as if it had never been stored.
  */
 import { afterAll, describe, expect, it, beforeAll } from 'vitest';
@@ -59,6 +60,12 @@ const DAMAGES: Record<string, Damage> = {
     return { type: row.type, data: others[pick % others.length]!.data };
   },
   unknownType: (row) => ({ type: 'HedgeOrderAmended', data: row.data }),
+  anotherStreamsEvent: (row, rows, pick) => {
+    const category = (r: Row) => r.stream.slice(0, r.stream.indexOf('-'));
+    const others = rows.filter((r) => category(r) !== category(row));
+    const other = others[pick % others.length]!;
+    return { type: other.type, data: other.data };
+  },
   hugeNumber: (row, _rows, pick) => {
     const o = obj(row);
     const k = ['sequence', 'chainId', 'consecutiveFailures'].find((key) => key in o);
@@ -197,7 +204,7 @@ describe('corrupt stored events', () => {
         const a = await view(url);
         const b = await view(url);
         expect(b).toEqual(a);
-        // Every event that fails its codec is one corrupt_event rejection naming it and the failing path.
+        // Every event decodeEvent refuses is one corrupt_event rejection naming it and the failing path.
         const corruptRejections = a.rejections.filter((r) => r.reason === 'corrupt_event');
         expect(corruptRejections.map((r) => r.eventId).sort()).toEqual(failing.map((e) => e.id).sort());
         for (const r of corruptRejections) expect(r.detail).toMatch(/^corrupt event \S+@\d+ at (type|data\S*): ./);

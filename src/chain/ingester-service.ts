@@ -117,7 +117,7 @@ export class IngesterService {
 
   /** Follows the chain until `signal` aborts (then resolves); throws, after logging, when ingestion cannot go on. */
   async run(signal: AbortSignal): Promise<void> {
-    const heads = new NewHeads(this.settings.rpcUrls.find(isWebSocket), this.log);
+    const heads = new NewHeads(this.rpc.urls.find(isWebSocket), this.log);
     let waiting: NothingYet['nothingYet'] | undefined;
     try {
       while (!signal.aborted) {

@@ -23,7 +23,7 @@ import {
 import { socketClientCache } from 'viem/utils';
 import { Hash32, HexQuantity, SafeHexQuantity, describeErrors } from '../domain/codecs.ts';
 import type { Logger } from '../log.ts';
-import { backoff, retrying, type Backoff } from './retry.ts';
+import { DeadlineExceeded, backoff, retrying, type Backoff } from './retry.ts';
 
 export type Decoder<T> = (u: unknown) => E.Either<string, T>;
 
@@ -32,9 +32,22 @@ export class MalformedRpcResponse extends Error {
   override readonly name = 'MalformedRpcResponse';
 }
 
-/** The node serves another chain than the configured one. */
+/** What an endpoint (by scheme and host) answered to eth_chainId. */
+export interface ServedChain {
+  readonly endpoint: string;
+  readonly chainId: bigint;
+}
+
+/** The endpoints serve another chain than the configured one (each asked again first: a one-off answer is a balancer's glitch). */
 export class ChainIdMismatch extends Error {
   override readonly name = 'ChainIdMismatch';
+
+  constructor(
+    readonly served: readonly ServedChain[],
+    configured: number,
+  ) {
+    super(`RPC ${served.map((s) => `${s.endpoint} serves chain ${s.chainId}`).join(', ')}, but the configured chainId is ${configured} (LEDGER_CHAIN_ID)`);
+  }
 }
 
 /**
@@ -83,6 +96,13 @@ export type BlockTag = 'latest' | 'safe' | 'finalized';
 
 /** Each endpoint's timeout within an attempt (at most the deadline, which bounds the whole call all the same). */
 const ENDPOINT_TIMEOUT_MS = 30_000;
+
+/**
+ * Answers naming another chain within one check (asked again with the calls' backoff, from the
+ * next endpoint) before the endpoint is taken to serve it: fewer are a load balancer's glitch, and
+ * a misconfigured endpoint is still told apart within a second or two, not at the RPC deadline.
+ */
+export const CHAIN_ID_ANSWERS = 5;
 
 const maybeBlock = fromCodec(t.union([BlockRefCodec, t.null]));
 
@@ -199,29 +219,64 @@ export class ChainRpc {
     this.errorText = maskedErrorText(options.urls);
   }
 
-  /** Connects and checks every endpoint serves the configured chain. */
+  /**
+   * Connects and checks each endpoint serves the configured chain. One that keeps answering another
+   * chain is passed over (and reported) if another serves the configured one; if none does, ChainIdMismatch.
+   */
   static async connect(options: RpcOptions): Promise<ChainRpc> {
     const timeout = Math.min(ENDPOINT_TIMEOUT_MS, options.deadlineMs);
+    const serving: string[] = [];
+    const others: ServedChain[] = [];
     try {
       for (const url of options.urls) {
-        await new ChainRpc({ ...options, urls: [url] }, [createPublicClient({ transport: transportOf(url, timeout) })]).checkChainId();
+        const alone = new ChainRpc({ ...options, urls: [url] }, [createPublicClient({ transport: transportOf(url, timeout) })]);
+        const other = await alone.checkChainId().then(
+          () => null,
+          (error: unknown) => (error instanceof ChainIdMismatch ? error.served : Promise.reject(error)),
+        );
+        if (other === null) serving.push(url);
+        else others.push(...other);
       }
+      if (serving.length === 0) throw new ChainIdMismatch(others, options.chainId);
     } catch (error) {
       closeSockets(options.urls);
       throw error;
     }
-    return new ChainRpc(options, transportsFor(options.urls, timeout).map((transport) => createPublicClient({ transport })));
+    for (const { endpoint, chainId } of others) {
+      options.log.warn({ endpoint, servedChainId: String(chainId), chainId: options.chainId }, 'an RPC endpoint serves another chain; passed over');
+    }
+    closeSockets(options.urls.filter((url) => !serving.includes(url)));
+    return new ChainRpc({ ...options, urls: serving }, transportsFor(serving, timeout).map((transport) => createPublicClient({ transport })));
+  }
+
+  /** The endpoints it uses: the configured ones, less those passed over for serving another chain. */
+  get urls(): readonly string[] {
+    return this.options.urls;
   }
 
   /**
    * Throws ChainIdMismatch unless the endpoint answering serves the configured chain. Checked at
    * connect, and again before blocks missing from the chain are taken for a reorg: an endpoint
    * can start serving another network under its URL, whose chain has none of the ledger's blocks.
+   * Another chain's id is asked again, from the next endpoint, up to CHAIN_ID_ANSWERS answers
+   * within the deadline; if the deadline cuts that short, the last answer stands.
    */
   async checkChainId(): Promise<void> {
-    const served = await this.request('eth_chainId', [], fromCodec(HexQuantity));
-    if (served !== BigInt(this.options.chainId)) {
-      throw new ChainIdMismatch(`RPC ${this.label} serves chain ${served}, but the configured chainId is ${this.options.chainId} (LEDGER_CHAIN_ID)`);
+    const configured = BigInt(this.options.chainId);
+    let mismatches = 0;
+    let last: ChainIdMismatch | null = null;
+    const read = async () => {
+      last = null;
+      const served = await this.request('eth_chainId', [], fromCodec(HexQuantity));
+      if (served === configured) return;
+      mismatches++;
+      throw (last = new ChainIdMismatch([{ endpoint: this.label, chainId: served }], this.options.chainId));
+    };
+    const again = { retryable: (e: unknown) => e instanceof ChainIdMismatch && mismatches < CHAIN_ID_ANSWERS, message: 'RPC endpoint answered another chain id; asking again' };
+    try {
+      await this.askedAgain('eth_chainId', read, again);
+    } catch (error) {
+      throw error instanceof DeadlineExceeded && last !== null ? last : error;
     }
   }
 
@@ -287,22 +342,27 @@ export class ChainRpc {
    * deadline, from the next endpoint) while they disagree: `read` throws MalformedRpcResponse when they do.
    */
   consistent<T>(what: string, read: () => Promise<T>): Promise<T> {
+    return this.askedAgain(what, read, { retryable: (e) => e instanceof MalformedRpcResponse, message: 'RPC answers disagree; asking again' });
+  }
+
+  /** `read` done again, from the next endpoint, with the calls' backoff under one deadline, while it fails with an error `again` takes (a pure test). */
+  private askedAgain<T>(what: string, read: () => Promise<T>, again: { readonly retryable: (e: unknown) => boolean; readonly message: string }): Promise<T> {
     const once = async () => {
       const from = this.preferred;
       try {
         return await read();
       } catch (error) {
-        if (error instanceof MalformedRpcResponse) this.passOver(from);
+        if (again.retryable(error)) this.passOver(from);
         throw error;
       }
     };
     return retrying(`${what} from ${this.label}`, once, {
       backoff: this.backoff,
-      retryable: (e) => e instanceof MalformedRpcResponse,
+      retryable: again.retryable,
       signal: this.options.signal,
       describe: this.errorText,
       onRetry: (error, attempt, delayMs) => {
-        this.options.log.warn({ what, attempt, delayMs: Math.round(delayMs), error: this.errorText(error) }, 'RPC answers disagree; asking again');
+        this.options.log.warn({ what, attempt, delayMs: Math.round(delayMs), error: this.errorText(error) }, again.message);
         this.options.onRetry?.(error);
       },
     });

@@ -94,7 +94,7 @@ export class IngesterService {
     const { chainId } = settings;
     const orderbook = settings.orderbook.toLowerCase();
     const scanner = new LogScanner(rpc, { chainId, orderbook, concurrency: settings.concurrency, maxBlockRange: settings.maxBlockRange, log });
-    const ingester = new Ingester({ store, chainId, orderbook, tokens: new ChainTokenResolver(rpc), tokensOf: tokensOfLog, ...(settings.recentLogs && { recentLogs: settings.recentLogs }) });
+    const ingester = new Ingester({ store, chainId, orderbook, tokens: new ChainTokenResolver(rpc, log), tokensOf: tokensOfLog, ...(settings.recentLogs && { recentLogs: settings.recentLogs }) });
     const follower = new ChainFollower({
       rpc, scanner, ingester, log,
       confirmations: settings.confirmations,

@@ -10,6 +10,7 @@
 import * as E from 'fp-ts/lib/Either.js';
 import { BaseError, LimitExceededRpcError, RpcRequestError, decodeAbiParameters, decodeErrorResult, decodeFunctionResult, encodeFunctionData, hexToBytes, bytesToHex, parseAbi, size, type Hex } from 'viem';
 import { HexData } from '../domain/codecs.ts';
+import type { Logger } from '../log.ts';
 import type { TokenMetadata, TokenResolver } from '../services/ingester.ts';
 import { RpcRefused, fromCodec, isRetryable, nodeError, type ChainRpc, type Decoder } from './rpc.ts';
 
@@ -160,11 +161,15 @@ function symbolOf(data: Hex): TokenMetadata {
 
 const metadataOf = (answer: Answer): TokenMetadata => (answer.ok ? symbolOf(answer.data) : { symbol: null, reason: answer.reason });
 
-/** One answer per call: a list of another length (a provider's garbage) would leave tokens without one, or give them another's. */
+/**
+ * One answer per call: a list of another length (a provider's garbage) would leave tokens without one, or give them another's.
+ * No data at all (null) is what a call to an address without code answers: multicall3 is not there.
+ */
 const aggregate3Results =
-  (calls: number): Decoder<readonly Answer[]> =>
+  (calls: number): Decoder<readonly Answer[] | null> =>
   (u) =>
-    E.chain((data: Hex) => {
+    E.chain((data: Hex): E.Either<string, readonly Answer[] | null> => {
+      if (data === '0x') return E.right(null);
       let results: readonly { success: boolean; returnData: Hex }[];
       try {
         results = decodeFunctionResult({ abi: multicall3Abi, functionName: 'aggregate3', data });
@@ -176,15 +181,20 @@ const aggregate3Results =
     })(hexData(u));
 
 export class ChainTokenResolver implements TokenResolver {
+  /** Whether the chain has multicall3, as eth_getCode answered once; forgotten when aggregate3 says otherwise. */
   private multicall: Promise<boolean> | null = null;
 
-  constructor(private readonly rpc: ChainRpc) {}
+  constructor(
+    private readonly rpc: ChainRpc,
+    private readonly log?: Logger,
+  ) {}
 
   async resolve(tokens: ReadonlyMap<string, bigint>): Promise<ReadonlyMap<string, TokenMetadata>> {
     const addresses = [...tokens.keys()];
     const singly = () => Promise.all(addresses.map((a) => this.single(a, 'latest')));
     // aggregate3 itself fails when its tokens eat all its gas (endless loops, invalid opcodes): each token is then asked alone.
-    const answers = (await this.hasMulticall()) ? await this.viaMulticall(addresses).catch((e: unknown) => (failedInToken(e) ? singly() : Promise.reject(e))) : await singly();
+    const batch = (await this.hasMulticall()) ? await this.viaMulticall(addresses).catch((e: unknown) => (failedInToken(e) ? singly() : Promise.reject(e))) : await singly();
+    const answers = batch ?? (await singly());
     return new Map(await Promise.all(addresses.map(async (address, i) => [address, await this.confirmed(address, answers[i]!, tokens.get(address)!)] as const)));
   }
 
@@ -205,10 +215,20 @@ export class ChainTokenResolver implements TokenResolver {
     return this.multicall;
   }
 
-  private viaMulticall(addresses: readonly string[]): Promise<readonly Answer[]> {
+  /**
+   * The tokens' answers in one aggregate3 call; null when multicall3 answered no data, as an address
+   * without code does: the eth_getCode answer that sent the call there was wrong (a node's glitch,
+   * cached for the process), so it is forgotten and asked again at the next lookup.
+   */
+  private async viaMulticall(addresses: readonly string[]): Promise<readonly Answer[] | null> {
     const calls = addresses.map((target) => ({ target: target as Hex, allowFailure: true, callData: SYMBOL_CALL }));
     const data = encodeFunctionData({ abi: multicall3Abi, functionName: 'aggregate3', args: [calls] });
-    return this.rpc.request('eth_call', [{ to: MULTICALL3, data }, 'latest'], aggregate3Results(calls.length), `symbol() of ${addresses.length} tokens via multicall3`, retryableCall);
+    const answers = await this.rpc.request('eth_call', [{ to: MULTICALL3, data }, 'latest'], aggregate3Results(calls.length), `symbol() of ${addresses.length} tokens via multicall3`, retryableCall);
+    if (answers === null) {
+      this.multicall = null;
+      this.log?.warn({ tokens: addresses.length }, 'multicall3 answered no data, though eth_getCode said it is there: reading these symbols one call per token, and asking for its code again next time');
+    }
+    return answers;
   }
 
   /** `symbol()` of one token, at 'latest' or at a log's block. */

@@ -7,7 +7,8 @@
  * valid (uppercase hex, duplicated or reordered logs, an unknown field); for the head, blocks
  * and chain id garbage, null, a lower head, a block of another number, a hash that changes
  * between calls; for the symbols (multicall3's aggregate3) garbage, empty answers, reverts and a
- * short result list. A single token's eth_call gets only answers no token could give (not hex):
+ * short result list; for multicall3's code, code where the chain has none (aggregate3 then
+ * answers no data) and none where it has it. A single token's eth_call gets only answers no token could give (not hex):
  * garbage bytes, empty or a revert there are the token's own, recorded as an unknown symbol.
  * Most faults hit the first calls of a kind only (a provider's hiccup); one run in four has a
  * fault that never ends (from one of the first calls of its kind on, so that a stop mid-way
@@ -168,6 +169,7 @@ const multicall3Abi = parseAbi([
 
 /** An aggregate3 answer with its last result left out: a list shorter than the calls. */
 const shortList: Mutate = (result) => {
+  if (result === '0x') return SKIP; // a chain without multicall3
   const results = decodeFunctionResult({ abi: multicall3Abi, functionName: 'aggregate3', data: result as Hex });
   return encodeFunctionResult({ abi: multicall3Abi, functionName: 'aggregate3', result: results.slice(0, -1) });
 };
@@ -177,7 +179,8 @@ const HEX_GARBAGE = [null, 42, 'hello', '0x123', { data: '0x' }];
 
 const MULTICALL_MUTATIONS: Record<string, { readonly valid: boolean; readonly mutate: Mutate }> = {
   garbageBytes: { valid: false, mutate: (_, pick) => keccak256(stringToHex(`garbage ${pick}`)).slice(0, 2 + 2 * (1 + (pick % 32))) },
-  empty: { valid: false, mutate: () => '0x' },
+  // What an address without code answers: the resolver takes multicall3 for absent (its code misread) and asks each token alone.
+  empty: { valid: true, mutate: () => '0x' },
   revert: { valid: false, mutate: revert },
   shortList: { valid: false, mutate: shortList },
   notHex: { valid: false, mutate: (_, pick) => pickOf(HEX_GARBAGE, pick) },
@@ -188,8 +191,11 @@ const CALL_MUTATIONS: Record<string, { readonly valid: boolean; readonly mutate:
   notHex: { valid: false, mutate: (_, pick) => pickOf(HEX_GARBAGE, pick) },
 };
 
+/** A wrong answer about multicall3's code costs only time: code where there is none is found out at aggregate3's empty answer. */
 const CODE_MUTATIONS: Record<string, { readonly valid: boolean; readonly mutate: Mutate }> = {
   notHex: { valid: false, mutate: (_, pick) => pickOf(HEX_GARBAGE, pick) },
+  code: { valid: true, mutate: (_, pick) => pickOf(['0x6080604052', '0x00', '0xfe'], pick) },
+  empty: { valid: true, mutate: () => '0x' },
 };
 
 /** What a fault hits: a method, the symbol calls told apart by their target. */
@@ -236,7 +242,7 @@ interface Plan {
   readonly faults: readonly (Fault & { readonly times: number })[];
   /** A fault that hits every call of its target it applies to, to the end, once `after` of them went through (a failure mid-way stores a prefix). */
   readonly permanent: (Fault & { readonly after: number }) | null;
-  /** Whether the chain has multicall3 (else its code reads as empty: one eth_call per token). */
+  /** Whether the chain has multicall3 (else its code reads as empty and aggregate3 answers no data: one eth_call per token). */
   readonly multicall: boolean;
   /** A healthy fallback endpoint (the node itself) after the faulty one: a malformed answer moves the calls on to it. */
   readonly fallback: boolean;
@@ -277,7 +283,8 @@ function rewriteFor(plan: Plan, injected: string[]): (method: string, result: un
   return (_, result, call) => {
     const target = targetOf(call);
     if (target === null) return result;
-    const honest = target === 'eth_getCode' && !plan.multicall ? '0x' : result;
+    // Without multicall3 its address has no code, and a call to it answers no data.
+    const honest = (target === 'eth_getCode' || target === 'multicall') && !plan.multicall ? '0x' : result;
     const apply = (fault: Fault): unknown => (fault.target === target ? TARGETS[target][fault.mutation]!.mutate(honest, fault.pick, call) : SKIP);
     for (const [i, fault] of plan.faults.entries()) {
       if (remaining[i] === 0) continue;

@@ -16,7 +16,7 @@ import { Ingester } from '../../src/services/ingester.ts';
 import { installMulticall3 } from '../support/chain-multicall.ts';
 import { RpcErrorAnswer, startRpcProxy, type JsonRpcCall } from '../support/chain-proxy.ts';
 import { History, ORDERBOOK, OUR_OWNER, io, takeOrderV2Log } from '../support/orderbook-logs.ts';
-import { testLog } from '../support/test-log.ts';
+import { capturedLog, testLog } from '../support/test-log.ts';
 
 /** Runtime code that returns `data` (copied from the code's own tail) to any call. */
 const returning = (data: Hex): Hex => {
@@ -183,6 +183,33 @@ describe('ChainTokenResolver with misbehaving tokens', () => {
       await proxy.close();
     }
   });
+  it('a one-off eth_getCode answer that multicall3 is there, on a chain without it, is forgotten when aggregate3 answers no data: the symbols are read one by one', async () => {
+    const { lines, log } = capturedLog('warn');
+    let lies = 1;
+    const proxy = await startRpcProxy(anvil.rpcUrl, 1, { rewrite: (method, result) => (method === 'eth_getCode' && lies-- > 0 ? '0x6080604052' : result) });
+    // A generous deadline: without the fix, the lookup retries aggregate3's undecodable empty answer up to it.
+    const proxied = await ChainRpc.connect({ urls: [proxy.url], chainId: anvil.chainId, deadlineMs: 10_000, log: testLog() });
+    try {
+      const resolver = new ChainTokenResolver(proxied, log);
+      const mkr = await token(returning(bytes32('MKR')));
+      const abc = await token(returning(text('ABC')));
+      const started = performance.now();
+      const resolved = await resolver.resolve(await mentioned(mkr, abc));
+      expect(performance.now() - started).toBeLessThan(5_000); // at once, not at the deadline
+      expect(resolved.get(mkr)).toEqual({ symbol: 'MKR', reason: null });
+      expect(resolved.get(abc)).toEqual({ symbol: 'ABC', reason: null });
+      expect(lines.map((l) => l.msg)).toEqual([expect.stringMatching(/^multicall3 answered no data, though eth_getCode said it is there/)]);
+      expect([proxy.calls.get('eth_getCode'), proxy.calls.get('eth_call')]).toEqual([1, 1 + 2]); // aggregate3 once, then each token
+      // The next lookup asks for the code again, and then goes one call per token from the start.
+      const xyz = await token(returning(text('XYZ')));
+      expect((await resolver.resolve(await mentioned(xyz))).get(xyz)).toEqual({ symbol: 'XYZ', reason: null });
+      expect([proxy.calls.get('eth_getCode'), proxy.calls.get('eth_call')]).toEqual([2, 3 + 1]);
+    } finally {
+      proxied.close();
+      await proxy.close();
+    }
+  });
+
   describe('behind a node that lags behind the log that mentions the token', () => {
     const proxies: { close(): Promise<void> }[] = [];
     const rpcs: ChainRpc[] = [];

@@ -99,6 +99,11 @@ export class ChainUnsettled extends Error {
   override readonly name = 'ChainUnsettled';
 }
 
+/** The node answered no block for a tag. */
+class NoTaggedBlock extends Error {
+  override readonly name = 'NoTaggedBlock';
+}
+
 export class ChainFollower {
   private window: BlockWindow | null = null;
 
@@ -118,7 +123,7 @@ export class ChainFollower {
    */
   private async confirmedHead(): Promise<BlockRef | NothingYet> {
     const { rpc, confirmations } = this.options;
-    if (typeof confirmations === 'string') return (await rpc.block(confirmations)) ?? { nothingYet: 'noTaggedHead', tag: confirmations };
+    if (typeof confirmations === 'string') return this.taggedHead(confirmations);
     return rpc.consistent('the confirmed head', async () => {
       const latest = await rpc.blockNumber();
       if (latest < BigInt(confirmations)) return { nothingYet: 'belowDepth', latest, confirmations };
@@ -126,6 +131,19 @@ export class ChainFollower {
       if (block === null) throw new MalformedRpcResponse(`eth_getBlockByNumber has no block ${latest - BigInt(confirmations)}, though eth_blockNumber answered ${latest}`);
       return block;
     });
+  }
+
+  /**
+   * The node's `safe` / `finalized` block. None is believed only when the node keeps saying so (a
+   * young chain): once, from a node behind a balancer, it had a pass report nothing to ingest yet.
+   */
+  private async taggedHead(tag: 'safe' | 'finalized'): Promise<BlockRef | NothingYet> {
+    const { rpc } = this.options;
+    const noBlock = (e: unknown) => e instanceof NoTaggedBlock;
+    const tagged = await rpc
+      .doubting(`the ${tag} head`, async () => (await rpc.block(tag)) ?? Promise.reject(new NoTaggedBlock(`eth_getBlockByNumber has no ${tag} block`)), noBlock, 'the node has no tagged block; asking again')
+      .catch((error: unknown) => (noBlock(error) ? null : Promise.reject(error)));
+    return tagged ?? { nothingYet: 'noTaggedHead', tag };
   }
 
   /**

@@ -98,11 +98,12 @@ export type BlockTag = 'latest' | 'safe' | 'finalized';
 const ENDPOINT_TIMEOUT_MS = 30_000;
 
 /**
- * Answers naming another chain within one check (asked again with the calls' backoff, from the
- * next endpoint) before the endpoint is taken to serve it: fewer are a load balancer's glitch, and
- * a misconfigured endpoint is still told apart within a second or two, not at the RPC deadline.
+ * How many times in one call an endpoint must give an answer that would stop or idle ingestion
+ * (another chain's id, no safe block) before it is believed, asked again with the calls' backoff
+ * from the next endpoint: fewer are a load balancer's glitch, and an endpoint that means it is
+ * still told apart within a second or two, not at the RPC deadline.
  */
-export const CHAIN_ID_ANSWERS = 5;
+export const DOUBTED_ANSWERS = 5;
 
 const maybeBlock = fromCodec(t.union([BlockRefCodec, t.null]));
 
@@ -258,26 +259,15 @@ export class ChainRpc {
    * Throws ChainIdMismatch unless the endpoint answering serves the configured chain. Checked at
    * connect, and again before blocks missing from the chain are taken for a reorg: an endpoint
    * can start serving another network under its URL, whose chain has none of the ledger's blocks.
-   * Another chain's id is asked again, from the next endpoint, up to CHAIN_ID_ANSWERS answers
-   * within the deadline; if the deadline cuts that short, the last answer stands.
+   * Another chain's id is asked again (see `doubting`).
    */
   async checkChainId(): Promise<void> {
     const configured = BigInt(this.options.chainId);
-    let mismatches = 0;
-    let last: ChainIdMismatch | null = null;
     const read = async () => {
-      last = null;
       const served = await this.request('eth_chainId', [], fromCodec(HexQuantity));
-      if (served === configured) return;
-      mismatches++;
-      throw (last = new ChainIdMismatch([{ endpoint: this.label, chainId: served }], this.options.chainId));
+      if (served !== configured) throw new ChainIdMismatch([{ endpoint: this.label, chainId: served }], this.options.chainId);
     };
-    const again = { retryable: (e: unknown) => e instanceof ChainIdMismatch && mismatches < CHAIN_ID_ANSWERS, message: 'RPC endpoint answered another chain id; asking again' };
-    try {
-      await this.askedAgain('eth_chainId', read, again);
-    } catch (error) {
-      throw error instanceof DeadlineExceeded && last !== null ? last : error;
-    }
+    await this.doubting('eth_chainId', read, (e) => e instanceof ChainIdMismatch, 'RPC endpoint answered another chain id; asking again');
   }
 
   /** Closes the websockets of its endpoints (viem keeps them open, reconnecting, for the whole process otherwise). */
@@ -343,6 +333,30 @@ export class ChainRpc {
    */
   consistent<T>(what: string, read: () => Promise<T>): Promise<T> {
     return this.askedAgain(what, read, { retryable: (e) => e instanceof MalformedRpcResponse, message: 'RPC answers disagree; asking again' });
+  }
+
+  /**
+   * `read`, done again (from the next endpoint, with the calls' backoff, under one deadline) while
+   * it throws an answer `doubted` picks, up to DOUBTED_ANSWERS of them: then, or when the deadline
+   * cuts the asking short, that answer is thrown as it is.
+   */
+  async doubting<T>(what: string, read: () => Promise<T>, doubted: (e: unknown) => boolean, message: string): Promise<T> {
+    let times = 0;
+    let last: unknown = null;
+    const once = async () => {
+      last = null;
+      try {
+        return await read();
+      } catch (error) {
+        if (doubted(error)) [times, last] = [times + 1, error];
+        throw error;
+      }
+    };
+    try {
+      return await this.askedAgain(what, once, { retryable: (e) => doubted(e) && times < DOUBTED_ANSWERS, message });
+    } catch (error) {
+      throw error instanceof DeadlineExceeded && last !== null ? last : error;
+    }
   }
 
   /** `read` done again, from the next endpoint, with the calls' backoff under one deadline, while it fails with an error `again` takes (a pure test). */

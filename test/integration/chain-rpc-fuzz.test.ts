@@ -33,7 +33,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { decodeFunctionResult, encodeFunctionResult, keccak256, parseAbi, stringToHex, type Hex } from 'viem';
 import { IngesterService, type IngesterSettings } from '../../src/chain/ingester-service.ts';
-import type { StepOutcome } from '../../src/chain/follower.ts';
+import { isNothingYet, type StepOutcome } from '../../src/chain/follower.ts';
 import { MULTICALL3 } from '../../src/chain/token-symbols.ts';
 import { decodeEvent, streams, type Envelope } from '../../src/domain/events.ts';
 import type { EventStore } from '../../src/eventstore/port.ts';
@@ -162,6 +162,26 @@ const CHAIN_ID_MUTATIONS: Record<string, { readonly valid: boolean; readonly mut
   uppercase: { valid: true, mutate: (result) => upper(result as string) },
 };
 
+/** The chain's blocks by number (honest answers for a tagged head elsewhere than the tip), and its tip: the node's safe and finalized head here. */
+const blocks = new Map<bigint, Record<string, unknown>>();
+let tip: Record<string, unknown> = {};
+const numberOf = (block: Record<string, unknown>): bigint => BigInt(block['number'] as string);
+
+/**
+ * `safe` / `finalized` heads: malformed blocks, none at all, a hash no block has, an older one
+ * (the tag going backwards between calls: valid, the pass stops there).
+ */
+const TAGGED_MUTATIONS: Record<string, { readonly valid: boolean; readonly mutate: Mutate }> = {
+  garbage: BLOCK_MUTATIONS['garbage']!,
+  nullBlock: { valid: false, mutate: () => null },
+  dropHash: BLOCK_MUTATIONS['dropHash']!,
+  wrongTypeHash: BLOCK_MUTATIONS['wrongTypeHash']!,
+  hugeNumber: BLOCK_MUTATIONS['hugeNumber']!,
+  backwards: { valid: true, mutate: (_, pick) => blocks.get(numberOf(tip) - 1n - BigInt(pick % 4)) ?? SKIP },
+  changingHash: BLOCK_MUTATIONS['changingHash']!,
+  uppercaseHash: BLOCK_MUTATIONS['uppercaseHash']!,
+};
+
 const multicall3Abi = parseAbi([
   'struct Result { bool success; bytes returnData; }',
   'function aggregate3((address target, bool allowFailure, bytes callData)[] calls) payable returns (Result[] returnData)',
@@ -202,6 +222,7 @@ const CODE_MUTATIONS: Record<string, { readonly valid: boolean; readonly mutate:
 const TARGETS = {
   eth_getLogs: LOG_MUTATIONS,
   eth_getBlockByNumber: BLOCK_MUTATIONS,
+  taggedHead: TAGGED_MUTATIONS,
   eth_blockNumber: HEAD_MUTATIONS,
   eth_chainId: CHAIN_ID_MUTATIONS,
   multicall: MULTICALL_MUTATIONS,
@@ -214,6 +235,7 @@ type Target = keyof typeof TARGETS;
 const CALL_NAMES: Record<Target, RegExp> = {
   eth_getLogs: /^eth_getLogs \d+\.\.\d+/,
   eth_getBlockByNumber: /^(block \d+|the confirmed head)/,
+  taggedHead: /^(block (safe|finalized)|the (safe|finalized) head)/,
   eth_blockNumber: /^(eth_blockNumber|the confirmed head)/,
   eth_chainId: /^eth_chainId/,
   multicall: /^symbol\(\) of \d+ tokens via multicall3/,
@@ -221,9 +243,12 @@ const CALL_NAMES: Record<Target, RegExp> = {
   eth_getCode: /^multicall3 code/,
 };
 
+const isTag = (at: unknown): boolean => at === 'safe' || at === 'finalized';
+
 const targetOf = (call: JsonRpcCall): Target | null => {
   const to = call.params?.[0]?.to?.toLowerCase();
   if (call.method === 'eth_call') return to === MULTICALL3 ? 'multicall' : 'eth_call';
+  if (call.method === 'eth_getBlockByNumber' && isTag(call.params?.[0])) return 'taggedHead';
   if (call.method === 'eth_getCode') return (call.params?.[0] as unknown as string).toLowerCase() === MULTICALL3 ? 'eth_getCode' : null;
   return call.method in TARGETS ? (call.method as Target) : null;
 };
@@ -244,34 +269,42 @@ interface Plan {
   readonly permanent: (Fault & { readonly after: number }) | null;
   /** Whether the chain has multicall3 (else its code reads as empty and aggregate3 answers no data: one eth_call per token). */
   readonly multicall: boolean;
-  /** A healthy fallback endpoint (the node itself) after the faulty one: a malformed answer moves the calls on to it. */
+  /** A healthy fallback endpoint (the node without faults) after the faulty one: a malformed answer moves the calls on to it. */
   readonly fallback: boolean;
+  /** 0 (the latest block), or the node's `safe` / `finalized` head (here the chain's tip, unless faulted). */
+  readonly confirmations: 0 | 'safe' | 'finalized';
   readonly concurrency: number;
   readonly maxBlockRange: number;
   readonly seed: number;
 }
 
 /** eth_getLogs answers carry the logs, and have the most ways to go wrong: most faults are theirs. */
-const TARGET_WEIGHTS: Record<Target, number> = { eth_getLogs: 6, eth_getBlockByNumber: 3, eth_blockNumber: 1, eth_chainId: 1, multicall: 2, eth_call: 1, eth_getCode: 1 };
+const TARGET_WEIGHTS: Record<Target, number> = { eth_getLogs: 6, eth_getBlockByNumber: 3, taggedHead: 4, eth_blockNumber: 1, eth_chainId: 1, multicall: 2, eth_call: 1, eth_getCode: 1 };
 
-const faultArb: fc.Arbitrary<Fault> = fc
-  .oneof(...(Object.keys(TARGETS) as Target[]).map((target) => ({ weight: TARGET_WEIGHTS[target], arbitrary: fc.constant(target) })))
-  .chain((target) => fc.record({ target: fc.constant(target), mutation: fc.constantFrom(...Object.keys(TARGETS[target])), pick: fc.nat() }));
+/** Faults of the targets a run calls: a tagged head only where confirmations are `safe` or `finalized`. */
+const faultArb = (tagged: boolean): fc.Arbitrary<Fault> =>
+  fc
+    .oneof(...(Object.keys(TARGETS) as Target[]).filter((target) => tagged || target !== 'taggedHead').map((target) => ({ weight: TARGET_WEIGHTS[target], arbitrary: fc.constant(target) })))
+    .chain((target) => fc.record({ target: fc.constant(target), mutation: fc.constantFrom(...Object.keys(TARGETS[target])), pick: fc.nat() }));
 
 /** Transient faults past a few per target would outlast the deadline (the backoff doubles): at most three calls of a kind. */
 const withinDeadline = (faults: readonly (Fault & { times: number })[]): boolean =>
   Object.keys(TARGETS).every((target) => faults.filter((f) => f.target === target).reduce((n, f) => n + f.times, 0) <= 3);
 
-const planArb: fc.Arbitrary<Plan> = fc.record({
-  faults: fc.array(fc.record({ fault: faultArb, times: fc.integer({ min: 1, max: 2 }) }).map(({ fault, times }) => ({ ...fault, times })), { maxLength: 5 }).filter(withinDeadline),
-  // One run in four has a fault that never ends.
-  permanent: fc.oneof({ weight: 3, arbitrary: fc.constant(null) }, { weight: 1, arbitrary: fc.record({ fault: faultArb, after: fc.nat({ max: 6 }) }).map(({ fault, after }) => ({ ...fault, after })) }),
-  multicall: fc.boolean(),
-  fallback: fc.oneof({ weight: 2, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }),
-  concurrency: fc.integer({ min: 1, max: 4 }),
-  maxBlockRange: fc.integer({ min: 1, max: 8 }),
-  seed: fc.nat(),
-});
+// One run in three follows a tagged head.
+const planArb: fc.Arbitrary<Plan> = fc.oneof({ weight: 2, arbitrary: fc.constant(0 as const) }, { weight: 1, arbitrary: fc.constantFrom('safe' as const, 'finalized' as const) }).chain((confirmations) =>
+  fc.record({
+    faults: fc.array(fc.record({ fault: faultArb(confirmations !== 0), times: fc.integer({ min: 1, max: 2 }) }).map(({ fault, times }) => ({ ...fault, times })), { maxLength: 5 }).filter(withinDeadline),
+    // One run in four has a fault that never ends.
+    permanent: fc.oneof({ weight: 3, arbitrary: fc.constant(null) }, { weight: 1, arbitrary: fc.record({ fault: faultArb(confirmations !== 0), after: fc.nat({ max: 6 }) }).map(({ fault, after }) => ({ ...fault, after })) }),
+    multicall: fc.boolean(),
+    fallback: fc.oneof({ weight: 2, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }),
+    confirmations: fc.constant(confirmations),
+    concurrency: fc.integer({ min: 1, max: 4 }),
+    maxBlockRange: fc.integer({ min: 1, max: 8 }),
+    seed: fc.nat(),
+  }),
+);
 
 const isValid = (fault: Fault): boolean => TARGETS[fault.target][fault.mutation]!.valid;
 
@@ -284,7 +317,7 @@ function rewriteFor(plan: Plan, injected: string[]): (method: string, result: un
     const target = targetOf(call);
     if (target === null) return result;
     // Without multicall3 its address has no code, and a call to it answers no data.
-    const honest = (target === 'eth_getCode' || target === 'multicall') && !plan.multicall ? '0x' : result;
+    const honest = (target === 'eth_getCode' || target === 'multicall') && !plan.multicall ? '0x' : target === 'taggedHead' ? tip : result;
     const apply = (fault: Fault): unknown => (fault.target === target ? TARGETS[target][fault.mutation]!.mutate(honest, fault.pick, call) : SKIP);
     for (const [i, fault] of plan.faults.entries()) {
       if (remaining[i] === 0) continue;
@@ -331,6 +364,8 @@ const shape = (e: Envelope) => ({ id: e.id, type: e.type, data: e.data });
 describe('the chain ingester against an RPC answering garbage', () => {
   let devnet: Devnet;
   let proxy: RpcProxy;
+  /** The healthy fallback: the node as the faulty endpoint shows it without faults (its tagged heads, multicall3 or not). */
+  let healthy: RpcProxy;
   /** What an honest node's answers ingest to. */
   let reference: Ledger;
 
@@ -344,15 +379,20 @@ describe('the chain ingester against an RPC answering garbage', () => {
     }
     await devnet.trader.clearMany([clearOf('tGME', 2n * E18, 'sell'), clearOf('tAAPL', E18, 'buy')]);
     await devnet.trader.takeMany(randomFills(random, 4));
+    const latest = BigInt(await devnet.anvil.request<string>('eth_blockNumber', []));
+    for (let n = devnet.deployment.deploymentBlock; n <= latest; n++) blocks.set(n, await devnet.anvil.request<Record<string, unknown>>('eth_getBlockByNumber', [hex(n), false]));
+    tip = blocks.get(latest)!;
     reference = await withStore('sqlite::memory:', async (store) => {
       await (await IngesterService.start(store, devnet.settings(), testLog())).catchUp();
       return ledgerOf(store, devnet);
     });
     proxy = await startRpcProxy(devnet.anvil.rpcUrl, 1);
+    healthy = await startRpcProxy(devnet.anvil.rpcUrl, 2);
   }, 120_000);
 
   afterAll(async () => {
     await proxy?.close();
+    await healthy?.close();
     await devnet?.stop();
   });
 
@@ -394,7 +434,9 @@ describe('the chain ingester against an RPC answering garbage', () => {
     if (plan.permanent !== null) expect(message).toMatch(CALL_NAMES[plan.permanent.target]);
     // The answer's fault: a field, a shape, or answers that contradict each other.
     // (A last attempt cut short by the deadline names the fault of the one before it.)
-    if (name === 'DeadlineExceeded') expect(message).toMatch(/\(deadline\): (no answer by the deadline \(the attempt before: )?(malformed answer|eth_\w+ has no block \d+, though eth_blockNumber answered \d+)/);
+    if (name === 'DeadlineExceeded') {
+      expect(message).toMatch(/\(deadline\): (no answer by the deadline \(the attempt before: )?(malformed answer|eth_\w+ has no block \d+, though eth_blockNumber answered \d+)/);
+    }
   };
 
   /** The stream is a prefix of the reference's (nothing foreign, malformed, removed or twice), its tokens are the reference's. */
@@ -411,9 +453,11 @@ describe('the chain ingester against an RPC answering garbage', () => {
 
   const runHolds = async (plan: Plan) => {
     const injected: string[] = [];
+    const honestly = { ...plan, faults: [], permanent: null };
+    healthy.faults = { rewrite: rewriteFor(honestly, []) };
     proxy.faults = { rewrite: rewriteFor(plan, injected) };
-    const rpcUrls = plan.fallback ? [proxy.url, devnet.anvil.rpcUrl] : [proxy.url];
-    const settings = devnet.settings({ rpcUrls, deadlineMs: DEADLINE_MS, concurrency: plan.concurrency, maxBlockRange: plan.maxBlockRange, random: mulberry32(plan.seed) });
+    const rpcUrls = plan.fallback ? [proxy.url, healthy.url] : [proxy.url];
+    const settings = devnet.settings({ rpcUrls, confirmations: plan.confirmations, deadlineMs: DEADLINE_MS, concurrency: plan.concurrency, maxBlockRange: plan.maxBlockRange, random: mulberry32(plan.seed) });
     await withStore('sqlite::memory:', async (store) => {
       const first = await pass(store, settings);
       const ledger = await ledgerOf(store, devnet);
@@ -426,21 +470,34 @@ describe('the chain ingester against an RPC answering garbage', () => {
       if ('error' in first) {
         expectClearError(first.error, plan);
         // Only a fault that lasts stops ingestion, or changing hashes at three steps' heads. (A node naming another chain
-        // is asked again: the few transient faults of a target are fewer than CHAIN_ID_ANSWERS.)
-        const unsettled = injected.filter((fault) => fault.startsWith('eth_getBlockByNumber:changingHash')).length >= 3;
+        // is asked again: the few transient faults of a target are fewer than DOUBTED_ANSWERS.)
+        const unsettled = injected.filter((fault) => /^(eth_getBlockByNumber|taggedHead):changingHash/.test(fault)).length >= 3;
         if (!lasting) expect([(first.error as Error).name, unsettled], context).toEqual(['ChainUnsettled', true]);
-      } else if (!injected.some((fault) => fault.startsWith('eth_blockNumber:lowerHead'))) {
-        // A node that says the chain is shorter has the pass stop there; otherwise it reaches the head.
+      } else if (isNothingYet(first.outcome)) {
+        // Only a node that never has a tagged head says there is nothing to ingest yet.
+        expect(`${plan.permanent?.target}:${plan.permanent?.mutation}`, context).toBe('taggedHead:nullBlock');
+      } else if (!injected.some((fault) => /^(eth_blockNumber:lowerHead|taggedHead:backwards)/.test(fault))) {
+        // A node that says the chain (or its tagged head) is shorter has the pass stop there; otherwise it reaches the head.
         expect(ledger.logs.length, `completed without every log: ${context}`).toBe(reference.logs.length);
         expectComplete(ledger);
       }
       // A healthy node (the same multicall3 or not) completes the ledger exactly.
-      proxy.faults = { rewrite: rewriteFor({ ...plan, faults: [], permanent: null }, []) };
+      proxy.faults = { rewrite: rewriteFor(honestly, []) };
       const second = await pass(store, settings);
       expect('error' in second ? String(second.error) : null, context).toBeNull();
       expectComplete(await ledgerOf(store, devnet));
     });
   };
+
+  /** A run of the property with one plan: what it found, kept. */
+  const found = (confirmations: 'safe' | 'finalized', faults: Plan['faults']): Plan => ({ faults, permanent: null, multicall: false, fallback: false, confirmations, concurrency: 1, maxBlockRange: 1, seed: 0 });
+
+  it.each([
+    // Had `ingest` report the chain has no safe block yet, with nothing ingested.
+    ['a null safe head once', found('safe', [{ target: 'taggedHead', mutation: 'nullBlock', pick: 0, times: 1 }])],
+  ])('the tagged-head faults it found: %s', async (_, plan) => {
+    await runHolds(plan);
+  }, 60_000);
 
   it('completes exactly, or stops naming the call and the fault with a prefix stored; a healthy pass then completes', async () => {
     await fc.assert(fc.asyncProperty(planArb, runHolds), { numRuns: RUNS, ...SEED });

@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAnvil, type Anvil } from '../../src/chain/devnet/index.ts';
 import { IngesterService } from '../../src/chain/ingester-service.ts';
-import { CHAIN_ID_ANSWERS, ChainIdMismatch, ChainRpc } from '../../src/chain/rpc.ts';
+import { DOUBTED_ANSWERS, ChainIdMismatch, ChainRpc } from '../../src/chain/rpc.ts';
 import { openStore } from '../../src/eventstore/url.ts';
 import { mulberry32 } from '../../src/seeded-random.ts';
 import { mineEmpty, randomFills, reportOf, startDevnet, storedLogs, type Devnet } from '../support/chain-fixture.ts';
@@ -81,9 +81,9 @@ describe('an endpoint that switches networks', () => {
     const { glitch, glitches } = await glitching(0);
     const rpc = await ChainRpc.connect({ urls: [glitch.url], chainId: devnet.anvil.chainId, deadlineMs: 10_000, log: testLog() });
     try {
-      glitches.left = CHAIN_ID_ANSWERS - 1;
+      glitches.left = DOUBTED_ANSWERS - 1;
       await expect(rpc.checkChainId()).resolves.toBeUndefined();
-      glitches.left = CHAIN_ID_ANSWERS;
+      glitches.left = DOUBTED_ANSWERS;
       const started = performance.now();
       await expect(rpc.checkChainId()).rejects.toThrow(/^RPC http:\/\/127\.0\.0\.1:\d+ serves chain 8453, but the configured chainId is 31337 \(LEDGER_CHAIN_ID\)$/);
       expect(performance.now() - started).toBeLessThan(8_000); // told apart by the answers, not at the deadline

@@ -136,14 +136,22 @@ export class ChainFollower {
   /**
    * The node's `safe` / `finalized` block. None is believed only when the node keeps saying so (a
    * young chain): once, from a node behind a balancer, it had a pass report nothing to ingest yet.
+   * One above the latest block is asked again, like a malformed answer: scanned to,
+   * its blocks are missing, and three such answers stopped a pass (ChainUnsettled).
    */
-  private async taggedHead(tag: 'safe' | 'finalized'): Promise<BlockRef | NothingYet> {
+  private taggedHead(tag: 'safe' | 'finalized'): Promise<BlockRef | NothingYet> {
     const { rpc } = this.options;
     const noBlock = (e: unknown) => e instanceof NoTaggedBlock;
-    const tagged = await rpc
-      .doubting(`the ${tag} head`, async () => (await rpc.block(tag)) ?? Promise.reject(new NoTaggedBlock(`eth_getBlockByNumber has no ${tag} block`)), noBlock, 'the node has no tagged block; asking again')
-      .catch((error: unknown) => (noBlock(error) ? null : Promise.reject(error)));
-    return tagged ?? { nothingYet: 'noTaggedHead', tag };
+    const what = `the ${tag} head`;
+    return rpc.consistent(what, async () => {
+      const tagged = await rpc
+        .doubting(what, async () => (await rpc.block(tag)) ?? Promise.reject(new NoTaggedBlock(`eth_getBlockByNumber has no ${tag} block`)), noBlock, 'the node has no tagged block; asking again')
+        .catch((error: unknown) => (noBlock(error) ? null : Promise.reject(error)));
+      if (tagged === null) return { nothingYet: 'noTaggedHead', tag };
+      const latest = await rpc.blockNumber(); // after the tag: on one node, the latest block is never below it
+      if (tagged.number > latest) throw new MalformedRpcResponse(`eth_getBlockByNumber has the ${tag} block at ${tagged.number}, above eth_blockNumber's ${latest}`);
+      return tagged;
+    });
   }
 
   /**

@@ -168,8 +168,8 @@ let tip: Record<string, unknown> = {};
 const numberOf = (block: Record<string, unknown>): bigint => BigInt(block['number'] as string);
 
 /**
- * `safe` / `finalized` heads: malformed blocks, none at all, a hash no block has, an older one
- * (the tag going backwards between calls: valid, the pass stops there).
+ * `safe` / `finalized` heads: malformed blocks, none at all, one above the latest block (with a
+ * hash no block has), an older one (the tag going backwards between calls: valid, the pass stops there).
  */
 const TAGGED_MUTATIONS: Record<string, { readonly valid: boolean; readonly mutate: Mutate }> = {
   garbage: BLOCK_MUTATIONS['garbage']!,
@@ -177,6 +177,7 @@ const TAGGED_MUTATIONS: Record<string, { readonly valid: boolean; readonly mutat
   dropHash: BLOCK_MUTATIONS['dropHash']!,
   wrongTypeHash: BLOCK_MUTATIONS['wrongTypeHash']!,
   hugeNumber: BLOCK_MUTATIONS['hugeNumber']!,
+  aboveLatest: { valid: false, mutate: aBlock((block, pick) => Object.assign(block, { number: hex(numberOf(tip) + 1n + BigInt(pick % 3)), hash: fakeHash(pick, hashesMade++) })) },
   backwards: { valid: true, mutate: (_, pick) => blocks.get(numberOf(tip) - 1n - BigInt(pick % 4)) ?? SKIP },
   changingHash: BLOCK_MUTATIONS['changingHash']!,
   uppercaseHash: BLOCK_MUTATIONS['uppercaseHash']!,
@@ -306,7 +307,8 @@ const planArb: fc.Arbitrary<Plan> = fc.oneof({ weight: 2, arbitrary: fc.constant
   }),
 );
 
-const isValid = (fault: Fault): boolean => TARGETS[fault.target][fault.mutation]!.valid;
+/** Whether a fault that never ends still lets a pass complete: a latest block below the node's own tagged head does not. */
+const isValid = (fault: Fault, plan: Plan): boolean => TARGETS[fault.target][fault.mutation]!.valid && !(plan.confirmations !== 0 && fault.target === 'eth_blockNumber' && fault.mutation === 'lowerHead');
 
 /** The proxy's rewrite for a plan: faults by each target's call count, so a seed replays the same answers. */
 function rewriteFor(plan: Plan, injected: string[]): (method: string, result: unknown, call: JsonRpcCall) => unknown {
@@ -435,7 +437,7 @@ describe('the chain ingester against an RPC answering garbage', () => {
     // The answer's fault: a field, a shape, or answers that contradict each other.
     // (A last attempt cut short by the deadline names the fault of the one before it.)
     if (name === 'DeadlineExceeded') {
-      expect(message).toMatch(/\(deadline\): (no answer by the deadline \(the attempt before: )?(malformed answer|eth_\w+ has no block \d+, though eth_blockNumber answered \d+)/);
+      expect(message).toMatch(/\(deadline\): (no answer by the deadline \(the attempt before: )?(malformed answer|eth_\w+ has no block \d+, though eth_blockNumber answered \d+|eth_getBlockByNumber has the (safe|finalized) block at \d+, above eth_blockNumber's \d+)/);
     }
   };
 
@@ -466,7 +468,7 @@ describe('the chain ingester against an RPC answering garbage', () => {
       // A healthy fallback answers what the faulty endpoint garbled, and replaces one serving another chain; only connecting
       // asks each endpoint alone (its chain id), and an endpoint whose chain id cannot be read stops it at the deadline.
       const rescued = plan.fallback && !(plan.permanent?.target === 'eth_chainId' && plan.permanent.mutation !== 'otherChain');
-      const lasting = plan.permanent !== null && !isValid(plan.permanent) && !rescued;
+      const lasting = plan.permanent !== null && !isValid(plan.permanent, plan) && !rescued;
       if ('error' in first) {
         expectClearError(first.error, plan);
         // Only a fault that lasts stops ingestion, or changing hashes at three steps' heads. (A node naming another chain
@@ -495,6 +497,8 @@ describe('the chain ingester against an RPC answering garbage', () => {
   it.each([
     // Had `ingest` report the chain has no safe block yet, with nothing ingested.
     ['a null safe head once', found('safe', [{ target: 'taggedHead', mutation: 'nullBlock', pick: 0, times: 1 }])],
+    // Scanned to, the missing blocks interrupted each of the pass's three steps: ChainUnsettled.
+    ['a finalized head above the latest block three times', found('finalized', [{ target: 'taggedHead', mutation: 'aboveLatest', pick: 0, times: 3 }])],
   ])('the tagged-head faults it found: %s', async (_, plan) => {
     await runHolds(plan);
   }, 60_000);

@@ -492,13 +492,15 @@ describe('the chain ingester against an RPC answering garbage', () => {
   };
 
   /** A run of the property with one plan: what it found, kept. */
-  const found = (confirmations: 'safe' | 'finalized', faults: Plan['faults']): Plan => ({ faults, permanent: null, multicall: false, fallback: false, confirmations, concurrency: 1, maxBlockRange: 1, seed: 0 });
+  const found = (confirmations: 'safe' | 'finalized', faults: Plan['faults'], permanent: Plan['permanent'] = null): Plan => ({ faults, permanent, multicall: false, fallback: false, confirmations, concurrency: 1, maxBlockRange: 1, seed: 0 });
 
   it.each([
     // Had `ingest` report the chain has no safe block yet, with nothing ingested.
     ['a null safe head once', found('safe', [{ target: 'taggedHead', mutation: 'nullBlock', pick: 0, times: 1 }])],
     // Scanned to, the missing blocks interrupted each of the pass's three steps: ChainUnsettled.
     ['a finalized head above the latest block three times', found('finalized', [{ target: 'taggedHead', mutation: 'aboveLatest', pick: 0, times: 3 }])],
+    // What the fix must keep: a node that keeps answering none has no tagged block yet (nothing to ingest, no error).
+    ['no safe head at all', found('safe', [], { target: 'taggedHead', mutation: 'nullBlock', pick: 0, after: 0 })],
   ])('the tagged-head faults it found: %s', async (_, plan) => {
     await runHolds(plan);
   }, 60_000);

@@ -197,7 +197,7 @@ export class ChainFollower {
     let total = NOTHING;
     for await (const chunk of this.options.scanner.scan(range)) {
       // An empty answer appends nothing; a reorg of the head still shows at the next step's start.
-      const interrupted = chunk.logs.length > 0 ? await this.moved(head, chunk.logs) : null;
+      const interrupted = chunk.forked !== undefined ? this.forked(head, chunk.forked) : chunk.logs.length > 0 ? await this.moved(head, chunk.logs) : null;
       if (interrupted !== null) return { report: total, interrupted };
       const report = await this.options.ingester.appendCanonical(chunk.logs);
       total = sum(total, report);
@@ -210,7 +210,10 @@ export class ChainFollower {
 
   private async rescan(range: BlockRange, head: BlockRef, window: BlockWindow): Promise<Outcome> {
     const chunks: LogChunk[] = [];
-    for await (const chunk of this.options.scanner.scan(range)) chunks.push(chunk);
+    for await (const chunk of this.options.scanner.scan(range)) {
+      if (chunk.forked !== undefined) return { report: NOTHING, interrupted: this.forked(head, chunk.forked) };
+      chunks.push(chunk);
+    }
     const logs = chunks.flatMap((c) => c.logs);
     const interrupted = await this.moved(head, logs);
     if (interrupted !== null) return { report: NOTHING, interrupted };
@@ -235,7 +238,12 @@ export class ChainFollower {
     const changes = await Promise.all(relied.map((b) => this.changed(b)));
     const stale = newest?.blockNumber === head.number && newest.blockHash !== head.hash ? `eth_getLogs has block ${head.number} as ${newest.blockHash}, not ${head.hash}` : null;
     const why = changes.find((c) => c !== null) ?? stale;
-    if (why !== null) this.options.log.warn({ head: head.number, hash: head.hash, why }, 'the chain reorganised during the step; it stops before these logs');
+    return why === null ? null : this.forked(head, why);
+  }
+
+  /** Logs (and returns) why the step stops: the chain reorganised during it. */
+  private forked(head: BlockRef, why: string): string {
+    this.options.log.warn({ head: head.number, hash: head.hash, why }, 'the chain reorganised during the step; it stops before these logs');
     return why;
   }
 

@@ -31,6 +31,8 @@ export interface IngesterSettings {
   readonly random?: () => number;
   /** Logs of the stream's tail kept indexed (default 5,000); small in tests. */
   readonly recentLogs?: number;
+  /** The last blocks of each scan read one by one, by hash (default LAG_HORIZON in log-scanner.ts); small in tests. */
+  readonly lagHorizon?: number;
 }
 
 export function ingesterSettings(config: ResolvedConfig, command: string): IngesterSettings {
@@ -93,7 +95,7 @@ export class IngesterService {
     });
     const { chainId } = settings;
     const orderbook = settings.orderbook.toLowerCase();
-    const scanner = new LogScanner(rpc, { chainId, orderbook, concurrency: settings.concurrency, maxBlockRange: settings.maxBlockRange, log });
+    const scanner = new LogScanner(rpc, { chainId, orderbook, concurrency: settings.concurrency, maxBlockRange: settings.maxBlockRange, log, ...(settings.lagHorizon !== undefined && { lagHorizon: settings.lagHorizon }) });
     const ingester = new Ingester({ store, chainId, orderbook, tokens: new ChainTokenResolver(rpc, log), tokensOf: tokensOfLog, ...(settings.recentLogs && { recentLogs: settings.recentLogs }) });
     const follower = new ChainFollower({
       rpc, scanner, ingester, log,

@@ -3,12 +3,23 @@
  * in sub-ranges that adapt to the provider, several in flight, yielded strictly in chain order.
  * Every log object is decoded with io-ts; a malformed one fails its call (retried, then fatal),
  * it is never dropped.
+ *
+ * The newest blocks (the last `lagHorizon` up to the range's end) are read one by one instead: a
+ * node behind a load balancer that lags the one that reported the head answers a range past its
+ * own head with the logs it has, often none, and no error. A block's header gives its hash and
+ * logs bloom; a bloom that cannot hold one of our logs settles the block with no further call,
+ * otherwise eth_getLogs by that block hash (EIP-234) asks for them, which a node without the
+ * block refuses ("unknown block") instead of answering empty.
  */
+import * as t from 'io-ts';
 import * as E from 'fp-ts/lib/Either.js';
+import { Hash32, HexData, SafeHexQuantity } from '../domain/codecs.ts';
 import { hasOrderbookTopic, ORDERBOOK_TOPICS } from '../domain/orderbook-abi.ts';
 import type { Logger } from '../log.ts';
+import { isBloom, LogBloomFilter } from './log-bloom.ts';
 import { decodeRpcLog, inChainOrder, toRecordedLog, type RecordedLog } from './rpc-log.ts';
-import { isRangeTooLarge, isRetryable, type ChainRpc } from './rpc.ts';
+import { fromCodec, isRangeTooLarge, isRetryable, MalformedRpcResponse, type ChainRpc, type Decoder } from './rpc.ts';
+import { lagsBehind } from './token-symbols.ts';
 
 export interface BlockRange {
   readonly from: bigint;
@@ -18,9 +29,40 @@ export interface BlockRange {
 export interface LogChunk extends BlockRange {
   /** In chain order, each log once. */
   readonly logs: readonly RecordedLog[];
+  /**
+   * Set (and `logs` empty) when the block, read by hash, changed hash while it was read: the chain
+   * reorganised during the scan, which the consumer stops at like at any other sign of a reorg.
+   */
+  readonly forked?: string;
 }
 
 type Answer = LogChunk | { readonly pieces: readonly BlockRange[] };
+
+/**
+ * Blocks up to the range's end (the confirmed head) read one by one, by hash: ~8.5 minutes of
+ * Base blocks. A node behind a balancer lags by seconds; every healthy one has older blocks.
+ */
+export const LAG_HORIZON = 256;
+
+const BlockHeader = t.type({
+  // Past 2^53 is no block's number (as in a log).
+  number: SafeHexQuantity,
+  hash: Hash32,
+  logsBloom: t.refinement(HexData, isBloom, 'LogsBloom'),
+});
+type BlockHeader = t.TypeOf<typeof BlockHeader>;
+
+const maybeHeader = fromCodec(t.union([BlockHeader, t.null]));
+
+/** Block `n`'s header: that block's (another's hash would be asked for in its place), and there (the head was reported above it). */
+const headerOf =
+  (n: bigint): Decoder<BlockHeader> =>
+  (u) =>
+    E.chain((h: BlockHeader | null) =>
+      h === null ? E.left(`eth_getBlockByNumber has no block ${n}, though it is below the confirmed head`)
+      : h.number !== n ? E.left(`asked for block ${n}, got block ${h.number}`)
+      : E.right(h),
+    )(maybeHeader(u));
 
 /** Logs per eth_getLogs answer to aim for: a few MB of JSON, well under providers' caps and viem's 10 MiB body limit. */
 const TARGET_LOGS = 2_000n;
@@ -70,38 +112,48 @@ export interface ScannerOptions {
   /** eth_getLogs calls in flight. */
   readonly concurrency: number;
   readonly maxBlockRange: number;
+  /** The last blocks of a scan read one by one, by hash (default LAG_HORIZON; 0 reads every block by range). */
+  readonly lagHorizon?: number;
   readonly log: Logger;
 }
 
-/** A range in the scan's queue, and its answer once asked for. */
+/** A range in the scan's queue (or one block read by hash), and its answer once asked for. */
 interface Queued {
   readonly range: BlockRange;
+  readonly byHash?: boolean;
   answer?: Promise<Answer>;
 }
 
 export class LogScanner {
   private readonly span: BlockSpan;
+  private readonly bloom: LogBloomFilter;
+  private readonly horizon: bigint;
 
   constructor(
     private readonly rpc: ChainRpc,
     private readonly options: ScannerOptions,
   ) {
     this.span = new BlockSpan(BigInt(options.maxBlockRange));
+    this.bloom = new LogBloomFilter(options.orderbook as `0x${string}`, ORDERBOOK_TOPICS as readonly `0x${string}`[]);
+    this.horizon = BigInt(options.lagHorizon ?? LAG_HORIZON);
   }
 
   /**
    * The logs of `range` in consecutive chunks, in order. Ranges are queued in chain order and
    * asked for from the front of the queue, never more than `concurrency` answers outstanding. A
    * range the provider refuses as too large is replaced, at its place in the queue, by pieces
-   * of the span the answers so far suggest.
+   * of the span the answers so far suggest. The last `lagHorizon` blocks are queued one by one,
+   * each read by hash.
    */
   async *scan(range: BlockRange): AsyncGenerator<LogChunk> {
     const queue: Queued[] = [];
+    const byHashFrom = range.to - this.horizon + 1n;
     let next = range.from;
     for (;;) {
       while (next <= range.to && queue.length < this.options.concurrency) {
-        const to = min(range.to, next + this.span.blocks - 1n);
-        queue.push({ range: { from: next, to } });
+        const byHash = next >= byHashFrom;
+        const to = byHash ? next : min(min(range.to, byHashFrom - 1n), next + this.span.blocks - 1n);
+        queue.push({ range: { from: next, to }, ...(byHash && { byHash }) });
         next = to + 1n;
       }
       this.askAhead(queue);
@@ -119,7 +171,7 @@ export class LogScanner {
     for (const queued of queue) {
       if (outstanding >= this.options.concurrency) return;
       if (queued.answer !== undefined) continue;
-      queued.answer = this.fetch(queued.range);
+      queued.answer = queued.byHash ? this.fetchBlock(queued.range.from) : this.fetch(queued.range);
       queued.answer.catch(() => undefined); // awaited in turn; a consumer that stops early abandons it
       outstanding++;
     }
@@ -139,6 +191,35 @@ export class LogScanner {
     }
   }
 
+  /**
+   * One block's logs, by hash: its header, then (unless its bloom rules our logs out) eth_getLogs
+   * for that hash. A node that does not have the block has the header read again: the same hash
+   * means the node lags, and it is asked again (at the deadline ingestion stops there rather than
+   * take the block for empty); another hash means the chain reorganised: the chunk says so.
+   */
+  private fetchBlock(n: bigint): Promise<LogChunk> {
+    let asked: string | undefined;
+    return this.rpc.consistent(`block ${n}`, async () => {
+      const header = await this.rpc.request('eth_getBlockByNumber', [hex(n), false], headerOf(n), `block ${n}`);
+      if (asked !== undefined && header.hash !== asked) return { from: n, to: n, logs: [], forked: `eth_getBlockByNumber has block ${n} as ${header.hash}, not ${asked}` };
+      asked = header.hash;
+      const logs = this.bloom.mayHold(header.logsBloom) ? await this.getLogsByHash(header) : [];
+      return { from: n, to: n, logs };
+    });
+  }
+
+  private async getLogsByHash({ number, hash }: BlockHeader): Promise<readonly RecordedLog[]> {
+    const filter = { address: this.options.orderbook, topics: [ORDERBOOK_TOPICS], blockHash: hash };
+    // A node without the block: not retried here, but with the header read again (fetchBlock).
+    const retryable = (e: unknown) => !lagsBehind(e) && isRetryable(e);
+    try {
+      return await this.rpc.request('eth_getLogs', [filter], (answer) => this.decode(answer, { from: number, to: number }, hash), `eth_getLogs ${number}..${number} by hash`, retryable);
+    } catch (error) {
+      if (!lagsBehind(error)) throw error;
+      throw new MalformedRpcResponse(`eth_getLogs has no block ${number} by the hash eth_getBlockByNumber answered (${hash}): the node lags, or the block left the chain`);
+    }
+  }
+
   private getLogs(range: BlockRange): Promise<readonly RecordedLog[]> {
     const filter = { address: this.options.orderbook, topics: [ORDERBOOK_TOPICS], fromBlock: hex(range.from), toBlock: hex(range.to) };
     // A single block cannot be split: a refusal of it is retried like any other failure, up to the deadline.
@@ -146,8 +227,8 @@ export class LogScanner {
     return this.rpc.request('eth_getLogs', [filter], (answer) => this.decode(answer, range), `eth_getLogs ${range.from}..${range.to}`, retryable);
   }
 
-  /** Decodes and checks an answer: every log of the filter and range, one hash per block; sorted, repeats dropped. */
-  private decode(answer: unknown, range: BlockRange): E.Either<string, readonly RecordedLog[]> {
+  /** Decodes and checks an answer: every log of the filter and range (and block hash, if asked by one), one hash per block; sorted, repeats dropped. */
+  private decode(answer: unknown, range: BlockRange, blockHash?: string): E.Either<string, readonly RecordedLog[]> {
     // typeof says "object" for null too: a node answering null (no logs, it means) must read as such.
     if (!Array.isArray(answer)) return E.left(`expected an array of logs, got ${answer === null ? 'null' : typeof answer}`);
     const logs: RecordedLog[] = [];
@@ -157,6 +238,7 @@ export class LogScanner {
       const rpcLog = decoded.right;
       const outside = rpcLog.address !== this.options.orderbook || !hasOrderbookTopic(rpcLog.topics) || rpcLog.blockNumber < range.from || rpcLog.blockNumber > range.to;
       if (outside) return E.left(`log ${i} (${rpcLog.address}, block ${rpcLog.blockNumber}) is outside the filter`);
+      if (blockHash !== undefined && rpcLog.blockHash !== blockHash) return E.left(`log ${i} is of block hash ${rpcLog.blockHash}, not the ${blockHash} asked for`);
       // The node answered while a reorg replaced this block: ask again; a stored log it removed is compensated once the block hashes show the reorg.
       if (rpcLog.removed === true) return E.left(`log ${i} (block ${rpcLog.blockNumber}, index ${rpcLog.logIndex}) is flagged removed: the answer is mid-reorg`);
       logs.push(toRecordedLog(this.options.chainId, rpcLog));

@@ -81,7 +81,7 @@ const retryableCall = (e: unknown): boolean => !failedInToken(e) && isRetryable(
  */
 const BLOCK_NOT_YET = /header not found|block not found|unknown block|could not be found|\(head block: \d+\)|BlockOutOfRange|does not have the requested block|block is not available/i;
 
-const lagsBehind = (error: unknown): boolean => {
+export const lagsBehind = (error: unknown): boolean => {
   const e = nodeError(error);
   return e instanceof BaseError && BLOCK_NOT_YET.test(nodeWords(e));
 };

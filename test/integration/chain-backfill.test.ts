@@ -132,7 +132,8 @@ describe('chain backfill', () => {
   it('an RPC that fails, drops, delays and refuses wide ranges (seeded): the same stream', async () => {
     const flaky = await proxy(3, { error500: 0.15, drop: 0.05, delay: 0.2, delayMs: 30, maxLogRange: 40 });
     const url = devnet.storeUrl();
-    await backfill(url, devnet.settings({ rpcUrls: [flaky.url], maxBlockRange: 500 }));
+    // Ranges up to the last 40 blocks, which are read by hash.
+    await backfill(url, devnet.settings({ rpcUrls: [flaky.url], maxBlockRange: 500, lagHorizon: 40 }));
     await expectComplete(url);
     for (const fault of ['error500', 'drop', 'delay', 'rangeRefused']) expect(flaky.injected.get(fault), fault).toBeGreaterThan(0);
   });
@@ -140,7 +141,7 @@ describe('chain backfill', () => {
   it('a wide range the provider refuses is fetched in pieces, never more than `concurrency` calls at once', async () => {
     const narrow = await proxy(5, { delay: 1, delayMs: 20, maxLogRange: 25 });
     const url = devnet.storeUrl();
-    await backfill(url, devnet.settings({ rpcUrls: [narrow.url], maxBlockRange: 400, concurrency: 3 }));
+    await backfill(url, devnet.settings({ rpcUrls: [narrow.url], maxBlockRange: 400, concurrency: 3, lagHorizon: 40 }));
     await expectComplete(url);
     expect(narrow.injected.get('rangeRefused')).toBeGreaterThan(0);
     expect(narrow.peakLogCalls()).toBe(3);
@@ -302,7 +303,7 @@ describe('chain backfill', () => {
 
   it('an eth_getLogs answer of null is named null, not "object"', async () => {
     const empty = await proxy(12, { rewrite: firstAnswers('eth_getLogs', Infinity, () => null) });
-    await expect(backfill('sqlite::memory:', await lastBlock({ rpcUrls: [empty.url], ...failFast }))).rejects.toThrow(/^eth_getLogs \d+\.\.\d+ from .*malformed answer: expected an array of logs, got null\)?$/);
+    await expect(backfill('sqlite::memory:', await lastBlock({ rpcUrls: [empty.url], ...failFast }))).rejects.toThrow(/^eth_getLogs \d+\.\.\d+ by hash from .*malformed answer: expected an array of logs, got null\)?$/);
   });
 
   it('an endpoint answering malformed logs, or no block at its head, has the calls move on to the next endpoint, which answers right', async () => {

@@ -131,11 +131,14 @@ describe('chain reorgs', () => {
     expect(await storedNet(store, devnet.fold)).toEqual(await canonicalNet());
   });
 
-  it('a reorg between two eth_getLogs answers of one step: nothing from the abandoned fork is kept', async () => {
+  it.each([
+    ['by range', 0],
+    ['by block hash', undefined],
+  ] as const)('a reorg between two eth_getLogs answers (%s) of one step: nothing from the abandoned fork is kept', async (_, lagHorizon) => {
     const proxy = await startRpcProxy(devnet.anvil.rpcUrl, 1);
     try {
       // One block per call, one call at a time: the step reads the new blocks in several answers.
-      const { store, service } = await follower({ rpcUrls: [proxy.url], concurrency: 1, maxBlockRange: 1 });
+      const { store, service } = await follower({ rpcUrls: [proxy.url], concurrency: 1, maxBlockRange: 1, ...(lagHorizon !== undefined && { lagHorizon }) });
       await service.catchUp();
       const t1 = await devnet.trader.take(fill('sell', 15n));
       await mineEmpty(devnet, 2);
@@ -143,7 +146,8 @@ describe('chain reorgs', () => {
       let reorged = false;
       // Once the node has answered for t1's block, and before the answer arrives, the chain replaces that block and the two above it.
       proxy.faults.answered = async (call) => {
-        if (reorged || call.method !== 'eth_getLogs' || BigInt(call.params?.[0]?.fromBlock ?? -1) !== t1.blockNumber) return;
+        const filter = call.params?.[0];
+        if (reorged || call.method !== 'eth_getLogs' || (BigInt(filter?.fromBlock ?? -1) !== t1.blockNumber && filter?.blockHash !== t1.blockHash)) return;
         reorged = true;
         await devnet.anvil.reorg(3, [{ tx: t4, blockOffset: 1 }]);
       };

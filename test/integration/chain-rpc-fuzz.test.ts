@@ -98,7 +98,8 @@ const LOG_MUTATIONS: Record<string, { readonly valid: boolean; readonly mutate: 
   outsideRange: {
     valid: false,
     mutate: oneLog((log, pick, call) => {
-      const { from, to } = rangeOf(call);
+      // A call by block hash asks for the log's own block.
+      const { from, to } = call.params?.[0]?.blockHash === undefined ? rangeOf(call) : { from: BigInt(log['blockNumber'] as string), to: BigInt(log['blockNumber'] as string) };
       log['blockNumber'] = hex(pick % 2 === 0 || from === 0n ? to + 1n + BigInt(pick % 3) : from - 1n);
     }),
   },
@@ -143,6 +144,9 @@ const BLOCK_MUTATIONS: Record<string, { readonly valid: boolean; readonly mutate
   hugeNumber: { valid: false, mutate: aBlock((block, pick) => void (block['number'] = hex(TWO_53 + BigInt(pick % 1000)))) },
   otherNumber: { valid: false, mutate: aBlock((block, pick) => void (block['number'] = hex(BigInt(block['number'] as string) + 1n + BigInt(pick % 3)))) },
   changingHash: { valid: false, mutate: aBlock((block, pick) => void (block['hash'] = fakeHash(pick, hashesMade++))) },
+  // Only a block read for its logs (by hash) needs its bloom.
+  dropBloom: { valid: false, mutate: aBlock((block) => void delete block['logsBloom']) },
+  shortBloom: { valid: false, mutate: aBlock((block, pick) => void (block['logsBloom'] = (block['logsBloom'] as string).slice(0, 2 + 2 * (pick % 256)))) },
   uppercaseHash: { valid: true, mutate: aBlock((block) => void (block['hash'] = upper(block['hash'] as string))) },
 };
 
@@ -276,6 +280,8 @@ interface Plan {
   readonly confirmations: 0 | 'safe' | 'finalized';
   readonly concurrency: number;
   readonly maxBlockRange: number;
+  /** The last blocks read one by one, by hash: none, some, or (the default) all of this small chain's. */
+  readonly lagHorizon: number;
   readonly seed: number;
 }
 
@@ -303,6 +309,7 @@ const planArb: fc.Arbitrary<Plan> = fc.oneof({ weight: 2, arbitrary: fc.constant
     confirmations: fc.constant(confirmations),
     concurrency: fc.integer({ min: 1, max: 4 }),
     maxBlockRange: fc.integer({ min: 1, max: 8 }),
+    lagHorizon: fc.constantFrom(0, 4, 256),
     seed: fc.nat(),
   }),
 );
@@ -459,7 +466,7 @@ describe('the chain ingester against an RPC answering garbage', () => {
     healthy.faults = { rewrite: rewriteFor(honestly, []) };
     proxy.faults = { rewrite: rewriteFor(plan, injected) };
     const rpcUrls = plan.fallback ? [proxy.url, healthy.url] : [proxy.url];
-    const settings = devnet.settings({ rpcUrls, confirmations: plan.confirmations, deadlineMs: DEADLINE_MS, concurrency: plan.concurrency, maxBlockRange: plan.maxBlockRange, random: mulberry32(plan.seed) });
+    const settings = devnet.settings({ rpcUrls, confirmations: plan.confirmations, deadlineMs: DEADLINE_MS, concurrency: plan.concurrency, maxBlockRange: plan.maxBlockRange, lagHorizon: plan.lagHorizon, random: mulberry32(plan.seed) });
     await withStore('sqlite::memory:', async (store) => {
       const first = await pass(store, settings);
       const ledger = await ledgerOf(store, devnet);
@@ -492,7 +499,7 @@ describe('the chain ingester against an RPC answering garbage', () => {
   };
 
   /** A run of the property with one plan: what it found, kept. */
-  const found = (confirmations: 'safe' | 'finalized', faults: Plan['faults'], permanent: Plan['permanent'] = null): Plan => ({ faults, permanent, multicall: false, fallback: false, confirmations, concurrency: 1, maxBlockRange: 1, seed: 0 });
+  const found = (confirmations: 'safe' | 'finalized', faults: Plan['faults'], permanent: Plan['permanent'] = null): Plan => ({ faults, permanent, multicall: false, fallback: false, confirmations, concurrency: 1, maxBlockRange: 1, lagHorizon: 256, seed: 0 });
 
   it.each([
     // Had `ingest` report the chain has no safe block yet, with nothing ingested.

@@ -42,7 +42,7 @@ export interface RpcProxy {
 export interface JsonRpcCall {
   readonly id: unknown;
   readonly method: string;
-  readonly params?: readonly { fromBlock?: string; toBlock?: string; to?: string }[];
+  readonly params?: readonly { fromBlock?: string; toBlock?: string; blockHash?: string; to?: string }[];
 }
 
 /** What a `rewrite` returns to answer with a JSON-RPC error (a revert, a refusal) instead of a result. */

@@ -6,9 +6,10 @@
  * another address or topic0, flagged removed, a null or object answer, and changes that are
  * valid (uppercase hex, duplicated or reordered logs, an unknown field); for the head, blocks
  * and chain id garbage, null, a lower head, a block of another number, a hash that changes
- * between calls; for the symbols (multicall3's aggregate3) garbage, empty answers, reverts and a
- * short result list; for multicall3's code, code where the chain has none (aggregate3 then
- * answers no data) and none where it has it. A single token's eth_call gets only answers no token could give (not hex):
+ * between calls, a logs bloom missing or short (blocks read by hash need it: the run reads the
+ * last 0, 4 or all blocks by hash, the others by range); for the symbols (multicall3's aggregate3)
+ * garbage, empty answers, reverts and a short result list; for multicall3's code, code where the
+ * chain has none (aggregate3 then answers no data) and none where it has it. A single token's eth_call gets only answers no token could give (not hex):
  * garbage bytes, empty or a revert there are the token's own, recorded as an unknown symbol.
  * Most faults hit the first calls of a kind only (a provider's hiccup); one run in four has a
  * fault that never ends (from one of the first calls of its kind on, so that a stop mid-way

@@ -8,11 +8,14 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
+import * as E from 'fp-ts/lib/Either.js';
 import { bytesToHex, encodeFunctionData, hexToBytes, keccak256, stringToHex, type Hex } from 'viem';
 import { orderbookAbi, takeArgs } from '../../src/chain/devnet/index.ts';
 import { IngesterService, type IngesterSettings } from '../../src/chain/ingester-service.ts';
 import { bloomBits, bloomOf, hasBits, LogBloomFilter } from '../../src/chain/log-bloom.ts';
 import { LAG_HORIZON } from '../../src/chain/log-scanner.ts';
+import { ChainRpc } from '../../src/chain/rpc.ts';
+import { lagsBehind } from '../../src/chain/token-symbols.ts';
 import { DeadlineExceeded } from '../../src/chain/retry.ts';
 import { ORDERBOOK_TOPICS } from '../../src/domain/orderbook-abi.ts';
 import { withStore } from '../../src/eventstore/url.ts';
@@ -149,6 +152,15 @@ describe('the newest blocks, read by block hash', () => {
       expect(recordedIds(await storedLogs(store, devnet.stream))).toEqual(await chainLogIds(devnet));
     });
     expect(backend.refusals).toBe(4);
+  });
+
+  it('anvil refuses eth_getLogs by a block hash it does not have, in words read as a node lagging behind the block (never a silent [])', async () => {
+    const rpc = await ChainRpc.connect({ urls: [devnet.anvil.rpcUrl], chainId: devnet.deployment.chainId, deadlineMs: 5_000, log: testLog() });
+    const unknown = keccak256(stringToHex('no such block'));
+    const answer = rpc.request('eth_getLogs', [{ blockHash: unknown, address: devnet.deployment.orderbook }], (u) => E.right(u), 'eth_getLogs by hash', () => false);
+    const error = await answer.then(() => null, (e: unknown) => e);
+    expect(String(error)).toMatch(/unknown block/);
+    expect(lagsBehind(error)).toBe(true);
   });
 
   it('a backend that stays behind stops the pass at the deadline, naming the block; what it stored is a prefix, completed later', async () => {

@@ -210,8 +210,8 @@ export class LogScanner {
 
   private async getLogsByHash({ number, hash }: BlockHeader): Promise<readonly RecordedLog[]> {
     const filter = { address: this.options.orderbook, topics: [ORDERBOOK_TOPICS], blockHash: hash };
-    // A node without the block: not retried here, but with the header read again (fetchBlock).
-    const retryable = (e: unknown) => !lagsBehind(e) && isRetryable(e);
+    // A node without the block: not retried here, but with the header read again (fetchBlock). One block cannot be split: a refusal of it is retried.
+    const retryable = (e: unknown) => !lagsBehind(e) && (isRetryable(e) || isRangeTooLarge(e));
     try {
       return await this.rpc.request('eth_getLogs', [filter], (answer) => this.decode(answer, { from: number, to: number }, hash), `eth_getLogs ${number}..${number} by hash`, retryable);
     } catch (error) {

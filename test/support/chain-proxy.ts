@@ -56,8 +56,10 @@ const body = async (req: IncomingMessage): Promise<string> => {
   return Buffer.concat(chunks).toString('utf8');
 };
 
+/** Blocks an eth_getLogs call asks for: one by block hash. */
 const rangeOf = (call: JsonRpcCall): bigint => {
   const filter = call.params?.[0];
+  if (filter?.blockHash) return 1n;
   return filter?.fromBlock && filter.toBlock ? BigInt(filter.toBlock) - BigInt(filter.fromBlock) + 1n : 0n;
 };
 

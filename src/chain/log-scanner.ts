@@ -18,8 +18,7 @@ import { hasOrderbookTopic, ORDERBOOK_TOPICS } from '../domain/orderbook-abi.ts'
 import type { Logger } from '../log.ts';
 import { isBloom, LogBloomFilter } from './log-bloom.ts';
 import { decodeRpcLog, inChainOrder, toRecordedLog, type RecordedLog } from './rpc-log.ts';
-import { fromCodec, isRangeTooLarge, isRetryable, MalformedRpcResponse, type ChainRpc, type Decoder } from './rpc.ts';
-import { lagsBehind } from './token-symbols.ts';
+import { fromCodec, isRangeTooLarge, isRetryable, lagsBehind, MalformedRpcResponse, type ChainRpc, type Decoder } from './rpc.ts';
 
 export interface BlockRange {
   readonly from: bigint;

@@ -72,6 +72,35 @@ export class RpcRefused extends Error {
 /** The node's error behind a refusal, for classifying it. */
 export const nodeError = (e: unknown): unknown => (e instanceof RpcRefused ? e.node : e);
 
+/**
+ * What the node said about a failed call: its message, and the text some nodes put in `data`
+ * instead (older Nethermind: "VM execution error." with data "BadInstruction" or "Reverted 0x…").
+ * Revert data proper (hex) says nothing in words.
+ */
+export const nodeWords = (e: BaseError): string => {
+  const data = errorData(e);
+  return data === undefined || data.startsWith('0x') ? (e.details ?? '') : `${e.details ?? ''} ${data}`;
+};
+
+/** The `data` a node attached to its error (JSON-RPC `error.data`), when it is text. */
+export const errorData = (e: BaseError): string | undefined => (e.walk((c) => typeof (c as { data?: unknown }).data === 'string') as { data?: string } | null)?.data;
+
+/**
+ * How nodes say they do not have a block (yet): the node behind the load balancer lags behind
+ * the one that reported it. geth and reth "header not found", besu and reth "block not found", erigon
+ * "Unknown block" or "block … not available (head block: N)", nethermind "… could not be
+ * found", anvil "BlockOutOfRangeError: block height is 4 but requested was 100" (code -32602);
+ * an RPC gateway "upstream does not have the requested block yet" (-32603), nethermind also
+ * "Block is not available" (-32002). Token symbols (at a log's block) and logs by block hash ask
+ * again on these words; unlisted ones would record a real token unknown for good, or stop ingestion.
+ */
+const BLOCK_NOT_YET = /header not found|block not found|unknown block|could not be found|\(head block: \d+\)|BlockOutOfRange|does not have the requested block|block is not available/i;
+
+export const lagsBehind = (error: unknown): boolean => {
+  const e = nodeError(error);
+  return e instanceof BaseError && BLOCK_NOT_YET.test(nodeWords(e));
+};
+
 export const endpointLabel = (url: string): string => {
   try {
     const { protocol, host } = new URL(url);

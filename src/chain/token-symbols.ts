@@ -12,7 +12,7 @@ import { BaseError, LimitExceededRpcError, RpcRequestError, decodeAbiParameters,
 import { HexData } from '../domain/codecs.ts';
 import type { Logger } from '../log.ts';
 import type { TokenMetadata, TokenResolver } from '../services/ingester.ts';
-import { RpcRefused, fromCodec, isRetryable, nodeError, type ChainRpc, type Decoder } from './rpc.ts';
+import { RpcRefused, errorData, fromCodec, isRetryable, lagsBehind, nodeError, nodeWords, type ChainRpc, type Decoder } from './rpc.ts';
 
 /** keccak256("symbol()")[0..4]. */
 const SYMBOL_CALL: Hex = '0x95d89b41';
@@ -27,19 +27,6 @@ const multicall3Abi = parseAbi([
 type Answer = { readonly ok: true; readonly data: Hex } | { readonly ok: false; readonly reason: string };
 
 const hexData = fromCodec(HexData);
-
-/**
- * What the node said about a failed call: its message, and the text some nodes put in `data`
- * instead (older Nethermind: "VM execution error." with data "BadInstruction" or "Reverted 0x…").
- * Revert data proper (hex) says nothing in words.
- */
-const nodeWords = (e: BaseError): string => {
-  const data = errorData(e);
-  return data === undefined || data.startsWith('0x') ? (e.details ?? '') : `${e.details ?? ''} ${data}`;
-};
-
-/** The `data` a node attached to its error (JSON-RPC `error.data`), when it is text. */
-const errorData = (e: BaseError): string | undefined => (e.walk((c) => typeof (c as { data?: unknown }).data === 'string') as { data?: string } | null)?.data;
 
 /** A node's "execution reverted" (JSON-RPC code 3, or the words): the token answered, with a refusal. */
 const isRevert = (error: unknown): boolean => {
@@ -70,21 +57,6 @@ const failedInToken = (error: unknown): boolean => isRevert(error) || executionF
 
 /** Retried: transport failures, not the token's own. */
 const retryableCall = (e: unknown): boolean => !failedInToken(e) && isRetryable(e);
-
-/**
- * How nodes say they do not have a block (yet): the node behind the load balancer lags behind
- * the log's block. geth and reth "header not found", besu and reth "block not found", erigon
- * "Unknown block" or "block … not available (head block: N)", nethermind "… could not be
- * found", anvil "BlockOutOfRangeError: block height is 4 but requested was 100" (code -32602);
- * an RPC gateway "upstream does not have the requested block yet" (-32603), nethermind also
- * "Block is not available" (-32002). Unlisted words would record a real token unknown for good.
- */
-const BLOCK_NOT_YET = /header not found|block not found|unknown block|could not be found|\(head block: \d+\)|BlockOutOfRange|does not have the requested block|block is not available/i;
-
-export const lagsBehind = (error: unknown): boolean => {
-  const e = nodeError(error);
-  return e instanceof BaseError && BLOCK_NOT_YET.test(nodeWords(e));
-};
 
 /** A rate limit answered as a JSON-RPC error (Infura's -32005, Alchemy's 429): says nothing about the block. */
 const rateLimited = (e: BaseError): boolean => e.walk((c) => c instanceof LimitExceededRpcError || (c as { code?: unknown }).code === 429) !== null;

@@ -195,7 +195,7 @@ export class ChainFollower {
 
   private async forward(range: BlockRange, head: BlockRef, window: BlockWindow, onProgress?: (progress: StepProgress) => void): Promise<Outcome> {
     let total = NOTHING;
-    for await (const chunk of this.options.scanner.scan(range)) {
+    for await (const chunk of this.options.scanner.scan(range, head.hash)) {
       // An empty answer appends nothing; a reorg of the head still shows at the next step's start.
       const interrupted = chunk.forked !== undefined ? this.forked(head, chunk.forked) : chunk.logs.length > 0 ? await this.moved(head, chunk.logs) : null;
       if (interrupted !== null) return { report: total, interrupted };
@@ -210,7 +210,7 @@ export class ChainFollower {
 
   private async rescan(range: BlockRange, head: BlockRef, window: BlockWindow): Promise<Outcome> {
     const chunks: LogChunk[] = [];
-    for await (const chunk of this.options.scanner.scan(range)) {
+    for await (const chunk of this.options.scanner.scan(range, head.hash)) {
       if (chunk.forked !== undefined) return { report: NOTHING, interrupted: this.forked(head, chunk.forked) };
       chunks.push(chunk);
     }

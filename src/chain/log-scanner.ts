@@ -33,6 +33,8 @@ export interface LogChunk extends BlockRange {
    * reorganised during the scan, which the consumer stops at like at any other sign of a reorg.
    */
   readonly forked?: string;
+  /** A block read by hash: its hash and its parent's, which the scan links to the blocks around it. */
+  readonly block?: { readonly hash: string; readonly parentHash: string };
 }
 
 type Answer = LogChunk | { readonly pieces: readonly BlockRange[] };
@@ -47,6 +49,7 @@ const BlockHeader = t.type({
   // Past 2^53 is no block's number (as in a log).
   number: SafeHexQuantity,
   hash: Hash32,
+  parentHash: Hash32,
   logsBloom: t.refinement(HexData, isBloom, 'LogsBloom'),
 });
 type BlockHeader = t.TypeOf<typeof BlockHeader>;
@@ -142,10 +145,15 @@ export class LogScanner {
    * asked for from the front of the queue, never more than `concurrency` answers outstanding. A
    * range the provider refuses as too large is replaced, at its place in the queue, by pieces
    * of the span the answers so far suggest. The last `lagHorizon` blocks are queued one by one,
-   * each read by hash.
+   * each read by hash. Those must be a chain ending at `headHash` (range.to's hash, when given):
+   * each the parent of the next, as its header says. A header answered by a node on another fork
+   * (one lagging behind a reorg) is another block of that number: taken for the block, its bloom or
+   * its logs would stand for the canonical block's, whose logs would be lost for good. Such a
+   * chunk comes `forked`, without logs.
    */
-  async *scan(range: BlockRange): AsyncGenerator<LogChunk> {
+  async *scan(range: BlockRange, headHash?: string): AsyncGenerator<LogChunk> {
     const queue: Queued[] = [];
+    let previous: { readonly n: bigint; readonly hash: string } | undefined;
     const byHashFrom = range.to - this.horizon + 1n;
     let next = range.from;
     for (;;) {
@@ -159,9 +167,25 @@ export class LogScanner {
       const head = queue.shift();
       if (head === undefined) return;
       const answer = await head.answer!;
-      if ('logs' in answer) yield answer;
-      else queue.unshift(...answer.pieces.map((piece) => ({ range: piece })));
+      if ('logs' in answer) {
+        const unlinked = answer.block === undefined ? undefined : this.unlinked(answer, answer.block, previous, range.to, headHash);
+        if (unlinked !== undefined) {
+          yield { from: answer.from, to: answer.to, logs: [], forked: unlinked };
+          return;
+        }
+        if (answer.block !== undefined) previous = { n: answer.from, hash: answer.block.hash };
+        yield answer;
+      } else queue.unshift(...answer.pieces.map((piece) => ({ range: piece })));
     }
+  }
+
+  /** Why a block read by hash is not in the chain of the blocks after it, up to the head; undefined when it is. */
+  private unlinked(chunk: BlockRange, block: NonNullable<LogChunk['block']>, previous: { readonly n: bigint; readonly hash: string } | undefined, to: bigint, headHash: string | undefined): string | undefined {
+    if (previous !== undefined && previous.n === chunk.from - 1n && block.parentHash !== previous.hash) {
+      return `eth_getBlockByNumber has block ${chunk.from}'s parent as ${block.parentHash}, not ${previous.hash} (block ${previous.n} as read)`;
+    }
+    if (chunk.from === to && headHash !== undefined && block.hash !== headHash) return `eth_getBlockByNumber has block ${to} as ${block.hash}, not ${headHash}`;
+    return undefined;
   }
 
   /** Asks for the queue's first ranges not asked for yet, up to `concurrency` answers outstanding. */
@@ -203,7 +227,7 @@ export class LogScanner {
       if (asked !== undefined && header.hash !== asked) return { from: n, to: n, logs: [], forked: `eth_getBlockByNumber has block ${n} as ${header.hash}, not ${asked}` };
       asked = header.hash;
       const logs = this.bloom.mayHold(header.logsBloom) ? await this.getLogsByHash(header) : [];
-      return { from: n, to: n, logs };
+      return { from: n, to: n, logs, block: { hash: header.hash, parentHash: header.parentHash } };
     });
   }
 

@@ -219,3 +219,44 @@ describe('the newest blocks, read by block hash', () => {
     expect(recent.blockNumber).toBeGreaterThan(to - BigInt(LAG_HORIZON));
   });
 });
+
+describe('a block header answered from another fork', () => {
+  let devnet: Devnet;
+  let proxy: RpcProxy | undefined;
+
+  beforeAll(async () => {
+    devnet = await startDevnet();
+  });
+
+  afterAll(async () => {
+    await proxy?.close();
+    await devnet?.stop();
+  });
+
+  it('is not taken for the block below the head: a stale node\'s header of block n (another hash, a bloom without our logs) does not lose the log of the canonical block n', async () => {
+    proxy = await startRpcProxy(devnet.anvil.rpcUrl, 1);
+    const rewritten: string[] = [];
+    // One service, as `run` keeps it: a step starts where the one before it ended.
+    await withStore(devnet.storeUrl(), async (store) => {
+      const service = await IngesterService.start(store, devnet.settings({ rpcUrls: [proxy!.url] }), testLog());
+      await service.catchUp();
+      const trade = await devnet.trader.take({ owner: OURS, side: 'sell', equityToken: 'tGME', shares: 3n * E17, usdc: 3_000_000n });
+      await mineEmpty(devnet, 2);
+      // One answer, as a node behind the balancer still on the fork the chain left gives it: its own block n, without our log.
+      proxy!.faults = {
+        rewrite: (method, result, call) => {
+          if (method !== 'eth_getBlockByNumber' || call.params?.[0] !== `0x${trade.blockNumber.toString(16)}` || rewritten.length > 0) return result;
+          const hash = keccak256(stringToHex('a block of the abandoned fork'));
+          rewritten.push(hash);
+          return { ...(result as object), hash, logsBloom: `0x${'0'.repeat(512)}` };
+        },
+      };
+      await service.catchUp();
+      proxy!.faults = {};
+      await mineEmpty(devnet, 1);
+      await service.catchUp(); // a later step, every answer canonical
+      expect(rewritten.length).toBe(1);
+      expect(recordedIds(await storedLogs(store, devnet.stream))).toEqual(await chainLogIds(devnet));
+    });
+  });
+});

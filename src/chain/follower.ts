@@ -249,8 +249,24 @@ export class ChainFollower {
 
   /** How eth_getBlockByNumber now differs from a block read before, or null when it does not. */
   private async changed({ block, hash }: BlockHash): Promise<string | null> {
-    const now = (await this.options.rpc.block(block))?.hash;
+    const now = await this.hashAt(block);
     return now === hash ? null : `eth_getBlockByNumber has block ${block} as ${now ?? 'missing'}, not ${hash}`;
+  }
+
+  /**
+   * Block n's hash on the chain now; null when the chain has no block n (it got shorter). A node
+   * that has none though the latest block is at or above n lags the others (one behind a balancer):
+   * asked again, head too, as the confirmed head is, rather than taken for a reorg.
+   */
+  private hashAt(n: bigint): Promise<string | null> {
+    const { rpc } = this.options;
+    return rpc.consistent(`block ${n}`, async () => {
+      const block = await rpc.block(n);
+      if (block !== null) return block.hash;
+      const latest = await rpc.blockNumber();
+      if (latest >= n) throw new MalformedRpcResponse(`eth_getBlockByNumber has no block ${n}, though eth_blockNumber answered ${latest}`);
+      return null;
+    });
   }
 
   /**
@@ -272,7 +288,7 @@ export class ChainFollower {
   }
 
   private async stillCanonical({ block, hash }: BlockHash): Promise<boolean> {
-    return (await this.options.rpc.block(block))?.hash === hash;
+    return (await this.hashAt(block)) === hash;
   }
 
   private async loadWindow(): Promise<BlockWindow> {

@@ -14,7 +14,7 @@ import { foldLedger } from '../../src/services/ledger-query.ts';
 import { ACCUMULATOR_CHECKPOINT, AccumulatorService, DecisionDiverged } from '../../src/services/accumulator.ts';
 import { positionsJson } from '../../projections/queries.ts';
 import { StoreUnavailable } from '../../src/eventstore/errors.ts';
-import { logger } from '../../src/log.ts';
+import { testLog } from '../support/test-log.ts';
 import { History, CHAIN_ID, ORDERBOOK, OTHER_OWNER, TOKEN, io, ourTake, takeOrderV2Log } from '../support/orderbook-logs.ts';
 import { config } from '../support/scenario.ts';
 import { LEDGER_PREFIXES, encodeEvent, streams } from '../../src/domain/events.ts';
@@ -48,7 +48,7 @@ function runChild(url: string, mode?: string): Promise<{ code: number | null; si
 async function misplacedDecision() {
   const store = await openStore('sqlite::memory:');
   await seed(store);
-  const service = new AccumulatorService({ store, config, log: logger('accumulator') });
+  const service = new AccumulatorService({ store, config, log: testLog('accumulator') });
   await service.catchUp();
   const pending = service.current.state.symbols['GME']!.pending!;
   const three = hedgeDecisionId('GME', 3);
@@ -95,16 +95,16 @@ describe('accumulator service', () => {
   it('resumes from its checkpointed snapshot to the same state as a fold from scratch', async () => {
     const store = await openStore('sqlite::memory:');
     await seed(store);
-    const first = new AccumulatorService({ store, config, log: logger('accumulator') });
+    const first = new AccumulatorService({ store, config, log: testLog('accumulator') });
     await first.catchUp();
     const history = new History();
     const ingester = new Ingester({ store, chainId: CHAIN_ID, orderbook: ORDERBOOK, tokensOf: tokensOfLog, tokens: { resolve: async () => new Map() } });
     await ingester.ingest([ourTake(history, 'SELL', 9n, 'tGME', 102n)]);
-    const resumed = new AccumulatorService({ store, config, log: logger('accumulator') });
+    const resumed = new AccumulatorService({ store, config, log: testLog('accumulator') });
     await resumed.restore();
     expect(resumed.current.position).toBe((await store.readCheckpoint(ACCUMULATOR_CHECKPOINT))?.position);
     expect(await resumed.catchUp()).toBe(3); // only what followed the checkpoint: the first run's two decisions and the new log
-    const scratch = new AccumulatorService({ store, config, log: logger('accumulator') });
+    const scratch = new AccumulatorService({ store, config, log: testLog('accumulator') });
     await scratch.catchUp();
     expect(resumed.current.state).toEqual(scratch.current.state);
     expect(resumed.current.state.symbols['GME']?.pending?.quantity).toEqual(scratch.current.state.symbols['GME']?.pending?.quantity);
@@ -119,15 +119,15 @@ describe('accumulator service', () => {
       append: (stream: string, events: Parameters<EventStore['append']>[1], expected: Parameters<EventStore['append']>[2]) =>
         stream.startsWith('hedgecmd-') && failures-- > 0 ? Promise.reject(new StoreUnavailable('disk I/O error')) : store.append(stream, events, expected),
     });
-    const failing = new AccumulatorService({ store: flaky, config, log: logger('accumulator') });
+    const failing = new AccumulatorService({ store: flaky, config, log: testLog('accumulator') });
     const abort = new AbortController();
     await expect(failing.follow(abort.signal)).rejects.toThrow('disk I/O error'); // its shutdown checkpoint is still taken
 
-    const restarted = new AccumulatorService({ store, config, log: logger('accumulator') });
+    const restarted = new AccumulatorService({ store, config, log: testLog('accumulator') });
     await restarted.restore();
     await restarted.catchUp();
     expect((await readAll(store, 'hedgecmd-')).map((e) => `${e.stream}@${e.revision}`)).toEqual(['hedgecmd-GME@0', 'hedgecmd-AAPL@0']);
-    const scratch = new AccumulatorService({ store, config, log: logger('accumulator') });
+    const scratch = new AccumulatorService({ store, config, log: testLog('accumulator') });
     await scratch.catchUp();
     expect(restarted.current.state.symbols).toEqual(scratch.current.state.symbols);
     await store.close();
@@ -140,7 +140,7 @@ describe('accumulator service', () => {
     const counting: EventStore = Object.assign(Object.create(store) as EventStore, {
       saveCheckpoint: (...args: Parameters<EventStore['saveCheckpoint']>) => (saves++, store.saveCheckpoint(...args)),
     });
-    const service = new AccumulatorService({ store: counting, config, log: logger('accumulator') });
+    const service = new AccumulatorService({ store: counting, config, log: testLog('accumulator') });
     const stop = new AbortController();
     const following = service.follow(stop.signal);
     // The last events are its own decisions, after which nothing is decided: only the lull checkpoints them.
@@ -162,7 +162,7 @@ describe('accumulator service', () => {
       await store.append('hedgectl-GME', resumes, b === 0 ? 'no_stream' : BigInt(b * 1000 - 1));
     }
     const head = await store.headPosition();
-    const service = new AccumulatorService({ store, config, log: logger('accumulator') });
+    const service = new AccumulatorService({ store, config, log: testLog('accumulator') });
     const stop = new AbortController();
     const following = service.follow(stop.signal);
     await sleep(20);
@@ -181,7 +181,7 @@ describe('accumulator service', () => {
       const resumes = Array.from({ length: 1000 }, (_, i) => ({ id: uuidV5(`read backlog ${b}:${i}`), type: 'HedgingResumed', data: { symbol: 'GME', reason: 'test', at: '2025-01-01T00:00:00Z' } }));
       await store.append('hedgectl-GME', resumes, b === 0 ? 'no_stream' : BigInt(b * 1000 - 1));
     }
-    const service = new AccumulatorService({ store, config, log: logger('accumulator') });
+    const service = new AccumulatorService({ store, config, log: testLog('accumulator') });
     let ticks = 0;
     const heartbeat = setInterval(() => ticks++, 0);
     try {
@@ -197,7 +197,7 @@ describe('accumulator service', () => {
     const store = await openStore('sqlite::memory:');
     await store.append('hedgectl-GME', [{ id: '6f1c9a56-0d1e-5c3b-9a55-6a4f1e9e0001', type: 'HedgingResumed', data: { symbol: 42 } }], 'no_stream');
     await seed(store);
-    const service = new AccumulatorService({ store, config, log: logger('accumulator') });
+    const service = new AccumulatorService({ store, config, log: testLog('accumulator') });
     await service.catchUp();
     expect(service.current.state.symbols['AAPL']?.pending?.side).toBe('SELL');
     const view = await foldLedger(store, config);
@@ -226,7 +226,7 @@ describe('accumulator service: divergence', () => {
     const store = await openStore('sqlite::memory:');
     await seed(store);
     await store.append('hedgecmd-GME', [{ id: '6f1c9a56-0d1e-5c3b-9a55-6a4f1e9e0002', type: 'HedgingHalted', data: { sequence: 1, symbol: 'GME', reason: 'x', consecutiveFailures: 3, causationId: '6f1c9a56-0d1e-5c3b-9a55-6a4f1e9e0003' } }], 'no_stream');
-    const service = new AccumulatorService({ store, config, log: logger('accumulator') });
+    const service = new AccumulatorService({ store, config, log: testLog('accumulator') });
     const stopped = await service.catchUp().then(() => undefined, (e: Error) => e);
     expect(stopped).toBeInstanceOf(DecisionDiverged);
     // Another configuration would have written it under decision 1's id: the store would take it as a repeat, compared below.
@@ -253,10 +253,10 @@ describe('accumulator service: divergence', () => {
       append: (stream: string, events: Parameters<EventStore['append']>[1], expected: Parameters<EventStore['append']>[2]) =>
         stream === 'hedgecmd-GME' ? Promise.resolve({ written: true, nextRevision: 0n }) : store.append(stream, events, expected),
     });
-    const service = new AccumulatorService({ store: losing, config, log: logger('accumulator') });
+    const service = new AccumulatorService({ store: losing, config, log: testLog('accumulator') });
     await service.catchUp();
     await rejected(store, service.current.state.symbols['GME']!.pending!.commandId);
-    const again = new AccumulatorService({ store, config, log: logger('accumulator') });
+    const again = new AccumulatorService({ store, config, log: testLog('accumulator') });
     await again.restore();
     const stopped = await again.catchUp().then(() => undefined, (e: Error) => e);
     expect(stopped?.message).toMatch(/^decision 2 for GME cannot be appended to hedgecmd-GME: the stream ends at revision no_stream, short of decision 1, which was recorded: decisions are missing from the store; restore/);
@@ -268,7 +268,7 @@ describe('accumulator service: divergence', () => {
     await seed(store);
     const id = hedgeDecisionId('GME', 1);
     await store.append('hedgecmd-GME', [{ id, type: 'HedgeRequested', data: { commandId: id, sequence: 1, symbol: 'GME', brokerSymbol: 'GME', side: 'BUY', quantity: '1.5', referencePrice: null, causationId: id } }], 'no_stream');
-    const service = new AccumulatorService({ store, config, log: logger('accumulator') });
+    const service = new AccumulatorService({ store, config, log: testLog('accumulator') });
     const stopped = await service.catchUp().then(() => undefined, (e: Error) => e);
     expect(stopped).toBeInstanceOf(DecisionDiverged);
     expect(stopped?.message).toMatch(/^decision 1 for GME cannot be checked against the one recorded, which is corrupt \(corrupt event hedgecmd-GME@0 at data\.quantity: expected a whole, non-negative number of shares, got "1\.5"\); restore the store from a backup/);
@@ -282,14 +282,14 @@ describe('accumulator service: divergence', () => {
   it('stops with DecisionDiverged when a fold under another failure limit derives another decision at the same place (same id, same revision)', async () => {
     const store = await openStore('sqlite::memory:');
     await seed(store);
-    const first = new AccumulatorService({ store, config, log: logger('accumulator') }); // halts after 3 failures
+    const first = new AccumulatorService({ store, config, log: testLog('accumulator') }); // halts after 3 failures
     await first.catchUp();
     for (let i = 0; i < 3; i++) {
       await rejected(store, first.current.state.symbols['GME']!.pending!.commandId);
       await first.catchUp();
     }
     expect((await readAll(store, 'hedgecmd-GME')).map((e) => e.type)).toEqual(['HedgeRequested', 'HedgeRequested', 'HedgeRequested', 'HedgingHalted']);
-    const laxer = new AccumulatorService({ store, config: { ...config, maxConsecutiveFailures: 5 }, log: logger('accumulator') });
+    const laxer = new AccumulatorService({ store, config: { ...config, maxConsecutiveFailures: 5 }, log: testLog('accumulator') });
     await expect(laxer.catchUp()).rejects.toThrow(/decision 4 for GME is not the one recorded \(HedgingHalted/);
     await store.close();
   });
@@ -300,16 +300,16 @@ describe('accumulator service: divergence', () => {
     // A fill of OTHER_OWNER's order: not ours under `config`, ours under `moreOwners`.
     const theirs = takeOrderV2Log({ owner: OTHER_OWNER, validInputs: [io('USDC')], validOutputs: [io('tGME')] }, { input: 15n * 10n ** 17n, output: 30_000_000n });
     await new Ingester({ store, chainId: CHAIN_ID, orderbook: ORDERBOOK, tokensOf: tokensOfLog, tokens: { resolve: async () => new Map() } }).ingest([new History().log(theirs, { tx: 'tx 102', logIndex: 0, block: 102n }).data]);
-    await new AccumulatorService({ store, config, log: logger('accumulator') }).catchUp();
-    const same = new AccumulatorService({ store, config, log: logger('accumulator') });
+    await new AccumulatorService({ store, config, log: testLog('accumulator') }).catchUp();
+    const same = new AccumulatorService({ store, config, log: testLog('accumulator') });
     await same.restore();
     expect(same.current.position).not.toBe('start'); // under the same configuration the checkpoint is used
     const moreOwners = { ...config, fills: { ...config.fills, owners: new Set([...config.fills.owners, OTHER_OWNER]) } };
-    const restarted = new AccumulatorService({ store, config: moreOwners, log: logger('accumulator') });
+    const restarted = new AccumulatorService({ store, config: moreOwners, log: testLog('accumulator') });
     await restarted.restore();
     expect(restarted.current.position).toBe('start');
     await restarted.catchUp();
-    const scratch = new AccumulatorService({ store, config: moreOwners, log: logger('accumulator') });
+    const scratch = new AccumulatorService({ store, config: moreOwners, log: testLog('accumulator') });
     await scratch.catchUp();
     expect(restarted.current.state).toEqual(scratch.current.state);
     expect(D.format(restarted.current.state.symbols['GME']!.net)).toBe('-2.7'); // their 1.5 sold counts now

@@ -22,7 +22,7 @@ import { AccumulatorService } from '../../src/services/accumulator.ts';
 import { LedgerFollower } from '../../src/services/ledger-follower.ts';
 import { accumulatorConfig } from '../../src/cli/context.ts';
 import { loadConfig } from '../../src/config.ts';
-import { logger } from '../../src/log.ts';
+import { testLog } from '../support/test-log.ts';
 import { positionsJson, hedgesJson, tradeJson, rejectionJson } from '../../projections/queries.ts';
 import type { Fill, Rejection } from '../../projections/fill.ts';
 import type { RecordedEvent } from '../../src/eventstore/port.ts';
@@ -113,7 +113,7 @@ const view = async (url: string) => {
 async function followed(url: string): Promise<string> {
   const store = await openStore(url);
   try {
-    const follower = new LedgerFollower({ store, config: fold, log: logger('ledger-follower') });
+    const follower = new LedgerFollower({ store, config: fold, log: testLog('ledger-follower') });
     const stop = new AbortController();
     follower.start(stop.signal);
     try {
@@ -225,7 +225,7 @@ describe('corrupt stored events', () => {
         for (let i = 0; i < 2; i++) {
           const store = await openStore(`sqlite:${copyOf(path)}`);
           try {
-            const service = new AccumulatorService({ store, config: fold, log: logger('accumulator') });
+            const service = new AccumulatorService({ store, config: fold, log: testLog('accumulator') });
             outcomes.push(await service.catchUp().then((n) => `folded ${n}`, (e: Error) => `${e.name}: ${e.message}`));
           } finally {
             await store.close();
@@ -278,7 +278,7 @@ describe('a corrupt hedge command', () => {
     expect((await runCli(['ingest-file', join(EXAMPLE, 'logs.jsonl'), '--tokens', join(EXAMPLE, 'tokens.json'), ...common])).code).toBe(0);
     const store = await openStore(`sqlite:${path}`);
     try {
-      await new AccumulatorService({ store, config: fold, log: logger('accumulator') }).catchUp(); // decides BUY 1 GME and SELL 2 AAPL
+      await new AccumulatorService({ store, config: fold, log: testLog('accumulator') }).catchUp(); // decides BUY 1 GME and SELL 2 AAPL
     } finally {
       await store.close();
     }

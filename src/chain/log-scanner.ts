@@ -255,6 +255,8 @@ export class LogScanner {
     // typeof says "object" for null too: a node answering null (no logs, it means) must read as such.
     if (!Array.isArray(answer)) return E.left(`expected an array of logs, got ${answer === null ? 'null' : typeof answer}`);
     const logs: RecordedLog[] = [];
+    // One answer is one view of the chain: the same log (transaction, index) at two places is a node's answer mid-reorg.
+    const places = new Map<string, string>();
     for (const [i, item] of answer.entries()) {
       const decoded = decodeRpcLog(item);
       if (E.isLeft(decoded)) return E.left(`log ${i}: ${decoded.left}`);
@@ -264,6 +266,11 @@ export class LogScanner {
       if (blockHash !== undefined && rpcLog.blockHash !== blockHash) return E.left(`log ${i} is of block hash ${rpcLog.blockHash}, not the ${blockHash} asked for`);
       // The node answered while a reorg replaced this block: ask again; a stored log it removed is compensated once the block hashes show the reorg.
       if (rpcLog.removed === true) return E.left(`log ${i} (block ${rpcLog.blockNumber}, index ${rpcLog.logIndex}) is flagged removed: the answer is mid-reorg`);
+      const place = `block ${rpcLog.blockNumber} (${rpcLog.blockHash})`;
+      const key = `${rpcLog.transactionHash}:${rpcLog.logIndex}`;
+      const seen = places.get(key);
+      if (seen !== undefined && seen !== place) return E.left(`log ${i} (transaction ${rpcLog.transactionHash}, index ${rpcLog.logIndex}) is at ${place} and at ${seen}: the answer mixes two forks`);
+      places.set(key, place);
       logs.push(toRecordedLog(this.options.chainId, rpcLog));
     }
     return inChainOrder(logs);

@@ -19,7 +19,7 @@ import { foldLedger } from '../../src/services/ledger-query.ts';
 import { chainLogIds, clearOf, dyingStore, expectedNet, mineEmpty, partiesOf, randomFills, recordedIds, reportOf, startDevnet, storedLogs, storedNet, type Devnet } from '../support/chain-fixture.ts';
 import { mulberry32 } from '../../src/seeded-random.ts';
 import { capturedLog, testLog } from '../support/test-log.ts';
-import { startRpcProxy, type RpcProxy } from '../support/chain-proxy.ts';
+import { startRpcProxy, type JsonRpcCall, type RpcProxy } from '../support/chain-proxy.ts';
 import { runCli } from '../support/cli.ts';
 import { until } from '../support/until.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -266,6 +266,28 @@ describe('chain backfill', () => {
     );
     // Not a deadline per call of the read asked again just before the deadline, running past it.
     expect(performance.now() - started).toBeLessThan(3_000);
+  });
+
+  it('an eth_getLogs answer holding one log at two blocks mixes two forks: asked again, its first place never stored', async () => {
+    let mixed = 0;
+    // The answer's last log again, as a node mid-reorg shows it: at the range's first block, a block of the fork the chain left.
+    const twice = (method: string, result: unknown, call: JsonRpcCall): unknown => {
+      if (method !== 'eth_getLogs') return result;
+      const last = (result as { blockNumber: string }[]).at(-1);
+      const from = call.params?.[0]?.fromBlock;
+      if (last === undefined || from === undefined || BigInt(from) >= BigInt(last.blockNumber) || mixed++ > 0) return result;
+      return [{ ...last, blockNumber: from, blockHash: `0x${'ab'.repeat(32)}` }, ...(result as unknown[])];
+    };
+    const settings = await lastBlock({ rpcUrls: [(await proxy(16, { rewrite: twice })).url], lagHorizon: 0, concurrency: 1 });
+    const url = devnet.storeUrl();
+    const from = settings.deploymentBlock - 4n;
+    await backfill(url, { ...settings, deploymentBlock: from });
+    expect(mixed).toBeGreaterThan(0);
+    const onChain = await devnet.anvil.request<{ transactionHash: string; logIndex: string; blockNumber: string }[]>('eth_getLogs', [
+      { address: devnet.deployment.orderbook, fromBlock: `0x${from.toString(16)}`, toBlock: `0x${settings.deploymentBlock.toString(16)}` },
+    ]);
+    const stored = await withStore(url, (store) => storedLogs(store, devnet.stream));
+    expect(stored.map((e) => [e.transactionHash, e.logIndex, e.block])).toEqual(onChain.map((l) => [l.transactionHash, BigInt(l.logIndex), BigInt(l.blockNumber)]));
   });
 
   it('a block answer of another number than asked, or a head past 2^53, is malformed: retried, then fatal, never scanned to', async () => {

@@ -96,7 +96,7 @@ export class UnreadableCommand extends Error {
   constructor(readonly corrupt: CorruptEvent) {
     super(
       `hedge command ${corrupt.stream}@${corrupt.revision} cannot be read (${corrupt.message}): no order is placed for it, ` +
-        'and its symbol waits for its outcome; restore the store from a backup (docs/operations.md, Backing up and restoring)',
+        'and its symbol gets no further hedge; restore the store from a backup (docs/operations.md, Backing up and restoring)',
     );
   }
 }

@@ -6,6 +6,7 @@
  * Pure (no I/O): the scanner asks for a block's logs only when its bloom may hold one of ours.
  */
 import { hexToBytes, keccak256, type Hex } from 'viem';
+import { hexOfLength } from '../domain/codecs.ts';
 
 const BLOOM_BYTES = 256;
 
@@ -31,8 +32,8 @@ export function bloomOf(items: readonly Hex[]): Uint8Array {
   return bloom;
 }
 
-/** Whether `hex` is a bloom: 0x and BLOOM_BYTES bytes of hex. */
-export const isBloom = (hex: string): boolean => hex.length === 2 + 2 * BLOOM_BYTES && /^0x[0-9a-fA-F]*$/.test(hex);
+/** A block header's `logsBloom`: BLOOM_BYTES bytes of hex. */
+export const LogsBloom = hexOfLength('LogsBloom', BLOOM_BYTES);
 
 /**
  * A filter's test on blooms: may a block hold a log of this address with one of these topic0s?

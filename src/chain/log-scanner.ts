@@ -13,12 +13,12 @@
  */
 import * as t from 'io-ts';
 import * as E from 'fp-ts/lib/Either.js';
-import { Hash32, HexData, SafeHexQuantity } from '../domain/codecs.ts';
+import { Hash32, SafeHexQuantity } from '../domain/codecs.ts';
 import { hasOrderbookTopic, ORDERBOOK_TOPICS } from '../domain/orderbook-abi.ts';
 import type { Logger } from '../log.ts';
-import { isBloom, LogBloomFilter } from './log-bloom.ts';
+import { LogBloomFilter, LogsBloom } from './log-bloom.ts';
 import { decodeRpcLog, inChainOrder, toRecordedLog, type RecordedLog } from './rpc-log.ts';
-import { fromCodec, isRangeTooLarge, isRetryable, lagsBehind, MalformedRpcResponse, type ChainRpc, type Decoder } from './rpc.ts';
+import { fromCodec, isRangeTooLarge, isRetryable, lagsBehind, MalformedRpcResponse, numberedBlock, type ChainRpc, type Decoder } from './rpc.ts';
 
 export interface BlockRange {
   readonly from: bigint;
@@ -50,7 +50,7 @@ const BlockHeader = t.type({
   number: SafeHexQuantity,
   hash: Hash32,
   parentHash: Hash32,
-  logsBloom: t.refinement(HexData, isBloom, 'LogsBloom'),
+  logsBloom: LogsBloom,
 });
 type BlockHeader = t.TypeOf<typeof BlockHeader>;
 
@@ -60,11 +60,7 @@ const maybeHeader = fromCodec(t.union([BlockHeader, t.null]));
 const headerOf =
   (n: bigint): Decoder<BlockHeader> =>
   (u) =>
-    E.chain((h: BlockHeader | null) =>
-      h === null ? E.left(`eth_getBlockByNumber has no block ${n}, though it is below the confirmed head`)
-      : h.number !== n ? E.left(`asked for block ${n}, got block ${h.number}`)
-      : E.right(h),
-    )(maybeHeader(u));
+    E.chain((h: BlockHeader | null) => (h === null ? E.left(`eth_getBlockByNumber has no block ${n}, though it is below the confirmed head`) : E.right(h)))(numberedBlock(maybeHeader, n)(u));
 
 /** Logs per eth_getLogs answer to aim for: a few MB of JSON, well under providers' caps and viem's 10 MiB body limit. */
 const TARGET_LOGS = 2_000n;

@@ -136,11 +136,14 @@ export const DOUBTED_ANSWERS = 5;
 
 const maybeBlock = fromCodec(t.union([BlockRefCodec, t.null]));
 
-/** A block asked for by number must be that block: another one's hash would vouch for (or against) the wrong block, and its number be taken for the head's. */
-const blockAt =
-  (at: bigint | BlockTag): Decoder<BlockRef | null> =>
+/**
+ * A block answer (null: no such block) that, asked for by number, must be of that number: another
+ * one's hash would vouch for (or against) the wrong block, and its number be taken for the head's.
+ */
+export const numberedBlock =
+  <B extends { readonly number: bigint }>(maybe: Decoder<B | null>, at: bigint | BlockTag): Decoder<B | null> =>
   (u) =>
-    E.chain((ref: BlockRef | null) => (ref !== null && typeof at === 'bigint' && ref.number !== at ? E.left(`asked for block ${at}, got block ${ref.number}`) : E.right(ref)))(maybeBlock(u));
+    E.chain((ref: B | null) => (ref !== null && typeof at === 'bigint' && ref.number !== at ? E.left(`asked for block ${at}, got block ${ref.number}`) : E.right(ref)))(maybe(u));
 
 const RANGE_TOO_LARGE =
   /too many (results|logs|blocks)|more than \d+ (results|logs)|range (is )?too (large|wide|big)|exceeds? (the )?(max|maximum|limit)|block range|response size|size exceeded|limited to/i;
@@ -353,7 +356,7 @@ export class ChainRpc {
   /** The block's number and hash; null when the node has no such block (yet, or any more). */
   block(at: bigint | BlockTag): Promise<BlockRef | null> {
     const id = typeof at === 'bigint' ? `0x${at.toString(16)}` : at;
-    return this.request('eth_getBlockByNumber', [id, false], blockAt(at), `block ${at}`);
+    return this.request('eth_getBlockByNumber', [id, false], numberedBlock(maybeBlock, at), `block ${at}`);
   }
 
   /**

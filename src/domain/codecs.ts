@@ -113,7 +113,8 @@ export const SafeHexQuantity = new t.Type<bigint, string, unknown>(
 const LOWER_HEX = /^0x[0-9a-f]*$/;
 const MIXED_HEX = /^0x[0-9a-fA-F]*$/;
 
-const hexOfLength = (name: string, bytes: number | undefined) =>
+/** Lowercase 0x-hex of `bytes` bytes (any whole number of bytes when undefined). */
+export const hexOfLength = (name: string, bytes: number | undefined) =>
   new t.Type<`0x${string}`, string, unknown>(
     name,
     (u): u is `0x${string}` => typeof u === 'string' && u.startsWith('0x'),

@@ -2,7 +2,8 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { bytesToHex, hexToBytes, keccak256, stringToHex, type Hex } from 'viem';
-import { bloomBits, bloomOf, hasBits, isBloom, LogBloomFilter } from '../../src/chain/log-bloom.ts';
+import * as E from 'fp-ts/lib/Either.js';
+import { bloomBits, bloomOf, hasBits, LogBloomFilter, LogsBloom } from '../../src/chain/log-bloom.ts';
 
 describe('log bloom', () => {
   it('the bit indexes are the yellow paper\'s: the low 11 bits of the hash\'s byte pairs 0-1, 2-3, 4-5', () => {
@@ -28,6 +29,7 @@ describe('log bloom', () => {
     expect(filter.mayHold(hex([t1, t2]))).toBe(false);
     expect(filter.mayHold(hex([]))).toBe(false);
     expect(hasBits(bloomOf([address, other]), bloomBits(other))).toBe(true);
+    const isBloom = (text: string) => E.isRight(LogsBloom.decode(text));
     expect([isBloom(hex([])), isBloom(hex([]).slice(0, -2)), isBloom(`0x${'g'.repeat(512)}`)]).toEqual([true, false, false]);
   });
 });

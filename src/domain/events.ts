@@ -211,6 +211,18 @@ export function decodeEvent(recorded: RecordedEvent): E.Either<CorruptEvent, Env
 function misplacedEvent(event: Envelope): CorruptEvent | undefined {
   const { stream, revision } = event;
   switch (event.type) {
+    case 'OrderbookLogRecorded':
+    case 'OrderbookLogRemoved': {
+      const { chainId, address } = event.data;
+      const own = streams.orderbook(chainId, address);
+      if (stream === own) return undefined;
+      return new CorruptEvent(stream, revision, stream.startsWith(`orderbook-${chainId}_`) ? 'data.address' : 'data.chainId', `a log of orderbook ${address} on chain ${chainId} belongs in ${own}`);
+    }
+    case 'TokenMetadataRecorded': {
+      const own = streams.tokens(event.data.chainId);
+      if (stream === own) return undefined;
+      return new CorruptEvent(stream, revision, 'data.chainId', `token metadata of chain ${event.data.chainId} belongs in ${own}`);
+    }
     case 'HedgeOrderSubmitting':
     case 'HedgeOrderPlaced':
     case 'HedgeOrderCancelRequested':

@@ -1,11 +1,12 @@
 /** The read models' view of the ledger (projections/ledger.ts): redeliveries and corrupt events. */
 import { describe, expect, it } from 'vitest';
-import { decodeEvent, encodeEvent, type Envelope, type LedgerEvent } from '../../src/domain/events.ts';
+import { decodeEvent, encodeEvent, streams, type Envelope, type LedgerEvent } from '../../src/domain/events.ts';
 import { asPosition, type RecordedEvent } from '../../src/eventstore/port.ts';
 import { LedgerView } from '../../projections/ledger.ts';
 import { hedgeDecisionId } from '../../src/domain/ids.ts';
 import * as D from '../../src/domain/decimal.ts';
 import { Scenario, config } from '../support/scenario.ts';
+import { CHAIN_ID, ORDERBOOK } from '../support/orderbook-logs.ts';
 
 const at = '2025-01-01T00:00:00.000Z';
 
@@ -91,6 +92,22 @@ describe('LedgerView', () => {
     expect(view.applyStored(moved)?.path).toBe('type');
     expect(view.rejectedByReason.get('corrupt_event')).toBe(1);
     expect(view.accumulator).toBe(before);
+  });
+
+  it.each([
+    ['another orderbook\'s stream', (e: Envelope) => e.type === 'OrderbookLogRecorded', () => streams.orderbook(CHAIN_ID, `0x${'ab'.repeat(20)}`), 'data.address'],
+    ['another chain\'s orderbook stream', (e: Envelope) => e.type === 'OrderbookLogRecorded', () => streams.orderbook(CHAIN_ID + 1, ORDERBOOK), 'data.chainId'],
+    ['another chain\'s token stream', (e: Envelope) => e.type === 'TokenMetadataRecorded', () => streams.tokens(CHAIN_ID + 1), 'data.chainId'],
+  ])('a chain fact stored in %s is a corrupt event, not a fact of the chain and orderbook its data names', (_name, pick, streamOf, path) => {
+    const s = new Scenario();
+    s.oS('0.4');
+    const fact = s.events.find(pick)!;
+    const view = new LedgerView(config);
+    for (const e of s.events) if (e !== fact) view.apply(e);
+    const before = view.position('GME');
+    expect(view.applyStored(storedAs(fact, streamOf(), 7n))?.path).toBe(path);
+    expect(view.rejectedByReason.get('corrupt_event')).toBe(1);
+    expect(view.position('GME')).toEqual(before);
   });
 
   it('an outcome in one command\'s order stream that names another command is a corrupt event, not that command\'s outcome', () => {

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import * as E from 'fp-ts/lib/Either.js';
-import { decodeEvent } from '../../src/domain/events.ts';
+import { decodeEvent, streams } from '../../src/domain/events.ts';
 import { asPosition, type Json } from '../../src/eventstore/port.ts';
 import { CHAIN_ID, ORDERBOOK, OUR_OWNER, io, takeOrderV2Log, txHash, type RawLog } from '../support/orderbook-logs.ts';
 
@@ -25,7 +25,7 @@ const take = takeOrderV2Log({ owner: OUR_OWNER, validInputs: [io('USDC')], valid
 
 describe('a stored log with corrupt hex', () => {
   const decode = (data: Json) =>
-    decodeEvent({ stream: 'orderbook-1_x', type: 'OrderbookLogRecorded', id: 'e', revision: 3n, position: asPosition('00000000000000000007'), data, metadata: null });
+    decodeEvent({ stream: streams.orderbook(CHAIN_ID, ORDERBOOK), type: 'OrderbookLogRecorded', id: 'e', revision: 3n, position: asPosition('00000000000000000007'), data, metadata: null });
 
   it.each<[string, Record<string, Json | undefined>, string]>([
     ['not hex', { data: '0x0g' }, 'data.data'],

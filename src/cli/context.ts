@@ -28,15 +28,27 @@ function quoted(argument: string): string {
 }
 
 /**
+ * parseArgs' refusal, but a mistyped option (`--jsn`) named with the options the command takes: its own
+ * message suggests passing it as a positional argument after `--`, which no command here takes.
+ */
+function argumentProblem(error: Error & { code?: string }, taken: readonly string[]): string {
+  if (error.code !== 'ERR_PARSE_ARGS_UNKNOWN_OPTION') return error.message;
+  const option = /^Unknown option '([^']*)'/.exec(error.message)?.[1];
+  const name = option === undefined ? 'an unknown option' : `unknown option ${quoted(option)}`;
+  return `${name}: this command takes ${taken.map((o) => `--${o}`).join(', ')}`;
+}
+
+/**
  * `positionals` names the arguments the command takes, in order (`<logs.jsonl>`). Any more is
  * refused, not ignored: a stray word is often a mistyped flag (`run once`) or a second file.
  */
 export function parse<O extends NonNullable<ParseArgsConfig['options']>>(argv: string[], options: O, positionals: readonly string[] = []) {
   let parsed;
+  const taken = { ...commonOptions, ...options };
   try {
-    parsed = parseArgs({ args: argv, options: { ...commonOptions, ...options }, allowPositionals: true, strict: true, tokens: true });
+    parsed = parseArgs({ args: argv, options: taken, allowPositionals: true, strict: true, tokens: true });
   } catch (e) {
-    throw new UsageError((e as Error).message);
+    throw new UsageError(argumentProblem(e as Error & { code?: string }, [...new Set([...Object.keys(options), ...Object.keys(commonOptions)])]));
   }
   const given = parsed.tokens.flatMap((token) => (token.kind === 'option' ? [token.name] : []));
   const twice = given.find((name, i) => given.indexOf(name) !== i);

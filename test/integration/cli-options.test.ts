@@ -80,3 +80,21 @@ describe('an option given twice', () => {
     expect(existsSync(join(dir, 'ledger.db')) || existsSync(join(dir, 'other.db'))).toBe(false);
   });
 });
+
+describe('a mistyped option', () => {
+  it.each([
+    ['positions', '--jsn', '--json, --store, --config, --help'],
+    ['run', '--brokr', '--once, --broker, --roles, --json, --store, --config, --help'],
+  ])('%s %s is refused (exit 2) naming it and the options the command takes, not with a hint to pass it after --', async (command, option, takes) => {
+    const r = await runCli([command, option, 'paper', '--config', join(EXAMPLE, 'ledger.json'), '--store', 'sqlite::memory:']);
+    expect(r).toMatchObject({ code: 2, stdout: '' });
+    expect(r.stderr).toBe(`hedge-ledger ${command}: unknown option "${option}": this command takes ${takes}\n`);
+  });
+
+  it('quotes a URL given with it by its scheme only: it may hold a password', async () => {
+    const r = await runCli(['positions', '--stor=esdb://admin:s3cret@db:2113', '--config', join(EXAMPLE, 'ledger.json')]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/unknown option "--stor"/);
+    expect(r.stderr).not.toContain('s3cret');
+  });
+});

@@ -44,6 +44,19 @@ export interface ServiceOptions {
   readonly metrics?: Metrics;
 }
 
+/** node's `listen EADDRINUSE: address already in use 127.0.0.1:8080`, with the setting that changes it. */
+function listenFailure(error: unknown, config: ResolvedConfig): unknown {
+  const code = (error as NodeJS.ErrnoException).code;
+  const where = `${config.httpHost.includes(':') ? `[${config.httpHost}]` : config.httpHost}:${config.httpPort}`;
+  const port = 'set another port (env LEDGER_HTTP_PORT or config file key "httpPort"; 0 picks a free one)';
+  const why =
+    code === 'EADDRINUSE' ? `the port is in use (EADDRINUSE): stop what holds it, or ${port}` :
+    code === 'EACCES' ? `permission denied (EACCES; ports below 1024 need privileges): ${port}` :
+    code === 'EADDRNOTAVAIL' ? 'no interface of this host has that address (EADDRNOTAVAIL): check env LEDGER_HTTP_HOST or config file key "httpHost"' :
+    undefined;
+  return why === undefined ? error : new Error(`the HTTP API cannot listen on ${where}: ${why}`, { cause: error });
+}
+
 /** Runs until the signal aborts (resolves) or a role fails for good (rejects, after stopping the others). */
 export async function runService(options: ServiceOptions): Promise<void> {
   const { store, config, roles, signal } = options;
@@ -66,7 +79,8 @@ export async function runService(options: ServiceOptions): Promise<void> {
   };
   const follower = roles.has('api') ? new LedgerFollower({ store, config: options.fold, log: logger('api'), retention: config.httpRetention, onRetry: (e) => metrics.errors.inc({ component: 'api', kind: e.name }) }) : undefined;
   // The API listens before any role starts: a busy port then fails the service with nothing to stop.
-  const api = follower && (await startHttpApi({ host: config.httpHost, port: config.httpPort, follower, store, metrics, roles: health, checkpoints: [ACCUMULATOR_CHECKPOINT], log: logger('http') }));
+  const api = follower && (await startHttpApi({ host: config.httpHost, port: config.httpPort, follower, store, metrics, roles: health, checkpoints: [ACCUMULATOR_CHECKPOINT], log: logger('http') })
+    .catch((error: unknown) => { throw listenFailure(error, config); }));
 
   if (ingest) startIngest(start, store, ingest, config, metrics);
   if (roles.has('accumulate')) unexpose.push(startAccumulate(start, store, options.fold, metrics));

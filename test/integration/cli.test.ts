@@ -189,7 +189,20 @@ describe('hedge-ledger CLI on the example ledger', () => {
     try {
       const r = await runCli(['run', '--roles', 'accumulate,execute,api', ...common], { env: { LEDGER_HTTP_PORT: String(port) }, timeoutMs: 20_000 });
       expect(r.code).toBe(1);
-      expect(r.stderr).toBe(`hedge-ledger run: listen EADDRINUSE: address already in use 127.0.0.1:${port}\n`);
+      expect(r.stderr).toBe(`hedge-ledger run: the HTTP API cannot listen on 127.0.0.1:${port}: the port is in use (EADDRINUSE): stop what holds it, or set another port (env LEDGER_HTTP_PORT or config file key "httpPort"; 0 picks a free one)\n`);
+    } finally {
+      busy.close();
+    }
+  });
+
+  it('schwab-sim on a busy port exits 1 naming the port and --port', async () => {
+    const busy = createServer();
+    await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
+    const { port } = busy.address() as AddressInfo;
+    try {
+      const r = await runCli(['schwab-sim', '--port', String(port)], { timeoutMs: 20_000 });
+      expect(r).toMatchObject({ code: 1, stdout: '' });
+      expect(r.stderr).toBe(`hedge-ledger schwab-sim: cannot listen on 127.0.0.1:${port}: the port is in use (EADDRINUSE): stop what holds it, or give another --port (0, the default, picks a free one)\n`);
     } finally {
       busy.close();
     }

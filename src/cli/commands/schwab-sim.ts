@@ -44,7 +44,11 @@ export async function schwabSim(argv: string[]): Promise<void> {
     ...(appSecret === undefined || appSecret === '' ? {} : { appSecret }),
     ...(config.schwabAccountNumber === undefined ? {} : { accountNumber: config.schwabAccountNumber }),
   };
-  const sim = await startSchwabSim(options);
+  const sim = await startSchwabSim(options).catch((error: unknown) => {
+    if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw error;
+    const where = `${options.host!.includes(':') ? `[${options.host}]` : options.host}:${options.port}`;
+    throw new Error(`cannot listen on ${where}: the port is in use (EADDRINUSE): stop what holds it, or give another --port (0, the default, picks a free one)`, { cause: error });
+  });
   if (values['always-open']) sim.control.setMarketOpen(true);
   const hours = values['always-open'] ? 'market pinned open' : 'New York market hours';
   process.stdout.write(

@@ -22,7 +22,7 @@ export class UsageError extends Error {
 }
 
 /** An argument as a refusal quotes it; a URL only by its scheme: it may hold a password (a store URL) or an API key (an RPC URL). */
-function quoted(argument: string): string {
+export function quoted(argument: string): string {
   const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(argument)?.[1];
   return scheme === undefined ? JSON.stringify(argument) : `(a URL: ${scheme}://…)`;
 }

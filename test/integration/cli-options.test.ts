@@ -98,3 +98,11 @@ describe('a mistyped option', () => {
     expect(r.stderr).not.toContain('s3cret');
   });
 });
+
+describe('auth without a known subcommand', () => {
+  it.each([[[], 'auth needs a subcommand'], [['logn'], 'unknown auth subcommand "logn"'], [['https://127.0.0.1/?code=C0.secret'], 'unknown auth subcommand (a URL: https://…)']])('auth %j says what is wrong, then the usage (exit 2)', async (args, problem) => {
+    const r = await runCli(['auth', ...args]);
+    expect(r).toMatchObject({ code: 2, stdout: '' });
+    expect(r.stderr).toBe(`hedge-ledger auth: ${problem}: auth login | auth status [--check] [--json]\n`);
+  });
+});

@@ -6,7 +6,7 @@
  */
 import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
-import { configFrom, jsonOption, parse, UsageError } from '../context.ts';
+import { configFrom, jsonOption, parse, quoted, UsageError } from '../context.ts';
 import { ConfigError, type ResolvedConfig } from '../../config.ts';
 import { LoginFailed, checkLogin, codeFromRedirect, oauthClient, saveLogin, schwabSettings, tokenFileOf, type SchwabRuntime, type StoredTokens } from '../../broker/schwab/index.ts';
 
@@ -114,6 +114,6 @@ export async function auth(argv: string[]): Promise<void> {
     case 'status':
       return status(config, { json: values.json, check: values.check }, process.stdout);
     default:
-      throw new UsageError('auth login | auth status [--check] [--json]');
+      throw new UsageError(`${positionals[0] === undefined ? 'auth needs a subcommand' : `unknown auth subcommand ${quoted(positionals[0])}`}: auth login | auth status [--check] [--json]`);
   }
 }

@@ -238,6 +238,35 @@ export const secrets = {
   tokenEncryptionKey: { env: 'TOKEN_ENCRYPTION_KEY', describe: '32 random bytes, as 64 hex digits or base64 (not a passphrase), that encrypt the Schwab tokens at rest (generate one: openssl rand -base64 32)' },
 } as const;
 
+/** Variables read besides the settings and secrets; `LEDGER_TEST_*` are the test suite's own. */
+const OTHER_ENV: ReadonlySet<string> = new Set(['LEDGER_CONFIG', 'LEDGER_DEBUG']);
+
+/** Edit distance, for the name a mistyped variable was meant to be. */
+function distance(a: string, b: string): number {
+  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++) next[j] = Math.min(row[j]! + 1, next[j - 1]! + 1, row[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    row = next;
+  }
+  return row[b.length]!;
+}
+
+/**
+ * `LEDGER_*` and `SCHWAB_*` variables that nothing reads (`LEDGER_HTPP_PORT`): a typo that would
+ * otherwise leave the default in place without a word. Each with the known name nearest to it, if one is near.
+ */
+export function unknownEnvNames(env: NodeJS.ProcessEnv = process.env): { readonly name: string; readonly meant?: string }[] {
+  const known = [...keys.map((k) => settings[k].env), ...Object.values(secrets).map((s) => s.env), ...OTHER_ENV];
+  return Object.keys(env)
+    .filter((name) => /^(LEDGER|SCHWAB)_/.test(name) && !name.startsWith('LEDGER_TEST_') && !known.includes(name))
+    .sort()
+    .map((name) => {
+      const [nearest] = known.map((k) => ({ k, d: distance(name, k) })).sort((a, b) => a.d - b.d);
+      return nearest !== undefined && nearest.d <= 3 ? { name, meant: nearest.k } : { name };
+    });
+}
+
 export function readSecret(name: keyof typeof secrets, command: string, env: NodeJS.ProcessEnv = process.env): string {
   const { env: variable, describe } = secrets[name];
   const value = env[variable]?.trim();

@@ -1,6 +1,6 @@
 /** What every command needs: arguments, decoded config, the fold's settings. */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { loadConfig, requireSettings, type ResolvedConfig } from '../config.ts';
+import { loadConfig, requireSettings, unknownEnvNames, type ResolvedConfig } from '../config.ts';
 import type { AccumulatorConfig } from '../../projections/accumulator.ts';
 import { settingsChanged } from '../../projections/accumulator-snapshot.ts';
 import { logger, rootLogger } from '../log.ts';
@@ -69,6 +69,9 @@ export function configFrom(values: CommonValues): ResolvedConfig {
   if (values.config === '') throw new UsageError('--config takes the path of a JSON file, got an empty one');
   const config = loadConfig({ file: values.config, overrides: values.store === undefined ? {} : { store: values.store } });
   rootLogger(config.logLevel);
+  for (const { name, meant } of unknownEnvNames()) {
+    logger('config').warn({ env: name, ...(meant ? { meant } : {}) }, `env ${name} is no setting and is ignored${meant ? ` (did you mean ${meant}?)` : ''}`);
+  }
   return config;
 }
 

@@ -106,3 +106,11 @@ describe('auth without a known subcommand', () => {
     expect(r.stderr).toBe(`hedge-ledger auth: ${problem}: auth login | auth status [--check] [--json]\n`);
   });
 });
+
+describe('a mistyped environment variable', () => {
+  it('is warned about on stderr, naming the setting it was meant to be, rather than ignored without a word', async () => {
+    const r = await runCli(['positions', '--config', join(EXAMPLE, 'ledger.json'), '--store', 'sqlite::memory:'], { env: { LEDGER_HTPP_PORT: '9090' } });
+    expect(r.stderr).toContain('"msg":"env LEDGER_HTPP_PORT is no setting and is ignored (did you mean LEDGER_HTTP_PORT?)"');
+    expect(r.stderr).not.toContain('9090');
+  });
+});

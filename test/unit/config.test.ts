@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError, loadConfig, requireSettings } from '../../src/config.ts';
+import { ConfigError, loadConfig, requireSettings, unknownEnvNames } from '../../src/config.ts';
 import { executorTuning } from '../../src/services/executor.ts';
 
 const OWNER = '0x1111111111111111111111111111111111111111';
@@ -234,6 +234,17 @@ describe('configuration', () => {
     expect(problems(() => requireSettings(c, ['orderbook', 'owners'], 'positions'))).toEqual([
       expect.stringMatching(/^positions needs orderbook \(env LEDGER_ORDERBOOK or config file key "orderbook"\)/),
       expect.stringMatching(/^positions needs owners \(env LEDGER_OWNERS/),
+    ]);
+  });
+});
+
+describe('unknownEnvNames', () => {
+  it('names LEDGER_* and SCHWAB_* variables nothing reads, with the setting a typo was meant to be, and never their values', () => {
+    const env = { LEDGER_HTPP_PORT: '9090', SCHWAB_APP_SECRT: 'secret', LEDGER_FOO: '1', LEDGER_HTTP_PORT: '8081', LEDGER_CONFIG: 'x.json', LEDGER_DEBUG: '1', LEDGER_TEST_LOGS: 'info', TOKEN_ENCRYPTION_KEY: 'k', SCHWAB_APP_SECRET: 's', PATH: '/bin' };
+    expect(unknownEnvNames(env)).toEqual([
+      { name: 'LEDGER_FOO' },
+      { name: 'LEDGER_HTPP_PORT', meant: 'LEDGER_HTTP_PORT' },
+      { name: 'SCHWAB_APP_SECRT', meant: 'SCHWAB_APP_SECRET' },
     ]);
   });
 });

@@ -148,9 +148,25 @@ export const numberedBlock =
 const RANGE_TOO_LARGE =
   /too many (results|logs|blocks)|more than \d+ (results|logs)|range (is )?too (large|wide|big)|exceeds? (the )?(max|maximum|limit)|block range|response size|size exceeded|limited to/i;
 
+/**
+ * node's code for a request that reached no server (ECONNREFUSED: a wrong port; ENOTFOUND: a wrong host), from deep
+ * in fetch's causes (`fetch failed` says neither); only the code: the causes' messages quote the host and port.
+ */
+const connectionCode = (e: HttpRequestError): string | undefined => {
+  let cause: unknown = e.cause;
+  for (let depth = 0; cause instanceof Error && depth < 4; depth++, cause = cause.cause) {
+    const { code } = cause as NodeJS.ErrnoException;
+    if (typeof code === 'string' && /^(E[A-Z]+|UND_ERR_[A-Z_]+)$/.test(code)) return code;
+  }
+  return undefined;
+};
+
 /** What went wrong, on one line, before masking (viem's full messages carry more: the request, the URL). */
 const errorText = (e: unknown): string => {
-  if (e instanceof HttpRequestError) return `HTTP ${e.status ?? 'request failed'}: ${e.details}`;
+  if (e instanceof HttpRequestError) {
+    const code = e.status === undefined ? connectionCode(e) : undefined;
+    return `HTTP ${e.status ?? 'request failed'}: ${e.details}${code === undefined ? '' : ` (${code})`}`;
+  }
   if (e instanceof BaseError) return `${e.shortMessage} ${e.details}`;
   return e instanceof Error ? e.message.split('\n')[0]! : String(e);
 };

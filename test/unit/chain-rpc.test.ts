@@ -59,6 +59,18 @@ describe('ChainRpc', () => {
     expect([(error as Error).message, ...lines.map((line) => JSON.stringify(line))].filter((text) => /SECRET/.test(text))).toEqual([]);
   });
 
+  it('says why a request reached no server (ECONNREFUSED: nothing listens on that port), which fetch failed alone does not', async () => {
+    const closed = createServer();
+    await new Promise<void>((listening) => closed.listen(0, '127.0.0.1', listening));
+    const { port } = closed.address() as AddressInfo;
+    await new Promise((done) => closed.close(done));
+    const { lines, log } = capturedLog('debug');
+    const error = await ChainRpc.connect({ urls: [`http://127.0.0.1:${port}/v2/SECRETKEY123`], chainId: 8453, deadlineMs: 300, log }).catch((e: Error) => e);
+    expect(error).toBeInstanceOf(DeadlineExceeded);
+    expect((error as Error).message).toMatch(/: HTTP request failed: fetch failed \(ECONNREFUSED\)$/);
+    expect([(error as Error).message, ...lines.map((line) => JSON.stringify(line))].filter((text) => text.includes('SECRETKEY123'))).toEqual([]);
+  });
+
   it('ends a call at its deadline, though each of three fallback endpoints stalls for as long', async () => {
     const deadlineMs = 1_500;
     const rpc = await ChainRpc.connect({ urls: [await stalling(), await stalling(), await stalling()], chainId: 8453, deadlineMs, log: testLog() });

@@ -43,6 +43,17 @@ describe('ingest-file and its input files', () => {
   }, 30_000);
 });
 
+describe('ingest-file without one of its files', () => {
+  it.each([
+    [['--tokens', join(EXAMPLE, 'tokens.json')], 'the logs file is missing'],
+    [[join(EXAMPLE, 'logs.jsonl')], '--tokens is missing (a JSON object of token address → ERC20 symbol)'],
+  ])('%j says which one is missing (exit 2)', async (args, missing) => {
+    const r = await runCli(['ingest-file', ...args, '--config', join(EXAMPLE, 'ledger.json'), '--store', 'sqlite::memory:']);
+    expect(r).toMatchObject({ code: 2, stdout: '' });
+    expect(r.stderr).toBe(`hedge-ledger ingest-file: ${missing}: hedge-ledger ingest-file <logs.jsonl> --tokens <tokens.json>\n`);
+  });
+});
+
 describe('--config', () => {
   it('refuses an empty --config (an unset shell variable) rather than silently read no file, nor LEDGER_CONFIG', async () => {
     const env = { LEDGER_ORDERBOOK: '0xd2938e7c9fe3597f78832ce780feb61945c377d7', LEDGER_OWNERS: '0x1111111111111111111111111111111111111111', LEDGER_CONFIG: join(EXAMPLE, 'ledger.json') };

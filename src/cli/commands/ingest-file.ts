@@ -186,7 +186,10 @@ async function logsFileSize(file: string): Promise<number> {
 export async function ingestFile(argv: string[]): Promise<void> {
   const { values, positionals } = parse(argv, { tokens: { type: 'string' }, ...jsonOption }, ['<logs.jsonl>']);
   const [file] = positionals;
-  if (file === undefined || values.tokens === undefined) throw new UsageError('usage: hedge-ledger ingest-file <logs.jsonl> --tokens <tokens.json>');
+  if (file === undefined || values.tokens === undefined) {
+    const missing = file === undefined ? 'the logs file is missing' : '--tokens is missing (a JSON object of token address → ERC20 symbol)';
+    throw new UsageError(`${missing}: hedge-ledger ingest-file <logs.jsonl> --tokens <tokens.json>`);
+  }
   const config = configFrom(values);
   requireSettings(config, ['orderbook'], 'ingest-file');
   const log = logger('ingest-file');

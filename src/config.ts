@@ -224,6 +224,27 @@ export function loadConfig(options: { file?: string | undefined; env?: NodeJS.Pr
   return config as ResolvedConfig;
 }
 
+/** Several checks' problems, reported at once: being told of one missing setting per try is a slow way to learn them all. */
+export class ConfigProblems {
+  readonly #problems = new Set<string>();
+
+  /** `check`'s result, or undefined when it threw a ConfigError, whose problems are kept. */
+  check<T>(check: () => T): T | undefined {
+    try {
+      return check();
+    } catch (e) {
+      if (!(e instanceof ConfigError)) throw e;
+      for (const problem of e.problems) this.#problems.add(problem);
+      return undefined;
+    }
+  }
+
+  /** Throws a ConfigError with every problem kept, if there is one. */
+  throwIfAny(): void {
+    if (this.#problems.size > 0) throw new ConfigError([...this.#problems]);
+  }
+}
+
 /** Settings a command cannot run without, checked where the command starts. */
 export function requireSettings<K extends keyof Settings>(config: ResolvedConfig, required: readonly K[], command: string): void {
   const missing = required.filter((k) => config[k] === undefined);

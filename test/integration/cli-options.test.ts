@@ -125,3 +125,14 @@ describe('a mistyped environment variable', () => {
     expect(r.stderr).not.toContain('9090');
   });
 });
+
+describe('run without its settings', () => {
+  it.each([[[], ['run needs rpcUrl']], [['--once'], []]])('run %j names every missing setting of its roles at once, not one role\'s at a time (exit 2, no store created)', async (once, more) => {
+    const dir = mkdtempSync(join(tmpdir(), 'ledger-cli-run-'));
+    const r = await runCli(['run', ...once, '--broker', 'schwab', '--store', `sqlite:${join(dir, 'ledger.db')}`], { env: { TOKEN_ENCRYPTION_KEY: '', SCHWAB_APP_SECRET: '' } });
+    expect(r).toMatchObject({ code: 2, stdout: '' });
+    for (const missing of ['run needs orderbook', 'run needs owners', ...more, 'run --broker schwab needs schwabAppKey', 'run --broker schwab needs env SCHWAB_APP_SECRET', 'run --broker schwab needs env TOKEN_ENCRYPTION_KEY']) expect(r.stderr).toContain(missing);
+    expect(r.stderr.match(/run needs orderbook/g)).toHaveLength(1);
+    expect(existsSync(join(dir, 'ledger.db'))).toBe(false);
+  });
+});

@@ -3,7 +3,7 @@
  * environment only, everything else (the app key included) from the config. `run --broker
  * schwab` and `auth` share it.
  */
-import { ConfigError, readSecret, requireSettings, type ResolvedConfig } from '../../config.ts';
+import { ConfigError, ConfigProblems, readSecret, requireSettings, type ResolvedConfig } from '../../config.ts';
 import { logger, type Logger } from '../../log.ts';
 import { SchwabBroker } from './broker.ts';
 import { OAuthClient, type SchwabApp } from './oauth.ts';
@@ -38,10 +38,14 @@ export function tokenFileOf(config: ResolvedConfig, command: string, env: NodeJS
 
 /** What a process needs to talk to Schwab; a missing piece stops it with a ConfigError that says how to give it. */
 export function schwabSettings(config: ResolvedConfig, command: string, env: NodeJS.ProcessEnv = process.env): SchwabSettings {
-  requireSettings(config, ['schwabAppKey'], command);
+  const problems = new ConfigProblems();
+  problems.check(() => requireSettings(config, ['schwabAppKey'], command));
+  const appSecret = problems.check(() => readSecret('schwabAppSecret', command, env));
+  const tokens = problems.check(() => tokenFileOf(config, command, env));
+  problems.throwIfAny();
   return {
-    app: { baseUrl: config.schwabBaseUrl.replace(/\/+$/, ''), appKey: config.schwabAppKey!, appSecret: readSecret('schwabAppSecret', command, env), callbackUrl: config.schwabCallbackUrl },
-    tokens: tokenFileOf(config, command, env),
+    app: { baseUrl: config.schwabBaseUrl.replace(/\/+$/, ''), appKey: config.schwabAppKey!, appSecret: appSecret!, callbackUrl: config.schwabCallbackUrl },
+    tokens: tokens!,
     accountNumber: config.schwabAccountNumber,
     requestTimeoutMs: config.schwabRequestTimeoutMs,
     reconcileSkewMs: config.reconcileSkewMs,

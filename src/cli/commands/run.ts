@@ -6,7 +6,7 @@ import { executorTuning } from '../../services/executor.ts';
 import { PaperBroker } from '../../broker/paper.ts';
 import type { Broker } from '../../broker/port.ts';
 import { createSchwabBroker, schwabSettings } from '../../broker/schwab/index.ts';
-import type { ResolvedConfig } from '../../config.ts';
+import { ConfigProblems, type ResolvedConfig } from '../../config.ts';
 import { serve } from './serve.ts';
 import { lockExecutor } from '../../services/executor-lock.ts';
 import type { EventStore } from '../../eventstore/port.ts';
@@ -34,9 +34,11 @@ export async function run(argv: string[]): Promise<void> {
   if (!values.once && values.json) throw new UsageError('run takes --json only with --once (the service logs JSON lines on stderr)');
   const config = withBrokerFlag(configFrom(values), values.broker);
   if (!values.once) return serve(config, values.roles, () => brokerFor(config));
-  const fold = accumulatorConfig(config, 'run');
-  const broker = brokerFor(config);
-  const report = await withStore(config.store, (store) => runOnceLocked(store, config, fold, broker));
+  const problems = new ConfigProblems();
+  const fold = problems.check(() => accumulatorConfig(config, 'run'));
+  const broker = problems.check(() => brokerFor(config));
+  problems.throwIfAny();
+  const report = await withStore(config.store, (store) => runOnceLocked(store, config, fold!, broker!));
   if (values.json) process.stdout.write(`${JSON.stringify(report)}\n`);
   else process.stdout.write(`run --once: folded ${count(report.eventsFolded, 'event')} in ${count(report.rounds, 'round')}; ${count(report.ordersCompleted, 'order')} completed\n`);
 }

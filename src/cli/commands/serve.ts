@@ -2,7 +2,7 @@
  * The long-running `run`: starts the roles, stops them gracefully on SIGINT/SIGTERM within the
  * configured bound, and exits non-zero with the reason when a role fails for good.
  */
-import type { ResolvedConfig } from '../../config.ts';
+import { ConfigProblems, type ResolvedConfig } from '../../config.ts';
 import type { Broker } from '../../broker/port.ts';
 import { accumulatorConfig, UsageError } from '../context.ts';
 import { withStore } from '../../eventstore/url.ts';
@@ -20,9 +20,11 @@ export async function serve(config: ResolvedConfig, rolesFlag: string | undefine
     throw new UsageError((e as Error).message);
   }
   // Every role's settings, checked before the store opens: a missing one is bad configuration (exit 2), not a role failing later.
-  const fold = accumulatorConfig(config, 'run');
-  const ingest = roles.has('ingest') ? ingesterSettings(config, 'run') : undefined;
-  const broker = roles.has('execute') ? brokerFor() : undefined;
+  const problems = new ConfigProblems();
+  const fold = problems.check(() => accumulatorConfig(config, 'run'));
+  const ingest = roles.has('ingest') ? problems.check(() => ingesterSettings(config, 'run')) : undefined;
+  const broker = roles.has('execute') ? problems.check(brokerFor) : undefined;
+  problems.throwIfAny();
   const log = logger('service');
   const stop = new AbortController();
   const onSignal = (signal: NodeJS.Signals) => {
@@ -39,7 +41,7 @@ export async function serve(config: ResolvedConfig, rolesFlag: string | undefine
   process.on('SIGTERM', onSignal);
   try {
     const lock = (signal: AbortSignal, onWait: (waiting: string) => void) => lockExecutor(config.store, { staleMs: config.executorLockStaleMs, signal, onWait });
-    await withStore(config.store, (store) => runService({ store, config, fold, ingest, broker, lockExecutor: lock, roles, signal: stop.signal }));
+    await withStore(config.store, (store) => runService({ store, config, fold: fold!, ingest, broker, lockExecutor: lock, roles, signal: stop.signal }));
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);

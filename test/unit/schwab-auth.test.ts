@@ -143,6 +143,13 @@ describe('auth login', () => {
     input.end('I logged in\n');
     await expect(login$).rejects.toThrow(LoginFailed);
   });
+
+  it('names the error of a redirect that carries one instead of a code (the app not approved), not a missing code parameter', async () => {
+    const input = new PassThrough();
+    const login$ = login(config, { input, output: new PassThrough() });
+    input.end('https://127.0.0.1/?error=access_denied&error_description=denied\n');
+    await expect(login$).rejects.toThrow(/^Schwab sent the browser back with error="access_denied" and no code .*run `hedge-ledger auth login` again/);
+  });
 });
 
 describe('auth status', () => {

@@ -39,6 +39,11 @@ export function codeFromRedirect(pasted: string): string {
     throw new LoginFailed('that is not a URL: paste the whole address the browser landed on after the login');
   }
   const code = url.searchParams.get('code');
+  // OAuth's error redirect (RFC 6749 §4.1.2.1): the login was refused or abandoned, so there is no code to look for.
+  const error = url.searchParams.get('error');
+  if ((code === null || code === '') && error !== null) {
+    throw new LoginFailed(`Schwab sent the browser back with error=${JSON.stringify(error.slice(0, 100))} and no code (the app not approved, or the login abandoned): run \`hedge-ledger auth login\` again and approve the app`);
+  }
   if (code === null || code === '') throw new LoginFailed('the pasted URL has no code parameter: paste the address the browser landed on after the login');
   return code;
 }

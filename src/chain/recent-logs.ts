@@ -27,6 +27,12 @@ const byMark = (a: StoredLog, b: StoredLog) => compareLogMarks(a.log, b.log);
 
 export class RecentLogs {
   private readonly logs = new Map<string, StoredLog>();
+  /**
+   * Where a rescan last found a stored log re-mined into another block (the event keeps the block it
+   * was recorded in). A later reorg that takes that block away must find the log among its candidates
+   * for removal even when it starts above the recorded block. Kept for this process only.
+   */
+  private readonly moved = new Map<string, BlockHash>();
   /** Revision of the stream's last event, as the next append expects it. */
   revision: ExpectedRevision = NO_STREAM;
   /** Every stored log at or above this block is indexed; 0 while the index holds the whole stream. */
@@ -68,6 +74,19 @@ export class RecentLogs {
     this.put({ ...stored, removed: true });
   }
 
+  /** The chain has this stored log at `log`'s block: remembered when that is another block than the one it was recorded in. */
+  seenAt(id: string, log: RecordedLog): void {
+    const stored = this.logs.get(id);
+    if (stored === undefined) return;
+    if (stored.log.blockHash === log.blockHash) this.moved.delete(id);
+    else this.moved.set(id, { block: log.blockNumber, hash: log.blockHash });
+  }
+
+  /** The block where the chain last had a stored log: the one it was recorded in, unless a rescan found it re-mined elsewhere. */
+  private placeOf(stored: StoredLog): BlockHash {
+    return this.moved.get(stored.id) ?? { block: stored.log.blockNumber, hash: stored.log.blockHash };
+  }
+
   /** The last log still on chain, in chain order: file deliveries append after it. */
   lastLive(): LogMark | null {
     let last: RecordedLog | null = null;
@@ -75,15 +94,27 @@ export class RecentLogs {
     return last;
   }
 
-  /** Logs still on chain whose block is in [from, to], in chain order. */
+  /**
+   * Logs still on chain whose block is in [from, to], in chain order: the block where the chain last had
+   * them, so a log a rescan found re-mined into a block in the range is one even if it was recorded below.
+   */
   liveIn(from: bigint, to: bigint): StoredLog[] {
-    return [...this.logs.values()].filter((s) => !s.removed && s.log.blockNumber >= from && s.log.blockNumber <= to).sort(byMark);
+    return [...this.logs.values()]
+      .filter((s) => {
+        const { block } = this.placeOf(s);
+        return !s.removed && block >= from && block <= to;
+      })
+      .sort(byMark);
   }
 
-  /** The block hash each live log was recorded with, one per block (the latest recorded), ascending. */
+  /** The block hash of each live log's block (where the chain last had it), one per block (the latest recorded), ascending. */
   blocks(): BlockHash[] {
     const hashes = new Map<bigint, `0x${string}`>();
-    for (const { log, removed } of this.logs.values()) if (!removed) hashes.set(log.blockNumber, log.blockHash);
+    for (const stored of this.logs.values()) {
+      if (stored.removed) continue;
+      const { block, hash } = this.placeOf(stored);
+      hashes.set(block, hash);
+    }
     return [...hashes].map(([block, hash]) => ({ block, hash })).sort((a, b) => (a.block < b.block ? -1 : 1));
   }
 
@@ -102,6 +133,7 @@ export class RecentLogs {
     for (const [id, oldest] of this.logs) {
       if (this.logs.size <= this.limit) break;
       this.logs.delete(id);
+      this.moved.delete(id);
       if (oldest.log.blockNumber >= this.floor) this.floor = oldest.log.blockNumber + 1n;
     }
   }

@@ -168,6 +168,8 @@ export class Ingester {
       if (stored !== undefined) assertSameLog(stored, log);
       return stored === undefined;
     });
+    // Kept logs the chain now has in another block: a later reorg of that block must find them (RecentLogs.liveIn).
+    for (const { id, log } of ordered) recent.seenAt(id, log);
     return { fresh, skipped: ordered.length - fresh.length };
   }
 

@@ -10,7 +10,7 @@ import { IngesterService, type IngesterSettings } from '../../src/chain/ingester
 import { logEventId } from '../../src/domain/ids.ts';
 import { openStore } from '../../src/eventstore/url.ts';
 import type { EventStore } from '../../src/eventstore/port.ts';
-import { OURS, clearOf, expectedNet, mineEmpty, startDevnet, storedLogs, storedNet, type Devnet, type StoredEntry } from '../support/chain-fixture.ts';
+import { OURS, chainLogIds, clearOf, expectedNet, mineEmpty, startDevnet, storedLogs, storedNet, type Devnet, type StoredEntry } from '../support/chain-fixture.ts';
 import { startRpcProxy } from '../support/chain-proxy.ts';
 import { testLog } from '../support/test-log.ts';
 
@@ -128,6 +128,28 @@ describe('chain reorgs', () => {
     expect(await service.catchUp()).toMatchObject({ reorg: true, removed: 1 });
     const entries = await storedLogs(store, devnet.stream);
     expect(entries.slice(-2).map(show)).toEqual([`recorded ${idOf(t7.transactionHash, 0)}`, `removed ${idOf(t7.transactionHash, 0)}`]);
+    expect(await storedNet(store, devnet.fold)).toEqual(await canonicalNet());
+  });
+
+  it('a log re-mined into a higher block, then dropped by a reorg that starts above the block it was recorded in, is removed', async () => {
+    const { store, service } = await follower();
+    await service.catchUp();
+    const t = await devnet.trader.take(fill('sell', 12n));
+    await mineEmpty(devnet, 2);
+    await service.catchUp();
+
+    // Reorg 1 replaces t's block and the two above: another account's fill w in the middle one, t re-mined in the last.
+    const w = fill('buy', 3n, 'GME0x');
+    const wRequest = { from: otherAccount, to: devnet.deployment.orderbook, data: encodeFunctionData({ abi: orderbookAbi, functionName: 'takeOrder', args: takeArgs(devnet.deployment, w) }) };
+    await devnet.anvil.reorg(3, [{ tx: wRequest, blockOffset: 1 }, { tx: await rawTx(t.transactionHash), blockOffset: 2 }]);
+    expect(await service.catchUp()).toMatchObject({ reorg: true, removed: 0, appended: 1, alreadyIngested: 1 });
+    expect(await storedNet(store, devnet.fold)).toEqual(await canonicalNet());
+
+    // Reorg 2 replaces only t's new block, without it: t is gone from the chain, so from the ledger.
+    await devnet.anvil.reorg(1);
+    expect((await chainLogIds(devnet))).not.toContain(idOf(t.transactionHash, 0));
+    expect(await service.catchUp()).toMatchObject({ reorg: true, removed: 1 });
+    expect((await storedLogs(store, devnet.stream)).slice(-1).map(show)).toEqual([`removed ${idOf(t.transactionHash, 0)}`]);
     expect(await storedNet(store, devnet.fold)).toEqual(await canonicalNet());
   });
 

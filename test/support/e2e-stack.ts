@@ -168,6 +168,8 @@ export interface StackOptions {
   readonly env?: Readonly<Record<string, string>>;
   /** Log level of the children (default info: the log files are kept until close). */
   readonly logLevel?: string;
+  /** Seeds the simulator's probabilistic faults. */
+  readonly simSeed?: number;
 }
 
 export interface HedgeCommand {
@@ -206,7 +208,7 @@ export class E2eStack {
     try {
       anvil = await startAnvil();
       const deployment = await deployDevnet(anvil.rpcUrl);
-      sim = await startSchwabSim({ ...APP, clock: createSimClock({ start: new Date(), followWallClock: true }), prices: PRICES });
+      sim = await startSchwabSim({ ...APP, clock: createSimClock({ start: new Date(), followWallClock: true }), prices: PRICES, ...(options.simSeed !== undefined && { seed: options.simSeed }) });
       sim.control.setMarketOpen(true);
       const stack = new E2eStack(dir, anvil, deployment, sim, createTrader(anvil.rpcUrl, deployment), options);
       await stack.tokens.save(storedTokens(sim.control.issueTokens(), new Date()));

@@ -1,0 +1,357 @@
+/**
+ * End-to-end chaos: the real service (a child process, as in e2e.test.ts) follows anvil through the
+ * flaky RPC proxy (500s, dropped connections, delays, refused ranges) and hedges at the Schwab
+ * simulator with its faults on (500s, ambiguous placements, 429s, timeouts, dropped polls, rejected
+ * and partly filled orders), while the test sends trades, reorganises the chain under the ledger
+ * (anvil_reorg dropping or moving fills it has ingested and maybe hedged, anvil_rollback), and
+ * SIGKILLs and restarts the service at seeded random moments. Once everything settles:
+ *
+ * - the orderbook stream holds every log of the canonical chain once and nothing else live: each
+ *   log it recorded is either on chain or compensated (OrderbookLogRemoved) once;
+ * - per symbol, the ledger's net minus what the simulator filled equals the onchain exposure of the
+ *   canonical chain, computed from the fills the test sent whose transactions the chain still has,
+ *   and equal to a fresh ingestion of the chain from scratch (as chain-reorg.test.ts compares);
+ * - the simulator holds exactly one order per hedge command, each command is linked to exactly one
+ *   order, of its side, quantity and symbol, and the ledger records what the simulator filled;
+ * - every symbol ends with |net| < 1, nothing pending, nothing halted.
+ *
+ * The reorgs stay within what docs/chain-ingestion.md says is handled: a few blocks deep (never the
+ * deployment's blocks), each re-mined transaction alone in its block (same log indexes, so the same
+ * ids and content: no LogConflict), and a fill sent by another account only above every re-mined
+ * transaction's old and new block (a log re-mined past a new log of the orderbook, then dropped, with a
+ * restart in between, is the case the docs name as not handled). The service must never stop on its own: if it does, the test
+ * fails quoting the error it logged (and says when it is ReorgTooDeep or LogConflict, a documented stop).
+ *
+ * CHAOS_SEED=<n> replays another sequence; CHAOS_RUNS=<n> runs n seeds from it (a longer campaign);
+ * CHAOS_KILLS=<n> changes the kills per run (default 12); E2E_KEEP=1 keeps every service's log.
+ */
+import { describe, expect, it } from 'vitest';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { join } from 'node:path';
+import { encodeFunctionData, type Hex } from 'viem';
+import * as D from '../../src/domain/decimal.ts';
+import { logEventId } from '../../src/domain/ids.ts';
+import { streams } from '../../src/domain/events.ts';
+import { openStore } from '../../src/eventstore/url.ts';
+import { IngesterService } from '../../src/chain/ingester-service.ts';
+import { orderbookAbi, takeArgs, type DevTokenName, type Fill } from '../../src/chain/devnet/index.ts';
+import type { Fault, Script } from '../../src/broker/schwab-sim/index.ts';
+import { mulberry32 } from '../../src/seeded-random.ts';
+import type { AccumulatorConfig } from '../../projections/accumulator.ts';
+import { E2eStack, EQUITY_TOKENS, OUR_OWNER, SYMBOLS, TAKER, fillOf, type ServiceProcess } from '../support/e2e-stack.ts';
+import { startRpcProxy, type RpcProxy } from '../support/chain-proxy.ts';
+import { storedNet } from '../support/chain-fixture.ts';
+import { testLog } from '../support/test-log.ts';
+import { until } from '../support/until.ts';
+
+const SEED = Number(process.env['CHAOS_SEED'] ?? 20261129);
+const RUNS = Number(process.env['CHAOS_RUNS'] ?? 1);
+const KILLS = Number(process.env['CHAOS_KILLS'] ?? 12);
+const KEEP = process.env['E2E_KEEP'] === '1';
+
+interface Position { symbol: string; net: string; pending: unknown; halted: boolean }
+interface Hedge { commandId: string; symbol: string; side: string; quantity: string; status: string; filledQuantity: string | null }
+
+/** Faults the simulator answers with, each call drawing from its seeded generator. */
+const BROKER_FAULTS: readonly { endpoint: 'place' | 'getOrder' | 'listOrders'; fault: Fault; probability: number }[] = [
+  { endpoint: 'place', fault: { kind: 'status', status: 500 }, probability: 0.08 },
+  { endpoint: 'place', fault: { kind: 'drop', applied: true }, probability: 0.08 },
+  { endpoint: 'place', fault: { kind: 'status', status: 503, applied: true }, probability: 0.05 },
+  { endpoint: 'place', fault: { kind: 'status', status: 429, retryAfterSeconds: 0 }, probability: 0.05 },
+  { endpoint: 'place', fault: { kind: 'timeout', applied: true }, probability: 0.04 },
+  { endpoint: 'getOrder', fault: { kind: 'status', status: 500 }, probability: 0.1 },
+  { endpoint: 'getOrder', fault: { kind: 'drop' }, probability: 0.05 },
+  { endpoint: 'listOrders', fault: { kind: 'status', status: 500 }, probability: 0.1 },
+  { endpoint: 'listOrders', fault: { kind: 'gzip', applied: true }, probability: 0.05 },
+];
+/** Lifecycles for the next order now and then: a rejection (the fold re-arms) or a fill in two parts. */
+const SCRIPTS: readonly Script[] = [
+  { kind: 'asyncReject', afterMs: 0 },
+  { kind: 'partialThenFill', first: 1, afterMs: 300 },
+];
+
+/** One fill of our order: its symbol and how it moves the onchain exposure (received equity: +). */
+interface OurFill { readonly symbol: string; readonly delta: D.Decimal }
+
+interface Stats { trades: number; ours: number; reorgs: number; rollbacks: number; dropped: number; moved: number; insertedByOthers: number; kills: number; sigterms: number; scripts: number }
+
+/** The error the service logged before it stopped on its own, named for the report. */
+function whyStopped(service: ServiceProcess): string {
+  const lines = service.logTail.split('\n').filter((l) => /"level":(50|60)/.test(l));
+  const last = lines.at(-1) ?? '(no error logged)';
+  const documented = /ReorgTooDeep|LogConflict/.test(last) ? ' (a documented stop: see docs/chain-ingestion.md, "When ingestion stops instead")' : '';
+  return `the service stopped on its own${documented}: ${last}\n--- service log tail ---\n${service.logTail}`;
+}
+
+async function chaosRun(seed: number): Promise<void> {
+  const random = mulberry32(seed);
+  const stack = await E2eStack.start({ simSeed: seed });
+  let proxy: RpcProxy | undefined;
+  const stats: Stats = { trades: 0, ours: 0, reorgs: 0, rollbacks: 0, dropped: 0, moved: 0, insertedByOthers: 0, kills: 0, sigterms: 0, scripts: 0 };
+  try {
+    const { anvil, deployment, trader, sim } = stack;
+    proxy = await startRpcProxy(anvil.rpcUrl, seed, { error500: 0.05, drop: 0.03, delay: 0.15, delayMs: 80, maxLogRange: 8 });
+    for (const { endpoint, fault, probability } of BROKER_FAULTS) sim.control.injectFault(endpoint, fault, { probability });
+    const env = {
+      LEDGER_RPC_URL: proxy.url,
+      LEDGER_MAX_BLOCK_RANGE: '16',
+      LEDGER_RPC_DEADLINE_MS: '60000',
+      // The simulator lists an ambiguous placement's order at once: a short settle keeps the run short.
+      LEDGER_PLACEMENT_SETTLE_MS: '1000',
+      SCHWAB_REQUEST_TIMEOUT_MS: '1500',
+      // Rejections are re-armed, never halted: every symbol must end hedged.
+      LEDGER_MAX_CONSECUTIVE_FAILURES: '1000',
+    };
+    const dev = (await anvil.request<Hex[]>('eth_accounts'))[0]!.toLowerCase();
+    // Reorgs never reach the deployment's blocks (the contracts would go with them).
+    const floorBlock = Number(await anvil.request<Hex>('eth_blockNumber'));
+    const fills = new Map<string, OurFill[]>();
+    const ourFill = (fill: Fill, symbol: string): OurFill => ({ symbol, delta: fill.side === 'buy' ? D.fromUnits(fill.shares, 18) : D.neg(D.fromUnits(fill.shares, 18)) });
+
+    const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)]!;
+    const randomFill = (owner: typeof OUR_OWNER) => {
+      const symbol = pick(SYMBOLS);
+      const token: DevTokenName = pick(EQUITY_TOKENS[symbol]!);
+      const shares = D.div(D.fromBigInt(BigInt(5 + Math.floor(random() * 145))), D.fromBigInt(100n)); // 0.05 to 1.49
+      return { fill: fillOf(owner, random() < 0.5 ? 'sell' : 'buy', token, symbol, shares), symbol };
+    };
+
+    /** A trade like the demo's: mostly takes of our order, some clears with us as bob, some other owners' takes. */
+    const trade = async () => {
+      if (random() < 0.1) {
+        sim.control.setScript(pick(SCRIPTS), { next: 1 });
+        stats.scripts++;
+      }
+      const { fill, symbol } = randomFill(OUR_OWNER);
+      const roll = random();
+      stats.trades++;
+      if (roll < 0.7) {
+        fills.set((await trader.take(fill)).transactionHash, [ourFill(fill, symbol)]);
+      } else if (roll < 0.9) {
+        const alice = { ...fill, owner: TAKER, side: fill.side === 'sell' ? 'buy' : 'sell' } as const;
+        fills.set((await trader.clear({ alice, bob: fill })).transactionHash, [ourFill(fill, symbol)]);
+      } else {
+        await trader.take({ ...fill, owner: TAKER });
+        return;
+      }
+      stats.ours++;
+    };
+
+    /** The ledger has recorded the chain's newest log of the orderbook (when the service is up): a reorg then takes back ingested fills. */
+    const ingested = async (service: ServiceProcess) => {
+      const logs = await anvil.request<{ transactionHash: Hex; logIndex: Hex }[]>('eth_getLogs', [{ address: deployment.orderbook, fromBlock: `0x${floorBlock.toString(16)}`, toBlock: 'latest' }]);
+      const last = logs.at(-1);
+      if (last === undefined) return;
+      const id = logEventId(deployment.chainId, last.transactionHash, Number(last.logIndex));
+      await until(async () => !service.alive || (await stack.events({ prefixes: ['orderbook-'] })).some((e) => e.id === id), 'the newest log ingested', 5_000, 100).catch(() => undefined);
+    };
+
+    const rawTx = (hash: Hex) => anvil.request<Hex>('eth_getRawTransactionByHash', [hash]);
+
+    /** anvil_reorg of the last blocks: our transactions there dropped, or a prefix of them re-mined (maybe elsewhere), maybe a fill of our order by another account above them. */
+    const reorg = async () => {
+      const head = Number(await anvil.request<Hex>('eth_blockNumber'));
+      const maxDepth = Math.min(4, head - floorBlock);
+      if (maxDepth < 1) return trade();
+      const depth = 1 + Math.floor(random() * maxDepth);
+      if (random() < 0.25) {
+        const rollback = Math.min(depth, 2);
+        await anvil.rollback(rollback);
+        stats.rollbacks++;
+        return;
+      }
+      const blocks = await Promise.all(
+        Array.from({ length: depth }, (_, i) => anvil.request<{ transactions: { hash: Hex; from: string }[] }>('eth_getBlockByNumber', [`0x${(head - depth + 1 + i).toString(16)}`, true])),
+      );
+      const ours = blocks.flatMap((b, offset) => b.transactions.filter((tx) => tx.from.toLowerCase() === dev).map((tx) => ({ hash: tx.hash, offset })));
+      // Re-mined in nonce order (a later one without the earlier is invalid), each alone in its block.
+      const keep = random() < 0.35 ? 0 : Math.floor(random() * (ours.length + 1));
+      const offsets = Array.from({ length: depth }, (_, i) => i).sort(() => random() - 0.5).slice(0, keep).sort((a, b) => a - b);
+      const kept = ours.slice(0, keep);
+      const txs: { tx: Hex | { from: Hex; to: Hex; data: Hex }; blockOffset: number }[] = await Promise.all(kept.map(async (k, i) => ({ tx: await rawTx(k.hash), blockOffset: offsets[i]! })));
+      stats.dropped += ours.length - keep;
+      stats.moved += kept.filter((k, i) => k.offset !== offsets[i]).length;
+      // Another account's fill of our order only above every re-mined transaction's old and new block (see the header).
+      const highest = Math.max(-1, ...kept.map((k) => k.offset), ...offsets);
+      let inserted: { fill: Fill; symbol: string } | undefined;
+      if (highest < depth - 1 && random() < 0.6) {
+        inserted = randomFill(OUR_OWNER);
+        const data = encodeFunctionData({ abi: orderbookAbi, functionName: 'takeOrder', args: takeArgs(deployment, inserted.fill) });
+        txs.push({ tx: { from: TAKER, to: deployment.orderbook, data }, blockOffset: highest + 1 + Math.floor(random() * (depth - 1 - highest)) });
+      }
+      await anvil.reorg(depth, txs);
+      stats.reorgs++;
+      if (inserted !== undefined) {
+        const mined = await Promise.all(
+          Array.from({ length: depth }, (_, i) => anvil.request<{ transactions: { hash: Hex; from: string }[] }>('eth_getBlockByNumber', [`0x${(head - depth + 1 + i).toString(16)}`, true])),
+        );
+        const hash = mined.flatMap((b) => b.transactions).find((tx) => tx.from.toLowerCase() === TAKER)?.hash;
+        expect(hash, 'the other account\'s fill was mined by the reorg').toBeDefined();
+        fills.set(hash!, [ourFill(inserted.fill, inserted.symbol)]);
+        stats.insertedByOthers++;
+      }
+    };
+
+    // ---- the chaos: trades and reorgs on one side, kills and restarts on the other ----
+    let service = await stack.spawn(env);
+    let killing = true;
+    const current = () => service;
+    const chain = (async () => {
+      while (killing) {
+        if (random() < 0.15) {
+          await ingested(current());
+          await reorg();
+        } else await trade();
+        await sleep(30 + random() * 70);
+      }
+    })();
+    chain.catch(() => undefined); // awaited below
+    const killRandom = mulberry32(seed + 1);
+    try {
+      for (let round = 1; stats.kills < KILLS; round++) {
+        const started = await service.logged('"level":', 30_000);
+        if (!started) throw new Error(service.alive ? `service ${round} logged nothing in 30 s` : whyStopped(service));
+        await sleep(killRandom() * 2_000);
+        if (!service.alive) throw new Error(whyStopped(service));
+        if (round % 5 === 0) {
+          const exited = await service.stop('SIGTERM');
+          expect(exited, `SIGTERM in round ${round}:\n${service.logTail}`).toMatchObject({ code: 0, signal: null });
+          stats.sigterms++;
+        } else {
+          const exited = await service.stop('SIGKILL');
+          if (exited.signal !== 'SIGKILL') throw new Error(whyStopped(service));
+          stats.kills++;
+        }
+        service = await stack.spawn(env);
+      }
+    } finally {
+      killing = false;
+      await chain;
+    }
+
+    // The last word: a trade of ours after the last kill, then blocks past any rollback's old head.
+    const last = fillOf(OUR_OWNER, 'buy', 'tGME', 'GME', D.parse('2'));
+    fills.set((await trader.take(last)).transactionHash, [ourFill(last, 'GME')]);
+    stats.ours++;
+    await anvil.request('anvil_mine', ['0x3']);
+
+    // ---- settled: the stream matches the chain, nothing open, every symbol hedged ----
+    const onchainLogs = async () =>
+      (await anvil.request<{ transactionHash: Hex; logIndex: Hex }[]>('eth_getLogs', [{ address: deployment.orderbook, fromBlock: `0x${deployment.deploymentBlock.toString(16)}`, toBlock: 'latest' }]));
+    const onchainIds = async () => (await onchainLogs()).map((l) => logEventId(deployment.chainId, l.transactionHash, Number(l.logIndex)));
+    const liveIds = async () => {
+      const entries = await stack.events({ prefixes: ['orderbook-'] });
+      const removed = new Set(entries.flatMap((e) => (e.type === 'OrderbookLogRemoved' ? [e.data.logId] : [])));
+      return entries.filter((e) => e.type === 'OrderbookLogRecorded' && !removed.has(e.id)).map((e) => e.id);
+    };
+    const settled = await until(
+      async () => {
+        if (!service.alive) return { stopped: true as const };
+        const [positions, hedges] = await Promise.all([service.get<Position[]>('/positions'), service.get<Hedge[]>('/hedges')]);
+        const open = hedges.some((h) => h.status !== 'filled' && h.status !== 'failed') || positions.some((p) => p.pending !== null);
+        const unhedged = positions.some((p) => D.gte(D.abs(D.parse(p.net)), D.ONE));
+        const [live, chainIds] = await Promise.all([liveIds(), onchainIds()]);
+        const caughtUp = live.length === chainIds.length && new Set([...live, ...chainIds]).size === chainIds.length;
+        return caughtUp && !open && !unhedged && { stopped: false as const, positions, hedges };
+      },
+      'the ledger to settle: the stream matching the chain, every hedge done, every symbol within a share',
+      60_000,
+      250,
+    ).catch((error: unknown) => {
+      throw new Error(`${(error as Error).message}\n--- service log tail ---\n${service.logTail}`);
+    });
+    if (settled.stopped) throw new Error(whyStopped(service));
+    const { positions, hedges } = settled;
+
+    // Every log the stream recorded once; removals only of recorded logs, once each; what is live is the chain.
+    const entries = await stack.events({ prefixes: ['orderbook-'] });
+    expect(entries[0]?.stream).toBe(streams.orderbook(deployment.chainId, deployment.orderbook));
+    const recordedIds = entries.flatMap((e) => (e.type === 'OrderbookLogRecorded' ? [e.id] : []));
+    const removedIds = entries.flatMap((e) => (e.type === 'OrderbookLogRemoved' ? [e.data.logId] : []));
+    expect(new Set(recordedIds).size).toBe(recordedIds.length);
+    expect(new Set(removedIds).size).toBe(removedIds.length);
+    for (const id of removedIds) expect(recordedIds).toContain(id);
+    expect(new Set(await liveIds())).toEqual(new Set(await onchainIds()));
+    expect(removedIds.length, 'the reorgs took back fills the ledger had recorded').toBeGreaterThan(0);
+
+    // Onchain exposure per symbol: the fills the test sent whose transactions the chain still has.
+    const canonicalTxs = new Set<string>((await onchainLogs()).map((l) => l.transactionHash));
+    const expected = new Map<string, D.Decimal>(SYMBOLS.map((s) => [s, D.ZERO]));
+    for (const [hash, ofTx] of fills) {
+      if (!canonicalTxs.has(hash)) continue;
+      for (const f of ofTx) expected.set(f.symbol, D.add(expected.get(f.symbol)!, f.delta));
+    }
+    // … and the same from a fresh ingestion of the chain, as chain-reorg.test.ts compares.
+    const fold: AccumulatorConfig = { fills: { chainId: deployment.chainId, orderbook: deployment.orderbook.toLowerCase(), owners: new Set([OUR_OWNER]) }, maxConsecutiveFailures: 3, brokerSymbols: {} };
+    const fresh = await openStore(`sqlite:${join(stack.dir, 'canonical.db')}`);
+    let canonical: Record<string, string>;
+    try {
+      const ingester = await IngesterService.start(
+        fresh,
+        { chainId: deployment.chainId, orderbook: deployment.orderbook.toLowerCase(), rpcUrls: [anvil.rpcUrl], deploymentBlock: deployment.deploymentBlock, confirmations: 0, pollIntervalMs: 50, concurrency: 4, maxBlockRange: 64, deadlineMs: 10_000 },
+        testLog('canonical'),
+      );
+      try {
+        await ingester.catchUp();
+      } finally {
+        ingester.close();
+      }
+      canonical = await storedNet(fresh, fold);
+    } finally {
+      await fresh.close();
+    }
+    const orders = sim.control.orders();
+    const brokerFilled = (symbol: string) => D.sum(orders.filter((o) => o.symbol === symbol).map((o) => (o.instruction === 'BUY' ? D.parse(o.filledQuantity) : D.neg(D.parse(o.filledQuantity)))));
+    for (const symbol of SYMBOLS) {
+      const net = positions.find((p) => p.symbol === symbol)?.net ?? '0';
+      const onchain = D.format(D.sub(D.parse(net), brokerFilled(symbol)));
+      expect(onchain, `${symbol}: the ledger's net ${net} minus the broker's fills, against the fills the test sent`).toBe(D.format(expected.get(symbol)!));
+      expect(onchain, `${symbol}: against a fresh ingestion of the canonical chain`).toBe(canonical[symbol] ?? '0');
+    }
+
+    // Exactly one broker order per command, each linked to exactly one command, matching it; the ledger has what the broker filled.
+    const commands = await stack.commands();
+    expect(sim.control.counters().ordersPlaced).toBe(commands.length);
+    expect(orders).toHaveLength(commands.length);
+    const linked = new Map<string, string[]>();
+    for (const e of await stack.events({ prefixes: ['hedgeorder-'] })) {
+      if (e.type === 'HedgeOrderPlaced') linked.set(e.data.commandId, [...(linked.get(e.data.commandId) ?? []), e.data.brokerOrderId]);
+    }
+    const byId = new Map(orders.map((o) => [o.orderId, o]));
+    for (const c of commands) {
+      expect(linked.get(c.commandId), `command ${c.symbol} #${c.sequence}`).toHaveLength(1);
+      const order = byId.get(linked.get(c.commandId)![0]!);
+      expect(`${order?.instruction} ${order?.quantity} ${order?.symbol}`).toBe(`${c.side} ${c.quantity} ${c.symbol}`);
+      const hedge = hedges.find((h) => h.commandId === c.commandId);
+      expect(D.format(D.parse(hedge?.filledQuantity ?? '0')), `filled of command ${c.symbol} #${c.sequence}`).toBe(order?.filledQuantity);
+    }
+    expect(linked.size).toBe(commands.length);
+    expect(new Set([...linked.values()].flat())).toEqual(new Set(orders.map((o) => o.orderId)));
+    expect(hedges.map((h) => h.commandId)).toEqual(commands.map((c) => c.commandId));
+
+    // Every symbol hedged to within a share, nothing pending, nothing halted.
+    for (const p of positions) {
+      expect(D.lt(D.abs(D.parse(p.net)), D.ONE), `${p.symbol} net ${p.net}`).toBe(true);
+      expect(p.halted).toBe(false);
+    }
+    expect(stats.kills).toBe(KILLS);
+    expect(stats.reorgs + stats.rollbacks).toBeGreaterThan(0);
+
+    expect((await service.stop('SIGTERM')).code).toBe(0);
+    const injected = Object.fromEntries(proxy.injected);
+    console.info(
+      `chaos (seed ${seed}): ${stats.kills} kills, ${stats.sigterms} SIGTERMs; ${stats.trades} trades (${stats.ours} of ours), ${stats.reorgs} reorgs (${stats.dropped} of our transactions dropped, ${stats.moved} moved, ` +
+        `${stats.insertedByOthers} fills inserted by another account), ${stats.rollbacks} rollbacks; ${removedIds.length} logs removed of ${recordedIds.length} recorded; ` +
+        `${commands.length} hedge commands (${hedges.filter((h) => h.status === 'failed').length} failed, ${stats.scripts} scripted); RPC faults ${JSON.stringify(injected)}; broker requests ${JSON.stringify(sim.control.counters().requests)}`,
+    );
+  } finally {
+    await proxy?.close();
+    await stack.close(KEEP);
+  }
+}
+
+describe('end-to-end chaos: reorgs, RPC faults and broker faults together, with kills', () => {
+  it(`every canonical fill once, one order per command, every symbol hedged (seed ${SEED}${RUNS > 1 ? `, ${RUNS} runs` : ''})`, async () => {
+    for (let run = 0; run < RUNS; run++) await chaosRun(SEED + run);
+  }, 150_000 * RUNS);
+});

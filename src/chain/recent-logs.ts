@@ -8,6 +8,7 @@ import { decodeEvent, type Envelope } from '../domain/events.ts';
 import { CorruptEvent } from '../eventstore/errors.ts';
 import { compareLogMarks, type LogMark } from '../domain/log-order.ts';
 import type { RecordedLog } from './rpc-log.ts';
+import * as t from 'io-ts';
 
 export interface StoredLog {
   readonly id: string;
@@ -23,6 +24,17 @@ export interface BlockHash {
 
 const DEFAULT_RECENT_LOGS = 5_000;
 
+/** `movedText`'s list: [log id, block number (decimal), block hash]. */
+const MovedPlaces = t.array(t.tuple([t.string, t.refinement(t.string, (b) => /^\d{1,16}$/.test(b), 'BlockNumber'), t.refinement(t.string, (h) => /^0x[0-9a-f]{64}$/.test(h), 'BlockHash')]));
+
+const parseJson = (text: string): unknown => {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
+  }
+};
+
 const byMark = (a: StoredLog, b: StoredLog) => compareLogMarks(a.log, b.log);
 
 export class RecentLogs {
@@ -30,7 +42,8 @@ export class RecentLogs {
   /**
    * Where a rescan last found a stored log re-mined into another block (the event keeps the block it
    * was recorded in). A later reorg that takes that block away must find the log among its candidates
-   * for removal even when it starts above the recorded block. Kept for this process only.
+   * for removal even when it starts above the recorded block. The ingester keeps it in a checkpoint
+   * (`movedText`, `restoreMoved`), as a restart would otherwise know only the recorded block.
    */
   private readonly moved = new Map<string, BlockHash>();
   /** Revision of the stream's last event, as the next append expects it. */
@@ -80,6 +93,19 @@ export class RecentLogs {
     if (stored === undefined) return;
     if (stored.log.blockHash === log.blockHash) this.moved.delete(id);
     else this.moved.set(id, { block: log.blockNumber, hash: log.blockHash });
+  }
+
+  /** The places of the logs found re-mined elsewhere, as text for a checkpoint (stable: the same places, the same text). */
+  movedText(): string {
+    return JSON.stringify([...this.moved].map(([id, { block, hash }]) => [id, block.toString(), hash]).sort(([a], [b]) => (a! < b! ? -1 : 1)));
+  }
+
+  /** Places `movedText` wrote, for the logs this index holds (the others are past its tail); false when the text is no such list. */
+  restoreMoved(text: string): boolean {
+    const decoded = MovedPlaces.decode(parseJson(text));
+    if (decoded._tag === 'Left') return false;
+    for (const [id, block, hash] of decoded.right) if (this.logs.has(id)) this.moved.set(id, { block: BigInt(block), hash: hash as `0x${string}` });
+    return true;
   }
 
   /** The block where the chain last had a stored log: the one it was recorded in, unless a rescan found it re-mined elsewhere. */

@@ -103,10 +103,14 @@ export class Ingester {
   private recent: RecentLogs | null = null;
   private knownTokens: Set<string> | null = null;
   private tokenRevision: ExpectedRevision = NO_STREAM;
+  /** The checkpoint naming where re-mined stored logs are now, and its text as last read or saved. */
+  private readonly movedCheckpoint: string;
+  private savedMoved = '[]';
 
   constructor(private readonly options: IngesterOptions) {
     this.stream = streams.orderbook(options.chainId, options.orderbook);
     this.tokenStream = streams.tokens(options.chainId);
+    this.movedCheckpoint = `ingester_moved_${options.chainId}_${options.orderbook.toLowerCase()}`;
   }
 
   /** Block hashes of the stream's recent logs, ascending, and the block from which the index is complete. */
@@ -136,7 +140,9 @@ export class Ingester {
   appendCanonical(logs: readonly RecordedLog[]): Promise<ReconcileReport> {
     return this.append(logs, (recent, ordered) => {
       assertIndexed(recent, ordered);
-      return { removals: [], ...this.sortOut(recent, ordered) };
+      const sorted = this.sortOut(recent, ordered);
+      seenOnChain(recent, ordered);
+      return { removals: [], ...sorted };
     });
   }
 
@@ -157,7 +163,9 @@ export class Ingester {
       }
       const canonical = new Set(ordered.map((d) => d.id));
       const removals = recent.liveIn(range.from, range.to).filter((stored) => !canonical.has(stored.id));
-      return { removals, ...this.sortOut(recent, ordered) };
+      const sorted = this.sortOut(recent, ordered);
+      seenOnChain(recent, ordered);
+      return { removals, ...sorted };
     });
   }
 
@@ -168,8 +176,6 @@ export class Ingester {
       if (stored !== undefined) assertSameLog(stored, log);
       return stored === undefined;
     });
-    // Kept logs the chain now has in another block: a later reorg of that block must find them (RecentLogs.liveIn).
-    for (const { id, log } of ordered) recent.seenAt(id, log);
     return { fresh, skipped: ordered.length - fresh.length };
   }
 
@@ -186,6 +192,7 @@ export class Ingester {
       const recent = await this.loadRecent();
       try {
         const planned = plan(recent, ordered);
+        await this.saveMoved(recent);
         written.tokensRecorded += await this.recordTokens(planned.fresh.map((d) => d.log));
         await this.appendEvents(recent, planned, written);
         // The last plan counts the logs earlier attempts wrote as stored: subtract them once.
@@ -217,8 +224,28 @@ export class Ingester {
   }
 
   private async loadRecent(): Promise<RecentLogs> {
-    this.recent ??= await RecentLogs.load(this.options.store, this.stream, this.options.recentLogs);
-    return this.recent;
+    if (this.recent) return this.recent;
+    const recent = await RecentLogs.load(this.options.store, this.stream, this.options.recentLogs);
+    const saved = await this.options.store.readCheckpoint(this.movedCheckpoint);
+    // An unreadable list is as none: the logs it named are known by the blocks they were recorded in.
+    if (saved?.snapshot !== undefined) recent.restoreMoved(saved.snapshot);
+    this.savedMoved = recent.movedText();
+    this.recent = recent;
+    return recent;
+  }
+
+  /**
+   * Where the chain now has stored logs a rescan found re-mined into another block, kept in a checkpoint
+   * before anything of the delivery is appended: a restart must not take them for logs of the blocks they
+   * were recorded in (a reorg of their new block, starting above the old one, would miss them).
+   */
+  private async saveMoved(recent: RecentLogs): Promise<void> {
+    const text = recent.movedText();
+    if (text === this.savedMoved) return;
+    const position = await this.options.store.headPosition();
+    if (position === undefined) return; // an empty store holds no log that could have moved
+    await this.options.store.saveCheckpoint(this.movedCheckpoint, { position, snapshot: text });
+    this.savedMoved = text;
   }
 
   /** Records metadata for every token the logs mention that the ledger has not seen, before the logs. */
@@ -308,6 +335,11 @@ function delivered(logs: readonly RecordedLog[]): Delivered[] {
   const ordered = inChainOrder(logs);
   if (E.isLeft(ordered)) throw new LogConflict(`${ordered.left}; nothing was appended`);
   return ordered.right.map((log) => ({ id: recordedLogId(log), log }));
+}
+
+/** Canonical logs of a chain scan: the stored ones the chain now has in another block are remembered there (RecentLogs.liveIn). */
+function seenOnChain(recent: RecentLogs, ordered: readonly Delivered[]): void {
+  for (const { id, log } of ordered) recent.seenAt(id, log);
 }
 
 const removalEvent = (chainId: number, { id, log }: StoredLog): NewEvent =>

@@ -153,6 +153,25 @@ describe('chain reorgs', () => {
     expect(await storedNet(store, devnet.fold)).toEqual(await canonicalNet());
   });
 
+  it('… also when the ingester restarts between the two reorgs', async () => {
+    const { store, service } = await follower();
+    await service.catchUp();
+    const t = await devnet.trader.take(fill('buy', 8n, 'tAAPL'));
+    await mineEmpty(devnet, 2);
+    await service.catchUp();
+    const w = fill('sell', 2n, 'AAPL0x');
+    const wRequest = { from: otherAccount, to: devnet.deployment.orderbook, data: encodeFunctionData({ abi: orderbookAbi, functionName: 'takeOrder', args: takeArgs(devnet.deployment, w) }) };
+    await devnet.anvil.reorg(3, [{ tx: wRequest, blockOffset: 1 }, { tx: await rawTx(t.transactionHash), blockOffset: 2 }]);
+    expect(await service.catchUp()).toMatchObject({ reorg: true, removed: 0, appended: 1, alreadyIngested: 1 });
+
+    // A new process knows t only from the stream, which has it in the block it was recorded in.
+    const restarted = await IngesterService.start(store, devnet.settings(), testLog());
+    await devnet.anvil.reorg(1);
+    expect(await restarted.catchUp()).toMatchObject({ reorg: true, removed: 1 });
+    expect((await storedLogs(store, devnet.stream)).slice(-1).map(show)).toEqual([`removed ${idOf(t.transactionHash, 0)}`]);
+    expect(await storedNet(store, devnet.fold)).toEqual(await canonicalNet());
+  });
+
   it.each([
     ['by range', 0],
     ['by block hash', undefined],

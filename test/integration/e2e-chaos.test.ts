@@ -17,13 +17,13 @@
  *
  * The reorgs stay within what docs/chain-ingestion.md says is handled: a few blocks deep (never the
  * deployment's blocks), each re-mined transaction alone in its block (same log indexes, so the same
- * ids and content: no LogConflict), and a fill sent by another account only above every re-mined
- * transaction's old and new block (a log re-mined past a new log of the orderbook, then dropped, with a
- * restart in between, is the case the docs name as not handled). The service must never stop on its own: if it does, the test
+ * ids and content: no LogConflict), maybe in another block than before (past a fill another account
+ * sends into a free block of the reorg). The service must never stop on its own: if it does, the test
  * fails quoting the error it logged (and says when it is ReorgTooDeep or LogConflict, a documented stop).
  *
  * CHAOS_SEED=<n> replays another sequence; CHAOS_RUNS=<n> runs n seeds from it (a longer campaign);
- * CHAOS_KILLS=<n> changes the kills per run (default 12); E2E_KEEP=1 keeps every service's log.
+ * CHAOS_KILLS=<n> changes the kills per run (default 12); CHAOS_WEBSOCKET=1 has the ingester on anvil's ws://
+ * endpoint (new heads wake it), the flaky proxy as its fallback; E2E_KEEP=1 keeps every service's log.
  */
 import { describe, expect, it } from 'vitest';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -48,6 +48,7 @@ const SEED = Number(process.env['CHAOS_SEED'] ?? 20261129);
 const RUNS = Number(process.env['CHAOS_RUNS'] ?? 1);
 const KILLS = Number(process.env['CHAOS_KILLS'] ?? 12);
 const KEEP = process.env['E2E_KEEP'] === '1';
+const WEBSOCKET = process.env['CHAOS_WEBSOCKET'] === '1';
 
 interface Position { symbol: string; net: string; pending: unknown; halted: boolean }
 interface Hedge { commandId: string; symbol: string; side: string; quantity: string; status: string; filledQuantity: string | null }
@@ -73,7 +74,7 @@ const SCRIPTS: readonly Script[] = [
 /** One fill of our order: its symbol and how it moves the onchain exposure (received equity: +). */
 interface OurFill { readonly symbol: string; readonly delta: D.Decimal }
 
-interface Stats { trades: number; ours: number; reorgs: number; rollbacks: number; dropped: number; moved: number; insertedByOthers: number; kills: number; sigterms: number; scripts: number }
+interface Stats { trades: number; ours: number; reorgs: number; rollbacks: number; dropped: number; moved: number; insertedByOthers: number; followUps: number; kills: number; sigterms: number; scripts: number }
 
 /** The error the service logged before it stopped on its own, named for the report. */
 function whyStopped(service: ServiceProcess): string {
@@ -87,13 +88,13 @@ async function chaosRun(seed: number): Promise<void> {
   const random = mulberry32(seed);
   const stack = await E2eStack.start({ simSeed: seed });
   let proxy: RpcProxy | undefined;
-  const stats: Stats = { trades: 0, ours: 0, reorgs: 0, rollbacks: 0, dropped: 0, moved: 0, insertedByOthers: 0, kills: 0, sigterms: 0, scripts: 0 };
+  const stats: Stats = { trades: 0, ours: 0, reorgs: 0, rollbacks: 0, dropped: 0, moved: 0, insertedByOthers: 0, followUps: 0, kills: 0, sigterms: 0, scripts: 0 };
   try {
     const { anvil, deployment, trader, sim } = stack;
     proxy = await startRpcProxy(anvil.rpcUrl, seed, { error500: 0.05, drop: 0.03, delay: 0.15, delayMs: 80, maxLogRange: 8 });
     for (const { endpoint, fault, probability } of BROKER_FAULTS) sim.control.injectFault(endpoint, fault, { probability });
     const env = {
-      LEDGER_RPC_URL: proxy.url,
+      ...(WEBSOCKET ? { LEDGER_RPC_URL: anvil.wsUrl, LEDGER_RPC_URLS: proxy.url } : { LEDGER_RPC_URL: proxy.url }),
       LEDGER_MAX_BLOCK_RANGE: '16',
       LEDGER_RPC_DEADLINE_MS: '60000',
       // The simulator lists an ambiguous placement's order at once: a short settle keeps the run short.
@@ -138,14 +139,16 @@ async function chaosRun(seed: number): Promise<void> {
     };
 
     /** The ledger has recorded the chain's newest log of the orderbook (when the service is up): a reorg then takes back ingested fills. */
-    const ingested = async (service: ServiceProcess) => {
+    const ingested = async (service: ServiceProcess, log?: { transactionHash: Hex; logIndex: Hex }) => {
       const logs = await anvil.request<{ transactionHash: Hex; logIndex: Hex }[]>('eth_getLogs', [{ address: deployment.orderbook, fromBlock: `0x${floorBlock.toString(16)}`, toBlock: 'latest' }]);
-      const last = logs.at(-1);
+      const last = log ?? logs.at(-1);
       if (last === undefined) return;
       const id = logEventId(deployment.chainId, last.transactionHash, Number(last.logIndex));
       await until(async () => !service.alive || (await stack.events({ prefixes: ['orderbook-'] })).some((e) => e.id === id), 'the newest log ingested', 5_000, 100).catch(() => undefined);
     };
 
+    /** After a shift: the other account's fill to wait for before the second reorg ('next': the chain's newest log). */
+    let followUp: Hex | 'next' | undefined;
     const rawTx = (hash: Hex) => anvil.request<Hex>('eth_getRawTransactionByHash', [hash]);
 
     /** anvil_reorg of the last blocks: our transactions there dropped, or a prefix of them re-mined (maybe elsewhere), maybe a fill of our order by another account above them. */
@@ -165,22 +168,26 @@ async function chaosRun(seed: number): Promise<void> {
       );
       const ours = blocks.flatMap((b, offset) => b.transactions.filter((tx) => tx.from.toLowerCase() === dev).map((tx) => ({ hash: tx.hash, offset })));
       // Re-mined in nonce order (a later one without the earlier is invalid), each alone in its block.
-      const keep = random() < 0.35 ? 0 : Math.floor(random() * (ours.length + 1));
-      const offsets = Array.from({ length: depth }, (_, i) => i).sort(() => random() - 0.5).slice(0, keep).sort((a, b) => a - b);
+      // Either a random prefix into random blocks, or (shift) the first one alone into the reorg's last block, above the
+      // other account's fill, then dropped by a second reorg right after: a log re-mined past a new log, then gone.
+      const shift = depth >= 3 && ours.length > 0 && ours[0]!.offset < depth - 2 && random() < 0.5;
+      const keep = shift ? 1 : random() < 0.35 ? 0 : Math.floor(random() * (ours.length + 1));
+      const offsets = shift ? [depth - 1] : Array.from({ length: depth }, (_, i) => i).sort(() => random() - 0.5).slice(0, keep).sort((a, b) => a - b);
       const kept = ours.slice(0, keep);
       const txs: { tx: Hex | { from: Hex; to: Hex; data: Hex }; blockOffset: number }[] = await Promise.all(kept.map(async (k, i) => ({ tx: await rawTx(k.hash), blockOffset: offsets[i]! })));
       stats.dropped += ours.length - keep;
       stats.moved += kept.filter((k, i) => k.offset !== offsets[i]).length;
-      // Another account's fill of our order only above every re-mined transaction's old and new block (see the header).
-      const highest = Math.max(-1, ...kept.map((k) => k.offset), ...offsets);
+      // Another account's fill of our order, alone in a block none of ours is re-mined into.
+      const free = Array.from({ length: depth }, (_, i) => i).filter((i) => !offsets.includes(i) && (!shift || i > ours[0]!.offset));
       let inserted: { fill: Fill; symbol: string } | undefined;
-      if (highest < depth - 1 && random() < 0.6) {
+      if (free.length > 0 && (shift || random() < 0.6)) {
         inserted = randomFill(OUR_OWNER);
         const data = encodeFunctionData({ abi: orderbookAbi, functionName: 'takeOrder', args: takeArgs(deployment, inserted.fill) });
-        txs.push({ tx: { from: TAKER, to: deployment.orderbook, data }, blockOffset: highest + 1 + Math.floor(random() * (depth - 1 - highest)) });
+        txs.push({ tx: { from: TAKER, to: deployment.orderbook, data }, blockOffset: pick(free) });
       }
       await anvil.reorg(depth, txs);
       stats.reorgs++;
+      followUp = shift ? 'next' : undefined;
       if (inserted !== undefined) {
         const mined = await Promise.all(
           Array.from({ length: depth }, (_, i) => anvil.request<{ transactions: { hash: Hex; from: string }[] }>('eth_getBlockByNumber', [`0x${(head - depth + 1 + i).toString(16)}`, true])),
@@ -189,6 +196,8 @@ async function chaosRun(seed: number): Promise<void> {
         expect(hash, 'the other account\'s fill was mined by the reorg').toBeDefined();
         fills.set(hash!, [ourFill(inserted.fill, inserted.symbol)]);
         stats.insertedByOthers++;
+        // The second reorg waits for the ledger to have the fill: it has then reconciled the first.
+        if (followUp !== undefined) followUp = hash!;
       }
     };
 
@@ -198,7 +207,13 @@ async function chaosRun(seed: number): Promise<void> {
     const current = () => service;
     const chain = (async () => {
       while (killing) {
-        if (random() < 0.15) {
+        if (followUp !== undefined) {
+          await ingested(current(), followUp === 'next' ? undefined : { transactionHash: followUp, logIndex: '0x0' });
+          followUp = undefined;
+          await anvil.reorg(1);
+          stats.reorgs++;
+          stats.followUps++;
+        } else if (random() < 0.15) {
           await ingested(current());
           await reorg();
         } else await trade();
@@ -244,6 +259,7 @@ async function chaosRun(seed: number): Promise<void> {
       const removed = new Set(entries.flatMap((e) => (e.type === 'OrderbookLogRemoved' ? [e.data.logId] : [])));
       return entries.filter((e) => e.type === 'OrderbookLogRecorded' && !removed.has(e.id)).map((e) => e.id);
     };
+    let unsettled = 'not checked yet';
     const settled = await until(
       async () => {
         if (!service.alive) return { stopped: true as const };
@@ -252,13 +268,18 @@ async function chaosRun(seed: number): Promise<void> {
         const unhedged = positions.some((p) => D.gte(D.abs(D.parse(p.net)), D.ONE));
         const [live, chainIds] = await Promise.all([liveIds(), onchainIds()]);
         const caughtUp = live.length === chainIds.length && new Set([...live, ...chainIds]).size === chainIds.length;
+        unsettled = [
+          ...(caughtUp ? [] : [`live logs not on chain: ${live.filter((id) => !chainIds.includes(id)).join(', ') || 'none'}; on chain, not live: ${chainIds.filter((id) => !live.includes(id)).join(', ') || 'none'}`]),
+          ...(open ? ['hedges open'] : []),
+          ...positions.filter((p) => D.gte(D.abs(D.parse(p.net)), D.ONE)).map((p) => `${p.symbol} net ${p.net}`),
+        ].join('; ');
         return caughtUp && !open && !unhedged && { stopped: false as const, positions, hedges };
       },
       'the ledger to settle: the stream matching the chain, every hedge done, every symbol within a share',
       60_000,
       250,
     ).catch((error: unknown) => {
-      throw new Error(`${(error as Error).message}\n--- service log tail ---\n${service.logTail}`);
+      throw new Error(`${(error as Error).message}\nnot settled: ${unsettled}\n--- service log tail ---\n${service.logTail}`);
     });
     if (settled.stopped) throw new Error(whyStopped(service));
     const { positions, hedges } = settled;
@@ -341,7 +362,7 @@ async function chaosRun(seed: number): Promise<void> {
     const injected = Object.fromEntries(proxy.injected);
     console.info(
       `chaos (seed ${seed}): ${stats.kills} kills, ${stats.sigterms} SIGTERMs; ${stats.trades} trades (${stats.ours} of ours), ${stats.reorgs} reorgs (${stats.dropped} of our transactions dropped, ${stats.moved} moved, ` +
-        `${stats.insertedByOthers} fills inserted by another account), ${stats.rollbacks} rollbacks; ${removedIds.length} logs removed of ${recordedIds.length} recorded; ` +
+        `${stats.insertedByOthers} fills inserted by another account, ${stats.followUps} reorgs of a shifted top right after), ${stats.rollbacks} rollbacks; ${removedIds.length} logs removed of ${recordedIds.length} recorded; ` +
         `${commands.length} hedge commands (${hedges.filter((h) => h.status === 'failed').length} failed, ${stats.scripts} scripted); RPC faults ${JSON.stringify(injected)}; broker requests ${JSON.stringify(sim.control.counters().requests)}`,
     );
   } finally {
@@ -351,7 +372,7 @@ async function chaosRun(seed: number): Promise<void> {
 }
 
 describe('end-to-end chaos: reorgs, RPC faults and broker faults together, with kills', () => {
-  it(`every canonical fill once, one order per command, every symbol hedged (seed ${SEED}${RUNS > 1 ? `, ${RUNS} runs` : ''})`, async () => {
+  it(`every canonical fill once, one order per command, every symbol hedged (seed ${SEED}${RUNS > 1 ? `, ${RUNS} runs` : ''}${WEBSOCKET ? ', websocket' : ''})`, async () => {
     for (let run = 0; run < RUNS; run++) await chaosRun(SEED + run);
   }, 150_000 * RUNS);
 });

@@ -1,21 +1,30 @@
 /**
- * The orderbook stream's recent logs, indexed by event id: what the ingester dedupes against
- * and reconciles a reorg with. Bounded: it holds the stream's last `limit` logs, and `floor`
- * says from which block on it holds every stored log.
+ * The orderbook stream's recent logs, indexed by the log's deterministic id (logEventId): what the
+ * ingester dedupes against and reconciles a reorg with. A log a reorg removed and the chain mined
+ * again has several generations in the stream (recorded, removed, recorded again, …): the index
+ * holds its latest. Bounded: it holds the stream's last `limit` logs, and `floor` says from which
+ * block on it holds every stored log.
  */
 import { NO_STREAM, type EventStore, type ExpectedRevision, type RecordedEvent } from '../eventstore/port.ts';
 import { decodeEvent, type Envelope } from '../domain/events.ts';
 import { CorruptEvent } from '../eventstore/errors.ts';
 import { compareLogMarks, type LogMark } from '../domain/log-order.ts';
-import type { RecordedLog } from './rpc-log.ts';
+import { recordedLogId, type RecordedLog } from './rpc-log.ts';
 import * as t from 'io-ts';
 
 export interface StoredLog {
+  /** The log's deterministic id (chainId:txHash:logIndex), the same in every generation. */
   readonly id: string;
+  /** The log as its latest generation recorded it. */
   readonly log: RecordedLog;
-  /** An OrderbookLogRemoved compensates it: its id can never be recorded again. */
-  readonly removed: boolean;
+  /** Id of the latest generation's OrderbookLogRecorded: `id` for the first, a logRecordedAgainEventId after. What a removal names. */
+  readonly recordedId: string;
+  /** Id of the OrderbookLogRemoved that compensates the latest generation, or null while the ledger counts it. */
+  readonly removalId: string | null;
 }
+
+/** A reorg removed the log's latest generation: the ledger does not count it. */
+export const isRemoved = (stored: StoredLog): boolean => stored.removalId !== null;
 
 export interface BlockHash {
   readonly block: bigint;
@@ -41,9 +50,10 @@ export class RecentLogs {
   private readonly logs = new Map<string, StoredLog>();
   /**
    * Where a rescan last found a stored log re-mined into another block (the event keeps the block it
-   * was recorded in). A later reorg that takes that block away must find the log among its candidates
-   * for removal even when it starts above the recorded block. The ingester keeps it in a checkpoint
-   * (`movedText`, `restoreMoved`), as a restart would otherwise know only the recorded block.
+   * was recorded in), by the id of the generation's OrderbookLogRecorded: a generation recorded later
+   * is recorded where the chain had it. A later reorg that takes that block away must find the log among
+   * its candidates for removal even when it starts above the recorded block. The ingester keeps it in a
+   * checkpoint (`movedText`, `restoreMoved`), as a restart would otherwise know only the recorded block.
    */
   private readonly moved = new Map<string, BlockHash>();
   /** Revision of the stream's last event, as the next append expects it. */
@@ -79,20 +89,23 @@ export class RecentLogs {
     return this.logs.get(id);
   }
 
-  recorded(id: string, log: RecordedLog): void {
-    this.put({ id, log, removed: false });
+  /** A generation of log `id` appended as `recordedId`: the first, or one recorded again after a removal. */
+  recorded(id: string, recordedId: string, log: RecordedLog): void {
+    this.put({ id, log, recordedId, removalId: null });
   }
 
-  removed(stored: StoredLog): void {
-    this.put({ ...stored, removed: true });
+  /** `stored`'s latest generation compensated by the removal `removalId`. */
+  removed(stored: StoredLog, removalId: string): void {
+    this.moved.delete(stored.recordedId);
+    this.put({ ...stored, removalId });
   }
 
   /** The chain has this stored log at `log`'s block: remembered when that is another block than the one it was recorded in. */
   seenAt(id: string, log: RecordedLog): void {
     const stored = this.logs.get(id);
-    if (stored === undefined) return;
-    if (stored.log.blockHash === log.blockHash) this.moved.delete(id);
-    else this.moved.set(id, { block: log.blockNumber, hash: log.blockHash });
+    if (stored === undefined || isRemoved(stored)) return; // a removed log counts nowhere until recorded again
+    if (stored.log.blockHash === log.blockHash) this.moved.delete(stored.recordedId);
+    else this.moved.set(stored.recordedId, { block: log.blockNumber, hash: log.blockHash });
   }
 
   /** The places of the logs found re-mined elsewhere, as text for a checkpoint (stable: the same places, the same text). */
@@ -100,23 +113,27 @@ export class RecentLogs {
     return JSON.stringify([...this.moved].map(([id, { block, hash }]) => [id, block.toString(), hash]).sort(([a], [b]) => (a! < b! ? -1 : 1)));
   }
 
-  /** Places `movedText` wrote, for the logs this index holds (the others are past its tail); false when the text is no such list. */
+  /**
+   * Places `movedText` wrote, for the generations this index holds live (the others are past its tail, removed,
+   * or recorded again since); false when the text is no such list.
+   */
   restoreMoved(text: string): boolean {
     const decoded = MovedPlaces.decode(parseJson(text));
     if (decoded._tag === 'Left') return false;
-    for (const [id, block, hash] of decoded.right) if (this.logs.has(id)) this.moved.set(id, { block: BigInt(block), hash: hash as `0x${string}` });
+    const live = new Set([...this.logs.values()].filter((s) => !isRemoved(s)).map((s) => s.recordedId));
+    for (const [id, block, hash] of decoded.right) if (live.has(id)) this.moved.set(id, { block: BigInt(block), hash: hash as `0x${string}` });
     return true;
   }
 
   /** The block where the chain last had a stored log: the one it was recorded in, unless a rescan found it re-mined elsewhere. */
   private placeOf(stored: StoredLog): BlockHash {
-    return this.moved.get(stored.id) ?? { block: stored.log.blockNumber, hash: stored.log.blockHash };
+    return this.moved.get(stored.recordedId) ?? { block: stored.log.blockNumber, hash: stored.log.blockHash };
   }
 
   /** The last log still on chain, in chain order: file deliveries append after it. */
   lastLive(): LogMark | null {
     let last: RecordedLog | null = null;
-    for (const { log, removed } of this.logs.values()) if (!removed && (last === null || compareLogMarks(log, last) > 0)) last = log;
+    for (const stored of this.logs.values()) if (!isRemoved(stored) && (last === null || compareLogMarks(stored.log, last) > 0)) last = stored.log;
     return last;
   }
 
@@ -128,7 +145,7 @@ export class RecentLogs {
     return [...this.logs.values()]
       .filter((s) => {
         const { block } = this.placeOf(s);
-        return !s.removed && block >= from && block <= to;
+        return !isRemoved(s) && block >= from && block <= to;
       })
       .sort(byMark);
   }
@@ -137,7 +154,7 @@ export class RecentLogs {
   blocks(): BlockHash[] {
     const hashes = new Map<bigint, `0x${string}`>();
     for (const stored of this.logs.values()) {
-      if (stored.removed) continue;
+      if (isRemoved(stored)) continue;
       const { block, hash } = this.placeOf(stored);
       hashes.set(block, hash);
     }
@@ -159,19 +176,20 @@ export class RecentLogs {
     for (const [id, oldest] of this.logs) {
       if (this.logs.size <= this.limit) break;
       this.logs.delete(id);
-      this.moved.delete(id);
+      this.moved.delete(oldest.recordedId);
       if (oldest.log.blockNumber >= this.floor) this.floor = oldest.log.blockNumber + 1n;
     }
   }
 }
 
+/** The log's latest generation as of `event`: keyed by what the log is, since a generation recorded again has another event id. */
 function toStoredLog(event: Envelope): StoredLog {
   switch (event.type) {
     case 'OrderbookLogRecorded':
-      return { id: event.id, log: event.data, removed: false };
+      return { id: recordedLogId(event.data), log: event.data, recordedId: event.id, removalId: null };
     case 'OrderbookLogRemoved': {
       const { logId, reason: _reason, ...log } = event.data;
-      return { id: logId, log, removed: true };
+      return { id: recordedLogId(log), log, recordedId: logId, removalId: event.id };
     }
     default:
       throw new CorruptEvent(event.stream, event.revision, 'type', `${event.type} does not belong in an orderbook stream`);

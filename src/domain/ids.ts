@@ -33,9 +33,22 @@ export const logEventId = (chainId: number, txHash: string, logIndex: number): s
 /** Id of the accumulator's n-th decision (1-based) for a symbol. */
 export const hedgeDecisionId = (symbol: string, n: number): string => uuidV5(`hedgecmd:${symbol}:${n}`);
 
-/** Id of a compensating event for a log orphaned by a reorg. */
+/** Id of a compensating event for a log orphaned by a reorg (its first removal: the one stored ledgers hold). */
 export const logRemovedEventId = (chainId: number, txHash: string, logIndex: number, blockHash: string): string =>
   uuidV5(`removed:${chainId}:${txHash.toLowerCase()}:${logIndex}:${blockHash.toLowerCase()}`);
+
+/**
+ * Id of a log recorded again after the removal `removalId`: its transaction was mined again. Each
+ * generation derives from the event before it, so no id repeats however often the chain flips
+ * between forks, and every ingester that sees the same removal records the log under the same id.
+ */
+export const logRecordedAgainEventId = (removalId: string): string => uuidV5(`recorded-again:${removalId}`);
+
+/**
+ * Id of the removal of a log recorded again (`recordedId`, a logRecordedAgainEventId). Not by block
+ * hash, as a first removal is: a chain flipping back to a fork would remove it at that block again.
+ */
+export const logRemovedAgainEventId = (recordedId: string): string => uuidV5(`removed:${recordedId}`);
 
 /** Id of a token's metadata event: one per token and chain, whoever resolves it. */
 export const tokenEventId = (chainId: number, address: string): string => uuidV5(`token:${chainId}:${address.toLowerCase()}`);

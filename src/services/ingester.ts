@@ -9,14 +9,17 @@
  * - `appendCanonical`: a chain scan's logs; the ones already stored are skipped by id.
  * - `reconcile`: a rescan of blocks a reorg changed; stored logs the chain no longer has get
  *   an `OrderbookLogRemoved` (in chain order, before the canonical logs that follow).
+ *
+ * A log a reorg removed that comes back (its transaction mined again: same transaction, log index
+ * and content) is recorded again, as a new event whose id derives from the removal it follows.
  */
 import { NO_STREAM, type EventStore, type ExpectedRevision, type NewEvent } from '../eventstore/port.ts';
 import { WrongExpectedVersion } from '../eventstore/errors.ts';
 import { decodeEvent, encodeEvent, streams, type EventData } from '../domain/events.ts';
-import { logRemovedEventId, tokenEventId } from '../domain/ids.ts';
+import { logRecordedAgainEventId, logRemovedAgainEventId, logRemovedEventId, tokenEventId } from '../domain/ids.ts';
 import * as E from 'fp-ts/lib/Either.js';
 import { inChainOrder, recordedLogId, sameContent, type RecordedLog } from '../chain/rpc-log.ts';
-import { RecentLogs, type BlockHash, type StoredLog } from '../chain/recent-logs.ts';
+import { RecentLogs, isRemoved, type BlockHash, type StoredLog } from '../chain/recent-logs.ts';
 import type { BlockRange } from '../chain/log-scanner.ts';
 import { isAfter } from '../domain/log-order.ts';
 
@@ -58,7 +61,7 @@ export interface IngesterOptions {
   readonly recentLogs?: number;
 }
 
-/** The chain has a log the ledger cannot record: its deterministic id is taken by other content, or by a removed log. */
+/** The chain has a log the ledger cannot record: its deterministic id is taken by other content (removed or not). */
 export class LogConflict extends Error {
   override readonly name = 'LogConflict';
 }
@@ -87,13 +90,18 @@ function assertIndexed(recent: RecentLogs, ordered: readonly Delivered[]): void 
   throw new StreamMovedOn(`another ingester appended past block ${unknown.log.blockNumber}: the stream's logs are indexed only from block ${recent.floor}`);
 }
 
-/** A delivered log with its event id, computed once. */
+/** A delivered log with its deterministic id, computed once. */
 type Delivered = Pick<StoredLog, 'id' | 'log'>;
 
-/** What one delivery appends: compensations first, then new logs, each list in chain order. */
+/** A log to append, under `eventId`: its deterministic id, or a logRecordedAgainEventId when a reorg removed it before. */
+interface Fresh extends Delivered {
+  readonly eventId: string;
+}
+
+/** What one delivery appends: compensations first, then new logs (and logs recorded again), each list in chain order. */
 interface Plan {
   readonly removals: readonly StoredLog[];
-  readonly fresh: readonly Delivered[];
+  readonly fresh: readonly Fresh[];
   readonly skipped: number;
 }
 
@@ -123,20 +131,24 @@ export class Ingester {
    * A file's logs: appends those after the stream's last log still on chain, in chain order.
    * Repeats count as already ingested; logs not stored but at or before that last log are
    * counted as out of order and not appended (the stream cannot take them in chain order).
+   * A log a reorg removed is recorded again like on the chain path, unless the file has it in the
+   * very block it was removed from: the ledger knows that block left the chain, so the file predates
+   * the reorg, and the log counts as already ingested.
    */
   async ingest(logs: readonly RecordedLog[]): Promise<FileIngestReport> {
     let outOfOrder = 0;
     const report = await this.append(logs, (recent, ordered) => {
       const last = recent.lastLive();
-      const { fresh: unseen, skipped } = this.sortOut(recent, ordered);
+      const sorted = this.sortOut(recent, ordered);
+      const unseen = sorted.fresh.filter((d) => !removedFrom(recent, d));
       const fresh = unseen.filter(({ log }) => last === null || isAfter(log, last));
       outOfOrder = unseen.length - fresh.length;
-      return { removals: [], fresh, skipped };
+      return { removals: [], fresh, skipped: sorted.skipped + sorted.fresh.length - unseen.length };
     });
     return { appended: report.appended, alreadyIngested: report.alreadyIngested, outOfOrder, tokensRecorded: report.tokensRecorded };
   }
 
-  /** Canonical logs of a chain scan: appends the ones not stored yet; throws LogConflict for an id taken by other content. */
+  /** Canonical logs of a chain scan: appends the ones not stored yet, and records again the ones a reorg removed; throws LogConflict for an id taken by other content. */
   appendCanonical(logs: readonly RecordedLog[]): Promise<ReconcileReport> {
     return this.append(logs, (recent, ordered) => {
       assertIndexed(recent, ordered);
@@ -169,13 +181,18 @@ export class Ingester {
     });
   }
 
-  /** New logs, and a count of the ones stored already with the same content. */
+  /**
+   * New logs, logs a reorg removed that are on chain again (recorded again under an id derived from
+   * their removal, so racing ingesters agree on it), and a count of the ones stored already with the same content.
+   */
   private sortOut(recent: RecentLogs, ordered: readonly Delivered[]): Pick<Plan, 'fresh' | 'skipped'> {
-    const fresh = ordered.filter(({ id, log }) => {
+    const fresh: Fresh[] = [];
+    for (const { id, log } of ordered) {
       const stored = recent.get(id);
       if (stored !== undefined) assertSameLog(stored, log);
-      return stored === undefined;
-    });
+      if (stored === undefined) fresh.push({ id, log, eventId: id });
+      else if (stored.removalId !== null) fresh.push({ id, log, eventId: logRecordedAgainEventId(stored.removalId) });
+    }
     return { fresh, skipped: ordered.length - fresh.length };
   }
 
@@ -209,8 +226,11 @@ export class Ingester {
   private async appendEvents(recent: RecentLogs, { removals, fresh }: Plan, written: { appended: number; removed: number }): Promise<void> {
     const { chainId } = this.options;
     const events: Outgoing[] = [
-      ...removals.map((stored) => ({ event: removalEvent(chainId, stored), bytes: approxBytes(stored.log), removal: true, index: () => recent.removed(stored) })),
-      ...fresh.map(({ id, log }) => ({ event: encodeEvent(id, { type: 'OrderbookLogRecorded', data: log }), bytes: approxBytes(log), removal: false, index: () => recent.recorded(id, log) })),
+      ...removals.map((stored) => {
+        const removalId = removalIdOf(chainId, stored);
+        return { event: removalEvent(removalId, stored), bytes: approxBytes(stored.log), removal: true, index: () => recent.removed(stored, removalId) };
+      }),
+      ...fresh.map(({ id, eventId, log }) => ({ event: encodeEvent(eventId, { type: 'OrderbookLogRecorded', data: log }), bytes: approxBytes(log), removal: false, index: () => recent.recorded(id, eventId, log) })),
     ];
     for (const batch of batches(events, this.options.batchSize ?? 500)) {
       const result = await this.options.store.append(this.stream, batch.map((b) => b.event), recent.revision);
@@ -337,29 +357,38 @@ function delivered(logs: readonly RecordedLog[]): Delivered[] {
   return ordered.right.map((log) => ({ id: recordedLogId(log), log }));
 }
 
+/** The ledger holds this log removed from this very block: the block left the chain (a file with it predates the reorg). */
+function removedFrom(recent: RecentLogs, { id, log }: Delivered): boolean {
+  const stored = recent.get(id);
+  return stored !== undefined && isRemoved(stored) && stored.log.blockHash === log.blockHash;
+}
+
 /** Canonical logs of a chain scan: the stored ones the chain now has in another block are remembered there (RecentLogs.liveIn). */
 function seenOnChain(recent: RecentLogs, ordered: readonly Delivered[]): void {
   for (const { id, log } of ordered) recent.seenAt(id, log);
 }
 
-const removalEvent = (chainId: number, { id, log }: StoredLog): NewEvent =>
-  encodeEvent(logRemovedEventId(chainId, log.transactionHash, Number(log.logIndex), log.blockHash), {
-    type: 'OrderbookLogRemoved',
-    data: { ...log, logId: id, reason: REORG_REASON },
-  });
+/**
+ * The id of the removal of a stored log's latest generation. A first removal keeps the id stored ledgers
+ * have (by block hash); a later one derives from the generation it compensates, since a chain flipping
+ * back to a fork would have the block hash repeat.
+ */
+const removalIdOf = (chainId: number, { id, recordedId, log }: StoredLog): string =>
+  recordedId === id ? logRemovedEventId(chainId, log.transactionHash, Number(log.logIndex), log.blockHash) : logRemovedAgainEventId(recordedId);
+
+const removalEvent = (removalId: string, { recordedId, log }: StoredLog): NewEvent =>
+  encodeEvent(removalId, { type: 'OrderbookLogRemoved', data: { ...log, logId: recordedId, reason: REORG_REASON } });
 
 const where = (log: RecordedLog): string => `block ${log.blockNumber} (${log.blockHash}), log index ${log.logIndex}`;
 
 /**
  * The same id (transaction, log index) must be the same log: what it says, not where it was
  * mined, since a reorg may re-mine the transaction into another block and the fill is the same.
+ * That holds for a log a reorg removed too: only the same log is recorded again.
  */
 function assertSameLog(stored: StoredLog, log: RecordedLog): void {
+  if (sameContent(stored.log, log)) return;
   const id = `log ${stored.id} (transaction ${log.transactionHash}, log index ${log.logIndex})`;
-  if (stored.removed) {
-    throw new LogConflict(`${id} is on chain again at ${where(log)}, but a reorg removed it from the ledger; its deterministic id cannot be recorded twice, so ingestion stops (see docs/chain-ingestion.md)`);
-  }
-  if (!sameContent(stored.log, log)) {
-    throw new LogConflict(`${id} is stored from ${where(stored.log)} with other content than the chain now has at ${where(log)}; ingestion stops (see docs/chain-ingestion.md)`);
-  }
+  const was = isRemoved(stored) ? 'was stored, until a reorg removed it,' : 'is stored';
+  throw new LogConflict(`${id} ${was} from ${where(stored.log)} with other content than the chain now has at ${where(log)}; ingestion stops (see docs/chain-ingestion.md)`);
 }

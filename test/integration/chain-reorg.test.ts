@@ -172,6 +172,62 @@ describe('chain reorgs', () => {
     expect(await storedNet(store, devnet.fold)).toEqual(await canonicalNet());
   });
 
+  it('a fill a reorg dropped is recorded again when its transaction is mined again, removed again by a second reorg, and recorded a third time; restarts rebuild the index', async () => {
+    const { store, service } = await follower();
+    await service.catchUp();
+    const before = (await storedLogs(store, devnet.stream)).length;
+    const t = await devnet.trader.take(fill('sell', 6n));
+    const c = await devnet.trader.clear(clearOf('tAAPL', 13n * E17, 'buy'));
+    const raws = [await rawTx(t.transactionHash), await rawTx(c.transactionHash)];
+    const ids = [idOf(t.transactionHash, 0), idOf(c.transactionHash, 0), idOf(c.transactionHash, 1)];
+    expect(await service.catchUp()).toMatchObject({ appended: 3 });
+    const net = await storedNet(store, devnet.fold);
+
+    /** Both transactions back in the mempool and mined again, each into a new block above the reorg. */
+    const mineAgain = async () => {
+      for (const raw of raws) await devnet.anvil.request('eth_sendRawTransaction', [raw]);
+      expect(await chainLogIds(devnet)).toEqual(expect.arrayContaining(ids));
+    };
+    const generations = async () => (await storedLogs(store, devnet.stream)).slice(before).map((e) => `${e.type === 'OrderbookLogRemoved' ? 'removed' : 'recorded'} ${ids.indexOf(idOf(e.transactionHash as Hex, Number(e.logIndex)))}`);
+
+    // Reorg 1 drops both blocks: the fills are taken back.
+    await devnet.anvil.reorg(2);
+    expect(await service.catchUp()).toMatchObject({ reorg: true, removed: 3 });
+    expect(await storedNet(store, devnet.fold)).toEqual(await canonicalNet());
+
+    // Mined again: the same logs (transaction, index, content) in other blocks, recorded again; the clear pairs again.
+    await mineAgain();
+    expect(await service.catchUp()).toMatchObject({ appended: 3, removed: 0 });
+    expect(await storedNet(store, devnet.fold)).toEqual(net);
+    expect(await storedNet(store, devnet.fold)).toEqual(await canonicalNet());
+
+    // A restarted ingester knows the logs recorded again from the stream: reorg 2 drops them, and it removes them.
+    const restarted = await IngesterService.start(store, devnet.settings(), testLog());
+    await devnet.anvil.reorg(2);
+    expect(await restarted.catchUp()).toMatchObject({ reorg: true, removed: 3 });
+    expect(await storedNet(store, devnet.fold)).toEqual(await canonicalNet());
+
+    // Another restart, then mined a third time: recorded again, under ids no earlier generation had.
+    const third = await IngesterService.start(store, devnet.settings(), testLog());
+    await mineAgain();
+    expect(await third.catchUp()).toMatchObject({ appended: 3, removed: 0 });
+    expect(await storedNet(store, devnet.fold)).toEqual(net);
+    expect(await storedNet(store, devnet.fold)).toEqual(await canonicalNet());
+    // The first ingester, behind the stream, finds them stored: nothing twice.
+    await service.catchUp();
+    expect(await generations()).toEqual([
+      ...['recorded 0', 'recorded 1', 'recorded 2'],
+      ...['removed 0', 'removed 1', 'removed 2'],
+      ...['recorded 0', 'recorded 1', 'recorded 2'],
+      ...['removed 0', 'removed 1', 'removed 2'],
+      ...['recorded 0', 'recorded 1', 'recorded 2'],
+    ]);
+    const eventIds: string[] = [];
+    for await (const e of store.readStream(devnet.stream)) eventIds.push(e.id);
+    expect(new Set(eventIds).size).toBe(eventIds.length);
+    expect(await storedNet(store, devnet.fold)).toEqual(await canonicalNet());
+  });
+
   it.each([
     ['by range', 0],
     ['by block hash', undefined],

@@ -9,7 +9,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { keccak256, stringToHex } from 'viem';
 import * as D from '../../src/domain/decimal.ts';
 import { LEDGER_PREFIXES, decodeEvent } from '../../src/domain/events.ts';
-import { logRemovedEventId } from '../../src/domain/ids.ts';
+import { logRecordedAgainEventId, logRemovedEventId } from '../../src/domain/ids.ts';
 import { ingesterSettings } from '../../src/chain/ingester-service.ts';
 import { tokensOfLog } from '../../src/chain/log-tokens.ts';
 import { ConfigError, loadConfig } from '../../src/config.ts';
@@ -366,13 +366,74 @@ describe('the ingestion path', () => {
     expect(await storedLogs(store, ingester.stream)).toHaveLength(1);
   });
 
-  it('a log a reorg removed cannot be recorded again under its id: a clear error', async () => {
+  it('a log a reorg removed that is on chain again is recorded again, as a new event; a later reorg removes that one', async () => {
+    const store = await memoryStore();
+    const ingester = ingesterOn(store);
+    const t1 = oS('0.6', 't1', 100n);
+    await ingester.appendCanonical([t1]);
+    expect(await ingester.reconcile({ from: 100n, to: 100n }, [])).toMatchObject({ removed: 1 });
+    expect(await storedNet(store, config)).toEqual({});
+
+    // Its transaction mined again a block later: recorded again (a restarted ingester, building its index from the stream).
+    expect(await ingesterOn(store).appendCanonical([remined(t1, 101n)])).toMatchObject({ appended: 1, alreadyIngested: 0 });
+    expect(await storedNet(store, config)).toEqual({ GME: '-0.6' });
+    // Delivered again, by either ingester: already ingested.
+    expect(await ingester.appendCanonical([remined(t1, 101n)])).toMatchObject({ appended: 0, alreadyIngested: 1 });
+    expect(await ingesterOn(store).appendCanonical([remined(t1, 101n)])).toMatchObject({ appended: 0, alreadyIngested: 1 });
+
+    // A second reorg drops it again, then the chain flips back to its first block: removed, recorded again, removed.
+    expect(await ingester.reconcile({ from: 101n, to: 101n }, [])).toMatchObject({ removed: 1 });
+    expect(await ingesterOn(store).reconcile({ from: 100n, to: 101n }, [t1])).toMatchObject({ appended: 1, removed: 0 });
+    expect(await storedNet(store, config)).toEqual({ GME: '-0.6' });
+    expect(await ingesterOn(store).reconcile({ from: 100n, to: 101n }, [])).toMatchObject({ removed: 1 });
+
+    const entries = await storedLogs(store, ingester.stream);
+    expect(marks(entries)).toEqual(['100:0', 'removed 100:0', '101:0', 'removed 101:0', '100:0', 'removed 100:0']);
+    const ids: string[] = [];
+    for await (const e of store.readStream(ingester.stream)) ids.push(e.id);
+    expect(new Set(ids).size).toBe(6);
+    expect(ids[2]).toBe(logRecordedAgainEventId(ids[1]!));
+    expect(entries[3]!.logId).toBe(ids[2]); // each removal names the generation it compensates
+    expect(entries[5]!.logId).toBe(ids[4]);
+    expect(await storedNet(store, config)).toEqual({});
+  });
+
+  it('a log recorded again together with its clear pairs again; two ingesters racing to record it again write it once', async () => {
+    const store = await memoryStore();
+    const clear = clearBuy('2.5', 'clear again', 101n);
+    await ingesterOn(store).appendCanonical([oS('0.6', 't0', 100n), ...clear]);
+    await ingesterOn(store).reconcile({ from: 101n, to: 101n }, []);
+    expect(await storedNet(store, config)).toEqual({ GME: '-0.6' });
+    const [a, b] = [ingesterOn(store), ingesterOn(store)];
+    await Promise.all([a.recentBlocks(), b.recentBlocks()]); // both index the stream as it is now
+    const back = clear.map((log) => remined(log, 103n));
+    const reports = await Promise.all([a.appendCanonical(back), b.appendCanonical(back)]);
+    expect(reports.map((r) => r.appended).sort()).toEqual([0, 2]);
+    expect(marks(await storedLogs(store, a.stream))).toEqual(['100:0', '101:0', '101:1', 'removed 101:0', 'removed 101:1', '103:0', '103:1']);
+    expect(await storedNet(store, config)).toEqual({ AAPL: '2.5', GME: '-0.6' });
+  });
+
+  it('a log a reorg removed that comes back with other content stops ingestion with a clear error', async () => {
     const store = await memoryStore();
     const ingester = ingesterOn(store);
     const t1 = oS('0.6', 't1', 100n);
     await ingester.appendCanonical([t1]);
     await ingester.reconcile({ from: 100n, to: 100n }, []);
-    await expect(ingesterOn(store).appendCanonical([remined(t1, 101n)])).rejects.toThrow(/is on chain again at block 101 .* but a reorg removed it/);
+    const changed = { ...remined(t1, 101n), data: oS('0.7', 'other', 101n).data };
+    await expect(ingesterOn(store).appendCanonical([changed])).rejects.toThrow(/was stored, until a reorg removed it, from block 100 .* with other content than the chain now has at block 101/);
+    expect(await storedLogs(store, ingester.stream)).toHaveLength(2);
+  });
+
+  it('ingest-file: a log a reorg removed is recorded again from another block, but not from the block it was removed from (the file predates the reorg)', async () => {
+    const store = await memoryStore();
+    const t1 = oS('0.6', 't1', 100n);
+    await ingesterOn(store).ingest([t1]);
+    await ingesterOn(store).reconcile({ from: 100n, to: 100n }, []);
+    expect(await ingesterOn(store).ingest([t1])).toEqual({ appended: 0, alreadyIngested: 1, outOfOrder: 0, tokensRecorded: 0 });
+    expect(await storedNet(store, config)).toEqual({});
+    expect(await ingesterOn(store).ingest([remined(t1, 102n)])).toEqual({ appended: 1, alreadyIngested: 0, outOfOrder: 0, tokensRecorded: 0 });
+    expect(marks(await storedLogs(store, ingesterOn(store).stream))).toEqual(['100:0', 'removed 100:0', '102:0']);
+    expect(await storedNet(store, config)).toEqual({ GME: '-0.6' });
   });
 
   it('a racer that falls behind its index while retrying appends nothing twice: it stops and follows the stream from its tail', async () => {

@@ -5,7 +5,7 @@
 import * as E from 'fp-ts/lib/Either.js';
 import { encodeAbiParameters, encodeEventTopics, keccak256, stringToHex, type Hex } from 'viem';
 import { decodeEvent, encodeEvent, streams, type Envelope, type EventData, type LedgerEventOf } from '../../src/domain/events.ts';
-import { logEventId, logRemovedEventId, uuidV5 } from '../../src/domain/ids.ts';
+import { logEventId, logRecordedAgainEventId, logRemovedAgainEventId, logRemovedEventId, uuidV5 } from '../../src/domain/ids.ts';
 import { afterClearEvent, clearV2Event, orderbookAbi, takeOrderV2Event, type ClearConfig, type ClearStateChange, type OrderV3 } from '../../src/domain/orderbook-abi.ts';
 import { asPosition, type Json } from '../../src/eventstore/port.ts';
 
@@ -162,14 +162,22 @@ export class History {
     return this.event(streams.hedgeControl(symbol), 'HedgingResumed', uuidV5(`resume:${symbol}:${this.position}`), { symbol, reason: 'test', at: '2025-01-01T00:00:00Z' });
   }
 
-  /** The reorg compensation for a recorded log: the original log, its id and a reason. */
-  logRemoved(log: Envelope<LedgerEventOf<'OrderbookLogRecorded'>>): Envelope {
+  /** The reorg compensation for a recorded log (first recorded, or recorded again): the original log, its id and a reason, under the ingester's id. */
+  logRemoved(log: Envelope<LedgerEventOf<'OrderbookLogRecorded'>>): Envelope<LedgerEventOf<'OrderbookLogRemoved'>> {
     const { chainId, transactionHash, logIndex, blockHash } = log.data;
-    const stored = encodeEvent(logRemovedEventId(chainId, transactionHash, Number(logIndex), blockHash), {
+    const first = log.id === logEventId(chainId, transactionHash, Number(logIndex));
+    const stored = encodeEvent(first ? logRemovedEventId(chainId, transactionHash, Number(logIndex), blockHash) : logRemovedAgainEventId(log.id), {
       type: 'OrderbookLogRemoved',
       data: { ...log.data, logId: log.id, reason: 'reorg' },
     });
-    return this.event(streams.orderbook(chainId, log.data.address), stored.type, stored.id, stored.data);
+    return this.event(streams.orderbook(chainId, log.data.address), stored.type, stored.id, stored.data) as Envelope<LedgerEventOf<'OrderbookLogRemoved'>>;
+  }
+
+  /** The removed log on chain again (its transaction mined again into `block`), recorded again under the ingester's id. */
+  logRecordedAgain(removal: Envelope<LedgerEventOf<'OrderbookLogRemoved'>>, block: bigint): Envelope<LedgerEventOf<'OrderbookLogRecorded'>> {
+    const { logId: _logId, reason: _reason, ...log } = removal.data;
+    const stored = encodeEvent(logRecordedAgainEventId(removal.id), { type: 'OrderbookLogRecorded', data: { ...log, blockNumber: block, blockHash: keccak256(stringToHex(`block ${block}`)) } });
+    return this.event(streams.orderbook(log.chainId, log.address), stored.type, stored.id, stored.data) as Envelope<LedgerEventOf<'OrderbookLogRecorded'>>;
   }
 
   /** Any event, stored and decoded like the others (its data as the store's JSON). */

@@ -152,7 +152,7 @@ export async function appendLogFile(ingester: Ingester, scan: FileScan, appended
 
 /**
  * Appends logs that agree with each other; one that contradicts a stored log (its id taken by other
- * content, or by a log a reorg removed) stops them at its block, the blocks before it appended
+ * content, removed by a reorg or not) stops them at its block, the blocks before it appended
  * first, one by one (only then: a delivery in one append is what makes a file fast).
  */
 async function ingestUpToConflict(logs: readonly RecordedLog[], ingest: (logs: readonly RecordedLog[]) => Promise<void>): Promise<void> {

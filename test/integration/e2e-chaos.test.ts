@@ -257,7 +257,8 @@ async function chaosRun(seed: number): Promise<void> {
     const liveIds = async () => {
       const entries = await stack.events({ prefixes: ['orderbook-'] });
       const removed = new Set(entries.flatMap((e) => (e.type === 'OrderbookLogRemoved' ? [e.data.logId] : [])));
-      return entries.filter((e) => e.type === 'OrderbookLogRecorded' && !removed.has(e.id)).map((e) => e.id);
+      // By the log's own id: a log recorded again after a removal has another event id (docs/chain-ingestion.md, "Reorgs").
+      return entries.flatMap((e) => (e.type === 'OrderbookLogRecorded' && !removed.has(e.id) ? [logEventId(e.data.chainId, e.data.transactionHash, Number(e.data.logIndex))] : []));
     };
     let unsettled = 'not checked yet';
     const settled = await until(

@@ -24,15 +24,16 @@
  */
 import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { encodeFunctionData, type Hex } from 'viem';
+import { encodeFunctionData } from 'viem';
 import * as D from '../../src/domain/decimal.ts';
 import { decodeEvent } from '../../src/domain/events.ts';
 import { logEventId } from '../../src/domain/ids.ts';
 import { SqliteEventStore } from '../../src/eventstore/sqlite.ts';
-import { devnetClients, orderbookAbi, takeArgs, type DevTokenName } from '../../src/chain/devnet/index.ts';
+import { orderbookAbi, takeArgs, type DevTokenName } from '../../src/chain/devnet/index.ts';
 import { E2eStack, EQUITY_TOKENS, OUR_OWNER, SYMBOLS, fillOf } from '../support/e2e-stack.ts';
 import { until } from '../support/until.ts';
 import { machine, peakRssMb, printTable } from './machine.ts';
+import { minedSender } from './mined.ts';
 
 const { values } = parseArgs({ options: { trades: { type: 'string', default: '500' }, modes: { type: 'string', default: 'polling,websocket' } } });
 const TRADES = Number(values.trades);
@@ -110,21 +111,13 @@ async function runMode(mode: 'polling' | 'websocket'): Promise<Sample[]> {
     const service = await stack.spawn();
     await service.ready();
     watch = new StoreWatch(stack.storeFile);
-    const { publicClient, walletClient } = devnetClients(stack.anvil.rpcUrl, stack.deployment.chainId);
+    const sendMined = minedSender(stack.anvil.rpcUrl, stack.deployment.chainId, stack.deployment.orderbook);
 
     const send = async (token: DevTokenName, symbol: string, side: 'buy' | 'sell'): Promise<{ logId: string; mined: number }> => {
       const fill = fillOf(OUR_OWNER, side, token, symbol, D.ONE);
-      const data = encodeFunctionData({ abi: orderbookAbi, functionName: 'takeOrder', args: takeArgs(stack.deployment, fill) });
-      const hash: Hex = await walletClient.sendTransaction({ to: stack.deployment.orderbook, data });
-      let mined = Date.now();
-      let receipt = await publicClient.getTransactionReceipt({ hash }).catch(() => null);
-      while (receipt === null) {
-        await sleep(1);
-        receipt = await publicClient.getTransactionReceipt({ hash }).catch(() => null);
-        mined = Date.now();
-      }
+      const { hash, receipt, mined } = await sendMined(encodeFunctionData({ abi: orderbookAbi, functionName: 'takeOrder', args: takeArgs(stack.deployment, fill) }));
       const [log] = receipt.logs;
-      if (receipt.status !== 'success' || log === undefined) throw new Error(`trade ${hash} reverted or logged nothing`);
+      if (log === undefined) throw new Error(`trade ${hash} logged nothing`);
       return { logId: logEventId(stack.deployment.chainId, hash, log.logIndex), mined };
     };
 

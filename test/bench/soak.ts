@@ -32,10 +32,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { encodeFunctionData, type Hex } from 'viem';
 import * as D from '../../src/domain/decimal.ts';
 import { logEventId } from '../../src/domain/ids.ts';
-import { clearArgs, devnetClients, orderbookAbi, takeArgs } from '../../src/chain/devnet/index.ts';
+import { clearArgs, orderbookAbi, takeArgs } from '../../src/chain/devnet/index.ts';
 import { lcg } from '../../src/seeded-random.ts';
 import { E2eStack, EQUITY_TOKENS, OUR_OWNER, SYMBOLS, TAKER, fillOf, type ServiceProcess } from '../support/e2e-stack.ts';
 import { machine, printTable } from './machine.ts';
+import { minedSender } from './mined.ts';
 
 const { values } = parseArgs({
   options: {
@@ -119,19 +120,11 @@ async function main(): Promise<number> {
     const service = await stack.spawn();
     await service.ready(60_000);
     const pid = service.pid!;
-    const { publicClient, walletClient } = devnetClients(stack.anvil.rpcUrl, stack.deployment.chainId);
+    const sendMined = minedSender(stack.anvil.rpcUrl, stack.deployment.chainId, stack.deployment.orderbook);
 
     /** Sends a transaction and stamps its logs with the time it was mined (as bench:e2e does). */
     const send = async (data: Hex): Promise<void> => {
-      const hash: Hex = await walletClient.sendTransaction({ to: stack.deployment.orderbook, data });
-      let mined = Date.now();
-      let receipt = await publicClient.getTransactionReceipt({ hash }).catch(() => null);
-      while (receipt === null) {
-        await sleep(1);
-        receipt = await publicClient.getTransactionReceipt({ hash }).catch(() => null);
-        mined = Date.now();
-      }
-      if (receipt.status !== 'success') throw new Error(`trade ${hash} reverted`);
+      const { hash, receipt, mined } = await sendMined(data);
       for (const log of receipt.logs) minedAt.set(logEventId(stack.deployment.chainId, hash, log.logIndex), mined);
     };
     const trade = async (): Promise<void> => {

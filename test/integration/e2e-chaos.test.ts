@@ -3,11 +3,16 @@
  * flaky RPC proxy (500s, dropped connections, delays, refused ranges) and hedges at the Schwab
  * simulator with its faults on (500s, ambiguous placements, 429s, timeouts, dropped polls, rejected
  * and partly filled orders), while the test sends trades, reorganises the chain under the ledger
- * (anvil_reorg dropping or moving fills it has ingested and maybe hedged, anvil_rollback), and
- * SIGKILLs and restarts the service at seeded random moments. Once everything settles:
+ * (anvil_reorg dropping or moving fills it has ingested and maybe hedged, anvil_rollback), sends
+ * dropped transactions of ours again as a mempool does (eth_sendRawTransaction of the signed
+ * transaction: right after the reorg, once the ledger has removed them, or after the next restart;
+ * some dropped again by a reorg right after, some never sent again), and SIGKILLs and restarts the
+ * service at seeded random moments. Once everything settles:
  *
  * - the orderbook stream holds every log of the canonical chain once and nothing else live: each
- *   log it recorded is either on chain or compensated (OrderbookLogRemoved) once;
+ *   log it recorded is either on chain or compensated (OrderbookLogRemoved) once; every event id
+ *   is unique, and each log's generations alternate recorded, removed, recorded… starting with
+ *   recorded, each removal naming the recording before it (docs/chain-ingestion.md, "Reorgs", step 5);
  * - per symbol, the ledger's net minus what the simulator filled equals the onchain exposure of the
  *   canonical chain, computed from the fills the test sent whose transactions the chain still has,
  *   and equal to a fresh ingestion of the chain from scratch (as chain-reorg.test.ts compares);
@@ -74,7 +79,16 @@ const SCRIPTS: readonly Script[] = [
 /** One fill of our order: its symbol and how it moves the onchain exposure (received equity: +). */
 interface OurFill { readonly symbol: string; readonly delta: D.Decimal }
 
-interface Stats { trades: number; ours: number; reorgs: number; rollbacks: number; dropped: number; moved: number; insertedByOthers: number; followUps: number; kills: number; sigterms: number; scripts: number }
+interface Stats {
+  trades: number; ours: number; reorgs: number; rollbacks: number; dropped: number; moved: number; insertedByOthers: number; followUps: number; kills: number; sigterms: number; scripts: number;
+  /** Dropped transactions of ours sent again: in all, right after their reorg, after a restart; dropped again by a later reorg; never sent again. */
+  resent: number; resentAtOnce: number; resentAfterRestart: number; droppedAgain: number; redrops: number; abandoned: number;
+}
+
+/** A transaction of ours a reorg or rollback dropped, signed: what eth_sendRawTransaction sends again (anvil forgets it once dropped). */
+interface DroppedTx { readonly hash: Hex; readonly raw: Hex; readonly nonce: number }
+/** When dropped transactions are sent again: once the ledger holds none of their logs live, or after the service's next restart. */
+type ResendWhen = 'removed' | 'restart';
 
 /** The error the service logged before it stopped on its own, named for the report. */
 function whyStopped(service: ServiceProcess): string {
@@ -88,7 +102,10 @@ async function chaosRun(seed: number): Promise<void> {
   const random = mulberry32(seed);
   const stack = await E2eStack.start({ simSeed: seed });
   let proxy: RpcProxy | undefined;
-  const stats: Stats = { trades: 0, ours: 0, reorgs: 0, rollbacks: 0, dropped: 0, moved: 0, insertedByOthers: 0, followUps: 0, kills: 0, sigterms: 0, scripts: 0 };
+  const stats: Stats = {
+    trades: 0, ours: 0, reorgs: 0, rollbacks: 0, dropped: 0, moved: 0, insertedByOthers: 0, followUps: 0, kills: 0, sigterms: 0, scripts: 0,
+    resent: 0, resentAtOnce: 0, resentAfterRestart: 0, droppedAgain: 0, redrops: 0, abandoned: 0,
+  };
   try {
     const { anvil, deployment, trader, sim } = stack;
     proxy = await startRpcProxy(anvil.rpcUrl, seed, { error500: 0.05, drop: 0.03, delay: 0.15, delayMs: 80, maxLogRange: 8 });
@@ -117,8 +134,21 @@ async function chaosRun(seed: number): Promise<void> {
       return { fill: fillOf(owner, random() < 0.5 ? 'sell' : 'buy', token, symbol, shares), symbol };
     };
 
+    /** Another account's fill of our order, sent from it: our account's next nonce stays free for the dropped transactions. */
+    const takeByOther = async () => {
+      const { fill, symbol } = randomFill(OUR_OWNER);
+      const data = encodeFunctionData({ abi: orderbookAbi, functionName: 'takeOrder', args: takeArgs(deployment, fill) });
+      const hash = await anvil.request<Hex>('eth_sendTransaction', [{ from: TAKER, to: deployment.orderbook, data }]);
+      const receipt = await until(() => anvil.request<{ status: Hex } | null>('eth_getTransactionReceipt', [hash]).then((r) => r ?? undefined), 'the other account\'s take mined', 10_000);
+      expect(receipt.status, 'the other account\'s take succeeded').toBe('0x1');
+      fills.set(hash, [ourFill(fill, symbol)]);
+      stats.trades++;
+    };
+
     /** A trade like the demo's: mostly takes of our order, some clears with us as bob, some other owners' takes. */
     const trade = async () => {
+      // Dropped transactions of ours wait to be sent again: a new one of our account would take their nonce.
+      if (resend !== undefined) return takeByOther();
       if (random() < 0.1) {
         sim.control.setScript(pick(SCRIPTS), { next: 1 });
         stats.scripts++;
@@ -150,6 +180,77 @@ async function chaosRun(seed: number): Promise<void> {
     /** After a shift: the other account's fill to wait for before the second reorg ('next': the chain's newest log). */
     let followUp: Hex | 'next' | undefined;
     const rawTx = (hash: Hex) => anvil.request<Hex>('eth_getRawTransactionByHash', [hash]);
+    type Block = { transactions: { hash: Hex; from: string; nonce: Hex }[] };
+    const blockAt = (n: number) => anvil.request<Block>('eth_getBlockByNumber', [`0x${n.toString(16)}`, true]);
+    /** Our account's transactions in the blocks from..to, signed, read before a reorg or rollback drops them. */
+    const oursIn = async (from: number, to: number): Promise<DroppedTx[]> => {
+      const blocks = await Promise.all(Array.from({ length: to - from + 1 }, (_, i) => blockAt(from + i)));
+      const txs = blocks.flatMap((b) => b.transactions).filter((tx) => tx.from.toLowerCase() === dev);
+      return Promise.all(txs.map(async (tx) => ({ hash: tx.hash, raw: await rawTx(tx.hash), nonce: Number(tx.nonce) })));
+    };
+
+    // ---- dropped transactions of ours sent again, as a mempool does after a reorg ----
+    /** Dropped transactions waiting to be sent again (in nonce order: the next nonce of our account is the first one's). */
+    let resend: { txs: DroppedTx[]; when: ResendWhen; restarts: number } | undefined;
+    /** Our transactions sent again at least once: one of them dropped once more counts as dropped again. */
+    const sentAgain = new Set<Hex>();
+    /** After a resend: the number of blocks on top holding only the transactions sent again, for a reorg to drop them again. */
+    let redrop: number | undefined;
+    let restarts = 0;
+
+    /** Sends the waiting transactions again, each mined alone into a new block (automine), in nonce order. */
+    const sendAgain = async () => {
+      const txs = resend?.txs ?? [];
+      resend = undefined;
+      for (const tx of txs) {
+        const hash = await anvil.request<Hex>('eth_sendRawTransaction', [tx.raw]);
+        expect(hash, 'a transaction sent again keeps its hash').toBe(tx.hash);
+        await until(() => anvil.request<{ status: Hex } | null>('eth_getTransactionReceipt', [hash]).then((r) => r ?? undefined), 'a transaction sent again mined', 10_000);
+        sentAgain.add(tx.hash);
+      }
+      stats.resent += txs.length;
+      return txs.length;
+    };
+
+    /**
+     * Our transactions a reorg or rollback just dropped: sent again right away (before the ledger saw the reorg), later (once
+     * the ledger has removed them, or after the next restart), or never; added to those already waiting, in nonce order.
+     */
+    const dropped = async (txs: readonly DroppedTx[], canResendAtOnce: boolean) => {
+      if (txs.length === 0) return;
+      stats.droppedAgain += txs.filter((tx) => sentAgain.has(tx.hash)).length;
+      const waiting = [...(resend?.txs ?? []), ...txs].sort((a, b) => a.nonce - b.nonce);
+      const roll = random();
+      if (roll < 0.2) {
+        // Never sent again: our account trades on from the chain's nonce.
+        stats.abandoned += waiting.length;
+        resend = undefined;
+      } else if (roll < 0.45 && canResendAtOnce) {
+        resend = { txs: waiting, when: 'removed', restarts };
+        stats.resentAtOnce += await sendAgain();
+        if (random() < 0.3) redrop = waiting.length;
+      } else {
+        resend = { txs: waiting, when: random() < 0.6 ? 'removed' : 'restart', restarts };
+      }
+    };
+
+    /** The ledger holds no log of these transactions live (every one recorded was removed since): checked on the stream. */
+    const noneLive = async (hashes: ReadonlySet<Hex>) => {
+      const latest = new Map<string, string>();
+      for (const e of await stack.events({ prefixes: ['orderbook-'] })) {
+        if ((e.type === 'OrderbookLogRecorded' || e.type === 'OrderbookLogRemoved') && hashes.has(e.data.transactionHash as Hex)) latest.set(`${e.data.transactionHash}:${e.data.logIndex}`, e.type);
+      }
+      return [...latest.values()].every((type) => type === 'OrderbookLogRemoved');
+    };
+
+    /** The waiting transactions are sent again when their moment has come: the ledger removed them, or the service restarted. */
+    const resendDue = async (): Promise<boolean> => {
+      if (resend === undefined) return false;
+      if (resend.when === 'restart') return restarts > resend.restarts;
+      const hashes = new Set(resend.txs.map((tx) => tx.hash));
+      await until(async () => !current().alive || (await noneLive(hashes)), 'the dropped transactions removed from the ledger', 5_000, 100).catch(() => undefined);
+      return true;
+    };
 
     /** anvil_reorg of the last blocks: our transactions there dropped, or a prefix of them re-mined (maybe elsewhere), maybe a fill of our order by another account above them. */
     const reorg = async () => {
@@ -159,14 +260,17 @@ async function chaosRun(seed: number): Promise<void> {
       const depth = 1 + Math.floor(random() * maxDepth);
       if (random() < 0.25) {
         const rollback = Math.min(depth, 2);
+        const gone = await oursIn(head - rollback + 1, head);
         await anvil.rollback(rollback);
         stats.rollbacks++;
+        stats.dropped += gone.length;
+        await dropped(gone, true);
         return;
       }
-      const blocks = await Promise.all(
-        Array.from({ length: depth }, (_, i) => anvil.request<{ transactions: { hash: Hex; from: string }[] }>('eth_getBlockByNumber', [`0x${(head - depth + 1 + i).toString(16)}`, true])),
+      const blocks = await Promise.all(Array.from({ length: depth }, (_, i) => blockAt(head - depth + 1 + i)));
+      const ours = await Promise.all(
+        blocks.flatMap((b, offset) => b.transactions.filter((tx) => tx.from.toLowerCase() === dev).map(async (tx) => ({ hash: tx.hash, offset, raw: await rawTx(tx.hash), nonce: Number(tx.nonce) }))),
       );
-      const ours = blocks.flatMap((b, offset) => b.transactions.filter((tx) => tx.from.toLowerCase() === dev).map((tx) => ({ hash: tx.hash, offset })));
       // Re-mined in nonce order (a later one without the earlier is invalid), each alone in its block.
       // Either a random prefix into random blocks, or (shift) the first one alone into the reorg's last block, above the
       // other account's fill, then dropped by a second reorg right after: a log re-mined past a new log, then gone.
@@ -174,7 +278,7 @@ async function chaosRun(seed: number): Promise<void> {
       const keep = shift ? 1 : random() < 0.35 ? 0 : Math.floor(random() * (ours.length + 1));
       const offsets = shift ? [depth - 1] : Array.from({ length: depth }, (_, i) => i).sort(() => random() - 0.5).slice(0, keep).sort((a, b) => a - b);
       const kept = ours.slice(0, keep);
-      const txs: { tx: Hex | { from: Hex; to: Hex; data: Hex }; blockOffset: number }[] = await Promise.all(kept.map(async (k, i) => ({ tx: await rawTx(k.hash), blockOffset: offsets[i]! })));
+      const txs: { tx: Hex | { from: Hex; to: Hex; data: Hex }; blockOffset: number }[] = kept.map((k, i) => ({ tx: k.raw, blockOffset: offsets[i]! }));
       stats.dropped += ours.length - keep;
       stats.moved += kept.filter((k, i) => k.offset !== offsets[i]).length;
       // Another account's fill of our order, alone in a block none of ours is re-mined into.
@@ -199,6 +303,8 @@ async function chaosRun(seed: number): Promise<void> {
         // The second reorg waits for the ledger to have the fill: it has then reconciled the first.
         if (followUp !== undefined) followUp = hash!;
       }
+      // The dropped ones may go back into the chain, but not before the shifted one's second reorg.
+      await dropped(ours.slice(keep), !shift);
     };
 
     // ---- the chaos: trades and reorgs on one side, kills and restarts on the other ----
@@ -210,9 +316,30 @@ async function chaosRun(seed: number): Promise<void> {
         if (followUp !== undefined) {
           await ingested(current(), followUp === 'next' ? undefined : { transactionHash: followUp, logIndex: '0x0' });
           followUp = undefined;
+          const head = Number(await anvil.request<Hex>('eth_blockNumber'));
+          const gone = await oursIn(head, head);
           await anvil.reorg(1);
           stats.reorgs++;
           stats.followUps++;
+          stats.dropped += gone.length;
+          await dropped(gone, true);
+        } else if (redrop !== undefined) {
+          // The transactions just sent again, dropped again (after the ledger recorded them, or before).
+          if (random() < 0.6) await ingested(current());
+          const depth = redrop;
+          redrop = undefined;
+          const head = Number(await anvil.request<Hex>('eth_blockNumber'));
+          const gone = await oursIn(head - depth + 1, head);
+          await anvil.reorg(depth);
+          stats.reorgs++;
+          stats.redrops++;
+          stats.dropped += gone.length;
+          await dropped(gone, true);
+        } else if (await resendDue()) {
+          const afterRestart = resend?.when === 'restart';
+          const sent = await sendAgain();
+          if (afterRestart) stats.resentAfterRestart += sent;
+          if (random() < 0.3) redrop = sent;
         } else if (random() < 0.15) {
           await ingested(current());
           await reorg();
@@ -238,11 +365,14 @@ async function chaosRun(seed: number): Promise<void> {
           stats.kills++;
         }
         service = await stack.spawn(env);
+        restarts++;
       }
     } finally {
       killing = false;
       await chain;
     }
+    // Transactions still waiting are sent again now (our account's last trade would take their nonce).
+    if (resend !== undefined) await sendAgain();
 
     // The last word: a trade of ours after the last kill, then blocks past any rollback's old head.
     const last = fillOf(OUR_OWNER, 'buy', 'tGME', 'GME', D.parse('2'));
@@ -295,6 +425,24 @@ async function chaosRun(seed: number): Promise<void> {
     for (const id of removedIds) expect(recordedIds).toContain(id);
     expect(new Set(await liveIds())).toEqual(new Set(await onchainIds()));
     expect(removedIds.length, 'the reorgs took back fills the ledger had recorded').toBeGreaterThan(0);
+    // Every event id of the stream once, whichever generation it is of.
+    const eventIds = entries.map((e) => e.id);
+    expect(eventIds.filter((id, i) => eventIds.indexOf(id) !== i), 'event ids of the orderbook stream that repeat').toEqual([]);
+    // Each log's generations (by the log's own id) alternate recorded, removed, recorded…, starting recorded; each removal names the recording before it.
+    const generations = new Map<string, { type: string; id: string; logId?: string }[]>();
+    for (const e of entries) {
+      if (e.type !== 'OrderbookLogRecorded' && e.type !== 'OrderbookLogRemoved') continue;
+      const key = logEventId(e.data.chainId, e.data.transactionHash, Number(e.data.logIndex));
+      generations.set(key, [...(generations.get(key) ?? []), { type: e.type, id: e.id, ...(e.type === 'OrderbookLogRemoved' && { logId: e.data.logId }) }]);
+    }
+    for (const [key, gens] of generations) {
+      const shown = gens.map((g) => (g.type === 'OrderbookLogRecorded' ? 'recorded' : 'removed'));
+      expect(shown, `the generations of log ${key}`).toEqual(shown.map((_, i) => (i % 2 === 0 ? 'recorded' : 'removed')));
+      gens.forEach((g, i) => {
+        if (g.type === 'OrderbookLogRemoved') expect(g.logId, `removal ${i} of log ${key} names the recording before it`).toBe(gens[i - 1]!.id);
+      });
+    }
+    const recordedAgain = [...generations.values()].filter((gens) => gens.length > 2).length;
 
     // Onchain exposure per symbol: the fills the test sent whose transactions the chain still has.
     const canonicalTxs = new Set<string>((await onchainLogs()).map((l) => l.transactionHash));
@@ -363,7 +511,9 @@ async function chaosRun(seed: number): Promise<void> {
     const injected = Object.fromEntries(proxy.injected);
     console.info(
       `chaos (seed ${seed}): ${stats.kills} kills, ${stats.sigterms} SIGTERMs; ${stats.trades} trades (${stats.ours} of ours), ${stats.reorgs} reorgs (${stats.dropped} of our transactions dropped, ${stats.moved} moved, ` +
-        `${stats.insertedByOthers} fills inserted by another account, ${stats.followUps} reorgs of a shifted top right after), ${stats.rollbacks} rollbacks; ${removedIds.length} logs removed of ${recordedIds.length} recorded; ` +
+        `${stats.insertedByOthers} fills inserted by another account, ${stats.followUps} reorgs of a shifted top right after), ${stats.rollbacks} rollbacks; ` +
+        `${stats.resent} dropped transactions sent again (${stats.resentAtOnce} right after their reorg, ${stats.resentAfterRestart} after a restart; ${stats.droppedAgain} dropped again, ${stats.redrops} reorgs of those just sent again), ${stats.abandoned} never sent again; ` +
+        `${removedIds.length} logs removed of ${recordedIds.length} recorded (${recordedAgain} logs recorded again); ` +
         `${commands.length} hedge commands (${hedges.filter((h) => h.status === 'failed').length} failed, ${stats.scripts} scripted); RPC faults ${JSON.stringify(injected)}; broker requests ${JSON.stringify(sim.control.counters().requests)}`,
     );
   } finally {

@@ -43,25 +43,37 @@ export class NewHeads {
     let unwatch = () => {};
     let retry: NodeJS.Timeout | undefined;
     let failures = 0;
+    let stopped = false;
+    const failed = (error: Error) => {
+      if (stopped || retry !== undefined) return; // one failure can report several errors
+      const delayMs = backoffDelay(failures++, RESUBSCRIBE_MS);
+      log.warn({ endpoint: endpointLabel(url), error: error.message.split('\n')[0], retryInMs: Math.round(delayMs) }, 'newHeads subscription failed; polling meanwhile');
+      unwatch();
+      closeDeadSockets([url]);
+      retry = setTimeout(() => ((retry = undefined), start()), delayMs);
+    };
     const start = () => {
       const client = createPublicClient({ transport: webSocket(url, { retryCount: 0, reconnect: false }) });
-      unwatch = client.watchBlockNumber({
-        onBlockNumber: () => {
-          failures = 0;
-          this.wake?.();
+      // The socket first, then the subscription on it: viem keeps a socket (where closeSockets finds it) only once it is
+      // open, so one still connecting when this is closed would open afterwards and stay open, keeping the process alive
+      // (a SIGTERM right after start then ran into the shutdown timeout). Closed meanwhile, it is closed once open.
+      client.transport.getRpcClient().then(
+        (socket) => {
+          if (stopped) return socket.close();
+          unwatch = client.watchBlockNumber({
+            onBlockNumber: () => {
+              failures = 0;
+              this.wake?.();
+            },
+            onError: failed,
+          });
         },
-        onError: (error) => {
-          if (retry !== undefined) return; // one failure can report several errors
-          const delayMs = backoffDelay(failures++, RESUBSCRIBE_MS);
-          log.warn({ endpoint: endpointLabel(url), error: error.message.split('\n')[0], retryInMs: Math.round(delayMs) }, 'newHeads subscription failed; polling meanwhile');
-          unwatch();
-          closeDeadSockets([url]);
-          retry = setTimeout(() => ((retry = undefined), start()), delayMs);
-        },
-      });
+        (error: unknown) => failed(error instanceof Error ? error : new Error(String(error))),
+      );
     };
     start();
     return () => {
+      stopped = true;
       clearTimeout(retry);
       retry = undefined;
       unwatch();

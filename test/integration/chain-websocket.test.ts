@@ -10,6 +10,7 @@ import { NewHeads } from '../../src/chain/new-heads.ts';
 import { startAnvil, type Anvil } from '../../src/chain/devnet/index.ts';
 import { tcpProxy, type TcpProxy } from '../support/tcp-proxy.ts';
 import { testLog } from '../support/test-log.ts';
+import { until } from '../support/until.ts';
 
 let anvil: Anvil;
 let proxy: TcpProxy;
@@ -54,5 +55,20 @@ it('after a websocket was down for 12 s, a call made meanwhile succeeds within s
   } finally {
     heads.close();
     rpc.close();
+  }
+});
+
+it('new heads closed while the websocket still connects: the socket is closed once it opens, not left to keep the process alive', async () => {
+  // A SIGTERM right after the service started (the ingester's first step) had the process live on, its roles stopped,
+  // until the shutdown timeout (exit 1): the socket opened after close() was never closed.
+  const own = await tcpProxy(anvil.port);
+  try {
+    const heads = new NewHeads(`ws://127.0.0.1:${own.port}`, testLog());
+    heads.close();
+    await until(() => own.accepted > 0, 'the subscription to connect');
+    await until(() => own.open === 0, 'the socket opened after close() to be closed', 10_000);
+    expect(own.accepted).toBe(1);
+  } finally {
+    await own.close();
   }
 });

@@ -6,14 +6,22 @@ export interface TcpProxy {
   readonly port: number;
   /** Down: open connections are cut and new ones closed at once; up: new ones pass again. */
   setDown(down: boolean): void;
+  /** Client connections accepted so far, and those still open. */
+  readonly accepted: number;
+  readonly open: number;
   close(): Promise<void>;
 }
 
 export async function tcpProxy(targetPort: number): Promise<TcpProxy> {
   const sockets = new Set<Socket>();
+  const clients = new Set<Socket>();
   let down = false;
+  let accepted = 0;
   const server = createServer((client) => {
     if (down) return void client.destroy();
+    accepted++;
+    clients.add(client);
+    client.on('close', () => clients.delete(client));
     const upstream = connect(targetPort, '127.0.0.1');
     const end = () => {
       client.destroy();
@@ -31,6 +39,12 @@ export async function tcpProxy(targetPort: number): Promise<TcpProxy> {
   const cutAll = () => sockets.forEach((socket) => socket.destroy());
   return {
     port: (server.address() as AddressInfo).port,
+    get accepted() {
+      return accepted;
+    },
+    get open() {
+      return clients.size;
+    },
     setDown(value) {
       down = value;
       if (down) cutAll();

@@ -221,7 +221,38 @@ export const isWebSocket = (url: string): boolean => /^wss?:/.test(url);
  * newHeads subscription does the same (new-heads.ts).
  */
 const transportOf = (url: string, timeout: number): Transport =>
-  isWebSocket(url) ? webSocket(url, { retryCount: 0, timeout, reconnect: false }) : http(url, { retryCount: 0, timeout });
+  isWebSocket(url) ? connectingOnce(url, webSocket(url, { retryCount: 0, timeout, reconnect: false })) : http(url, { retryCount: 0, timeout });
+
+/**
+ * Sockets still connecting, by URL. viem keeps a socket where closeSockets finds it (socketClientCache) only once it is
+ * open: one closed while connecting (a SIGTERM during the ingester's start, its eth_chainId call aborted) opened
+ * afterwards and stayed open, keeping the process alive until the shutdown timeout (exit 1). And a second call made
+ * while the first one's socket connects, in another tick, had viem open another socket, the first one then out of
+ * the cache and never closed. So every call waits for the URL's socket to be open first, calls sharing one connection
+ * (a connection that fails is left to the call itself, which then reports it as viem does).
+ */
+const connecting = new Map<string, Promise<{ close(): void }>>();
+
+function connectingOnce(url: string, transport: Transport): Transport {
+  return (params) => {
+    const made = transport(params);
+    const open = (): Promise<{ close(): void }> => {
+      const pending = connecting.get(url);
+      if (pending !== undefined) return pending;
+      const connected = (made.value as { getRpcClient(): Promise<{ close(): void }> }).getRpcClient().finally(() => {
+        if (connecting.get(url) === connected) connecting.delete(url);
+      });
+      connecting.set(url, connected);
+      return connected;
+    };
+    const request: typeof made.request = async (args, options) => {
+      // A socket that cannot connect is the call's own failure, in viem's terms (retried like any transport failure).
+      await open().catch(() => undefined);
+      return made.request(args, options);
+    };
+    return { ...made, request };
+  };
+}
 
 /**
  * HTTP endpoints first (cheaper for large answers), websockets after; viem falls back in that
@@ -434,6 +465,8 @@ export class ChainRpc {
 /** viem shares one socket per websocket URL and options; close every one open to these URLs. */
 export function closeSockets(urls: readonly string[]): void {
   for (const socket of socketClientCache.values()) if (urls.includes(socket.url)) socket.close();
+  // Those still connecting, once open (see `connecting`).
+  for (const [url, pending] of connecting) if (urls.includes(url)) pending.then((socket) => socket.close(), () => undefined);
 }
 
 /** Closes (and so forgets) the sockets to these URLs that are no longer open: the next call opens a new one. */

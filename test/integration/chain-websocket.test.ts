@@ -72,3 +72,21 @@ it('new heads closed while the websocket still connects: the socket is closed on
     await own.close();
   }
 });
+
+it('an RPC connection aborted while its websocket still connects: the socket is closed once it opens', async () => {
+  // A SIGTERM while the ingester's start asked eth_chainId had the process live on until the shutdown timeout (exit 1).
+  const own = await tcpProxy(anvil.port);
+  try {
+    own.hold(true);
+    const abort = new AbortController();
+    const connecting = ChainRpc.connect({ urls: [`ws://127.0.0.1:${own.port}`], chainId: anvil.chainId, deadlineMs: 30_000, log: testLog(), signal: abort.signal });
+    await until(() => own.accepted > 0, 'the endpoint to be connected to');
+    abort.abort();
+    await expect(connecting).rejects.toThrow();
+    own.hold(false);
+    await until(() => own.open === 0, 'the socket opened after the abort to be closed', 10_000);
+    expect(own.accepted).toBe(1);
+  } finally {
+    await own.close();
+  }
+});

@@ -13,6 +13,7 @@ import type { EventStore } from '../../src/eventstore/port.ts';
 import { OURS, chainLogIds, clearOf, expectedNet, mineEmpty, startDevnet, storedLogs, storedNet, type Devnet, type StoredEntry } from '../support/chain-fixture.ts';
 import { startRpcProxy } from '../support/chain-proxy.ts';
 import { testLog } from '../support/test-log.ts';
+import { until } from '../support/until.ts';
 
 const E17 = 10n ** 17n;
 const fill = (side: 'sell' | 'buy', tenths: bigint, equityToken: Fill['equityToken'] = 'tGME'): Fill => ({ owner: OURS, side, equityToken, shares: tenths * E17, usdc: tenths * 2_000_000n });
@@ -186,7 +187,11 @@ describe('chain reorgs', () => {
     /** Both transactions back in the mempool and mined again, each into a new block above the reorg. */
     const mineAgain = async () => {
       for (const raw of raws) await devnet.anvil.request('eth_sendRawTransaction', [raw]);
-      expect(await chainLogIds(devnet)).toEqual(expect.arrayContaining(ids));
+      // anvil may answer the send before its automine has mined the block (seen under load in CI).
+      await until(async () => {
+        const chain = await chainLogIds(devnet);
+        return ids.every((id) => chain.includes(id));
+      }, 'the transactions sent again to be mined');
     };
     const generations = async () => (await storedLogs(store, devnet.stream)).slice(before).map((e) => `${e.type === 'OrderbookLogRemoved' ? 'removed' : 'recorded'} ${ids.indexOf(idOf(e.transactionHash as Hex, Number(e.logIndex)))}`);
 

@@ -57,6 +57,7 @@ const WEBSOCKET = process.env['CHAOS_WEBSOCKET'] === '1';
 
 interface Position { symbol: string; net: string; pending: unknown; halted: boolean }
 interface Hedge { commandId: string; symbol: string; side: string; quantity: string; status: string; filledQuantity: string | null }
+interface Status { head: string | null; follower: { caughtUp: boolean }; checkpoints: Record<string, { caughtUp: boolean }> }
 
 /** Faults the simulator answers with, each call drawing from its seeded generator. */
 const BROKER_FAULTS: readonly { endpoint: 'place' | 'getOrder' | 'listOrders'; fault: Fault; probability: number }[] = [
@@ -394,17 +395,22 @@ async function chaosRun(seed: number): Promise<void> {
     const settled = await until(
       async () => {
         if (!service.alive) return { stopped: true as const };
+        // The API's answers are its fold's, which follows the store: read at one head it had folded, before and after.
+        const before = await service.get<Status>('/status');
         const [positions, hedges] = await Promise.all([service.get<Position[]>('/positions'), service.get<Hedge[]>('/hedges')]);
+        const after = await service.get<Status>('/status');
+        const folded = before.follower.caughtUp && after.follower.caughtUp && before.head === after.head && Object.values(after.checkpoints).every((c) => c.caughtUp);
         const open = hedges.some((h) => h.status !== 'filled' && h.status !== 'failed') || positions.some((p) => p.pending !== null);
         const unhedged = positions.some((p) => D.gte(D.abs(D.parse(p.net)), D.ONE));
         const [live, chainIds] = await Promise.all([liveIds(), onchainIds()]);
         const caughtUp = live.length === chainIds.length && new Set([...live, ...chainIds]).size === chainIds.length;
         unsettled = [
           ...(caughtUp ? [] : [`live logs not on chain: ${live.filter((id) => !chainIds.includes(id)).join(', ') || 'none'}; on chain, not live: ${chainIds.filter((id) => !live.includes(id)).join(', ') || 'none'}`]),
+          ...(folded ? [] : ['the API or the accumulator behind the store']),
           ...(open ? ['hedges open'] : []),
           ...positions.filter((p) => D.gte(D.abs(D.parse(p.net)), D.ONE)).map((p) => `${p.symbol} net ${p.net}`),
         ].join('; ');
-        return caughtUp && !open && !unhedged && { stopped: false as const, positions, hedges };
+        return caughtUp && folded && !open && !unhedged && { stopped: false as const, positions, hedges };
       },
       'the ledger to settle: the stream matching the chain, every hedge done, every symbol within a share',
       60_000,
@@ -475,8 +481,9 @@ async function chaosRun(seed: number): Promise<void> {
     for (const symbol of SYMBOLS) {
       const net = positions.find((p) => p.symbol === symbol)?.net ?? '0';
       const onchain = D.format(D.sub(D.parse(net), brokerFilled(symbol)));
-      expect(onchain, `${symbol}: the ledger's net ${net} minus the broker's fills, against the fills the test sent`).toBe(D.format(expected.get(symbol)!));
-      expect(onchain, `${symbol}: against a fresh ingestion of the canonical chain`).toBe(canonical[symbol] ?? '0');
+      const sent = D.format(expected.get(symbol)!);
+      expect(onchain, `${symbol}: the ledger's net ${net} minus the broker's fills, against a fresh ingestion of the canonical chain (the fills the test sent: ${sent})`).toBe(canonical[symbol] ?? '0');
+      expect(onchain, `${symbol}: the ledger's net ${net} minus the broker's fills, against the fills the test sent`).toBe(sent);
     }
 
     // Exactly one broker order per command, each linked to exactly one command, matching it; the ledger has what the broker filled.

@@ -11,6 +11,8 @@ import { CorruptEvent } from '../eventstore/errors.ts';
 import { compareLogMarks, type LogMark } from '../domain/log-order.ts';
 import { recordedLogId, type RecordedLog } from './rpc-log.ts';
 import * as t from 'io-ts';
+import * as E from 'fp-ts/lib/Either.js';
+import { BigIntString, Hash32 } from '../domain/codecs.ts';
 
 export interface StoredLog {
   /** The log's deterministic id (chainId:txHash:logIndex), the same in every generation. */
@@ -33,16 +35,8 @@ export interface BlockHash {
 
 const DEFAULT_RECENT_LOGS = 5_000;
 
-/** `movedText`'s list: [log id, block number (decimal), block hash]. */
-const MovedPlaces = t.array(t.tuple([t.string, t.refinement(t.string, (b) => /^\d{1,16}$/.test(b), 'BlockNumber'), t.refinement(t.string, (h) => /^0x[0-9a-f]{64}$/.test(h), 'BlockHash')]));
-
-const parseJson = (text: string): unknown => {
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    return undefined;
-  }
-};
+/** `movedText`'s list: [generation's event id, block number (decimal), block hash]. */
+const MovedPlaces = t.array(t.tuple([t.string, BigIntString, Hash32]));
 
 const byMark = (a: StoredLog, b: StoredLog) => compareLogMarks(a.log, b.log);
 
@@ -110,7 +104,8 @@ export class RecentLogs {
 
   /** The places of the logs found re-mined elsewhere, as text for a checkpoint (stable: the same places, the same text). */
   movedText(): string {
-    return JSON.stringify([...this.moved].map(([id, { block, hash }]) => [id, block.toString(), hash]).sort(([a], [b]) => (a! < b! ? -1 : 1)));
+    const places = [...this.moved].sort(([a], [b]) => (a < b ? -1 : 1)).map(([id, { block, hash }]): [string, bigint, `0x${string}`] => [id, block, hash]);
+    return JSON.stringify(MovedPlaces.encode(places));
   }
 
   /**
@@ -118,10 +113,10 @@ export class RecentLogs {
    * or recorded again since); false when the text is no such list.
    */
   restoreMoved(text: string): boolean {
-    const decoded = MovedPlaces.decode(parseJson(text));
-    if (decoded._tag === 'Left') return false;
+    const decoded = E.chainW((json: unknown) => MovedPlaces.decode(json))(E.tryCatch(() => JSON.parse(text) as unknown, (e) => e));
+    if (E.isLeft(decoded)) return false;
     const live = new Set([...this.logs.values()].filter((s) => !isRemoved(s)).map((s) => s.recordedId));
-    for (const [id, block, hash] of decoded.right) if (live.has(id)) this.moved.set(id, { block: BigInt(block), hash: hash as `0x${string}` });
+    for (const [id, block, hash] of decoded.right) if (live.has(id)) this.moved.set(id, { block, hash });
     return true;
   }
 

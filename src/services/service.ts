@@ -20,6 +20,7 @@ import { unlocked, type ExecutorLock } from './executor-lock.ts';
 import { instrumented } from '../broker/instrumented.ts';
 import { IngesterService, type IngesterSettings } from '../chain/ingester-service.ts';
 import { allStopped, supervise, type RoleProgress, type RunningRole, type SuperviseOptions } from './supervisor.ts';
+import { hostPort } from '../host-port.ts';
 
 const ROLES = ['ingest', 'accumulate', 'execute', 'api'] as const;
 export type Role = (typeof ROLES)[number];
@@ -47,14 +48,13 @@ export interface ServiceOptions {
 /** node's `listen EADDRINUSE: address already in use 127.0.0.1:8080`, with the setting that changes it. */
 function listenFailure(error: unknown, config: ResolvedConfig): unknown {
   const code = (error as NodeJS.ErrnoException).code;
-  const where = `${config.httpHost.includes(':') ? `[${config.httpHost}]` : config.httpHost}:${config.httpPort}`;
   const port = 'set another port (env LEDGER_HTTP_PORT or config file key "httpPort"; 0 picks a free one)';
   const why =
     code === 'EADDRINUSE' ? `the port is in use (EADDRINUSE): stop what holds it, or ${port}` :
     code === 'EACCES' ? `permission denied (EACCES; ports below 1024 need privileges): ${port}` :
     code === 'EADDRNOTAVAIL' ? 'no interface of this host has that address (EADDRNOTAVAIL): check env LEDGER_HTTP_HOST or config file key "httpHost"' :
     undefined;
-  return why === undefined ? error : new Error(`the HTTP API cannot listen on ${where}: ${why}`, { cause: error });
+  return why === undefined ? error : new Error(`the HTTP API cannot listen on ${hostPort(config.httpHost, config.httpPort)}: ${why}`, { cause: error });
 }
 
 /** Runs until the signal aborts (resolves) or a role fails for good (rejects, after stopping the others). */

@@ -12,6 +12,7 @@ import { createControl, type SchwabSimControl } from './control.ts';
 import { createCore } from './core.ts';
 import type { AccountInfo } from './model.ts';
 import { createRequestListener } from './server.ts';
+import { hostPort } from '../../host-port.ts';
 
 export { createSimClock, DEFAULT_SIM_START, type SimClock, type SimClockOptions } from './clock.ts';
 export type { SchwabSimControl, OrderSummary } from './control.ts';
@@ -62,11 +63,8 @@ export const DEFAULT_PRICES: Readonly<Record<string, string>> = {
   SPY: '650.33',
 };
 
-/** Wildcard binds are reached through loopback; IPv6 literals need brackets in a URL. */
-function urlHost(host: string): string {
-  if (host === '0.0.0.0' || host === '::') return '127.0.0.1';
-  return host.includes(':') ? `[${host}]` : host;
-}
+/** Wildcard binds are reached through loopback. */
+const reachable = (host: string): string => (host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host);
 
 function listen(server: Server, port: number, host: string): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -101,7 +99,7 @@ export async function startSchwabSim(options: SchwabSimOptions = {}): Promise<Sc
   const control = createControl(core);
   const server = createServer(createRequestListener(core, control));
   const port = await listen(server, options.port ?? 0, host);
-  core.baseUrl = `http://${urlHost(host)}:${port}`;
+  core.baseUrl = `http://${hostPort(reachable(host), port)}`;
   const unsubscribe = clock.onChange((now) => core.book.advanceTo(now.getTime()));
   let stopped: Promise<void> | undefined;
   return {

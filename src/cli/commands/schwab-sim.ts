@@ -6,6 +6,7 @@
 import { configFrom, parse, UsageError } from '../context.ts';
 import { settings } from '../../config.ts';
 import { createSimClock, startSchwabSim, type SchwabSimOptions } from '../../broker/schwab-sim/index.ts';
+import { hostPort } from '../../host-port.ts';
 
 function portOf(text: string): number {
   const port = /^\d{1,5}$/.test(text) ? Number(text) : NaN;
@@ -46,8 +47,7 @@ export async function schwabSim(argv: string[]): Promise<void> {
   };
   const sim = await startSchwabSim(options).catch((error: unknown) => {
     if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw error;
-    const where = `${options.host!.includes(':') ? `[${options.host}]` : options.host}:${options.port}`;
-    throw new Error(`cannot listen on ${where}: the port is in use (EADDRINUSE): stop what holds it, or give another --port (0, the default, picks a free one)`, { cause: error });
+    throw new Error(`cannot listen on ${hostPort(options.host!, options.port!)}: the port is in use (EADDRINUSE): stop what holds it, or give another --port (0, the default, picks a free one)`, { cause: error });
   });
   if (values['always-open']) sim.control.setMarketOpen(true);
   const hours = values['always-open'] ? 'market pinned open' : 'New York market hours';

@@ -38,7 +38,8 @@ const DEFAULT_RECENT_LOGS = 5_000;
 /** `movedText`'s list: [generation's event id, block number (decimal), block hash]. */
 const MovedPlaces = t.array(t.tuple([t.string, BigIntString, Hash32]));
 
-const byMark = (a: StoredLog, b: StoredLog) => compareLogMarks(a.log, b.log);
+/** Stored logs in chain order, by the place each was recorded at. */
+export const byMark = (a: StoredLog, b: StoredLog): number => compareLogMarks(a.log, b.log);
 
 export class RecentLogs {
   private readonly logs = new Map<string, StoredLog>();

@@ -11,7 +11,9 @@
  *   an `OrderbookLogRemoved` (in chain order, before the canonical logs that follow).
  *
  * A log a reorg removed that comes back (its transaction mined again: same transaction, log index
- * and content) is recorded again, as a new event whose id derives from the removal it follows.
+ * and content) is recorded again, as a new event whose id derives from the removal it follows. So is
+ * other content a chain scan finds at a stored log's place from another block (the transaction
+ * re-executed, or its logs at other indexes), after the stored log is removed.
  */
 import { NO_STREAM, type EventStore, type ExpectedRevision, type NewEvent } from '../eventstore/port.ts';
 import { WrongExpectedVersion } from '../eventstore/errors.ts';
@@ -19,7 +21,7 @@ import { decodeEvent, encodeEvent, streams, type EventData } from '../domain/eve
 import { logRecordedAgainEventId, logRemovedAgainEventId, logRemovedEventId, tokenEventId } from '../domain/ids.ts';
 import * as E from 'fp-ts/lib/Either.js';
 import { inChainOrder, recordedLogId, sameContent, type RecordedLog } from '../chain/rpc-log.ts';
-import { RecentLogs, isRemoved, type BlockHash, type StoredLog } from '../chain/recent-logs.ts';
+import { RecentLogs, byMark, isRemoved, type BlockHash, type StoredLog } from '../chain/recent-logs.ts';
 import type { BlockRange } from '../chain/log-scanner.ts';
 import { isAfter } from '../domain/log-order.ts';
 
@@ -139,7 +141,7 @@ export class Ingester {
     let outOfOrder = 0;
     const report = await this.append(logs, (recent, ordered) => {
       const last = recent.lastLive();
-      const sorted = this.sortOut(recent, ordered);
+      const sorted = this.sortOut(recent, ordered, 'conflict');
       const unseen = sorted.fresh.filter((d) => !removedFrom(recent, d));
       const fresh = unseen.filter(({ log }) => last === null || isAfter(log, last));
       outOfOrder = unseen.length - fresh.length;
@@ -152,9 +154,7 @@ export class Ingester {
   appendCanonical(logs: readonly RecordedLog[]): Promise<ReconcileReport> {
     return this.append(logs, (recent, ordered) => {
       assertIndexed(recent, ordered);
-      const sorted = this.sortOut(recent, ordered);
-      seenOnChain(recent, ordered);
-      return { removals: [], ...sorted };
+      return this.sortOutCanonical(recent, ordered, []);
     });
   }
 
@@ -174,26 +174,48 @@ export class Ingester {
         throw new ReorgTooDeep(`blocks from ${range.from} changed, but the ingester indexes the stream's logs only from block ${recent.floor}`);
       }
       const canonical = new Set(ordered.map((d) => d.id));
-      const removals = recent.liveIn(range.from, range.to).filter((stored) => !canonical.has(stored.id));
-      const sorted = this.sortOut(recent, ordered);
-      seenOnChain(recent, ordered);
-      return { removals, ...sorted };
+      return this.sortOutCanonical(recent, ordered, recent.liveIn(range.from, range.to).filter((stored) => !canonical.has(stored.id)));
     });
+  }
+
+  /**
+   * The plan for canonical logs, after `gone` (stored logs the chain no longer has) are removed. A stored
+   * log whose place (transaction, log index) the chain now fills with other content from another block
+   * is gone too: a reorg re-executed its transaction, or moved its logs to other indexes. It is removed,
+   * and the chain's log recorded again in its place. In chain order, so a clear's removals pair.
+   */
+  private sortOutCanonical(recent: RecentLogs, ordered: readonly Delivered[], gone: readonly StoredLog[]): Plan {
+    const sorted = this.sortOut(recent, ordered, 'replace');
+    const removals = [...gone, ...sorted.replaced].sort(byMark);
+    seenOnChain(recent, ordered);
+    return { removals, fresh: sorted.fresh, skipped: sorted.skipped };
   }
 
   /**
    * New logs, logs a reorg removed that are on chain again (recorded again under an id derived from
    * their removal, so racing ingesters agree on it), and a count of the ones stored already with the same content.
+   * Other content at a stored log's place is a LogConflict, unless `otherContent` is 'replace' (a chain scan)
+   * and it comes from another block than the stored one: then the stored log is `replaced` (to be removed,
+   * if the ledger still counts it) and the chain's log recorded again. One block cannot hold both.
    */
-  private sortOut(recent: RecentLogs, ordered: readonly Delivered[]): Pick<Plan, 'fresh' | 'skipped'> {
+  private sortOut(recent: RecentLogs, ordered: readonly Delivered[], otherContent: 'conflict' | 'replace'): Pick<Plan, 'fresh' | 'skipped'> & { replaced: StoredLog[] } {
     const fresh: Fresh[] = [];
+    const replaced: StoredLog[] = [];
     for (const { id, log } of ordered) {
       const stored = recent.get(id);
-      if (stored !== undefined) assertSameLog(stored, log);
-      if (stored === undefined) fresh.push({ id, log, eventId: id });
-      else if (stored.removalId !== null) fresh.push({ id, log, eventId: logRecordedAgainEventId(stored.removalId) });
+      if (stored === undefined) {
+        fresh.push({ id, log, eventId: id });
+        continue;
+      }
+      const same = sameContent(stored.log, log);
+      if (!same && (otherContent === 'conflict' || stored.log.blockHash === log.blockHash)) throw conflict(stored, log);
+      if (stored.removalId !== null) fresh.push({ id, log, eventId: logRecordedAgainEventId(stored.removalId) });
+      else if (!same) {
+        replaced.push(stored);
+        fresh.push({ id, log, eventId: logRecordedAgainEventId(removalIdOf(this.options.chainId, stored)) });
+      }
     }
-    return { fresh, skipped: ordered.length - fresh.length };
+    return { fresh, replaced, skipped: ordered.length - fresh.length };
   }
 
   /**
@@ -365,7 +387,10 @@ function removedFrom(recent: RecentLogs, { id, log }: Delivered): boolean {
 
 /** Canonical logs of a chain scan: the stored ones the chain now has in another block are remembered there (RecentLogs.liveIn). */
 function seenOnChain(recent: RecentLogs, ordered: readonly Delivered[]): void {
-  for (const { id, log } of ordered) recent.seenAt(id, log);
+  for (const { id, log } of ordered) {
+    const stored = recent.get(id);
+    if (stored !== undefined && sameContent(stored.log, log)) recent.seenAt(id, log); // other content replaces it instead
+  }
 }
 
 /**
@@ -381,14 +406,9 @@ const removalEvent = (removalId: string, { recordedId, log }: StoredLog): NewEve
 
 const where = (log: RecordedLog): string => `block ${log.blockNumber} (${log.blockHash}), log index ${log.logIndex}`;
 
-/**
- * The same id (transaction, log index) must be the same log: what it says, not where it was
- * mined, since a reorg may re-mine the transaction into another block and the fill is the same.
- * That holds for a log a reorg removed too: only the same log is recorded again.
- */
-function assertSameLog(stored: StoredLog, log: RecordedLog): void {
-  if (sameContent(stored.log, log)) return;
+/** The chain has other content at a stored log's place than the ledger can take (see sortOut). */
+function conflict(stored: StoredLog, log: RecordedLog): LogConflict {
   const id = `log ${stored.id} (transaction ${log.transactionHash}, log index ${log.logIndex})`;
   const was = isRemoved(stored) ? 'was stored, until a reorg removed it,' : 'is stored';
-  throw new LogConflict(`${id} ${was} from ${where(stored.log)} with other content than the chain now has at ${where(log)}; ingestion stops (see docs/chain-ingestion.md)`);
+  return new LogConflict(`${id} ${was} from ${where(stored.log)} with other content than the chain now has at ${where(log)}; ingestion stops (see docs/chain-ingestion.md)`);
 }

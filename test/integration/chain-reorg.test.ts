@@ -233,6 +233,74 @@ describe('chain reorgs', () => {
     expect(await storedNet(store, devnet.fold)).toEqual(await canonicalNet());
   });
 
+  /** Our clear behind another account's take in one block: the clear's logs sit one index higher than in a block of their own. */
+  const behindAnotherLog = (rawClear: Hex) => {
+    const request = { from: otherAccount, to: devnet.deployment.orderbook, data: encodeFunctionData({ abi: orderbookAbi, functionName: 'takeOrder', args: takeArgs(devnet.deployment, fill('buy', 2n, 'GME0x')) }) };
+    return [{ tx: request, blockOffset: 0 }, { tx: rawClear, blockOffset: 0 }] as const;
+  };
+  /** The orderbook logs of `hash`'s transaction on the chain now, by log index. */
+  const logIndexesOf = async (hash: Hex) => {
+    const receipt = await devnet.anvil.request<{ logs: { logIndex: Hex }[] }>('eth_getTransactionReceipt', [hash]);
+    return receipt.logs.map((l) => Number(l.logIndex));
+  };
+
+  it('a reorg re-mines a clear behind another log, so its logs move up one index (its ClearV2 now where its AfterClear was): the old logs are removed, the new ones recorded', async () => {
+    const { store, service } = await follower();
+    await service.catchUp();
+    const c = await devnet.trader.clear(clearOf('tAAPL', 13n * E17, 'buy'));
+    expect(await service.catchUp()).toMatchObject({ appended: 2 });
+    expect(await logIndexesOf(c.transactionHash)).toEqual([0, 1]);
+
+    await devnet.anvil.reorg(1, behindAnotherLog(await rawTx(c.transactionHash)));
+    expect(await logIndexesOf(c.transactionHash)).toEqual([1, 2]);
+
+    expect(await service.catchUp()).toMatchObject({ reorg: true, removed: 2, appended: 3 });
+    const entries = await storedLogs(store, devnet.stream);
+    expect(entries.slice(-5).map((e) => `${e.type === 'OrderbookLogRemoved' ? 'removed' : 'recorded'} ${e.transactionHash === c.transactionHash ? 'c' : 'w'}:${e.logIndex}`)).toEqual([
+      'removed c:0',
+      'removed c:1',
+      'recorded w:0',
+      'recorded c:1',
+      'recorded c:2',
+    ]);
+    const eventIds: string[] = [];
+    for await (const e of store.readStream(devnet.stream)) eventIds.push(e.id);
+    expect(new Set(eventIds).size).toBe(eventIds.length);
+    expect(await storedNet(store, devnet.fold)).toEqual(await canonicalNet());
+    // A restarted ingester finds the ledger in step with the chain.
+    const restarted = await IngesterService.start(store, devnet.settings(), testLog());
+    expect(await restarted.catchUp()).toBeNull();
+  });
+
+  it('a clear a reorg dropped, mined again behind another log: recorded again at its new indexes, one of them a place the ledger holds removed with other content', async () => {
+    const { store, service } = await follower();
+    await service.catchUp();
+    const c = await devnet.trader.clear(clearOf('tSPLG', 7n * E17, 'sell'));
+    expect(await service.catchUp()).toMatchObject({ appended: 2 });
+    const net = await storedNet(store, devnet.fold);
+    const [take, clear] = behindAnotherLog(await rawTx(c.transactionHash));
+    await devnet.anvil.reorg(1);
+    expect(await service.catchUp()).toMatchObject({ reorg: true, removed: 2 });
+
+    await devnet.anvil.request('evm_setAutomine', [false]);
+    try {
+      // A higher tip than the clear's puts the take first in the block.
+      await devnet.anvil.request('eth_sendTransaction', [{ ...take.tx, maxPriorityFeePerGas: '0x174876e800', maxFeePerGas: '0x2e90edd000' }]);
+      await devnet.anvil.request('eth_sendRawTransaction', [clear.tx]);
+      await mineEmpty(devnet, 1);
+    } finally {
+      await devnet.anvil.request('evm_setAutomine', [true]);
+    }
+    expect(await logIndexesOf(c.transactionHash)).toEqual([1, 2]);
+
+    // A restarted ingester (its index rebuilt from the stream) records them.
+    const restarted = await IngesterService.start(store, devnet.settings(), testLog());
+    expect(await restarted.catchUp()).toMatchObject({ appended: 3, removed: 0 });
+    expect(await storedNet(store, devnet.fold)).toEqual(await canonicalNet());
+    expect(Object.keys(await storedNet(store, devnet.fold))).toEqual(expect.arrayContaining(Object.keys(net)));
+    expect(await service.catchUp()).toMatchObject({ appended: 0, removed: 0 });
+  });
+
   it.each([
     ['by range', 0],
     ['by block hash', undefined],

@@ -352,18 +352,33 @@ describe('the ingestion path', () => {
     expect(await storedNet(store, config)).toEqual({ GME: '-0.9' });
   });
 
-  it('a log id that comes back with other content stops ingestion with a clear error', async () => {
+  it('a log id the chain fills with other content from another block replaces the stored log: removed, the chain\'s recorded again (once, though two ingesters race); other content in the very block stored is a conflict', async () => {
     const store = await memoryStore();
-    const ingester = ingesterOn(store);
     const t1 = oS('0.6', 't1', 100n);
-    await ingester.appendCanonical([t1]);
+    await ingesterOn(store).appendCanonical([t1]);
+    // A reorg re-executed t1's transaction in another block: the same place, another amount.
     const changed = { ...remined(t1), data: oS('0.7', 'other', 100n).data };
-    await expect(ingester.appendCanonical([changed])).rejects.toThrow(LogConflict);
-    await expect(ingester.reconcile({ from: 100n, to: 100n }, [changed])).rejects.toThrow(/stored from block 100 .* with other content than the chain now has/);
+    const [a, b] = [ingesterOn(store), ingesterOn(store)];
+    await Promise.all([a.recentBlocks(), b.recentBlocks()]); // both index the stream as it is now
+    const reports = await Promise.all([a.appendCanonical([changed]), b.appendCanonical([changed])]);
+    expect(reports.map((r) => [r.removed, r.appended]).sort()).toEqual([[0, 0], [1, 1]]);
+    expect(marks(await storedLogs(store, a.stream))).toEqual(['100:0', 'removed 100:0', '100:0']);
+    const ids: string[] = [];
+    for await (const e of store.readStream(a.stream)) ids.push(e.id);
+    expect(ids[1]).toBe(logRemovedEventId(config.fills.chainId, t1.transactionHash, 0, t1.blockHash));
+    expect(ids[2]).toBe(logRecordedAgainEventId(ids[1]!));
+    expect(await storedNet(store, config)).toEqual({ GME: '-0.7' });
+    const fresh = await memoryStore();
+    await ingesterOn(fresh).appendCanonical([changed]);
+    expect(await storedNet(store, config)).toEqual(await storedNet(fresh, config));
+
+    // Other content again, in the block the ledger now has the log from: one block cannot hold both.
+    const sameBlock = { ...changed, data: oS('0.8', 'other', 100n).data };
+    await expect(a.appendCanonical([sameBlock])).rejects.toThrow(/is stored from block 100 .* with other content than the chain now has/);
+    await expect(ingesterOn(store).reconcile({ from: 100n, to: 100n }, [sameBlock])).rejects.toThrow(LogConflict);
     // The same data under another event (topic0) is other content too.
-    const otherEvent = { ...remined(t1), topics: [keccak256(stringToHex('another event'))] };
-    await expect(ingester.appendCanonical([otherEvent])).rejects.toThrow(/with other content than the chain now has/);
-    expect(await storedLogs(store, ingester.stream)).toHaveLength(1);
+    await expect(a.appendCanonical([{ ...changed, topics: [keccak256(stringToHex('another event'))] }])).rejects.toThrow(/with other content than the chain now has/);
+    expect(await storedLogs(store, a.stream)).toHaveLength(3);
   });
 
   it('a log a reorg removed that is on chain again is recorded again, as a new event; a later reorg removes that one', async () => {
@@ -413,15 +428,32 @@ describe('the ingestion path', () => {
     expect(await storedNet(store, config)).toEqual({ AAPL: '2.5', GME: '-0.6' });
   });
 
-  it('a log a reorg removed that comes back with other content stops ingestion with a clear error', async () => {
+  it('a log a reorg removed that the chain has again with other content, from another block, is recorded again; from the block it was removed from it is a conflict', async () => {
     const store = await memoryStore();
     const ingester = ingesterOn(store);
     const t1 = oS('0.6', 't1', 100n);
     await ingester.appendCanonical([t1]);
     await ingester.reconcile({ from: 100n, to: 100n }, []);
+    const inRemovedBlock = { ...t1, data: oS('0.7', 'other', 100n).data };
+    await expect(ingesterOn(store).appendCanonical([inRemovedBlock])).rejects.toThrow(/was stored, until a reorg removed it, from block 100 .* with other content than the chain now has at block 100/);
     const changed = { ...remined(t1, 101n), data: oS('0.7', 'other', 101n).data };
-    await expect(ingesterOn(store).appendCanonical([changed])).rejects.toThrow(/was stored, until a reorg removed it, from block 100 .* with other content than the chain now has at block 101/);
-    expect(await storedLogs(store, ingester.stream)).toHaveLength(2);
+    expect(await ingesterOn(store).appendCanonical([changed])).toMatchObject({ appended: 1, removed: 0 });
+    expect(marks(await storedLogs(store, ingester.stream))).toEqual(['100:0', 'removed 100:0', '101:0']);
+    expect(await storedNet(store, config)).toEqual({ GME: '-0.7' });
+  });
+
+  it('a clear the chain re-mined behind another log (its indexes one higher: its ClearV2 where its AfterClear was) is removed and recorded again; positions equal the canonical chain\'s', async () => {
+    const store = await memoryStore();
+    const clear = clearBuy('2.5', 'moved clear', 101n);
+    await ingesterOn(store).appendCanonical([oS('0.6', 't0', 100n), ...clear]);
+    const take = oB('1', 'a take first', 101n, 0);
+    const shifted = [remined(take), ...clear.map((log) => ({ ...remined(log), logIndex: log.logIndex + 1n }))];
+    expect(await ingesterOn(store).reconcile({ from: 101n, to: 101n }, shifted)).toMatchObject({ removed: 2, appended: 3 });
+    expect(marks(await storedLogs(store, ingesterOn(store).stream))).toEqual(['100:0', '101:0', '101:1', 'removed 101:0', 'removed 101:1', '101:0', '101:1', '101:2']);
+    const fresh = await memoryStore();
+    await ingesterOn(fresh).appendCanonical([oS('0.6', 't0', 100n), ...shifted]);
+    expect(await storedNet(store, config)).toEqual(await storedNet(fresh, config));
+    expect(await storedNet(store, config)).toEqual({ AAPL: '2.5', GME: '0.4' });
   });
 
   it('ingest-file: a log a reorg removed is recorded again from another block, but not from the block it was removed from (the file predates the reorg)', async () => {

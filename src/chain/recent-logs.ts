@@ -38,8 +38,6 @@ const DEFAULT_RECENT_LOGS = 5_000;
 /** `movedText`'s list: [generation's event id, block number (decimal), block hash]. */
 const MovedPlaces = t.array(t.tuple([t.string, BigIntString, Hash32]));
 
-/** Stored logs in chain order, by the place each was recorded at. */
-export const byMark = (a: StoredLog, b: StoredLog): number => compareLogMarks(a.log, b.log);
 
 export class RecentLogs {
   private readonly logs = new Map<string, StoredLog>();
@@ -126,6 +124,11 @@ export class RecentLogs {
     return this.moved.get(stored.recordedId) ?? { block: stored.log.blockNumber, hash: stored.log.blockHash };
   }
 
+  /** The stored logs of transaction `hash` the ledger still counts (a transaction is rewritten as a whole). */
+  liveOfTransaction(hash: string): StoredLog[] {
+    return [...this.logs.values()].filter((s) => !isRemoved(s) && s.log.transactionHash === hash);
+  }
+
   /** The last log still on chain, in chain order: file deliveries append after it. */
   lastLive(): LogMark | null {
     let last: RecordedLog | null = null;
@@ -134,16 +137,30 @@ export class RecentLogs {
   }
 
   /**
-   * Logs still on chain whose block is in [from, to], in chain order: the block where the chain last had
-   * them, so a log a rescan found re-mined into a block in the range is one even if it was recorded below.
+   * Logs still on chain whose block is in [from, to]: the block where the chain last had them, so a log a
+   * rescan found re-mined into a block in the range is one even if it was recorded below.
    */
   liveIn(from: bigint, to: bigint): StoredLog[] {
-    return [...this.logs.values()]
-      .filter((s) => {
-        const { block } = this.placeOf(s);
-        return !isRemoved(s) && block >= from && block <= to;
-      })
-      .sort(byMark);
+    return [...this.logs.values()].filter((s) => {
+      const { block } = this.placeOf(s);
+      return !isRemoved(s) && block >= from && block <= to;
+    });
+  }
+
+  /**
+   * `logs` in the order their removals go: by where the chain last had them, each transaction's logs
+   * together and in log order, since the fold pairs a removed ClearV2 with the removed AfterClear after
+   * it. (The stored events keep the block they were recorded in, which another transaction may have
+   * filled since one was re-mined elsewhere: by those places alone, two clears' removals could interleave.)
+   */
+  inRemovalOrder(logs: readonly StoredLog[]): StoredLog[] {
+    const place = (s: StoredLog): LogMark => ({ blockNumber: this.placeOf(s).block, logIndex: s.log.logIndex });
+    const byTransaction = new Map<string, StoredLog[]>();
+    for (const stored of [...logs].sort((a, b) => compareLogMarks(place(a), place(b)))) {
+      const hash = stored.log.transactionHash;
+      byTransaction.set(hash, [...(byTransaction.get(hash) ?? []), stored]);
+    }
+    return [...byTransaction.values()].flatMap((ofTransaction) => ofTransaction.sort((a, b) => (a.log.logIndex < b.log.logIndex ? -1 : 1)));
   }
 
   /** The block hash of each live log's block (where the chain last had it), one per block (the latest recorded), ascending. */

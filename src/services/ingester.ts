@@ -21,7 +21,7 @@ import { decodeEvent, encodeEvent, streams, type EventData } from '../domain/eve
 import { logRecordedAgainEventId, logRemovedAgainEventId, logRemovedEventId, tokenEventId } from '../domain/ids.ts';
 import * as E from 'fp-ts/lib/Either.js';
 import { inChainOrder, recordedLogId, sameContent, type RecordedLog } from '../chain/rpc-log.ts';
-import { RecentLogs, byMark, isRemoved, type BlockHash, type StoredLog } from '../chain/recent-logs.ts';
+import { RecentLogs, isRemoved, type BlockHash, type StoredLog } from '../chain/recent-logs.ts';
 import type { BlockRange } from '../chain/log-scanner.ts';
 import { isAfter } from '../domain/log-order.ts';
 
@@ -141,16 +141,17 @@ export class Ingester {
     let outOfOrder = 0;
     const report = await this.append(logs, (recent, ordered) => {
       const last = recent.lastLive();
-      const sorted = this.sortOut(recent, ordered, 'conflict');
+      assertSameContent(recent, ordered);
+      const sorted = this.sortOut(recent, ordered, NO_TRANSACTIONS);
       const unseen = sorted.fresh.filter((d) => !removedFrom(recent, d));
       const fresh = unseen.filter(({ log }) => last === null || isAfter(log, last));
       outOfOrder = unseen.length - fresh.length;
-      return { removals: [], fresh, skipped: sorted.skipped + sorted.fresh.length - unseen.length };
+      return { removals: [], fresh, skipped: ordered.length - unseen.length };
     });
     return { appended: report.appended, alreadyIngested: report.alreadyIngested, outOfOrder, tokensRecorded: report.tokensRecorded };
   }
 
-  /** Canonical logs of a chain scan: appends the ones not stored yet, and records again the ones a reorg removed; throws LogConflict for an id taken by other content. */
+  /** Canonical logs of a chain scan: appends the ones not stored yet, records again the ones a reorg removed, rewrites changed transactions (sortOutCanonical). */
   appendCanonical(logs: readonly RecordedLog[]): Promise<ReconcileReport> {
     return this.append(logs, (recent, ordered) => {
       assertIndexed(recent, ordered);
@@ -179,43 +180,39 @@ export class Ingester {
   }
 
   /**
-   * The plan for canonical logs, after `gone` (stored logs the chain no longer has) are removed. A stored
-   * log whose place (transaction, log index) the chain now fills with other content from another block
-   * is gone too: a reorg re-executed its transaction, or moved its logs to other indexes. It is removed,
-   * and the chain's log recorded again in its place. In chain order, so a clear's removals pair.
+   * The plan for a chain scan's canonical logs, after `gone` (stored logs the chain no longer has) are
+   * removed. A transaction the chain has with other content at a stored log's place (transaction, log
+   * index), from another block, is rewritten as a whole: a reorg re-executed it, or mined it behind more
+   * or fewer logs, so its logs sit at other indexes (a clear's ClearV2 where its AfterClear was). Its
+   * stored logs still counted are removed and all its logs recorded again, so that on both sides each
+   * ClearV2 pairs with its own AfterClear. Removals go in chain order.
    */
   private sortOutCanonical(recent: RecentLogs, ordered: readonly Delivered[], gone: readonly StoredLog[]): Plan {
-    const sorted = this.sortOut(recent, ordered, 'replace');
-    const removals = [...gone, ...sorted.replaced].sort(byMark);
-    seenOnChain(recent, ordered);
-    return { removals, fresh: sorted.fresh, skipped: sorted.skipped };
+    const rewritten = rewrittenTransactions(recent, ordered);
+    const ofRewritten = [...rewritten].flatMap((hash) => recent.liveOfTransaction(hash));
+    const removals = recent.inRemovalOrder([...new Map([...gone, ...ofRewritten].map((stored) => [stored.id, stored])).values()]);
+    const sorted = this.sortOut(recent, ordered, rewritten);
+    seenOnChain(recent, sorted.kept);
+    return { removals, fresh: sorted.fresh, skipped: ordered.length - sorted.fresh.length };
   }
 
   /**
-   * New logs, logs a reorg removed that are on chain again (recorded again under an id derived from
-   * their removal, so racing ingesters agree on it), and a count of the ones stored already with the same content.
-   * Other content at a stored log's place is a LogConflict, unless `otherContent` is 'replace' (a chain scan)
-   * and it comes from another block than the stored one: then the stored log is `replaced` (to be removed,
-   * if the ledger still counts it) and the chain's log recorded again. One block cannot hold both.
+   * What to record: new logs, logs a reorg removed that are on chain again (recorded again under an id
+   * derived from their removal, so racing ingesters agree on it), and the logs of `rewritten`
+   * transactions (recorded again under the id of the removal the plan gives their stored log). The rest
+   * is `kept`: stored already with the same content.
    */
-  private sortOut(recent: RecentLogs, ordered: readonly Delivered[], otherContent: 'conflict' | 'replace'): Pick<Plan, 'fresh' | 'skipped'> & { replaced: StoredLog[] } {
+  private sortOut(recent: RecentLogs, ordered: readonly Delivered[], rewritten: ReadonlySet<string>): { fresh: Fresh[]; kept: Delivered[] } {
     const fresh: Fresh[] = [];
-    const replaced: StoredLog[] = [];
-    for (const { id, log } of ordered) {
-      const stored = recent.get(id);
-      if (stored === undefined) {
-        fresh.push({ id, log, eventId: id });
-        continue;
-      }
-      const same = sameContent(stored.log, log);
-      if (!same && (otherContent === 'conflict' || stored.log.blockHash === log.blockHash)) throw conflict(stored, log);
-      if (stored.removalId !== null) fresh.push({ id, log, eventId: logRecordedAgainEventId(stored.removalId) });
-      else if (!same) {
-        replaced.push(stored);
-        fresh.push({ id, log, eventId: logRecordedAgainEventId(removalIdOf(this.options.chainId, stored)) });
-      }
+    const kept: Delivered[] = [];
+    for (const delivered of ordered) {
+      const stored = recent.get(delivered.id);
+      if (stored === undefined) fresh.push({ ...delivered, eventId: delivered.id });
+      else if (stored.removalId !== null) fresh.push({ ...delivered, eventId: logRecordedAgainEventId(stored.removalId) });
+      else if (rewritten.has(delivered.log.transactionHash)) fresh.push({ ...delivered, eventId: logRecordedAgainEventId(removalIdOf(this.options.chainId, stored)) });
+      else kept.push(delivered);
     }
-    return { fresh, replaced, skipped: ordered.length - fresh.length };
+    return { fresh, kept };
   }
 
   /**
@@ -385,12 +382,34 @@ function removedFrom(recent: RecentLogs, { id, log }: Delivered): boolean {
   return stored !== undefined && isRemoved(stored) && stored.log.blockHash === log.blockHash;
 }
 
-/** Canonical logs of a chain scan: the stored ones the chain now has in another block are remembered there (RecentLogs.liveIn). */
-function seenOnChain(recent: RecentLogs, ordered: readonly Delivered[]): void {
+/** Canonical logs of a chain scan the ledger holds already: the chain may have them in another block now (RecentLogs.liveIn). */
+function seenOnChain(recent: RecentLogs, kept: readonly Delivered[]): void {
+  for (const { id, log } of kept) recent.seenAt(id, log);
+}
+
+const NO_TRANSACTIONS: ReadonlySet<string> = new Set();
+
+/** A file's logs: one at a stored log's place with other content is a LogConflict (a file cannot say which is current). */
+function assertSameContent(recent: RecentLogs, ordered: readonly Delivered[]): void {
   for (const { id, log } of ordered) {
     const stored = recent.get(id);
-    if (stored !== undefined && sameContent(stored.log, log)) recent.seenAt(id, log); // other content replaces it instead
+    if (stored !== undefined && !sameContent(stored.log, log)) throw conflict(stored, log);
   }
+}
+
+/**
+ * Transactions a chain scan has with other content at a stored log's place, from another block than the
+ * stored one (see sortOutCanonical). From the same block it is a LogConflict: one block cannot hold both.
+ */
+function rewrittenTransactions(recent: RecentLogs, ordered: readonly Delivered[]): Set<string> {
+  const rewritten = new Set<string>();
+  for (const { id, log } of ordered) {
+    const stored = recent.get(id);
+    if (stored === undefined || sameContent(stored.log, log)) continue;
+    if (stored.log.blockHash === log.blockHash) throw conflict(stored, log);
+    rewritten.add(log.transactionHash);
+  }
+  return rewritten;
 }
 
 /**
@@ -406,7 +425,7 @@ const removalEvent = (removalId: string, { recordedId, log }: StoredLog): NewEve
 
 const where = (log: RecordedLog): string => `block ${log.blockNumber} (${log.blockHash}), log index ${log.logIndex}`;
 
-/** The chain has other content at a stored log's place than the ledger can take (see sortOut). */
+/** The chain has other content at a stored log's place than the ledger can take. */
 function conflict(stored: StoredLog, log: RecordedLog): LogConflict {
   const id = `log ${stored.id} (transaction ${log.transactionHash}, log index ${log.logIndex})`;
   const was = isRemoved(stored) ? 'was stored, until a reorg removed it,' : 'is stored';

@@ -468,6 +468,21 @@ describe('the ingestion path', () => {
     expect(await storedNet(store, config)).toEqual({ GME: '-0.6' });
   });
 
+  it('a reorg removing two clears recorded at the same places (one re-mined lower since, the other recorded there after it) removes each clear\'s logs together: the fold takes both back', async () => {
+    const store = await memoryStore();
+    const ingester = ingesterOn(store);
+    const first = clearBuy('2.2', 'first clear', 103n);
+    await ingester.appendCanonical([oS('0.6', 't0', 100n), ...first]);
+    // A reorg from block 101 re-mines the first clear into block 101 (kept: same logs) and mines another clear where it was.
+    const second = clearBuy('1.8', 'second clear', 103n).map((log) => ({ ...remined(log), blockHash: keccak256(stringToHex('fork 2 block 103')) }));
+    expect(await ingester.reconcile({ from: 101n, to: 103n }, [...first.map((log) => remined(log, 101n)), ...second])).toMatchObject({ removed: 0, appended: 2 });
+    expect(await storedNet(store, config)).toEqual({ AAPL: '4', GME: '-0.6' });
+
+    // A second reorg from block 101 drops both clears.
+    expect(await ingester.reconcile({ from: 101n, to: 103n }, [])).toMatchObject({ removed: 4, appended: 0 });
+    expect(await storedNet(store, config)).toEqual({ GME: '-0.6' });
+  });
+
   it('a racer that falls behind its index while retrying appends nothing twice: it stops and follows the stream from its tail', async () => {
     const store = await memoryStore();
     const logs = Array.from({ length: 20 }, (_, i) => oS('0.01', `far ${i}`, 400n + BigInt(i)));

@@ -94,7 +94,7 @@ describe('RecentLogs: a log\'s generations', () => {
     const id = recordedLogId(t);
     expect(view(loaded.get(id))).toEqual({ id, recordedId: ids[4], removalId: null, block: 500n, removed: false });
     expect(view(loaded.get(id))).toEqual(view(kept.get(id)));
-    expect(loaded.liveIn(500n, 502n).map((s) => s.recordedId)).toEqual([ids[4], recordedLogId(other)]);
+    expect(loaded.inRemovalOrder(loaded.liveIn(500n, 502n)).map((s) => s.recordedId)).toEqual([ids[4], recordedLogId(other)]);
     expect(loaded.blocks()).toEqual([{ block: 500n, hash: at(t, 500n, 'A').blockHash }, { block: 501n, hash: other.blockHash }]);
     expect(loaded.lastLive()).toEqual(other);
     expect(loaded.revision).toBe(kept.revision);

@@ -14,9 +14,10 @@ import { CorruptExtractorState, deserializeExtractorState, serializeExtractorSta
  * Bumped whenever the fold's rules change what a state holds, not only its shape: a snapshot folded
  * under the old rules would be resumed with a state the current fold never derives. 5: an undecodable
  * clear keeps its place among its transaction's open clears, and a reorg's removals replaying a
- * transaction close the clears it left open instead of pairing with them.
+ * transaction close the clears it left open instead of pairing with them. 6: a reorg's removals pair
+ * their clears in a pass of their own (`removedClears`), apart from the ledger's open clears.
  */
-const SNAPSHOT_VERSION = 5;
+const SNAPSHOT_VERSION = 6;
 
 const Snapshot = t.type({
   version: t.literal(SNAPSHOT_VERSION),

@@ -14,7 +14,7 @@ import type { Envelope, EventData, LedgerEventOf } from '../src/domain/events.ts
 import { hedgeDecisionId } from '../src/domain/ids.ts';
 import type { Position } from '../src/eventstore/port.ts';
 import type { Fill, Rejection } from './fill.ts';
-import { extract, initialExtractorState, type ExtractorState, type FillConfig } from './fills.ts';
+import { extract, initialExtractorState, type Extracted, type ExtractorState, type FillConfig } from './fills.ts';
 
 export interface AccumulatorConfig {
   readonly fills: FillConfig;
@@ -59,6 +59,8 @@ export interface Reaction {
   /** Fills of logs a reorg removed, undone. */
   readonly reversals: readonly Fill[];
   readonly rejections: readonly Rejection[];
+  /** Rejections of logs a reorg removed, taken back. */
+  readonly withdrawnRejections: readonly Rejection[];
 }
 
 export const initialState: AccumulatorState = { extractor: initialExtractorState, symbols: {}, openCommands: {}, position: null };
@@ -94,11 +96,15 @@ function undoFill(symbols: Symbols, fill: Fill): Symbols {
   return { ...symbols, [fill.symbol]: { ...s, net } };
 }
 
-/** The state after extraction moved the extractor and the fills moved the symbols; the same state when neither did. */
-function withExtracted(state: AccumulatorState, extractor: ExtractorState, fills: readonly Fill[], fold: (symbols: Symbols, fill: Fill) => Symbols): AccumulatorState {
-  if (extractor === state.extractor && fills.length === 0) return state;
-  return { extractor, symbols: fills.reduce(fold, state.symbols), openCommands: state.openCommands, position: state.position };
+/** The state after extraction moved the extractor and its fills (and reversals) moved the symbols; the same state when none did. */
+function withExtracted(state: AccumulatorState, { state: extractor, fills, reversals }: Extracted): AccumulatorState {
+  if (extractor === state.extractor && fills.length === 0 && reversals.length === 0) return state;
+  return { extractor, symbols: reversals.reduce(undoFill, fills.reduce(applyFill, state.symbols)), openCommands: state.openCommands, position: state.position };
 }
+
+/** The symbols whose net the fills and reversals moved. */
+const touchedBy = ({ fills, reversals }: Extracted): readonly string[] =>
+  reversals.length === 0 ? fills.map((f) => f.symbol) : [...fills, ...reversals].map((f) => f.symbol);
 
 /** A broker fill of q shares moves net by q toward zero: a SELL hedge removes unhedged equity. */
 const brokerFillEffect = (side: Side, quantity: D.Decimal): D.Decimal => (side === 'SELL' ? D.neg(quantity) : quantity);
@@ -173,23 +179,16 @@ const NO_SYMBOLS: readonly string[] = [];
 type Evolved = Omit<Reaction, 'decisions'> & { readonly touched: readonly string[] };
 
 /** Facts that move no fill: the state, and the symbols whose answer may have changed. */
-const moved = (state: AccumulatorState, touched: readonly string[] = NO_SYMBOLS): Evolved => ({ state, fills: NO_FILLS, reversals: NO_FILLS, rejections: NO_REJECTIONS, touched });
+const moved = (state: AccumulatorState, touched: readonly string[] = NO_SYMBOLS): Evolved => ({ state, fills: NO_FILLS, reversals: NO_FILLS, rejections: NO_REJECTIONS, withdrawnRejections: NO_REJECTIONS, touched });
 
 /** Folds facts of one event; returns the symbols whose answer may have changed. */
 function evolve(config: AccumulatorConfig, state: AccumulatorState, event: Envelope): Evolved {
   switch (event.type) {
     case 'OrderbookLogRecorded':
+    case 'OrderbookLogRemoved': // extraction takes the removed log back: reversals, withdrawn rejections
     case 'TokenMetadataRecorded': {
       const out = extract(config.fills, state.extractor, event);
-      const folded = withExtracted(state, out.state, out.fills, applyFill);
-      return { state: folded, fills: out.fills, reversals: NO_FILLS, rejections: out.rejections, touched: out.fills.map((f) => f.symbol) };
-    }
-    case 'OrderbookLogRemoved': {
-      // Replay the removed log through extraction (clears pair with their removed AfterClear), then undo its fills.
-      const { logId, reason: _reason, ...log } = event.data;
-      const out = extract(config.fills, state.extractor, { ...event, id: logId, type: 'OrderbookLogRecorded', data: log });
-      const folded = withExtracted(state, out.state, out.fills, undoFill);
-      return { state: folded, fills: NO_FILLS, reversals: out.fills, rejections: NO_REJECTIONS, touched: out.fills.map((f) => f.symbol) };
+      return { state: withExtracted(state, out), fills: out.fills, reversals: out.reversals, rejections: out.rejections, withdrawnRejections: out.withdrawnRejections, touched: touchedBy(out) };
     }
     case 'HedgeRequested':
     case 'HedgingHalted':
@@ -214,7 +213,7 @@ export const alreadyFolded = (state: AccumulatorState, event: Pick<Envelope, 'po
 
 /** Rule 1 and 6: folds one stored event (once), then decides for every symbol it touched. */
 export function react(config: AccumulatorConfig, state: AccumulatorState, event: Envelope): Reaction {
-  if (alreadyFolded(state, event)) return { state, decisions: [], fills: NO_FILLS, reversals: NO_FILLS, rejections: NO_REJECTIONS };
+  if (alreadyFolded(state, event)) return { state, decisions: [], fills: NO_FILLS, reversals: NO_FILLS, rejections: NO_REJECTIONS, withdrawnRejections: NO_REJECTIONS };
   const evolved = evolve(config, state, event);
   const { extractor, symbols, openCommands } = evolved.state;
   let next: AccumulatorState = { extractor, symbols, openCommands, position: event.position };
@@ -228,5 +227,5 @@ export function react(config: AccumulatorConfig, state: AccumulatorState, event:
       next = applyDecision(next, decision);
     }
   }
-  return { state: next, decisions, fills: evolved.fills, reversals: evolved.reversals, rejections: evolved.rejections };
+  return { state: next, decisions, fills: evolved.fills, reversals: evolved.reversals, rejections: evolved.rejections, withdrawnRejections: evolved.withdrawnRejections };
 }

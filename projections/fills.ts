@@ -6,6 +6,9 @@
  * A ClearV2 carries no amounts: it waits in the state until the AfterClear of the same
  * transaction pairs with it, and its fills (or rejections) are emitted then, under the
  * ClearV2's id. The paired AfterClear itself yields nothing.
+ *
+ * A reorg's OrderbookLogRemoved takes its log back: the log is replayed, and what it yields is
+ * what its record yielded, undone (fills) or withdrawn (rejections).
  */
 import * as t from 'io-ts';
 import * as E from 'fp-ts/lib/Either.js';
@@ -63,11 +66,19 @@ type OpenClear = t.TypeOf<typeof OpenClear>;
 export interface ExtractorState {
   /** Token address (lowercase) → recorded symbol. Copied only when a token event changes it. */
   readonly tokens: ReadonlyMap<string, TokenSymbol>;
-  /** The current transaction's ClearV2s in log order, awaiting their AfterClear. */
+  /** The ledger's pass over its logs: the current transaction's ClearV2s in log order, awaiting their AfterClear. */
   readonly openClears: readonly OpenClear[];
+  /**
+   * The removals' pass: the ClearV2s a reorg's removals have replayed, awaiting their removed AfterClear.
+   * A pass of its own, so that a removal never pairs with nor closes a clear the ledger still counts.
+   */
+  readonly removedClears: readonly OpenClear[];
 }
 
-export const initialExtractorState: ExtractorState = { tokens: new Map(), openClears: [] };
+export const initialExtractorState: ExtractorState = { tokens: new Map(), openClears: [], removedClears: [] };
+
+/** Where one pass over orderbook logs stands (the ledger's, or the removals'): the tokens known, and its open clears. */
+type Pass = Pick<ExtractorState, 'tokens' | 'openClears'>;
 
 /** JSON form of the state for snapshots: tokens as an object in insertion order, bigints as strings. */
 const ExtractorStateJson = t.type({
@@ -81,11 +92,12 @@ const ExtractorStateJson = t.type({
     (tokens) => Object.fromEntries(tokens),
   ),
   openClears: t.array(OpenClear),
+  removedClears: t.array(OpenClear),
 });
 export type SerializedExtractorState = t.OutputOf<typeof ExtractorStateJson>;
 
 export const serializeExtractorState = (state: ExtractorState): SerializedExtractorState =>
-  ExtractorStateJson.encode({ tokens: state.tokens, openClears: [...state.openClears] });
+  ExtractorStateJson.encode({ tokens: state.tokens, openClears: [...state.openClears], removedClears: [...state.removedClears] });
 
 export class CorruptExtractorState extends Error {
   override readonly name = 'CorruptExtractorState';
@@ -106,24 +118,34 @@ type OrderbookEvent = OrderbookLog['event'];
 export interface Extracted {
   readonly state: ExtractorState;
   readonly fills: readonly Fill[];
+  /** Fills of logs a reorg removed, to undo. */
+  readonly reversals: readonly Fill[];
+  readonly rejections: readonly Rejection[];
+  /** Rejections of logs a reorg removed, taken back. */
+  readonly withdrawnRejections: readonly Rejection[];
+}
+
+/** One log's outcome in a pass. */
+interface Step {
+  readonly state: Pass;
+  readonly fills: readonly Fill[];
   readonly rejections: readonly Rejection[];
 }
 
 const NO_FILLS: readonly Fill[] = [];
 const NO_REJECTIONS: readonly Rejection[] = [];
 
-const unchanged = (state: ExtractorState): Extracted => ({ state, fills: NO_FILLS, rejections: NO_REJECTIONS });
+const unchanged = (state: ExtractorState): Extracted => ({ state, fills: NO_FILLS, reversals: NO_FILLS, rejections: NO_REJECTIONS, withdrawnRejections: NO_REJECTIONS });
 
-/**
- * Folds one stored event. OrderbookLogRemoved passes through: reorgs are undone by a
- * later stage.
- */
+/** Folds one stored event. */
 export function extract(config: FillConfig, state: ExtractorState, event: Envelope): Extracted {
   switch (event.type) {
     case 'TokenMetadataRecorded':
       return unchanged(recordToken(config, state, event.data));
     case 'OrderbookLogRecorded':
-      return extractLog(config, state, event);
+      return record(config, state, event);
+    case 'OrderbookLogRemoved':
+      return takeBack(config, state, event);
     default:
       return unchanged(state);
   }
@@ -136,11 +158,59 @@ function recordToken(config: FillConfig, state: ExtractorState, token: EventData
   return { ...state, tokens: new Map(state.tokens).set(token.address, { symbol: token.symbol, reason: token.reason }) };
 }
 
-function extractLog(config: FillConfig, state: ExtractorState, event: Envelope<LedgerEventOf<'OrderbookLogRecorded'>>): Extracted {
+/**
+ * A log on chain, folded in the ledger's pass. Once the ledger records a log of our orderbook again, a reorg's
+ * removals are over: a ClearV2 still in their pass was closed unpaired in the ledger's pass by a log the reorg
+ * kept (none of its removals closed it), and that rejection is withdrawn now.
+ */
+function record(config: FillConfig, state: ExtractorState, event: Envelope<LedgerEventOf<'OrderbookLogRecorded'>>): Extracted {
+  const step = extractLog(config, state, event);
+  const removalsOver = state.removedClears.length > 0 && ofOurOrderbook(config, event.data);
+  if (!removalsOver && step.state.openClears === state.openClears) {
+    return { state, fills: step.fills, reversals: NO_FILLS, rejections: step.rejections, withdrawnRejections: NO_REJECTIONS };
+  }
+  return {
+    state: { tokens: state.tokens, openClears: step.state.openClears, removedClears: removalsOver ? [] : state.removedClears },
+    fills: step.fills,
+    reversals: NO_FILLS,
+    rejections: step.rejections,
+    withdrawnRejections: removalsOver ? unpaired(state.removedClears) : NO_REJECTIONS,
+  };
+}
+
+/**
+ * Takes back a log a reorg removed. The removals replay their logs in chain order in a pass of their own, where
+ * a removed ClearV2 pairs again with its removed AfterClear and a removed transaction closes the one removed
+ * before it, so the replay yields what the log's record yielded: fills to undo and rejections to withdraw,
+ * never those of a log the ledger still counts. A ClearV2 still awaiting its AfterClear in the ledger's pass
+ * yielded nothing yet (but its own rejection, if it did not decode), and no removed AfterClear follows it: it
+ * leaves both passes, so that nothing ever closes it as unpaired.
+ */
+function takeBack(config: FillConfig, state: ExtractorState, removal: Envelope<LedgerEventOf<'OrderbookLogRemoved'>>): Extracted {
+  const { logId, reason: _reason, ...log } = removal.data;
+  const step = extractLog(config, { tokens: state.tokens, openClears: state.removedClears }, { ...removal, id: logId, type: 'OrderbookLogRecorded', data: log });
+  const others = (clears: readonly OpenClear[]) => clears.filter((clear) => clear.log.logId !== logId);
+  const awaiting = state.openClears.some((clear) => clear.log.logId === logId);
+  return {
+    state: {
+      tokens: state.tokens,
+      openClears: awaiting ? others(state.openClears) : state.openClears,
+      removedClears: awaiting ? others(step.state.openClears) : step.state.openClears,
+    },
+    fills: NO_FILLS,
+    reversals: step.fills,
+    rejections: NO_REJECTIONS,
+    withdrawnRejections: step.rejections,
+  };
+}
+
+/** Another contract's or chain's logs are not part of our orderbook's transaction sequence. */
+const ofOurOrderbook = (config: FillConfig, log: EventData<'OrderbookLogRecorded'>): boolean => log.chainId === config.chainId && log.address === config.orderbook;
+
+function extractLog(config: FillConfig, state: Pass, event: Envelope<LedgerEventOf<'OrderbookLogRecorded'>>): Step {
   const log = event.data;
   const ref: LogRef = { logId: event.id, chainId: log.chainId, transactionHash: log.transactionHash, blockNumber: log.blockNumber, logIndex: Number(log.logIndex) };
-  // Another contract's or chain's logs are not part of our orderbook's transaction sequence.
-  if (log.chainId !== config.chainId || log.address !== config.orderbook) {
+  if (!ofOurOrderbook(config, log)) {
     return { state, fills: NO_FILLS, rejections: [rejection(ref, 'not_ours', `log of ${log.address} on chain ${log.chainId}, not of orderbook ${config.orderbook} on chain ${config.chainId}`)] };
   }
   const closed = closeTransaction(state, ref);
@@ -152,22 +222,24 @@ function extractLog(config: FillConfig, state: ExtractorState, event: Envelope<L
 /**
  * A new transaction leaves the previous one's open ClearV2s without their AfterClear for good. So does
  * a new pass over the same transaction (a log not after the newest open clear, or in another block):
- * a reorg's removals replay it from its first log, and the clears it left open must not take them.
+ * the transaction recorded or removed again from its first log, the clears it left open must not take
+ * its AfterClears.
  */
-function closeTransaction(state: ExtractorState, ref: LogRef): { state: ExtractorState; rejections: readonly Rejection[] } {
+function closeTransaction(state: Pass, ref: LogRef): { state: Pass; rejections: readonly Rejection[] } {
   const newest = state.openClears[state.openClears.length - 1]?.log;
   if (newest === undefined || (newest.transactionHash === ref.transactionHash && newest.blockNumber === ref.blockNumber && newest.logIndex < ref.logIndex)) {
     return { state, rejections: NO_REJECTIONS };
   }
-  return {
-    state: { ...state, openClears: [] },
-    rejections: state.openClears
-      .filter((clear) => !('undecodable' in clear)) // rejected as malformed already
-      .map((clear) => rejection(clear.log, 'unpaired_clear', `no AfterClear followed it in transaction ${clear.log.transactionHash}`)),
-  };
+  return { state: { tokens: state.tokens, openClears: [] }, rejections: unpaired(state.openClears) };
 }
 
-function extractDecoded(config: FillConfig, state: ExtractorState, ref: LogRef, log: EventData<'OrderbookLogRecorded'>): Extracted {
+/** Clears closed without their AfterClear. */
+const unpaired = (clears: readonly OpenClear[]): Rejection[] =>
+  clears
+    .filter((clear) => !('undecodable' in clear)) // rejected as malformed already
+    .map((clear) => rejection(clear.log, 'unpaired_clear', `no AfterClear followed it in transaction ${clear.log.transactionHash}`));
+
+function extractDecoded(config: FillConfig, state: Pass, ref: LogRef, log: EventData<'OrderbookLogRecorded'>): Step {
   // The event codec has checked and lowercased the data: no second scan of its hex.
   const decoded = decodeRecordedOrderbookLog(log);
   switch (decoded.event) {
@@ -175,7 +247,7 @@ function extractDecoded(config: FillConfig, state: ExtractorState, ref: LogRef, 
       return undecodable(state, ref, rejection(ref, decoded.reason, decoded.detail), decoded.topic);
     case 'ClearV2':
       // New states are listed field by field: spreading costs measurably more on every log of a replay.
-      return unchanged({ tokens: state.tokens, openClears: [...state.openClears, openClear(config, ref, decoded.args)] });
+      return { state: { tokens: state.tokens, openClears: [...state.openClears, openClear(config, ref, decoded.args)] }, fills: NO_FILLS, rejections: NO_REJECTIONS };
     case 'AfterClear':
       return afterClear(state, ref, decoded.args.clearStateChange);
     case 'TakeOrderV2': {
@@ -189,12 +261,12 @@ function extractDecoded(config: FillConfig, state: ExtractorState, ref: LogRef, 
  * A log that does not decode is rejected; if it is a clear's, it still takes its place in the
  * transaction's pairing, so one bad log cannot hand another clear's amounts to the next clear.
  */
-function undecodable(state: ExtractorState, ref: LogRef, malformed: Rejection, topic: OrderbookEvent | undefined): Extracted {
+function undecodable(state: Pass, ref: LogRef, malformed: Rejection, topic: OrderbookEvent | undefined): Step {
   if (topic === 'ClearV2') return { state: { tokens: state.tokens, openClears: [...state.openClears, { log: ref, undecodable: true }] }, fills: NO_FILLS, rejections: [malformed] };
   const clear = state.openClears[0];
   if (topic !== 'AfterClear' || clear === undefined) return { state, fills: NO_FILLS, rejections: [malformed] };
   // The clear it settles gets no amounts: rejected too, unless it was unreadable itself.
-  const next: ExtractorState = { tokens: state.tokens, openClears: state.openClears.slice(1) };
+  const next: Pass = { tokens: state.tokens, openClears: state.openClears.slice(1) };
   const unsettled = 'undecodable' in clear ? [] : [rejection(clear.log, 'unpaired_clear', `its AfterClear (log ${ref.logIndex}) could not be decoded`)];
   return { state: next, fills: NO_FILLS, rejections: [...unsettled, malformed] };
 }
@@ -210,12 +282,12 @@ function openClear(config: FillConfig, ref: LogRef, { alice, bob, clearConfig: c
 }
 
 /** Pairs the AfterClear with the earliest open ClearV2 of its transaction and settles that clear. */
-function afterClear(state: ExtractorState, ref: LogRef, change: ClearStateChange): Extracted {
+function afterClear(state: Pass, ref: LogRef, change: ClearStateChange): Step {
   const clear = state.openClears[0];
   if (clear === undefined) {
     return { state, fills: NO_FILLS, rejections: [rejection(ref, 'unpaired_after_clear', `no open ClearV2 before it in transaction ${ref.transactionHash}`)] };
   }
-  const next: ExtractorState = { tokens: state.tokens, openClears: state.openClears.slice(1) };
+  const next: Pass = { tokens: state.tokens, openClears: state.openClears.slice(1) };
   if ('undecodable' in clear) {
     return { state: next, fills: NO_FILLS, rejections: [rejection(ref, 'unpaired_after_clear', `its ClearV2 (log ${clear.log.logIndex}) could not be decoded`)] };
   }
@@ -245,7 +317,7 @@ function partyOutcome(tokens: ExtractorState['tokens'], log: LogRef, party: 'ali
 // ---- takes ----
 
 /** The taker's input is what our order gave, the taker's output what it received. */
-function takeOutcome(config: FillConfig, tokens: ExtractorState['tokens'], ref: LogRef, take: TakeOrderV2Args): Pick<Extracted, 'fills' | 'rejections'> {
+function takeOutcome(config: FillConfig, tokens: ExtractorState['tokens'], ref: LogRef, take: TakeOrderV2Args): Pick<Step, 'fills' | 'rejections'> {
   const legs = orderLegs(config, take.config.order, take.config.inputIOIndex, take.config.outputIOIndex);
   if (isRefusal(legs)) return { fills: NO_FILLS, rejections: [rejection(ref, legs.reason, legs.detail)] };
   const fill = priceFill(tokens, legs, take.output, take.input);

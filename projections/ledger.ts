@@ -1,7 +1,8 @@
 /**
  * Read models folded alongside the accumulator: positions, hedges, and tallies of trades and
  * rejected logs. Deterministic and I/O-free; state is O(symbols + commands), never O(events):
- * individual trades and rejections are streamed to whoever asks (see `onFill`/`onRejection`).
+ * individual trades and rejections are streamed to whoever asks (see `onFill`/`onRejection`), and so is a
+ * reorg taking one back (`onReversal`/`onRejectionWithdrawn`): a list of them keeps what the chain still has.
  */
 import * as D from '../src/domain/decimal.ts';
 import type { Side } from '../src/domain/codecs.ts';
@@ -43,6 +44,8 @@ export interface LedgerViewListener {
   /** A fill undone because a reorg removed its log. */
   onReversal?(fill: Fill): void;
   onRejection?(rejection: Rejection): void;
+  /** A rejection taken back because a reorg removed its log. */
+  onRejectionWithdrawn?(rejection: Rejection): void;
 }
 
 export class LedgerView {
@@ -67,6 +70,7 @@ export class LedgerView {
     for (const f of reaction.fills) this.addFill(f);
     for (const f of reaction.reversals) this.undoFill(f);
     for (const r of reaction.rejections) this.addRejection(r);
+    for (const r of reaction.withdrawnRejections) this.withdrawRejection(r);
     for (const d of reaction.decisions) this.addDecision(d);
     this.applyOutcome(event);
   }
@@ -127,6 +131,18 @@ export class LedgerView {
   private addRejection(rejection: Rejection): void {
     this.rejectedByReason.set(rejection.reason, (this.rejectedByReason.get(rejection.reason) ?? 0) + 1);
     this.listener.onRejection?.(rejection);
+  }
+
+  /**
+   * A reason whose last rejection is withdrawn leaves the tally, as if never met. The count never goes
+   * below zero: a replay can take back what the log's record never yielded only for streams our ingester
+   * does not write (docs/accumulator.md, "Reorgs").
+   */
+  private withdrawRejection(rejection: Rejection): void {
+    const left = (this.rejectedByReason.get(rejection.reason) ?? 0) - 1;
+    if (left > 0) this.rejectedByReason.set(rejection.reason, left);
+    else this.rejectedByReason.delete(rejection.reason);
+    this.listener.onRejectionWithdrawn?.(rejection);
   }
 
   private addDecision(decision: Decision): void {

@@ -52,6 +52,12 @@ export const tradeJson = (f: Fill) => ({
   logId: f.logId,
 });
 
+/** A listed trade's key, so that the fill a reorg undoes leaves the list: the two fills of one clear differ by party. */
+export const tradeKey = (f: Fill): string => `${f.logId}:${f.party}`;
+
+/** A listed rejection's key, so that one a reorg withdraws leaves the list: the two parties of one clear differ by detail. */
+export const rejectionKey = (r: Rejection): string => `${r.eventId}:${r.reason}:${r.detail}`;
+
 export const rejectionJson = (r: Rejection) => ({
   reason: r.reason,
   detail: r.detail,

@@ -11,6 +11,7 @@ import { LEDGER_PREFIXES } from '../domain/events.ts';
 import { LedgerView } from '../../projections/ledger.ts';
 import type { AccumulatorConfig } from '../../projections/accumulator.ts';
 import type { Fill, Rejection } from '../../projections/fill.ts';
+import { rejectionKey, tradeKey } from '../../projections/queries.ts';
 import type { Logger } from '../log.ts';
 import { LULL, withLulls } from './lulls.ts';
 
@@ -80,17 +81,13 @@ class Recent<K, V> {
   }
 }
 
-/** One entry per fill: the two fills of a clear where both parties are ours differ by party. */
-const tradeKey = (f: Fill): string => `${f.logId}:${f.party}`;
-
 export class LedgerFollower {
   readonly view: LedgerView;
   readonly retention: number;
   /** Resolves once stopped by the signal; rejects with FollowerFailed on an unrecoverable error. */
   stopped: Promise<void> = Promise.resolve();
   private readonly recentTrades: Recent<string, Fill>;
-  private readonly recentRejections: Recent<number, Rejection>;
-  private rejectionCount = 0;
+  private readonly recentRejections: Recent<string, Rejection>;
   private state: FollowerState = 'idle';
   private position: Position | null = null;
   /** Epoch ms: a number, not a Date, to keep the per-event cost flat during a long catch-up. */
@@ -109,7 +106,8 @@ export class LedgerFollower {
     this.view = new LedgerView(options.config, {
       onFill: (f) => this.recentTrades.add(tradeKey(f), f),
       onReversal: (f) => this.recentTrades.remove(tradeKey(f)),
-      onRejection: (r) => this.recentRejections.add(this.rejectionCount++, r),
+      onRejection: (r) => this.recentRejections.add(rejectionKey(r), r),
+      onRejectionWithdrawn: (r) => this.recentRejections.remove(rejectionKey(r)),
     });
   }
 

@@ -8,7 +8,7 @@ import type { AccumulatorConfig } from '../../projections/accumulator.ts';
 export type FoldProgress = (events: number, total: number | undefined) => void;
 
 export interface FoldOptions {
-  /** Told of every fill, reversal and rejection as the fold meets it. */
+  /** Told of every fill, reversal, rejection and withdrawn rejection as the fold meets it. */
   readonly listener?: LedgerViewListener;
   readonly progress?: FoldProgress | undefined;
   /** The last position to fold: a second pass folds the events of the first, not those appended since. */

@@ -1,4 +1,4 @@
-/** Queries on a long ledger, through the real binary: their memory stays flat (a fill a reorg undid stays out of `trades`). */
+/** Queries on a long ledger, through the real binary: their memory stays flat (a fill a reorg undid stays out of `trades`, a rejection it withdrew out of `rejected`). */
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execFile, spawn } from 'node:child_process';
@@ -97,18 +97,32 @@ describe('queries on a long ledger', () => {
     expect(lines.join('\n')).not.toContain(txOf(1));
   }, 30_000);
 
-  it(`the rejected table lists ${TAKES} foreign takes within a 32 MB heap, aligned`, async () => {
+  it(`the rejected table lists ${TAKES} foreign takes within a 32 MB heap, aligned, without the one a reorg removed`, async () => {
     const theirs = takeOrderV2Log({ owner: OTHER_OWNER, validInputs: [io('USDC')], validOutputs: [io('tGME')] }, { input: 10n ** 17n, output: 2_000_000n });
-    const { store, logs } = await ledger(theirs);
+    const { store, logs } = await ledger(theirs, 1);
+    const txOf = (i: number) => (logs[i]!.type === 'OrderbookLogRecorded' ? logs[i]!.data.transactionHash : '');
 
     const r = await query(store, ['rejected'], 32);
     expect(r.code, r.stderr).toBe(0);
     const lines = r.stdout.split('\n');
-    expect(lines).toHaveLength(TAKES + 3); // header, rule, rows and the final newline
+    expect(lines).toHaveLength(TAKES - 1 + 3); // header, rule, rows and the final newline
     expect(lines[0]).toBe('block  log  tx                                                                  reason    detail');
-    const tx = logs[0]!.type === 'OrderbookLogRecorded' ? logs[0]!.data.transactionHash : '';
-    expect(lines[2]).toBe(`1000   0    ${tx}  not_ours  owner ${OTHER_OWNER} is not ours`);
-    expect(lines[TAKES + 1]).toMatch(/^30999 {2}0 {4}0x[0-9a-f]{64} {2}not_ours {2}owner 0x2{40} is not ours$/);
+    expect(lines[2]).toBe(`1000   0    ${txOf(0)}  not_ours  owner ${OTHER_OWNER} is not ours`);
+    expect(lines[3]).toBe(`1002   0    ${txOf(2)}  not_ours  owner ${OTHER_OWNER} is not ours`);
+    expect(lines[TAKES]).toMatch(/^30999 {2}0 {4}0x[0-9a-f]{64} {2}not_ours {2}owner 0x2{40} is not ours$/);
+    expect(lines.join('\n')).not.toContain(txOf(1));
+  }, 30_000);
+
+  it(`rejected --json lists ${TAKES} foreign takes within a 32 MB heap, in chain order, without the one a reorg removed`, async () => {
+    const theirs = takeOrderV2Log({ owner: OTHER_OWNER, validInputs: [io('USDC')], validOutputs: [io('tGME')] }, { input: 10n ** 17n, output: 2_000_000n });
+    const { store, logs } = await ledger(theirs, TAKES - 2);
+    const removed = logs[TAKES - 2];
+
+    const r = await query(store, ['rejected', '--json'], 32);
+    expect(r.code, r.stderr).toBe(0);
+    const rejected = JSON.parse(r.stdout) as { eventId: string; reason: string }[];
+    expect(rejected.map((x) => x.eventId)).toEqual(logs.filter((l) => l !== removed).map((l) => l.id));
+    expect(new Set(rejected.map((x) => x.reason))).toEqual(new Set(['not_ours']));
   }, 30_000);
 
   it('stops folding once the reader has gone away (trades | head), and exits 0', async () => {

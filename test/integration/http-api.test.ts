@@ -28,8 +28,7 @@ import { ROOT, readLogFile } from '../support/cli.ts';
 import { capturedLog } from '../support/test-log.ts';
 import { LedgerFollower } from '../../src/services/ledger-follower.ts';
 import { PaperBroker } from '../../src/broker/paper.ts';
-import { hedgesJson, positionsJson, rejectionJson, tradeJson } from '../../projections/queries.ts';
-import type { Fill } from '../../projections/fill.ts';
+import { hedgesJson, positionsJson, rejectionJson, rejectionKey, tradeJson, tradeKey } from '../../projections/queries.ts';
 import { createMetrics, exposeAccumulator } from '../../src/http/metrics.ts';
 import { Roles, lagWithin, type RoleHealth } from '../../src/http/health.ts';
 import { startHttpApi, type HttpApi } from '../../src/http/server.ts';
@@ -50,17 +49,17 @@ const ingest = (store: EventStore, logs: readonly RecordedLog[]) =>
 /** What the CLI's `--json` queries print for the same store. */
 async function cliJson(store: EventStore) {
   const trades = new Map<string, ReturnType<typeof tradeJson>>();
-  const rejected: ReturnType<typeof rejectionJson>[] = [];
-  const key = (f: Fill) => `${f.logId}:${f.party}`;
+  const rejected = new Map<string, ReturnType<typeof rejectionJson>>();
   const view = await foldLedger(store, config, {
     listener: {
-      onFill: (f) => trades.set(key(f), tradeJson(f)),
-      onReversal: (f) => trades.delete(key(f)),
-      onRejection: (r) => rejected.push(rejectionJson(r)),
+      onFill: (f) => trades.set(tradeKey(f), tradeJson(f)),
+      onReversal: (f) => trades.delete(tradeKey(f)),
+      onRejection: (r) => rejected.set(rejectionKey(r), rejectionJson(r)),
+      onRejectionWithdrawn: (r) => rejected.delete(rejectionKey(r)),
     },
   });
   // As `rejected` lists them: after the fold's rejections, the ClearV2s still waiting for their AfterClear.
-  return { positions: positionsJson(view), hedges: hedgesJson(view), trades: [...trades.values()], rejected: [...rejected, ...view.awaitingAfterClear().map(rejectionJson)] };
+  return { positions: positionsJson(view), hedges: hedgesJson(view), trades: [...trades.values()], rejected: [...rejected.values(), ...view.awaitingAfterClear().map(rejectionJson)] };
 }
 
 async function get(api: HttpApi, path: string, init: RequestInit = {}): Promise<{ status: number; headers: Headers; body: unknown }> {

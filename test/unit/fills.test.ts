@@ -432,10 +432,9 @@ describe('fill extraction: symbols and pass-through', () => {
   it('passes other events through without output and without touching the state', () => {
     const h = new History();
     const tokens = run(h.allTokens());
-    const take = h.log(takeFromSeller('tGME', E18, 1_000_000n), { tx: 'a', logIndex: 0 });
-    for (const event of [h.hedgingResumed('GME'), h.logRemoved(take), h.token(TOKEN.tGME, 'tGME')]) {
+    for (const event of [h.hedgingResumed('GME'), h.token(TOKEN.tGME, 'tGME')]) {
       const step = extract(config, tokens.state, event);
-      expect(step).toEqual({ state: tokens.state, fills: [], rejections: [] });
+      expect(step).toEqual({ state: tokens.state, fills: [], reversals: [], rejections: [], withdrawnRejections: [] });
       expect(step.state).toBe(tokens.state);
     }
   });
@@ -738,15 +737,15 @@ describe('fill extraction: properties', () => {
   it('restores an unreadable clear\'s placeholder, and refuses a readable clear carrying another `undecodable` (the fold would read it as unreadable)', () => {
     const log = { logId: 'x', chainId: CHAIN_ID, transactionHash: txHash('tx1'), blockNumber: '100', logIndex: 0 };
     const legs = { owner: OUR_OWNER, received: { token: TOKEN.tGME, decimals: 18 }, given: { token: TOKEN.USDC, decimals: 6 } };
-    const placeholder = { tokens: {}, openClears: [{ log, undecodable: true }] };
+    const placeholder = { tokens: {}, openClears: [{ log, undecodable: true }], removedClears: [{ log, undecodable: true }] };
     expect(serializeExtractorState(deserializeExtractorState(placeholder))).toEqual(placeholder);
     for (const undecodable of [false, 'yes', null]) {
-      expect(() => deserializeExtractorState({ tokens: {}, openClears: [{ log, alice: legs, bob: { reason: 'not_ours', detail: 'theirs' }, undecodable }] })).toThrow(CorruptExtractorState);
+      expect(() => deserializeExtractorState({ tokens: {}, openClears: [{ log, alice: legs, bob: { reason: 'not_ours', detail: 'theirs' }, undecodable }], removedClears: [] })).toThrow(CorruptExtractorState);
     }
   });
 
   it('refuses a corrupt snapshot naming the failing path', () => {
-    const corrupt = { tokens: {}, openClears: [{ log: { logId: 'x', chainId: 1, transactionHash: '0x', blockNumber: 'ten', logIndex: 0 } }] };
+    const corrupt = { tokens: {}, openClears: [{ log: { logId: 'x', chainId: 1, transactionHash: '0x', blockNumber: 'ten', logIndex: 0 } }], removedClears: [] };
     expect(() => deserializeExtractorState(corrupt)).toThrow(CorruptExtractorState);
     expect(() => deserializeExtractorState(corrupt)).toThrow(/openClears\.0\.log\.blockNumber/);
   });

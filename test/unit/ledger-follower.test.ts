@@ -92,6 +92,23 @@ describe('LedgerFollower', () => {
     expect(follower.progress().state).toBe('stopped');
   });
 
+  it('a reorg takes a rejection back out of GET /rejected: the removed foreign take, and the clear its removal replays, leave the list; the others stay', async () => {
+    const history = new History();
+    const tokens = history.allTokens();
+    const foreign = [1n, 2n, 3n].map((b) => take(history, b, OTHER_OWNER));
+    const clear = history.log(clearV2Log({ owner: OUR_OWNER, validInputs: [io('tGME')], validOutputs: [io('USDC')] }, { owner: OTHER_OWNER, validInputs: [io('USDC')], validOutputs: [io('tGME')] }), { tx: 'clear', logIndex: 0, block: 4n });
+    const closing = take(history, 5n, OTHER_OWNER); // closes the clear's transaction: unpaired_clear, counted
+    const events = [...tokens, ...foreign, clear, closing, history.logRemoved(foreign[1]!), history.logRemoved(clear), history.logRemoved(closing)];
+    const follower = new LedgerFollower({ store: scriptedStore(events.map(recorded)), config, log });
+    const stop = new AbortController();
+    await followUntilCaughtUp(follower, stop.signal);
+    expect(follower.rejections().map((r) => [r.blockNumber, r.reason])).toEqual([[1n, 'not_ours'], [3n, 'not_ours']]);
+    expect(follower.rejections(5, 'unpaired_clear')).toEqual([]);
+    expect(Object.fromEntries(follower.view.rejectedByReason)).toEqual({ not_ours: 2 });
+    stop.abort();
+    await follower.stopped;
+  });
+
   it('counts a corrupt event as a rejection and keeps folding', async () => {
     const history = new History();
     const good = [...history.allTokens(), take(history, 1n)].map(recorded);

@@ -3,7 +3,7 @@ import { jsonOption, parse, withLedger, type CommonValues } from '../context.ts'
 import { foldLedger } from '../../services/ledger-query.ts';
 import type { EventStore, Position } from '../../eventstore/port.ts';
 import type { AccumulatorConfig } from '../../../projections/accumulator.ts';
-import { hedgesJson, positionsJson, rejectionJson, tradeJson } from '../../../projections/queries.ts';
+import { hedgesJson, positionsJson, rejectionJson, rejectionKey, tradeJson, tradeKey } from '../../../projections/queries.ts';
 import { Columns, table, type Cell } from '../table.ts';
 import { progress, type Progress } from '../progress.ts';
 import type { Fill, Rejection } from '../../../projections/fill.ts';
@@ -91,9 +91,9 @@ async function foldWithBar(store: EventStore, fold: AccumulatorConfig, label: st
   }
 }
 
-/** Folds the ledger once. */
-function foldStored(values: CommonValues, command: string, listener: LedgerViewListener = {}, printing: Printing = 'after'): Promise<LedgerView> {
-  return withLedger(values, command, (store, fold) => foldWithBar(store, fold, command, listener, printing));
+/** Folds the ledger once, printing after it. */
+function foldStored(values: CommonValues, command: string): Promise<LedgerView> {
+  return withLedger(values, command, (store, fold) => foldWithBar(store, fold, command, {}, 'after'));
 }
 
 /**
@@ -127,14 +127,34 @@ export const hedges = (argv: string[]) =>
     ['commandId', 'symbol', 'side', 'quantity', 'status', 'filled', 'avg price', 'broker order'],
     (h) => [h.commandId, h.symbol, h.side, h.quantity, h.status, h.filledQuantity, h.averagePrice, h.brokerOrderId]);
 
-/** Keyed so that a fill undone by a reorg leaves the list again. */
-const tradeKey = (f: Fill) => `${f.logId}:${f.party}`;
+/**
+ * A list in flat memory whose entries a reorg can take back later (a fill undone, a rejection withdrawn), over
+ * two folds of the same events: the first notes the step of each key's last take-back (rare: a few per reorg),
+ * the second lists an entry unless its key is taken back after it. A step is an entry or a take-back; both
+ * passes count them alike, so their numbers agree.
+ */
+function lastingEntries<T>(key: (item: T) => string) {
+  const takenBack = new Map<string, number>();
+  let firstStep = 0;
+  let secondStep = 0;
+  return {
+    first: {
+      entry: (): void => void firstStep++,
+      takeBack: (item: T): void => void takenBack.set(key(item), firstStep++),
+    },
+    second: {
+      /** Whether the entry stays on the list. */
+      lasts: (item: T): boolean => (takenBack.get(key(item)) ?? -1) < secondStep++,
+      takeBack: (): void => void secondStep++,
+    },
+  };
+}
 
 /**
  * Both forms stream in flat memory (holding 900,000 trades took ~1 GB, and their JSON text passed
  * V8's longest string at ~2.5 million), so the log is folded twice: the first fold notes the fills
- * a reorg undoes later (rare: a few per reorg) and sizes the table's columns (over every fill, so
- * after a reorg a column can be wider than the rows listed), the second prints the other fills.
+ * a reorg undoes later and sizes the table's columns (over every fill, so after a reorg a column
+ * can be wider than the rows listed), the second prints the other fills.
  */
 export async function trades(argv: string[]): Promise<void> {
   const { values } = parse(argv, jsonOption);
@@ -144,48 +164,53 @@ export async function trades(argv: string[]): Promise<void> {
     return [t.blockNumber, t.logIndex, t.transactionHash, t.symbol, t.side, t.shares, t.price, t.usdc, t.tokenSymbol];
   };
   const print = values.json ? jsonArray(tradeJson) : streamedTable(columns, cells);
-  // A fill is listed unless its key is undone after it: the step of each key's last reversal.
-  // A step is a fill or a reversal; both passes count them alike, so their numbers agree.
-  const undone = new Map<string, number>();
-  let firstStep = 0;
-  let secondStep = 0;
+  const { first, second } = lastingEntries(tradeKey);
   await foldTwice(values, 'trades', {
     onFill: (f) => {
-      firstStep++;
+      first.entry();
       if (!values.json) columns.fit(cells(f));
     },
-    onReversal: (f) => undone.set(tradeKey(f), firstStep++),
+    onReversal: first.takeBack,
   }, {
     onFill: (f) => {
-      if ((undone.get(tradeKey(f)) ?? -1) < secondStep++) print.push(f);
+      if (second.lasts(f)) print.push(f);
     },
-    onReversal: () => secondStep++,
+    onReversal: second.takeBack,
   });
   print.end();
 }
 
 /**
- * Rejections stream as the fold finds them; the table folds twice, the first fold sizing its columns.
- * Both end with the ClearV2s that no AfterClear has followed at the ledger's end, which the fold
- * rejects only once a later log closes their transaction: listed, not left out.
+ * Rejections stream like trades: two folds, the first noting the rejections a reorg withdraws later
+ * and sizing the table's columns, the second printing the others. Both forms end with the ClearV2s
+ * that no AfterClear has followed at the ledger's end, which the fold rejects only once a later log
+ * closes their transaction: listed, not left out.
  */
 export async function rejected(argv: string[]): Promise<void> {
   const { values } = parse(argv, jsonOption);
-  if (values.json) {
-    const print = jsonArray(rejectionJson);
-    const view = await foldStored(values, 'rejected', { onRejection: print.push }, 'during');
-    view.awaitingAfterClear().forEach(print.push);
-    return print.end();
-  }
   const columns = new Columns(['block', 'log', 'tx', 'reason', 'detail']);
   const cells = (rejection: Rejection): Cell[] => {
     const r = rejectionJson(rejection);
     return [r.blockNumber, r.logIndex, r.transactionHash, r.reason, r.detail];
   };
-  const print = streamedTable(columns, cells);
-  const fit = (r: Rejection) => columns.fit(cells(r));
+  const print = values.json ? jsonArray(rejectionJson) : streamedTable(columns, cells);
+  const fit = (r: Rejection) => {
+    if (!values.json) columns.fit(cells(r));
+  };
+  const { first, second } = lastingEntries(rejectionKey);
   // Both folds stop at the same event, so they leave the same clears waiting: the first sizes their rows too.
-  const view = await foldTwice(values, 'rejected', { onRejection: fit }, { onRejection: print.push }, (first) => first.awaitingAfterClear().forEach(fit));
+  const view = await foldTwice(values, 'rejected', {
+    onRejection: (r) => {
+      first.entry();
+      fit(r);
+    },
+    onRejectionWithdrawn: first.takeBack,
+  }, {
+    onRejection: (r) => {
+      if (second.lasts(r)) print.push(r);
+    },
+    onRejectionWithdrawn: second.takeBack,
+  }, (firstView) => firstView.awaitingAfterClear().forEach(fit));
   view?.awaitingAfterClear().forEach(print.push);
   print.end();
 }

@@ -10,6 +10,7 @@ import { IngesterService, type IngesterSettings } from '../../src/chain/ingester
 import { logEventId } from '../../src/domain/ids.ts';
 import { openStore } from '../../src/eventstore/url.ts';
 import type { EventStore } from '../../src/eventstore/port.ts';
+import { foldLedger } from '../../src/services/ledger-query.ts';
 import { OURS, chainLogIds, clearOf, expectedNet, mineEmpty, startDevnet, storedLogs, storedNet, type Devnet, type StoredEntry } from '../support/chain-fixture.ts';
 import { startRpcProxy } from '../support/chain-proxy.ts';
 import { testLog } from '../support/test-log.ts';
@@ -49,6 +50,8 @@ describe('chain reorgs', () => {
 
   const rawTx = (hash: Hex) => devnet.anvil.request<Hex>('eth_getRawTransactionByHash', [hash]);
   const idOf = (hash: Hex, logIndex: number) => logEventId(devnet.deployment.chainId, hash, logIndex);
+  /** The fold's rejected logs, counted by reason. */
+  const storedRejected = async (store: EventStore): Promise<Record<string, number>> => Object.fromEntries((await foldLedger(store, devnet.fold)).rejectedByReason);
   const show = (e: StoredEntry) => `${e.type === 'OrderbookLogRemoved' ? 'removed' : 'recorded'} ${e.logId}`;
 
   it('a reorg deeper than the depth: orphans compensated in chain order (ClearV2 first), kept logs untouched, new logs appended', async () => {
@@ -115,6 +118,25 @@ describe('chain reorgs', () => {
     expect(report).toMatchObject({ reorg: false, removed: 0, appended: 0 });
     expect((await storedLogs(store, devnet.stream)).map((e) => e.logId)).not.toContain(idOf(t6.transactionHash, 0));
     expect(await storedNet(store, devnet.fold)).toEqual(await canonicalNet());
+  });
+
+  it('a reorg that drops a foreign order\'s take withdraws its not_ours: the rejected counts equal the canonical chain\'s', async () => {
+    const { store, service } = await follower();
+    await service.catchUp();
+    const theirs = (tenths: bigint): Fill => ({ ...fill('sell', tenths), owner: otherAccount });
+    const rejectedBefore = await storedRejected(store);
+    await devnet.trader.take(theirs(2n));
+    const dropped = await devnet.trader.take(theirs(3n));
+    expect(await service.catchUp()).toMatchObject({ appended: 2 });
+    expect(await storedRejected(store)).toEqual({ ...rejectedBefore, not_ours: (rejectedBefore.not_ours ?? 0) + 2 });
+
+    await devnet.anvil.reorg(1);
+    expect(await service.catchUp()).toMatchObject({ reorg: true, removed: 1 });
+    expect((await storedLogs(store, devnet.stream)).slice(-1).map(show)).toEqual([`removed ${idOf(dropped.transactionHash, 0)}`]);
+    expect(await storedRejected(store)).toEqual({ ...rejectedBefore, not_ours: (rejectedBefore.not_ours ?? 0) + 1 });
+    const { store: canonical, service: fromScratch } = await follower();
+    await fromScratch.catchUp();
+    expect(await storedRejected(store)).toEqual(await storedRejected(canonical));
   });
 
   it('the chain shrinks (rollback): a log above the new head is removed once the regrown chain passes its block without it', async () => {

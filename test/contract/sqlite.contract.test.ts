@@ -1,6 +1,6 @@
 /** The store contract on the embedded SQLite store, then what only SQLite promises (files, locks, schema). */
 import { spawn } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -56,6 +56,27 @@ describe('SQLite store specifics', () => {
     const db = raw(file);
     expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
     expect(db.pragma('user_version', { simple: true })).toBe(1);
+  });
+
+  it('cuts a WAL that outgrew the checkpoint interval back to that interval once a checkpoint has reset it', async () => {
+    // A file keeps the page size it was created with (new stores get 16 KiB): at 1 KiB pages the interval, 10,000
+    // pages, is a WAL of 32 + 10,000 × (24 + 1,024) bytes, ~10.5 MB instead of ~164 MB, so the test writes little.
+    const file = newFile();
+    const created = new Database(file);
+    created.pragma('page_size = 1024');
+    created.pragma('user_version = 0'); // writes the file's first page, fixing its page size
+    created.close();
+    const limit = 32 + 10_000 * (24 + 1_024);
+    const walSize = () => statSync(`${file}-wal`).size;
+    const store = open(file);
+    // One append of ~16 MB: the WAL outgrows the interval, and the auto-checkpoint after that commit copies it all.
+    const blob = 'x'.repeat(4_000);
+    await store.append('wal-1', Array.from({ length: 4_000 }, () => event('Tested', { blob })), NO_STREAM);
+    expect(walSize()).toBeGreaterThan(limit);
+    // The next commit writes the WAL from its start again; without journal_size_limit the file would keep its size.
+    await store.append('wal-1', [event()], 3_999n);
+    expect(walSize()).toBeLessThanOrEqual(limit);
+    expect(await store.readLastEvent('wal-1')).toMatchObject({ revision: 4_000n });
   });
 
   it('delivers a row whose data is not JSON as a string (a CorruptEvent once decoded) and moves on', async () => {

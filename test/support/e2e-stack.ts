@@ -323,13 +323,18 @@ export class E2eStack {
     return lines;
   }
 
-  /** Stops every child still running (SIGKILL), the simulator and anvil; removes the directory unless `keep`. */
+  /**
+   * Stops every child still running (SIGKILL), the simulator and anvil; removes the directory unless `keep`, else
+   * prints where it is. Under vitest it is inside the run's temporary directory, which E2E_KEEP=1 keeps too
+   * (test/support/run-temp-dir.ts).
+   */
   async close(keep = false): Promise<void> {
     await Promise.allSettled([...this.running].map((s) => s.stop('SIGKILL')));
     await this.reader?.close().catch(() => undefined);
     await this.sim.stop().catch(() => undefined);
     await this.anvil.stop().catch(() => undefined);
-    if (!keep) rmSync(this.dir, { recursive: true, force: true });
+    if (keep) console.info(`kept the e2e stack's directory ${this.dir}`);
+    else rmSync(this.dir, { recursive: true, force: true });
   }
 }
 

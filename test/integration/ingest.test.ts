@@ -533,6 +533,19 @@ describe('the ingestion path', () => {
     expect(await storedNet(store, config)).toEqual({ GME: '-0.2', AAPL: '-0.1' });
   });
 
+  it('a log a reorg removed before the index\'s tail, mined again later, is recorded again (not appended under its first id, which the store refuses for good)', async () => {
+    const store = await memoryStore();
+    const t1 = oS('0.6', 't1', 100n);
+    await ingesterOn(store).appendCanonical([t1]);
+    await ingesterOn(store).reconcile({ from: 100n, to: 100n }, []);
+    // The ledger goes on: more logs than the index holds come after t1's removal.
+    await ingesterOn(store).appendCanonical(Array.from({ length: 4 }, (_, i) => oB('0.1', `later ${i}`, 101n + BigInt(i))));
+    // t1's transaction, back from the mempool, mined in a new block (above the index's floor).
+    const ingester = ingesterOn(store, { recentLogs: 3 });
+    expect(await ingester.appendCanonical([remined(t1, 110n)])).toMatchObject({ appended: 1 });
+    expect(await storedNet(store, config)).toEqual({ GME: '-0.2' });
+  });
+
   it('a rescan below the indexed tail of the stream is refused', async () => {
     const store = await memoryStore();
     await ingesterOn(store).appendCanonical(Array.from({ length: 10 }, (_, i) => oS('0.1', `deep ${i}`, 300n + BigInt(i))));

@@ -1,0 +1,313 @@
+/**
+ * The reorg property of ingest-reorg-property.test.ts, driven through the real ChainFollower (its
+ * block window, start block and rescan range, forward steps in several deliveries) over a simulated
+ * chain: reorgs that keep, grow or shorten the chain, crashes between an ingester's appends (a store
+ * that fails an append, before or after writing it), restarts, small batches and a small index.
+ * Whenever the chain is at least as long as it ever was, the ledger folds to the positions and
+ * rejections of the current chain ingested from scratch, and every event id is unique.
+ *
+ * FOLLOW_PROPERTY_RUNS=<n> runs more chains (default 40); FOLLOW_PLAN='<counterexample JSON>' runs one;
+ * FOLLOW_SMALL_INDEX=1 also draws a small index (recentLogs 30..60), which meets the bounded-index defect of
+ * ingest.test.ts ('a log a reorg removed before the index's tail…').
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { keccak256, stringToHex } from 'viem';
+import * as D from '../../src/domain/decimal.ts';
+import { tokensOfLog } from '../../src/chain/log-tokens.ts';
+import type { RecordedLog } from '../../src/chain/rpc-log.ts';
+import type { BlockRange, LogChunk, LogScanner } from '../../src/chain/log-scanner.ts';
+import type { BlockRef, ChainRpc } from '../../src/chain/rpc.ts';
+import { ChainFollower } from '../../src/chain/follower.ts';
+import { openStore } from '../../src/eventstore/url.ts';
+import type { EventStore } from '../../src/eventstore/port.ts';
+import { mulberry32 } from '../../src/seeded-random.ts';
+import { Ingester, type TokenResolver } from '../../src/services/ingester.ts';
+import { History, OTHER_OWNER, OUR_OWNER, TOKEN, afterClearLog, clearV2Log, io, takeOrderV2Log, type OrderSpec, type RawLog } from '../support/orderbook-logs.ts';
+import { dyingStore } from '../support/chain-fixture.ts';
+import { config } from '../support/scenario.ts';
+import { testLog } from '../support/test-log.ts';
+import { foldLedger } from '../../src/services/ledger-query.ts';
+
+const RUNS = Number(process.env['FOLLOW_PROPERTY_RUNS'] ?? 40);
+const E17 = 10n ** 17n;
+
+interface Tx {
+  readonly label: string;
+  readonly kind: 'take' | 'clears' | 'foreign' | 'foreignClears' | 'zero' | 'badClear';
+  readonly side: 'BUY' | 'SELL';
+  readonly symbol: 'GME' | 'AAPL';
+  readonly tenths: readonly bigint[];
+}
+
+interface Block {
+  readonly number: bigint;
+  readonly hash: `0x${string}`;
+  readonly txs: readonly Tx[];
+}
+
+const equity = { GME: 'tGME', AAPL: 'tAAPL' } as const;
+
+function rawLogs(tx: Tx): RawLog[] {
+  const token = equity[tx.symbol];
+  const buys = tx.side === 'BUY';
+  const ours: OrderSpec = { owner: OUR_OWNER, validInputs: [io(buys ? token : 'USDC')], validOutputs: [io(buys ? 'USDC' : token)] };
+  if (tx.kind === 'take' || tx.kind === 'foreign' || tx.kind === 'zero') {
+    const order: OrderSpec = tx.kind === 'foreign' ? { ...ours, owner: OTHER_OWNER } : ours;
+    const tenths = tx.kind === 'zero' ? 0n : tx.tenths[0]!;
+    const [shares, usdc] = [tenths * E17, tenths * 2_000_000n];
+    return [takeOrderV2Log(order, buys ? { input: usdc, output: shares } : { input: shares, output: usdc })];
+  }
+  const alice: OrderSpec = { owner: OTHER_OWNER, validInputs: ours.validOutputs, validOutputs: ours.validInputs };
+  const bob: OrderSpec = tx.kind === 'foreignClears' ? { ...ours, owner: OTHER_OWNER } : ours;
+  return tx.tenths.flatMap((tenths, i) => {
+    const [shares, usdc] = [tenths * E17, tenths * 2_000_000n];
+    const change = buys ? { aliceOutput: shares, bobOutput: usdc, aliceInput: usdc, bobInput: shares } : { aliceOutput: usdc, bobOutput: shares, aliceInput: shares, bobInput: usdc };
+    const clear = clearV2Log(alice, bob);
+    // A clear whose ClearV2 data does not decode (first clear of a badClear transaction).
+    const broken = tx.kind === 'badClear' && i === 0 ? { topics: clear.topics, data: `0x${'ab'.repeat(40)}` as const } : clear;
+    return [broken, afterClearLog(change)];
+  });
+}
+
+function logsOf(history: History, block: Block): RecordedLog[] {
+  let logIndex = 0;
+  return block.txs.flatMap((tx) => rawLogs(tx).map((raw) => ({ ...history.log(raw, { tx: tx.label, block: block.number, logIndex: logIndex++ }).data, blockHash: block.hash })));
+}
+
+/** What the simulated node serves. */
+interface Blocks {
+  readonly blocks: readonly Block[];
+  readonly tip: bigint;
+}
+
+class Chain implements Blocks {
+  readonly blocks: Block[] = [];
+  private readonly mempool: Tx[] = [];
+  private forks = 0;
+  private txs = 0;
+
+  constructor(private readonly random: () => number) {}
+
+  private pick = <T>(items: readonly T[]): T => items[Math.floor(this.random() * items.length)]!;
+  private chance = (p: number): boolean => this.random() < p;
+
+  get tip(): bigint {
+    return this.blocks.at(-1)!.number;
+  }
+
+  private newTx(): Tx {
+    const kind = this.pick(['take', 'take', 'clears', 'clears', 'foreign', 'foreignClears', 'zero', 'badClear'] as const);
+    const clears = kind === 'clears' || kind === 'foreignClears' || kind === 'badClear' ? 1 + Math.floor(this.random() * 3) : 1;
+    return {
+      label: `tx ${this.txs++}`,
+      kind,
+      side: this.pick(['BUY', 'SELL'] as const),
+      symbol: this.pick(['GME', 'AAPL'] as const),
+      tenths: Array.from({ length: clears }, () => BigInt(1 + Math.floor(this.random() * 20))),
+    };
+  }
+
+  private reexecuted = (tx: Tx): Tx => ({ ...tx, tenths: tx.tenths.map((t) => t + 1n) });
+
+  private block(number: bigint, txs: Tx[]): Block {
+    return { number, hash: keccak256(stringToHex(`fork ${this.forks} block ${number}`)), txs };
+  }
+
+  private fill(): Tx[] {
+    const txs = Array.from({ length: Math.floor(this.random() * 3) }, () => this.newTx());
+    while (this.mempool.length > 0 && this.chance(0.5)) {
+      const tx = this.mempool.splice(Math.floor(this.random() * this.mempool.length), 1)[0]!;
+      txs.push(this.chance(0.3) ? this.reexecuted(tx) : tx);
+    }
+    return txs.sort(() => this.random() - 0.5);
+  }
+
+  grow(n: number): void {
+    const tip = this.blocks.at(-1)?.number ?? 99n;
+    this.blocks.push(...Array.from({ length: n }, (_, i) => this.block(tip + 1n + BigInt(i), this.fill())));
+  }
+
+  /** One block without our logs (a new head). */
+  growEmpty(): void {
+    this.blocks.push(this.block(this.tip + 1n, []));
+  }
+
+  /** Replaces the last `depth` blocks with `length` new ones (fewer: the chain got shorter). */
+  reorg(depth: number, length: number): void {
+    this.forks++;
+    const replaced = this.blocks.splice(this.blocks.length - depth, depth);
+    for (const tx of replaced.flatMap((b) => b.txs)) if (this.chance(0.6)) this.mempool.push(tx);
+    this.grow(length);
+  }
+}
+
+const tokens: TokenResolver = {
+  resolve: async (wanted) => new Map([...wanted.keys()].map((a) => [a, { symbol: Object.entries(TOKEN).find(([, address]) => address === a)?.[0] ?? null, reason: null }])),
+};
+
+const stores: EventStore[] = [];
+const memoryStore = async () => {
+  const store = await openStore('sqlite::memory:');
+  stores.push(store);
+  return store;
+};
+afterEach(async () => {
+  await Promise.all(stores.splice(0).map((s) => s.close()));
+});
+
+interface Knobs {
+  readonly batchSize?: number;
+  readonly recentLogs?: number;
+}
+
+const ingesterOn = (store: EventStore, knobs: Knobs = {}) =>
+  new Ingester({ store, chainId: config.fills.chainId, orderbook: config.fills.orderbook, tokens, tokensOf: tokensOfLog, ...knobs });
+
+const genesisHash = (n: bigint) => keccak256(stringToHex(`genesis ${n}`));
+
+/** The parts of ChainRpc the follower uses, over the simulated chain (confirmations 0). */
+function fakeRpc(chain: Blocks): ChainRpc {
+  const block = async (n: bigint): Promise<BlockRef | null> => {
+    if (n < 100n) return { number: n, hash: genesisHash(n) };
+    const b = chain.blocks.find((x) => x.number === n);
+    return b === undefined ? null : { number: b.number, hash: b.hash };
+  };
+  return {
+    consistent: <T>(_what: string, read: () => Promise<T>) => read(),
+    blockNumber: async () => chain.tip,
+    block,
+    checkChainId: async () => undefined,
+  } as unknown as ChainRpc;
+}
+
+/** eth_getLogs over the simulated chain, in chunks of random sizes (never splitting a block). */
+function fakeScanner(chain: Blocks, history: History, random: () => number): LogScanner {
+  return {
+    async *scan(range: BlockRange): AsyncGenerator<LogChunk> {
+      for (let from = range.from; from <= range.to; ) {
+        const to = from + BigInt(Math.floor(random() * 3));
+        const end = to > range.to ? range.to : to;
+        const logs = chain.blocks.filter((b) => b.number >= from && b.number <= end).flatMap((b) => logsOf(history, b));
+        yield { from, to: end, logs };
+        from = end + 1n;
+      }
+    },
+  } as unknown as LogScanner;
+}
+
+async function ledgerOf(store: EventStore): Promise<{ net: Record<string, string>; rejected: Record<string, number> }> {
+  const view = await foldLedger(store, config);
+  const net = view.symbols().map((s) => [s, D.format(view.position(s).state.net)]).filter(([, n]) => n !== '0');
+  return { net: Object.fromEntries(net.sort()), rejected: Object.fromEntries([...view.rejectedByReason].sort()) };
+}
+
+async function eventIds(store: EventStore, stream: string): Promise<string[]> {
+  const ids: string[] = [];
+  if ((await store.readLastEvent(stream)) === undefined) return ids;
+  for await (const e of store.readStream(stream)) ids.push(e.id);
+  return ids;
+}
+
+interface FollowPlan {
+  readonly seed: number;
+  readonly knobs: Knobs;
+  readonly crashes: boolean;
+  readonly shorten: boolean;
+}
+
+async function followerFollowsChain({ seed, knobs, crashes, shorten }: FollowPlan): Promise<void> {
+  const history = new History();
+  const chain = new Chain(mulberry32(seed));
+  const random = mulberry32(seed ^ 0x5bd1e995);
+  const store = await memoryStore();
+  const followerOn = (s: EventStore) => {
+    const ingester = ingesterOn(s, knobs);
+    return { ingester, follower: new ChainFollower({ rpc: fakeRpc(chain), scanner: fakeScanner(chain, history, random), ingester, confirmations: 0, deploymentBlock: 100n, log: testLog() }) };
+  };
+  let current = followerOn(store);
+  chain.grow(3);
+  let longest = chain.tip;
+  const where = (step: number, what: string) => `seed ${seed} ${JSON.stringify(knobs)} crashes ${crashes} shorten ${shorten}, step ${step}: ${what}`;
+  for (let step = 0; step < 12; step++) {
+    if (random() < 0.4 || chain.blocks.length < 2) chain.grow(1 + Math.floor(random() * 2));
+    else {
+      const depth = 1 + Math.floor(random() * Math.min(3, chain.blocks.length - 1));
+      const length = shorten && random() < 0.3 ? Math.max(0, depth - 1 - Math.floor(random() * 2)) : depth + (random() < 0.3 ? 1 : 0);
+      chain.reorg(depth, length);
+    }
+    if (chain.tip > longest) longest = chain.tip;
+    if (random() < 0.25) current = followerOn(store); // a restart
+    if (crashes && random() < 0.4) {
+      // A store that fails its n-th append (before or after writing it): the step throws, the service starts over from the stream.
+      const dying = followerOn(dyingStore(store, 1 + Math.floor(random() * 4), random() < 0.5 ? 'before' : 'after'));
+      await dying.follower.step().catch(() => undefined);
+      current = followerOn(store);
+      // A restart at the head block's number takes itself for up to date even when that block was cut short: a new head lets it finish.
+      chain.growEmpty();
+    }
+    await current.follower.step();
+    if (chain.tip < longest) continue; // logs above a shorter chain's head stay until it regrows (docs/chain-ingestion.md)
+    const fresh = await memoryStore();
+    await ingesterOn(fresh).appendCanonical(chain.blocks.flatMap((b) => logsOf(history, b)));
+    const ledger = await ledgerOf(store);
+    expect(ledger, where(step, 'the ledger against the chain ingested from scratch')).toEqual(await ledgerOf(fresh));
+    const ids = await eventIds(store, current.ingester.stream);
+    expect(new Set(ids).size, where(step, 'unique event ids')).toBe(ids.length);
+  }
+}
+
+/** A chain of hand-made blocks, each with its transactions' logs, for focused cases. */
+class FixedChain implements Blocks {
+  blocks: Block[] = [];
+  set(blocks: Block[]): void {
+    this.blocks = blocks;
+  }
+  get tip(): bigint {
+    return this.blocks.at(-1)!.number;
+  }
+}
+
+const take = (label: string, tenths: bigint, side: 'BUY' | 'SELL' = 'SELL'): Tx => ({ label, kind: 'take', side, symbol: 'GME', tenths: [tenths] });
+const blockOf = (fork: string, number: bigint, txs: Tx[]): Block => ({ number, hash: keccak256(stringToHex(`${fork} block ${number}`)), txs });
+
+describe('the chain follower after a crash in the middle of a reorg', () => {
+  it('a reorg that moves a kept log above new logs, interrupted before its events are appended, is finished by the restarted follower', async () => {
+    const history = new History();
+    const chain = new FixedChain();
+    const store = await memoryStore();
+    const followerOn = (s: EventStore) =>
+      new ChainFollower({ rpc: fakeRpc(chain), scanner: fakeScanner(chain, history, () => 0), ingester: ingesterOn(s), confirmations: 0, deploymentBlock: 100n, log: testLog() });
+    const [t1, t2, t3] = [take('t1', 10n), take('t2', 20n), take('t3', 40n, 'BUY')];
+    chain.set([blockOf('a', 100n, []), blockOf('a', 101n, [t1]), blockOf('a', 102n, [t2])]);
+    await followerOn(store).step();
+
+    // The reorg: t3 new in 101, t2 dropped, t1 re-mined into 103 (same log index and content: kept, its place moved).
+    chain.set([blockOf('a', 100n, []), blockOf('b', 101n, [t3]), blockOf('b', 102n, []), blockOf('b', 103n, [t1])]);
+    // The rescan saves where t1 now is, then the store fails the first append (t2's removal): the step throws.
+    await expect(followerOn(dyingStore(store, 1, 'before')).step()).rejects.toThrow('stopped before append 1');
+
+    // The service starts over from the stream: the restarted follower must still remove t2 and record t3.
+    await followerOn(store).step();
+    chain.set([...chain.blocks, blockOf('b', 104n, [])]);
+    await followerOn(store).step();
+    const fresh = await memoryStore();
+    await ingesterOn(fresh).appendCanonical(chain.blocks.flatMap((b) => logsOf(history, b)));
+    expect(await ledgerOf(store)).toEqual(await ledgerOf(fresh));
+    expect((await ledgerOf(store)).net).toEqual({ GME: '3' }); // t3 bought 4, t1 sold 1
+  });
+});
+
+describe('the chain follower under reorgs (property)', () => {
+  it('for any chain of reorgs, crashes between appends and restarts, the ledger folds to the current chain', async () => {
+    const plan = fc.record({
+      seed: fc.integer({ min: 0, max: 2 ** 31 - 1 }),
+      knobs: fc.record({ batchSize: fc.integer({ min: 1, max: 4 }), ...(process.env['FOLLOW_SMALL_INDEX'] !== undefined && { recentLogs: fc.integer({ min: 30, max: 60 }) }) }, { requiredKeys: [] }),
+      crashes: fc.boolean(),
+      shorten: fc.boolean(),
+    });
+    const only = process.env['FOLLOW_PLAN'];
+    if (only !== undefined) return followerFollowsChain(JSON.parse(only) as FollowPlan);
+    await fc.assert(fc.asyncProperty(plan, followerFollowsChain), { numRuns: RUNS });
+  }, 300_000);
+});

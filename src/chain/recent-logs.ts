@@ -35,8 +35,11 @@ export interface BlockHash {
 
 const DEFAULT_RECENT_LOGS = 5_000;
 
-/** `movedText`'s list: [generation's event id, block number (decimal), block hash]. */
-const MovedPlaces = t.array(t.tuple([t.string, BigIntString, Hash32]));
+/**
+ * `movedText`'s list: [generation's event id, block number (decimal), block hash], and 'unvouched' for a place
+ * whose rescan was not appended through its block yet (see `RecentLogs.vouch`).
+ */
+const MovedPlaces = t.array(t.union([t.tuple([t.string, BigIntString, Hash32, t.literal('unvouched')]), t.tuple([t.string, BigIntString, Hash32])]));
 
 
 export class RecentLogs {
@@ -49,6 +52,13 @@ export class RecentLogs {
    * checkpoint (`movedText`, `restoreMoved`), as a restart would otherwise know only the recorded block.
    */
   private readonly moved = new Map<string, BlockHash>();
+  /**
+   * Generations of `moved` whose place the stream does not vouch for yet: the rescan that found it is saved
+   * before its events are appended, and until they are, logs the chain has below that place may be missing
+   * from the stream. `blocks()` gives their recorded block instead (which the chain no longer has), so that a
+   * restart after a crash there rescans rather than take the place for a block the ledger holds.
+   */
+  private readonly unvouched = new Set<string>();
   /** Revision of the stream's last event, as the next append expects it. */
   revision: ExpectedRevision = NO_STREAM;
   /** Every stored log at or above this block is indexed; 0 while the index holds the whole stream. */
@@ -89,7 +99,7 @@ export class RecentLogs {
 
   /** `stored`'s latest generation compensated by the removal `removalId`. */
   removed(stored: StoredLog, removalId: string): void {
-    this.moved.delete(stored.recordedId);
+    this.forgetMoved(stored.recordedId);
     this.put({ ...stored, removalId });
   }
 
@@ -97,13 +107,28 @@ export class RecentLogs {
   seenAt(id: string, log: RecordedLog): void {
     const stored = this.logs.get(id);
     if (stored === undefined || isRemoved(stored)) return; // a removed log counts nowhere until recorded again
-    if (stored.log.blockHash === log.blockHash) this.moved.delete(stored.recordedId);
-    else this.moved.set(stored.recordedId, { block: log.blockNumber, hash: log.blockHash });
+    if (stored.log.blockHash === log.blockHash) this.forgetMoved(stored.recordedId);
+    else if (this.moved.get(stored.recordedId)?.hash !== log.blockHash) {
+      this.moved.set(stored.recordedId, { block: log.blockNumber, hash: log.blockHash });
+      this.unvouched.add(stored.recordedId);
+    }
+  }
+
+  /** Every log the chain has up to block `through` is in the stream now: the places found up to there are vouched for. */
+  vouch(through: bigint): void {
+    for (const id of this.unvouched) if (this.moved.get(id)!.block <= through) this.unvouched.delete(id);
+  }
+
+  private forgetMoved(recordedId: string): void {
+    this.moved.delete(recordedId);
+    this.unvouched.delete(recordedId);
   }
 
   /** The places of the logs found re-mined elsewhere, as text for a checkpoint (stable: the same places, the same text). */
   movedText(): string {
-    const places = [...this.moved].sort(([a], [b]) => (a < b ? -1 : 1)).map(([id, { block, hash }]): [string, bigint, `0x${string}`] => [id, block, hash]);
+    const places = [...this.moved]
+      .sort(([a], [b]) => (a < b ? -1 : 1))
+      .map(([id, { block, hash }]): t.TypeOf<typeof MovedPlaces>[number] => (this.unvouched.has(id) ? [id, block, hash, 'unvouched'] : [id, block, hash]));
     return JSON.stringify(MovedPlaces.encode(places));
   }
 
@@ -115,7 +140,11 @@ export class RecentLogs {
     const decoded = E.chainW((json: unknown) => MovedPlaces.decode(json))(E.tryCatch(() => JSON.parse(text) as unknown, (e) => e));
     if (E.isLeft(decoded)) return false;
     const live = new Set([...this.logs.values()].filter((s) => !isRemoved(s)).map((s) => s.recordedId));
-    for (const [id, block, hash] of decoded.right) if (live.has(id)) this.moved.set(id, { block, hash });
+    for (const [id, block, hash, unvouched] of decoded.right) {
+      if (!live.has(id)) continue;
+      this.moved.set(id, { block, hash });
+      if (unvouched !== undefined) this.unvouched.add(id);
+    }
     return true;
   }
 
@@ -163,12 +192,15 @@ export class RecentLogs {
     return [...byTransaction.values()].flatMap((ofTransaction) => ofTransaction.sort((a, b) => (a.log.logIndex < b.log.logIndex ? -1 : 1)));
   }
 
-  /** The block hash of each live log's block (where the chain last had it), one per block (the latest recorded), ascending. */
+  /**
+   * The block hash of each live log's block (where the chain last had it, once the stream vouches for that place),
+   * one per block (the latest recorded), ascending.
+   */
   blocks(): BlockHash[] {
     const hashes = new Map<bigint, `0x${string}`>();
     for (const stored of this.logs.values()) {
       if (isRemoved(stored)) continue;
-      const { block, hash } = this.placeOf(stored);
+      const { block, hash } = this.unvouched.has(stored.recordedId) ? { block: stored.log.blockNumber, hash: stored.log.blockHash } : this.placeOf(stored);
       hashes.set(block, hash);
     }
     return [...hashes].map(([block, hash]) => ({ block, hash })).sort((a, b) => (a.block < b.block ? -1 : 1));
@@ -189,7 +221,7 @@ export class RecentLogs {
     for (const [id, oldest] of this.logs) {
       if (this.logs.size <= this.limit) break;
       this.logs.delete(id);
-      this.moved.delete(oldest.recordedId);
+      this.forgetMoved(oldest.recordedId);
       if (oldest.log.blockNumber >= this.floor) this.floor = oldest.log.blockNumber + 1n;
     }
   }

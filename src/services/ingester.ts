@@ -139,7 +139,7 @@ export class Ingester {
    */
   async ingest(logs: readonly RecordedLog[]): Promise<FileIngestReport> {
     let outOfOrder = 0;
-    const report = await this.append(logs, (recent, ordered) => {
+    const report = await this.append(logs, null, (recent, ordered) => {
       const last = recent.lastLive();
       assertSameContent(recent, ordered);
       const sorted = this.sortOut(recent, ordered, NO_TRANSACTIONS);
@@ -153,7 +153,8 @@ export class Ingester {
 
   /** Canonical logs of a chain scan: appends the ones not stored yet, records again the ones a reorg removed, rewrites changed transactions (sortOutCanonical). */
   appendCanonical(logs: readonly RecordedLog[]): Promise<ReconcileReport> {
-    return this.append(logs, (recent, ordered) => {
+    const through = logs.reduce<bigint | null>((top, log) => (top === null || log.blockNumber > top ? log.blockNumber : top), null);
+    return this.append(logs, through, (recent, ordered) => {
       assertIndexed(recent, ordered);
       return this.sortOutCanonical(recent, ordered, []);
     });
@@ -170,7 +171,7 @@ export class Ingester {
    * the chain no longer has are compensated, then the canonical logs not stored yet appended.
    */
   reconcile(range: BlockRange, logs: readonly RecordedLog[]): Promise<ReconcileReport> {
-    return this.append(logs, (recent, ordered) => {
+    return this.append(logs, range.to, (recent, ordered) => {
       if (range.from < recent.floor) {
         throw new ReorgTooDeep(`blocks from ${range.from} changed, but the ingester indexes the stream's logs only from block ${recent.floor}`);
       }
@@ -220,8 +221,11 @@ export class Ingester {
   /**
    * Plans `logs` (in chain order, repeats counted as already ingested) against the stream's
    * current tail and appends; another ingester appending first means: refresh, plan again.
+   * `through`: the block up to which the delivery holds every log the chain has (null: not a chain scan).
+   * Where the plan found stored logs re-mined is saved before its events are appended, and vouched for
+   * (up to `through`) once they are: a crash in between must not have a restart take those blocks for ingested.
    */
-  private async append(logs: readonly RecordedLog[], plan: (recent: RecentLogs, ordered: readonly Delivered[]) => Plan): Promise<ReconcileReport> {
+  private async append(logs: readonly RecordedLog[], through: bigint | null, plan: (recent: RecentLogs, ordered: readonly Delivered[]) => Plan): Promise<ReconcileReport> {
     const ordered = delivered(logs);
     const repeats = logs.length - ordered.length;
     // What every attempt wrote: a racer's append may interrupt one after some batches.
@@ -233,6 +237,10 @@ export class Ingester {
         await this.saveMoved(recent);
         written.tokensRecorded += await this.recordTokens(planned.fresh.map((d) => d.log));
         await this.appendEvents(recent, planned, written);
+        if (through !== null) {
+          recent.vouch(through);
+          await this.saveMoved(recent);
+        }
         // The last plan counts the logs earlier attempts wrote as stored: subtract them once.
         return { ...written, alreadyIngested: repeats + planned.skipped + planned.fresh.length - written.appended };
       } catch (e) {

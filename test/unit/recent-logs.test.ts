@@ -122,6 +122,17 @@ describe('RecentLogs: a log\'s generations', () => {
     const first = at(t, 700n, 'A');
     await generations(store, kept, [first], false);
     kept.seenAt(recordedLogId(t), at(t, 705n, 'C')); // the first generation re-mined at 705
+    // Not vouched for until the rescan's events are appended through 705: its recorded block stands for it.
+    expect(kept.blocks()).toEqual([{ block: 700n, hash: first.blockHash }]);
+    expect(kept.liveIn(705n, 705n).map((s) => s.recordedId)).toEqual([recordedLogId(t)]);
+    const unvouched = kept.movedText();
+    const restarted = await RecentLogs.load(store, stream);
+    expect(restarted.restoreMoved(unvouched)).toBe(true);
+    expect(restarted.blocks()).toEqual([{ block: 700n, hash: first.blockHash }]);
+    expect(restarted.liveIn(705n, 705n).map((s) => s.recordedId)).toEqual([recordedLogId(t)]);
+    kept.vouch(704n);
+    expect(kept.movedText()).toBe(unvouched);
+    kept.vouch(705n);
     const saved = kept.movedText();
     expect(kept.blocks()).toEqual([{ block: 705n, hash: at(t, 705n, 'C').blockHash }]);
 

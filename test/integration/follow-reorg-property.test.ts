@@ -214,9 +214,11 @@ interface FollowPlan {
   readonly knobs: Knobs;
   readonly crashes: boolean;
   readonly shorten: boolean;
+  /** Two followers (their own ingesters and windows) step at once on the store. */
+  readonly racing?: boolean;
 }
 
-async function followerFollowsChain({ seed, knobs, crashes, shorten }: FollowPlan): Promise<void> {
+async function followerFollowsChain({ seed, knobs, crashes, shorten, racing = false }: FollowPlan): Promise<void> {
   const history = new History();
   const chain = new Chain(mulberry32(seed));
   const random = mulberry32(seed ^ 0x5bd1e995);
@@ -228,7 +230,7 @@ async function followerFollowsChain({ seed, knobs, crashes, shorten }: FollowPla
   let current = followerOn(store);
   chain.grow(3);
   let longest = chain.tip;
-  const where = (step: number, what: string) => `seed ${seed} ${JSON.stringify(knobs)} crashes ${crashes} shorten ${shorten}, step ${step}: ${what}`;
+  const where = (step: number, what: string) => `seed ${seed} ${JSON.stringify(knobs)} crashes ${crashes} shorten ${shorten} racing ${racing}, step ${step}: ${what}`;
   for (let step = 0; step < 12; step++) {
     if (random() < 0.4 || chain.blocks.length < 2) chain.grow(1 + Math.floor(random() * 2));
     else {
@@ -246,7 +248,14 @@ async function followerFollowsChain({ seed, knobs, crashes, shorten }: FollowPla
       // A restart at the head block's number takes itself for up to date even when that block was cut short: a new head lets it finish.
       chain.growEmpty();
     }
-    await current.follower.step();
+    if (racing) {
+      // A racer that fails (the other appended past its plan, or its index) starts over from the stream, as the service does.
+      const other = followerOn(store);
+      const outcomes = await Promise.allSettled([current.follower.step(), other.follower.step()]);
+      if (outcomes.some((o) => o.status === 'rejected')) current = followerOn(store);
+      await current.follower.step();
+      await current.follower.step();
+    } else await current.follower.step();
     if (chain.tip < longest) continue; // logs above a shorter chain's head stay until it regrows (docs/chain-ingestion.md)
     const fresh = await memoryStore();
     await ingesterOn(fresh).appendCanonical(chain.blocks.flatMap((b) => logsOf(history, b)));
@@ -298,6 +307,26 @@ describe('the chain follower after a crash in the middle of a reorg', () => {
   });
 });
 
+describe('the chain follower after a crash in the middle of the head block', () => {
+  it('a restart finishes the head block whose logs were only partly appended, without waiting for a new block', async () => {
+    const history = new History();
+    const chain = new FixedChain();
+    const store = await memoryStore();
+    const followerOn = (s: EventStore) =>
+      new ChainFollower({ rpc: fakeRpc(chain), scanner: fakeScanner(chain, history, () => 0), ingester: ingesterOn(s, { batchSize: 1 }), confirmations: 0, deploymentBlock: 100n, log: testLog() });
+    chain.set([blockOf('a', 100n, [take('t0', 10n)])]);
+    await followerOn(store).step(); // its tokens are recorded: the next appends are the orderbook's
+    chain.set([...chain.blocks, blockOf('a', 101n, [take('t1', 20n), take('t2', 40n)])]);
+    // The store fails the second append: t1 is stored, t2 not.
+    await expect(followerOn(dyingStore(store, 2, 'before')).step()).rejects.toThrow('stopped before append 2');
+    expect((await ledgerOf(store)).net).toEqual({ GME: '-3' });
+
+    // A restart (the `ingest` command run again, or the service after a store outage), the chain's head still 101.
+    await followerOn(store).step();
+    expect((await ledgerOf(store)).net).toEqual({ GME: '-7' });
+  });
+});
+
 describe('the chain follower under reorgs (property)', () => {
   it('for any chain of reorgs, crashes between appends and restarts, the ledger folds to the current chain', async () => {
     const plan = fc.record({
@@ -305,6 +334,7 @@ describe('the chain follower under reorgs (property)', () => {
       knobs: fc.record({ batchSize: fc.integer({ min: 1, max: 4 }), ...(process.env['FOLLOW_SMALL_INDEX'] !== undefined && { recentLogs: fc.integer({ min: 30, max: 60 }) }) }, { requiredKeys: [] }),
       crashes: fc.boolean(),
       shorten: fc.boolean(),
+      racing: fc.boolean(),
     });
     const only = process.env['FOLLOW_PLAN'];
     if (only !== undefined) return followerFollowsChain(JSON.parse(only) as FollowPlan);

@@ -34,7 +34,7 @@ const E17 = 10n ** 17n;
 
 interface Tx {
   readonly label: string;
-  readonly kind: 'take' | 'clears' | 'foreign' | 'foreignClears' | 'zero' | 'badClear';
+  readonly kind: 'take' | 'clears' | 'foreign' | 'foreignClears' | 'zero' | 'badClear' | 'mixed' | 'queued';
   readonly side: 'BUY' | 'SELL';
   readonly symbol: 'GME' | 'AAPL';
   readonly tenths: readonly bigint[];
@@ -60,13 +60,24 @@ function rawLogs(tx: Tx): RawLog[] {
   }
   const alice: OrderSpec = { owner: OTHER_OWNER, validInputs: ours.validOutputs, validOutputs: ours.validInputs };
   const bob: OrderSpec = tx.kind === 'foreignClears' ? { ...ours, owner: OTHER_OWNER } : ours;
+  if (tx.kind === 'queued') {
+    // Every ClearV2 first, then their AfterClears (a contract clearing several orders before settling).
+    const pairs = tx.tenths.map((tenths) => {
+      const [shares, usdc] = [tenths * E17, tenths * 2_000_000n];
+      const change = buys ? { aliceOutput: shares, bobOutput: usdc, aliceInput: usdc, bobInput: shares } : { aliceOutput: usdc, bobOutput: shares, aliceInput: shares, bobInput: usdc };
+      return [clearV2Log(alice, bob), afterClearLog(change)] as const;
+    });
+    return [...pairs.map(([c]) => c), ...pairs.map(([, a]) => a)];
+  }
   return tx.tenths.flatMap((tenths, i) => {
     const [shares, usdc] = [tenths * E17, tenths * 2_000_000n];
     const change = buys ? { aliceOutput: shares, bobOutput: usdc, aliceInput: usdc, bobInput: shares } : { aliceOutput: usdc, bobOutput: shares, aliceInput: shares, bobInput: usdc };
     const clear = clearV2Log(alice, bob);
     // A clear whose ClearV2 data does not decode (first clear of a badClear transaction).
     const broken = tx.kind === 'badClear' && i === 0 ? { topics: clear.topics, data: `0x${'ab'.repeat(40)}` as const } : clear;
-    return [broken, afterClearLog(change)];
+    // A mixed transaction takes our order after each clear.
+    const after = tx.kind === 'mixed' ? [takeOrderV2Log(ours, buys ? { input: usdc, output: shares } : { input: shares, output: usdc })] : [];
+    return [broken, afterClearLog(change), ...after];
   });
 }
 
@@ -97,8 +108,8 @@ class Chain implements Blocks {
   }
 
   private newTx(): Tx {
-    const kind = this.pick(['take', 'take', 'clears', 'clears', 'foreign', 'foreignClears', 'zero', 'badClear'] as const);
-    const clears = kind === 'clears' || kind === 'foreignClears' || kind === 'badClear' ? 1 + Math.floor(this.random() * 3) : 1;
+    const kind = this.pick(['take', 'take', 'clears', 'clears', 'foreign', 'foreignClears', 'zero', 'badClear', 'mixed', 'queued'] as const);
+    const clears = kind === 'take' || kind === 'foreign' || kind === 'zero' ? 1 : 1 + Math.floor(this.random() * 3);
     return {
       label: `tx ${this.txs++}`,
       kind,
@@ -209,6 +220,22 @@ async function eventIds(store: EventStore, stream: string): Promise<string[]> {
   return ids;
 }
 
+const TOPIC_NAMES: Record<string, string> = { '0x692e': 'ClearV2', '0x3f20': 'AfterClear', '0xdb6a': 'Take' };
+
+/** FOLLOW_DEBUG=1: the stream and the chain, printed when a check fails. */
+async function dump(store: EventStore, stream: string, chain: Blocks, labels: ReadonlyMap<string, string>): Promise<void> {
+  if (process.env['FOLLOW_DEBUG'] === undefined) return;
+  const lines: string[] = [];
+  for await (const e of store.readStream(stream)) {
+    const d = e.data as { logId?: string; transactionHash: string; blockNumber: string; blockHash: string; logIndex: string; topics: string[]; data: string };
+    const what = `${TOPIC_NAMES[d.topics[0]!.slice(0, 6)] ?? '?'}${d.data.length < 200 ? '(bad)' : ''}`;
+    const tx = labels.get(d.transactionHash) ?? d.transactionHash.slice(0, 8);
+    lines.push(`${e.revision} ${e.type === 'OrderbookLogRemoved' ? 'REMOVED ' : 'recorded'} ${e.id.slice(0, 8)}${d.logId === undefined ? '' : ` (of ${d.logId.slice(0, 8)})`} ${tx} block ${BigInt(d.blockNumber)}:${d.blockHash.slice(0, 6)} index ${BigInt(d.logIndex)} ${what}`);
+  }
+  for (const b of chain.blocks) lines.push(`chain ${b.number}:${b.hash.slice(0, 6)} ${b.txs.map((t) => `${t.label}=${t.kind}[${t.tenths.join(',')}]`).join(', ')}`);
+  console.log(lines.join('\n'));
+}
+
 interface FollowPlan {
   readonly seed: number;
   readonly knobs: Knobs;
@@ -239,11 +266,12 @@ async function followerFollowsChain({ seed, knobs, crashes, shorten, racing = fa
       chain.reorg(depth, length);
     }
     if (chain.tip > longest) longest = chain.tip;
+    if (process.env['FOLLOW_DEBUG'] !== undefined) console.log(`step ${step}: chain ${chain.blocks.map((b) => `${b.number}:${b.hash.slice(0, 6)}`).join(' ')}`);
     if (random() < 0.25) current = followerOn(store); // a restart
     if (crashes && random() < 0.4) {
       // A store that fails its n-th append (before or after writing it): the step throws, the service starts over from the stream.
       const dying = followerOn(dyingStore(store, 1 + Math.floor(random() * 4), random() < 0.5 ? 'before' : 'after'));
-      await dying.follower.step().catch(() => undefined);
+      await dying.follower.step().catch((e: unknown) => process.env['FOLLOW_DEBUG'] !== undefined && console.log(`crash: ${(e as Error).message}`));
       current = followerOn(store);
       // A restart at the head block's number takes itself for up to date even when that block was cut short: a new head lets it finish.
       chain.growEmpty();
@@ -260,7 +288,12 @@ async function followerFollowsChain({ seed, knobs, crashes, shorten, racing = fa
     const fresh = await memoryStore();
     await ingesterOn(fresh).appendCanonical(chain.blocks.flatMap((b) => logsOf(history, b)));
     const ledger = await ledgerOf(store);
-    expect(ledger, where(step, 'the ledger against the chain ingested from scratch')).toEqual(await ledgerOf(fresh));
+    const expected = await ledgerOf(fresh);
+    if (JSON.stringify(ledger) !== JSON.stringify(expected)) {
+      const labels = new Map(Array.from({ length: 200 }, (_, i) => [keccak256(stringToHex(`tx ${i}`)), `tx ${i}`]));
+      await dump(store, current.ingester.stream, chain, labels);
+    }
+    expect(ledger, where(step, 'the ledger against the chain ingested from scratch')).toEqual(expected);
     const ids = await eventIds(store, current.ingester.stream);
     expect(new Set(ids).size, where(step, 'unique event ids')).toBe(ids.length);
   }

@@ -22,7 +22,8 @@ import { History, OTHER_OWNER, OUR_OWNER, TOKEN, afterClearLog, clearV2Log, io, 
 import { EXAMPLE, readLogFile, runCli } from '../support/cli.ts';
 import { FileChanged, appendLogFile, logsInChainOrder, scanLogFile } from '../../src/cli/commands/ingest-file.ts';
 import { config } from '../support/scenario.ts';
-import { storedLogs, storedNet, type StoredEntry } from '../support/chain-fixture.ts';
+import { dyingStore, storedLogs, storedNet, type StoredEntry } from '../support/chain-fixture.ts';
+import { foldLedger } from '../../src/services/ledger-query.ts';
 
 const history = new History();
 const units = (x: string, decimals = 18): bigint => D.parse(x).units / 10n ** BigInt(18 - decimals);
@@ -544,6 +545,21 @@ describe('the ingestion path', () => {
     const ingester = ingesterOn(store, { recentLogs: 3 });
     expect(await ingester.appendCanonical([remined(t1, 110n)])).toMatchObject({ appended: 1 });
     expect(await storedNet(store, config)).toEqual({ GME: '-0.2' });
+  });
+
+  it('a reorg whose removals of one transaction a crash cut between two batches, then a deeper reorg, still takes back that transaction\'s fills', async () => {
+    const store = await memoryStore();
+    const b = oB('1', 'b', 104n);
+    // One transaction with two clears (ClearV2, AfterClear, ClearV2, AfterClear) in block 105.
+    const a = [...clearBuy('2.5', 'a', 105n), ...clearBuy('1.5', 'a', 105n).map((log) => ({ ...log, logIndex: log.logIndex + 2n }))];
+    await ingesterOn(store).appendCanonical([b, ...a]);
+    expect(await storedNet(store, config)).toEqual({ AAPL: '4', GME: '1' });
+    // A reorg drops block 105: its four removals go in batches of three, and the store fails the second append.
+    await expect(ingesterOn(dyingStore(store, 2, 'before'), { batchSize: 3 }).reconcile({ from: 105n, to: 105n }, [])).rejects.toThrow('stopped before append 2');
+    // Before the restart, the chain reorganises deeper: block 104 goes too. Nothing of either is on chain.
+    expect(await ingesterOn(store).reconcile({ from: 104n, to: 105n }, [])).toMatchObject({ removed: 2 });
+    expect(await storedNet(store, config)).toEqual({});
+    expect(Object.fromEntries((await foldLedger(store, config)).rejectedByReason)).toEqual({});
   });
 
   it('a rescan below the indexed tail of the stream is refused', async () => {

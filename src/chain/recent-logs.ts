@@ -59,6 +59,11 @@ export class RecentLogs {
    * restart after a crash there rescans rather than take the place for a block the ledger holds.
    */
   private readonly unvouched = new Set<string>();
+  /**
+   * The log of the stream's last event when that is a removal, else null: the fold's removals pass is inside its
+   * transaction, and pairs its clears only if the removals of its other logs come next (`removalCut`).
+   */
+  private lastRemoved: RecordedLog | null = null;
   /** Revision of the stream's last event, as the next append expects it. */
   revision: ExpectedRevision = NO_STREAM;
   /** Every stored log at or above this block is indexed; 0 while the index holds the whole stream. */
@@ -94,11 +99,13 @@ export class RecentLogs {
 
   /** A generation of log `id` appended as `recordedId`: the first, or one recorded again after a removal. */
   recorded(id: string, recordedId: string, log: RecordedLog): void {
+    this.lastRemoved = null;
     this.put({ id, log, recordedId, removalId: null });
   }
 
   /** `stored`'s latest generation compensated by the removal `removalId`. */
   removed(stored: StoredLog, removalId: string): void {
+    this.lastRemoved = stored.log;
     this.forgetMoved(stored.recordedId);
     this.put({ ...stored, removalId });
   }
@@ -153,6 +160,17 @@ export class RecentLogs {
     return this.moved.get(stored.recordedId) ?? { block: stored.log.blockNumber, hash: stored.log.blockHash };
   }
 
+  /**
+   * The logs of a transaction whose removals the stream began and did not finish (a crash or a store failure
+   * between two batches of a plan): the stream's last event removes a log of it, and the ledger still counts
+   * others it recorded in the same block (a plan removes them all). Empty when there are none.
+   */
+  removalCut(): StoredLog[] {
+    const last = this.lastRemoved;
+    if (last === null) return [];
+    return this.liveOfTransaction(last.transactionHash).filter((s) => s.log.blockHash === last.blockHash);
+  }
+
   /** The stored logs of transaction `hash` the ledger still counts (a transaction is rewritten as a whole). */
   liveOfTransaction(hash: string): StoredLog[] {
     return [...this.logs.values()].filter((s) => !isRemoved(s) && s.log.transactionHash === hash);
@@ -182,9 +200,11 @@ export class RecentLogs {
    * it. (The stored events keep the block they were recorded in, which another transaction may have
    * filled since one was re-mined elsewhere: by those places alone, two clears' removals could interleave.)
    */
-  inRemovalOrder(logs: readonly StoredLog[]): StoredLog[] {
+  inRemovalOrder(logs: readonly StoredLog[], first: string | null = null): StoredLog[] {
     const place = (s: StoredLog): LogMark => ({ blockNumber: this.placeOf(s).block, logIndex: s.log.logIndex });
     const byTransaction = new Map<string, StoredLog[]>();
+    // The transaction the stream's removals are inside of (removalCut) goes first, so that its removals run on.
+    if (first !== null) byTransaction.set(first, []);
     for (const stored of [...logs].sort((a, b) => compareLogMarks(place(a), place(b)))) {
       const hash = stored.log.transactionHash;
       byTransaction.set(hash, [...(byTransaction.get(hash) ?? []), stored]);
@@ -211,6 +231,7 @@ export class RecentLogs {
     const decoded = decodeEvent(event);
     if (decoded._tag === 'Left') throw decoded.left;
     const stored = toStoredLog(decoded.right);
+    this.lastRemoved = isRemoved(stored) ? stored.log : null;
     this.put(stored);
     return stored;
   }

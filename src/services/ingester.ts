@@ -142,7 +142,7 @@ export class Ingester {
     const report = await this.append(logs, null, (recent, ordered) => {
       const last = recent.lastLive();
       assertSameContent(recent, ordered);
-      const sorted = this.sortOut(recent, ordered, NO_TRANSACTIONS);
+      const sorted = this.sortOut(recent, ordered, NOTHING_REMOVED);
       const unseen = sorted.fresh.filter((d) => !removedFrom(recent, d));
       const fresh = unseen.filter(({ log }) => last === null || isAfter(log, last));
       outOfOrder = unseen.length - fresh.length;
@@ -191,19 +191,22 @@ export class Ingester {
   private sortOutCanonical(recent: RecentLogs, ordered: readonly Delivered[], gone: readonly StoredLog[]): Plan {
     const rewritten = rewrittenTransactions(recent, ordered);
     const ofRewritten = [...rewritten].flatMap((hash) => recent.liveOfTransaction(hash));
-    const removals = recent.inRemovalOrder([...new Map([...gone, ...ofRewritten].map((stored) => [stored.id, stored])).values()]);
-    const sorted = this.sortOut(recent, ordered, rewritten);
+    // A transaction whose removals a crash cut between two batches is removed to its end first (the fold's removals
+    // pass pairs its clears only with removals of its own that follow), and what the chain has of it recorded again.
+    const cut = recent.removalCut();
+    const removals = recent.inRemovalOrder([...new Map([...cut, ...gone, ...ofRewritten].map((stored) => [stored.id, stored])).values()], cut[0]?.log.transactionHash ?? null);
+    const sorted = this.sortOut(recent, ordered, new Set(removals.map((stored) => stored.id)));
     seenOnChain(recent, sorted.kept);
     return { removals, fresh: sorted.fresh, skipped: ordered.length - sorted.fresh.length };
   }
 
   /**
    * What to record: new logs, logs a reorg removed that are on chain again (recorded again under an id
-   * derived from their removal, so racing ingesters agree on it), and the logs of `rewritten`
-   * transactions (recorded again under the id of the removal the plan gives their stored log). The rest
+   * derived from their removal, so racing ingesters agree on it), and logs whose stored generation the plan
+   * removes (`removing`: a rewritten transaction's, recorded again under the id of that removal). The rest
    * is `kept`: stored already with the same content.
    */
-  private sortOut(recent: RecentLogs, ordered: readonly Delivered[], rewritten: ReadonlySet<string>): { fresh: Fresh[]; kept: Delivered[] } {
+  private sortOut(recent: RecentLogs, ordered: readonly Delivered[], removing: ReadonlySet<string>): { fresh: Fresh[]; kept: Delivered[] } {
     const fresh: Fresh[] = [];
     const kept: Delivered[] = [];
     for (const delivered of ordered) {
@@ -212,7 +215,7 @@ export class Ingester {
       // Literals, not spreads: a backfill makes one per log (docs/performance.md).
       if (stored === undefined) fresh.push({ id, log, eventId: id });
       else if (stored.removalId !== null) fresh.push({ id, log, eventId: logRecordedAgainEventId(stored.removalId) });
-      else if (rewritten.has(log.transactionHash)) fresh.push({ id, log, eventId: logRecordedAgainEventId(removalIdOf(this.options.chainId, stored)) });
+      else if (removing.has(id)) fresh.push({ id, log, eventId: logRecordedAgainEventId(removalIdOf(this.options.chainId, stored)) });
       else kept.push(delivered);
     }
     return { fresh, kept };
@@ -397,7 +400,7 @@ function seenOnChain(recent: RecentLogs, kept: readonly Delivered[]): void {
   for (const { id, log } of kept) recent.seenAt(id, log);
 }
 
-const NO_TRANSACTIONS: ReadonlySet<string> = new Set();
+const NOTHING_REMOVED: ReadonlySet<string> = new Set();
 
 /** A file's logs: one at a stored log's place with other content is a LogConflict (a file cannot say which is current). */
 function assertSameContent(recent: RecentLogs, ordered: readonly Delivered[]): void {

@@ -106,12 +106,19 @@ class NoTaggedBlock extends Error {
 
 export class ChainFollower {
   private window: BlockWindow | null = null;
+  /**
+   * The head the last step that ran to its end reached. The window's top, read from the stream, is only the
+   * block of the last stored log: a crash may have cut that block's appends short, so a first step at that
+   * very head scans it again rather than take the ledger for up to date.
+   */
+  private completed: BlockRef | null = null;
 
   constructor(private readonly options: FollowerOptions) {}
 
   /** Forgets the blocks and logs it read: the next step starts from the stream's tail as it is then. */
   restartFromStream(): void {
     this.window = null;
+    this.completed = null;
     this.options.ingester.forget();
   }
 
@@ -183,13 +190,17 @@ export class ChainFollower {
     const window = await this.loadWindow();
     const start = await this.start(window, head);
     if (start.kind === 'fresh' && start.from > head.number) return { nothingYet: 'belowDeployment', head: head.number, deploymentBlock: start.from };
-    const upToDate = start.kind === 'verified' && start.from >= head.number;
+    const upToDate = start.kind === 'verified' && (start.from > head.number || (start.from === head.number && this.completed?.hash === head.hash));
     if (upToDate) this.options.observer?.ingested(head.number, 0);
     if (upToDate || start.from > head.number) return null;
     const range = { from: start.from, to: head.number };
     const { report, interrupted } = start.kind === 'reorg' ? await this.rescan(range, head, window) : await this.forward(range, head, window, onProgress);
     // An interrupted step vouches for nothing up to the head: the next one starts below it.
-    if (interrupted === null) window.remember({ block: head.number, hash: head.hash });
+    if (interrupted !== null) return { report: { ...range, reorg: start.kind === 'reorg', ...report }, interrupted };
+    window.remember({ block: head.number, hash: head.hash });
+    this.completed = head;
+    // The stream's last block scanned again after a restart, and found whole: nothing new.
+    if (start.kind === 'verified' && start.from === head.number && report.appended === 0 && report.removed === 0) return null;
     return { report: { ...range, reorg: start.kind === 'reorg', ...report }, interrupted };
   }
 

@@ -139,11 +139,6 @@ class Chain implements Blocks {
     this.blocks.push(...Array.from({ length: n }, (_, i) => this.block(tip + 1n + BigInt(i), this.fill())));
   }
 
-  /** One block without our logs (a new head). */
-  growEmpty(): void {
-    this.blocks.push(this.block(this.tip + 1n, []));
-  }
-
   /** Replaces the last `depth` blocks with `length` new ones (fewer: the chain got shorter). */
   reorg(depth: number, length: number): void {
     this.forks++;
@@ -273,8 +268,6 @@ async function followerFollowsChain({ seed, knobs, crashes, shorten, racing = fa
       const dying = followerOn(dyingStore(store, 1 + Math.floor(random() * 4), random() < 0.5 ? 'before' : 'after'));
       await dying.follower.step().catch((e: unknown) => process.env['FOLLOW_DEBUG'] !== undefined && console.log(`crash: ${(e as Error).message}`));
       current = followerOn(store);
-      // A restart at the head block's number takes itself for up to date even when that block was cut short: a new head lets it finish.
-      chain.growEmpty();
     }
     if (racing) {
       // A racer that fails (the other appended past its plan, or its index) starts over from the stream, as the service does.

@@ -1,7 +1,9 @@
 /**
  * The reorg property of ingest-reorg-property.test.ts, driven through the real ChainFollower (its
- * block window, start block and rescan range, forward steps in several deliveries) over a simulated
- * chain: reorgs that keep, grow or shorten the chain, crashes between an ingester's appends (a store
+ * block window, start block and rescan range, forward steps in several deliveries) and Ingester on
+ * SQLite, over a simulated chain (test/support/reorg-chain.ts; the node and the log scanner are
+ * simulated here, to run thousands of interleavings in seconds: the real ones meet a real anvil in
+ * chain-*.test.ts and e2e-chaos.test.ts): reorgs that keep, grow or shorten the chain, crashes between an ingester's appends (a store
  * that fails an append, before or after writing it), restarts, small batches and a small index.
  * Whenever the chain is at least as long as it ever was, the ledger folds to the positions and
  * rejections of the current chain ingested from scratch, and every event id is unique.
@@ -10,165 +12,24 @@
  * FOLLOW_SMALL_INDEX=1 also draws a small index (recentLogs 30..60), which meets the bounded-index defect of
  * ingest.test.ts ('a log a reorg removed before the index's tail…').
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { keccak256, stringToHex } from 'viem';
-import * as D from '../../src/domain/decimal.ts';
-import { tokensOfLog } from '../../src/chain/log-tokens.ts';
-import type { RecordedLog } from '../../src/chain/rpc-log.ts';
 import type { BlockRange, LogChunk, LogScanner } from '../../src/chain/log-scanner.ts';
 import type { BlockRef, ChainRpc } from '../../src/chain/rpc.ts';
 import { ChainFollower } from '../../src/chain/follower.ts';
-import { openStore } from '../../src/eventstore/url.ts';
 import type { EventStore } from '../../src/eventstore/port.ts';
 import { mulberry32 } from '../../src/seeded-random.ts';
-import { Ingester, type TokenResolver } from '../../src/services/ingester.ts';
-import { History, OTHER_OWNER, OUR_OWNER, TOKEN, afterClearLog, clearV2Log, io, takeOrderV2Log, type OrderSpec, type RawLog } from '../support/orderbook-logs.ts';
+import { History } from '../support/orderbook-logs.ts';
+import { Chain, eventIds, ingesterOn, ledgerOf, logsOf, memoryStores, type Block, type Blocks, type Tx } from '../support/reorg-chain.ts';
 import { dyingStore } from '../support/chain-fixture.ts';
-import { config } from '../support/scenario.ts';
 import { testLog } from '../support/test-log.ts';
-import { foldLedger } from '../../src/services/ledger-query.ts';
 
 const RUNS = Number(process.env['FOLLOW_PROPERTY_RUNS'] ?? 40);
-const E17 = 10n ** 17n;
 
-interface Tx {
-  readonly label: string;
-  readonly kind: 'take' | 'clears' | 'foreign' | 'foreignClears' | 'zero' | 'badClear' | 'mixed' | 'queued';
-  readonly side: 'BUY' | 'SELL';
-  readonly symbol: 'GME' | 'AAPL';
-  readonly tenths: readonly bigint[];
-}
+const memoryStore = memoryStores();
 
-interface Block {
-  readonly number: bigint;
-  readonly hash: `0x${string}`;
-  readonly txs: readonly Tx[];
-}
-
-const equity = { GME: 'tGME', AAPL: 'tAAPL' } as const;
-
-function rawLogs(tx: Tx): RawLog[] {
-  const token = equity[tx.symbol];
-  const buys = tx.side === 'BUY';
-  const ours: OrderSpec = { owner: OUR_OWNER, validInputs: [io(buys ? token : 'USDC')], validOutputs: [io(buys ? 'USDC' : token)] };
-  if (tx.kind === 'take' || tx.kind === 'foreign' || tx.kind === 'zero') {
-    const order: OrderSpec = tx.kind === 'foreign' ? { ...ours, owner: OTHER_OWNER } : ours;
-    const tenths = tx.kind === 'zero' ? 0n : tx.tenths[0]!;
-    const [shares, usdc] = [tenths * E17, tenths * 2_000_000n];
-    return [takeOrderV2Log(order, buys ? { input: usdc, output: shares } : { input: shares, output: usdc })];
-  }
-  const alice: OrderSpec = { owner: OTHER_OWNER, validInputs: ours.validOutputs, validOutputs: ours.validInputs };
-  const bob: OrderSpec = tx.kind === 'foreignClears' ? { ...ours, owner: OTHER_OWNER } : ours;
-  if (tx.kind === 'queued') {
-    // Every ClearV2 first, then their AfterClears (a contract clearing several orders before settling).
-    const pairs = tx.tenths.map((tenths) => {
-      const [shares, usdc] = [tenths * E17, tenths * 2_000_000n];
-      const change = buys ? { aliceOutput: shares, bobOutput: usdc, aliceInput: usdc, bobInput: shares } : { aliceOutput: usdc, bobOutput: shares, aliceInput: shares, bobInput: usdc };
-      return [clearV2Log(alice, bob), afterClearLog(change)] as const;
-    });
-    return [...pairs.map(([c]) => c), ...pairs.map(([, a]) => a)];
-  }
-  return tx.tenths.flatMap((tenths, i) => {
-    const [shares, usdc] = [tenths * E17, tenths * 2_000_000n];
-    const change = buys ? { aliceOutput: shares, bobOutput: usdc, aliceInput: usdc, bobInput: shares } : { aliceOutput: usdc, bobOutput: shares, aliceInput: shares, bobInput: usdc };
-    const clear = clearV2Log(alice, bob);
-    // A clear whose ClearV2 data does not decode (first clear of a badClear transaction).
-    const broken = tx.kind === 'badClear' && i === 0 ? { topics: clear.topics, data: `0x${'ab'.repeat(40)}` as const } : clear;
-    // A mixed transaction takes our order after each clear.
-    const after = tx.kind === 'mixed' ? [takeOrderV2Log(ours, buys ? { input: usdc, output: shares } : { input: shares, output: usdc })] : [];
-    return [broken, afterClearLog(change), ...after];
-  });
-}
-
-function logsOf(history: History, block: Block): RecordedLog[] {
-  let logIndex = 0;
-  return block.txs.flatMap((tx) => rawLogs(tx).map((raw) => ({ ...history.log(raw, { tx: tx.label, block: block.number, logIndex: logIndex++ }).data, blockHash: block.hash })));
-}
-
-/** What the simulated node serves. */
-interface Blocks {
-  readonly blocks: readonly Block[];
-  readonly tip: bigint;
-}
-
-class Chain implements Blocks {
-  readonly blocks: Block[] = [];
-  private readonly mempool: Tx[] = [];
-  private forks = 0;
-  private txs = 0;
-
-  constructor(private readonly random: () => number) {}
-
-  private pick = <T>(items: readonly T[]): T => items[Math.floor(this.random() * items.length)]!;
-  private chance = (p: number): boolean => this.random() < p;
-
-  get tip(): bigint {
-    return this.blocks.at(-1)!.number;
-  }
-
-  private newTx(): Tx {
-    const kind = this.pick(['take', 'take', 'clears', 'clears', 'foreign', 'foreignClears', 'zero', 'badClear', 'mixed', 'queued'] as const);
-    const clears = kind === 'take' || kind === 'foreign' || kind === 'zero' ? 1 : 1 + Math.floor(this.random() * 3);
-    return {
-      label: `tx ${this.txs++}`,
-      kind,
-      side: this.pick(['BUY', 'SELL'] as const),
-      symbol: this.pick(['GME', 'AAPL'] as const),
-      tenths: Array.from({ length: clears }, () => BigInt(1 + Math.floor(this.random() * 20))),
-    };
-  }
-
-  private reexecuted = (tx: Tx): Tx => ({ ...tx, tenths: tx.tenths.map((t) => t + 1n) });
-
-  private block(number: bigint, txs: Tx[]): Block {
-    return { number, hash: keccak256(stringToHex(`fork ${this.forks} block ${number}`)), txs };
-  }
-
-  private fill(): Tx[] {
-    const txs = Array.from({ length: Math.floor(this.random() * 3) }, () => this.newTx());
-    while (this.mempool.length > 0 && this.chance(0.5)) {
-      const tx = this.mempool.splice(Math.floor(this.random() * this.mempool.length), 1)[0]!;
-      txs.push(this.chance(0.3) ? this.reexecuted(tx) : tx);
-    }
-    return txs.sort(() => this.random() - 0.5);
-  }
-
-  grow(n: number): void {
-    const tip = this.blocks.at(-1)?.number ?? 99n;
-    this.blocks.push(...Array.from({ length: n }, (_, i) => this.block(tip + 1n + BigInt(i), this.fill())));
-  }
-
-  /** Replaces the last `depth` blocks with `length` new ones (fewer: the chain got shorter). */
-  reorg(depth: number, length: number): void {
-    this.forks++;
-    const replaced = this.blocks.splice(this.blocks.length - depth, depth);
-    for (const tx of replaced.flatMap((b) => b.txs)) if (this.chance(0.6)) this.mempool.push(tx);
-    this.grow(length);
-  }
-}
-
-const tokens: TokenResolver = {
-  resolve: async (wanted) => new Map([...wanted.keys()].map((a) => [a, { symbol: Object.entries(TOKEN).find(([, address]) => address === a)?.[0] ?? null, reason: null }])),
-};
-
-const stores: EventStore[] = [];
-const memoryStore = async () => {
-  const store = await openStore('sqlite::memory:');
-  stores.push(store);
-  return store;
-};
-afterEach(async () => {
-  await Promise.all(stores.splice(0).map((s) => s.close()));
-});
-
-interface Knobs {
-  readonly batchSize?: number;
-  readonly recentLogs?: number;
-}
-
-const ingesterOn = (store: EventStore, knobs: Knobs = {}) =>
-  new Ingester({ store, chainId: config.fills.chainId, orderbook: config.fills.orderbook, tokens, tokensOf: tokensOfLog, ...knobs });
+type Knobs = Parameters<typeof ingesterOn>[1];
 
 const genesisHash = (n: bigint) => keccak256(stringToHex(`genesis ${n}`));
 
@@ -200,19 +61,6 @@ function fakeScanner(chain: Blocks, history: History, random: () => number): Log
       }
     },
   } as unknown as LogScanner;
-}
-
-async function ledgerOf(store: EventStore): Promise<{ net: Record<string, string>; rejected: Record<string, number> }> {
-  const view = await foldLedger(store, config);
-  const net = view.symbols().map((s) => [s, D.format(view.position(s).state.net)]).filter(([, n]) => n !== '0');
-  return { net: Object.fromEntries(net.sort()), rejected: Object.fromEntries([...view.rejectedByReason].sort()) };
-}
-
-async function eventIds(store: EventStore, stream: string): Promise<string[]> {
-  const ids: string[] = [];
-  if ((await store.readLastEvent(stream)) === undefined) return ids;
-  for await (const e of store.readStream(stream)) ids.push(e.id);
-  return ids;
 }
 
 const TOPIC_NAMES: Record<string, string> = { '0x692e': 'ClearV2', '0x3f20': 'AfterClear', '0xdb6a': 'Take' };

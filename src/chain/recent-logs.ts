@@ -64,6 +64,15 @@ export class RecentLogs {
    * transaction, and pairs its clears only if the removals of its other logs come next (`removalCut`).
    */
   private lastRemoved: RecordedLog | null = null;
+  /**
+   * Logs whose latest generation is a removal, past the index's tail (evicted by newer logs, or found by
+   * `readRemovedBefore`): a transaction mined again long after a reorg dropped it is recorded again, under
+   * the id its removal gives, not appended under its first id, which the stream holds.
+   */
+  private readonly removedBefore = new Map<string, StoredLog>();
+  /** Revision of the first event `load` read; the stream's events before it are read only by `readRemovedBefore`. */
+  private indexedFrom = 0n;
+  private readBefore = false;
   /** Revision of the stream's last event, as the next append expects it. */
   revision: ExpectedRevision = NO_STREAM;
   /** Every stored log at or above this block is indexed; 0 while the index holds the whole stream. */
@@ -77,7 +86,8 @@ export class RecentLogs {
     const last = await store.readLastEvent(stream);
     if (last === undefined) return recent;
     const fromRevision = last.revision - BigInt(limit) + 1n;
-    for await (const event of store.readStream(stream, { fromRevision: fromRevision > 0n ? fromRevision : 0n })) {
+    recent.indexedFrom = fromRevision > 0n ? fromRevision : 0n;
+    for await (const event of store.readStream(stream, { fromRevision: recent.indexedFrom })) {
       const stored = recent.apply(event);
       // The events before the first one read hold logs at or below its block (the stream is in chain order).
       if (fromRevision > 0n && event.revision === fromRevision) recent.floor = stored.log.blockNumber + 1n;
@@ -93,8 +103,27 @@ export class RecentLogs {
     for await (const event of store.readStream(stream, { fromRevision })) this.apply(event);
   }
 
+  /**
+   * Reads the stream's events before the index's tail once, for logs whose latest generation there is a
+   * removal. A full read: only for a plan the store refused though nobody appended (an id it holds before the
+   * tail). False when there was nothing (more) to read.
+   */
+  async readRemovedBefore(store: EventStore, stream: string): Promise<boolean> {
+    if (this.readBefore || this.indexedFrom === 0n) return false;
+    this.readBefore = true;
+    const latest = new Map<string, StoredLog>();
+    for await (const event of store.readStream(stream, { maxCount: Number(this.indexedFrom) })) {
+      const decoded = decodeEvent(event);
+      if (decoded._tag === 'Left') continue; // a corrupt event names no log the chain could bring back
+      const stored = toStoredLog(decoded.right);
+      latest.set(stored.id, stored);
+    }
+    for (const [id, stored] of latest) if (isRemoved(stored) && !this.logs.has(id)) this.removedBefore.set(id, stored);
+    return true;
+  }
+
   get(id: string): StoredLog | undefined {
-    return this.logs.get(id);
+    return this.logs.get(id) ?? this.removedBefore.get(id);
   }
 
   /** A generation of log `id` appended as `recordedId`: the first, or one recorded again after a removal. */
@@ -238,10 +267,12 @@ export class RecentLogs {
 
   private put(stored: StoredLog): void {
     this.logs.delete(stored.id); // re-inserted last: the map stays in append order
+    this.removedBefore.delete(stored.id);
     this.logs.set(stored.id, stored);
     for (const [id, oldest] of this.logs) {
       if (this.logs.size <= this.limit) break;
       this.logs.delete(id);
+      if (isRemoved(oldest)) this.removedBefore.set(id, oldest);
       this.forgetMoved(oldest.recordedId);
       if (oldest.log.blockNumber >= this.floor) this.floor = oldest.log.blockNumber + 1n;
     }

@@ -248,7 +248,11 @@ export class Ingester {
         return { ...written, alreadyIngested: repeats + planned.skipped + planned.fresh.length - written.appended };
       } catch (e) {
         if (!(e instanceof WrongExpectedVersion) || attempt >= MAX_RACE_RETRIES) throw e;
+        const revision = recent.revision;
         await recent.refresh(this.options.store, this.stream);
+        // Nobody appended to the stream, yet it refused the plan: an id it holds before the index's tail (a log
+        // removed long ago, its transaction mined again). The index learns those removals, and the plan is made again.
+        if (e.stream === this.stream && recent.revision === revision) await recent.readRemovedBefore(this.options.store, this.stream);
         this.knownTokens = null;
       }
     }

@@ -9,8 +9,13 @@
  * rejections of the current chain ingested from scratch, and every event id is unique.
  *
  * FOLLOW_PROPERTY_RUNS=<n> runs more chains (default 40); FOLLOW_PLAN='<counterexample JSON>' runs one;
- * FOLLOW_SMALL_INDEX=1 also draws a small index (recentLogs 30..60), which meets the bounded-index defect of
- * ingest.test.ts ('a log a reorg removed before the index's tail…').
+ * FOLLOW_SMALL_INDEX=1 also draws a small index (recentLogs 30..60): logs removed before its tail come back
+ * (ingest.test.ts, 'a log a reorg removed before the index's tail…'); a reorg deeper than it ends the run
+ * with ReorgTooDeep, as documented, and so does a racer that keeps leaving the other behind its index (an index
+ * of a few dozen logs may hold nothing but removals: the window is empty and a restart starts from the deployment
+ * block, below the index: StreamMovedOn again; the default index of 5,000 logs does not meet this). Not in CI:
+ * it still finds a known defect (docs/chain-ingestion.md, "When ingestion stops instead": a log kept by a reorg
+ * just before the index's tail).
  */
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
@@ -18,6 +23,7 @@ import { keccak256, stringToHex } from 'viem';
 import type { BlockRange, LogChunk, LogScanner } from '../../src/chain/log-scanner.ts';
 import type { BlockRef, ChainRpc } from '../../src/chain/rpc.ts';
 import { ChainFollower } from '../../src/chain/follower.ts';
+import { ReorgTooDeep, StreamMovedOn } from '../../src/services/ingester.ts';
 import type { EventStore } from '../../src/eventstore/port.ts';
 import { mulberry32 } from '../../src/seeded-random.ts';
 import { History } from '../support/orderbook-logs.ts';
@@ -100,6 +106,24 @@ async function followerFollowsChain({ seed, knobs, crashes, shorten, racing = fa
   let current = followerOn(store);
   chain.grow(3);
   let longest = chain.tip;
+  /**
+   * A step, as the service takes it: a follower another one left behind its index follows the stream from its tail
+   * (StreamMovedOn). False when a reorg went deeper than a small index reaches (ReorgTooDeep, a documented stop),
+   * or a racer keeps leaving this one behind it: the run ends there.
+   */
+  const stepped = async (follower: ChainFollower, retries = 3): Promise<boolean> => {
+    try {
+      await follower.step();
+      return true;
+    } catch (e) {
+      if (e instanceof StreamMovedOn && retries > 0) {
+        follower.restartFromStream();
+        return stepped(follower, retries - 1);
+      }
+      if (knobs?.recentLogs !== undefined && (e instanceof ReorgTooDeep || e instanceof StreamMovedOn)) return false;
+      throw e;
+    }
+  };
   const where = (step: number, what: string) => `seed ${seed} ${JSON.stringify(knobs)} crashes ${crashes} shorten ${shorten} racing ${racing}, step ${step}: ${what}`;
   for (let step = 0; step < 12; step++) {
     if (random() < 0.4 || chain.blocks.length < 2) chain.grow(1 + Math.floor(random() * 2));
@@ -122,9 +146,8 @@ async function followerFollowsChain({ seed, knobs, crashes, shorten, racing = fa
       const other = followerOn(store);
       const outcomes = await Promise.allSettled([current.follower.step(), other.follower.step()]);
       if (outcomes.some((o) => o.status === 'rejected')) current = followerOn(store);
-      await current.follower.step();
-      await current.follower.step();
-    } else await current.follower.step();
+      if (!(await stepped(current.follower)) || !(await stepped(current.follower))) return;
+    } else if (!(await stepped(current.follower))) return;
     if (chain.tip < longest) continue; // logs above a shorter chain's head stay until it regrows (docs/chain-ingestion.md)
     const fresh = await memoryStore();
     await ingesterOn(fresh).appendCanonical(chain.blocks.flatMap((b) => logsOf(history, b)));

@@ -534,8 +534,7 @@ describe('the ingestion path', () => {
     expect(await storedNet(store, config)).toEqual({ GME: '-0.2', AAPL: '-0.1' });
   });
 
-  // A known defect, not fixed (docs/chain-ingestion.md, "When ingestion stops instead"): `it.fails` passes while it stands.
-  it.fails('known defect: a log a reorg removed before the index\'s tail, mined again later, is recorded again (not appended under its first id, which the store refuses for good)', async () => {
+  it('a log a reorg removed before the index\'s tail, mined again later, is recorded again (not appended under its first id, which the store refuses for good)', async () => {
     const store = await memoryStore();
     const t1 = oS('0.6', 't1', 100n);
     await ingesterOn(store).appendCanonical([t1]);
@@ -544,6 +543,18 @@ describe('the ingestion path', () => {
     await ingesterOn(store).appendCanonical(Array.from({ length: 4 }, (_, i) => oB('0.1', `later ${i}`, 101n + BigInt(i))));
     // t1's transaction, back from the mempool, mined in a new block (above the index's floor).
     const ingester = ingesterOn(store, { recentLogs: 3 });
+    expect(await ingester.appendCanonical([remined(t1, 110n)])).toMatchObject({ appended: 1 });
+    expect(await storedNet(store, config)).toEqual({ GME: '-0.2' });
+    expect(marks(await storedLogs(store, ingester.stream)).slice(-1)).toEqual(['110:0']);
+  });
+
+  it('… also for the ingester whose own appends pushed the removal out of its index', async () => {
+    const store = await memoryStore();
+    const ingester = ingesterOn(store, { recentLogs: 3 });
+    const t1 = oS('0.6', 't1', 100n);
+    await ingester.appendCanonical([t1]);
+    await ingester.reconcile({ from: 100n, to: 100n }, []);
+    await ingester.appendCanonical(Array.from({ length: 4 }, (_, i) => oB('0.1', `later ${i}`, 101n + BigInt(i))));
     expect(await ingester.appendCanonical([remined(t1, 110n)])).toMatchObject({ appended: 1 });
     expect(await storedNet(store, config)).toEqual({ GME: '-0.2' });
   });

@@ -457,6 +457,24 @@ describe('the ingestion path', () => {
     expect(await storedNet(store, config)).toEqual({ AAPL: '2.5', GME: '0.4' });
   });
 
+  it('a reorg that takes back a clear the chain had re-mined into a higher block, and a log mined at the clear\'s recorded height on the new fork, removes the clear\'s logs together: the fold takes its fill back', async () => {
+    const store = await memoryStore();
+    const t0 = oS('0.6', 't0', 100n);
+    const clear = clearBuy('2.5', 'a clear moved up', 101n);
+    await ingesterOn(store).appendCanonical([t0, ...clear]);
+    // A reorg from block 101 re-mines the clear into block 103 (same logs: kept, recorded at 101:0 and 101:1) and
+    // another account's take into the new block 101, at 101:0 too.
+    const take = { ...oB('1', 'a take', 101n, 0), blockHash: keccak256(stringToHex('the second fork\'s block 101')) };
+    expect(await ingesterOn(store).reconcile({ from: 101n, to: 103n }, [take, ...clear.map((log) => remined(log, 103n))])).toMatchObject({ removed: 0, appended: 1, alreadyIngested: 2 });
+    expect(await storedNet(store, config)).toEqual({ AAPL: '2.5', GME: '0.4' });
+
+    // A deeper reorg takes all of it back. By (block number, log index) alone the take's removal went between the clear's two.
+    expect(await ingesterOn(store).reconcile({ from: 101n, to: 103n }, [])).toMatchObject({ removed: 3, appended: 0 });
+    const removals = (await storedLogs(store, ingesterOn(store).stream)).filter((e) => e.type === 'OrderbookLogRemoved').map((e) => `${e.transactionHash === take.transactionHash ? 'take' : 'clear'}:${e.logIndex}`);
+    expect(removals.join(' '), 'the clear\'s removals one after the other').toMatch(/clear:0 clear:1/);
+    expect(await storedNet(store, config)).toEqual({ GME: '-0.6' });
+  });
+
   it('ingest-file: a log a reorg removed is recorded again from another block, but not from the block it was removed from (the file predates the reorg)', async () => {
     const store = await memoryStore();
     const t1 = oS('0.6', 't1', 100n);

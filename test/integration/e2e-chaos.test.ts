@@ -12,7 +12,8 @@
  * - the orderbook stream holds every log of the canonical chain once and nothing else live: each
  *   log it recorded is either on chain or compensated (OrderbookLogRemoved) once; every event id
  *   is unique, and each log's generations alternate recorded, removed, recorded… starting with
- *   recorded, each removal naming the recording before it (docs/chain-ingestion.md, "Reorgs", step 5);
+ *   recorded, each removal naming the recording before it and carrying its content, though a
+ *   recording may have other content than the one before (docs/chain-ingestion.md, "Reorgs", steps 5, 6);
  * - per symbol, the ledger's net minus what the simulator filled equals the onchain exposure of the
  *   canonical chain, computed from the fills the test sent whose transactions the chain still has,
  *   and equal to a fresh ingestion of the chain from scratch (as chain-reorg.test.ts compares);
@@ -21,10 +22,16 @@
  * - every symbol ends with |net| < 1, nothing pending, nothing halted.
  *
  * The reorgs stay within what docs/chain-ingestion.md says is handled: a few blocks deep (never the
- * deployment's blocks), each re-mined transaction alone in its block (same log indexes, so the same
- * ids and content: no LogConflict), maybe in another block than before (past a fill another account
- * sends into a free block of the reorg). The service must never stop on its own: if it does, the test
- * fails quoting the error it logged (and says when it is ReorgTooDeep or LogConflict, a documented stop).
+ * deployment's blocks), at most one re-mined transaction of ours per block, maybe in another block
+ * than before (past a fill another account sends into a free block of the reorg), and maybe behind
+ * another account's fill in its block (listed first in anvil_reorg). Transactions sent again go each
+ * alone into a block, or all into one behind another account's fill (its higher tip puts it first).
+ * Behind another log, ours have their logs at other log indexes: a place (transaction, log index) the
+ * ledger holds, live or removed, now has another of their logs (a clear's ClearV2 where its AfterClear
+ * was), which the ledger replaces ("Reorgs", step 6). Every run, whatever its seed, ends with one such
+ * clear: recorded, then re-mined one index higher. The service must never stop on its own: if it does,
+ * the test fails quoting the error it logged (and says when it is ReorgTooDeep or LogConflict, a
+ * documented stop).
  *
  * CHAOS_SEED=<n> replays another sequence; CHAOS_RUNS=<n> runs n seeds from it (a longer campaign);
  * CHAOS_KILLS=<n> changes the kills per run (default 12); CHAOS_WEBSOCKET=1 has the ingester on anvil's ws://
@@ -37,9 +44,10 @@ import { encodeFunctionData, type Hex } from 'viem';
 import * as D from '../../src/domain/decimal.ts';
 import { logEventId } from '../../src/domain/ids.ts';
 import { streams } from '../../src/domain/events.ts';
+import { AFTER_CLEAR_TOPIC, CLEAR_V2_TOPIC } from '../../src/domain/orderbook-abi.ts';
 import { openStore } from '../../src/eventstore/url.ts';
 import { IngesterService } from '../../src/chain/ingester-service.ts';
-import { orderbookAbi, takeArgs, type DevTokenName, type Fill } from '../../src/chain/devnet/index.ts';
+import { orderbookAbi, takeArgs, type DevTokenName, type Fill, type ReorgTx } from '../../src/chain/devnet/index.ts';
 import type { Fault, Script } from '../../src/broker/schwab-sim/index.ts';
 import { mulberry32 } from '../../src/seeded-random.ts';
 import type { AccumulatorConfig } from '../../projections/accumulator.ts';
@@ -71,6 +79,11 @@ const BROKER_FAULTS: readonly { endpoint: 'place' | 'getOrder' | 'listOrders'; f
   { endpoint: 'listOrders', fault: { kind: 'status', status: 500 }, probability: 0.1 },
   { endpoint: 'listOrders', fault: { kind: 'gzip', applied: true }, probability: 0.05 },
 ];
+/**
+ * Fees above what our signed transactions pay (100 and 200 gwei): the other account's fill goes first in a block it shares
+ * with ours, whether anvil orders the block by tip (mining a pool) or as listed (anvil_reorg).
+ */
+const OUTBID = { maxPriorityFeePerGas: '0x174876e800', maxFeePerGas: '0x2e90edd000' } as const;
 /** Lifecycles for the next order now and then: a rejection (the fold re-arms) or a fill in two parts. */
 const SCRIPTS: readonly Script[] = [
   { kind: 'asyncReject', afterMs: 0 },
@@ -84,6 +97,8 @@ interface Stats {
   trades: number; ours: number; reorgs: number; rollbacks: number; dropped: number; moved: number; insertedByOthers: number; followUps: number; kills: number; sigterms: number; scripts: number;
   /** Dropped transactions of ours sent again: in all, right after their reorg, after a restart; dropped again by a later reorg; never sent again. */
   resent: number; resentAtOnce: number; resentAfterRestart: number; droppedAgain: number; redrops: number; abandoned: number;
+  /** Our transactions re-mined or sent again behind another account's fill in their block: their logs one or more indexes higher. */
+  behindOthers: number;
 }
 
 /** A transaction of ours a reorg or rollback dropped, signed: what eth_sendRawTransaction sends again (anvil forgets it once dropped). */
@@ -105,7 +120,7 @@ async function chaosRun(seed: number): Promise<void> {
   let proxy: RpcProxy | undefined;
   const stats: Stats = {
     trades: 0, ours: 0, reorgs: 0, rollbacks: 0, dropped: 0, moved: 0, insertedByOthers: 0, followUps: 0, kills: 0, sigterms: 0, scripts: 0,
-    resent: 0, resentAtOnce: 0, resentAfterRestart: 0, droppedAgain: 0, redrops: 0, abandoned: 0,
+    resent: 0, resentAtOnce: 0, resentAfterRestart: 0, droppedAgain: 0, redrops: 0, abandoned: 0, behindOthers: 0,
   };
   try {
     const { anvil, deployment, trader, sim } = stack;
@@ -135,15 +150,31 @@ async function chaosRun(seed: number): Promise<void> {
       return { fill: fillOf(owner, random() < 0.5 ? 'sell' : 'buy', token, symbol, shares), symbol };
     };
 
-    /** Another account's fill of our order, sent from it: our account's next nonce stays free for the dropped transactions. */
-    const takeByOther = async () => {
+    /** A random fill of our order by another account (one TakeOrderV2 log): the request to send from it, and what it moves. */
+    const otherTake = () => {
       const { fill, symbol } = randomFill(OUR_OWNER);
       const data = encodeFunctionData({ abi: orderbookAbi, functionName: 'takeOrder', args: takeArgs(deployment, fill) });
-      const hash = await anvil.request<Hex>('eth_sendTransaction', [{ from: TAKER, to: deployment.orderbook, data }]);
-      const receipt = await until(() => anvil.request<{ status: Hex } | null>('eth_getTransactionReceipt', [hash]).then((r) => r ?? undefined), 'the other account\'s take mined', 10_000);
+      return { request: { from: TAKER, to: deployment.orderbook, data, ...OUTBID }, fill: ourFill(fill, symbol) };
+    };
+    type Receipt = { status: Hex; blockNumber: Hex; transactionIndex: Hex };
+    const mined = (hash: Hex, what: string) => until(() => anvil.request<Receipt | null>('eth_getTransactionReceipt', [hash]).then((r) => r ?? undefined), what, 10_000);
+
+    /** Another account's fill of our order, sent from it: our account's next nonce stays free for the dropped transactions. */
+    const takeByOther = async () => {
+      const { request, fill } = otherTake();
+      const hash = await anvil.request<Hex>('eth_sendTransaction', [request]);
+      const receipt = await mined(hash, 'the other account\'s take mined');
       expect(receipt.status, 'the other account\'s take succeeded').toBe('0x1');
-      fills.set(hash, [ourFill(fill, symbol)]);
+      fills.set(hash, [fill]);
       stats.trades++;
+    };
+
+    /** A clear with us as bob (ClearV2 then AfterClear), the other account's order as alice. */
+    const clearOurs = async (fill: Fill, symbol: string) => {
+      const alice = { ...fill, owner: TAKER, side: fill.side === 'sell' ? 'buy' : 'sell' } as const;
+      const { transactionHash } = await trader.clear({ alice, bob: fill });
+      fills.set(transactionHash, [ourFill(fill, symbol)]);
+      return transactionHash;
     };
 
     /** A trade like the demo's: mostly takes of our order, some clears with us as bob, some other owners' takes. */
@@ -160,8 +191,7 @@ async function chaosRun(seed: number): Promise<void> {
       if (roll < 0.7) {
         fills.set((await trader.take(fill)).transactionHash, [ourFill(fill, symbol)]);
       } else if (roll < 0.9) {
-        const alice = { ...fill, owner: TAKER, side: fill.side === 'sell' ? 'buy' : 'sell' } as const;
-        fills.set((await trader.clear({ alice, bob: fill })).transactionHash, [ourFill(fill, symbol)]);
+        await clearOurs(fill, symbol);
       } else {
         await trader.take({ ...fill, owner: TAKER });
         return;
@@ -170,12 +200,14 @@ async function chaosRun(seed: number): Promise<void> {
     };
 
     /** The ledger has recorded the chain's newest log of the orderbook (when the service is up): a reorg then takes back ingested fills. */
-    const ingested = async (service: ServiceProcess, log?: { transactionHash: Hex; logIndex: Hex }) => {
+    const ingested = async (service: ServiceProcess, log?: { transactionHash: Hex; logIndex: Hex }, timeoutMs = 5_000): Promise<boolean> => {
       const logs = await anvil.request<{ transactionHash: Hex; logIndex: Hex }[]>('eth_getLogs', [{ address: deployment.orderbook, fromBlock: `0x${floorBlock.toString(16)}`, toBlock: 'latest' }]);
       const last = log ?? logs.at(-1);
-      if (last === undefined) return;
+      if (last === undefined) return true;
       const id = logEventId(deployment.chainId, last.transactionHash, Number(last.logIndex));
-      await until(async () => !service.alive || (await stack.events({ prefixes: ['orderbook-'] })).some((e) => e.id === id), 'the newest log ingested', 5_000, 100).catch(() => undefined);
+      const recorded = async () => (await stack.events({ prefixes: ['orderbook-'] })).some((e) => e.id === id);
+      await until(async () => !service.alive || (await recorded()), 'the newest log ingested', timeoutMs, 100).catch(() => undefined);
+      return recorded();
     };
 
     /** After a shift: the other account's fill to wait for before the second reorg ('next': the chain's newest log). */
@@ -195,22 +227,49 @@ async function chaosRun(seed: number): Promise<void> {
     let resend: { txs: DroppedTx[]; when: ResendWhen; restarts: number } | undefined;
     /** Our transactions sent again at least once: one of them dropped once more counts as dropped again. */
     const sentAgain = new Set<Hex>();
-    /** After a resend: the number of blocks on top holding only the transactions sent again, for a reorg to drop them again. */
+    /** After a resend: the number of blocks on top holding the transactions sent again (and no other of ours), for a reorg to drop them again. */
     let redrop: number | undefined;
     let restarts = 0;
 
-    /** Sends the waiting transactions again, each mined alone into a new block (automine), in nonce order. */
-    const sendAgain = async () => {
+    /**
+     * Sends the waiting transactions again, in nonce order: each mined alone into a new block (automine), or all of them in
+     * one block behind another account's fill (its higher tip puts it first), so their logs sit at other log indexes than
+     * the ledger had them at. Returns how many blocks on top hold them.
+     */
+    const sendAgain = async (): Promise<number> => {
       const txs = resend?.txs ?? [];
       resend = undefined;
-      for (const tx of txs) {
+      if (txs.length === 0) return 0;
+      const sendRaw = async (tx: DroppedTx) => {
         const hash = await anvil.request<Hex>('eth_sendRawTransaction', [tx.raw]);
         expect(hash, 'a transaction sent again keeps its hash').toBe(tx.hash);
-        await until(() => anvil.request<{ status: Hex } | null>('eth_getTransactionReceipt', [hash]).then((r) => r ?? undefined), 'a transaction sent again mined', 10_000);
         sentAgain.add(tx.hash);
-      }
+      };
       stats.resent += txs.length;
-      return txs.length;
+      if (random() >= 0.4) {
+        for (const tx of txs) {
+          await sendRaw(tx);
+          await mined(tx.hash, 'a transaction sent again mined');
+        }
+        return txs.length;
+      }
+      const take = otherTake();
+      let first: Hex;
+      await anvil.request('evm_setAutomine', [false]);
+      try {
+        first = await anvil.request<Hex>('eth_sendTransaction', [take.request]);
+        for (const tx of txs) await sendRaw(tx);
+        await anvil.request('anvil_mine', ['0x1']);
+      } finally {
+        await anvil.request('evm_setAutomine', [true]);
+      }
+      fills.set(first, [take.fill]);
+      const other = await mined(first, 'the other account\'s fill mined');
+      expect(other.transactionIndex, 'the other account\'s fill first in its block').toBe('0x0');
+      for (const tx of txs) expect((await mined(tx.hash, 'a transaction sent again mined')).blockNumber, 'sent again into the block of the other account\'s fill').toBe(other.blockNumber);
+      stats.trades++;
+      stats.behindOthers += txs.length;
+      return 1;
     };
 
     /**
@@ -228,8 +287,9 @@ async function chaosRun(seed: number): Promise<void> {
         resend = undefined;
       } else if (roll < 0.45 && canResendAtOnce) {
         resend = { txs: waiting, when: 'removed', restarts };
-        stats.resentAtOnce += await sendAgain();
-        if (random() < 0.3) redrop = waiting.length;
+        stats.resentAtOnce += waiting.length;
+        const blocks = await sendAgain();
+        if (random() < 0.3) redrop = blocks;
       } else {
         resend = { txs: waiting, when: random() < 0.6 ? 'removed' : 'restart', restarts };
       }
@@ -253,7 +313,38 @@ async function chaosRun(seed: number): Promise<void> {
       return true;
     };
 
-    /** anvil_reorg of the last blocks: our transactions there dropped, or a prefix of them re-mined (maybe elsewhere), maybe a fill of our order by another account above them. */
+    /** Fills of our order by another account listed for the next anvil_reorg (otherIn), counted once mined (reorgWith). */
+    const listedOthers = new Map<ReorgTx['tx'], OurFill>();
+    const otherIn = (blockOffset: number): ReorgTx => {
+      const { request, fill } = otherTake();
+      listedOthers.set(request, fill);
+      return { tx: request, blockOffset };
+    };
+    /** anvil_reorg of the last `depth` blocks, mining `txs` into them; returns the other account's transactions it mined, in chain order. */
+    const reorgWith = async (depth: number, txs: readonly ReorgTx[]): Promise<Hex[]> => {
+      const head = Number(await anvil.request<Hex>('eth_blockNumber'));
+      // In block order (a stable sort keeps each block's as listed): anvil_reorg gives the other account's requests their
+      // nonces in the order listed, so one listed after a later block's would be invalid and silently left out.
+      const sorted = [...txs].sort((x, y) => x.blockOffset - y.blockOffset);
+      const listed = sorted.flatMap((t) => listedOthers.get(t.tx) ?? []);
+      listedOthers.clear();
+      await anvil.reorg(depth, sorted);
+      stats.reorgs++;
+      if (listed.length === 0) return [];
+      const blocks = await Promise.all(Array.from({ length: depth }, (_, i) => blockAt(head - depth + 1 + i)));
+      const others = blocks.flatMap((b) => b.transactions.filter((tx) => tx.from.toLowerCase() === TAKER).map((tx) => tx.hash));
+      expect(others, 'the other account\'s fills were mined by the reorg').toHaveLength(listed.length);
+      others.forEach((hash, i) => fills.set(hash, [listed[i]!]));
+      for (const b of blocks) {
+        if (b.transactions.some((tx) => tx.from.toLowerCase() === TAKER)) expect(b.transactions[0]!.from.toLowerCase(), 'the other account\'s fill first in its block').toBe(TAKER);
+      }
+      return others;
+    };
+
+    /**
+     * anvil_reorg of the last blocks: our transactions there dropped, or a prefix of them re-mined (maybe elsewhere, maybe
+     * behind a fill of our order by another account in their block), maybe another such fill in a block of its own.
+     */
     const reorg = async () => {
       const head = Number(await anvil.request<Hex>('eth_blockNumber'));
       const maxDepth = Math.min(4, head - floorBlock);
@@ -272,38 +363,33 @@ async function chaosRun(seed: number): Promise<void> {
       const ours = await Promise.all(
         blocks.flatMap((b, offset) => b.transactions.filter((tx) => tx.from.toLowerCase() === dev).map(async (tx) => ({ hash: tx.hash, offset, raw: await rawTx(tx.hash), nonce: Number(tx.nonce) }))),
       );
-      // Re-mined in nonce order (a later one without the earlier is invalid), each alone in its block.
-      // Either a random prefix into random blocks, or (shift) the first one alone into the reorg's last block, above the
-      // other account's fill, then dropped by a second reorg right after: a log re-mined past a new log, then gone.
+      // Re-mined in nonce order (a later one without the earlier is invalid), at most one of ours per block (the reorg's blocks
+      // may hold several, sent again together: no more than `depth` of them go back). Either a random prefix into random
+      // blocks, or (shift) the first one alone into the reorg's last block, above the other account's fill, then dropped by a
+      // second reorg right after: a log re-mined past a new log, then gone.
       const shift = depth >= 3 && ours.length > 0 && ours[0]!.offset < depth - 2 && random() < 0.5;
-      const keep = shift ? 1 : random() < 0.35 ? 0 : Math.floor(random() * (ours.length + 1));
+      const keep = shift ? 1 : random() < 0.35 ? 0 : Math.floor(random() * (Math.min(ours.length, depth) + 1));
       const offsets = shift ? [depth - 1] : Array.from({ length: depth }, (_, i) => i).sort(() => random() - 0.5).slice(0, keep).sort((a, b) => a - b);
       const kept = ours.slice(0, keep);
-      const txs: { tx: Hex | { from: Hex; to: Hex; data: Hex }; blockOffset: number }[] = kept.map((k, i) => ({ tx: k.raw, blockOffset: offsets[i]! }));
       stats.dropped += ours.length - keep;
       stats.moved += kept.filter((k, i) => k.offset !== offsets[i]).length;
-      // Another account's fill of our order, alone in a block none of ours is re-mined into.
+      // Another account's fills of our order: maybe one in front of each transaction of ours re-mined (in its block, listed
+      // first), whose logs then sit one index higher than the ledger has them (a clear's ClearV2 where its AfterClear was:
+      // docs/chain-ingestion.md, "Reorgs", step 6), and maybe one alone in a block none of ours is re-mined into.
+      const txs = kept.flatMap((k, i): ReorgTx[] => {
+        const ourTx = { tx: k.raw, blockOffset: offsets[i]! };
+        if (random() >= 0.4) return [ourTx];
+        stats.behindOthers++;
+        return [otherIn(offsets[i]!), ourTx];
+      });
       const free = Array.from({ length: depth }, (_, i) => i).filter((i) => !offsets.includes(i) && (!shift || i > ours[0]!.offset));
-      let inserted: { fill: Fill; symbol: string } | undefined;
       if (free.length > 0 && (shift || random() < 0.6)) {
-        inserted = randomFill(OUR_OWNER);
-        const data = encodeFunctionData({ abi: orderbookAbi, functionName: 'takeOrder', args: takeArgs(deployment, inserted.fill) });
-        txs.push({ tx: { from: TAKER, to: deployment.orderbook, data }, blockOffset: pick(free) });
-      }
-      await anvil.reorg(depth, txs);
-      stats.reorgs++;
-      followUp = shift ? 'next' : undefined;
-      if (inserted !== undefined) {
-        const mined = await Promise.all(
-          Array.from({ length: depth }, (_, i) => anvil.request<{ transactions: { hash: Hex; from: string }[] }>('eth_getBlockByNumber', [`0x${(head - depth + 1 + i).toString(16)}`, true])),
-        );
-        const hash = mined.flatMap((b) => b.transactions).find((tx) => tx.from.toLowerCase() === TAKER)?.hash;
-        expect(hash, 'the other account\'s fill was mined by the reorg').toBeDefined();
-        fills.set(hash!, [ourFill(inserted.fill, inserted.symbol)]);
+        txs.push(otherIn(pick(free)));
         stats.insertedByOthers++;
-        // The second reorg waits for the ledger to have the fill: it has then reconciled the first.
-        if (followUp !== undefined) followUp = hash!;
       }
+      const others = await reorgWith(depth, txs);
+      // The second reorg waits for the ledger to have the newest of the other account's fills: it has then reconciled the first.
+      followUp = shift ? (others.at(-1) ?? 'next') : undefined;
       // The dropped ones may go back into the chain, but not before the shifted one's second reorg.
       await dropped(ours.slice(keep), !shift);
     };
@@ -337,10 +423,9 @@ async function chaosRun(seed: number): Promise<void> {
           stats.dropped += gone.length;
           await dropped(gone, true);
         } else if (await resendDue()) {
-          const afterRestart = resend?.when === 'restart';
-          const sent = await sendAgain();
-          if (afterRestart) stats.resentAfterRestart += sent;
-          if (random() < 0.3) redrop = sent;
+          if (resend?.when === 'restart') stats.resentAfterRestart += resend.txs.length;
+          const blocks = await sendAgain();
+          if (random() < 0.3) redrop = blocks;
         } else if (random() < 0.15) {
           await ingested(current());
           await reorg();
@@ -374,6 +459,16 @@ async function chaosRun(seed: number): Promise<void> {
     }
     // Transactions still waiting are sent again now (our account's last trade would take their nonce).
     if (resend !== undefined) await sendAgain();
+
+    // Whatever the seed, once: a clear of ours the ledger has recorded, re-mined by a reorg behind another account's fill,
+    // so its ClearV2 lands where its AfterClear was and its AfterClear one index higher (asserted on the stream below).
+    const shifted = await clearOurs(fillOf(OUR_OWNER, 'sell', 'tAAPL', 'AAPL', D.parse('0.5')), 'AAPL');
+    stats.ours++;
+    if (!(await ingested(service, { transactionHash: shifted, logIndex: '0x1' }, 30_000))) {
+      throw new Error(service.alive ? `the ledger did not record clear ${shifted} in 30 s\n${service.logTail}` : whyStopped(service));
+    }
+    await reorgWith(1, [otherIn(0), { tx: await rawTx(shifted), blockOffset: 0 }]);
+    stats.behindOthers++;
 
     // The last word: a trade of ours after the last kill, then blocks past any rollback's old head.
     const last = fillOf(OUR_OWNER, 'buy', 'tGME', 'GME', D.parse('2'));
@@ -434,21 +529,31 @@ async function chaosRun(seed: number): Promise<void> {
     // Every event id of the stream once, whichever generation it is of.
     const eventIds = entries.map((e) => e.id);
     expect(eventIds.filter((id, i) => eventIds.indexOf(id) !== i), 'event ids of the orderbook stream that repeat').toEqual([]);
-    // Each log's generations (by the log's own id) alternate recorded, removed, recorded…, starting recorded; each removal names the recording before it.
-    const generations = new Map<string, { type: string; id: string; logId?: string }[]>();
+    // Each log's generations (by the log's own id) alternate recorded, removed, recorded…, starting recorded; each removal
+    // names the recording before it and carries its content. That holds when a reorg moved the log's transaction to other
+    // log indexes, so the chain has other content at that id: the stored log is removed, the chain's recorded again
+    // (docs/chain-ingestion.md, "Reorgs", step 6); a removal undoing another content than it names would undo the wrong fill.
+    const generations = new Map<string, { type: string; id: string; logId?: string; topic0: string; content: string }[]>();
     for (const e of entries) {
       if (e.type !== 'OrderbookLogRecorded' && e.type !== 'OrderbookLogRemoved') continue;
       const key = logEventId(e.data.chainId, e.data.transactionHash, Number(e.data.logIndex));
-      generations.set(key, [...(generations.get(key) ?? []), { type: e.type, id: e.id, ...(e.type === 'OrderbookLogRemoved' && { logId: e.data.logId }) }]);
+      const content = { topic0: e.data.topics[0] ?? '', content: `${e.data.address} ${e.data.topics.join()} ${e.data.data}` };
+      generations.set(key, [...(generations.get(key) ?? []), { type: e.type, id: e.id, ...content, ...(e.type === 'OrderbookLogRemoved' && { logId: e.data.logId }) }]);
     }
     for (const [key, gens] of generations) {
       const shown = gens.map((g) => (g.type === 'OrderbookLogRecorded' ? 'recorded' : 'removed'));
       expect(shown, `the generations of log ${key}`).toEqual(shown.map((_, i) => (i % 2 === 0 ? 'recorded' : 'removed')));
       gens.forEach((g, i) => {
-        if (g.type === 'OrderbookLogRemoved') expect(g.logId, `removal ${i} of log ${key} names the recording before it`).toBe(gens[i - 1]!.id);
+        if (g.type !== 'OrderbookLogRemoved') return;
+        expect(g.logId, `removal ${i} of log ${key} names the recording before it`).toBe(gens[i - 1]!.id);
+        expect(g.content, `removal ${i} of log ${key} carries the content of the recording it names`).toBe(gens[i - 1]!.content);
       });
     }
     const recordedAgain = [...generations.values()].filter((gens) => gens.length > 2).length;
+    const recordings = [...generations.values()].map((gens) => gens.filter((g) => g.type === 'OrderbookLogRecorded'));
+    const otherContent = recordings.filter((recs) => new Set(recs.map((g) => g.content)).size > 1).length;
+    const clearOntoAfterClear = recordings.filter((recs) => recs.some((g, i) => g.topic0 === CLEAR_V2_TOPIC && recs.slice(0, i).some((h) => h.topic0 === AFTER_CLEAR_TOPIC))).length;
+    expect(clearOntoAfterClear, 'logs whose id the ledger recorded an AfterClear at, then a ClearV2 (a clear re-mined one log index higher)').toBeGreaterThan(0);
 
     // Onchain exposure per symbol: the fills the test sent whose transactions the chain still has.
     const canonicalTxs = new Set<string>((await onchainLogs()).map((l) => l.transactionHash));
@@ -520,7 +625,8 @@ async function chaosRun(seed: number): Promise<void> {
       `chaos (seed ${seed}): ${stats.kills} kills, ${stats.sigterms} SIGTERMs; ${stats.trades} trades (${stats.ours} of ours), ${stats.reorgs} reorgs (${stats.dropped} of our transactions dropped, ${stats.moved} moved, ` +
         `${stats.insertedByOthers} fills inserted by another account, ${stats.followUps} reorgs of a shifted top right after), ${stats.rollbacks} rollbacks; ` +
         `${stats.resent} dropped transactions sent again (${stats.resentAtOnce} right after their reorg, ${stats.resentAfterRestart} after a restart; ${stats.droppedAgain} dropped again, ${stats.redrops} reorgs of those just sent again), ${stats.abandoned} never sent again; ` +
-        `${removedIds.length} logs removed of ${recordedIds.length} recorded (${recordedAgain} logs recorded again); ` +
+        `${stats.behindOthers} of our transactions re-mined or sent again behind another account's fill; ` +
+        `${removedIds.length} logs removed of ${recordedIds.length} recorded (${recordedAgain} logs recorded again, ${otherContent} of them with other content, ${clearOntoAfterClear} a ClearV2 where an AfterClear was); ` +
         `${commands.length} hedge commands (${hedges.filter((h) => h.status === 'failed').length} failed, ${stats.scripts} scripted); RPC faults ${JSON.stringify(injected)}; broker requests ${JSON.stringify(sim.control.counters().requests)}`,
     );
   } finally {

@@ -67,9 +67,12 @@ export interface FollowObserver {
   ingested(block: bigint, appended: number): void;
 }
 
+/** The node as far as the follower reads it (heads and block hashes; logs come through the scanner). */
+export type FollowerRpc = Pick<ChainRpc, 'consistent' | 'doubting' | 'blockNumber' | 'block' | 'checkChainId'>;
+
 export interface FollowerOptions {
-  readonly rpc: ChainRpc;
-  readonly scanner: LogScanner;
+  readonly rpc: FollowerRpc;
+  readonly scanner: Pick<LogScanner, 'scan'>;
   readonly ingester: Ingester;
   readonly confirmations: Confirmations;
   readonly deploymentBlock: bigint;

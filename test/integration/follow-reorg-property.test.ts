@@ -20,9 +20,9 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { keccak256, stringToHex } from 'viem';
-import type { BlockRange, LogChunk, LogScanner } from '../../src/chain/log-scanner.ts';
-import type { BlockRef, ChainRpc } from '../../src/chain/rpc.ts';
-import { ChainFollower } from '../../src/chain/follower.ts';
+import type { BlockRange, LogChunk } from '../../src/chain/log-scanner.ts';
+import type { BlockRef } from '../../src/chain/rpc.ts';
+import { ChainFollower, type FollowerOptions, type FollowerRpc } from '../../src/chain/follower.ts';
 import { ReorgTooDeep, StreamMovedOn } from '../../src/services/ingester.ts';
 import type { EventStore } from '../../src/eventstore/port.ts';
 import { mulberry32 } from '../../src/seeded-random.ts';
@@ -39,23 +39,25 @@ type Knobs = Parameters<typeof ingesterOn>[1];
 
 const genesisHash = (n: bigint) => keccak256(stringToHex(`genesis ${n}`));
 
-/** The parts of ChainRpc the follower uses, over the simulated chain (confirmations 0). */
-function fakeRpc(chain: Blocks): ChainRpc {
-  const block = async (n: bigint): Promise<BlockRef | null> => {
+/** The node, as the follower reads it, over the simulated chain (confirmations 0). */
+function fakeRpc(chain: Blocks): FollowerRpc {
+  const block = async (n: bigint | 'safe' | 'finalized'): Promise<BlockRef | null> => {
+    if (typeof n !== 'bigint') throw new Error(`the simulated chain has no ${n} block`);
     if (n < 100n) return { number: n, hash: genesisHash(n) };
     const b = chain.blocks.find((x) => x.number === n);
     return b === undefined ? null : { number: b.number, hash: b.hash };
   };
   return {
     consistent: <T>(_what: string, read: () => Promise<T>) => read(),
+    doubting: <T>(_what: string, read: () => Promise<T>) => read(),
     blockNumber: async () => chain.tip,
     block,
     checkChainId: async () => undefined,
-  } as unknown as ChainRpc;
+  };
 }
 
-/** eth_getLogs over the simulated chain, in chunks of random sizes (never splitting a block). */
-function fakeScanner(chain: Blocks, history: History, random: () => number): LogScanner {
+/** eth_getLogs over the simulated chain, in chunks of random sizes (never splitting a block, as LogScanner does). */
+function fakeScanner(chain: Blocks, history: History, random: () => number): FollowerOptions['scanner'] {
   return {
     async *scan(range: BlockRange): AsyncGenerator<LogChunk> {
       for (let from = range.from; from <= range.to; ) {
@@ -66,7 +68,7 @@ function fakeScanner(chain: Blocks, history: History, random: () => number): Log
         from = end + 1n;
       }
     },
-  } as unknown as LogScanner;
+  };
 }
 
 const TOPIC_NAMES: Record<string, string> = { '0x692e': 'ClearV2', '0x3f20': 'AfterClear', '0xdb6a': 'Take' };

@@ -198,13 +198,13 @@ export class ChainFollower {
     if (upToDate || start.from > head.number) return null;
     const range = { from: start.from, to: head.number };
     const { report, interrupted } = start.kind === 'reorg' ? await this.rescan(range, head, window) : await this.forward(range, head, window, onProgress);
+    const outcome = { report: { ...range, reorg: start.kind === 'reorg', ...report }, interrupted };
     // An interrupted step vouches for nothing up to the head: the next one starts below it.
-    if (interrupted !== null) return { report: { ...range, reorg: start.kind === 'reorg', ...report }, interrupted };
+    if (interrupted !== null) return outcome;
     window.remember({ block: head.number, hash: head.hash });
     this.completed = head;
     // The stream's last block scanned again after a restart, and found whole: nothing new.
-    if (start.kind === 'verified' && start.from === head.number && report.appended === 0 && report.removed === 0) return null;
-    return { report: { ...range, reorg: start.kind === 'reorg', ...report }, interrupted };
+    return start.kind === 'verified' && start.from === head.number && report.appended === 0 && report.removed === 0 ? null : outcome;
   }
 
   private async forward(range: BlockRange, head: BlockRef, window: BlockWindow, onProgress?: (progress: StepProgress) => void): Promise<Outcome> {

@@ -41,7 +41,6 @@ const DEFAULT_RECENT_LOGS = 5_000;
  */
 const MovedPlaces = t.array(t.union([t.tuple([t.string, BigIntString, Hash32, t.literal('unvouched')]), t.tuple([t.string, BigIntString, Hash32])]));
 
-
 export class RecentLogs {
   private readonly logs = new Map<string, StoredLog>();
   /**
@@ -106,10 +105,10 @@ export class RecentLogs {
   /**
    * Reads the stream's events before the index's tail once, for logs whose latest generation there is a
    * removal. A full read: only for a plan the store refused though nobody appended (an id it holds before the
-   * tail). False when there was nothing (more) to read.
+   * tail); nothing when it was read already or the index holds the whole stream.
    */
-  async readRemovedBefore(store: EventStore, stream: string): Promise<boolean> {
-    if (this.readBefore || this.indexedFrom === 0n) return false;
+  async readRemovedBefore(store: EventStore, stream: string): Promise<void> {
+    if (this.readBefore || this.indexedFrom === 0n) return;
     this.readBefore = true;
     const latest = new Map<string, StoredLog>();
     for await (const event of store.readStream(stream, { maxCount: Number(this.indexedFrom) })) {
@@ -119,7 +118,6 @@ export class RecentLogs {
       latest.set(stored.id, stored);
     }
     for (const [id, stored] of latest) if (isRemoved(stored) && !this.logs.has(id)) this.removedBefore.set(id, stored);
-    return true;
   }
 
   get(id: string): StoredLog | undefined {
@@ -235,8 +233,9 @@ export class RecentLogs {
     // The transaction the stream's removals are inside of (removalCut) goes first, so that its removals run on.
     if (first !== null) byTransaction.set(first, []);
     for (const stored of [...logs].sort((a, b) => compareLogMarks(place(a), place(b)))) {
-      const hash = stored.log.transactionHash;
-      byTransaction.set(hash, [...(byTransaction.get(hash) ?? []), stored]);
+      const ofTransaction = byTransaction.get(stored.log.transactionHash);
+      if (ofTransaction === undefined) byTransaction.set(stored.log.transactionHash, [stored]);
+      else ofTransaction.push(stored);
     }
     return [...byTransaction.values()].flatMap((ofTransaction) => ofTransaction.sort((a, b) => (a.log.logIndex < b.log.logIndex ? -1 : 1)));
   }

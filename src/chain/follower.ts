@@ -308,6 +308,12 @@ export class ChainFollower {
   private async loadWindow(): Promise<BlockWindow> {
     if (this.window) return this.window;
     const { blocks, floor } = await this.options.ingester.recentBlocks();
+    // Blocks from `floor` on are the index's; a log past its tail in a block above every one it holds (a reorg's
+    // churn below it pushed it out) is one whose block no check would look at, nor a rescan compensate.
+    const top = blocks.at(-1)?.block ?? -1n;
+    if (floor - 1n > top) {
+      throw new ReorgTooDeep(`the ledger holds logs up to block ${floor - 1n} that the ingester's index of the stream's last logs no longer holds (it holds blocks up to ${top < 0n ? 'none' : top}): a reorg there could not be found`);
+    }
     this.window = new BlockWindow(blocks, floor > 0n);
     return this.window;
   }

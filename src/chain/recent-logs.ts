@@ -12,7 +12,7 @@ import { compareLogMarks, type LogMark } from '../domain/log-order.ts';
 import { recordedLogId, type RecordedLog } from './rpc-log.ts';
 import * as t from 'io-ts';
 import * as E from 'fp-ts/lib/Either.js';
-import { BigIntString, Hash32 } from '../domain/codecs.ts';
+import { BigIntString, Hash32, SafeHexQuantity, decodeJsonText, struct } from '../domain/codecs.ts';
 
 export interface StoredLog {
   /** The log's deterministic id (chainId:txHash:logIndex), the same in every generation. */
@@ -41,6 +41,26 @@ const DEFAULT_RECENT_LOGS = 5_000;
  */
 const MovedPlaces = t.array(t.union([t.tuple([t.string, BigIntString, Hash32, t.literal('unvouched')]), t.tuple([t.string, BigIntString, Hash32])]));
 
+/**
+ * `floorText`'s mark: every log the stream's events before revision `before` name (recorded or removed) is in a
+ * block below `floor`. True of the stream for good once written (its events never change), so a restart reads on
+ * from it instead of from the stream's start, and racing writers cannot make it wrong.
+ */
+const FloorMark = t.type({ before: BigIntString, floor: BigIntString });
+type FloorMark = t.TypeOf<typeof FloorMark>;
+
+/**
+ * What an index saved for the next `load`: its `floorText`, and a read of its `movedText`. That is read after the
+ * tail: places are saved before the events that rely on them are appended, so a read after the tail has them all.
+ */
+export interface SavedIndex {
+  readonly floor?: string | undefined;
+  readonly moved?: () => Promise<string | undefined>;
+}
+
+/** The block of the log a stored event names, recorded or removed. */
+const LogBlock = struct({ blockNumber: SafeHexQuantity });
+
 export class RecentLogs {
   private readonly logs = new Map<string, StoredLog>();
   /**
@@ -59,6 +79,13 @@ export class RecentLogs {
    */
   private readonly unvouched = new Set<string>();
   /**
+   * Places of `moved` whose logs are past the index's tail now (evicted, or before the tail a restart read):
+   * such a log may come back from its new block, above the block it was recorded in, so the floor must be
+   * above that place too, and stay there after a restart (`movedText` keeps them). Dropped once the logs
+   * recorded past the tail put the floor above them anyway.
+   */
+  private readonly pastTail = new Map<string, BlockHash>();
+  /**
    * The log of the stream's last event when that is a removal, else null: the fold's removals pass is inside its
    * transaction, and pairs its clears only if the removals of its other logs come next (`removalCut`).
    */
@@ -71,6 +98,10 @@ export class RecentLogs {
   private readonly removedBefore = new Map<string, StoredLog>();
   /** Revision of the first event `load` read; the stream's events before it are read only by `readRemovedBefore`. */
   private indexedFrom = 0n;
+  /** The floor the events before `indexedFrom` set, as `floorText` saves it. */
+  private floorBefore = 0n;
+  /** The floor the blocks logs past the tail were recorded in set (their places in `pastTail` may raise `floor` above it). */
+  private recordedFloor = 0n;
   private readBefore = false;
   /** Revision of the stream's last event, as the next append expects it. */
   revision: ExpectedRevision = NO_STREAM;
@@ -79,19 +110,36 @@ export class RecentLogs {
 
   private constructor(private readonly limit: number) {}
 
-  /** Indexes the stream's last `limit` events. */
-  static async load(store: EventStore, stream: string, limit = DEFAULT_RECENT_LOGS): Promise<RecentLogs> {
+  /**
+   * Indexes the stream's last `limit` events. The floor is set by every log before them: after a reorg the
+   * stream is not in block order (a log the reorg kept, in a higher block, comes before the new logs below it),
+   * so the first indexed event's block does not bound them. They are read once, on from `saved.floor` (a
+   * `floorText` of an earlier load) when it is still below the tail.
+   */
+  static async load(store: EventStore, stream: string, limit = DEFAULT_RECENT_LOGS, saved: SavedIndex = {}): Promise<RecentLogs> {
     const recent = new RecentLogs(limit);
     const last = await store.readLastEvent(stream);
     if (last === undefined) return recent;
     const fromRevision = last.revision - BigInt(limit) + 1n;
-    recent.indexedFrom = fromRevision > 0n ? fromRevision : 0n;
-    for await (const event of store.readStream(stream, { fromRevision: recent.indexedFrom })) {
-      const stored = recent.apply(event);
-      // The events before the first one read hold logs at or below its block (the stream is in chain order).
-      if (fromRevision > 0n && event.revision === fromRevision) recent.floor = stored.log.blockNumber + 1n;
+    if (fromRevision > 0n) {
+      recent.indexedFrom = fromRevision;
+      recent.floorBefore = await floorBefore(store, stream, fromRevision, saved.floor);
+      recent.floor = recent.recordedFloor = recent.floorBefore;
     }
+    // Every generation the tail names: a place of another one is of a log past the tail.
+    const generations = new Set<string>();
+    for await (const event of store.readStream(stream, { fromRevision: recent.indexedFrom })) generations.add(recent.apply(event).recordedId);
+    const moved = await saved.moved?.();
+    if (moved !== undefined) recent.restoreMoved(moved, generations);
     return recent;
+  }
+
+  /**
+   * The floor the events before the index's tail set, as text for a checkpoint that the next `load` reads on
+   * from; null while the index holds the whole stream (a mark of nothing would replace one that says more).
+   */
+  floorText(): string | null {
+    return this.indexedFrom === 0n ? null : JSON.stringify(FloorMark.encode({ before: this.indexedFrom, floor: this.floorBefore }));
   }
 
   /** Folds in events appended by someone else (a racing ingester) since `revision`. */
@@ -160,26 +208,29 @@ export class RecentLogs {
 
   /** The places of the logs found re-mined elsewhere, as text for a checkpoint (stable: the same places, the same text). */
   movedText(): string {
-    const places = [...this.moved]
+    const places = [...this.moved, ...this.pastTail]
       .sort(([a], [b]) => (a < b ? -1 : 1))
       .map(([id, { block, hash }]): t.TypeOf<typeof MovedPlaces>[number] => (this.unvouched.has(id) ? [id, block, hash, 'unvouched'] : [id, block, hash]));
     return JSON.stringify(MovedPlaces.encode(places));
   }
 
   /**
-   * Places `movedText` wrote, for the generations this index holds live (the others are past its tail, removed,
-   * or recorded again since); false when the text is no such list.
+   * Places `movedText` wrote: for the generations this index holds live, and for logs past its tail (which raise
+   * the floor); the others (removed, or recorded again since) are no longer where the chain has a counted log.
+   * An unreadable list is as none: the logs it named are known by the blocks they were recorded in.
    */
-  restoreMoved(text: string): boolean {
-    const decoded = E.chainW((json: unknown) => MovedPlaces.decode(json))(E.tryCatch(() => JSON.parse(text) as unknown, (e) => e));
-    if (E.isLeft(decoded)) return false;
-    const live = new Set([...this.logs.values()].filter((s) => !isRemoved(s)).map((s) => s.recordedId));
+  private restoreMoved(text: string, generations: ReadonlySet<string>): void {
+    const decoded = decodeJsonText(MovedPlaces, text);
+    if (E.isLeft(decoded)) return;
+    const held = new Map([...this.logs.values()].map((s) => [s.recordedId, s]));
     for (const [id, block, hash, unvouched] of decoded.right) {
-      if (!live.has(id)) continue;
-      this.moved.set(id, { block, hash });
-      if (unvouched !== undefined) this.unvouched.add(id);
+      const stored = held.get(id);
+      if (stored === undefined && this.indexedFrom > 0n && !generations.has(id)) this.passedTail(id, { block, hash });
+      else if (stored !== undefined && !isRemoved(stored)) {
+        this.moved.set(id, { block, hash });
+        if (unvouched !== undefined) this.unvouched.add(id);
+      }
     }
-    return true;
   }
 
   /** The block where the chain last had a stored log: the one it was recorded in, unless a rescan found it re-mined elsewhere. */
@@ -272,10 +323,43 @@ export class RecentLogs {
       if (this.logs.size <= this.limit) break;
       this.logs.delete(id);
       if (isRemoved(oldest)) this.removedBefore.set(id, oldest);
+      this.recordedFloor = above(this.recordedFloor, oldest.log.blockNumber);
+      this.raiseFloor(oldest.log.blockNumber);
+      const place = this.moved.get(oldest.recordedId);
       this.forgetMoved(oldest.recordedId);
-      if (oldest.log.blockNumber >= this.floor) this.floor = oldest.log.blockNumber + 1n;
+      if (place !== undefined) this.passedTail(oldest.recordedId, place);
+      for (const [recordedId, { block }] of this.pastTail) if (block < this.recordedFloor) this.pastTail.delete(recordedId);
     }
   }
+
+  /** A log the chain has at `place` is past the index's tail. */
+  private passedTail(recordedId: string, place: BlockHash): void {
+    this.raiseFloor(place.block);
+    if (place.block >= this.recordedFloor) this.pastTail.set(recordedId, place);
+  }
+
+  /** A log in `block` is not indexed. */
+  private raiseFloor(block: bigint): void {
+    this.floor = above(this.floor, block);
+  }
+}
+
+/** The floor once a log in `block` is not indexed: above it. */
+const above = (floor: bigint, block: bigint): bigint => (block >= floor ? block + 1n : floor);
+
+/** 1 + the highest block a log of the events before revision `before` is in (0 for none), read on from a saved mark below it. */
+async function floorBefore(store: EventStore, stream: string, before: bigint, savedFloor: string | undefined): Promise<bigint> {
+  // An unreadable mark is as none: the stream is read from its start.
+  const saved = savedFloor === undefined ? E.left(undefined) : decodeJsonText(FloorMark, savedFloor);
+  const from: FloorMark = E.isRight(saved) && saved.right.before <= before ? saved.right : { before: 0n, floor: 0n };
+  let floor = from.floor;
+  if (before === from.before) return floor;
+  for await (const event of store.readStream(stream, { fromRevision: from.before, maxCount: Number(before - from.before) })) {
+    const log = LogBlock.decode(event.data);
+    // A corrupt event names no log the chain could bring back (as in readRemovedBefore).
+    if (E.isRight(log)) floor = above(floor, log.right.blockNumber);
+  }
+  return floor;
 }
 
 /** The log's latest generation as of `event`: keyed by what the log is, since a generation recorded again has another event id. */

@@ -175,6 +175,10 @@ export function strictRecord<D extends t.Mixed, C extends t.Mixed>(domain: D, co
 export const Side = t.keyof({ BUY: null, SELL: null });
 export type Side = t.TypeOf<typeof Side>;
 
+/** `text` parsed as JSON and decoded by `codec`; Left for text that is not JSON, or not what the codec takes. */
+export const decodeJsonText = <A>(codec: t.Decoder<unknown, A>, text: string): E.Either<unknown, A> =>
+  E.chainW((json: unknown) => codec.decode(json))(E.tryCatch(() => JSON.parse(text) as unknown, (e) => e));
+
 /**
  * The first io-ts error's path and reason ("data.quantity", "expected a canonical decimal string,
  * got …"); `showValue: false` leaves the offending value out (it may be a secret, e.g. a token).

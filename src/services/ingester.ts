@@ -116,11 +116,14 @@ export class Ingester {
   /** The checkpoint naming where re-mined stored logs are now, and its text as last read or saved. */
   private readonly movedCheckpoint: string;
   private savedMoved = '[]';
+  /** The checkpoint marking how far the index's floor was read (`RecentLogs.floorText`). */
+  private readonly floorCheckpoint: string;
 
   constructor(private readonly options: IngesterOptions) {
     this.stream = streams.orderbook(options.chainId, options.orderbook);
     this.tokenStream = streams.tokens(options.chainId);
     this.movedCheckpoint = `ingester_moved_${options.chainId}_${options.orderbook.toLowerCase()}`;
+    this.floorCheckpoint = `ingester_floor_${options.chainId}_${options.orderbook.toLowerCase()}`;
   }
 
   /** Block hashes of the stream's recent logs, ascending, and the block from which the index is complete. */
@@ -281,10 +284,13 @@ export class Ingester {
 
   private async loadRecent(): Promise<RecentLogs> {
     if (this.recent) return this.recent;
-    const recent = await RecentLogs.load(this.options.store, this.stream, this.options.recentLogs);
-    const saved = await this.options.store.readCheckpoint(this.movedCheckpoint);
-    // An unreadable list is as none: the logs it named are known by the blocks they were recorded in.
-    if (saved?.snapshot !== undefined) recent.restoreMoved(saved.snapshot);
+    const { store } = this.options;
+    const floor = await store.readCheckpoint(this.floorCheckpoint);
+    const moved = async () => (await store.readCheckpoint(this.movedCheckpoint))?.snapshot;
+    const recent = await RecentLogs.load(store, this.stream, this.options.recentLogs, { floor: floor?.snapshot, moved });
+    const floorText = recent.floorText();
+    const position = await store.headPosition();
+    if (floorText !== null && floorText !== floor?.snapshot && position !== undefined) await store.saveCheckpoint(this.floorCheckpoint, { position, snapshot: floorText });
     this.savedMoved = recent.movedText();
     this.recent = recent;
     return recent;

@@ -16,7 +16,7 @@
 import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import * as t from 'io-ts';
 import * as E from 'fp-ts/lib/Either.js';
-import { IsoTime } from '../domain/codecs.ts';
+import { IsoTime, decodeJsonText } from '../domain/codecs.ts';
 import { storeSidecarPath } from '../eventstore/store-location.ts';
 import type { Logger } from '../log.ts';
 import { KeyedQueue } from '../keyed-queue.ts';
@@ -75,7 +75,7 @@ function fileMarks(path: string, log: Logger): OrderMarks {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') log.warn({ err: e, markPath: path }, 'cannot read the executor mark: the restore check is skipped');
       return undefined;
     }
-    const mark = E.chainW((json: unknown) => MarkFile.decode(json))(E.tryCatch(() => JSON.parse(text) as unknown, (e) => e));
+    const mark = decodeJsonText(MarkFile, text);
     if (E.isRight(mark)) return mark.right;
     log.warn({ markPath: path }, 'the executor mark is not readable JSON of an order event: the restore check is skipped');
     return undefined;

@@ -596,8 +596,9 @@ describe('the ingestion path', () => {
     const store = await memoryStore();
     await ingesterOn(store).appendCanonical(Array.from({ length: 10 }, (_, i) => oS('0.1', `deep ${i}`, 300n + BigInt(i))));
     const restarted = ingesterOn(store, { recentLogs: 3 });
-    expect((await restarted.recentBlocks()).floor).toBe(308n);
-    await expect(restarted.reconcile({ from: 305n, to: 320n }, [])).rejects.toThrow(ReorgTooDeep);
+    // The index holds 307..309: every log before it is below 307.
+    expect((await restarted.recentBlocks()).floor).toBe(307n);
+    await expect(restarted.reconcile({ from: 306n, to: 320n }, [])).rejects.toThrow(ReorgTooDeep);
     expect(await restarted.reconcile({ from: 309n, to: 320n }, [])).toMatchObject({ removed: 1 });
   });
 
@@ -609,6 +610,53 @@ describe('the ingestion path', () => {
     expect((await ingester.recentBlocks()).floor).toBe(311n);
     await expect(ingester.reconcile({ from: 310n, to: 320n }, [])).rejects.toThrow(ReorgTooDeep);
     expect(await ingester.reconcile({ from: 311n, to: 320n }, [])).toMatchObject({ removed: 2 });
+  });
+
+  /** A stream out of block order: k, recorded in 104, re-mined into 106 by a reorg that brought new logs into 101..103 (recorded after k). */
+  async function keptAboveNewLogs(store: EventStore): Promise<RecordedLog> {
+    const k = oS('0.5', 'k', 104n);
+    await ingesterOn(store).appendCanonical([k]);
+    const reorged = [oB('0.1', 'n1', 101n), oB('0.1', 'n2', 102n), oB('0.1', 'n3', 103n), remined(k, 106n)];
+    expect(await ingesterOn(store).reconcile({ from: 101n, to: 106n }, reorged)).toMatchObject({ appended: 3, removed: 0 });
+    return remined(k, 106n);
+  }
+
+  it('a restart whose index begins after a log a reorg kept in a higher block sets its floor above that log: a rescan of it is refused, not appended twice', async () => {
+    const store = await memoryStore();
+    const k = await keptAboveNewLogs(store);
+    // The tail holds n1..n3: k, before it, was recorded in 104 and is on chain in 106.
+    const restarted = ingesterOn(store, { recentLogs: 3 });
+    expect((await restarted.recentBlocks()).floor).toBe(107n);
+    await expect(restarted.reconcile({ from: 103n, to: 106n }, [oB('0.1', 'n3', 103n), k])).rejects.toThrow(ReorgTooDeep);
+    await expect(restarted.appendCanonical([k])).rejects.toThrow(StreamMovedOn);
+    expect(marks(await storedLogs(store, restarted.stream))).toEqual(['104:0', '101:0', '102:0', '103:0']);
+  });
+
+  it('… and so does the ingester whose own appends pushed that log out of its index, after a restart too', async () => {
+    const store = await memoryStore();
+    const ingester = ingesterOn(store, { recentLogs: 3 });
+    await ingester.appendCanonical([oS('0.5', 'k', 104n)]);
+    await ingester.reconcile({ from: 101n, to: 106n }, [oB('0.1', 'n1', 101n), oB('0.1', 'n2', 102n), oB('0.1', 'n3', 103n), remined(oS('0.5', 'k', 104n), 106n)]);
+    // Recorded in 104, evicted: the chain has it in 106.
+    expect((await ingester.recentBlocks()).floor).toBe(107n);
+    expect((await ingesterOn(store, { recentLogs: 3 }).recentBlocks()).floor).toBe(107n);
+  });
+
+  it('a restart reads the logs before the index\'s tail once: the next one reads on from the mark it saved', async () => {
+    const store = await memoryStore();
+    await keptAboveNewLogs(store);
+    let read = 0;
+    const counting: EventStore = Object.assign(Object.create(store) as EventStore, {
+      readStream: async function* (stream: string, options?: Parameters<EventStore['readStream']>[1]) {
+        for await (const event of store.readStream(stream, options)) yield (read++, event);
+      },
+    });
+    expect((await ingesterOn(counting, { recentLogs: 3 }).recentBlocks()).floor).toBe(107n);
+    expect(read).toBe(1 + 3); // k, before the tail, then the tail
+    await ingesterOn(store).appendCanonical([oB('0.1', 'n4', 108n), oB('0.1', 'n5', 109n)]);
+    read = 0;
+    expect((await ingesterOn(counting, { recentLogs: 3 }).recentBlocks()).floor).toBe(107n);
+    expect(read).toBe(2 + 3); // n1 and n2, between the saved mark and the new tail (not k again), then the tail
   });
 });
 

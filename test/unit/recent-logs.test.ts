@@ -126,8 +126,8 @@ describe('RecentLogs: a log\'s generations', () => {
     expect(kept.blocks()).toEqual([{ block: 700n, hash: first.blockHash }]);
     expect(kept.liveIn(705n, 705n).map((s) => s.recordedId)).toEqual([recordedLogId(t)]);
     const unvouched = kept.movedText();
-    const restarted = await RecentLogs.load(store, stream);
-    expect(restarted.restoreMoved(unvouched)).toBe(true);
+    const restarted = await RecentLogs.load(store, stream, undefined, { moved: async () => unvouched });
+    expect(restarted.movedText()).toBe(unvouched);
     expect(restarted.blocks()).toEqual([{ block: 700n, hash: first.blockHash }]);
     expect(restarted.liveIn(705n, 705n).map((s) => s.recordedId)).toEqual([recordedLogId(t)]);
     kept.vouch(704n);
@@ -143,8 +143,7 @@ describe('RecentLogs: a log\'s generations', () => {
     const again = at(t, 702n, 'B');
     await store.append(stream, [encodeEvent(logRecordedAgainEventId(removalId), { type: 'OrderbookLogRecorded', data: again })], result.nextRevision);
 
-    const loaded = await RecentLogs.load(store, stream);
-    expect(loaded.restoreMoved(saved)).toBe(true);
+    const loaded = await RecentLogs.load(store, stream, undefined, { moved: async () => saved });
     expect(loaded.blocks()).toEqual([{ block: 702n, hash: again.blockHash }]);
     expect(loaded.liveIn(702n, 702n).map((s) => s.recordedId)).toEqual([logRecordedAgainEventId(removalId)]);
   });

@@ -300,36 +300,54 @@ export class ChainRpc {
   }
 
   /**
-   * Connects and checks each endpoint serves the configured chain. One that keeps answering another
-   * chain is passed over (and reported) if another serves the configured one; if none does, ChainIdMismatch.
+   * Connects and checks each endpoint serves the configured chain, all at once. One that keeps answering another chain,
+   * or fails (down, refusing, answering garbage), is passed over (and reported) if another serves the configured one; if
+   * none does, the first failure in the configured order, else ChainIdMismatch naming each endpoint.
    */
   static async connect(options: RpcOptions): Promise<ChainRpc> {
     const timeout = Math.min(ENDPOINT_TIMEOUT_MS, options.deadlineMs);
-    const serving: string[] = [];
-    const others: ServedChain[] = [];
+    const wait = new EndpointWait();
+    const checks = await Promise.all(options.urls.map((url) => ChainRpc.checkEndpoint(url, options, timeout, wait)));
+    const serving = checks.flatMap((check) => (check.kind === 'serves' ? [check.url] : []));
     try {
-      for (const url of options.urls) {
-        const alone = new ChainRpc({ ...options, urls: [url] }, [createPublicClient({ transport: transportOf(url, timeout) })]);
-        const other = await alone.checkChainId().then(
-          () => null,
-          (error: unknown) => (error instanceof ChainIdMismatch ? error.served : Promise.reject(error)),
-        );
-        if (other === null) serving.push(url);
-        else others.push(...other);
-      }
-      if (serving.length === 0) throw new ChainIdMismatch(others, options.chainId);
+      options.signal?.throwIfAborted(); // stopped while asking: nothing to start
+      if (serving.length === 0) throw noneServing(checks, options.chainId);
     } catch (error) {
       closeSockets(options.urls);
       throw error;
     }
-    for (const { endpoint, chainId } of others) {
-      options.log.warn({ endpoint, servedChainId: String(chainId), chainId: options.chainId }, 'an RPC endpoint serves another chain; passed over');
-    }
+    reportPassedOver(checks, options, maskedErrorText(options.urls));
     closeSockets(options.urls.filter((url) => !serving.includes(url)));
     return new ChainRpc({ ...options, urls: serving }, transportsFor(serving, timeout).map((transport) => createPublicClient({ transport })));
   }
 
-  /** The endpoints it uses: the configured ones, less those passed over for serving another chain. */
+  /** Asks one endpoint, on its own, its chain id (see `checkChainId`); never rejects. */
+  private static async checkEndpoint(url: string, options: RpcOptions, timeout: number, wait: EndpointWait): Promise<EndpointCheck> {
+    const check = new AbortController();
+    const stop = () => check.abort(options.signal?.reason);
+    options.signal?.addEventListener('abort', stop, { once: true });
+    let lastFailure: unknown;
+    const onRetry = (error: unknown) => {
+      options.onRetry?.(error);
+      if (error instanceof ChainIdMismatch) return; // an answer, asked again: not a failing endpoint
+      lastFailure = error;
+      wait.failed(check);
+    };
+    const alone = new ChainRpc({ ...options, urls: [url], signal: check.signal, onRetry }, [createPublicClient({ transport: transportOf(url, timeout) })]);
+    try {
+      await alone.checkChainId();
+      wait.serves();
+      return { url, kind: 'serves' };
+    } catch (error) {
+      if (error instanceof ChainIdMismatch) return { url, kind: 'other', served: error.served };
+      // Given up on: why it failed, not the abort.
+      return { url, kind: 'failed', error: check.signal.aborted && lastFailure !== undefined ? lastFailure : error };
+    } finally {
+      options.signal?.removeEventListener('abort', stop);
+    }
+  }
+
+  /** The endpoints it uses: the configured ones, less those passed over at connect (serving another chain, or failing). */
   get urls(): readonly string[] {
     return this.options.urls;
   }
@@ -382,7 +400,7 @@ export class ChainRpc {
       signal: this.options.signal,
       describe: this.errorText,
       onRetry: (error, attempt, delayMs) => {
-        this.options.log.warn({ method, attempt, delayMs: Math.round(delayMs), error: this.errorText(error) }, 'RPC call failed; retrying');
+        this.options.log.warn({ method, endpoints: this.label, attempt, delayMs: Math.round(delayMs), error: this.errorText(error) }, 'RPC call failed; retrying');
         this.options.onRetry?.(error);
       },
     });
@@ -455,10 +473,55 @@ export class ChainRpc {
       signal: this.options.signal,
       describe: this.errorText,
       onRetry: (error, attempt, delayMs) => {
-        this.options.log.warn({ what, attempt, delayMs: Math.round(delayMs), error: this.errorText(error) }, again.message);
+        this.options.log.warn({ what, endpoints: this.label, attempt, delayMs: Math.round(delayMs), error: this.errorText(error) }, again.message);
         this.options.onRetry?.(error);
       },
     });
+  }
+}
+
+/** What asking one endpoint its chain id at connect found: it serves the configured chain, another one, or its calls failed. */
+type EndpointCheck =
+  | { readonly url: string; readonly kind: 'serves' }
+  | { readonly url: string; readonly kind: 'other'; readonly served: readonly ServedChain[] }
+  | { readonly url: string; readonly kind: 'failed'; readonly error: unknown };
+
+/**
+ * Connect's wait for its endpoints. Once one serves the configured chain, one whose call has failed is given up on at
+ * once: waiting until its deadline (two minutes by default) would hold up the start for an endpoint that is down. Until
+ * then every endpoint is waited for, since none may serve it; and one that answers is always waited for, so that one
+ * serving another chain is told apart (see `doubting`).
+ */
+class EndpointWait {
+  private served = false;
+  private readonly failing = new Set<AbortController>();
+
+  /** An endpoint's call failed and is retried: its check stops now if another endpoint serves the chain, else once one does. */
+  failed(check: AbortController): void {
+    if (this.served) check.abort();
+    else this.failing.add(check);
+  }
+
+  serves(): void {
+    this.served = true;
+    for (const check of this.failing) check.abort();
+  }
+}
+
+/** Why no endpoint can be used: the first one (in the configured order) whose calls failed, named in its error; else each chain served. */
+function noneServing(checks: readonly EndpointCheck[], chainId: number): unknown {
+  const failed = checks.find((check) => check.kind === 'failed');
+  return failed !== undefined ? failed.error : new ChainIdMismatch(checks.flatMap((check) => (check.kind === 'other' ? check.served : [])), chainId);
+}
+
+/** A warn line for each endpoint left out, named by scheme and host, its error masked. */
+function reportPassedOver(checks: readonly EndpointCheck[], { log, chainId }: RpcOptions, errorText: (e: unknown) => string): void {
+  for (const check of checks) {
+    if (check.kind === 'failed') {
+      log.warn({ endpoint: endpointLabel(check.url), chainId, error: errorText(check.error) }, 'an RPC endpoint is unavailable; passed over until the ingester starts again');
+    } else if (check.kind === 'other') {
+      for (const { endpoint, chainId: served } of check.served) log.warn({ endpoint, servedChainId: String(served), chainId }, 'an RPC endpoint serves another chain; passed over');
+    }
   }
 }
 

@@ -221,7 +221,23 @@ export const isWebSocket = (url: string): boolean => /^wss?:/.test(url);
  * newHeads subscription does the same (new-heads.ts).
  */
 const transportOf = (url: string, timeout: number): Transport =>
-  isWebSocket(url) ? connectingOnce(url, webSocket(url, { retryCount: 0, timeout, reconnect: false })) : http(url, { retryCount: 0, timeout });
+  answering(url, isWebSocket(url) ? connectingOnce(url, webSocket(url, { retryCount: 0, timeout, reconnect: false })) : http(url, { retryCount: 0, timeout }));
+
+/** An answer and the endpoint (scheme and host) that gave it: behind viem's fallback, any of the endpoints may have. */
+interface Answer {
+  readonly endpoint: string;
+  readonly result: unknown;
+}
+
+/** The transport, its answers tagged with its endpoint (viem's fallback hands an answer on as it is). */
+function answering(url: string, transport: Transport): Transport {
+  const endpoint = endpointLabel(url);
+  return (params) => {
+    const made = transport(params);
+    const request = async (args: Parameters<typeof made.request>[0], options?: Parameters<typeof made.request>[1]): Promise<Answer> => ({ endpoint, result: await made.request(args, options) });
+    return { ...made, request: request as typeof made.request };
+  };
+}
 
 /**
  * Sockets still connecting, by URL. viem keeps a socket where closeSockets finds it (socketClientCache) only once it is
@@ -277,7 +293,13 @@ export interface RpcOptions {
   readonly onRetry?: (error: unknown) => void;
 }
 
-type RawRequest = (args: { method: string; params: readonly unknown[] }, options: { signal: AbortSignal }) => Promise<unknown>;
+type RawRequest = (args: { method: string; params: readonly unknown[] }, options: { signal: AbortSignal }) => Promise<Answer>;
+
+/** A decoded answer, and the endpoint that gave it. */
+interface Answered<T> {
+  readonly endpoint: string;
+  readonly value: T;
+}
 
 export class ChainRpc {
   readonly label: string;
@@ -353,7 +375,7 @@ export class ChainRpc {
   }
 
   /**
-   * Throws ChainIdMismatch unless the endpoint answering serves the configured chain. Checked at
+   * Throws ChainIdMismatch, naming the endpoint that answered, unless it serves the configured chain. Checked at
    * connect, and again before blocks missing from the chain are taken for a reorg: an endpoint
    * can start serving another network under its URL, whose chain has none of the ledger's blocks.
    * Another chain's id is asked again (see `doubting`).
@@ -361,8 +383,8 @@ export class ChainRpc {
   async checkChainId(): Promise<void> {
     const configured = BigInt(this.options.chainId);
     const read = async () => {
-      const served = await this.request('eth_chainId', [], fromCodec(HexQuantity));
-      if (served !== configured) throw new ChainIdMismatch([{ endpoint: this.label, chainId: served }], this.options.chainId);
+      const { endpoint, value: served } = await this.answered('eth_chainId', [], fromCodec(HexQuantity), 'eth_chainId', isRetryable);
+      if (served !== configured) throw new ChainIdMismatch([{ endpoint, chainId: served }], this.options.chainId);
     };
     await this.doubting('eth_chainId', read, (e) => e instanceof ChainIdMismatch, 'RPC endpoint answered another chain id; asking again');
   }
@@ -374,6 +396,11 @@ export class ChainRpc {
 
   /** One JSON-RPC call and the decoding of its answer, retried together; a refusal becomes RpcRefused. */
   async request<T>(method: string, params: readonly unknown[], decode: Decoder<T>, what = method, retryable = isRetryable): Promise<T> {
+    return (await this.answered(method, params, decode, what, retryable)).value;
+  }
+
+  /** `request`, with the endpoint that answered. */
+  private async answered<T>(method: string, params: readonly unknown[], decode: Decoder<T>, what: string, retryable: (e: unknown) => boolean): Promise<Answered<T>> {
     try {
       return await this.retried(method, params, decode, `${what} from ${this.label}`, retryable);
     } catch (error) {
@@ -381,18 +408,19 @@ export class ChainRpc {
     }
   }
 
-  private retried<T>(method: string, params: readonly unknown[], decode: Decoder<T>, what: string, retryable: (e: unknown) => boolean): Promise<T> {
+  private retried<T>(method: string, params: readonly unknown[], decode: Decoder<T>, what: string, retryable: (e: unknown) => boolean): Promise<Answered<T>> {
     const call = async (signal: AbortSignal) => {
       const from = this.preferred;
-      const answer = decode(await this.raws[from]!({ method, params }, { signal }).catch((error: unknown) => {
+      const { endpoint, result } = await this.raws[from]!({ method, params }, { signal }).catch((error: unknown) => {
         closeDeadSockets(this.options.urls);
         throw error;
-      }));
+      });
+      const answer = decode(result);
       if (E.isLeft(answer)) {
         this.passOver(from);
         throw new MalformedRpcResponse(`malformed answer: ${answer.left}`);
       }
-      return answer.right;
+      return { endpoint, value: answer.right };
     };
     return retrying(what, call, {
       backoff: this.backoff,

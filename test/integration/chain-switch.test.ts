@@ -92,6 +92,20 @@ describe('an endpoint that switches networks', () => {
     }
   });
 
+  it('the check over several endpoints names the one that answered another chain, not all of them', async () => {
+    const [down, switching] = [await startRpcProxy(devnet.anvil.rpcUrl, 5), await startRpcProxy(devnet.anvil.rpcUrl, 6)];
+    proxies.push(down, switching);
+    const rpc = await ChainRpc.connect({ urls: [down.url, switching.url], chainId: devnet.anvil.chainId, deadlineMs: 10_000, log: testLog() });
+    try {
+      down.faults.down = true; // every call falls back to the other one, which then switches networks
+      switching.faults.target = other.rpcUrl;
+      const label = new URL(switching.url).origin;
+      await expect(rpc.checkChainId()).rejects.toThrow(new RegExp(`^RPC ${label} serves chain ${other.chainId}, but the configured chainId is ${devnet.anvil.chainId} \\(LEDGER_CHAIN_ID\\)$`));
+    } finally {
+      rpc.close();
+    }
+  });
+
   it('an endpoint that keeps serving another chain is passed over, and reported, for a fallback that serves the configured one', async () => {
     const { lines, log } = capturedLog('warn');
     const elsewhere = await startRpcProxy(devnet.anvil.rpcUrl, 3, { target: other.rpcUrl });

@@ -14,7 +14,7 @@
  * reorg deeper than such an index ends the run with ReorgTooDeep, as documented, and so does a racer that keeps
  * leaving the other behind its index (an index of a few dozen logs may hold nothing but removals: the window is
  * empty and a restart starts from the deployment block, below the index: StreamMovedOn again; the default index
- * of 5,000 logs does not meet this).
+ * of 5,000 logs does not meet this). `floorMark` has half the restarts find the floor checkpoint gone or unreadable.
  */
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
@@ -29,6 +29,7 @@ import { History } from '../support/orderbook-logs.ts';
 import { Chain, eventIds, ingesterOn, ledgerOf, logsOf, memoryStores, type Block, type Blocks, type Tx } from '../support/reorg-chain.ts';
 import { dyingStore } from '../support/chain-fixture.ts';
 import { testLog } from '../support/test-log.ts';
+import { config } from '../support/scenario.ts';
 
 const RUNS = Number(process.env['FOLLOW_PROPERTY_RUNS'] ?? 40);
 
@@ -93,9 +94,14 @@ interface FollowPlan {
   readonly shorten: boolean;
   /** Two followers (their own ingesters and windows) step at once on the store. */
   readonly racing?: boolean;
+  /** At half the restarts the floor checkpoint is gone, or unreadable: the index reads the stream before its tail again. */
+  readonly floorMark?: 'dropped' | 'unreadable' | undefined;
 }
 
-async function followerFollowsChain({ seed, knobs, crashes, shorten, racing = false }: FollowPlan): Promise<void> {
+/** The ingester's floor checkpoint (docs/chain-ingestion.md, "The index and its floor"). */
+const FLOOR_CHECKPOINT = `ingester_floor_${config.fills.chainId}_${config.fills.orderbook.toLowerCase()}`;
+
+async function followerFollowsChain({ seed, knobs, crashes, shorten, racing = false, floorMark }: FollowPlan): Promise<void> {
   const history = new History();
   const chain = new Chain(mulberry32(seed));
   const random = mulberry32(seed ^ 0x5bd1e995);
@@ -105,6 +111,14 @@ async function followerFollowsChain({ seed, knobs, crashes, shorten, racing = fa
     return { ingester, follower: new ChainFollower({ rpc: fakeRpc(chain), scanner: fakeScanner(chain, history, random), ingester, confirmations: 0, deploymentBlock: 100n, log: testLog() }) };
   };
   let current = followerOn(store);
+  // Draws only for the knob that asks for it: a plan without it replays as before.
+  const restarted = async () => {
+    const head = await store.headPosition();
+    if (floorMark !== undefined && head !== undefined && random() < 0.5) {
+      await store.saveCheckpoint(FLOOR_CHECKPOINT, floorMark === 'dropped' ? { position: head } : { position: head, snapshot: '{"before":' });
+    }
+    return followerOn(store);
+  };
   chain.grow(3);
   let longest = chain.tip;
   /**
@@ -125,7 +139,7 @@ async function followerFollowsChain({ seed, knobs, crashes, shorten, racing = fa
       throw e;
     }
   };
-  const where = (step: number, what: string) => `seed ${seed} ${JSON.stringify(knobs)} crashes ${crashes} shorten ${shorten} racing ${racing}, step ${step}: ${what}`;
+  const where = (step: number, what: string) => `seed ${seed} ${JSON.stringify(knobs)} crashes ${crashes} shorten ${shorten} racing ${racing} floorMark ${floorMark}, step ${step}: ${what}`;
   for (let step = 0; step < 12; step++) {
     if (random() < 0.4 || chain.blocks.length < 2) chain.grow(1 + Math.floor(random() * 2));
     else {
@@ -135,12 +149,12 @@ async function followerFollowsChain({ seed, knobs, crashes, shorten, racing = fa
     }
     if (chain.tip > longest) longest = chain.tip;
     if (process.env['FOLLOW_DEBUG'] !== undefined) console.log(`step ${step}: chain ${chain.blocks.map((b) => `${b.number}:${b.hash.slice(0, 6)}`).join(' ')}`);
-    if (random() < 0.25) current = followerOn(store); // a restart
+    if (random() < 0.25) current = await restarted();
     if (crashes && random() < 0.4) {
       // A store that fails its n-th append (before or after writing it): the step throws, the service starts over from the stream.
       const dying = followerOn(dyingStore(store, 1 + Math.floor(random() * 4), random() < 0.5 ? 'before' : 'after'));
       await dying.follower.step().catch((e: unknown) => process.env['FOLLOW_DEBUG'] !== undefined && console.log(`crash: ${(e as Error).message}`));
-      current = followerOn(store);
+      current = await restarted();
     }
     if (racing) {
       // A racer that fails (the other appended past its plan, or its index) starts over from the stream, as the service does.
@@ -255,6 +269,7 @@ describe('the chain follower under reorgs (property)', () => {
       crashes: fc.boolean(),
       shorten: fc.boolean(),
       racing: fc.boolean(),
+      floorMark: fc.constantFrom(undefined, 'dropped' as const, 'unreadable' as const),
     });
     const only = process.env['FOLLOW_PLAN'];
     if (only !== undefined) return followerFollowsChain(JSON.parse(only) as FollowPlan);

@@ -115,6 +115,12 @@ export class ChainFollower {
    * very head scans it again rather than take the ledger for up to date.
    */
   private completed: BlockRef | null = null;
+  /**
+   * Set when the index places two live logs in one block under different hashes (`RecentLogs.conflicted`): the block,
+   * and where a rescan of every block the index holds starts. One of the logs is not where the index says, and may be
+   * anywhere the index reaches: the steps rescan from there until one reaches that block.
+   */
+  private resync: { readonly block: bigint; readonly from: bigint } | null = null;
 
   constructor(private readonly options: FollowerOptions) {}
 
@@ -122,6 +128,7 @@ export class ChainFollower {
   restartFromStream(): void {
     this.window = null;
     this.completed = null;
+    this.resync = null;
     this.options.ingester.forget();
   }
 
@@ -203,6 +210,7 @@ export class ChainFollower {
     if (interrupted !== null) return outcome;
     window.remember({ block: head.number, hash: head.hash });
     this.completed = head;
+    if (this.resync !== null && head.number >= this.resync.block) this.resync = null;
     // The stream's last block scanned again after a restart, and found whole: nothing new.
     return start.kind === 'verified' && start.from === head.number && report.appended === 0 && report.removed === 0 ? null : outcome;
   }
@@ -288,6 +296,7 @@ export class ChainFollower {
    * one it still has. Between new blocks the newest is the head just read: no second request.
    */
   private async start(window: BlockWindow, head: BlockRef): Promise<Start> {
+    if (this.resync !== null) return { from: this.resync.from, kind: 'reorg' };
     const top = window.top();
     if (top === undefined) return { from: this.options.deploymentBlock, kind: 'fresh' };
     const canonical = top.block === head.number ? top.hash === head.hash : await this.stillCanonical(top);
@@ -307,7 +316,7 @@ export class ChainFollower {
 
   private async loadWindow(): Promise<BlockWindow> {
     if (this.window) return this.window;
-    const { blocks, floor } = await this.options.ingester.recentBlocks();
+    const { blocks, floor, conflicted } = await this.options.ingester.recentBlocks();
     // Blocks from `floor` on are the index's; a log past its tail in a block above every one it holds (a reorg's
     // churn below it pushed it out) is one whose block no check would look at, nor a rescan compensate.
     const top = blocks.at(-1)?.block ?? -1n;
@@ -315,6 +324,10 @@ export class ChainFollower {
       throw new ReorgTooDeep(`the ledger holds logs up to block ${floor - 1n} that the ingester's index of the stream's last logs no longer holds (it holds blocks up to ${top < 0n ? 'none' : top}): a reorg there could not be found`);
     }
     this.window = new BlockWindow(blocks, floor > 0n);
+    if (conflicted !== null) {
+      this.resync = { block: conflicted, from: floor > this.options.deploymentBlock ? floor : this.options.deploymentBlock };
+      this.options.log.warn({ block: conflicted, from: this.resync.from }, 'the ledger has logs in one block under two hashes: rescanning the blocks its index holds');
+    }
     return this.window;
   }
 }

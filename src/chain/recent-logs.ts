@@ -33,6 +33,10 @@ export interface BlockHash {
   readonly hash: `0x${string}`;
 }
 
+/**
+ * Logs indexed. Not to be raised on a ledger written with a smaller index: the places of re-mined logs past its tail
+ * are dropped once the floor passes them, so a larger index would hold those logs again at their recorded blocks.
+ */
 const DEFAULT_RECENT_LOGS = 5_000;
 
 /**
@@ -297,12 +301,32 @@ export class RecentLogs {
    */
   blocks(): BlockHash[] {
     const hashes = new Map<bigint, `0x${string}`>();
+    for (const { block, hash } of this.livePlaces()) hashes.set(block, hash);
+    return [...hashes].map(([block, hash]) => ({ block, hash })).sort((a, b) => (a.block < b.block ? -1 : 1));
+  }
+
+  /**
+   * The lowest block in which two live logs have different hashes, or null. One chain has one block of a number, so
+   * one of them is not where the index says: a place a racer's checkpoint dropped (its node on another fork), or one
+   * not vouched for yet. The block window holds one hash per block and would check only the other one.
+   */
+  conflicted(): bigint | null {
+    const hashes = new Map<bigint, `0x${string}`>();
+    let lowest: bigint | null = null;
+    for (const { block, hash } of this.livePlaces()) {
+      const seen = hashes.get(block);
+      if (seen === undefined) hashes.set(block, hash);
+      else if (seen !== hash && (lowest === null || block < lowest)) lowest = block;
+    }
+    return lowest;
+  }
+
+  /** Where each live log is, as far as the stream vouches: a place not vouched for yet counts as its recorded block. */
+  private *livePlaces(): Iterable<BlockHash> {
     for (const stored of this.logs.values()) {
       if (isRemoved(stored)) continue;
-      const { block, hash } = this.unvouched.has(stored.recordedId) ? { block: stored.log.blockNumber, hash: stored.log.blockHash } : this.placeOf(stored);
-      hashes.set(block, hash);
+      yield this.unvouched.has(stored.recordedId) ? { block: stored.log.blockNumber, hash: stored.log.blockHash } : this.placeOf(stored);
     }
-    return [...hashes].map(([block, hash]) => ({ block, hash })).sort((a, b) => (a.block < b.block ? -1 : 1));
   }
 
   private apply(event: RecordedEvent): StoredLog {

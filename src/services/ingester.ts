@@ -126,10 +126,10 @@ export class Ingester {
     this.floorCheckpoint = `ingester_floor_${options.chainId}_${options.orderbook.toLowerCase()}`;
   }
 
-  /** Block hashes of the stream's recent logs, ascending, and the block from which the index is complete. */
-  async recentBlocks(): Promise<{ readonly blocks: BlockHash[]; readonly floor: bigint }> {
+  /** Block hashes of the stream's recent logs, ascending, the block from which the index is complete, and the lowest block two of them place under different hashes. */
+  async recentBlocks(): Promise<{ readonly blocks: BlockHash[]; readonly floor: bigint; readonly conflicted: bigint | null }> {
     const recent = await this.loadRecent();
-    return { blocks: recent.blocks(), floor: recent.floor };
+    return { blocks: recent.blocks(), floor: recent.floor, conflicted: recent.conflicted() };
   }
 
   /**

@@ -261,6 +261,43 @@ describe('the chain follower on an index that no longer reaches the ledger\'s hi
   });
 });
 
+describe('the chain follower beside a racer whose node lags behind a reorg', () => {
+  it('a restart after the racer dropped from the checkpoint where a reorg re-mined a log rescans the blocks its index holds: that log is not taken for gone from its recorded block', async () => {
+    const history = new History();
+    const [chain, lagging] = [new FixedChain(), new FixedChain()];
+    const store = await memoryStore();
+    // Chunks of two blocks: a forward step delivers 102 and 103 together.
+    const followerOn = (on: FixedChain) =>
+      new ChainFollower({ rpc: fakeRpc(on), scanner: fakeScanner(on, history, () => 0.5), ingester: ingesterOn(store), confirmations: 0, deploymentBlock: 100n, log: testLog() });
+    const [k, n, m] = [take('k', 10n), take('n', 20n), take('m', 40n, 'BUY')];
+    const v1 = [blockOf('a', 100n, []), blockOf('a', 101n, []), blockOf('a', 102n, [k])];
+    chain.set(v1);
+    const a = followerOn(chain);
+    await a.step();
+    // A reorg re-mines k into 101 and brings n into 102: A keeps k, and saves where it is now.
+    chain.set([blockOf('a', 100n, []), blockOf('b', 101n, [k]), blockOf('b', 102n, [n])]);
+    await a.step();
+    // B starts on a node still on the old fork: it has k in 102 again (so B forgets k's new place, and saves that), and no n.
+    lagging.set(v1);
+    const b = followerOn(lagging);
+    await b.step();
+    // A's next step records n again (B removed it) beside a new log m; what A knows of k it saved before, so it does not save again.
+    chain.set([...chain.blocks, blockOf('b', 103n, [m])]);
+    await a.step();
+    // A restarts before B's node catches up: its index has k in 102 under the old fork's hash and n there under the
+    // new one. Then a reorg drops m: a rescan from 102 would take k, on chain in 101, for gone.
+    chain.set([...chain.blocks.slice(0, 3), blockOf('c', 103n, []), blockOf('c', 104n, [])]);
+    await followerOn(chain).step();
+    // B's node catches up (its own index still has k in 102).
+    lagging.set(chain.blocks);
+    await b.step();
+    const fresh = await memoryStore();
+    await ingesterOn(fresh).appendCanonical(chain.blocks.flatMap((b) => logsOf(history, b)));
+    expect(await ledgerOf(store)).toEqual(await ledgerOf(fresh));
+    expect((await ledgerOf(store)).net).toEqual({ GME: '-3' }); // k sold 1, n sold 2
+  });
+});
+
 describe('the chain follower under reorgs (property)', () => {
   it('for any chain of reorgs, crashes between appends and restarts, the ledger folds to the current chain', async () => {
     const plan = fc.record({

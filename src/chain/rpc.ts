@@ -348,6 +348,7 @@ export class ChainRpc {
     const check = new AbortController();
     const stop = () => check.abort(options.signal?.reason);
     options.signal?.addEventListener('abort', stop, { once: true });
+    if (options.signal?.aborted === true) stop(); // a listener added after the abort never fires
     let lastFailure: unknown;
     const onRetry = (error: unknown) => {
       options.onRetry?.(error);

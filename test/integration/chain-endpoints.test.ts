@@ -89,6 +89,15 @@ describe('RPC endpoints down at start', () => {
     expect(JSON.stringify([(error as Error).message, ...lines])).not.toContain('SECRETKEY');
   });
 
+  it('stopped before it starts (a SIGTERM during the service\'s start): it gives up at once, not at the deadline of the endpoints that are down', async () => {
+    const stopped = new AbortController();
+    stopped.abort(new Error('stopping'));
+    const started = performance.now();
+    const urls = [await closedEndpoint('http'), await closedEndpoint('http')];
+    await expect(ChainRpc.connect({ urls, chainId: devnet.anvil.chainId, deadlineMs: 10_000, log: testLog(), signal: stopped.signal })).rejects.toThrow('stopping');
+    expect(performance.now() - started).toBeLessThan(2_000);
+  });
+
   it('a websocket endpoint down at start is passed over, and left without a socket open when it comes back', async () => {
     const ws = await tcpProxy(devnet.anvil.port);
     const wsUrl = `ws://127.0.0.1:${ws.port}`;

@@ -298,6 +298,63 @@ describe('the chain follower beside a racer whose node lags behind a reorg', () 
   });
 });
 
+describe('the chain follower on an index with two live logs in one block under different hashes', () => {
+  const setup = async (knobs: Knobs = {}) => {
+    const history = new History();
+    const chain = new FixedChain();
+    const store = await memoryStore();
+    const followerOn = (s: EventStore = store) =>
+      new ChainFollower({ rpc: fakeRpc(chain), scanner: fakeScanner(chain, history, () => 0.5), ingester: ingesterOn(s, knobs), confirmations: 0, deploymentBlock: 100n, log: testLog() });
+    const matchesChain = async () => {
+      const fresh = await memoryStore();
+      await ingesterOn(fresh).appendCanonical(chain.blocks.flatMap((b) => logsOf(history, b)));
+      expect(await ledgerOf(store)).toEqual(await ledgerOf(fresh));
+    };
+    return { chain, store, followerOn, matchesChain };
+  };
+  const [k, n] = [take('k', 10n), take('n', 20n)];
+  const v1 = [blockOf('a', 100n, []), blockOf('a', 101n, []), blockOf('a', 102n, [k])];
+  // A reorg re-mines k into 101 and brings n into 102; the rescan's append of n is written, then the ingester dies
+  // before it vouches for k's new place: the index has k in 102 under the old hash (unvouched) and n there under the new.
+  const crashedAfterAppend = async ({ chain, store, followerOn }: Awaited<ReturnType<typeof setup>>) => {
+    chain.set(v1);
+    await followerOn().step();
+    chain.set([blockOf('a', 100n, []), blockOf('b', 101n, [k]), blockOf('b', 102n, [n])]);
+    await expect(followerOn(dyingStore(store, 1, 'after')).step()).rejects.toThrow('crashed after append 1');
+    expect((await ingesterOn(store).recentBlocks()).conflicted).toBe(102n);
+  };
+
+  it('one ingester that died between a rescan\'s append and vouching for a moved place rescans from the deployment block once, then steps on from its head', async () => {
+    const setting = await setup();
+    const { chain, store, followerOn, matchesChain } = setting;
+    await crashedAfterAppend(setting);
+    const follower = followerOn();
+    // The index holds the whole stream: the rescan starts at the deployment block, and neither removes nor appends.
+    expect(await follower.step()).toMatchObject({ from: 100n, to: 102n, reorg: true, removed: 0, appended: 0 });
+    await matchesChain();
+    expect((await ingesterOn(store).recentBlocks()).conflicted).toBeNull();
+    chain.set([...chain.blocks, blockOf('b', 103n, [])]);
+    expect(await follower.step()).toMatchObject({ from: 102n, to: 103n, reorg: false });
+    await matchesChain();
+  });
+
+  it('a conflicted block above a shorter chain\'s head has every step rescan from the deployment block until the chain regrows past it', async () => {
+    const setting = await setup();
+    const { chain, followerOn, matchesChain } = setting;
+    await crashedAfterAppend(setting);
+    chain.set(chain.blocks.slice(0, 2));
+    const follower = followerOn();
+    expect(await follower.step()).toMatchObject({ from: 100n, to: 101n, reorg: true, removed: 0 });
+    // Nothing new, yet the whole index is rescanned again (n, in 102, stays until the chain regrows).
+    expect(await follower.step()).toMatchObject({ from: 100n, to: 101n, reorg: true, removed: 0 });
+    chain.set([...chain.blocks, blockOf('c', 102n, []), blockOf('c', 103n, [])]);
+    expect(await follower.step()).toMatchObject({ from: 100n, to: 103n, reorg: true, removed: 1 });
+    await matchesChain();
+    chain.set([...chain.blocks, blockOf('c', 104n, [])]);
+    expect(await follower.step()).toMatchObject({ from: 103n, to: 104n, reorg: false });
+  });
+});
+
 describe('the chain follower under reorgs (property)', () => {
   it('for any chain of reorgs, crashes between appends and restarts, the ledger folds to the current chain', async () => {
     const plan = fc.record({

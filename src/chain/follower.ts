@@ -116,11 +116,11 @@ export class ChainFollower {
    */
   private completed: BlockRef | null = null;
   /**
-   * Set when the index places two live logs in one block under different hashes (`RecentLogs.conflicted`): the block,
-   * and where a rescan of every block the index holds starts. One of the logs is not where the index says, and may be
-   * anywhere the index reaches: the steps rescan from there until one reaches that block.
+   * Set when the index places two live logs in one block under different hashes (`RecentLogs.conflicted`): that block.
+   * One of the logs is not where the index says, and may be anywhere the index reaches: the steps rescan every block
+   * it holds until one reaches that block.
    */
-  private resync: { readonly block: bigint; readonly from: bigint } | null = null;
+  private resync: bigint | null = null;
 
   constructor(private readonly options: FollowerOptions) {}
 
@@ -210,7 +210,7 @@ export class ChainFollower {
     if (interrupted !== null) return outcome;
     window.remember({ block: head.number, hash: head.hash });
     this.completed = head;
-    if (this.resync !== null && head.number >= this.resync.block) this.resync = null;
+    if (this.resync !== null && head.number >= this.resync) this.resync = null;
     // The stream's last block scanned again after a restart, and found whole: nothing new.
     return start.kind === 'verified' && start.from === head.number && report.appended === 0 && report.removed === 0 ? null : outcome;
   }
@@ -296,7 +296,16 @@ export class ChainFollower {
    * one it still has. Between new blocks the newest is the head just read: no second request.
    */
   private async start(window: BlockWindow, head: BlockRef): Promise<Start> {
-    if (this.resync !== null) return { from: this.resync.from, kind: 'reorg' };
+    const start = await this.chainStart(window, head);
+    if (this.resync === null) return start;
+    // From the floor the index has now (this follower's appends and a racer's raise it: a rescan below it cannot reconcile),
+    // or from below it when the chain reorganised there: a rescan from the floor alone would take those blocks for unchanged.
+    const floor = await this.options.ingester.floor();
+    return { from: min(start.from, floor > this.options.deploymentBlock ? floor : this.options.deploymentBlock), kind: 'reorg' };
+  }
+
+  /** Where the step starts by the window alone. */
+  private async chainStart(window: BlockWindow, head: BlockRef): Promise<Start> {
     const top = window.top();
     if (top === undefined) return { from: this.options.deploymentBlock, kind: 'fresh' };
     const canonical = top.block === head.number ? top.hash === head.hash : await this.stillCanonical(top);
@@ -325,8 +334,8 @@ export class ChainFollower {
     }
     this.window = new BlockWindow(blocks, floor > 0n);
     if (conflicted !== null) {
-      this.resync = { block: conflicted, from: floor > this.options.deploymentBlock ? floor : this.options.deploymentBlock };
-      this.options.log.warn({ block: conflicted, from: this.resync.from }, 'the ledger has logs in one block under two hashes: rescanning the blocks its index holds');
+      this.resync = conflicted;
+      this.options.log.warn({ block: conflicted, floor }, 'the ledger has logs in one block under two hashes: rescanning the blocks its index holds');
     }
     return this.window;
   }

@@ -132,6 +132,11 @@ export class Ingester {
     return { blocks: recent.blocks(), floor: recent.floor, conflicted: recent.conflicted() };
   }
 
+  /** The block from which the index is complete, as it is now: appends (this ingester's, and a racer's it read) raise it. */
+  async floor(): Promise<bigint> {
+    return (await this.loadRecent()).floor;
+  }
+
   /**
    * A file's logs: appends those after the stream's last log still on chain, in chain order.
    * Repeats count as already ingested; logs not stored but at or before that last log are

@@ -355,6 +355,56 @@ describe('the chain follower on an index with two live logs in one block under d
   });
 });
 
+describe('the chain follower rescanning a small index with a conflicted block from its floor', () => {
+  it('a conflicted block above a shorter chain\'s head, whose rescans append logs that push the floor up, does not stop the follower with ReorgTooDeep', async () => {
+    const history = new History();
+    const chain = new FixedChain();
+    const store = await memoryStore();
+    const followerOn = (s: EventStore = store) =>
+      new ChainFollower({ rpc: fakeRpc(chain), scanner: fakeScanner(chain, history, () => 0.5), ingester: ingesterOn(s, { recentLogs: 4 }), confirmations: 0, deploymentBlock: 100n, log: testLog() });
+    const xs = [101n, 102n, 103n, 104n, 105n].map((b) => blockOf('a', b, [take(`x${b}`, 10n)]));
+    const [k, n, y] = [take('k', 10n), take('n', 20n), take('y', 40n, 'BUY')];
+    chain.set([blockOf('a', 100n, []), ...xs, blockOf('a', 106n, []), blockOf('a', 107n, [k])]);
+    await followerOn().step();
+    // k re-mined into 106, n new in 107; the ingester dies once n is written, before vouching for k's new place.
+    const v2 = [blockOf('a', 100n, []), ...xs, blockOf('b', 106n, [k])];
+    chain.set([...v2, blockOf('b', 107n, [n])]);
+    await expect(followerOn(dyingStore(store, 1, 'after')).step()).rejects.toThrow('crashed after append 1');
+    const { floor, conflicted } = await ingesterOn(store, { recentLogs: 4 }).recentBlocks();
+    expect({ floor, conflicted }).toEqual({ floor: 104n, conflicted: 107n });
+    // The chain shortens below 107, with a new log y in 106: the rescan from the floor appends it, and the floor rises.
+    chain.set([...v2.slice(0, -1), blockOf('c', 106n, [k, y])]);
+    const follower = followerOn();
+    expect(await follower.step()).toMatchObject({ from: 104n, to: 106n, reorg: true, appended: 1 });
+    expect((await ingesterOn(store, { recentLogs: 4 }).recentBlocks()).floor).toBeGreaterThan(104n);
+    // The next step, the chain unchanged: the rescan must not start below the floor the index has now.
+    await follower.step();
+    chain.set([...chain.blocks, blockOf('c', 107n, []), blockOf('c', 108n, [])]);
+    await follower.step();
+    const fresh = await memoryStore();
+    await ingesterOn(fresh).appendCanonical(chain.blocks.flatMap((b) => logsOf(history, b)));
+    expect(await ledgerOf(store)).toEqual(await ledgerOf(fresh));
+  });
+
+  it('a reorg below the floor of an index with a conflicted block stops the follower with ReorgTooDeep, as without the conflict: a rescan from the floor would leave a dropped log counted', async () => {
+    const history = new History();
+    const chain = new FixedChain();
+    const store = await memoryStore();
+    const followerOn = (s: EventStore = store) =>
+      new ChainFollower({ rpc: fakeRpc(chain), scanner: fakeScanner(chain, history, () => 0.5), ingester: ingesterOn(s, { recentLogs: 4 }), confirmations: 0, deploymentBlock: 100n, log: testLog() });
+    const xs = (fork: string) => [101n, 102n, 103n, 104n, 105n].map((b) => blockOf(b < 103n ? 'a' : fork, b, [take(`x${b}`, 10n)]));
+    const [k, n] = [take('k', 10n), take('n', 20n)];
+    chain.set([blockOf('a', 100n, []), ...xs('a'), blockOf('a', 106n, []), blockOf('a', 107n, [k])]);
+    await followerOn().step();
+    chain.set([blockOf('a', 100n, []), ...xs('a'), blockOf('b', 106n, [k]), blockOf('b', 107n, [n])]);
+    await expect(followerOn(dyingStore(store, 1, 'after')).step()).rejects.toThrow('crashed after append 1');
+    expect(await ingesterOn(store, { recentLogs: 4 }).recentBlocks()).toMatchObject({ floor: 104n, conflicted: 107n });
+    // A reorg from 103, below the floor: x103 is dropped, the blocks above get new hashes.
+    chain.set([blockOf('a', 100n, []), ...xs('c').filter((b) => b.number !== 103n), blockOf('c', 103n, []), blockOf('c', 106n, [k]), blockOf('c', 107n, [n])].sort((a, b) => (a.number < b.number ? -1 : 1)));
+    await expect(followerOn().step()).rejects.toThrow(ReorgTooDeep);
+  });
+});
+
 describe('the chain follower under reorgs (property)', () => {
   it('for any chain of reorgs, crashes between appends and restarts, the ledger folds to the current chain', async () => {
     const plan = fc.record({

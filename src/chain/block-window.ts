@@ -8,6 +8,9 @@ import type { BlockHash } from './recent-logs.ts';
 
 const WINDOW_BLOCKS = 1_024;
 
+/** A hash no block has. */
+const NO_HASH = `0x${'00'.repeat(32)}` as const;
+
 export class BlockWindow {
   private readonly hashes = new Map<bigint, `0x${string}`>();
   /** Older blocks were forgotten: a reorg below the oldest remembered one cannot be located. */
@@ -39,6 +42,16 @@ export class BlockWindow {
   /** Forgets the blocks in (after, through]: a rescan replaced them. */
   forget(after: bigint, through: bigint): void {
     for (const b of this.hashes.keys()) if (b > after && b <= through) this.hashes.delete(b);
+  }
+
+  /**
+   * Blocks above `head` that a rescan to it (a shorter chain) left: their logs stay until the chain is confirmed past
+   * them, but they no longer vouch for the blocks below, which the rescan took from another fork. Were the chain to
+   * come back on their fork, the top would check out and the rescan's logs below it stay counted: each counts as
+   * changed until a rescan replaces it.
+   */
+  distrustAbove(head: bigint): void {
+    for (const b of this.hashes.keys()) if (b > head) this.hashes.set(b, NO_HASH);
   }
 
   top(): BlockHash | undefined {

@@ -242,8 +242,9 @@ export class ChainFollower {
     const report = await this.options.ingester.reconcile(range, logs);
     this.options.observer?.ingested(range.to, report.appended);
     this.options.log.warn({ ...range, removed: report.removed, appended: report.appended, kept: report.alreadyIngested }, 'reorg reconciled');
-    // Blocks above the head keep their old hashes: the next steps find them changed and rescan them once confirmed.
+    // Blocks above the head: the next steps find them changed and rescan them once confirmed.
     window.forget(range.from, range.to);
+    window.distrustAbove(range.to);
     logBlocks(logs).forEach((b) => window.remember(b));
     return { report, interrupted: null };
   }

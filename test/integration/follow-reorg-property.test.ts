@@ -405,6 +405,29 @@ describe('the chain follower rescanning a small index with a conflicted block fr
   });
 });
 
+describe('the chain follower when a shorter fork is served, then the longer one again', () => {
+  it('one ingester whose node serves a shorter fork once (one behind a balancer, lagging a reorg) does not keep that fork\'s logs when the longer fork\'s head comes back', async () => {
+    const history = new History();
+    const chain = new FixedChain();
+    const store = await memoryStore();
+    const follower = new ChainFollower({ rpc: fakeRpc(chain), scanner: fakeScanner(chain, history, () => 0.5), ingester: ingesterOn(store), confirmations: 0, deploymentBlock: 100n, log: testLog() });
+    const [t1, t2, t3, u] = [take('t1', 10n), take('t2', 20n), take('t3', 40n), take('u', 80n, 'BUY')];
+    const longer = [blockOf('a', 100n, []), blockOf('a', 101n, [t1]), blockOf('a', 102n, [t2]), blockOf('a', 103n, [t3])];
+    chain.set(longer);
+    await follower.step();
+    // The node answering now is on a shorter fork: 101 has u instead of t1, and no 102 or 103.
+    chain.set([blockOf('a', 100n, []), blockOf('b', 101n, [u])]);
+    await follower.step();
+    // The longer fork is served again, one block on: 103 is the block the window checks, and the chain has it.
+    chain.set([...longer, blockOf('a', 104n, [])]);
+    await follower.step();
+    const fresh = await memoryStore();
+    await ingesterOn(fresh).appendCanonical(chain.blocks.flatMap((b) => logsOf(history, b)));
+    expect(await ledgerOf(store)).toEqual(await ledgerOf(fresh));
+    expect((await ledgerOf(store)).net).toEqual({ GME: '-7' });
+  });
+});
+
 describe('the chain follower under reorgs (property)', () => {
   it('for any chain of reorgs, crashes between appends and restarts, the ledger folds to the current chain', async () => {
     const plan = fc.record({

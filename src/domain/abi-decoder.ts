@@ -45,6 +45,17 @@ for (let hi = 0; hi < 16; hi++) {
 const SCRATCH = new Uint8Array(16_384);
 const SCRATCH_VIEW = new DataView(SCRATCH.buffer);
 const encoder = new TextEncoder();
+const latin1 = new TextDecoder('latin1');
+
+/** An address read before: its 40 digits' ASCII codes as five float64s (compared as EIGHT_ZEROS is), and its string. */
+interface KnownAddress {
+  readonly digits: readonly number[];
+  readonly address: Hex;
+}
+
+/** Slots of the address cache, by an address's low bits: a power of two. */
+const ADDRESS_SLOTS = 1024;
+const knownAddresses: (KnownAddress | undefined)[] = new Array<KnownAddress | undefined>(ADDRESS_SLOTS).fill(undefined);
 
 /**
  * Decodes `data` by `layout`, which reads its fields through the AbiWords in viem's order
@@ -91,7 +102,7 @@ export class AbiWords {
 
   address(p: number): Hex {
     const c = this.read(p, 32);
-    return `0x${this.hex.slice(c + 24, c + 64)}`;
+    return this.knownAddress(c + 24);
   }
 
   bytes32(p: number): Hex {
@@ -165,6 +176,34 @@ export class AbiWords {
     if (this.rereads >= MAX_REREADS) throw new AbiDecodeError(`more than ${MAX_REREADS} reads of already read bytes: offsets alias one tail`);
     if (this.seen.has(p)) this.rereads++;
     else this.seen.add(p);
+  }
+
+  /**
+   * The address whose 40 digits start at index `c`. A ledger's logs name the same owners, tokens
+   * and contracts again and again, so the string made the first time is handed out again while its
+   * slot (by the address's low bits) still holds it. That spares two new strings per read, and the
+   * folds' lookups by address (tokens, owners) then hash a string V8 has hashed before instead of
+   * flattening and hashing a new one. The digits are compared in place, as five float64s.
+   */
+  private knownAddress(c: number): Hex {
+    const slot = this.hex8(c + 32) & (ADDRESS_SLOTS - 1);
+    const known = knownAddresses[slot];
+    if (known !== undefined && this.sameDigits(c, known.digits)) return known.address;
+    return (knownAddresses[slot] = this.newAddress(c)).address;
+  }
+
+  /** The address whose 40 digits start at index `c`, for the cache. */
+  private newAddress(c: number): KnownAddress {
+    const v = this.view;
+    // Copied out of the ASCII codes, not sliced from `hex`: a slice would keep the whole log's data alive in the cache.
+    const address: Hex = `0x${latin1.decode(new Uint8Array(v.buffer, v.byteOffset + c, 40))}`;
+    return { digits: [v.getFloat64(c), v.getFloat64(c + 8), v.getFloat64(c + 16), v.getFloat64(c + 24), v.getFloat64(c + 32)], address };
+  }
+
+  /** Whether the 40 hex digits from index `c` are those of `digits`. */
+  private sameDigits(c: number, digits: readonly number[]): boolean {
+    const v = this.view;
+    return v.getFloat64(c) === digits[0] && v.getFloat64(c + 8) === digits[1] && v.getFloat64(c + 16) === digits[2] && v.getFloat64(c + 24) === digits[3] && v.getFloat64(c + 32) === digits[4];
   }
 
   /** Whether the `n` (a multiple of 8) hex digits from index `c` are all '0'. */

@@ -127,6 +127,30 @@ describe('decodeOrderbookLog against viem', () => {
     );
   });
 
+  it('decodes each address as itself when addresses share the decoder’s cache slot, differing in one digit anywhere', () => {
+    // The cache finds an address by its last digits and compares all 40 (as five groups of eight).
+    const base = 'a1b2c3d4e5f60718293a4b5c6d7e8f9012345678';
+    const alike = [0, 7, 8, 15, 16, 23, 24, 31, 32, 36].map((i) => `0x${base.slice(0, i)}${base[i] === 'f' ? 'e' : 'f'}${base.slice(i + 1)}` as Hex);
+    const pooled = fc.constantFrom(`0x${base}` as Hex, ...alike);
+    const pooledIo = fc.record({ token: pooled, decimals: fc.integer({ min: 0, max: 255 }), vaultId: uint256 });
+    const order = fc.record({
+      owner: pooled,
+      evaluable: fc.record({ interpreter: pooled, store: pooled, bytecode: hexBytes(0, 10) }),
+      validInputs: fc.array(pooledIo, { maxLength: 3 }),
+      validOutputs: fc.array(pooledIo, { maxLength: 3 }),
+      nonce: bytes32,
+    });
+    const take = fc
+      .tuple(pooled, fc.record({ order, inputIOIndex: uint256, outputIOIndex: uint256, signedContext: fc.constant([]) }), uint256, uint256)
+      .map((args): RawLog => ({ topics: [TAKE_ORDER_V2_TOPIC], data: encodeAbiParameters(takeOrderV2Event.inputs, args) }));
+    fc.assert(
+      fc.property(fc.array(take, { minLength: 2, maxLength: 6 }), (logs) => {
+        for (const log of logs) expect(hand(log)).toEqual(viemDecoded(log));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
   it('decodes large well-formed logs to what viem decodes: thousands of IOs, long bytecode and signatures, many signed contexts', () => {
     // Past 8193 reads the decoder tracks every position read; past 8 KiB of data it leaves its scratch buffer.
     const manyIos = fc.oneof(fc.constant([]), fc.integer({ min: 2_750, max: 3_000 }).chain((n) => fc.array(ioArb, { minLength: n, maxLength: n })));

@@ -214,7 +214,7 @@ function misplacedEvent(event: Envelope): CorruptEvent | undefined {
     case 'OrderbookLogRecorded':
     case 'OrderbookLogRemoved': {
       const { chainId, address } = event.data;
-      const own = streams.orderbook(chainId, address);
+      const own = orderbookStream(chainId, address);
       if (stream === own) return undefined;
       return new CorruptEvent(stream, revision, stream.startsWith(`orderbook-${chainId}_`) ? 'data.address' : 'data.chainId', `a log of orderbook ${address} on chain ${chainId} belongs in ${own}`);
     }
@@ -241,6 +241,19 @@ function misplacedEvent(event: Envelope): CorruptEvent | undefined {
     default:
       return undefined;
   }
+}
+
+/** The stream last named by `orderbookStream`, with the chain and address it names. */
+let lastOrderbook = { chainId: 0, address: '', stream: '' };
+
+/**
+ * `streams.orderbook`, remembered for the last orderbook asked about: every stored log is checked
+ * against its stream, and a ledger's logs nearly all come from one orderbook. Comparing the address
+ * costs less than building the name again and flattening it to compare.
+ */
+function orderbookStream(chainId: number, address: string): string {
+  if (chainId !== lastOrderbook.chainId || address !== lastOrderbook.address) lastOrderbook = { chainId, address, stream: streams.orderbook(chainId, address) };
+  return lastOrderbook.stream;
 }
 
 /**

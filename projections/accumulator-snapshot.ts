@@ -7,7 +7,7 @@ import * as t from 'io-ts';
 import * as E from 'fp-ts/lib/Either.js';
 import { DecimalString, Side, describeErrors } from '../src/domain/codecs.ts';
 import { asPosition } from '../src/eventstore/port.ts';
-import type { AccumulatorConfig, AccumulatorState } from './accumulator.ts';
+import { noSymbols, stateIn, symbolsIn, type AccumulatorConfig, type AccumulatorState, type SymbolState, type SymbolTable } from './accumulator.ts';
 import { CorruptExtractorState, deserializeExtractorState, serializeExtractorState } from './fills.ts';
 
 /**
@@ -51,7 +51,19 @@ function configKey(config: AccumulatorConfig): string {
 }
 
 export const serializeState = (state: AccumulatorState, config: AccumulatorConfig): string =>
-  JSON.stringify(Snapshot.encode({ version: SNAPSHOT_VERSION, config: configKey(config), ...state, extractor: serializeExtractorState(state.extractor) }));
+  JSON.stringify(
+    Snapshot.encode({ version: SNAPSHOT_VERSION, config: configKey(config), ...state, extractor: serializeExtractorState(state.extractor), symbols: symbolRecord(state.symbols) }),
+  );
+
+/** The symbol table as the snapshot writes it: a record of each symbol's state, in the table's order. */
+const symbolRecord = (symbols: SymbolTable): Record<string, SymbolState> => Object.fromEntries(symbolsIn(symbols).map((symbol) => [symbol, stateIn(symbols, symbol)]));
+
+/** The symbol table of a snapshot's record. */
+function symbolTable(record: Record<string, SymbolState>): SymbolTable {
+  const entries = Object.entries(record);
+  if (entries.length === 0) return noSymbols;
+  return { slots: new Map(entries.map(([symbol], slot) => [symbol, slot])), states: entries.map(([, state]) => state) };
+}
 
 /**
  * The settings (`owners`, `brokerSymbols`…) a snapshot was folded under that differ from `config`'s;
@@ -81,7 +93,7 @@ export function deserializeState(text: string, config: AccumulatorConfig): Accum
   }
   if (decoded.right.config !== configKey(config)) throw new SnapshotError(`accumulator snapshot was folded under another configuration: ${decoded.right.config}`);
   const { extractor, symbols, openCommands, position } = decoded.right;
-  return { extractor: extractorState(extractor), symbols, openCommands, position: position === null ? null : asPosition(position) };
+  return { extractor: extractorState(extractor), symbols: symbolTable(symbols), openCommands, position: position === null ? null : asPosition(position) };
 }
 
 function extractorState(json: unknown): AccumulatorState['extractor'] {

@@ -9,7 +9,7 @@ import type { Side } from '../src/domain/codecs.ts';
 import { decodeEvent, type Envelope } from '../src/domain/events.ts';
 import type { CorruptEvent } from '../src/eventstore/errors.ts';
 import type { RecordedEvent } from '../src/eventstore/port.ts';
-import { alreadyFolded, initialState, react, symbolState, type AccumulatorConfig, type AccumulatorState, type Decision, type SymbolState } from './accumulator.ts';
+import { alreadyFolded, initialState, react, symbolState, symbolsIn, type AccumulatorConfig, type AccumulatorState, type Decision, type SymbolState } from './accumulator.ts';
 import { isOrderEvent } from './hedge-orders.ts';
 import type { Fill, Rejection, RejectionReason } from './fill.ts';
 import { awaitingAfterClear } from './fills.ts';
@@ -96,7 +96,7 @@ export class LedgerView {
   }
 
   symbols(): string[] {
-    return [...new Set([...Object.keys(this.accumulator.symbols), ...this.totals.keys()])].sort();
+    return [...new Set([...symbolsIn(this.accumulator.symbols), ...this.totals.keys()])].sort();
   }
 
   position(symbol: string): { symbol: string; state: SymbolState; totals: PositionTotals } {

@@ -13,6 +13,7 @@ import { tokensOfLog } from '../../src/chain/log-tokens.ts';
 import { foldLedger } from '../../src/services/ledger-query.ts';
 import { ACCUMULATOR_CHECKPOINT, AccumulatorService, DecisionDiverged } from '../../src/services/accumulator.ts';
 import { positionsJson } from '../../projections/queries.ts';
+import { symbolState } from '../../projections/accumulator.ts';
 import { StoreUnavailable } from '../../src/eventstore/errors.ts';
 import { testLog } from '../support/test-log.ts';
 import { History, CHAIN_ID, ORDERBOOK, OTHER_OWNER, TOKEN, io, ourTake, takeOrderV2Log } from '../support/orderbook-logs.ts';
@@ -50,7 +51,7 @@ async function misplacedDecision() {
   await seed(store);
   const service = new AccumulatorService({ store, config, log: testLog('accumulator') });
   await service.catchUp();
-  const pending = service.current.state.symbols['GME']!.pending!;
+  const pending = symbolState(service.current.state, 'GME').pending!;
   const three = hedgeDecisionId('GME', 3);
   await store.append('hedgecmd-GME', [encodeEvent(three, { type: 'HedgeRequested', data: { commandId: three, sequence: 3, symbol: 'GME', brokerSymbol: 'GME', side: 'SELL', quantity: D.parse('7'), referencePrice: null, causationId: three } })], 0n);
   return { store, service, pending, three };
@@ -107,7 +108,7 @@ describe('accumulator service', () => {
     const scratch = new AccumulatorService({ store, config, log: testLog('accumulator') });
     await scratch.catchUp();
     expect(resumed.current.state).toEqual(scratch.current.state);
-    expect(resumed.current.state.symbols['GME']?.pending?.quantity).toEqual(scratch.current.state.symbols['GME']?.pending?.quantity);
+    expect(symbolState(resumed.current.state, 'GME').pending?.quantity).toEqual(symbolState(scratch.current.state, 'GME').pending?.quantity);
     await store.close();
   });
 
@@ -199,7 +200,7 @@ describe('accumulator service', () => {
     await seed(store);
     const service = new AccumulatorService({ store, config, log: testLog('accumulator') });
     await service.catchUp();
-    expect(service.current.state.symbols['AAPL']?.pending?.side).toBe('SELL');
+    expect(symbolState(service.current.state, 'AAPL').pending?.side).toBe('SELL');
     const view = await foldLedger(store, config);
     expect(view.rejectedByReason.get('corrupt_event')).toBe(1);
     await store.close();
@@ -208,11 +209,11 @@ describe('accumulator service', () => {
   it('a readable decision stored out of its place (decision 3 at revision 1) is corrupt: the pending command stays, its fill counts, and no second command follows', async () => {
     const { store, service, pending, three } = await misplacedDecision();
     await service.catchUp();
-    expect(service.current.state.symbols['GME']).toMatchObject({ pending, decisions: 1 });
+    expect(symbolState(service.current.state, 'GME')).toMatchObject({ pending, decisions: 1 });
     const filled = encodeEvent(orderEventId(pending.commandId, 0n), { type: 'HedgeOrderFilled', data: { commandId: pending.commandId, filledQuantity: pending.quantity, averagePrice: D.parse('20'), at: '2025-09-08T14:00:00.000Z' } });
     await store.append(streams.hedgeOrder(pending.commandId), [filled], 'no_stream');
     await service.catchUp();
-    expect(service.current.state.symbols['GME']).toMatchObject({ pending: null, decisions: 1, net: D.parse('-0.2') });
+    expect(symbolState(service.current.state, 'GME')).toMatchObject({ pending: null, decisions: 1, net: D.parse('-0.2') });
     expect((await readAll(store, 'hedgecmd-GME')).map((e) => e.id)).toEqual([pending.commandId, three]);
     const view = await foldLedger(store, config);
     expect(positionsJson(view).find((p) => p.symbol === 'GME')).toMatchObject({ net: '-0.2', pending: null });
@@ -255,7 +256,7 @@ describe('accumulator service: divergence', () => {
     });
     const service = new AccumulatorService({ store: losing, config, log: testLog('accumulator') });
     await service.catchUp();
-    await rejected(store, service.current.state.symbols['GME']!.pending!.commandId);
+    await rejected(store, symbolState(service.current.state, 'GME').pending!.commandId);
     const again = new AccumulatorService({ store, config, log: testLog('accumulator') });
     await again.restore();
     const stopped = await again.catchUp().then(() => undefined, (e: Error) => e);
@@ -285,7 +286,7 @@ describe('accumulator service: divergence', () => {
     const first = new AccumulatorService({ store, config, log: testLog('accumulator') }); // halts after 3 failures
     await first.catchUp();
     for (let i = 0; i < 3; i++) {
-      await rejected(store, first.current.state.symbols['GME']!.pending!.commandId);
+      await rejected(store, symbolState(first.current.state, 'GME').pending!.commandId);
       await first.catchUp();
     }
     expect((await readAll(store, 'hedgecmd-GME')).map((e) => e.type)).toEqual(['HedgeRequested', 'HedgeRequested', 'HedgeRequested', 'HedgingHalted']);
@@ -312,7 +313,7 @@ describe('accumulator service: divergence', () => {
     const scratch = new AccumulatorService({ store, config: moreOwners, log: testLog('accumulator') });
     await scratch.catchUp();
     expect(restarted.current.state).toEqual(scratch.current.state);
-    expect(D.format(restarted.current.state.symbols['GME']!.net)).toBe('-2.7'); // their 1.5 sold counts now
+    expect(D.format(symbolState(restarted.current.state, 'GME').net)).toBe('-2.7'); // their 1.5 sold counts now
     await store.close();
   });
 });

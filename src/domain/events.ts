@@ -166,8 +166,6 @@ export type Envelope<Ev extends LedgerEvent = LedgerEvent> = Ev & {
   readonly metadata: Json;
 };
 
-const isEventType = (type: string): type is EventType => Object.hasOwn(eventCodecs, type);
-
 /** The stream prefix (category and '-') every event type is stored under: one writer each, see `streams`. */
 const STREAM_PREFIX: { readonly [K in EventType]: (typeof LEDGER_PREFIXES)[number] } = {
   OrderbookLogRecorded: 'orderbook-',
@@ -184,16 +182,25 @@ const STREAM_PREFIX: { readonly [K in EventType]: (typeof LEDGER_PREFIXES)[numbe
 };
 
 /**
+ * Each event type's name, stream prefix and codec, by the name a stored row carries: one lookup of
+ * the row's type text (a new string per row) instead of one per table it would index, and the
+ * envelope carries the constant name, which the folds' switches on `type` compare by identity.
+ */
+const EVENT_TYPES = new Map(
+  (Object.keys(eventCodecs) as EventType[]).map((type) => [type as string, { type, prefix: STREAM_PREFIX[type], codec: eventCodecs[type] as t.Type<unknown, unknown, unknown> }]),
+);
+
+/**
  * Decodes a stored event, or a CorruptEvent naming stream, revision and the failing path. An event
  * of a type that belongs in another stream is corrupt too: no writer puts it there, and a fold
  * would otherwise take it for what its type says (a fill, a decision, an outcome).
  */
 export function decodeEvent(recorded: RecordedEvent): E.Either<CorruptEvent, Envelope> {
-  const { stream, revision, type } = recorded;
-  if (!isEventType(type)) return E.left(new CorruptEvent(stream, revision, 'type', `unknown event type ${JSON.stringify(type)}`));
-  const prefix = STREAM_PREFIX[type];
+  const { stream, revision } = recorded;
+  const known = EVENT_TYPES.get(recorded.type);
+  if (known === undefined) return E.left(new CorruptEvent(stream, revision, 'type', `unknown event type ${JSON.stringify(recorded.type)}`));
+  const { type, prefix, codec } = known;
   if (!stream.startsWith(prefix)) return E.left(new CorruptEvent(stream, revision, 'type', `a ${type} belongs in a ${prefix}… stream`));
-  const codec = eventCodecs[type] as t.Type<unknown, unknown, unknown>;
   const data = codec.decode(recorded.data);
   if (data._tag === 'Left') {
     const { path, reason } = describeErrors(data.left);

@@ -1,13 +1,14 @@
 /**
  * `struct` and `arrayOf` are io-ts's `t.type` and `t.array` without the per-field bookkeeping:
  * for every input they must decode to what io-ts decodes (its declared fields) and fail with
- * io-ts's own errors. The hex codecs' fast pattern must take exactly what the plain one does.
+ * io-ts's own errors. The hex codecs' fast pattern, and the short hex quantities' loop, must take
+ * exactly what the plain pattern (and BigInt) take.
  */
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import * as t from 'io-ts';
 import * as E from 'fp-ts/lib/Either.js';
-import { arrayOf, Hash32, hexOfLength, HexQuantity, struct } from '../../src/domain/codecs.ts';
+import { arrayOf, Hash32, hexOfLength, HexQuantity, SafeHexQuantity, struct } from '../../src/domain/codecs.ts';
 
 const inner = { block: HexQuantity, note: t.union([t.string, t.null]) };
 const fields = { count: t.number, hashes: t.array(Hash32), entries: t.array(t.type(inner)) };
@@ -90,5 +91,31 @@ describe('hex codecs', () => {
       }),
       { numRuns: 3_000 },
     );
+  });
+});
+
+describe('SafeHexQuantity', () => {
+  /** What it answers, written the plain way: the hex quantity pattern, BigInt, at most 2^53 - 1. */
+  const plain = (u: unknown): bigint | string => {
+    if (typeof u !== 'string' || !/^0x(0|[1-9a-fA-F][0-9a-fA-F]*)$/.test(u)) return 'expected a hex quantity like 0x1a';
+    const n = BigInt(u);
+    return n <= BigInt(Number.MAX_SAFE_INTEGER) ? n : 'expected a hex quantity of at most 2^53 - 1 (0x1fffffffffffff)';
+  };
+  const digits = fc.string({ unit: fc.oneof({ weight: 20, arbitrary: fc.constantFrom(...'0123456789abcdefABCDEF') }, fc.constantFrom(...'/:@`gGxX \u0660\uff10')), maxLength: 18 });
+  const text = fc.oneof({ weight: 4, arbitrary: digits.map((d) => `0x${d}`) }, digits.map((d) => `0X${d}`), fc.string(), fc.anything());
+
+  it('takes exactly what the plain pattern and BigInt take, at any length', () => {
+    fc.assert(
+      fc.property(text, (u) => {
+        const decoded = SafeHexQuantity.decode(u);
+        expect(E.isRight(decoded) ? decoded.right : decoded.left[0]!.message).toBe(plain(u));
+      }),
+      { numRuns: 5_000 },
+    );
+  });
+
+  it('reads the largest quantities a number holds exactly, and refuses the next', () => {
+    for (const n of [0n, 1n, 0xfffffffffffffn, 0x10000000000000n, 2n ** 53n - 1n]) expect(SafeHexQuantity.decode(`0x${n.toString(16)}`)).toEqual(E.right(n));
+    expect(E.isLeft(SafeHexQuantity.decode(`0x${(2n ** 53n).toString(16)}`))).toBe(true);
   });
 });

@@ -64,14 +64,20 @@ const uint256 = fc.oneof(
   fc.bigInt({ min: 0n, max: 2n ** 64n }),
   fc.bigInt({ min: 0n, max: 2n ** 256n - 1n }),
 );
-const ioArb = fc.record({ token: address, decimals: fc.integer({ min: 0, max: 255 }), vaultId: uint256 });
-const orderArb = fc.record({
-  owner: address,
-  evaluable: fc.record({ interpreter: address, store: address, bytecode: hexBytes(0, 100) }),
-  validInputs: fc.array(ioArb, { maxLength: 4 }),
-  validOutputs: fc.array(ioArb, { maxLength: 4 }),
-  nonce: bytes32,
-});
+const ioOf = (addresses: fc.Arbitrary<Hex>) => fc.record({ token: addresses, decimals: fc.integer({ min: 0, max: 255 }), vaultId: uint256 });
+const ioArb = ioOf(address);
+/** An order whose addresses (owner, interpreter, store, IO tokens) come from `addresses`. */
+const orderOf = (addresses: fc.Arbitrary<Hex>, { ios, bytecode }: { ios: number; bytecode: number }) => {
+  const io = ioOf(addresses);
+  return fc.record({
+    owner: addresses,
+    evaluable: fc.record({ interpreter: addresses, store: addresses, bytecode: hexBytes(0, bytecode) }),
+    validInputs: fc.array(io, { maxLength: ios }),
+    validOutputs: fc.array(io, { maxLength: ios }),
+    nonce: bytes32,
+  });
+};
+const orderArb = orderOf(address, { ios: 4, bytecode: 100 });
 const signedContextArb = fc.record({ signer: address, context: fc.array(bytes32, { maxLength: 3 }), signature: hexBytes(0, 80) });
 
 const clearV2 = fc
@@ -132,14 +138,7 @@ describe('decodeOrderbookLog against viem', () => {
     const base = 'a1b2c3d4e5f60718293a4b5c6d7e8f9012345678';
     const alike = [0, 7, 8, 15, 16, 23, 24, 31, 32, 36].map((i) => `0x${base.slice(0, i)}${base[i] === 'f' ? 'e' : 'f'}${base.slice(i + 1)}` as Hex);
     const pooled = fc.constantFrom(`0x${base}` as Hex, ...alike);
-    const pooledIo = fc.record({ token: pooled, decimals: fc.integer({ min: 0, max: 255 }), vaultId: uint256 });
-    const order = fc.record({
-      owner: pooled,
-      evaluable: fc.record({ interpreter: pooled, store: pooled, bytecode: hexBytes(0, 10) }),
-      validInputs: fc.array(pooledIo, { maxLength: 3 }),
-      validOutputs: fc.array(pooledIo, { maxLength: 3 }),
-      nonce: bytes32,
-    });
+    const order = orderOf(pooled, { ios: 3, bytecode: 10 });
     const take = fc
       .tuple(pooled, fc.record({ order, inputIOIndex: uint256, outputIOIndex: uint256, signedContext: fc.constant([]) }), uint256, uint256)
       .map((args): RawLog => ({ topics: [TAKE_ORDER_V2_TOPIC], data: encodeAbiParameters(takeOrderV2Event.inputs, args) }));

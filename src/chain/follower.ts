@@ -121,6 +121,13 @@ export class ChainFollower {
    * it holds until one reaches that block.
    */
   private resync: bigint | null = null;
+  /**
+   * The block the stream's last event relies on, as a restart read it, for the first start after: the chain must still
+   * have its log there, or must not have again the log it removed. The window's top alone would not say: after a rescan
+   * to a shorter fork, it can be a block of the other fork left above that head, which checks out again once that fork
+   * comes back, while the rescan's events below it are the shorter fork's.
+   */
+  private lastAppended: (BlockHash & { readonly removed: boolean }) | null = null;
 
   constructor(private readonly options: FollowerOptions) {}
 
@@ -309,14 +316,19 @@ export class ChainFollower {
   private async chainStart(window: BlockWindow, head: BlockRef): Promise<Start> {
     const top = window.top();
     if (top === undefined) return { from: this.options.deploymentBlock, kind: 'fresh' };
+    const last = this.lastAppended;
+    this.lastAppended = null; // checked at the first start after a restart only: later ones follow this follower's own steps
     const canonical = top.block === head.number ? top.hash === head.hash : await this.stillCanonical(top);
-    if (canonical) return { from: top.block, kind: 'verified' };
+    const checked = last === null || (!last.removed && last.block === top.block && last.hash === top.hash); // the usual case
+    const doubted = canonical && !checked && (await this.stillCanonical(last)) === last.removed ? last : null;
+    if (canonical && doubted === null) return { from: top.block, kind: 'verified' };
     await this.options.rpc.checkChainId(); // another network has none of these blocks either: that is no reorg
-    this.options.log.warn({ block: top.block, hash: top.hash }, 'the chain no longer has a block the ledger relies on: reorg');
-    const below = window.descending().slice(1); // sorted only on the way to a reorg
+    const changed = doubted ?? top;
+    this.options.log.warn({ block: changed.block, hash: changed.hash }, 'the chain no longer has a block the ledger relies on: reorg');
+    const below = window.descending().filter((b) => b.block < changed.block); // sorted only on the way to a reorg
     for (const block of below) if (await this.stillCanonical(block)) return { from: block.block, kind: 'reorg' };
     if (window.complete) return { from: this.options.deploymentBlock, kind: 'reorg' };
-    const oldest = below.at(-1) ?? top;
+    const oldest = below.at(-1) ?? changed;
     throw new ReorgTooDeep(`the chain no longer has block ${oldest.block} (${oldest.hash}), the oldest the ingester remembers: the reorg is deeper than its window`);
   }
 
@@ -326,7 +338,8 @@ export class ChainFollower {
 
   private async loadWindow(): Promise<BlockWindow> {
     if (this.window) return this.window;
-    const { blocks, floor, conflicted } = await this.options.ingester.recentBlocks();
+    const { blocks, floor, conflicted, lastAppended } = await this.options.ingester.recentBlocks();
+    this.lastAppended = lastAppended;
     // Blocks from `floor` on are the index's; a log past its tail in a block above every one it holds (a reorg's
     // churn below it pushed it out) is one whose block no check would look at, nor a rescan compensate.
     const top = blocks.at(-1)?.block ?? -1n;

@@ -89,11 +89,8 @@ export class RecentLogs {
    * recorded past the tail put the floor above them anyway.
    */
   private readonly pastTail = new Map<string, BlockHash>();
-  /**
-   * The log of the stream's last event when that is a removal, else null: the fold's removals pass is inside its
-   * transaction, and pairs its clears only if the removals of its other logs come next (`removalCut`).
-   */
-  private lastRemoved: RecordedLog | null = null;
+  /** The stream's last event: the generation it recorded, or removed (see `removalCut`, `lastAppended`). */
+  private last: StoredLog | null = null;
   /**
    * Logs whose latest generation is a removal, past the index's tail (evicted by newer logs, or found by
    * `readRemovedBefore`): a transaction mined again long after a reorg dropped it is recorded again, under
@@ -178,15 +175,13 @@ export class RecentLogs {
 
   /** A generation of log `id` appended as `recordedId`: the first, or one recorded again after a removal. */
   recorded(id: string, recordedId: string, log: RecordedLog): void {
-    this.lastRemoved = null;
-    this.put({ id, log, recordedId, removalId: null });
+    this.put((this.last = { id, log, recordedId, removalId: null }));
   }
 
   /** `stored`'s latest generation compensated by the removal `removalId`. */
   removed(stored: StoredLog, removalId: string): void {
-    this.lastRemoved = stored.log;
     this.forgetMoved(stored.recordedId);
-    this.put({ ...stored, removalId });
+    this.put((this.last = { ...stored, removalId }));
   }
 
   /** The chain has this stored log at `log`'s block: remembered when that is another block than the one it was recorded in. */
@@ -248,9 +243,23 @@ export class RecentLogs {
    * others it recorded in the same block (a plan removes them all). Empty when there are none.
    */
   removalCut(): StoredLog[] {
-    const last = this.lastRemoved;
-    if (last === null) return [];
-    return this.liveOfTransaction(last.transactionHash).filter((s) => s.log.blockHash === last.blockHash);
+    // The fold's removals pass is inside that transaction, and pairs its clears only if the removals of its other logs come next.
+    if (this.last === null || !isRemoved(this.last)) return [];
+    const { transactionHash, blockHash } = this.last.log;
+    return this.liveOfTransaction(transactionHash).filter((s) => s.log.blockHash === blockHash);
+  }
+
+  /**
+   * The stream's last event as the block it relies on: where its log is (a place not vouched for yet counts as the
+   * recorded block), or for a removal the block it was removed from; null for an empty stream. A restart checks it
+   * besides the window's top: after a rescan to a shorter fork, the top can be a block of the other fork, left above
+   * the shorter one's head, which checks out again once that fork comes back.
+   */
+  lastAppended(): (BlockHash & { readonly removed: boolean }) | null {
+    if (this.last === null) return null;
+    const removed = isRemoved(this.last);
+    const { block, hash } = removed ? { block: this.last.log.blockNumber, hash: this.last.log.blockHash } : this.vouchedPlace(this.last);
+    return { block, hash, removed };
   }
 
   /** The stored logs of transaction `hash` the ledger still counts (a transaction is rewritten as a whole). */
@@ -321,12 +330,14 @@ export class RecentLogs {
     return lowest;
   }
 
-  /** Where each live log is, as far as the stream vouches: a place not vouched for yet counts as its recorded block. */
+  /** Where each live log is, as far as the stream vouches. */
   private *livePlaces(): Iterable<BlockHash> {
-    for (const stored of this.logs.values()) {
-      if (isRemoved(stored)) continue;
-      yield this.unvouched.has(stored.recordedId) ? { block: stored.log.blockNumber, hash: stored.log.blockHash } : this.placeOf(stored);
-    }
+    for (const stored of this.logs.values()) if (!isRemoved(stored)) yield this.vouchedPlace(stored);
+  }
+
+  /** Where a log is, as far as the stream vouches: a place not vouched for yet counts as its recorded block. */
+  private vouchedPlace(stored: StoredLog): BlockHash {
+    return this.unvouched.has(stored.recordedId) ? { block: stored.log.blockNumber, hash: stored.log.blockHash } : this.placeOf(stored);
   }
 
   private apply(event: RecordedEvent): StoredLog {
@@ -334,8 +345,7 @@ export class RecentLogs {
     const decoded = decodeEvent(event);
     if (decoded._tag === 'Left') throw decoded.left;
     const stored = toStoredLog(decoded.right);
-    this.lastRemoved = isRemoved(stored) ? stored.log : null;
-    this.put(stored);
+    this.put((this.last = stored));
     return stored;
   }
 

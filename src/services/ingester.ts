@@ -126,10 +126,10 @@ export class Ingester {
     this.floorCheckpoint = `ingester_floor_${options.chainId}_${options.orderbook.toLowerCase()}`;
   }
 
-  /** Block hashes of the stream's recent logs, ascending, the block from which the index is complete, and the lowest block two of them place under different hashes. */
-  async recentBlocks(): Promise<{ readonly blocks: BlockHash[]; readonly floor: bigint; readonly conflicted: bigint | null }> {
+  /** Block hashes of the stream's recent logs, ascending, the block from which the index is complete, the lowest block two of them place under different hashes, and the block the stream's last event relies on. */
+  async recentBlocks(): Promise<{ readonly blocks: BlockHash[]; readonly floor: bigint; readonly conflicted: bigint | null; readonly lastAppended: ReturnType<RecentLogs['lastAppended']> }> {
     const recent = await this.loadRecent();
-    return { blocks: recent.blocks(), floor: recent.floor, conflicted: recent.conflicted() };
+    return { blocks: recent.blocks(), floor: recent.floor, conflicted: recent.conflicted(), lastAppended: recent.lastAppended() };
   }
 
   /** The block from which the index is complete, as it is now: appends (this ingester's, and a racer's it read) raise it. */

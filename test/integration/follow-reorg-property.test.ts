@@ -426,6 +426,40 @@ describe('the chain follower when a shorter fork is served, then the longer one 
     expect(await ledgerOf(store)).toEqual(await ledgerOf(fresh));
     expect((await ledgerOf(store)).net).toEqual({ GME: '-7' });
   });
+
+  it('a restart while the node serves the shorter fork does not keep that fork\'s logs when the longer fork\'s head comes back', async () => {
+    const history = new History();
+    const chain = new FixedChain();
+    const store = await memoryStore();
+    const followerOn = () => new ChainFollower({ rpc: fakeRpc(chain), scanner: fakeScanner(chain, history, () => 0.5), ingester: ingesterOn(store), confirmations: 0, deploymentBlock: 100n, log: testLog() });
+    const [t1, t2, t3, u] = [take('t1', 10n), take('t2', 20n), take('t3', 40n), take('u', 80n, 'BUY')];
+    const longer = [blockOf('a', 100n, []), blockOf('a', 101n, [t1]), blockOf('a', 102n, [t2]), blockOf('a', 103n, [t3])];
+    chain.set(longer);
+    await followerOn().step();
+    chain.set([blockOf('a', 100n, []), blockOf('b', 101n, [u])]);
+    await followerOn().step();
+    // Restarted, its index has u in 101 (the shorter fork) and t2, t3 in 102, 103 (the longer one).
+    chain.set([...longer, blockOf('a', 104n, [])]);
+    await followerOn().step();
+    expect((await ledgerOf(store)).net).toEqual({ GME: '-7' });
+  });
+
+  it('… nor leave out a log the rescan to the shorter fork removed, when that fork had no log of ours', async () => {
+    const history = new History();
+    const chain = new FixedChain();
+    const store = await memoryStore();
+    const followerOn = () => new ChainFollower({ rpc: fakeRpc(chain), scanner: fakeScanner(chain, history, () => 0.5), ingester: ingesterOn(store), confirmations: 0, deploymentBlock: 100n, log: testLog() });
+    const longer = [blockOf('a', 100n, []), blockOf('a', 101n, [take('t1', 10n)]), blockOf('a', 102n, [take('t2', 20n)]), blockOf('a', 103n, [take('t3', 40n)])];
+    chain.set(longer);
+    await followerOn().step();
+    chain.set([blockOf('a', 100n, []), blockOf('b', 101n, [])]);
+    await followerOn().step(); // t1 removed: the stream's last event
+    expect((await ledgerOf(store)).net).toEqual({ GME: '-6' });
+    // Restarted when the longer fork is back: the window's top (103) checks out, and t1 is on chain again.
+    chain.set([...longer, blockOf('a', 104n, [])]);
+    await followerOn().step();
+    expect((await ledgerOf(store)).net).toEqual({ GME: '-7' });
+  });
 });
 
 describe('the chain follower under reorgs (property)', () => {

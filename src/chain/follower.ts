@@ -15,8 +15,8 @@
 import type { Logger } from '../log.ts';
 import { ReorgTooDeep, type Ingester, type ReconcileReport } from '../services/ingester.ts';
 import { BlockWindow } from './block-window.ts';
-import { min, type BlockRange, type LogChunk, type LogScanner } from './log-scanner.ts';
-import type { BlockHash } from './recent-logs.ts';
+import { max, min, type BlockRange, type LogChunk, type LogScanner } from './log-scanner.ts';
+import type { BlockHash, EventPlace } from './recent-logs.ts';
 import type { RecordedLog } from './rpc-log.ts';
 import { MalformedRpcResponse, type BlockRef, type ChainRpc } from './rpc.ts';
 
@@ -127,7 +127,7 @@ export class ChainFollower {
    * to a shorter fork, it can be a block of the other fork left above that head, which checks out again once that fork
    * comes back, while the rescan's events below it are the shorter fork's.
    */
-  private lastAppended: (BlockHash & { readonly removed: boolean }) | null = null;
+  private lastAppended: EventPlace | null = null;
 
   constructor(private readonly options: FollowerOptions) {}
 
@@ -309,7 +309,7 @@ export class ChainFollower {
     // From the floor the index has now (this follower's appends and a racer's raise it: a rescan below it cannot reconcile),
     // or from below it when the chain reorganised there: a rescan from the floor alone would take those blocks for unchanged.
     const floor = await this.options.ingester.floor();
-    return { from: min(start.from, floor > this.options.deploymentBlock ? floor : this.options.deploymentBlock), kind: 'reorg' };
+    return { from: min(start.from, max(floor, this.options.deploymentBlock)), kind: 'reorg' };
   }
 
   /** Where the step starts by the window alone. */

@@ -68,7 +68,7 @@ const TARGET_LOGS = 2_000n;
 const blocksIn = (r: BlockRange): bigint => r.to - r.from + 1n;
 const hex = (n: bigint): string => `0x${n.toString(16)}`;
 export const min = (a: bigint, b: bigint): bigint => (a < b ? a : b);
-const max = (a: bigint, b: bigint): bigint => (a > b ? a : b);
+export const max = (a: bigint, b: bigint): bigint => (a > b ? a : b);
 
 /**
  * Blocks per eth_getLogs call. It starts at one block (log density is unknown: a backfill of

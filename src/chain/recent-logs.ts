@@ -33,6 +33,9 @@ export interface BlockHash {
   readonly hash: `0x${string}`;
 }
 
+/** The block an event relies on, and whether the event removed its log (see `RecentLogs.lastAppended`). */
+export type EventPlace = BlockHash & { readonly removed: boolean };
+
 /**
  * Logs indexed. Not to be raised on a ledger written with a smaller index: the places of re-mined logs past its tail
  * are dropped once the floor passes them, so a larger index would hold those logs again at their recorded blocks.
@@ -255,7 +258,7 @@ export class RecentLogs {
    * besides the window's top: after a rescan to a shorter fork, the top can be a block of the other fork, left above
    * the shorter one's head, which checks out again once that fork comes back.
    */
-  lastAppended(): (BlockHash & { readonly removed: boolean }) | null {
+  lastAppended(): EventPlace | null {
     if (this.last === null) return null;
     const removed = isRemoved(this.last);
     const { block, hash } = removed ? { block: this.last.log.blockNumber, hash: this.last.log.blockHash } : this.vouchedPlace(this.last);

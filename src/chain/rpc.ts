@@ -224,9 +224,9 @@ const transportOf = (url: string, timeout: number): Transport =>
   answering(url, isWebSocket(url) ? connectingOnce(url, webSocket(url, { retryCount: 0, timeout, reconnect: false })) : http(url, { retryCount: 0, timeout }));
 
 /** An answer and the endpoint (scheme and host) that gave it: behind viem's fallback, any of the endpoints may have. */
-interface Answer {
+interface Answered<T> {
   readonly endpoint: string;
-  readonly result: unknown;
+  readonly value: T;
 }
 
 /** The transport, its answers tagged with its endpoint (viem's fallback hands an answer on as it is). */
@@ -234,7 +234,7 @@ function answering(url: string, transport: Transport): Transport {
   const endpoint = endpointLabel(url);
   return (params) => {
     const made = transport(params);
-    const request = async (args: Parameters<typeof made.request>[0], options?: Parameters<typeof made.request>[1]): Promise<Answer> => ({ endpoint, result: await made.request(args, options) });
+    const request = async (args: Parameters<typeof made.request>[0], options?: Parameters<typeof made.request>[1]): Promise<Answered<unknown>> => ({ endpoint, value: await made.request(args, options) });
     return { ...made, request: request as typeof made.request };
   };
 }
@@ -293,13 +293,7 @@ export interface RpcOptions {
   readonly onRetry?: (error: unknown) => void;
 }
 
-type RawRequest = (args: { method: string; params: readonly unknown[] }, options: { signal: AbortSignal }) => Promise<Answer>;
-
-/** A decoded answer, and the endpoint that gave it. */
-interface Answered<T> {
-  readonly endpoint: string;
-  readonly value: T;
-}
+type RawRequest = (args: { method: string; params: readonly unknown[] }, options: { signal: AbortSignal }) => Promise<Answered<unknown>>;
 
 export class ChainRpc {
   readonly label: string;
@@ -412,7 +406,7 @@ export class ChainRpc {
   private retried<T>(method: string, params: readonly unknown[], decode: Decoder<T>, what: string, retryable: (e: unknown) => boolean): Promise<Answered<T>> {
     const call = async (signal: AbortSignal) => {
       const from = this.preferred;
-      const { endpoint, result } = await this.raws[from]!({ method, params }, { signal }).catch((error: unknown) => {
+      const { endpoint, value: result } = await this.raws[from]!({ method, params }, { signal }).catch((error: unknown) => {
         closeDeadSockets(this.options.urls);
         throw error;
       });

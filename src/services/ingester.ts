@@ -21,7 +21,7 @@ import { decodeEvent, encodeEvent, streams, type EventData } from '../domain/eve
 import { logRecordedAgainEventId, logRemovedAgainEventId, logRemovedEventId, tokenEventId } from '../domain/ids.ts';
 import * as E from 'fp-ts/lib/Either.js';
 import { inChainOrder, recordedLogId, sameContent, type RecordedLog } from '../chain/rpc-log.ts';
-import { RecentLogs, isRemoved, type BlockHash, type StoredLog } from '../chain/recent-logs.ts';
+import { RecentLogs, isRemoved, type BlockHash, type EventPlace, type StoredLog } from '../chain/recent-logs.ts';
 import type { BlockRange } from '../chain/log-scanner.ts';
 import { isAfter } from '../domain/log-order.ts';
 
@@ -127,7 +127,7 @@ export class Ingester {
   }
 
   /** Block hashes of the stream's recent logs, ascending, the block from which the index is complete, the lowest block two of them place under different hashes, and the block the stream's last event relies on. */
-  async recentBlocks(): Promise<{ readonly blocks: BlockHash[]; readonly floor: bigint; readonly conflicted: bigint | null; readonly lastAppended: ReturnType<RecentLogs['lastAppended']> }> {
+  async recentBlocks(): Promise<{ readonly blocks: BlockHash[]; readonly floor: bigint; readonly conflicted: bigint | null; readonly lastAppended: EventPlace | null }> {
     const recent = await this.loadRecent();
     return { blocks: recent.blocks(), floor: recent.floor, conflicted: recent.conflicted(), lastAppended: recent.lastAppended() };
   }
@@ -294,8 +294,7 @@ export class Ingester {
     const moved = async () => (await store.readCheckpoint(this.movedCheckpoint))?.snapshot;
     const recent = await RecentLogs.load(store, this.stream, this.options.recentLogs, { floor: floor?.snapshot, moved });
     const floorText = recent.floorText();
-    const position = await store.headPosition();
-    if (floorText !== null && floorText !== floor?.snapshot && position !== undefined) await store.saveCheckpoint(this.floorCheckpoint, { position, snapshot: floorText });
+    if (floorText !== null && floorText !== floor?.snapshot) await this.saveText(this.floorCheckpoint, floorText);
     this.savedMoved = recent.movedText();
     this.recent = recent;
     return recent;
@@ -309,10 +308,15 @@ export class Ingester {
   private async saveMoved(recent: RecentLogs): Promise<void> {
     const text = recent.movedText();
     if (text === this.savedMoved) return;
+    if (await this.saveText(this.movedCheckpoint, text)) this.savedMoved = text;
+  }
+
+  /** Saves `text` as checkpoint `name`, at the store's head; false for an empty store, which holds no log it could be about. */
+  private async saveText(name: string, text: string): Promise<boolean> {
     const position = await this.options.store.headPosition();
-    if (position === undefined) return; // an empty store holds no log that could have moved
-    await this.options.store.saveCheckpoint(this.movedCheckpoint, { position, snapshot: text });
-    this.savedMoved = text;
+    if (position === undefined) return false;
+    await this.options.store.saveCheckpoint(name, { position, snapshot: text });
+    return true;
   }
 
   /** Records metadata for every token the logs mention that the ledger has not seen, before the logs. */

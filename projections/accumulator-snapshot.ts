@@ -5,7 +5,7 @@
  */
 import * as t from 'io-ts';
 import * as E from 'fp-ts/lib/Either.js';
-import { DecimalString, Side, describeErrors } from '../src/domain/codecs.ts';
+import { DecimalString, NonNegativeInt, Side, Uuid, WholeShares, describeErrors } from '../src/domain/codecs.ts';
 import { asPosition } from '../src/eventstore/port.ts';
 import { noSymbols, stateIn, symbolsIn, type AccumulatorConfig, type AccumulatorState, type SymbolState, type SymbolTable } from './accumulator.ts';
 import { CorruptExtractorState, deserializeExtractorState, serializeExtractorState } from './fills.ts';
@@ -29,10 +29,11 @@ const Snapshot = t.type({
     t.type({
       net: DecimalString,
       lastPrice: t.union([DecimalString, t.null]),
-      pending: t.union([t.type({ commandId: t.string, side: Side, quantity: DecimalString }), t.null]),
+      // Only what the fold derives: a state it never holds is refused (and folded again), never resumed.
+      pending: t.union([t.type({ commandId: Uuid, side: Side, quantity: WholeShares }), t.null]),
       halted: t.boolean,
-      consecutiveFailures: t.number,
-      decisions: t.number,
+      consecutiveFailures: NonNegativeInt,
+      decisions: NonNegativeInt,
     }),
   ),
   openCommands: t.record(t.string, t.string),

@@ -272,6 +272,21 @@ describe('accumulator: the acceptance scenarios of spec/accumulator.md', () => {
     expect(symbolState(replay(facts, five).state, 'GME').halted).toBe(false);
   });
 
+  it('a snapshot holding a symbol state no fold derives (a count that is no whole number >= 0, a pending command that is no decision) is refused, not resumed', () => {
+    const s = new Scenario();
+    s.oS('1.5');
+    const text = serializeState(s.state, config);
+    expect(text).toContain('"consecutiveFailures":0,"decisions":1');
+    const spoilt = [
+      text.replace('"decisions":1', '"decisions":1.5'), // the next decision would be number 2.5: no revision to append it at
+      text.replace('"decisions":1', '"decisions":-1'),
+      text.replace('"consecutiveFailures":0', '"consecutiveFailures":-7'), // would halt only after K + 7 failures
+      text.replace('"quantity":"1"', '"quantity":"0.5"'),
+      text.replace(/"commandId":"[^"]+"/, '"commandId":"not a command"'),
+    ];
+    for (const snapshot of spoilt) expect(() => deserializeState(snapshot, config), snapshot).toThrow(SnapshotError);
+  });
+
   it('maps base tickers to broker symbols on the command', () => {
     const s = new Scenario({ ...config, brokerSymbols: { SPLG: 'SPYM' } });
     s.oS('2', 'tSPLG');

@@ -13,7 +13,7 @@
 import * as t from 'io-ts';
 import * as E from 'fp-ts/lib/Either.js';
 import * as D from '../src/domain/decimal.ts';
-import { BigIntString, describeErrors } from '../src/domain/codecs.ts';
+import { BigIntString, NonNegativeInt, PositiveInt, describeErrors } from '../src/domain/codecs.ts';
 import type { Envelope, EventData, LedgerEventOf } from '../src/domain/events.ts';
 import { decodeRecordedOrderbookLog, type ClearV2Args, type ClearStateChange, type IO, type OrderbookLog, type OrderV3, type TakeOrderV2Args } from '../src/domain/orderbook-abi.ts';
 import { baseTicker, isUsdc } from '../src/domain/symbols.ts';
@@ -33,11 +33,13 @@ const TokenSymbol = t.type({ symbol: t.union([t.string, t.null]), reason: t.unio
 /** A token's recorded ERC20 symbol, or null with the reason it could not be read. */
 export type TokenSymbol = t.TypeOf<typeof TokenSymbol>;
 
-const LogRef = t.type({ logId: t.string, chainId: t.number, transactionHash: t.string, blockNumber: BigIntString, logIndex: t.number });
+const LogRef = t.type({ logId: t.string, chainId: PositiveInt, transactionHash: t.string, blockNumber: BigIntString, logIndex: NonNegativeInt });
 /** Where a log sits on chain: what its fills and rejections cite. */
 type LogRef = t.TypeOf<typeof LogRef>;
 
-const Leg = t.type({ token: t.string, decimals: t.number });
+/** An IO's decimals as the ABI decoder reads them: a snapshot holding another number is refused, not settled with it. */
+const Uint8 = t.refinement(NonNegativeInt, (n) => n <= 255, 'a uint8');
+const Leg = t.type({ token: t.string, decimals: Uint8 });
 /** One side of an order's trade: the token (lowercase) and the decimals the order's IO states. */
 type Leg = t.TypeOf<typeof Leg>;
 

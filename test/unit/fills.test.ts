@@ -744,6 +744,23 @@ describe('fill extraction: properties', () => {
     }
   });
 
+  it('refuses an open clear no fold derives: a log index, chain id or IO precision that is no whole number in its range', () => {
+    const log = { logId: 'x', chainId: CHAIN_ID, transactionHash: txHash('tx1'), blockNumber: '100', logIndex: 0 };
+    const legs = { owner: OUR_OWNER, received: { token: TOKEN.tGME, decimals: 18 }, given: { token: TOKEN.USDC, decimals: 6 } };
+    const state = (clear: object) => ({ tokens: {}, openClears: [clear], removedClears: [] });
+    const readable = { log, alice: legs, bob: { reason: 'not_ours', detail: 'theirs' } };
+    expect(() => deserializeExtractorState(state(readable))).not.toThrow();
+    const spoilt = [
+      { ...readable, log: { ...log, logIndex: 1.5 } },
+      { ...readable, log: { ...log, logIndex: -1 } },
+      { log: { ...log, chainId: 0 }, undecodable: true },
+      // Settled from the snapshot, 256 decimals would reject the clear's fill as nonsensical_price.
+      { ...readable, alice: { ...legs, received: { ...legs.received, decimals: 256 } } },
+      { ...readable, alice: { ...legs, given: { ...legs.given, decimals: 6.5 } } },
+    ];
+    for (const clear of spoilt) expect(() => deserializeExtractorState(state(clear)), JSON.stringify(clear)).toThrow(CorruptExtractorState);
+  });
+
   it('refuses a corrupt snapshot naming the failing path', () => {
     const corrupt = { tokens: {}, openClears: [{ log: { logId: 'x', chainId: 1, transactionHash: '0x', blockNumber: 'ten', logIndex: 0 } }], removedClears: [] };
     expect(() => deserializeExtractorState(corrupt)).toThrow(CorruptExtractorState);

@@ -155,13 +155,13 @@ describe("this host's clock off Schwab's by more than the skew: the Date header 
   });
 });
 
-/** An HTTP intermediary before the simulator that answers the first orders list itself: a 503 page stamped by its own clock, `aheadMs` off. */
-async function intermediary(target: string, aheadMs: number): Promise<{ readonly url: string; close(): Promise<void> }> {
+/** An HTTP intermediary before the simulator that answers the first `times` orders lists itself: a 503 page stamped by its own clock, `aheadMs` off. */
+async function intermediary(target: string, aheadMs: number, times = 1): Promise<{ readonly url: string; close(): Promise<void> }> {
   const upstream = new URL(target);
-  let answered = false;
+  let answered = 0;
   const server = createServer((req, res) => {
-    if (!answered && req.method === 'GET' && /\/orders\?/.test(req.url ?? '')) {
-      answered = true;
+    if (answered < times && req.method === 'GET' && /\/orders\?/.test(req.url ?? '')) {
+      answered++;
       res.writeHead(503, { 'Content-Type': 'text/html', Date: new Date(harness.now().getTime() + aheadMs).toUTCString() });
       return void res.end('<html><body>Service Unavailable</body></html>');
     }
@@ -180,6 +180,22 @@ async function intermediary(target: string, aheadMs: number): Promise<{ readonly
 it('a Date far off Schwab’s clock on one answer (an intermediary’s error page) never narrows reconciliation past our own order', async () => {
   harness = await Harness.start();
   const proxy = await intermediary(harness.sim.baseUrl, 90 * 24 * 60 * 60_000);
+  try {
+    harness.sim.control.injectFault('place', { kind: 'drop', applied: true });
+    const commandId = await harness.request('GME', 'BUY', 3n);
+    const settings = harness.settings();
+    const broker = createSchwabBroker({ ...settings, app: { ...settings.app, baseUrl: proxy.url } }, { now: harness.now, log: testLog('broker') });
+    await harness.executor({ broker }).drainOpen();
+    await expectOneOrderFilled(commandId);
+  } finally {
+    await proxy.close();
+  }
+});
+
+it('nor do such pages narrow it when this host’s clock runs ahead of Schwab’s: the list Schwab answers after them, showing its own clock, is asked again with the wider window', async () => {
+  harness = await Harness.start({ clockAheadOfSchwabMs: 5 * 60_000 });
+  // Its pages answer the orders list for longer than the settle time (the harness's 30 ms).
+  const proxy = await intermediary(harness.sim.baseUrl, 90 * 24 * 60 * 60_000, 5);
   try {
     harness.sim.control.injectFault('place', { kind: 'drop', applied: true });
     const commandId = await harness.request('GME', 'BUY', 3n);

@@ -111,10 +111,12 @@ export class SchwabBroker implements Broker {
   }
 
   async findPlaced(intent: HedgeOrderIntent, linked: ReadonlySet<string>): Promise<string | undefined> {
-    const known = this.clock.known;
+    const { earlierMs, laterMs } = this.clock;
     const found = await this.search(intent, linked);
-    // A new process's first answer may be this very list: searched before Schwab's clock was seen, it may have missed.
-    return accepted(!known && (this.clock.earlierMs > 0 || this.clock.laterMs > 0) ? await this.search(intent, linked) : found);
+    // The window followed the last Date seen, which may not be Schwab's: none yet (a new process, whose first answer
+    // is this very list), or an intermediary's error page stamped by its own clock. When the list's own answer shows
+    // a wider one, the search may have missed our order: it is asked again.
+    return accepted(this.clock.earlierMs > earlierMs || this.clock.laterMs > laterMs ? await this.search(intent, linked) : found);
   }
 
   async unlinkedOrders(symbol: string, since: Date, linked: ReadonlySet<string>): Promise<string[]> {

@@ -12,19 +12,12 @@ export const CLOCK_NOISE_MS = 2_000;
 export class ClockOffset {
   /** Schwab's clock minus ours, 0 within the noise. */
   private aheadMs = 0;
-  private seen = false;
 
   constructor(private readonly now: () => Date, private readonly log: Logger) {}
-
-  /** Whether an answer has shown Schwab's clock yet. */
-  get known(): boolean {
-    return this.seen;
-  }
 
   /** Notes the Date of an answer just received (undefined: it had none). */
   observe(serverDate: number | undefined): void {
     if (serverDate === undefined) return;
-    this.seen = true;
     const ahead = serverDate - this.now().getTime();
     const was = this.aheadMs;
     this.aheadMs = Math.abs(ahead) > CLOCK_NOISE_MS ? ahead : 0;

@@ -206,6 +206,9 @@ export class OrderWorker {
       // The settle time runs from when the client gave up (a timeout as long as it would otherwise use it all up), not from the send.
       this.lastAttemptAt = performance.now();
     }
+    // An order another command is linked to cannot be the one this POST made (a garbled Location): adopted, its outcome
+    // would be recorded twice and the new order's lost. The new order is found the way any ambiguous placement's is.
+    if (this.ctx.book.linkedOrderIds.has(brokerOrderId)) throw new AmbiguousPlacement(`place: the answer names order ${brokerOrderId}, which another command is linked to`);
     this.ctx.brokerAnswered(this.commandId);
     this.log.info({ brokerOrderId, side: intent.side, quantity: intent.quantity.toString() }, 'order placed');
     return this.recordPlaced(brokerOrderId);

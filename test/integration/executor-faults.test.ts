@@ -17,6 +17,7 @@ import { OrderStepsStuck } from '../../src/services/executor.ts';
 import { encodeEvent, streams } from '../../src/domain/events.ts';
 import { NO_STREAM, type EventStore } from '../../src/eventstore/port.ts';
 import { orderEventId } from '../../src/domain/ids.ts';
+import { rewriteProxy } from '../support/rewrite-proxy.ts';
 
 let harness: Harness;
 afterEach(() => harness.close());
@@ -302,6 +303,31 @@ describe('reconciliation adopts only an order that can be this command’s', () 
     await harness.executor().drainOpen();
     await expectItsOwnOrder(commandId);
   });
+});
+
+it('a 201 whose Location names an order another command is linked to is no order id: the order it created is found by reconciliation, and each command records its own fill', async () => {
+  harness = await Harness.start();
+  const first = await harness.request('GME', 'BUY', 1n);
+  await harness.executor().drainOpen();
+  const [earlier] = harness.sim.control.orders();
+  // From now on every 201 points at the first command's order, which is as alike as it gets (BUY 1 GME, FILLED).
+  const proxy = await rewriteProxy(harness.sim.port, (_endpoint, answer) =>
+    answer.status === 201 ? { ...answer, headers: { ...answer.headers, location: answer.headers['location']!.replace(/\d+$/, earlier!.orderId) } } : answer,
+  );
+  try {
+    const second = await harness.request('GME', 'BUY', 1n);
+    const settings = harness.settings();
+    const broker = createSchwabBroker({ ...settings, app: { ...settings.app, baseUrl: proxy.baseUrl } }, { now: harness.now, log: testLog('broker') });
+    await harness.executor({ broker }).drainOpen();
+    const [, created, ...others] = harness.sim.control.orders();
+    expect(others).toEqual([]);
+    const placed = async (commandId: string) => (await harness.orderEvents(commandId)).find((e) => e.type === 'HedgeOrderPlaced')?.data;
+    expect(await placed(first)).toMatchObject({ brokerOrderId: earlier?.orderId });
+    expect(await placed(second)).toMatchObject({ brokerOrderId: created?.orderId });
+    expect((await harness.orderEvents(second)).map((e) => e.type)).toEqual(['HedgeOrderSubmitting', 'HedgeOrderPlaced', 'HedgeOrderFilled']);
+  } finally {
+    await proxy.close();
+  }
 });
 
 it('another writer records Submitting and places the order just before this executor records its own: it re-reads the stream and adopts that order, placing none', async () => {

@@ -11,7 +11,10 @@ import type { Envelope } from '../../src/domain/events.ts';
 import { Harness, type HarnessOptions } from '../support/executor-harness.ts';
 import { fakeSchwabBroker } from '../support/fake-schwab.ts';
 import type { TraderRequest } from '../../src/broker/schwab/trader-api.ts';
-import { EncryptedTokenFile, createSchwabBroker } from '../../src/broker/schwab/index.ts';
+import { EncryptedTokenFile, SchwabBroker, createSchwabBroker, oauthClient } from '../../src/broker/schwab/index.ts';
+import { TraderApi } from '../../src/broker/schwab/trader-api.ts';
+import { TokenManager } from '../../src/broker/schwab/tokens.ts';
+import { WriteBudget } from '../../src/broker/schwab/write-budget.ts';
 import { capturedLog, testLog } from '../support/test-log.ts';
 
 const MINUTE = 60_000;
@@ -285,4 +288,34 @@ it('keeps to 120 order writes a minute: the 121st waits for the window, no 429',
   await drained;
   expect(harness.ordersPlaced()).toBe(130);
   expect(harness.sim.control.counters().responses['place']).toEqual({ 201: 130 });
+});
+
+it('counts a write until its answer came: when the minute’s first POST reached Schwab late, the 121st waits until that one has left Schwab’s window, no 429', async () => {
+  harness = await Harness.start();
+  const { app, tokens: file, requestTimeoutMs } = harness.settings();
+  const log = testLog('broker');
+  const tokens = new TokenManager({ file, oauth: oauthClient(harness.settings(), { now: harness.now, log }), now: harness.now, log });
+  const trader = new TraderApi({ baseUrl: app.baseUrl, tokens, timeoutMs: requestTimeoutMs, log });
+  let late = true;
+  // The first POST takes 1 s (of Schwab's clock) to reach Schwab; the others arrive at once.
+  const api = {
+    account: (request: TraderRequest) => {
+      if (request.method === 'POST' && late) {
+        late = false;
+        harness.sim.clock.advance(1_000);
+      }
+      return trader.account(request);
+    },
+  };
+  const broker = new SchwabBroker({ api, budget: new WriteBudget(harness.now), now: harness.now, reconcileSkewMs: 60_000, log });
+  const intent = { commandId: 'c', symbol: 'GME', side: 'BUY' as const, quantity: 1n, referencePrice: null, intentAt: harness.now() };
+  for (let i = 0; i < 120; i++) await broker.place(intent);
+  harness.sim.clock.advance(MINUTE - 1_000); // a minute after the first POST was sent, 59 s after Schwab received it
+  const next = broker.place(intent);
+  next.catch(() => undefined);
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  expect(harness.requests('place')).toBe(120);
+  harness.sim.clock.advance(1_000);
+  await next;
+  expect(harness.sim.control.counters().responses['place']).toEqual({ 201: 121 });
 });

@@ -84,13 +84,15 @@ export class SchwabBroker implements Broker {
   }
 
   async place(intent: HedgeOrderIntent, signal?: AbortSignal): Promise<{ brokerOrderId: string }> {
-    await this.options.budget.take(signal);
+    const write = await this.options.budget.take(signal);
     let answer: HttpAnswer;
     try {
       answer = await this.options.api.account({ method: 'POST', path: '/orders', body: orderBody(intent) });
     } catch (e) {
       // Only a request that got no answer may have created the order; anything else failed before it.
       throw e instanceof TransportError ? new AmbiguousPlacement(`place: ${e.message}`, undefined, { cause: e }) : transient(e, 'place');
+    } finally {
+      this.options.budget.ended(write);
     }
     this.clock.observe(answer.date);
     this.options.budget.answered(answer.status, answer.retryAfterMs);
@@ -174,8 +176,13 @@ export class SchwabBroker implements Broker {
   }
 
   async cancel(brokerOrderId: string, signal?: AbortSignal): Promise<void> {
-    await this.options.budget.take(signal);
-    const answer = await this.send({ method: 'DELETE', path: `/orders/${brokerOrderId}` }, `cancel ${brokerOrderId}`);
+    const write = await this.options.budget.take(signal);
+    let answer: HttpAnswer;
+    try {
+      answer = await this.send({ method: 'DELETE', path: `/orders/${brokerOrderId}` }, `cancel ${brokerOrderId}`);
+    } finally {
+      this.options.budget.ended(write);
+    }
     this.options.budget.answered(answer.status, answer.retryAfterMs);
     if (answer.status === 200) return;
     if (answer.status === 400) {

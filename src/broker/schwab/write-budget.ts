@@ -2,8 +2,10 @@
  * Schwab's order-write limit (place, replace, cancel: 120 a minute per app), kept on our
  * side so we wait instead of collecting 429s. The window runs on the injected clock (the
  * broker's minute; a simulator's clock may run faster than the wall), re-checked in short
- * naps. A 429 pauses every writer for Retry-After, a real duration, or else for an interval
- * that doubles with each 429 in a row.
+ * naps. A write counts from when it is sent until its request ends, and from then on: Schwab
+ * received it at some point in between, so a minute that starts at the send could end before
+ * Schwab's does. A 429 pauses every writer for Retry-After, a real duration, or else for an
+ * interval that doubles with each 429 in a row.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -13,23 +15,33 @@ const MAX_NAP_MS = 250;
 const FIRST_THROTTLE_MS = 100;
 const MAX_THROTTLE_MS = 30_000;
 
+/** One write the budget counts, at `at` on the broker's clock. */
+export interface Write {
+  at: number;
+}
+
 export class WriteBudget {
-  private readonly writes: number[] = [];
+  private writes: Write[] = [];
   /** Wall-clock ms before which nobody writes (after a 429). */
   private pausedUntil = 0;
   private throttlesInARow = 0;
 
   constructor(private readonly now: () => Date) {}
 
-  /** Resolves when one more write fits, and counts it; rejects (AbortError) if `signal` aborts first. */
-  async take(signal?: AbortSignal): Promise<void> {
+  /** Resolves when one more write fits, and counts it (hand it to `ended` once its request ends); rejects (AbortError) if `signal` aborts first. */
+  async take(signal?: AbortSignal): Promise<Write> {
     for (;;) {
       signal?.throwIfAborted();
       const paused = this.pausedUntil - Date.now();
-      const wait = paused > 0 ? paused : this.reserve(this.now().getTime());
-      if (wait <= 0) return;
-      await sleep(Math.min(wait, MAX_NAP_MS), undefined, { signal });
+      const reserved = paused > 0 ? paused : this.reserve(this.now().getTime());
+      if (typeof reserved !== 'number') return reserved;
+      await sleep(Math.min(reserved, MAX_NAP_MS), undefined, { signal });
     }
+  }
+
+  /** The write's request has ended, answered or not: it counts from now. */
+  ended(write: Write): void {
+    write.at = Math.max(write.at, this.now().getTime());
   }
 
   /** How the broker answered a write: a 429 pauses every writer, anything else ends a run of them. */
@@ -43,11 +55,12 @@ export class WriteBudget {
     this.pausedUntil = Math.max(this.pausedUntil, Date.now() + pause);
   }
 
-  /** Counts a write at `at` and returns 0, or returns how long to wait first. */
-  private reserve(at: number): number {
-    while (this.writes.length > 0 && this.writes[0]! <= at - WINDOW_MS) this.writes.shift();
-    if (this.writes.length >= ORDER_WRITES_PER_MINUTE) return this.writes[0]! + WINDOW_MS - at;
-    this.writes.push(at);
-    return 0;
+  /** Counts a write at `at` and returns it, or returns how long to wait first. */
+  private reserve(at: number): Write | number {
+    this.writes = this.writes.filter((w) => w.at > at - WINDOW_MS);
+    if (this.writes.length >= ORDER_WRITES_PER_MINUTE) return Math.min(...this.writes.map((w) => w.at)) + WINDOW_MS - at;
+    const write = { at };
+    this.writes.push(write);
+    return write;
   }
 }

@@ -375,6 +375,19 @@ it('a 429 while polling is waited out for its Retry-After before the next poll',
   await drained;
 });
 
+it('a 429 whose Retry-After says weeks (garbage) is not a reason to poll every millisecond: the next poll still waits', async () => {
+  harness = await Harness.start();
+  harness.sim.control.injectFault('getOrder', { kind: 'status', status: 429, retryAfterSeconds: 3_000_000 }, { times: 1_000_000 }); // 35 days
+  await harness.request('GME', 'BUY', 1n);
+  const stop = new AbortController();
+  const drained = harness.executor().drainOpen(stop.signal, 'wait');
+  await harness.until(() => harness.requests('getOrder') >= 1, 'the 429');
+  await sleep(500);
+  stop.abort();
+  await drained;
+  expect(harness.requests('getOrder')).toBe(1);
+});
+
 it('placements for one broker symbol run one at a time: an ambiguous one never adopts the order another command placed but has not recorded', async () => {
   harness = await Harness.start();
   const a = await harness.request('GME', 'BUY', 1n);

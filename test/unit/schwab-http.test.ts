@@ -46,6 +46,13 @@ describe('Retry-After', () => {
     expect(await retryAfterMs('0.25')).toBe(250);
   });
 
+  it('takes a wait of more than 5 minutes for 5 minutes: days (digits run together, a date years ahead) would stall every order write, and past 2^31 ms Node would not wait at all', async () => {
+    expect(await retryAfterMs('300')).toBe(300_000);
+    expect(await retryAfterMs('3000000')).toBe(300_000);
+    expect(await retryAfterMs('9'.repeat(400))).toBe(300_000); // Infinity as a number
+    expect(await retryAfterMs('Fri, 31 Dec 2100 23:59:59 GMT')).toBe(300_000);
+  });
+
   it('ignores what it cannot read (the pause then doubles per 429), rather than taking it for a date long past: no wait at all', async () => {
     for (const header of ['-1', '+5', '5.', 'soon', '1e3', '30 seconds', 'Jan 5']) expect([header, await retryAfterMs(header)]).toEqual([header, undefined]);
   });

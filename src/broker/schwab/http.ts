@@ -36,15 +36,22 @@ const GMT_DATE = /^[A-Za-z]{3,9}, [\d\sA-Za-z:-]+ GMT$/;
 const ASCTIME = /^[A-Za-z]{3} [A-Za-z]{3} [\d ]\d \d{2}:\d{2}:\d{2} \d{4}$/;
 
 /**
- * Retry-After in seconds (fractions tolerated) or as an HTTP date; undefined when absent or
- * unreadable. Only those forms reach Date.parse: it reads almost any text as some date long
- * past ("1.5", "-1"), which would mean no wait at all.
+ * The longest wait a Retry-After is taken for. Schwab's limits count per minute: a wait of days is garbage (digits
+ * run together, a date years ahead) that would pause every order write for as long as it says, and one past 2^31 ms
+ * Node's timers do not keep at all: they fire after 1 ms, and the request would be sent again every millisecond.
+ */
+const MAX_RETRY_AFTER_MS = 5 * 60_000;
+
+/**
+ * Retry-After in seconds (fractions tolerated) or as an HTTP date, at most MAX_RETRY_AFTER_MS; undefined when absent
+ * or unreadable. Only those forms reach Date.parse: it reads almost any text as some date long past ("1.5", "-1"),
+ * which would mean no wait at all.
  */
 function retryAfterMs(header: string | null, nowMs: number): number | undefined {
   const text = header?.trim() ?? '';
-  if (/^\d+(\.\d+)?$/.test(text)) return Math.ceil(Number(text) * 1000);
+  if (/^\d+(\.\d+)?$/.test(text)) return Math.min(MAX_RETRY_AFTER_MS, Math.ceil(Number(text) * 1000));
   const at = httpDate(text);
-  return at === undefined ? undefined : Math.max(0, at - nowMs);
+  return at === undefined ? undefined : Math.min(MAX_RETRY_AFTER_MS, Math.max(0, at - nowMs));
 }
 
 /** An HTTP date as epoch ms; undefined unless the text is one. */

@@ -141,6 +141,8 @@ export class OrderWorker {
     this.track = await this.ctx.reload(this.commandId);
     this.stale = false;
     this.reconcileFirst = true;
+    // A Submitting this worker did not know of: its writer's POST may be on its way, as after a restart mid-placement.
+    if (this.track.stage === 'submitting') this.lastAttemptAt = performance.now();
     return 0;
   }
 

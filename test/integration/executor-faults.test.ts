@@ -353,6 +353,28 @@ it('another writer records Submitting and places the order just before this exec
   await expectOneOrderFilled(commandId);
 });
 
+it('another writer records Submitting just before this executor and its POST is still on its way: the re-read stream gives that POST the settle time, and its order is adopted', async () => {
+  harness = await Harness.start();
+  const commandId = await harness.request('GME', 'BUY', 3n);
+  const stream = streams.hedgeOrder(commandId);
+  let landed: Promise<unknown> | undefined;
+  const store: EventStore = Object.assign(Object.create(harness.store) as EventStore, {
+    append: async (name: string, events: Parameters<EventStore['append']>[1], expected: Parameters<EventStore['append']>[2]) => {
+      if (name === stream && landed === undefined) {
+        const at = harness.now();
+        const submitting = { commandId, broker: 'schwab', symbol: 'GME', side: 'BUY' as const, quantity: D.fromBigInt(3n), at: at.toISOString() };
+        await harness.store.append(stream, [encodeEvent(orderEventId(commandId, 0n), { type: 'HedgeOrderSubmitting', data: submitting })], NO_STREAM);
+        // Its POST reaches Schwab 300 ms later (a slow network, a process paused a moment).
+        landed = sleep(300).then(() => harness.broker().place({ commandId, symbol: 'GME', side: 'BUY', quantity: 3n, referencePrice: null, intentAt: at }));
+      }
+      return harness.store.append(name, events, expected);
+    },
+  });
+  await harness.executor({ store, placementSettleMs: 1_000 }).drainOpen();
+  await landed;
+  await expectOneOrderFilled(commandId);
+});
+
 it('a symbol the broker refuses (400) fails the command at placement, with the reason', async () => {
   harness = await Harness.start();
   const commandId = await harness.request('NOPE', 'SELL', 2n);

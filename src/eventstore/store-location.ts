@@ -45,10 +45,12 @@ const redactOption = (pair: string): string => {
 
 function sqliteLocation(rest: string): E.Either<string, StoreLocation> {
   if (rest === MEMORY) return E.right({ kind: 'sqlite-memory' });
-  if (rest.startsWith('///')) return E.right({ kind: 'sqlite', path: rest.slice(2) });
-  if (rest.startsWith('//')) return E.left('sqlite: takes a path, not a host');
+  if (rest.startsWith('//') && !rest.startsWith('///')) return E.left('sqlite: takes a path, not a host');
   if (rest === '') return E.left('the path is missing');
-  return E.right({ kind: 'sqlite', path: rest });
+  // SQLite drops a trailing "/" and creates the file the directory was meant to be, which then fails
+  // every path check (ENOTDIR) and stays behind as a stray ledger.
+  if (rest.endsWith('/')) return E.left('the path ends with "/": name the database file, e.g. sqlite:./data/ledger.db');
+  return E.right({ kind: 'sqlite', path: rest.startsWith('///') ? rest.slice(2) : rest });
 }
 
 type OptionKind = 'integer' | 'positiveInteger' | 'keepAlive' | 'boolean' | 'text' | 'nodePreference';

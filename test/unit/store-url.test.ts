@@ -32,6 +32,8 @@ describe('parseStoreUrl', () => {
     ['postgres://localhost/ledger', 'unknown kind of store'],
     ['sqlite:', 'the path is missing'],
     ['sqlite://host/ledger.db', 'not a host'],
+    ['sqlite:./data/', 'ends with "/"'],
+    ['sqlite:///', 'ends with "/"'],
     ['esdb://', 'the host is missing'],
     ['esdb+discover://?tls=false', 'the host is missing'],
   ])('refuses %j with a StoreConfigError naming the URL and the accepted forms', (url, why) => {
@@ -152,6 +154,12 @@ describe('openStore', () => {
     await a.append('s-1', [event()], NO_STREAM);
     expect(await b.headPosition()).toBeUndefined();
     await Promise.all([a.close(), b.close()]);
+  });
+
+  it('refuses a path ending with "/" before creating anything: SQLite would create the file without the "/"', async () => {
+    const file = join(dir, 'meant-as-directory');
+    await expect(openStore(`sqlite:${file}/`)).rejects.toMatchObject({ kind: 'StoreConfigError', message: expect.stringContaining('ends with "/"') });
+    expect(existsSync(file)).toBe(false);
   });
 
   it('reports a directory that cannot be created as a StoreConfigError', async () => {

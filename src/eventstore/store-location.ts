@@ -120,8 +120,11 @@ function esdbLocation(text: string, rest: string): E.Either<string, StoreLocatio
   }
   // The client splits user:password at every ':' and keeps the first two parts, so it would log in with less.
   if (credentials?.[1]!.includes(':')) return E.left('the password holds a ":", where the client would cut it short: write it as %3A');
-  // Only the password can hold a second "@" (a host cannot), and the client would take its rest for the host.
-  if (parts[1]!.includes('@')) return E.left('the password holds an "@", where the client would take its rest for the host: write it as %40');
+  if (parts[1]!.includes('@')) {
+    // Credentials read, only the password can hold a second "@" (a host cannot), and the client would take its rest
+    // for the host. None read: a user without ":", or an empty user or password, which no server logs in with.
+    return E.left(credentials ? 'the password holds an "@", where the client would take its rest for the host: write it as %40' : 'the credentials must be user:password@, both non-empty');
+  }
   const problem =
     parts[1]!.split(',').map(hostProblem).find(Boolean) ??
     (parts[2] === undefined ? undefined : parts[2].split('&').map(optionProblem).find(Boolean));

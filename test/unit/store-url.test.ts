@@ -74,6 +74,10 @@ describe('parseStoreUrl', () => {
     ['esdb://admin:s3cret:s3cret@db:2113', 'write it as %3A'],
     // The host would read "s3cret@db": the rest of the password would be quoted as a host in errors.
     ['esdb://admin:p@s3cret@db:2113', 'write it as %40'],
+    // No ":" or an empty side: no password with an "@" in it, but credentials the client cannot log in with.
+    ['esdb://s3cret@db:2113', 'the credentials must be user:password@'],
+    ['esdb://admin:@db:2113', 'the credentials must be user:password@'],
+    ['esdb://:s3cret@db:2113', 'the credentials must be user:password@'],
     // A "?" in the password, a path after the host: the password was read as a host ("admin:p") and an option, and quoted.
     ['esdb://admin:p?s3cret@db:2113/ledger', 'the host is followed by a path'],
     ['esdb://admin:12?s3cret@db:2113/ledger', 'the host is followed by a path'],

@@ -70,6 +70,9 @@ function configure(db: Database.Database, label: string): void {
   db.pragma(`journal_size_limit = ${walBytes(WAL_AUTOCHECKPOINT_PAGES, pageSize)}`);
 }
 
+const tableCount = (db: Database.Database): number =>
+  db.prepare("SELECT count(*) FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%'").pluck().get() as number;
+
 /**
  * A copy of a live store taken without its `-wal` file: while a process has the store open, its
  * commits (the schema's first) may all still be in the WAL, and the main file alone is an empty
@@ -77,8 +80,7 @@ function configure(db: Database.Database, label: string): void {
  * again, every hedge decided and placed again), so it is refused.
  */
 function assertNotCopiedWithoutWal(db: Database.Database, label: string): void {
-  const tables = db.prepare("SELECT count(*) FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%'").pluck().get() as number;
-  if (tables === 0 && db.pragma('user_version', { simple: true }) === 0) {
+  if (tableCount(db) === 0 && db.pragma('user_version', { simple: true }) === 0) {
     throw new EmptyWalWithoutWal(
       `${label} is an empty WAL-mode database without its -wal file: most likely a copy of a live store taken without ` +
         'its -wal file, which holds every event not yet checkpointed. Copy the store with sqlite3 ".backup" or VACUUM INTO ' +
@@ -114,16 +116,35 @@ export function openDatabase(file: string, where: Where): Database.Database {
 
 function openOnce(file: string, where: Where): Database.Database {
   let db: Database.Database | undefined;
+  let turnsWal = false;
   try {
     const withoutWal = file !== ':memory:' && !existsSync(`${file}-wal`);
     db = new Database(file, { timeout: where.busyTimeoutMs });
     // Read before configure() sets WAL: a new file still says `delete` here.
-    if (withoutWal && db.pragma('journal_mode', { simple: true }) === 'wal') assertNotCopiedWithoutWal(db, where.label);
+    const wal = db.pragma('journal_mode', { simple: true }) === 'wal';
+    if (withoutWal && wal) assertNotCopiedWithoutWal(db, where.label);
+    turnsWal = !wal && !db.memory;
     configure(db, where.label);
     migrate(db, where.label);
     return db;
   } catch (error) {
+    if (turnsWal) undoWalOfEmpty(db!);
     db?.close();
     throw translateSqliteError(error, where);
+  }
+}
+
+/**
+ * A new file this open turned WAL but could not give its schema (a full disk, an I/O error) would be closed as an
+ * empty WAL-mode database without a -wal: refused ever after as a copy taken without it, though the
+ * StoreUnavailable asked for a retry. Back on a rollback journal it is a new file again. Best effort, without
+ * waiting: a process creating the file at the same moment holds it and commits the schema itself.
+ */
+function undoWalOfEmpty(db: Database.Database): void {
+  try {
+    db.pragma('busy_timeout = 0');
+    if (tableCount(db) === 0 && db.pragma('user_version', { simple: true }) === 0) db.pragma('journal_mode = DELETE');
+  } catch {
+    // Left as it is: the next open finds the schema another process committed, or refuses the file as now.
   }
 }

@@ -205,6 +205,27 @@ describe('SQLite store specifics', () => {
     await exited;
   });
 
+  it('opens a new file whose creation failed on a full disk as a new store, not as a copy taken without its -wal', async () => {
+    const file = newFile();
+    // A file size limit stands in for a full disk: the header fits, the schema's commit to the -wal does not
+    // (the write fails with EFBIG, reported as an I/O error, instead of the process being killed by SIGXFSZ).
+    const script = `const { SqliteEventStore } = await import('./src/eventstore/sqlite.ts');
+      try { new SqliteEventStore(process.argv[1]); } catch (e) { console.log(e.kind); }`;
+    const creator = spawn('bash', ['-c', `trap '' XFSZ; ulimit -f 40; exec "$0" --import tsx --input-type=module -e "$1" "$2"`, process.execPath, script, file], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let output = '';
+    creator.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    await new Promise((resolve) => creator.once('close', resolve));
+    expect(output.trim()).toBe('StoreUnavailable');
+    // Space freed: the retry the StoreUnavailable asked for creates the store.
+    const store = open(file);
+    expect(await store.headPosition()).toBeUndefined();
+    await store.append('full-1', [event()], NO_STREAM);
+    expect(await store.headPosition()).toBe('00000000000000000001');
+  });
+
   it('fails writes with StoreConfigError once its file is deleted or replaced under it', async () => {
     const file = newFile();
     const store = open(file);

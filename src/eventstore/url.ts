@@ -1,6 +1,6 @@
 /** Store URLs (`--store`, LEDGER_STORE; their forms in store-location.ts) -> an EventStore. */
-import { existsSync, mkdirSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { StoreConfigError } from './errors.ts';
 import type { EventStore } from './port.ts';
 import { SqliteEventStore } from './sqlite.ts';
@@ -12,6 +12,13 @@ function ensureDirectory(file: string): void {
     mkdirSync(dir, { recursive: true });
   } catch (error) {
     throw new StoreConfigError(`cannot create the directory ${dir} for the SQLite store: ${(error as Error).message}`, { cause: error });
+  }
+}
+
+/** SQLite would only say it cannot open the file, which reads as a directory missing or not writable. */
+function assertNotDirectory(file: string): void {
+  if (existsSync(file) && statSync(file).isDirectory()) {
+    throw new StoreConfigError(`${file} is a directory: a sqlite: store URL names the database file, e.g. sqlite:${join(file, 'ledger.db')}`);
   }
 }
 
@@ -30,6 +37,7 @@ export async function openStore(url: string, { create = true }: OpenOptions = {}
     case 'sqlite-memory':
       return new SqliteEventStore(MEMORY);
     case 'sqlite':
+      assertNotDirectory(location.path);
       if (!create && !existsSync(location.path)) {
         throw new StoreConfigError(`no ledger at ${location.path}: nothing has been stored there (ingest, ingest-file or run first, or check --store / LEDGER_STORE)`);
       }

@@ -166,6 +166,16 @@ describe('openStore', () => {
     expect(existsSync(file)).toBe(false);
   });
 
+  it('says so when the path names a directory, instead of asking whether its directory exists', async () => {
+    const directory = mkdtempSync(join(dir, 'data-'));
+    for (const create of [true, false]) {
+      await expect(openStore(`sqlite:${directory}`, { create })).rejects.toMatchObject({
+        kind: 'StoreConfigError',
+        message: expect.stringContaining(`${directory} is a directory`),
+      });
+    }
+  });
+
   it('reports a directory that cannot be created as a StoreConfigError', async () => {
     const file = join(dir, 'a-file');
     writeFileSync(file, '');

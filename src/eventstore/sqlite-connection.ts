@@ -70,9 +70,6 @@ function configure(db: Database.Database, label: string): void {
   db.pragma(`journal_size_limit = ${walBytes(WAL_AUTOCHECKPOINT_PAGES, pageSize)}`);
 }
 
-const tableCount = (db: Database.Database): number =>
-  db.prepare("SELECT count(*) FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%'").pluck().get() as number;
-
 /**
  * A copy of a live store taken without its `-wal` file: while a process has the store open, its
  * commits (the schema's first) may all still be in the WAL, and the main file alone is an empty
@@ -80,7 +77,8 @@ const tableCount = (db: Database.Database): number =>
  * again, every hedge decided and placed again), so it is refused.
  */
 function assertNotCopiedWithoutWal(db: Database.Database, label: string): void {
-  if (tableCount(db) === 0 && db.pragma('user_version', { simple: true }) === 0) {
+  const tables = db.prepare("SELECT count(*) FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%'").pluck().get() as number;
+  if (tables === 0 && db.pragma('user_version', { simple: true }) === 0) {
     throw new EmptyWalWithoutWal(
       `${label} is an empty WAL-mode database without its -wal file: most likely a copy of a live store taken without ` +
         'its -wal file, which holds every event not yet checkpointed. Copy the store with sqlite3 ".backup" or VACUUM INTO ' +
@@ -116,35 +114,35 @@ export function openDatabase(file: string, where: Where): Database.Database {
 
 function openOnce(file: string, where: Where): Database.Database {
   let db: Database.Database | undefined;
-  let turnsWal = false;
+  let found: string | undefined;
   try {
     const withoutWal = file !== ':memory:' && !existsSync(`${file}-wal`);
     db = new Database(file, { timeout: where.busyTimeoutMs });
     // Read before configure() sets WAL: a new file still says `delete` here.
-    const wal = db.pragma('journal_mode', { simple: true }) === 'wal';
-    if (withoutWal && wal) assertNotCopiedWithoutWal(db, where.label);
-    turnsWal = !wal && !db.memory;
+    found = db.pragma('journal_mode', { simple: true }) as string;
+    if (withoutWal && found === 'wal') assertNotCopiedWithoutWal(db, where.label);
     configure(db, where.label);
     migrate(db, where.label);
     return db;
   } catch (error) {
-    if (turnsWal) undoWalOfEmpty(db!);
+    if (found !== undefined && found !== 'wal' && !db!.memory) restoreJournalMode(db!, found);
     db?.close();
     throw translateSqliteError(error, where);
   }
 }
 
 /**
- * A new file this open turned WAL but could not give its schema (a full disk, an I/O error) would be closed as an
- * empty WAL-mode database without a -wal: refused ever after as a copy taken without it, though the
- * StoreUnavailable asked for a retry. Back on a rollback journal it is a new file again. Best effort, without
- * waiting: a process creating the file at the same moment holds it and commits the schema itself.
+ * An open that fails leaves the file in the journal mode it found: another application's database keeps its
+ * own, and a new file that could not be given its schema (a full disk, an I/O error) is a new file again.
+ * Left WAL, that one would be an empty WAL-mode database without a -wal, refused ever after as a copy taken
+ * without it, though the StoreUnavailable asked for a retry. Best effort, without waiting: a process that has
+ * the file open (one creating it at the same moment) keeps it WAL.
  */
-function undoWalOfEmpty(db: Database.Database): void {
+function restoreJournalMode(db: Database.Database, mode: string): void {
   try {
     db.pragma('busy_timeout = 0');
-    if (tableCount(db) === 0 && db.pragma('user_version', { simple: true }) === 0) db.pragma('journal_mode = DELETE');
+    db.pragma(`journal_mode = ${mode}`);
   } catch {
-    // Left as it is: the next open finds the schema another process committed, or refuses the file as now.
+    // Left WAL: another process has the file open and gives it its schema, or the disk is still full.
   }
 }

@@ -168,6 +168,16 @@ describe('SQLite store specifics', () => {
     expect(() => open(foreign)).toThrow(expect.objectContaining({ kind: 'StoreConfigError', message: expect.stringContaining('not a hedge-ledger event store') }));
   });
 
+  it('leaves another application\'s database it refuses in its rollback journal mode, not WAL', () => {
+    const foreign = newFile();
+    const db = new Database(foreign);
+    db.exec('CREATE TABLE accounts (id INTEGER PRIMARY KEY)');
+    db.close();
+    expect(() => open(foreign)).toThrow(expect.objectContaining({ message: expect.stringContaining('not a hedge-ledger event store') }));
+    // WAL is the one journal mode stored in the file: left so, the other application would go on in it.
+    expect(raw(foreign).pragma('journal_mode', { simple: true })).toBe('delete');
+  });
+
   it('refuses a copy of a live store taken without its -wal file instead of opening it as a new, empty ledger', async () => {
     const file = newFile();
     const live = open(file);

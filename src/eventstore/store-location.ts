@@ -77,7 +77,9 @@ const VALUE_CHECKS: Record<OptionKind, (value: string) => string | undefined> = 
   keepAlive: (v) => (/^(\d+|-1)$/.test(v.trim()) ? undefined : 'a whole number, or -1 for off'),
   boolean: (v) => (v.trim() === 'true' || v.trim() === 'false' ? undefined : 'true or false'),
   text: () => undefined,
-  nodePreference: (v) => (['leader', 'follower', 'readonlyreplica', 'random'].includes(flat(v)) ? undefined : 'leader, follower, read_only_replica or random'),
+  // The client also takes follower, read_only_replica and random; but the ingester and the executor read their own
+  // streams right after appending (a racer's events, the stream's tail), which a node behind the leader may not have yet.
+  nodePreference: (v) => (flat(v) === 'leader' ? undefined : 'leader (the default): hedge-ledger reads its own appends at once, which a follower or replica may not have yet'),
 };
 
 /**

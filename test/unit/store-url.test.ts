@@ -58,7 +58,11 @@ describe('parseStoreUrl', () => {
     ['esdb://admin:s3cret@db:2113?keepAliveInterval=-2', 'option keepAliveInterval must be a whole number, or -1 for off'],
     // The client would throw "Invalid defaultDeadline" only when the store opens.
     ['esdb://admin:s3cret@db:2113?defaultDeadline=0', 'option defaultDeadline must be a whole number from 1, not "0"'],
-    ['esdb://admin:s3cret@db:2113?nodePreference=primary', 'leader, follower, read_only_replica or random'],
+    ['esdb://admin:s3cret@db:2113?nodePreference=primary', 'option nodePreference must be leader (the default)'],
+    // The client takes these, but reads from such a node may lag this process's own appends.
+    ['esdb://admin:s3cret@db:2113?nodePreference=follower', 'option nodePreference must be leader (the default)'],
+    ['esdb+discover://admin:s3cret@a:2113,b:2113?nodePreference=read_only_replica', 'option nodePreference must be leader (the default)'],
+    ['esdb://admin:s3cret@db:2113?node_preference=random', 'option node_preference must be leader (the default)'],
     ['esdb://admin:s3cret@db:2113?tls', 'option "tls" is not key=value'],
     ['esdb://admin:s3cret@db:2113?tls=false?x=1', 'is not key=value'],
     ['esdb://admin:s3cret@db:abc', '"db:abc" is not host or host:port'],
@@ -88,7 +92,7 @@ describe('parseStoreUrl', () => {
 
   it.each([
     'esdb://admin:s3cret@db.example.com:2113',
-    'esdb://db:2113/?TLS=false&keep_alive_interval=20000&node-preference=Read_Only_Replica',
+    'esdb://db:2113/?TLS=false&keep_alive_interval=20000&node-preference=LEADER',
     'esdb://db?connectionName=hedge&defaultDeadline=10000&throwOnAppendFailure=true',
     'esdb+discover://n1:2113,n2:2113,n3?nodePreference=leader&maxDiscoverAttempts=10&discoveryInterval=100&gossipTimeout=5',
     'esdb://db:2113?dnsDiscover=false',

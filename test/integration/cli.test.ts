@@ -112,6 +112,14 @@ describe('hedge-ledger CLI on the example ledger', () => {
     expect(existsSync(join(dir, 'dta'))).toBe(false);
   });
 
+  it('run --once refuses a SQLite file that does not exist rather than report an empty new ledger done: a mistyped path would pass every scheduled run, hedging nothing', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ledger-cli-'));
+    const missing = join(dir, 'dta', 'ledger.db');
+    const r = await cli(['run', '--once', ...common.slice(0, 2), '--store', `sqlite:${missing}`]);
+    expect(r).toMatchObject({ code: 1, stdout: '', stderr: expect.stringContaining(`hedge-ledger run: StoreConfigError: no ledger at ${missing}`) });
+    expect(existsSync(join(dir, 'dta'))).toBe(false);
+  });
+
   it('refuses an argument a command does not take, naming it', async () => {
     const refused = (argument: string, takes: string) => ({ code: 2, stdout: '', stderr: expect.stringContaining(`unexpected argument "${argument}": this command takes ${takes}`) });
     expect(await cli(['positions', 'GME', ...common])).toMatchObject(refused('GME', 'options only'));

@@ -38,7 +38,8 @@ export async function run(argv: string[]): Promise<void> {
   const fold = problems.check(() => accumulatorConfig(config, 'run'));
   const broker = problems.check(() => brokerFor(config));
   problems.throwIfAny();
-  const report = await withStore(config.store, (store) => runOnceLocked(store, config, fold!, broker!));
+  // Only what is stored is processed: a SQLite file that does not exist is a mistyped path, not an empty ledger that is done.
+  const report = await withStore(config.store, (store) => runOnceLocked(store, config, fold!, broker!), { create: false });
   if (values.json) process.stdout.write(`${JSON.stringify(report)}\n`);
   else process.stdout.write(`run --once: folded ${count(report.eventsFolded, 'event')} in ${count(report.rounds, 'round')}; ${count(report.ordersCompleted, 'order')} completed\n`);
 }

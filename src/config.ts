@@ -197,11 +197,21 @@ function readFile(path: string): { values: Record<string, unknown>; problems: st
   };
 }
 
+type Decoded = E.Either<string, unknown>;
+
+/** A decoded value as text to compare, a record's keys in order: `SPLG=SPYM,BRKB=BRK.B` is the file's `{"BRKB":…,"SPLG":…}`. */
+const comparable = (value: unknown): string =>
+  JSON.stringify(value, (_, v: unknown) => (v !== null && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : 1))) : v));
+
+/** Both decoded, to different values: the environment's wins, and an operator may not know it is set (the container image sets several). */
+const replaced = (file: Decoded | undefined, env: Decoded | undefined): boolean =>
+  file !== undefined && env !== undefined && E.isRight(file) && E.isRight(env) && comparable(file.right) !== comparable(env.right);
+
 /**
  * Decodes file and environment into one config; `overrides` (command-line flags, decoded
  * like them and named `--<key>`) win over both. Throws ConfigError listing every problem at once.
  */
-export function loadConfig(options: { file?: string | undefined; env?: NodeJS.ProcessEnv; overrides?: Config } = {}): ResolvedConfig {
+export function loadConfig(options: { file?: string | undefined; env?: NodeJS.ProcessEnv; overrides?: Config; onReplaced?: (key: keyof Settings) => void } = {}): ResolvedConfig {
   const env = options.env ?? process.env;
   const file = options.file ?? env['LEDGER_CONFIG'];
   const fromFile = file ? readFile(file) : { values: {}, problems: [] };
@@ -210,15 +220,15 @@ export function loadConfig(options: { file?: string | undefined; env?: NodeJS.Pr
   for (const key of keys) {
     const envText = env[settings[key].env];
     const override = options.overrides?.[key];
-    const candidates: [unknown, string][] = [];
-    if (key in fromFile.values) candidates.push([fromFile.values[key], `config file key ${key}`]);
-    if (envText !== undefined && envText !== '') candidates.push([settings[key].fromEnv(envText), `env ${settings[key].env} → ${key}`]);
-    if (override !== undefined) candidates.push([override, `--${key}`]);
-    for (const [raw, label] of candidates) {
-      const decoded = decodeSetting(key, raw, label);
+    const fileValue = key in fromFile.values ? decodeSetting(key, fromFile.values[key], `config file key ${key}`) : undefined;
+    const envValue = envText !== undefined && envText !== '' ? decodeSetting(key, settings[key].fromEnv(envText), `env ${settings[key].env} → ${key}`) : undefined;
+    const flagValue = override === undefined ? undefined : decodeSetting(key, override, `--${key}`);
+    for (const decoded of [fileValue, envValue, flagValue]) {
+      if (decoded === undefined) continue;
       if (E.isLeft(decoded)) problems.push(decoded.left);
       else config[key] = decoded.right;
     }
+    if (flagValue === undefined && replaced(fileValue, envValue)) options.onReplaced?.(key);
   }
   if (problems.length > 0) throw new ConfigError(problems);
   return config as ResolvedConfig;

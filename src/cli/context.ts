@@ -1,6 +1,6 @@
 /** What every command needs: arguments, decoded config, the fold's settings. */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { loadConfig, requireSettings, unknownEnvNames, type ResolvedConfig } from '../config.ts';
+import { loadConfig, requireSettings, settings, unknownEnvNames, type ResolvedConfig } from '../config.ts';
 import type { AccumulatorConfig } from '../../projections/accumulator.ts';
 import { settingsChanged } from '../../projections/accumulator-snapshot.ts';
 import { logger, rootLogger } from '../log.ts';
@@ -67,8 +67,11 @@ export type CommonValues = { readonly store?: string | undefined; readonly confi
 export function configFrom(values: CommonValues): ResolvedConfig {
   // An empty path (an unset shell variable) would read no file, and not LEDGER_CONFIG either.
   if (values.config === '') throw new UsageError('--config takes the path of a JSON file, got an empty one');
-  const config = loadConfig({ file: values.config, overrides: values.store === undefined ? {} : { store: values.store } });
+  const replaced: (keyof typeof settings)[] = [];
+  const config = loadConfig({ file: values.config, overrides: values.store === undefined ? {} : { store: values.store }, onReplaced: (key) => replaced.push(key) });
   rootLogger(config.logLevel);
+  // Values unquoted: a store URL may hold a password.
+  for (const key of replaced) logger('config').warn({ env: settings[key].env, key }, `env ${settings[key].env} replaces config file key ${key} (the environment wins)`);
   for (const { name, meant } of unknownEnvNames()) {
     logger('config').warn({ env: name, ...(meant ? { meant } : {}) }, `env ${name} is no setting and is ignored${meant ? ` (did you mean ${meant}?)` : ''}`);
   }

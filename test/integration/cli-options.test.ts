@@ -1,10 +1,11 @@
 /** Option values the CLI must refuse rather than silently replace (exit 2, before anything starts). */
 import { describe, expect, it } from 'vitest';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EXAMPLE, runCli } from '../support/cli.ts';
 import { lcg } from '../../src/seeded-random.ts';
+import { ORDERBOOK, OUR_OWNER as OWNER } from '../support/orderbook-logs.ts';
 
 describe('demo --seed', () => {
   it('seed 0 is seed 1 to the generator, so --seed 0 would replay seed 1\'s session', () => {
@@ -123,6 +124,21 @@ describe('a mistyped environment variable', () => {
     const r = await runCli(['positions', '--config', join(EXAMPLE, 'ledger.json'), '--store', 'sqlite::memory:'], { env: { LEDGER_HTPP_PORT: '9090' } });
     expect(r.stderr).toContain('"msg":"env LEDGER_HTPP_PORT is no setting and is ignored (did you mean LEDGER_HTTP_PORT?)"');
     expect(r.stderr).not.toContain('9090');
+  });
+});
+
+describe('a config file setting the environment also gives', () => {
+  // The container image sets LEDGER_STORE, SCHWAB_TOKEN_FILE, LEDGER_HTTP_HOST and LEDGER_HTTP_PORT: a file's store would lose to it unseen.
+  it('is warned about when the environment replaces it with another value, naming both and quoting neither (a URL may hold a password)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ledger-cli-env-'));
+    const file = join(dir, 'ledger.json');
+    writeFileSync(file, JSON.stringify({ store: `sqlite:${join(dir, 'from-file.db')}`, orderbook: ORDERBOOK, owners: [OWNER] }));
+    const replaced = await runCli(['positions', '--config', file], { env: { LEDGER_STORE: 'sqlite::memory:', LEDGER_OWNERS: OWNER } });
+    expect(replaced).toMatchObject({ code: 0 });
+    expect(replaced.stderr).toContain('"component":"config"');
+    expect(replaced.stderr).toContain('"msg":"env LEDGER_STORE replaces config file key store (the environment wins)"');
+    expect(replaced.stderr).not.toContain('from-file.db');
+    expect(replaced.stderr).not.toContain('key owners'); // the same value: nothing is replaced
   });
 });
 

@@ -39,6 +39,14 @@ describe('configuration', () => {
     expect(c.store).toBe('sqlite:b.db');
   });
 
+  it('tells which file values the environment replaces with another: not an equal one (a map in another order), nor one a flag replaces anyway', () => {
+    const path = file({ chainId: 10, owners: [OWNER], brokerSymbols: { SPLG: 'SPYM', 'BRK.B': 'BRKB' }, store: 'sqlite:a.db', httpPort: 9000 });
+    const replaced: string[] = [];
+    const env = { LEDGER_CHAIN_ID: '8453', LEDGER_OWNERS: OWNER.toUpperCase().replace('0X', '0x'), LEDGER_BROKER_SYMBOLS: 'BRK.B=BRKB,SPLG=SPYM', LEDGER_STORE: 'sqlite:b.db' };
+    loadConfig({ file: path, env, overrides: { store: 'sqlite:c.db' }, onReplaced: (key) => replaced.push(key) });
+    expect(replaced).toEqual(['chainId']);
+  });
+
   it('takes owners comma-separated from the environment', () => {
     const other = '0x2222222222222222222222222222222222222222';
     expect(loadConfig({ env: { LEDGER_OWNERS: `${OWNER}, ${other}` } }).owners).toEqual([OWNER, other]);

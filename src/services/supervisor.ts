@@ -60,26 +60,31 @@ export function supervise(options: SuperviseOptions, signal: AbortSignal): Super
         await options.run(attempt.signal);
         if (signal.aborted) return;
         if (!attempt.signal.aborted) throw new RoleFailed(`${options.name} stopped on its own`);
-        options.log.warn({ role: options.name }, 'restarting a stalled role');
-        delay = min;
       } catch (error) {
         if (signal.aborted) return;
-        if (!(error instanceof StoreUnavailable)) {
-          health = { alive: false, detail: (error as Error).message };
-          throw error instanceof RoleFailed ? error : new RoleFailed(`${options.name} failed: ${(error as Error).message}`, { cause: error });
+        // Only the watchdog aborts an attempt on its own: a role that throws for it (an AbortError from a wait it cut
+        // short, such as the ingester's connect) stalled as much as one that returns, and is restarted the same way.
+        if (!attempt.signal.aborted) {
+          if (!(error instanceof StoreUnavailable)) {
+            health = { alive: false, detail: (error as Error).message };
+            throw error instanceof RoleFailed ? error : new RoleFailed(`${options.name} failed: ${(error as Error).message}`, { cause: error });
+          }
+          // A run longer than the longest delay was healthy: this failure is a new blip, not the same outage.
+          if (Date.now() - started > max) delay = min;
+          options.metrics.errors.inc({ component: options.name, kind: (error as Error).name ?? 'Error' });
+          health = { alive: false, detail: `retrying after: ${(error as Error).message}` };
+          options.log.warn({ role: options.name, err: error, retryInMs: Math.round(delay) }, 'transient failure; retrying');
+          retry = true;
         }
-        // A run longer than the longest delay was healthy: this failure is a new blip, not the same outage.
-        if (Date.now() - started > max) delay = min;
-        options.metrics.errors.inc({ component: options.name, kind: (error as Error).name ?? 'Error' });
-        health = { alive: false, detail: `retrying after: ${(error as Error).message}` };
-        options.log.warn({ role: options.name, err: error, retryInMs: Math.round(delay) }, 'transient failure; retrying');
-        retry = true;
       } finally {
         // The attempt is over: its watchdog must not count the backoff below as a stall, nor restart anything.
         signal.removeEventListener('abort', stop);
         watchdog?.stop();
       }
-      if (retry) {
+      if (attempt.signal.aborted) {
+        options.log.warn({ role: options.name }, 'restarting a stalled role');
+        delay = min;
+      } else if (retry) {
         await sleep(delay * (0.5 + Math.random()), undefined, { signal }).catch(() => {});
         delay = Math.min(max, delay * 2);
       }

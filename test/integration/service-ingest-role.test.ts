@@ -78,4 +78,35 @@ describe('run: the ingest role', () => {
     await expect(running).resolves.toBeUndefined();
     await inner.close();
   });
+
+  it('a restarted ingester that the watchdog stops while it connects to a node that is down is restarted again, rather than fail the service with the watchdog\'s own abort ("This operation was aborted")', async () => {
+    const random = mulberry32(6);
+    await devnet.trader.takeMany(randomFills(random, 5));
+    const store = await openStore('sqlite::memory:');
+    const { chainId, orderbook, deploymentBlock } = devnet.deployment;
+    const config = loadConfig({
+      env: {},
+      overrides: { rpcUrl: proxy.url, chainId, orderbook, deploymentBlock: Number(deploymentBlock), confirmations: 0, chainPollIntervalMs: 50, rpcDeadlineMs: 30_000, ingestStallMs: 400 },
+    });
+    const abort = new AbortController();
+    const metrics = createMetrics();
+    const running = runService({ store, config, fold: devnet.fold, ingest: ingesterSettings(config, 'test'), roles: new Set(['ingest']), signal: abort.signal, metrics });
+    let failed: unknown;
+    running.catch((error: unknown) => (failed = error));
+    const ingestedAll = async () => (await storedLogs(store, devnet.stream)).length === (await chainLogIds(devnet)).length;
+    await until(ingestedAll, 'the backfill');
+
+    proxy.faults = { maxLogRange: 0 }; // the head moves on, but no eth_getLogs passes: the watchdog restarts the role…
+    await devnet.trader.takeMany(randomFills(random, 3));
+    await until(async () => (await metrics.errors.get()).values.some((v) => v.labels['kind'] === 'Stalled'), 'the watchdog');
+    proxy.faults = { down: true }; // …and the restarted role finds the node down, for a while shorter than the RPC deadline
+    await new Promise((resolve) => setTimeout(resolve, 3_000));
+    proxy.faults = {};
+    expect(failed).toBeUndefined();
+    await until(ingestedAll, 'the logs once the node is back');
+
+    abort.abort();
+    await expect(running).resolves.toBeUndefined();
+    await store.close();
+  });
 });

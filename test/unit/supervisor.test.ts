@@ -75,6 +75,21 @@ describe('supervise', () => {
     expect(starts).toBe(2);
   });
 
+  it('restarts a stalled role that throws when the watchdog aborts it (an AbortError from a wait it cut short), rather than fail it', async () => {
+    const stop = new AbortController();
+    let starts = 0;
+    const role = supervise({
+      ...base, name: 'stuck', metrics: createMetrics(), stallMs: 200,
+      progress: async () => ({ marker: 'same', behind: true }),
+      run: async (signal) => {
+        if (++starts === 2) stop.abort();
+        await sleep(60_000, undefined, { signal });
+      },
+    }, stop.signal);
+    await Promise.race([role.done, sleep(5_000).then(() => { throw new Error('watchdog never fired'); })]);
+    expect(starts).toBe(2);
+  });
+
   it('stops the watchdog when an attempt ends: backing off after an outage is neither a stall nor a restart', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'ledger-supervise-'));
     const file = join(dir, 'ledger.db');

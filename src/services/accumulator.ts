@@ -7,10 +7,10 @@
 import type { EventStore, From, NewEvent, Position, RecordedEvent } from '../eventstore/port.ts';
 import { NO_STREAM } from '../eventstore/port.ts';
 import { StreamNotFound, WrongExpectedVersion, type CorruptEvent } from '../eventstore/errors.ts';
-import { LEDGER_PREFIXES, decodeEvent, encodeEvent, streams } from '../domain/events.ts';
+import { LEDGER_PREFIXES, decodeEvent, encodeEvent, streams, type Envelope } from '../domain/events.ts';
 import { hedgeDecisionId } from '../domain/ids.ts';
 import { format } from '../domain/decimal.ts';
-import { initialState, react, type AccumulatorConfig, type AccumulatorState, type Decision } from '../../projections/accumulator.ts';
+import { alreadyFolded, initialState, react, symbolState, type AccumulatorConfig, type AccumulatorState, type Decision } from '../../projections/accumulator.ts';
 import { SnapshotError, deserializeState, serializeState } from '../../projections/accumulator-snapshot.ts';
 import type { Logger } from '../log.ts';
 import { LULL, withLulls } from './lulls.ts';
@@ -100,6 +100,7 @@ export class AccumulatorService {
       // A corrupt event is recorded in the log and skipped; it never stops the fold.
       this.options.log.error({ err: decoded.left, stream: recorded.stream, revision: recorded.revision.toString() }, 'skipping corrupt event');
     } else {
+      if (isDecision(decoded.right)) this.assertDerived(decoded.right, recorded);
       const reaction = react(this.options.config, this.state, decoded.right);
       // The state moves on only once its decisions are stored: a checkpoint taken after a failed
       // append (on shutdown) must not hold a state that has already seen this event, or the
@@ -127,6 +128,16 @@ export class AccumulatorService {
     if (!written) await this.assertRecorded(decision, event);
     this.options.log.info({ symbol, sequence, decision: decision.type, written, ...describe(decision) }, 'decision appended');
     await this.options.onAppended?.(decision, written);
+  }
+
+  /**
+   * Throws DecisionDiverged when a recorded decision is one this fold has not derived by the time it reads it back:
+   * adopted, its outcome would move `net` by a hedge of fills the fold never saw (a narrower configuration).
+   */
+  private assertDerived(decision: Envelope<Decision>, recorded: RecordedEvent): void {
+    const { symbol, sequence } = decision.data;
+    if (alreadyFolded(this.state, decision) || sequence <= symbolState(this.state, symbol).decisions) return;
+    throw diverged(decision, `is recorded (${recorded.type} ${JSON.stringify(recorded.data)}), but this fold decides no such decision`);
   }
 
   /** The event stored at the decision's revision (n - 1), if the stream reaches it. */
@@ -198,6 +209,8 @@ const corruptRecorded = (decision: Decision, corrupt: CorruptEvent, cause?: Erro
     `decision ${decision.data.sequence} for ${decision.data.symbol} cannot be checked against the one recorded, which is corrupt (${corrupt.message}); ${RESTORE}`,
     cause && { cause },
   );
+
+const isDecision = (event: Envelope): event is Envelope<Decision> => event.type === 'HedgeRequested' || event.type === 'HedgingHalted';
 
 const describe = (d: Decision) =>
   d.type === 'HedgeRequested' ? { commandId: d.data.commandId, side: d.data.side, quantity: format(d.data.quantity) } : { reason: d.data.reason };

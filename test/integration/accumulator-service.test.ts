@@ -295,6 +295,25 @@ describe('accumulator service: divergence', () => {
     await store.close();
   });
 
+  const filled = (store: EventStore, commandId: string, shares: string) =>
+    store.append(streams.hedgeOrder(commandId), [encodeEvent(orderEventId(commandId, 0n), { type: 'HedgeOrderFilled', data: { commandId, filledQuantity: D.parse(shares), averagePrice: D.parse('20'), at: '2025-09-08T14:00:00.000Z' } })], 'no_stream');
+
+  it('stops with DecisionDiverged when a decision is recorded that its fold never derives (fewer owners), rather than adopting it and hedging its fill back', async () => {
+    const store = await openStore('sqlite::memory:');
+    await seed(store);
+    const first = new AccumulatorService({ store, config, log: testLog('accumulator') });
+    await first.catchUp(); // GME: oS 1.2 → BUY 1, filled
+    await filled(store, symbolState(first.current.state, 'GME').pending!.commandId, '1');
+    const fewerOwners = { ...config, fills: { ...config.fills, owners: new Set([OTHER_OWNER]) } };
+    const narrowed = new AccumulatorService({ store, config: fewerOwners, log: testLog('accumulator') });
+    const stopped = await narrowed.catchUp().then(() => undefined, (e: Error) => e);
+    expect(stopped).toBeInstanceOf(DecisionDiverged);
+    expect(stopped?.message).toMatch(/^decision 1 for GME is recorded .*, but this fold decides no such decision/);
+    // Adopted, its fill (BUY 1 of a sale this fold never saw) would be hedged back with a SELL 1.
+    expect((await readAll(store, 'hedgecmd-GME')).map((e) => e.type)).toEqual(['HedgeRequested']);
+    await store.close();
+  });
+
   it('a checkpoint taken under another configuration is not resumed from: the log is folded again', async () => {
     const store = await openStore('sqlite::memory:');
     await seed(store);

@@ -46,6 +46,8 @@ export interface LedgerViewListener {
   onRejection?(rejection: Rejection): void;
   /** A rejection taken back because a reorg removed its log. */
   onRejectionWithdrawn?(rejection: Rejection): void;
+  /** A decision the fold derives, as the accumulator service appends it. */
+  onDecision?(decision: Decision): void;
 }
 
 export class LedgerView {
@@ -146,6 +148,7 @@ export class LedgerView {
   }
 
   private addDecision(decision: Decision): void {
+    this.listener.onDecision?.(decision);
     if (decision.type === 'HedgingHalted') {
       this.totalsOf(decision.data.symbol).haltReason = decision.data.reason;
       return;

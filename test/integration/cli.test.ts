@@ -310,9 +310,15 @@ describe('queries under other settings than the accumulator folded the ledger wi
     const otherOwners = await cli(['hedges', '--json', ...common], { LEDGER_OWNERS: '0x1111111111111111111111111111111111111111,0x2222222222222222222222222222222222222222' });
     expect(otherOwners.code).toBe(0);
     expect(warnings(otherOwners)).toEqual([expect.objectContaining({ level: 40, settings: ['owners'], msg: expect.stringContaining('the accumulator folded this ledger under other owners than given here') })]);
-    for (const command of ['replay', 'trades', 'rejected']) {
-      expect(warnings(await cli([command, ...common], { LEDGER_BROKER_SYMBOLS: 'GME=GMEX', LEDGER_MAX_CONSECUTIVE_FAILURES: '5' }))).toEqual([expect.objectContaining({ settings: ['maxConsecutiveFailures', 'brokerSymbols'] })]);
+    const others = { LEDGER_BROKER_SYMBOLS: 'GME=GMEX', LEDGER_MAX_CONSECUTIVE_FAILURES: '5' };
+    for (const command of ['trades', 'rejected']) {
+      expect(warnings(await cli([command, ...common], others))).toEqual([expect.objectContaining({ settings: ['maxConsecutiveFailures', 'brokerSymbols'] })]);
     }
+    // replay also checks the recorded decisions against its own: GME's broker symbol differs.
+    expect(warnings(await cli(['replay', ...common], others))).toEqual([
+      expect.objectContaining({ settings: ['maxConsecutiveFailures', 'brokerSymbols'] }),
+      expect.objectContaining({ msg: expect.stringMatching(/^1 of 2 recorded decisions differ from the ones this replay derives/), differing: [expect.stringMatching(/^decision 1 for GME \(recorded HedgeRequested .*"brokerSymbol":"GME".*; derived HedgeRequested .*"brokerSymbol":"GMEX"/)] }),
+    ]);
   });
 });
 

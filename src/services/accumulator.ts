@@ -5,7 +5,7 @@
  * re-derives the same decision on restart, and its append writes nothing.
  */
 import type { EventStore, From, NewEvent, Position, RecordedEvent } from '../eventstore/port.ts';
-import { NO_STREAM } from '../eventstore/port.ts';
+import { NO_STREAM, comparePositions } from '../eventstore/port.ts';
 import { StreamNotFound, WrongExpectedVersion, type CorruptEvent } from '../eventstore/errors.ts';
 import { LEDGER_PREFIXES, decodeEvent, encodeEvent, streams, type Envelope } from '../domain/events.ts';
 import { hedgeDecisionId } from '../domain/ids.ts';
@@ -36,6 +36,12 @@ export class AccumulatorService {
   private state: AccumulatorState = initialState;
   private position: From = 'start';
   private sinceCheckpoint = 0;
+  /**
+   * The position of a checkpoint folded under another configuration (or format), kept until this fold has passed it:
+   * replaced earlier, it would name this configuration before the decisions it covered were checked against it, and
+   * the queries' warning about other settings would fall silent while the fold may still stop with DecisionDiverged.
+   */
+  private unverifiedUpTo: Position | undefined;
 
   constructor(private readonly options: AccumulatorServiceOptions) {}
 
@@ -56,6 +62,7 @@ export class AccumulatorService {
     } catch (error) {
       if (!(error instanceof SnapshotError)) throw error;
       this.options.log.warn({ position: checkpoint.position, reason: error.message }, 'checkpoint unusable; folding the ledger again from the start');
+      this.unverifiedUpTo = checkpoint.position;
       return;
     }
     this.position = checkpoint.position;
@@ -190,7 +197,7 @@ export class AccumulatorService {
 
   private async checkpoint(): Promise<void> {
     this.sinceCheckpoint = 0;
-    if (this.position === 'start') return;
+    if (this.position === 'start' || (this.unverifiedUpTo !== undefined && comparePositions(this.position, this.unverifiedUpTo) < 0)) return;
     await this.options.store.saveCheckpoint(ACCUMULATOR_CHECKPOINT, { position: this.position as Position, snapshot: serializeState(this.state, this.options.config) });
   }
 }

@@ -14,6 +14,7 @@ import { foldLedger } from '../../src/services/ledger-query.ts';
 import { ACCUMULATOR_CHECKPOINT, AccumulatorService, DecisionDiverged } from '../../src/services/accumulator.ts';
 import { positionsJson } from '../../projections/queries.ts';
 import { symbolState } from '../../projections/accumulator.ts';
+import { settingsChanged } from '../../projections/accumulator-snapshot.ts';
 import { StoreUnavailable } from '../../src/eventstore/errors.ts';
 import { testLog } from '../support/test-log.ts';
 import { History, CHAIN_ID, ORDERBOOK, OTHER_OWNER, TOKEN, io, ourTake, takeOrderV2Log } from '../support/orderbook-logs.ts';
@@ -311,6 +312,26 @@ describe('accumulator service: divergence', () => {
     expect(stopped?.message).toMatch(/^decision 1 for GME is recorded .*, but this fold decides no such decision/);
     // Adopted, its fill (BUY 1 of a sale this fold never saw) would be hedged back with a SELL 1.
     expect((await readAll(store, 'hedgecmd-GME')).map((e) => e.type)).toEqual(['HedgeRequested']);
+    await store.close();
+  });
+
+  it('leaves the checkpoint of the configuration that wrote the ledger until a fold under another has passed it: stopped by a decision that differs, it is as it was', async () => {
+    const store = await openStore('sqlite::memory:');
+    await seed(store); // GME decided, then AAPL
+    await new AccumulatorService({ store, config, log: testLog('accumulator') }).catchUp();
+    const written = await store.readCheckpoint(ACCUMULATOR_CHECKPOINT);
+    // GME's decision agrees (a checkpoint after it would name the new symbol map), AAPL's does not.
+    const renamed = new AccumulatorService({ store, config: { ...config, brokerSymbols: { AAPL: 'XAAPL' } }, log: testLog('accumulator') });
+    await renamed.restore();
+    await expect(renamed.catchUp()).rejects.toThrow(/decision 1 for AAPL is not the one recorded/);
+    expect(await store.readCheckpoint(ACCUMULATOR_CHECKPOINT)).toEqual(written);
+    expect(settingsChanged(written!.snapshot!, config)).toEqual([]);
+    // A fold under a map that changes no decision passes it, and checkpoints under its own configuration.
+    const unused = { ...config, brokerSymbols: { MSFT: 'XMSFT' } };
+    const other = new AccumulatorService({ store, config: unused, log: testLog('accumulator') });
+    await other.restore();
+    await other.catchUp();
+    expect(settingsChanged((await store.readCheckpoint(ACCUMULATOR_CHECKPOINT))!.snapshot!, unused)).toEqual([]);
     await store.close();
   });
 

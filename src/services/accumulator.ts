@@ -144,7 +144,7 @@ export class AccumulatorService {
   private assertDerived(decision: Envelope<Decision>, recorded: RecordedEvent): void {
     const { symbol, sequence } = decision.data;
     if (alreadyFolded(this.state, decision) || sequence <= symbolState(this.state, symbol).decisions) return;
-    throw diverged(decision, `is recorded (${recorded.type} ${JSON.stringify(recorded.data)}), but this fold decides no such decision`);
+    throw diverged(decision, `is recorded (${recorded.type} ${JSON.stringify(recorded.data)}), but this fold decides no such decision (another configuration, or a corrupt stored event it depends on: look for 'skipping corrupt event' in the log)`);
   }
 
   /** The event stored at the decision's revision (n - 1), if the stream reaches it. */

@@ -36,6 +36,7 @@ const errorString = (reason: string): Hex => `0x08c379a0${encodeAbiParameters([{
 
 const INVALID_OPCODE: Hex = '0xfe'; // solc < 0.8 assert(), or a fallback that throws the old way
 const ENDLESS_LOOP: Hex = '0x5b600056'; // JUMPDEST PUSH1 0 JUMP: runs out of gas
+const RETURNDATACOPY_PAST_END: Hex = '0x6001600060003e00'; // PUSH1 1 PUSH1 0 PUSH1 0 RETURNDATACOPY STOP: 1 byte of no return data
 /** An ABI `string` answer holding these bytes as they are (valid UTF-8 or not): ABI-encoded like `bytes`. */
 const stringOfBytes = (bytes: Hex): Hex => encodeAbiParameters([{ type: 'bytes' }], [bytes]);
 const bytes32 = (text: string): Hex => `0x${Buffer.from(text, 'latin1').toString('hex').padEnd(64, '0')}`;
@@ -100,6 +101,33 @@ describe('ChainTokenResolver with misbehaving tokens', () => {
     expect(resolved.get(invalid)).toEqual({ symbol: null, reason: expect.stringMatching(/^symbol\(\) failed: .*InvalidFEOpcode/) });
     expect(resolved.get(looping)).toEqual({ symbol: null, reason: expect.stringMatching(/^symbol\(\) failed: .*OutOfGas/) });
     expect(resolved.get(mkr)).toEqual({ symbol: 'MKR', reason: null });
+  });
+
+  it('records a token whose symbol() copies past the data its last call returned (RETURNDATACOPY out of bounds) as unknown, without retrying to the deadline', async () => {
+    const outOfBounds = await token(RETURNDATACOPY_PAST_END);
+    const started = performance.now();
+    const resolved = await new ChainTokenResolver(rpc).resolve(await mentioned(outOfBounds));
+    expect(performance.now() - started).toBeLessThan(2_000);
+    expect(resolved.get(outOfBounds)).toEqual({ symbol: null, reason: expect.stringMatching(/^symbol\(\) failed: .*OutOfOffset/) });
+  });
+
+  it.each([
+    ['geth, RETURNDATACOPY out of bounds', { code: -32000, message: 'return data out of bounds' }, 'return data out of bounds'],
+    ['geth, a memory offset past 2^64', { code: -32000, message: 'gas uint64 overflow' }, 'gas uint64 overflow'],
+    ['nethermind, RETURNDATACOPY out of bounds', { code: -32015, message: 'VM execution error.', data: 'AccessViolation' }, 'VM execution error. AccessViolation'],
+    ['nethermind, a memory offset past 2^64', { code: -32015, message: 'VM execution error.', data: 'GasUInt64Overflow' }, 'VM execution error. GasUInt64Overflow'],
+  ] as const)('records a token whose symbol() halts as %s (%o) as unknown, without retrying to the deadline', async (_, error, words) => {
+    const proxy = await startRpcProxy(anvil.rpcUrl, 1, { rewrite: (method, result) => (method === 'eth_call' ? new RpcErrorAnswer(error) : result) });
+    const halting = await ChainRpc.connect({ urls: [proxy.url], chainId: anvil.chainId, deadlineMs: 10_000, log: testLog() });
+    try {
+      const started = performance.now();
+      const resolved = await new ChainTokenResolver(halting).resolve(await mentioned(await token(returning(bytes32('MKR'))))); // the proxy answers for it
+      expect(performance.now() - started).toBeLessThan(5_000); // a retry runs to the 10 s deadline, then stops ingestion
+      expect([...resolved.values()]).toEqual([{ symbol: null, reason: `symbol() failed: ${words}` }]);
+    } finally {
+      halting.close();
+      await proxy.close();
+    }
   });
 
   it('through multicall3: tokens that eat all the gas aggregate3 has do not stop the others being read', async () => {

@@ -145,8 +145,13 @@ export const numberedBlock =
   (u) =>
     E.chain((ref: B | null) => (ref !== null && typeof at === 'bigint' && ref.number !== at ? E.left(`asked for block ${at}, got block ${ref.number}`) : E.right(ref)))(maybe(u));
 
+/**
+ * Providers' words for a range or an answer too large. Ankr says "maximum [from, to] blocks distance: N"
+ * (-32000), proxyd (the public Base RPC) "backend response too large": unmatched, such a refusal was
+ * retried as it was up to the deadline, stopping ingestion.
+ */
 const RANGE_TOO_LARGE =
-  /too many (results|logs|blocks)|more than \d+ (results|logs)|range (is )?too (large|wide|big)|exceeds? (the )?(max|maximum|limit)|block range|response size|size exceeded|limited to/i;
+  /too many (results|logs|blocks)|more than \d+ (results|logs)|range (is )?too (large|wide|big)|exceeds? (the )?(max|maximum|limit)|block range|blocks distance|response size|size exceeded|response (is )?too (large|big)|limited to/i;
 
 /**
  * node's code for a request that reached no server (ECONNREFUSED: a wrong port; ENOTFOUND: a wrong host), from deep

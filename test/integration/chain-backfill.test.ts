@@ -19,7 +19,7 @@ import { foldLedger } from '../../src/services/ledger-query.ts';
 import { chainLogIds, clearOf, dyingStore, expectedNet, mineEmpty, partiesOf, randomFills, recordedIds, reportOf, startDevnet, storedLogs, storedNet, type Devnet } from '../support/chain-fixture.ts';
 import { mulberry32 } from '../../src/seeded-random.ts';
 import { capturedLog, testLog } from '../support/test-log.ts';
-import { startRpcProxy, type JsonRpcCall, type RpcProxy } from '../support/chain-proxy.ts';
+import { RpcErrorAnswer, startRpcProxy, type JsonRpcCall, type RpcProxy } from '../support/chain-proxy.ts';
 import { runCli } from '../support/cli.ts';
 import { until } from '../support/until.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -145,6 +145,17 @@ describe('chain backfill', () => {
     await expectComplete(url);
     expect(narrow.injected.get('rangeRefused')).toBeGreaterThan(0);
     expect(narrow.peakLogCalls()).toBe(3);
+  });
+
+  it.each([
+    ['Ankr', { code: -32000, message: 'maximum [from, to] blocks distance: 25' }],
+    ['the public Base RPC (proxyd)', { code: -32020, message: 'backend response too large' }],
+  ] as const)('a wide range refused in the words of %s (%o) is fetched in pieces, not asked again whole up to the deadline', async (_, error) => {
+    const blocks = (call: JsonRpcCall) => BigInt(call.params?.[0]?.toBlock ?? 0) - BigInt(call.params?.[0]?.fromBlock ?? 0) + 1n;
+    const refusing = await proxy(7, { rewrite: (method, result, call) => (method === 'eth_getLogs' && blocks(call) > 25n ? new RpcErrorAnswer(error) : result) });
+    const url = devnet.storeUrl();
+    await backfill(url, devnet.settings({ rpcUrls: [refusing.url], maxBlockRange: 400, lagHorizon: 40, deadlineMs: 5_000 }));
+    await expectComplete(url);
   });
 
   it.each([

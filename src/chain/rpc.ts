@@ -13,6 +13,7 @@ import {
   MethodNotFoundRpcError,
   MethodNotSupportedRpcError,
   ResponseBodyTooLargeError,
+  RpcRequestError,
   createPublicClient,
   fallback,
   http,
@@ -199,15 +200,24 @@ const maskedErrorText = (urls: readonly string[]): ((e: unknown) => string) => {
   return (e) => masks.reduce((text, [spelt, label]) => text.replaceAll(spelt, label), errorText(e)).slice(0, 300);
 };
 
+/**
+ * The HTTP status of a failed call's answer, if it was not 2xx. A JSON-RPC error in such an answer (Alchemy's 401
+ * "Must be authenticated!") comes as viem's class for its code, the status on the RpcRequestError it wraps.
+ */
+const httpStatus = (e: BaseError): number | undefined =>
+  (e.walk((c) => (c instanceof HttpRequestError || c instanceof RpcRequestError) && c.status !== undefined) as { status?: number } | null)?.status;
+
 /** The provider refuses the block range or the size of the answer: a smaller range may pass. */
 export const isRangeTooLarge = (error: unknown): boolean => {
   const e = nodeError(error);
-  return e instanceof ResponseBodyTooLargeError || (e instanceof HttpRequestError && e.status === 413) || (e instanceof BaseError && RANGE_TOO_LARGE.test(errorText(e)));
+  return e instanceof ResponseBodyTooLargeError || (e instanceof BaseError && (httpStatus(e) === 413 || RANGE_TOO_LARGE.test(errorText(e))));
 };
 
 /** An HTTP 4xx other than a timeout or a rate limit: a wrong URL or a refused key, which no retry fixes. */
-const isClientError = (e: unknown): boolean =>
-  e instanceof HttpRequestError && e.status !== undefined && e.status >= 400 && e.status < 500 && e.status !== 408 && e.status !== 429;
+const isClientError = (e: BaseError): boolean => {
+  const status = httpStatus(e);
+  return status !== undefined && status >= 400 && status < 500 && status !== 408 && status !== 429;
+};
 
 /** Transport failures, timeouts, rate limits, server errors and malformed answers are retried; refusals that will not change are not. */
 export const isRetryable = (e: unknown): boolean =>

@@ -225,6 +225,15 @@ describe('chain backfill', () => {
     expect(JSON.stringify(pino.stdSerializers.err(refusal as Error))).not.toContain('secret-api-key');
   });
 
+  it('a key refused with HTTP 401 and a JSON-RPC error body (Alchemy) is a refusal at once, not retried up to the deadline', async () => {
+    const unauthorized = await proxy(8, { rewrite: () => new RpcErrorAnswer({ code: -32600, message: 'Must be authenticated!' }, 401) });
+    const started = performance.now();
+    const failure = IngesterService.start(await openStore('sqlite::memory:'), devnet.settings({ rpcUrls: [unauthorized.url], deadlineMs: 10_000 }), testLog());
+    await expect(failure).rejects.toThrow(RpcRefused);
+    await expect(failure).rejects.toThrow(/^eth_chainId from http:\/\/127\.0\.0\.1:\d+: .*Must be authenticated!/s);
+    expect(performance.now() - started).toBeLessThan(5_000); // a retry runs to the 10 s deadline
+  });
+
   it('a malformed log from the RPC stops ingestion with the field at fault; it is never skipped', async () => {
     const corrupt = (method: string, result: unknown) =>
       method === 'eth_getLogs' && Array.isArray(result) && result.length > 4 ? result.map((l, i) => (i === 4 ? { ...l, blockHash: '0x1234' } : l)) : result;

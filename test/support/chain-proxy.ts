@@ -45,9 +45,12 @@ export interface JsonRpcCall {
   readonly params?: readonly { fromBlock?: string; toBlock?: string; blockHash?: string; to?: string }[];
 }
 
-/** What a `rewrite` returns to answer with a JSON-RPC error (a revert, a refusal) instead of a result. */
+/** What a `rewrite` returns to answer with a JSON-RPC error (a revert, a refusal) instead of a result, under an HTTP status (default 200). */
 export class RpcErrorAnswer {
-  constructor(readonly error: { readonly code: number; readonly message: string; readonly data?: string }) {}
+  constructor(
+    readonly error: { readonly code: number; readonly message: string; readonly data?: string },
+    readonly status = 200,
+  ) {}
 }
 
 const body = async (req: IncomingMessage): Promise<string> => {
@@ -100,15 +103,17 @@ export async function startRpcProxy(target: string, seed: number, faults: ProxyF
       return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ jsonrpc: '2.0', id: call.id, error }));
     }
     const upstream = (await (await fetch(f.target ?? target, { method: 'POST', headers: { 'content-type': 'application/json' }, body: text })).json()) as { result?: unknown; error?: unknown };
+    let status = 200;
     if (f.rewrite && 'result' in upstream) {
       const rewritten = f.rewrite(call.method, upstream.result, call);
       if (rewritten instanceof RpcErrorAnswer) {
         delete upstream.result;
         upstream.error = rewritten.error;
+        status = rewritten.status;
       } else upstream.result = rewritten;
     }
     await f.answered?.(call);
-    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(upstream));
+    res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(upstream));
   };
 
   const server: Server = createServer((req, res) => {

@@ -37,11 +37,12 @@ const isRevert = (error: unknown): boolean => {
 /**
  * How nodes word an EVM failure other than a revert: an invalid opcode (solc < 0.8's assert, an
  * old fallback's throw), running out of gas, a bad jump or stack, a RETURNDATACOPY past the data
- * returned, a memory offset past 2^64 (geth, erigon, anvil/reth's revm, nethermind). The token's
+ * returned, a memory offset past 2^64, a precompile refusing symbol()'s 4 bytes of input (an order
+ * may list any address as a token) (geth, erigon, anvil/reth's revm, nethermind). The token's
  * code failed, as it will at every try: no transport failure.
  */
 const EXECUTION_FAILED =
-  /invalid opcode|InvalidFEOpcode|OpcodeNotFound|NotActivated|BadInstruction|out of gas|OutOfGas|stack (underflow|overflow|limit)|Stack(Underflow|Overflow)|invalid jump|InvalidJump|BadJumpDestination|return data out of bounds|OutOfOffset|AccessViolation|gas ?uint64 ?overflow/i;
+  /invalid opcode|InvalidFEOpcode|OpcodeNotFound|NotActivated|BadInstruction|out of gas|OutOfGas|stack (underflow|overflow|limit)|Stack(Underflow|Overflow)|invalid jump|InvalidJump|BadJumpDestination|return data out of bounds|OutOfOffset|AccessViolation|gas ?uint64 ?overflow|Precompile(Error|Failure)|bn256|elliptic curve|invalid input length/i;
 
 /** The first line of what the node said, cut short: it goes into a reason, recorded for good. */
 const firstWords = (e: BaseError): string => nodeWords(e).split('\n')[0]!.slice(0, 200);

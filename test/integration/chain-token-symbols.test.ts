@@ -111,7 +111,20 @@ describe('ChainTokenResolver with misbehaving tokens', () => {
     expect(resolved.get(outOfBounds)).toEqual({ symbol: null, reason: expect.stringMatching(/^symbol\(\) failed: .*OutOfOffset/) });
   });
 
+  it('records a "token" at a precompile\'s address, which refuses symbol()\'s 4 bytes of input, as unknown, without retrying to the deadline', async () => {
+    // An order may list any address among its IOs: a take or clear of its other IOs emits it all the same.
+    const [bn256Add, pairing, blake2f] = ['0x0000000000000000000000000000000000000006', '0x0000000000000000000000000000000000000008', '0x0000000000000000000000000000000000000009'];
+    const started = performance.now();
+    const resolved = await new ChainTokenResolver(rpc).resolve(await mentioned(bn256Add, pairing, blake2f));
+    expect(performance.now() - started).toBeLessThan(2_000);
+    for (const precompile of [bn256Add, pairing, blake2f]) expect(resolved.get(precompile)).toEqual({ symbol: null, reason: expect.stringMatching(/^symbol\(\) failed: .*PrecompileError/) });
+  });
+
   it.each([
+    ['geth, bn256Add', { code: -32000, message: 'bn256: malformed point' }, 'bn256: malformed point'],
+    ['geth, the pairing check', { code: -32000, message: 'bad elliptic curve pairing size' }, 'bad elliptic curve pairing size'],
+    ['geth, blake2f or the point evaluation', { code: -32000, message: 'invalid input length' }, 'invalid input length'],
+    ['nethermind', { code: -32015, message: 'VM execution error.', data: 'PrecompileFailure' }, 'VM execution error. PrecompileFailure'],
     ['geth, RETURNDATACOPY out of bounds', { code: -32000, message: 'return data out of bounds' }, 'return data out of bounds'],
     ['geth, a memory offset past 2^64', { code: -32000, message: 'gas uint64 overflow' }, 'gas uint64 overflow'],
     ['nethermind, RETURNDATACOPY out of bounds', { code: -32015, message: 'VM execution error.', data: 'AccessViolation' }, 'VM execution error. AccessViolation'],

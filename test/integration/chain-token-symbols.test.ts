@@ -156,6 +156,20 @@ describe('ChainTokenResolver with misbehaving tokens', () => {
     }
   });
 
+  it('through multicall3: a precompile "token" in a batch that gas eaters make fall back to one call per token does not stop the lookup', async () => {
+    await installMulticall3(anvil);
+    try {
+      const loops = [await token(ENDLESS_LOOP), await token(ENDLESS_LOOP), await token(ENDLESS_LOOP)];
+      const bn256Add = '0x0000000000000000000000000000000000000006';
+      const mkr = await token(returning(bytes32('MKR')));
+      const resolved = await new ChainTokenResolver(rpc).resolve(await mentioned(bn256Add, ...loops, mkr));
+      expect(resolved.get(bn256Add)).toEqual({ symbol: null, reason: expect.stringMatching(/^symbol\(\) failed: .*PrecompileError/) });
+      expect(resolved.get(mkr)).toEqual({ symbol: 'MKR', reason: null });
+    } finally {
+      await anvil.request('anvil_setCode', [MULTICALL3, '0x']);
+    }
+  });
+
   it('records a symbol that is not UTF-8 as unknown, not as text with replacement characters', async () => {
     const badBytes32 = await token(returning(bytes32('\xffGME')));
     const badString = await token(returning(stringOfBytes('0x74474d45c0')));

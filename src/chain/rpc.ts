@@ -173,7 +173,8 @@ const errorText = (e: unknown): string => {
     const code = e.status === undefined ? connectionCode(e) : undefined;
     return `HTTP ${e.status ?? 'request failed'}: ${e.details}${code === undefined ? '' : ` (${code})`}`;
   }
-  if (e instanceof BaseError) return `${e.shortMessage} ${e.details}`;
+  // Some of viem's errors have no details (ResponseBodyTooLargeError): no "undefined" for them.
+  if (e instanceof BaseError) return e.details === undefined ? e.shortMessage : `${e.shortMessage} ${e.details}`;
   return e instanceof Error ? e.message.split('\n')[0]! : String(e);
 };
 

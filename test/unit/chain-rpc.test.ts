@@ -4,6 +4,7 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { createServer, type Server } from 'node:http';
+import * as E from 'fp-ts/lib/Either.js';
 import type { AddressInfo } from 'node:net';
 import { ChainRpc } from '../../src/chain/rpc.ts';
 import { DeadlineExceeded, backoff, retrying } from '../../src/chain/retry.ts';
@@ -69,6 +70,21 @@ describe('ChainRpc', () => {
     expect(error).toBeInstanceOf(DeadlineExceeded);
     expect((error as Error).message).toMatch(/: HTTP request failed: fetch failed \(ECONNREFUSED\)$/);
     expect([(error as Error).message, ...lines.map((line) => JSON.stringify(line))].filter((text) => text.includes('SECRETKEY123'))).toEqual([]);
+  });
+
+  it('says an answer past viem\'s 10 MiB limit is one, without an "undefined" for the details viem leaves out', async () => {
+    const server = createServer(async (req, res) => {
+      const chunks: Buffer[] = [];
+      for await (const chunk of req) chunks.push(chunk as Buffer);
+      const call = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { id: number; method: string };
+      const result = call.method === 'eth_chainId' ? '0x2105' : `0x${'0'.repeat(11 * 2 ** 20)}`;
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ jsonrpc: '2.0', id: call.id, result }));
+    });
+    servers.push(server);
+    await new Promise<void>((listening) => server.listen(0, '127.0.0.1', listening));
+    const rpc = await ChainRpc.connect({ urls: [`http://127.0.0.1:${(server.address() as AddressInfo).port}/v2/key`], chainId: 8453, deadlineMs: 1_000, log: testLog() });
+    const error = await rpc.request('eth_getCode', [], () => E.right(null)).catch((e: Error) => e);
+    expect((error as Error).message).toMatch(/^eth_getCode from http:\/\/127\.0\.0\.1:\d+: HTTP response body exceeded the size limit\.$/);
   });
 
   it('ends a call at its deadline, though each of three fallback endpoints stalls for as long', async () => {

@@ -237,7 +237,30 @@ export const isWebSocket = (url: string): boolean => /^wss?:/.test(url);
  * newHeads subscription does the same (new-heads.ts).
  */
 const transportOf = (url: string, timeout: number): Transport =>
-  answering(url, isWebSocket(url) ? connectingOnce(url, webSocket(url, { retryCount: 0, timeout, reconnect: false })) : http(url, { retryCount: 0, timeout }));
+  answering(url, isWebSocket(url) ? connectingOnce(url, webSocket(url, { retryCount: 0, timeout, reconnect: false })) : httpTransport(url, timeout));
+
+/**
+ * viem refuses an HTTP answer over 10 MiB (ResponseBodyTooLargeError), and the scanner splits a range refused so. One
+ * block's logs cannot be split, and anyone can fill a block with the orderbook's logs (a take of their own order with
+ * megabytes of signed context): refused, that block would stop ingestion for good. So one block's eth_getLogs answer is
+ * read whatever its size, which the block's gas limit bounds (log data costs 8 gas a byte).
+ */
+function httpTransport(url: string, timeout: number): Transport {
+  const bounded = http(url, { retryCount: 0, timeout });
+  const whole = http(url, { retryCount: 0, timeout, maxResponseBodySize: false });
+  return (params) => {
+    const [limited, unlimited] = [bounded(params), whole(params)];
+    const request = (args: Parameters<typeof limited.request>[0], options?: Parameters<typeof limited.request>[1]) =>
+      (isOneBlockOfLogs(args) ? unlimited : limited).request(args, options);
+    return { ...limited, request: request as typeof limited.request };
+  };
+}
+
+/** An eth_getLogs call for one block: by its hash, or a range from a block to itself. */
+function isOneBlockOfLogs({ method, params }: { method: string; params?: unknown }): boolean {
+  const filter = method === 'eth_getLogs' && Array.isArray(params) ? (params[0] as { blockHash?: unknown; fromBlock?: unknown; toBlock?: unknown } | undefined) : undefined;
+  return filter !== undefined && (filter.blockHash !== undefined || (filter.fromBlock !== undefined && filter.fromBlock === filter.toBlock));
+}
 
 /** An answer and the endpoint (scheme and host) that gave it: behind viem's fallback, any of the endpoints may have. */
 interface Answered<T> {

@@ -178,25 +178,13 @@ async function intermediary(target: string, aheadMs: number, times = 1): Promise
   return { url, close: () => new Promise<void>((closed) => (server.closeAllConnections(), server.close(() => closed()))) };
 }
 
-it('a Date far off Schwab’s clock on one answer (an intermediary’s error page) never narrows reconciliation past our own order', async () => {
-  harness = await Harness.start();
-  const proxy = await intermediary(harness.sim.baseUrl, 90 * 24 * 60 * 60_000);
-  try {
-    harness.sim.control.injectFault('place', { kind: 'drop', applied: true });
-    const commandId = await harness.request('GME', 'BUY', 3n);
-    const settings = harness.settings();
-    const broker = createSchwabBroker({ ...settings, app: { ...settings.app, baseUrl: proxy.url } }, { now: harness.now, log: testLog('broker') });
-    await harness.executor({ broker }).drainOpen();
-    await expectOneOrderFilled(commandId);
-  } finally {
-    await proxy.close();
-  }
-});
-
-it('nor do such pages narrow it when this host’s clock runs ahead of Schwab’s: the list Schwab answers after them, showing its own clock, is asked again with the wider window', async () => {
-  harness = await Harness.start({ clockAheadOfSchwabMs: 5 * 60_000 });
+it.each([
+  ['a Date far off Schwab’s clock on one answer (an intermediary’s error page) never narrows reconciliation past our own order', {}, 1],
   // Its pages answer the orders list for longer than the settle time (the harness's 30 ms).
-  const proxy = await intermediary(harness.sim.baseUrl, 90 * 24 * 60 * 60_000, 5);
+  ['nor do such pages narrow it when this host’s clock runs ahead of Schwab’s: the list Schwab answers after them, showing its own clock, is asked again with the wider window', { clockAheadOfSchwabMs: 5 * 60_000 }, 5],
+] as const)('%s', async (_, options, pages) => {
+  harness = await Harness.start(options);
+  const proxy = await intermediary(harness.sim.baseUrl, 90 * 24 * 60 * 60_000, pages);
   try {
     harness.sim.control.injectFault('place', { kind: 'drop', applied: true });
     const commandId = await harness.request('GME', 'BUY', 3n);

@@ -60,7 +60,10 @@ describe('supervise', () => {
     }
   });
 
-  it('restarts a role that stays behind without progress (the watchdog)', async () => {
+  it.each([
+    ['restarts a role that stays behind without progress (the watchdog)', aborted],
+    ['restarts a stalled role that throws when the watchdog aborts it (an AbortError from a wait it cut short), rather than fail it', (signal: AbortSignal) => sleep(60_000, undefined, { signal })],
+  ] as const)('%s', async (_, wait) => {
     const stop = new AbortController();
     let starts = 0;
     const role = supervise({
@@ -68,22 +71,7 @@ describe('supervise', () => {
       progress: async () => ({ marker: 'same', behind: true }),
       run: async (signal) => {
         if (++starts === 2) stop.abort();
-        await aborted(signal);
-      },
-    }, stop.signal);
-    await Promise.race([role.done, sleep(5_000).then(() => { throw new Error('watchdog never fired'); })]);
-    expect(starts).toBe(2);
-  });
-
-  it('restarts a stalled role that throws when the watchdog aborts it (an AbortError from a wait it cut short), rather than fail it', async () => {
-    const stop = new AbortController();
-    let starts = 0;
-    const role = supervise({
-      ...base, name: 'stuck', metrics: createMetrics(), stallMs: 200,
-      progress: async () => ({ marker: 'same', behind: true }),
-      run: async (signal) => {
-        if (++starts === 2) stop.abort();
-        await sleep(60_000, undefined, { signal });
+        await wait(signal);
       },
     }, stop.signal);
     await Promise.race([role.done, sleep(5_000).then(() => { throw new Error('watchdog never fired'); })]);

@@ -240,6 +240,9 @@ function evolve(config: AccumulatorConfig, state: AccumulatorState, event: Envel
   }
 }
 
+/** A decision as the ledger records it. */
+export const isDecision = (event: Envelope): event is Envelope<Decision> => event.type === 'HedgeRequested' || event.type === 'HedgingHalted';
+
 /** Rule 1: an event at or before the last one folded is a redelivery, a no-op. */
 export const alreadyFolded = (state: AccumulatorState, event: Pick<Envelope, 'position'>): boolean => state.position !== null && event.position <= state.position;
 

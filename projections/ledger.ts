@@ -9,7 +9,7 @@ import type { Side } from '../src/domain/codecs.ts';
 import { decodeEvent, type Envelope } from '../src/domain/events.ts';
 import type { CorruptEvent } from '../src/eventstore/errors.ts';
 import type { RecordedEvent } from '../src/eventstore/port.ts';
-import { alreadyFolded, initialState, react, symbolState, symbolsIn, type AccumulatorConfig, type AccumulatorState, type Decision, type SymbolState } from './accumulator.ts';
+import { alreadyFolded, initialState, isDecision, react, symbolState, symbolsIn, type AccumulatorConfig, type AccumulatorState, type Decision, type SymbolState } from './accumulator.ts';
 import { isOrderEvent } from './hedge-orders.ts';
 import type { Fill, Rejection, RejectionReason } from './fill.ts';
 import { awaitingAfterClear } from './fills.ts';
@@ -48,6 +48,8 @@ export interface LedgerViewListener {
   onRejectionWithdrawn?(rejection: Rejection): void;
   /** A decision the fold derives, as the accumulator service appends it. */
   onDecision?(decision: Decision): void;
+  /** A decision the ledger records, as it is folded (after the event it derives from). */
+  onRecordedDecision?(decision: Envelope<Decision>): void;
 }
 
 export class LedgerView {
@@ -65,6 +67,7 @@ export class LedgerView {
 
   apply(event: Envelope): void {
     if (alreadyFolded(this.accumulator, event)) return; // its outcome too was applied already
+    if (this.listener.onRecordedDecision && isDecision(event)) this.listener.onRecordedDecision(event);
     const reaction = react(this.config, this.accumulator, event);
     this.accumulator = reaction.state;
     this.events++;

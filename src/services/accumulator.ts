@@ -10,7 +10,7 @@ import { StreamNotFound, WrongExpectedVersion, type CorruptEvent } from '../even
 import { LEDGER_PREFIXES, decodeEvent, encodeEvent, streams, type Envelope } from '../domain/events.ts';
 import { hedgeDecisionId } from '../domain/ids.ts';
 import { format } from '../domain/decimal.ts';
-import { alreadyFolded, initialState, react, symbolState, type AccumulatorConfig, type AccumulatorState, type Decision } from '../../projections/accumulator.ts';
+import { alreadyFolded, initialState, isDecision, react, symbolState, type AccumulatorConfig, type AccumulatorState, type Decision } from '../../projections/accumulator.ts';
 import { SnapshotError, deserializeState, serializeState } from '../../projections/accumulator-snapshot.ts';
 import type { Logger } from '../log.ts';
 import { LULL, withLulls } from './lulls.ts';
@@ -31,6 +31,12 @@ export interface AccumulatorServiceOptions {
 export class DecisionDiverged extends Error {
   override readonly name = 'DecisionDiverged';
 }
+
+/** A decision as the accumulator appends it: under its deterministic id, encoded by its codec. */
+export const decisionEvent = (decision: Decision): NewEvent => encodeEvent(hedgeDecisionId(decision.data.symbol, decision.data.sequence), decision);
+
+/** Whether a recorded event is `event`: both encoded by the same codec, the same decision is the same JSON. */
+export const recordedAs = (recorded: Envelope, event: NewEvent): boolean => JSON.stringify(encodeEvent(recorded.id, recorded)) === JSON.stringify(event);
 
 export class AccumulatorService {
   private state: AccumulatorState = initialState;
@@ -123,7 +129,7 @@ export class AccumulatorService {
   private async appendDecision(decision: Decision): Promise<void> {
     const { symbol, sequence } = decision.data;
     const expected = sequence === 1 ? NO_STREAM : BigInt(sequence - 2);
-    const event = encodeEvent(hedgeDecisionId(symbol, sequence), decision);
+    const event = decisionEvent(decision);
     let written: boolean;
     try {
       ({ written } = await this.options.store.append(streams.hedgeCommands(symbol), [event], expected));
@@ -164,8 +170,7 @@ export class AccumulatorService {
     const recorded = await this.recordedAt(decision);
     const decoded = recorded && decodeEvent(recorded);
     if (decoded?._tag === 'Left') throw corruptRecorded(decision, decoded.left);
-    // Both encoded by the same codec: the same decision is the same JSON.
-    const same = decoded?._tag === 'Right' && JSON.stringify(encodeEvent(event.id, decoded.right)) === JSON.stringify(event);
+    const same = decoded?._tag === 'Right' && recordedAs(decoded.right, event);
     // Under its id, by an accumulator, so one that folded the ledger under another configuration.
     if (!same) throw diverged(decision, `is not the one recorded (${recorded ? `${recorded.type} ${JSON.stringify(recorded.data)}` : 'nothing'})`);
   }
@@ -216,8 +221,6 @@ const corruptRecorded = (decision: Decision, corrupt: CorruptEvent, cause?: Erro
     `decision ${decision.data.sequence} for ${decision.data.symbol} cannot be checked against the one recorded, which is corrupt (${corrupt.message}); ${RESTORE}`,
     cause && { cause },
   );
-
-const isDecision = (event: Envelope): event is Envelope<Decision> => event.type === 'HedgeRequested' || event.type === 'HedgingHalted';
 
 const describe = (d: Decision) =>
   d.type === 'HedgeRequested' ? { commandId: d.data.commandId, side: d.data.side, quantity: format(d.data.quantity) } : { reason: d.data.reason };

@@ -8,20 +8,20 @@ import { foldLedger } from '../../services/ledger-query.ts';
 import { stateHash } from '../../services/state-hash.ts';
 import { progress } from '../progress.ts';
 import { logger } from '../../log.ts';
-import { comparePositions, type EventStore, type NewEvent, type Position } from '../../eventstore/port.ts';
-import { decodeEvent, encodeEvent, streams } from '../../domain/events.ts';
-import { hedgeDecisionId } from '../../domain/ids.ts';
+import type { NewEvent } from '../../eventstore/port.ts';
+import { encodeEvent, type Envelope } from '../../domain/events.ts';
+import { decisionEvent, recordedAs } from '../../services/accumulator.ts';
 import type { Decision } from '../../../projections/accumulator.ts';
+import type { LedgerViewListener } from '../../../projections/ledger.ts';
 
 export async function replay(argv: string[]): Promise<void> {
   const { values } = parse(argv, jsonOption);
   const started = performance.now();
   const { view, check } = await withLedger(values, 'replay', async (store, fold) => {
     const bar = progress('replaying'); // once the configuration has set the log level: off a terminal it logs
-    const derived = new Map<string, NewEvent>();
+    const check = new DecisionCheck();
     try {
-      const view = await foldLedger(store, fold, { progress: (n, total) => bar.update(n, total), listener: { onDecision: (d) => void derived.set(keyOf(d), appended(d)) } });
-      return { view, check: await checkRecorded(store, view.accumulator.position, derived) };
+      return { view: await foldLedger(store, fold, { progress: (n, total) => bar.update(n, total), listener: check }), check };
     } finally {
       bar.finish();
     }
@@ -56,28 +56,27 @@ export async function replay(argv: string[]): Promise<void> {
 
 const keyOf = (d: Decision): string => `${d.data.symbol}#${d.data.sequence}`;
 
-/** A decision as the accumulator appends it: its id and the codec's JSON, compared as text (the same text, the same decision). */
-const appended = (d: Decision): NewEvent => encodeEvent(hedgeDecisionId(d.data.symbol, d.data.sequence), d);
-
 /**
- * The recorded decisions up to the last event the replay folded (later ones it has not derived yet), and those of
- * them it derived otherwise or not at all. Unreadable ones are left out: the replay counts them as `corrupt_event`.
+ * Each recorded decision against the one the fold derived (the ledger records a decision after the event it derives
+ * from, so it is derived by then), in the replay's one pass. Unreadable ones are left out: the replay counts them as
+ * `corrupt_event`.
  */
-async function checkRecorded(store: EventStore, upTo: Position | null, derived: ReadonlyMap<string, NewEvent>): Promise<{ recorded: number; differing: string[] }> {
-  let recorded = 0;
-  const differing: string[] = [];
-  if (upTo === null) return { recorded, differing };
-  for await (const event of store.readAll({ prefixes: [streams.hedgeCommands('')] })) {
-    if (comparePositions(event.position, upTo) > 0) break;
-    const decoded = decodeEvent(event);
-    if (decoded._tag === 'Left') continue;
-    recorded++;
-    const decision = decoded.right as Decision;
-    const ours = derived.get(keyOf(decision));
-    const theirs = encodeEvent(event.id, decision);
-    if (ours === undefined || JSON.stringify(ours) !== JSON.stringify(theirs)) differing.push(`decision ${decision.data.sequence} for ${decision.data.symbol} (recorded ${describe(theirs)}; derived ${ours === undefined ? 'none' : describe(ours)})`);
+class DecisionCheck implements LedgerViewListener {
+  recorded = 0;
+  readonly differing: string[] = [];
+  private readonly derived = new Map<string, NewEvent>();
+
+  onDecision(decision: Decision): void {
+    this.derived.set(keyOf(decision), decisionEvent(decision));
   }
-  return { recorded, differing };
+
+  onRecordedDecision(recorded: Envelope<Decision>): void {
+    this.recorded++;
+    const ours = this.derived.get(keyOf(recorded));
+    if (ours !== undefined && recordedAs(recorded, ours)) return;
+    const { symbol, sequence } = recorded.data;
+    this.differing.push(`decision ${sequence} for ${symbol} (recorded ${describe(encodeEvent(recorded.id, recorded))}; derived ${ours === undefined ? 'none' : describe(ours)})`);
+  }
 }
 
 const describe = (e: NewEvent): string => `${e.type} ${JSON.stringify(e.data)}`;

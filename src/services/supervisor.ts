@@ -48,6 +48,19 @@ export function supervise(options: SuperviseOptions, signal: AbortSignal): Super
   const done = (async () => {
     const { min, max } = options.backoffMs ?? { min: 250, max: 15_000 };
     let delay = min;
+    /** A failure the role is retried after (the store unavailable; anything else ends it, thrown): the delay to wait. */
+    const retryAfter = (error: unknown, ranMs: number): number => {
+      if (!(error instanceof StoreUnavailable)) {
+        health = { alive: false, detail: (error as Error).message };
+        throw error instanceof RoleFailed ? error : new RoleFailed(`${options.name} failed: ${(error as Error).message}`, { cause: error });
+      }
+      // A run longer than the longest delay was healthy: this failure is a new blip, not the same outage.
+      const wait = ranMs > max ? min : delay;
+      options.metrics.errors.inc({ component: options.name, kind: (error as Error).name ?? 'Error' });
+      health = { alive: false, detail: `retrying after: ${(error as Error).message}` };
+      options.log.warn({ role: options.name, err: error, retryInMs: Math.round(wait) }, 'transient failure; retrying');
+      return wait;
+    };
     while (!signal.aborted) {
       const attempt = new AbortController();
       const stop = () => attempt.abort();
@@ -55,7 +68,6 @@ export function supervise(options: SuperviseOptions, signal: AbortSignal): Super
       const watchdog = options.progress ? watch(options, attempt, (h) => (health = h)) : undefined;
       health = { alive: true, detail: 'running' };
       const started = Date.now();
-      let retry = false;
       try {
         await options.run(attempt.signal);
         if (signal.aborted) return;
@@ -64,18 +76,7 @@ export function supervise(options: SuperviseOptions, signal: AbortSignal): Super
         if (signal.aborted) return;
         // Only the watchdog aborts an attempt on its own: a role that throws for it (an AbortError from a wait it cut
         // short, such as the ingester's connect) stalled as much as one that returns, and is restarted the same way.
-        if (!attempt.signal.aborted) {
-          if (!(error instanceof StoreUnavailable)) {
-            health = { alive: false, detail: (error as Error).message };
-            throw error instanceof RoleFailed ? error : new RoleFailed(`${options.name} failed: ${(error as Error).message}`, { cause: error });
-          }
-          // A run longer than the longest delay was healthy: this failure is a new blip, not the same outage.
-          if (Date.now() - started > max) delay = min;
-          options.metrics.errors.inc({ component: options.name, kind: (error as Error).name ?? 'Error' });
-          health = { alive: false, detail: `retrying after: ${(error as Error).message}` };
-          options.log.warn({ role: options.name, err: error, retryInMs: Math.round(delay) }, 'transient failure; retrying');
-          retry = true;
-        }
+        if (!attempt.signal.aborted) delay = retryAfter(error, Date.now() - started);
       } finally {
         // The attempt is over: its watchdog must not count the backoff below as a stall, nor restart anything.
         signal.removeEventListener('abort', stop);
@@ -84,7 +85,7 @@ export function supervise(options: SuperviseOptions, signal: AbortSignal): Super
       if (attempt.signal.aborted) {
         options.log.warn({ role: options.name }, 'restarting a stalled role');
         delay = min;
-      } else if (retry) {
+      } else {
         await sleep(delay * (0.5 + Math.random()), undefined, { signal }).catch(() => {});
         delay = Math.min(max, delay * 2);
       }

@@ -84,18 +84,12 @@ export class SchwabBroker implements Broker {
   }
 
   async place(intent: HedgeOrderIntent, signal?: AbortSignal): Promise<{ brokerOrderId: string }> {
-    const write = await this.options.budget.take(signal);
-    let answer: HttpAnswer;
-    try {
-      answer = await this.options.api.account({ method: 'POST', path: '/orders', body: orderBody(intent) });
-    } catch (e) {
-      // Only a request that got no answer may have created the order; anything else failed before it.
-      throw e instanceof TransportError ? new AmbiguousPlacement(`place: ${e.message}`, undefined, { cause: e }) : transient(e, 'place');
-    } finally {
-      this.options.budget.ended(write);
-    }
+    const answer = await this.options.budget.write(() =>
+      this.options.api.account({ method: 'POST', path: '/orders', body: orderBody(intent) }).catch((e: unknown) => {
+        // Only a request that got no answer may have created the order; anything else failed before it.
+        throw e instanceof TransportError ? new AmbiguousPlacement(`place: ${e.message}`, undefined, { cause: e }) : transient(e, 'place');
+      }), signal);
     this.clock.observe(answer.date);
-    this.options.budget.answered(answer.status, answer.retryAfterMs);
     const brokerOrderId = answer.status === 201 ? orderIdFromLocation(answer.location) : undefined;
     if (brokerOrderId !== undefined) return { brokerOrderId };
     if (answer.status === 400) throw new OrderRejected(refusal(answer));
@@ -176,14 +170,7 @@ export class SchwabBroker implements Broker {
   }
 
   async cancel(brokerOrderId: string, signal?: AbortSignal): Promise<void> {
-    const write = await this.options.budget.take(signal);
-    let answer: HttpAnswer;
-    try {
-      answer = await this.send({ method: 'DELETE', path: `/orders/${brokerOrderId}` }, `cancel ${brokerOrderId}`);
-    } finally {
-      this.options.budget.ended(write);
-    }
-    this.options.budget.answered(answer.status, answer.retryAfterMs);
+    const answer = await this.options.budget.write(() => this.send({ method: 'DELETE', path: `/orders/${brokerOrderId}` }, `cancel ${brokerOrderId}`), signal);
     if (answer.status === 200) return;
     if (answer.status === 400) {
       // Already terminal or being cancelled: not an error, the next poll says which outcome.

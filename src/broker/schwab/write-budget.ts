@@ -16,8 +16,14 @@ const FIRST_THROTTLE_MS = 100;
 const MAX_THROTTLE_MS = 30_000;
 
 /** One write the budget counts, at `at` on the broker's clock. */
-export interface Write {
+interface Write {
   at: number;
+}
+
+/** What the budget reads of a write's answer. */
+interface WriteAnswer {
+  readonly status: number;
+  readonly retryAfterMs: number | undefined;
 }
 
 export class WriteBudget {
@@ -28,7 +34,23 @@ export class WriteBudget {
 
   constructor(private readonly now: () => Date) {}
 
-  /** Resolves when one more write fits, and counts it (hand it to `ended` once its request ends); rejects (AbortError) if `signal` aborts first. */
+  /**
+   * Sends one write once it fits (rejects with an AbortError if `signal` aborts first), counts it until its request
+   * ends, and notes its answer.
+   */
+  async write<A extends WriteAnswer>(request: () => Promise<A>, signal?: AbortSignal): Promise<A> {
+    const write = await this.take(signal);
+    let answer: A;
+    try {
+      answer = await request();
+    } finally {
+      this.ended(write);
+    }
+    this.answered(answer.status, answer.retryAfterMs);
+    return answer;
+  }
+
+  /** Resolves when one more write fits, and counts it (`write` sends one within the budget); rejects (AbortError) if `signal` aborts first. */
   async take(signal?: AbortSignal): Promise<Write> {
     for (;;) {
       signal?.throwIfAborted();
@@ -40,7 +62,7 @@ export class WriteBudget {
   }
 
   /** The write's request has ended, answered or not: it counts from now. */
-  ended(write: Write): void {
+  private ended(write: Write): void {
     write.at = Math.max(write.at, this.now().getTime());
   }
 
